@@ -1,0 +1,49 @@
+# The two commands a newcomer needs: `make up` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: up test install gen check-gen lint fmt typecheck breaking unit clean
+
+## up: install what is missing, then start NATS, every service and Envoy on 127.0.0.1:8080
+up: install
+	$(PY) -m tools.mesh up
+
+## test: install what is missing, then generated-code drift, buf, ruff, mypy and pytest
+test: install check-gen lint typecheck breaking
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+install:
+	@scripts/bootstrap.sh
+
+## gen: regenerate gen/ (stubs + descriptor set) from protos/
+gen: install
+	$(PY) tools/protogen.py
+	$(PY) -m tools.settings_doc
+
+check-gen: install
+	$(PY) tools/protogen.py --check
+
+lint: install
+	$(BIN)/buf lint
+	$(BIN)/buf format --diff --exit-code protos
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: install
+	$(BIN)/buf format -w protos
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: install
+	$(BIN)/mypy
+
+## breaking: buf breaking against the previous main (see scripts/breaking.sh)
+breaking: install
+	@scripts/breaking.sh
+
+clean:
+	rm -rf var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Voka's edge: the Envoy configuration, generated from the contracts' descriptor set."""

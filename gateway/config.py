@@ -1,0 +1,591 @@
+"""Envoy configuration for Voka's edge, generated from the contracts' descriptor set.
+
+REST paths come from the `google.api.http` annotations and nowhere else (DESIGN.md), so the
+routes are derived here from the same descriptor set Envoy's transcoder reads: a new RPC gets
+its route on the next `make gen` without anyone editing a route by hand.
+
+One listener serves native gRPC, gRPC-Web and REST+JSON. The transcoder runs with
+`match_incoming_request_route`, so a REST request is routed on the path the caller sent, not on
+the gRPC path it becomes. That is what lets the one `OpsService` binding
+`/api/v1/health/{service}`, served by every domain, reach the domain named in the path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+# googleapis-common-protos ships .pyi stubs but no py.typed marker.
+from google.api import annotations_pb2, http_pb2
+from google.protobuf import descriptor_pb2
+
+from voka.config import DOMAINS
+
+JSON = dict[str, Any]
+
+OPS_SERVICE = "voka.ops.v1.OpsService"
+# The OpsService path variable that names the domain asked (`/api/v1/health/{service}`).
+OPS_DOMAIN_VARIABLE = "service"
+NOT_FOUND_BODY = '{"code":5,"message":"no such API path"}'
+HEALTH_PATH = "/health"
+STAT_PREFIX = "voka_edge"
+
+_VARIABLE = re.compile(r"\{([^}=]+)(?:=([^}]*))?\}")
+_WILDCARDS = frozenset({"*", "**"})
+_TYPE = "type.googleapis.com/"
+_TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
+_CORS = "envoy.filters.http.cors"
+_HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+_CORS_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_CORS_HEADERS = ("authorization", "content-type", "x-grpc-web", "x-user-agent", "grpc-timeout")
+_CORS_EXPOSE = ("grpc-status", "grpc-message")
+# Audio uploads and synthesized speech travel as `google.api.HttpBody`, which the transcoder
+# buffers whole; Envoy's 1 MiB default would refuse a minute of WAV.
+_MAX_BODY_BYTES = 64 * 1024 * 1024
+_MAX_CONNECTIONS = 50_000
+
+
+class RateLimit(NamedTuple):
+    """Edge token bucket: `tokens_per_fill` requests per `fill_interval_s` s, also the burst."""
+
+    tokens_per_fill: int
+    fill_interval_s: float
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One `google.api.http` rule (a method's own or one of its `additional_bindings`)."""
+
+    service: str
+    method: str
+    verb: str
+    template: str
+    body: str
+
+    @property
+    def domain(self) -> str | None:
+        """The domain serving this binding, or None for OpsService (served by every domain)."""
+        return domain_of_service(self.service)
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    """An Envoy route match: an exact `path` or a `prefix` (query strings never take part)."""
+
+    kind: Literal["path", "prefix"]
+    value: str
+
+    def sort_key(self) -> tuple[int, int, str]:
+        """Exact paths first, then longer prefixes before shorter: Envoy takes the first match."""
+        if self.kind == "path":
+            return (0, 0, self.value)
+        return (1, -len(self.value), self.value)
+
+    def as_envoy(self) -> JSON:
+        """The `match` object of an Envoy route."""
+        return {self.kind: self.value}
+
+
+DEFAULT_RATE_LIMIT = RateLimit(tokens_per_fill=1000, fill_interval_s=1.0)
+
+
+# --- reading the contracts -------------------------------------------------------------------
+
+
+def load_descriptor_set(descriptor_set: Path) -> descriptor_pb2.FileDescriptorSet:
+    """Parse the set; importing annotations_pb2 above registers the `google.api.http` option."""
+    return descriptor_pb2.FileDescriptorSet.FromString(descriptor_set.read_bytes())
+
+
+def domain_of_service(full_name: str) -> str | None:
+    """`voka.<domain>.v1.X` -> domain; None for anything else, OpsService included."""
+    parts = full_name.split(".")
+    if len(parts) == 4 and parts[0] == "voka" and parts[2] == "v1" and parts[1] in DOMAINS:
+        return parts[1]
+    return None
+
+
+def _voka_services(
+    fds: descriptor_pb2.FileDescriptorSet,
+) -> Iterator[tuple[str, descriptor_pb2.ServiceDescriptorProto]]:
+    for file in fds.file:
+        for service in file.service:
+            full_name = f"{file.package}.{service.name}"
+            if full_name == OPS_SERVICE or domain_of_service(full_name):
+                yield full_name, service
+
+
+def service_names(descriptor_set: Path) -> list[str]:
+    """Every service the edge transcodes: each domain's service(s) and OpsService."""
+    return sorted(name for name, _ in _voka_services(load_descriptor_set(descriptor_set)))
+
+
+def _rule_bindings(service: str, method: str, rule: http_pb2.HttpRule) -> Iterator[Binding]:
+    pattern = rule.WhichOneof("pattern")
+    if pattern == "custom":
+        yield Binding(service, method, rule.custom.kind, rule.custom.path, rule.body)
+    elif pattern is not None:
+        yield Binding(service, method, pattern, getattr(rule, pattern), rule.body)
+    for extra in rule.additional_bindings:
+        yield from _rule_bindings(service, method, extra)
+
+
+def _http_rule(options: descriptor_pb2.MethodOptions) -> http_pb2.HttpRule | None:
+    # googleapis' stubs type extensions as plain FieldDescriptors, which protobuf's stubs reject.
+    extension: Any = annotations_pb2.http
+    if not options.HasExtension(extension):
+        return None
+    rule: http_pb2.HttpRule = options.Extensions[extension]
+    return rule
+
+
+def http_bindings(descriptor_set: Path) -> list[Binding]:
+    """Every HTTP binding of every voka service method, additional bindings included."""
+    bindings: list[Binding] = []
+    for full_name, service in _voka_services(load_descriptor_set(descriptor_set)):
+        for method in service.method:
+            rule = _http_rule(method.options)
+            if rule is not None:
+                bindings.extend(_rule_bindings(full_name, method.name, rule))
+    return bindings
+
+
+# --- deriving route matches -----------------------------------------------------------------
+
+
+def _without_verb(path: str) -> str:
+    """Drop a custom verb (`:cancel`): it only ever follows the last segment."""
+    colon = path.find(":", path.rfind("/"))
+    return path if colon < 0 else path[:colon]
+
+
+def route_match(template: str) -> RouteMatch:
+    """The Envoy match for a path template.
+
+    Variables expand to their pattern (`{name=tasks/*}` -> `tasks/*`, `{id}` -> `*`). Without a
+    wildcard the template is an exact path (custom verb kept); otherwise it is the literal
+    segments before the first wildcard, as a prefix ending in '/'.
+    """
+    expanded = _VARIABLE.sub(lambda m: m.group(2) or "*", template)
+    segments = _without_verb(expanded).split("/")[1:]
+    first_wild = next((i for i, s in enumerate(segments) if s in _WILDCARDS), None)
+    if first_wild is None:
+        return RouteMatch("path", expanded)
+    if first_wild == 0:
+        raise ValueError(f"path template {template!r} has no literal prefix to route on")
+    return RouteMatch("prefix", "/" + "/".join(segments[:first_wild]) + "/")
+
+
+def _for_domain(template: str, domain: str) -> str:
+    """An OpsService template with its domain variable filled in."""
+    return _VARIABLE.sub(
+        lambda m: domain if m.group(1) == OPS_DOMAIN_VARIABLE else m.group(0), template
+    )
+
+
+def _binding_claims(binding: Binding, domains: Iterable[str]) -> Iterator[tuple[RouteMatch, str]]:
+    if binding.domain is None:  # OpsService: one route per domain, named in the path
+        for domain in domains:
+            yield route_match(_for_domain(binding.template, domain)), domain
+    elif binding.domain in domains:
+        yield route_match(binding.template), binding.domain
+
+
+def _claim(claims: dict[RouteMatch, str], match: RouteMatch, domain: str) -> None:
+    owner = claims.setdefault(match, domain)
+    if owner != domain:
+        raise ValueError(f"route {match.kind} {match.value!r} claimed by both {owner} and {domain}")
+
+
+def route_prefixes(
+    descriptor_set: Path, domains: Iterable[str] = DOMAINS
+) -> dict[str, list[RouteMatch]]:
+    """Route matches per domain: its native gRPC prefix and one match per REST binding.
+
+    Raises ValueError when two domains would claim the same match: Envoy would silently send
+    one domain's traffic to the other.
+    """
+    requested = set(domains)
+    wanted = [d for d in DOMAINS if d in requested]
+    claims: dict[RouteMatch, str] = {}
+    for domain in wanted:
+        _claim(claims, RouteMatch("prefix", f"/voka.{domain}.v1."), domain)
+    for binding in http_bindings(descriptor_set):
+        for match, domain in _binding_claims(binding, wanted):
+            _claim(claims, match, domain)
+    table: dict[str, list[RouteMatch]] = {d: [] for d in wanted}
+    for match, domain in claims.items():
+        table[domain].append(match)
+    return {d: sorted(ms, key=RouteMatch.sort_key) for d, ms in table.items()}
+
+
+def ordered_routes(table: Mapping[str, Sequence[RouteMatch]]) -> list[tuple[RouteMatch, str]]:
+    """All (match, domain) pairs in the order Envoy must try them."""
+    pairs = [(m, d) for d, matches in table.items() for m in matches]
+    return sorted(pairs, key=lambda pair: pair[0].sort_key())
+
+
+# --- Envoy objects -------------------------------------------------------------------------
+
+
+def _duration(seconds: float) -> str:
+    """Protobuf JSON duration ("1.5s"), never in exponent notation."""
+    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+
+
+def _typed(type_name: str, **fields: Any) -> JSON:
+    return {"@type": _TYPE + type_name, **fields}
+
+
+def _percent(value: int = 100) -> JSON:
+    return {"numerator": value, "denominator": "HUNDRED"}
+
+
+def _socket(address: str, port: int) -> JSON:
+    return {"socket_address": {"address": address, "port_value": port}}
+
+
+def _split_address(upstream: str) -> tuple[str, int]:
+    host, sep, port = upstream.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"upstream {upstream!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _service_route(match: RouteMatch, domain: str, idle_timeout_s: float) -> JSON:
+    """A route to a domain; no overall timeout, since streams last as long as the caller wants
+    (services enforce gRPC deadlines), but an idle one so silent streams are reclaimed."""
+    return {
+        "name": f"{domain} {match.kind} {match.value}",
+        "match": match.as_envoy(),
+        "route": {
+            "cluster": domain,
+            "timeout": "0s",
+            "idle_timeout": _duration(idle_timeout_s),
+        },
+    }
+
+
+def _not_found_route() -> JSON:
+    """Catch-all 404 in the transcoder's error shape. The transcoder is off on this route,
+    or `reject_unknown_method` would answer first with its own plain-text 404."""
+    return {
+        "name": "not_found",
+        "match": {"prefix": "/"},
+        "direct_response": {"status": 404, "body": {"inline_string": NOT_FOUND_BODY}},
+        "response_headers_to_add": [
+            {
+                "header": {"key": "content-type", "value": "application/json"},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            }
+        ],
+        "typed_per_filter_config": {
+            _TRANSCODER: _typed("envoy.config.route.v3.FilterConfig", disabled=True)
+        },
+    }
+
+
+def _origin_matcher(origin: str) -> JSON:
+    return {"safe_regex": {"regex": ".*"}} if origin == "*" else {"exact": origin}
+
+
+def _cors_policy(origins: Sequence[str]) -> JSON:
+    return _typed(
+        "envoy.extensions.filters.http.cors.v3.CorsPolicy",
+        allow_origin_string_match=[_origin_matcher(o) for o in origins],
+        allow_methods=",".join(_CORS_METHODS),
+        allow_headers=",".join(_CORS_HEADERS),
+        expose_headers=",".join(_CORS_EXPOSE),
+        max_age="86400",
+    )
+
+
+def _virtual_host(
+    table: Mapping[str, Sequence[RouteMatch]], cors_origins: Sequence[str], idle_timeout_s: float
+) -> JSON:
+    routes = [_service_route(m, d, idle_timeout_s) for m, d in ordered_routes(table)]
+    return {
+        "name": "voka",
+        "domains": ["*"],
+        "routes": [*routes, _not_found_route()],
+        "typed_per_filter_config": {_CORS: _cors_policy(cors_origins)},
+    }
+
+
+def _health_check_filter(clusters: Sequence[str], require_upstreams: bool) -> JSON:
+    """`/health` answered by Envoy itself; optionally 503 unless each cluster has a healthy host."""
+    config = _typed(
+        "envoy.extensions.filters.http.health_check.v3.HealthCheck",
+        pass_through_mode=False,
+        headers=[{"name": ":path", "string_match": {"exact": HEALTH_PATH}}],
+    )
+    if require_upstreams:
+        config["cluster_min_healthy_percentages"] = {c: {"value": 100.0} for c in clusters}
+    return {"name": "envoy.filters.http.health_check", "typed_config": config}
+
+
+def _rate_limit_filter(rate_limit: RateLimit) -> JSON:
+    """Edge token bucket: REST callers get 429, gRPC callers RESOURCE_EXHAUSTED."""
+    bucket = {
+        "max_tokens": rate_limit.tokens_per_fill,
+        "tokens_per_fill": rate_limit.tokens_per_fill,
+        "fill_interval": _duration(rate_limit.fill_interval_s),
+    }
+    config = _typed(
+        "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+        stat_prefix=f"{STAT_PREFIX}_rate_limit",
+        token_bucket=bucket,
+        filter_enabled={"runtime_key": "voka_rate_limit_enabled", "default_value": _percent()},
+        filter_enforced={"runtime_key": "voka_rate_limit_enforced", "default_value": _percent()},
+        rate_limited_as_resource_exhausted=True,
+    )
+    return {"name": "envoy.filters.http.local_ratelimit", "typed_config": config}
+
+
+def _transcoder_filter(descriptor_set: Path, services: Sequence[str]) -> JSON:
+    """REST+JSON <-> gRPC. SSE framing is only accepted inside print_options (PLATFORM.md)."""
+    print_options = {
+        "add_whitespace": False,
+        "always_print_primitive_fields": True,
+        "always_print_enums_as_ints": False,
+        "preserve_proto_field_names": False,
+        "stream_sse_style_delimited": True,
+    }
+    config = _typed(
+        "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+        proto_descriptor=str(descriptor_set.resolve()),
+        services=list(services),
+        print_options=print_options,
+        convert_grpc_status=True,
+        match_incoming_request_route=True,
+        query_param_unescape_plus=True,
+        max_request_body_size=_MAX_BODY_BYTES,
+        max_response_body_size=_MAX_BODY_BYTES,
+        request_validation_options={
+            "reject_unknown_method": True,
+            "reject_unknown_query_parameters": True,
+        },
+    )
+    return {"name": _TRANSCODER, "typed_config": config}
+
+
+def _plain_filter(name: str, type_name: str) -> JSON:
+    return {"name": name, "typed_config": _typed(type_name)}
+
+
+def _http_filters(
+    descriptor_set: Path,
+    services: Sequence[str],
+    clusters: Sequence[str],
+    rate_limit: RateLimit,
+    health_requires_upstreams: bool,
+) -> list[JSON]:
+    """Order matters: health and CORS preflights answer before rate limiting; gRPC-Web becomes
+    gRPC before the transcoder, which must see REST before the router."""
+    return [
+        _health_check_filter(clusters, health_requires_upstreams),
+        _plain_filter(_CORS, "envoy.extensions.filters.http.cors.v3.Cors"),
+        _plain_filter(
+            "envoy.filters.http.grpc_web", "envoy.extensions.filters.http.grpc_web.v3.GrpcWeb"
+        ),
+        _rate_limit_filter(rate_limit),
+        _transcoder_filter(descriptor_set, services),
+        _plain_filter(
+            "envoy.filters.http.router", "envoy.extensions.filters.http.router.v3.Router"
+        ),
+    ]
+
+
+def _access_log() -> JSON:
+    """One JSON line per request on stdout, with the path the caller sent (before transcoding)."""
+    fields = {
+        "time": "%START_TIME%",
+        "method": "%REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)%",
+        "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+        "protocol": "%PROTOCOL%",
+        "status": "%RESPONSE_CODE%",
+        "grpc_status": "%GRPC_STATUS%",
+        "details": "%RESPONSE_CODE_DETAILS%",
+        "flags": "%RESPONSE_FLAGS%",
+        "duration_ms": "%DURATION%",
+        "bytes_in": "%BYTES_RECEIVED%",
+        "bytes_out": "%BYTES_SENT%",
+        "cluster": "%UPSTREAM_CLUSTER%",
+        "upstream": "%UPSTREAM_HOST%",
+        "request_id": "%REQ(X-REQUEST-ID)%",
+        "traceparent": "%REQ(TRACEPARENT)%",
+        "user_agent": "%REQ(USER-AGENT)%",
+    }
+    return {
+        "name": "envoy.access_loggers.stdout",
+        "typed_config": _typed(
+            "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+            log_format={"json_format": fields},
+        ),
+    }
+
+
+def _cluster(domain: str, upstream: str) -> JSON:
+    """One cluster per domain: HTTP/2 (gRPC), actively checked with `grpc.health.v1`."""
+    host, port = _split_address(upstream)
+    cluster: JSON = {
+        "name": domain,
+        "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
+        "connect_timeout": "1s",
+        "lb_policy": "ROUND_ROBIN",
+        "typed_extension_protocol_options": {
+            _HTTP_OPTIONS: _typed(
+                _HTTP_OPTIONS, explicit_http_config={"http2_protocol_options": {}}
+            )
+        },
+        "load_assignment": {
+            "cluster_name": domain,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket(host, port)}}]}],
+        },
+        "health_checks": [_grpc_health_check()],
+        "circuit_breakers": {"thresholds": [_circuit_breaker()]},
+    }
+    if cluster["type"] == "STRICT_DNS":
+        cluster["dns_lookup_family"] = "V4_PREFERRED"
+    return cluster
+
+
+def _grpc_health_check() -> JSON:
+    """The service's overall `grpc.health.v1` status, which turns NOT_SERVING while draining."""
+    return {
+        "timeout": "1s",
+        "interval": "2s",
+        "no_traffic_interval": "2s",
+        "unhealthy_threshold": 2,
+        "healthy_threshold": 1,
+        "grpc_health_check": {},
+    }
+
+
+def _circuit_breaker() -> JSON:
+    """Bounds on what Envoy queues for one domain, so overload fails fast (503) at the edge.
+    Long SSE streams each hold a request slot, hence generous max_requests."""
+    return {
+        "priority": "DEFAULT",
+        "max_connections": 1024,
+        "max_pending_requests": 1024,
+        "max_requests": 4096,
+        "max_retries": 3,
+    }
+
+
+def _listener(host: str, port: int, hcm: JSON) -> JSON:
+    return {
+        "name": STAT_PREFIX,
+        "address": _socket(host, port),
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": hcm,
+                    }
+                ]
+            }
+        ],
+    }
+
+
+def _connection_manager(
+    virtual_host: JSON, http_filters: list[JSON], stream_idle_timeout_s: float
+) -> JSON:
+    """AUTO codec: HTTP/1.1 (REST, gRPC-Web) and HTTP/2 (native gRPC) on the same port."""
+    return _typed(
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        stat_prefix=STAT_PREFIX,
+        codec_type="AUTO",
+        use_remote_address=True,
+        normalize_path=True,
+        merge_slashes=True,
+        stream_idle_timeout=_duration(stream_idle_timeout_s),
+        access_log=[_access_log()],
+        route_config={"name": "voka_routes", "virtual_hosts": [virtual_host]},
+        http_filters=http_filters,
+    )
+
+
+def build_config(
+    descriptor_set: Path,
+    upstreams: Mapping[str, str],
+    *,
+    listen_host: str = "127.0.0.1",
+    listen_port: int = 8080,
+    admin_port: int = 9901,
+    cors_origins: Sequence[str] = ("*",),
+    rate_limit: RateLimit | tuple[int, float] = DEFAULT_RATE_LIMIT,
+    stream_idle_timeout_s: float = 3600.0,
+    health_requires_upstreams: bool = False,
+) -> JSON:
+    """The whole Envoy bootstrap for the domains in `upstreams` (domain -> "host:port").
+
+    Domains left out of `upstreams` get no routes, and their services are not transcoded.
+    `stream_idle_timeout_s` bounds silence on a stream (SSE included), not its length.
+    """
+    unknown = sorted(set(upstreams) - set(DOMAINS))
+    if unknown:
+        raise ValueError(f"unknown domains in upstreams: {', '.join(unknown)}")
+    table = route_prefixes(descriptor_set, upstreams)
+    services = _transcoded_services(descriptor_set, upstreams)
+    filters = _http_filters(
+        descriptor_set, services, list(table), RateLimit(*rate_limit), health_requires_upstreams
+    )
+    vhost = _virtual_host(table, cors_origins, stream_idle_timeout_s)
+    hcm = _connection_manager(vhost, filters, stream_idle_timeout_s)
+    return {
+        "node": {"id": "voka-gateway", "cluster": "voka"},
+        "admin": {"address": _socket("127.0.0.1", admin_port)},
+        "overload_manager": _overload_manager(),
+        "static_resources": {
+            "listeners": [_listener(listen_host, listen_port, hcm)],
+            "clusters": [_cluster(d, upstreams[d]) for d in table],
+        },
+    }
+
+
+def _overload_manager() -> JSON:
+    """A ceiling on downstream connections, so a flood of idle SSE clients cannot exhaust file
+    descriptors (Envoy warns at start without one)."""
+    monitor = {
+        "name": "envoy.resource_monitors.global_downstream_max_connections",
+        "typed_config": _typed(
+            "envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+            max_active_downstream_connections=_MAX_CONNECTIONS,
+        ),
+    }
+    return {"resource_monitors": [monitor]}
+
+
+def _transcoded_services(descriptor_set: Path, upstreams: Mapping[str, str]) -> list[str]:
+    return [
+        name
+        for name in service_names(descriptor_set)
+        if name == OPS_SERVICE or domain_of_service(name) in upstreams
+    ]
+
+
+def write_config(
+    path: Path, descriptor_set: Path, upstreams: Mapping[str, str], **options: Any
+) -> JSON:
+    """Build the config (see build_config for options) and write it as pretty JSON."""
+    config = build_config(descriptor_set, upstreams, **options)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return config

@@ -1,0 +1,1 @@
+"""One package per domain service; each runs as its own process (`python -m services.<domain>`)."""

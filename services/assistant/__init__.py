@@ -1,0 +1,1 @@
+"""The assistant service: conversations, streamed replies, model providers and MCP tools."""

@@ -1,0 +1,1 @@
+"""The kinect service: depth and RGB frames, tilt and LED of a Kinect."""

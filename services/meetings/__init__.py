@@ -1,0 +1,1 @@
+"""The meetings service: clients, projects, meetings, transcripts and summaries."""

@@ -1,0 +1,1 @@
+"""The tasks service: the sharded priority task scheduler, its workers and webhooks."""

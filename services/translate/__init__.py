@@ -1,0 +1,1 @@
+"""The translate service: text translation (MarianMT, CTranslate2, Apertium)."""

@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.fixtures.tokens", "tests.fixtures.nats", "tests.fixtures.databases"]

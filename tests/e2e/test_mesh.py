@@ -1,0 +1,113 @@
+"""What `make up` must show: every service reachable over REST through Envoy and over gRPC with
+reflection, errors mapped to HTTP with JSON bodies, server streams as Server-Sent Events."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import httpx
+import pytest
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from tests.fixtures.tokens import TokenFactory
+from tools.mesh import Mesh
+from voka.config import DOMAINS
+
+pytestmark = pytest.mark.integration
+
+SERVICES = {
+    "auth": "voka.auth.v1.AuthService",
+    "translate": "voka.translate.v1.TranslateService",
+    "speech": "voka.speech.v1.SpeechService",
+    "assistant": "voka.assistant.v1.AssistantService",
+    "tasks": "voka.tasks.v1.TasksService",
+    "kinect": "voka.kinect.v1.KinectService",
+    "meetings": "voka.meetings.v1.MeetingsService",
+}
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_rest_call_through_envoy_reaches_each_service(mesh: Mesh, domain: str):
+    reply = httpx.get(f"{mesh.rest_url}/api/v1/health/{domain}")
+    assert reply.status_code == 200
+    health = reply.json()["health"]
+    assert health["service"] == domain
+    assert health["status"] == "SERVING_STATUS_SERVING"
+
+
+def test_reflection_lists_all_seven_services(mesh: Mesh):
+    found: set[str] = set()
+    for domain in DOMAINS:
+        with grpc.insecure_channel(mesh.service_address(domain)) as channel:
+            stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+            request = reflection_pb2.ServerReflectionRequest(list_services="")
+            (reply,) = stub.ServerReflectionInfo(iter([request]), timeout=5)
+            found |= {s.name for s in reply.list_services_response.service}
+    assert set(SERVICES.values()) <= found
+    assert {"voka.ops.v1.OpsService", "grpc.health.v1.Health"} <= found
+
+
+def test_server_stream_arrives_as_sse_events_one_by_one(mesh: Mesh):
+    url = f"{mesh.rest_url}/api/v1/health/tasks:watch"
+    arrivals: list[float] = []
+    start = time.monotonic()
+    params = {"interval": "0.5s", "max_events": "3"}
+    with httpx.stream("GET", url, params=params, timeout=10) as reply:
+        assert reply.status_code == 200
+        assert reply.headers["content-type"].startswith("text/event-stream")
+        for line in reply.iter_lines():
+            if line.startswith("data:"):
+                arrivals.append(time.monotonic() - start)
+                assert '"service":"tasks"' in line.replace(" ", "")
+    assert len(arrivals) == 3
+    # Unbuffered: the first event comes at once, the last about two intervals later.
+    assert arrivals[0] < 0.4
+    assert arrivals[2] - arrivals[0] >= 0.8
+
+
+def test_validation_error_is_400_with_the_bad_field_named(mesh: Mesh):
+    reply = httpx.get(f"{mesh.rest_url}/api/v1/health/tasks:watch", params={"interval": "0.001s"})
+    assert reply.status_code == 400
+    body = reply.json()
+    assert body["code"] == 3  # INVALID_ARGUMENT
+    violations = [
+        v
+        for d in body["details"]
+        if d["@type"].endswith("BadRequest")
+        for v in d["fieldViolations"]
+    ]
+    assert [v["field"] for v in violations] == ["interval"]
+
+
+def test_unknown_api_path_is_404_json(mesh: Mesh):
+    reply = httpx.get(f"{mesh.rest_url}/api/v1/no-such-thing")
+    assert reply.status_code == 404
+    assert reply.headers["content-type"].startswith("application/json")
+    assert reply.json()["code"] == 5
+
+
+def test_unbuilt_rpc_is_501_with_a_token(mesh: Mesh, tokens: TokenFactory):
+    headers = {"authorization": f"Bearer {tokens.mint()}"}
+    reply = httpx.get(f"{mesh.rest_url}/api/v1/kinect/status", headers=headers)
+    assert reply.status_code == 501
+    assert reply.json()["code"] == 12  # UNIMPLEMENTED
+
+
+def test_protected_rpc_without_token_is_401(mesh: Mesh):
+    reply = httpx.get(f"{mesh.rest_url}/api/v1/kinect/status")
+    assert reply.status_code == 401
+    assert reply.json()["code"] == 16  # UNAUTHENTICATED
+
+
+def test_cors_preflight_is_answered(mesh: Mesh):
+    reply = httpx.options(
+        f"{mesh.rest_url}/api/v1/health/tasks",
+        headers={
+            "origin": "http://localhost:3000",
+            "access-control-request-method": "GET",
+            "access-control-request-headers": "authorization",
+        },
+    )
+    assert reply.status_code == 200
+    assert reply.headers["access-control-allow-origin"] in ("*", "http://localhost:3000")

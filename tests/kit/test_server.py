@@ -1,0 +1,129 @@
+"""The kit's server bootstrap, in process: health, ops, reflection, hooks on every RPC kind."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
+
+from tests.fixtures.tokens import TokenFactory
+from voka import metrics
+from voka.config import Settings
+from voka.ops.v1 import ops_pb2, ops_pb2_grpc
+from voka.server import Running, ServiceSpec, start
+
+
+async def _no_servicers(_resources: object) -> list[object]:
+    return []
+
+
+@pytest.fixture
+async def running(tokens: TokenFactory, tmp_path: Path) -> AsyncIterator[Running]:
+    settings = Settings(service="kinect", port=0, data_dir=tmp_path, jwks_file=tokens.jwks_file)
+    service = await start(ServiceSpec(name="kinect", build=_no_servicers), settings)  # type: ignore[arg-type]
+    yield service
+    await service.stop()
+
+
+@pytest.fixture
+async def channel(running: Running) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as chan:
+        yield chan
+
+
+async def test_health_serving_then_not_serving_while_draining(running: Running, channel):
+    stub = health_pb2_grpc.HealthStub(channel)
+    reply = await stub.Check(health_pb2.HealthCheckRequest())
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    await running.monitor.drain()
+    reply = await stub.Check(health_pb2.HealthCheckRequest())
+    assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    ops = ops_pb2_grpc.OpsServiceStub(channel)
+    health = (await ops.GetHealth(ops_pb2.GetHealthRequest(service="kinect"))).health
+    assert health.draining
+    assert health.status == ops_pb2.SERVING_STATUS_NOT_SERVING
+
+
+async def test_get_health_names_the_service(channel):
+    ops = ops_pb2_grpc.OpsServiceStub(channel)
+    health = (await ops.GetHealth(ops_pb2.GetHealthRequest(service="kinect"))).health
+    assert health.service == "kinect"
+    assert health.status == ops_pb2.SERVING_STATUS_SERVING
+    assert health.uptime.ToTimedelta().total_seconds() >= 0
+
+
+async def test_get_health_of_another_service_is_not_found(channel):
+    ops = ops_pb2_grpc.OpsServiceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await ops.GetHealth(ops_pb2.GetHealthRequest(service="tasks"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_watch_health_streams_max_events(channel):
+    ops = ops_pb2_grpc.OpsServiceStub(channel)
+    request = ops_pb2.WatchHealthRequest(
+        service="kinect", interval=duration_pb2.Duration(nanos=100_000_000), max_events=3
+    )
+    events = [e async for e in ops.WatchHealth(request)]
+    assert [e.health.service for e in events] == ["kinect"] * 3
+
+
+async def test_validation_error_names_each_bad_field(channel):
+    ops = ops_pb2_grpc.OpsServiceStub(channel)
+    request = ops_pb2.WatchHealthRequest(
+        service="kinect", interval=duration_pb2.Duration(nanos=1_000_000), max_events=-1
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        async for _ in ops.WatchHealth(request):
+            pass
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(err.value)
+    bad = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(bad)
+    assert {v.field for v in bad.field_violations} == {"interval", "max_events"}
+
+
+async def test_reflection_stream_stream_passes_through_hooks(channel):
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    before = metrics.RPC_HANDLED.labels(
+        "grpc.reflection.v1alpha.ServerReflection", "ServerReflectionInfo", "OK"
+    )._value.get()
+
+    async def one_request() -> AsyncIterator[reflection_pb2.ServerReflectionRequest]:
+        yield reflection_pb2.ServerReflectionRequest(list_services="")
+
+    names = [
+        s.name
+        async for reply in stub.ServerReflectionInfo(one_request())
+        for s in reply.list_services_response.service
+    ]
+    assert "voka.ops.v1.OpsService" in names
+    assert "grpc.health.v1.Health" in names
+    after = metrics.RPC_HANDLED.labels(
+        "grpc.reflection.v1alpha.ServerReflection", "ServerReflectionInfo", "OK"
+    )._value.get()
+    assert after == before + 1
+
+
+async def test_public_rpc_refuses_a_broken_token(channel, tokens: TokenFactory):
+    ops = ops_pb2_grpc.OpsServiceStub(channel)
+    forged = tokens.mint(kid="unknown-kid")
+    for metadata in ((("authorization", "Bearer " + forged),), (("authorization", "Basic x"),)):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await ops.GetHealth(ops_pb2.GetHealthRequest(service="kinect"), metadata=metadata)
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_public_rpc_accepts_a_good_token(channel, tokens: TokenFactory):
+    ops = ops_pb2_grpc.OpsServiceStub(channel)
+    reply = await ops.GetHealth(
+        ops_pb2.GetHealthRequest(service="kinect"), metadata=tokens.metadata()
+    )
+    assert reply.health.service == "kinect"

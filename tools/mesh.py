@@ -1,0 +1,308 @@
+"""Start the whole mesh on one machine: NATS (JetStream), every service, then Envoy.
+
+`make up` runs `python -m tools.mesh up` with the fixed ports below; the integration tests start
+the same Mesh on free ports in a temporary directory, so what they test is what `make up` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gateway.config import write_config
+from voka.config import DEFAULT_PORTS, DOMAINS
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DESCRIPTOR_SET = ROOT / "gen" / "voka.binpb"
+START_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Every port the mesh listens on (all on 127.0.0.1)."""
+
+    nats: int = 4322
+    nats_monitor: int = 8322
+    envoy: int = 8080
+    envoy_admin: int = 9901
+    services: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    metrics: Mapping[str, int] = field(
+        default_factory=lambda: {d: p + 1000 for d, p in DEFAULT_PORTS.items()}
+    )
+
+    @classmethod
+    def free(cls) -> Ports:
+        """Ports nobody listens on now: for tests beside a running `make up`."""
+        take = iter(free_ports(4 + 2 * len(DOMAINS)))
+        return cls(
+            nats=next(take),
+            nats_monitor=next(take),
+            envoy=next(take),
+            envoy_admin=next(take),
+            services={d: next(take) for d in DOMAINS},
+            metrics={d: next(take) for d in DOMAINS},
+        )
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+class Mesh:
+    """The processes of one local mesh, started in dependency order and stopped in reverse."""
+
+    def __init__(self, var: Path, ports: Ports, extra_env: Mapping[str, str] | None = None) -> None:
+        self.var = var
+        self.ports = ports
+        self._extra_env = dict(extra_env or {})
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.envoy}"
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.ports.nats}"
+
+    def service_address(self, domain: str) -> str:
+        return f"127.0.0.1:{self.ports.services[domain]}"
+
+    def start(self) -> None:
+        (self.var / "logs").mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_nats()
+            for domain in DOMAINS:
+                self._start_service(domain)
+            for domain in DOMAINS:
+                self._wait_serving(domain)
+            self._start_envoy()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_nats(self) -> None:
+        self._spawn(
+            "nats",
+            [
+                str(BIN / "nats-server"),
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.ports.nats),
+                "-m",
+                str(self.ports.nats_monitor),
+                "-sd",
+                str(self.var / "nats"),
+            ],
+        )
+        _wait_http(f"http://127.0.0.1:{self.ports.nats_monitor}/healthz", self._alive("nats"))
+
+    def _start_service(self, domain: str) -> None:
+        env = {
+            "VOKA_DATA_DIR": str(self.var),
+            "VOKA_NATS_URL": self.nats_url,
+            "VOKA_PORT": str(self.ports.services[domain]),
+            "VOKA_METRICS_PORT": str(self.ports.metrics[domain]),
+            "VOKA_ADDRESSES": json.dumps({d: self.service_address(d) for d in DOMAINS}),
+            "VOKA_DRAIN_SECONDS": "0.2",
+            **self._extra_env,
+        }
+        self._spawn(domain, [sys.executable, "-m", f"services.{domain}"], env)
+
+    def _wait_serving(self, domain: str) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        alive = self._alive(domain)
+        with grpc.insecure_channel(self.service_address(domain)) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while True:
+                alive()
+                with contextlib.suppress(grpc.RpcError):
+                    reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{domain} not SERVING after {START_TIMEOUT:.0f}s")
+                time.sleep(0.1)
+
+    def _start_envoy(self) -> None:
+        config = self.var / "envoy.json"
+        write_config(
+            config,
+            descriptor_set=DESCRIPTOR_SET,
+            upstreams={d: self.service_address(d) for d in DOMAINS},
+            listen_port=self.ports.envoy,
+            admin_port=self.ports.envoy_admin,
+        )
+        self._spawn(
+            "envoy",
+            [
+                str(BIN / "envoy"),
+                "-c",
+                str(config),
+                "--base-id",
+                str(self.ports.envoy),
+                "--log-level",
+                "warn",
+                "--disable-hot-restart",
+            ],
+        )
+        _wait_http(f"{self.rest_url}/health", self._alive("envoy"))
+        for domain in DOMAINS:
+            _wait_http(f"{self.rest_url}/api/v1/health/{domain}", self._alive("envoy"))
+
+    def _spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> None:
+        log = (self.var / "logs" / f"{name}.log").open("ab")
+        self._procs[name] = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops children
+        )
+
+    def _alive(self, name: str) -> _AliveCheck:
+        return _AliveCheck(name, self._procs[name], self.var / "logs" / f"{name}.log")
+
+    def exited(self) -> Iterator[tuple[str, int]]:
+        """Children that stopped on their own, with their exit codes."""
+        for name, proc in self._procs.items():
+            if proc.poll() is not None:
+                yield name, proc.returncode
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM in reverse start order (Envoy first, NATS last), SIGKILL after timeout."""
+        for name in reversed(list(self._procs)):
+            proc = self._procs.pop(name)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+    def __enter__(self) -> Mesh:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass(frozen=True)
+class _AliveCheck:
+    """Raises with the tail of a child's log when it died while we waited for it."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def __call__(self) -> None:
+        if self.proc.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{tail}")
+
+
+def _wait_http(url: str, alive: _AliveCheck) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        alive()
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(url, timeout=1) as reply,  # noqa: S310 (our own URL)
+        ):
+            if reply.status == 200:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} not answering 200 after {START_TIMEOUT:.0f}s")
+        time.sleep(0.1)
+
+
+def _print_banner(mesh: Mesh) -> None:
+    rows = [
+        ("REST + gRPC-Web (Envoy)", mesh.rest_url + "/api/v1/..."),
+        ("Envoy health", mesh.rest_url + "/health"),
+        ("Envoy admin", f"http://127.0.0.1:{mesh.ports.envoy_admin}"),
+        ("NATS (JetStream)", mesh.nats_url),
+        *(
+            (
+                f"{d} (gRPC / metrics)",
+                f"{mesh.service_address(d)}  http://127.0.0.1:{mesh.ports.metrics[d]}/metrics",
+            )
+            for d in DOMAINS
+        ),
+        ("logs", str(mesh.var / "logs")),
+    ]
+    width = max(len(label) for label, _ in rows)
+    print("\nVoka mesh is up:")
+    for label, where in rows:
+        print(f"  {label:<{width}}  {where}")
+    print(f"\n  try: curl {mesh.rest_url}/api/v1/health/translate\nCtrl-C stops everything.\n")
+
+
+async def _supervise(mesh: Mesh) -> int:
+    """Wait for Ctrl-C/SIGTERM, or for a child to die (then stop the rest and fail)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    while not stop.is_set():
+        died = list(mesh.exited())
+        if died:
+            for name, code in died:
+                print(f"{name} exited with {code}; see {mesh.var / 'logs' / name}.log")
+            return 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+    return 0
+
+
+def up(var: Path) -> int:
+    mesh = Mesh(var, Ports())
+    print("starting NATS, 7 services and Envoy ...")
+    mesh.start()
+    _print_banner(mesh)
+    try:
+        return asyncio.run(_supervise(mesh))
+    finally:
+        print("stopping ...")
+        mesh.stop()
+        print("stopped.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("command", choices=["up"])
+    parser.add_argument("--var", type=Path, default=ROOT / "var", help="state and logs")
+    args = parser.parse_args(argv)
+    return up(args.var)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

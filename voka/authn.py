@@ -1,0 +1,203 @@
+"""Who is calling, checked in every service: bearer JWTs verified against the auth service's JWKS.
+
+Envoy checks tokens at the edge, but internal callers reach services directly, so each service
+verifies again here. The access rule of each RPC comes from the contract
+(`(voka.api.v1.access)`), never from a list kept beside the code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jwt
+from google.protobuf import descriptor_pool
+
+from voka import errors
+from voka.api.v1 import options_pb2
+from voka.calls import Call, Hook
+
+ISSUER = "voka-auth"
+AUDIENCE = "voka"
+# Asymmetric only: `none` and HMAC tokens are refused whatever their header says.
+ALGORITHMS = ("EdDSA", "RS256")
+ADMIN_ROLE = "admin"
+
+Jwks = dict[str, Any]
+JwksFetch = Callable[[], Awaitable[Jwks]]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A verified caller. `subject` is a resource name: `users/{id}` or `services/{domain}`."""
+
+    subject: str
+    roles: frozenset[str]
+    token_id: str
+    expires_at: float
+
+    @property
+    def is_service(self) -> bool:
+        return self.subject.startswith("services/")
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_ROLE in self.roles
+
+
+_caller: ContextVar[Identity | None] = ContextVar("voka_caller", default=None)
+
+
+def caller() -> Identity:
+    """The verified caller of the RPC being handled (the kit refused anonymous calls already
+    unless the RPC is public, where this raises UNAUTHENTICATED)."""
+    identity = _caller.get()
+    if identity is None:
+        raise errors.unauthenticated("this call needs a bearer token")
+    return identity
+
+
+def optional_caller() -> Identity | None:
+    return _caller.get()
+
+
+class JwksCache:
+    """Public keys by `kid`, refreshed after `ttl` or when an unknown kid shows up (at most once
+    per `min_refresh` seconds, so garbage tokens cannot hammer the auth service)."""
+
+    def __init__(self, fetch: JwksFetch, ttl: float = 300.0, min_refresh: float = 5.0) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._min_refresh = min_refresh
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        age = time.monotonic() - self._fetched_at
+        if age > self._ttl or (kid not in self._keys and age > self._min_refresh):
+            await self._refresh()
+        return self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        async with self._lock:
+            jwks = await self._fetch()
+            keys = jwt.PyJWKSet.from_dict(jwks).keys if jwks.get("keys") else []
+            self._keys = {k.key_id: k for k in keys if k.key_id}
+            self._fetched_at = time.monotonic()
+
+
+def jwks_from_file(path: Path) -> JwksFetch:
+    async def fetch() -> Jwks:
+        return json.loads(await asyncio.to_thread(path.read_text))  # type: ignore[no-any-return]
+
+    return fetch
+
+
+class TokenVerifier:
+    """Checks signature, `kid`, algorithm, issuer, audience and expiry of access tokens."""
+
+    def __init__(self, jwks: JwksCache, issuer: str = ISSUER, audience: str = AUDIENCE) -> None:
+        self._jwks = jwks
+        self._issuer = issuer
+        self._audience = audience
+
+    async def verify(self, token: str) -> Identity:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise errors.unauthenticated(f"malformed token: {exc}") from exc
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in ALGORITHMS:
+            raise errors.unauthenticated(f"token algorithm {alg!r} is not accepted")
+        if not kid:
+            raise errors.unauthenticated("token has no kid")
+        key = await self._jwks.key(kid)
+        if key is None:
+            raise errors.unauthenticated(f"token signed with unknown key {kid!r}")
+        return self._decode(token, key, alg)
+
+    def _decode(self, token: str, key: jwt.PyJWK, alg: str) -> Identity:
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={"require": ["exp", "iat", "sub", "jti"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise errors.unauthenticated("token expired") from exc
+        except jwt.InvalidTokenError as exc:
+            raise errors.unauthenticated(f"invalid token: {exc}") from exc
+        return Identity(
+            subject=claims["sub"],
+            roles=frozenset(claims.get("roles", ())),
+            token_id=claims["jti"],
+            expires_at=float(claims["exp"]),
+        )
+
+
+@cache
+def access_of(method: str) -> int:
+    """The `(voka.api.v1.access)` rule of a full gRPC method name. Infrastructure services
+    outside our contracts (health, reflection) are public."""
+    service, name = method.lstrip("/").split("/", 1)
+    if not service.startswith("voka."):
+        return options_pb2.ACCESS_PUBLIC
+    descriptor = descriptor_pool.Default().FindMethodByName(f"{service}.{name}")
+    return int(descriptor.GetOptions().Extensions[options_pb2.access])
+
+
+def enforce(rule: int, identity: Identity | None) -> None:
+    if rule == options_pb2.ACCESS_PUBLIC:
+        return
+    if identity is None:
+        raise errors.unauthenticated("this call needs a bearer token")
+    if rule == options_pb2.ACCESS_ADMIN and not identity.is_admin:
+        raise errors.permission_denied("this call needs the admin role")
+    if rule == options_pb2.ACCESS_SERVICE and not identity.is_service:
+        raise errors.permission_denied("this call is for services only")
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise errors.unauthenticated("authorization must be 'Bearer <token>'")
+    return token.strip()
+
+
+def identity_hook(verifier: TokenVerifier) -> Hook:
+    """Verify the caller, enforce the RPC's access rule, and expose the identity to handlers.
+
+    A token that is present but bad is refused even on public RPCs: the caller should learn
+    that its credential is broken. The context variable is set, not reset: each RPC runs in its
+    own task, whose context dies with it."""
+
+    @asynccontextmanager
+    async def hook(call: Call) -> AsyncIterator[None]:
+        token = bearer_token(call.metadata("authorization"))
+        identity = await verifier.verify(token) if token else None
+        enforce(access_of(call.method), identity)
+        _caller.set(identity)
+        yield
+
+    return hook
+
+
+def jwks_from_auth_service(address: str) -> JwksFetch:
+    async def fetch() -> Jwks:
+        raise errors.unavailable(f"JWKS from auth at {address}: not wired yet")
+
+    return fetch

@@ -1,0 +1,657 @@
+"""Events over NATS JetStream: publish protobuf events, consume them at least once, apply them
+exactly once.
+
+* One stream per domain, `VOKA_<DOMAIN>` for `voka.<domain>.>`, plus the shared dead-letter
+  stream `VOKA_DLQ` for `voka.dlq.>`. The subject of an event comes from its message type's
+  `(voka.api.v1.subject)` option, so publisher and consumer cannot disagree.
+* The envelope travels in headers: `Voka-Event-Id` (also `Nats-Msg-Id`, so a retried publish
+  is stored once), `Voka-Event-Type`, `traceparent`.
+* Consumers are durable pull consumers with explicit acks, bounded redelivery with backoff
+  (JetStream's defaults redeliver forever), and a dead-letter subject `voka.dlq.<subject>` for
+  events that keep failing or cannot be parsed.
+* `idempotent` claims the event id in the handler's own transaction (`voka.inbox`), which turns
+  at-least-once delivery into an effect that happens once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import nats
+import nats.errors
+from google.protobuf.message import DecodeError, Message
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription as NatsSubscription
+from nats.js import JetStreamContext, api
+from nats.js.errors import BadRequestError, NoStreamResponseError
+from opentelemetry import context as otel_context
+from opentelemetry.trace import SpanKind
+from prometheus_client import Counter, Histogram
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from voka import inbox, telemetry
+from voka.api.v1 import options_pb2
+
+log = logging.getLogger("voka.bus")
+
+M = TypeVar("M", bound=Message)
+
+EVENT_ID = "Voka-Event-Id"
+EVENT_TYPE = "Voka-Event-Type"
+PRODUCER = "Voka-Producer"
+MSG_ID = "Nats-Msg-Id"
+DLQ_SUBJECT = "Voka-Dlq-Subject"
+DLQ_ERROR = "Voka-Dlq-Error"
+DLQ_DELIVERIES = "Voka-Dlq-Deliveries"
+DLQ_CONSUMER = "Voka-Dlq-Consumer"
+DLQ_STREAM = "Voka-Dlq-Stream"
+DLQ_SEQUENCE = "Voka-Dlq-Sequence"
+DLQ_PREFIX = "voka.dlq."
+DLQ_STREAM_NAME = "VOKA_DLQ"
+
+DEFAULT_BACKOFF = (1.0, 5.0, 30.0, 120.0)
+_DOMAIN = re.compile(r"^[a-z][a-z0-9_]*$")
+_DURABLE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_EVENT_ID = re.compile(r"^[!-~]{1,64}$")  # printable ASCII, no spaces: fits voka_inbox.event_id
+_ERROR_CHARS = 1000
+_FETCH_ERROR_PAUSE = 1.0
+PUBLISH_ATTEMPTS = 3
+PUBLISH_TIMEOUT = 2.0  # seconds per attempt
+
+PUBLISHED = Counter(
+    "voka_bus_published",
+    "Events published, by subject and whether JetStream stored or de-duplicated them.",
+    ["subject", "result"],
+)
+HANDLED = Counter(
+    "voka_bus_handled",
+    "Deliveries handled, by outcome: ack, retry, dead_letter.",
+    ["subject", "consumer", "outcome"],
+)
+DEAD_LETTERED = Counter(
+    "voka_bus_dead_lettered",
+    "Events moved to the dead-letter stream, by reason: failed, poison, max_deliveries.",
+    ["subject", "consumer", "reason"],
+)
+DUPLICATES = Counter(
+    "voka_bus_duplicates_skipped",
+    "Redeliveries an idempotent handler skipped because the inbox had them.",
+    ["consumer"],
+)
+HANDLE_SECONDS = Histogram(
+    "voka_bus_handle_seconds",
+    "Time a handler took per delivery.",
+    ["subject", "consumer"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    """Retention of a stream. Old events go first; consumers must keep up within max_age."""
+
+    max_age: float = 7 * 24 * 3600.0
+    max_bytes: int = 1 << 30
+    duplicate_window: float = 120.0  # seconds a repeated Nats-Msg-Id is recognised
+    replicas: int = 1
+
+
+DLQ_LIMITS = StreamLimits(max_age=30 * 24 * 3600.0)
+
+
+@dataclass(frozen=True)
+class Event(Generic[M]):
+    """One delivery of an event: the decoded message and its envelope."""
+
+    id: str
+    subject: str
+    message: M
+    headers: Mapping[str, str]
+    delivered: int  # 1 on the first delivery
+    time: datetime  # when JetStream stored it
+
+
+Handler = Callable[[Event[M]], Awaitable[None]]
+TransactionalHandler = Callable[[Event[M], AsyncSession], Awaitable[None]]
+
+
+class PoisonMessageError(Exception):
+    """A payload that can never be handled (does not parse, or is another event type)."""
+
+
+def subject_of(message_type: type[Message]) -> str:
+    """The NATS subject of an event type, from its `(voka.api.v1.subject)` option."""
+    extension: Any = options_pb2.subject  # the generated .pyi types it too loosely to index
+    subject = str(message_type.DESCRIPTOR.GetOptions().Extensions[extension])
+    if not subject:
+        raise ValueError(f"{message_type.DESCRIPTOR.full_name} has no (voka.api.v1.subject)")
+    return subject
+
+
+def domain_of(subject: str) -> str:
+    """`voka.<domain>.<event...>` → domain."""
+    parts = subject.split(".")
+    if len(parts) < 3 or parts[0] != "voka" or not _DOMAIN.match(parts[1]):
+        raise ValueError(f"subject {subject!r} is not voka.<domain>.<event>")
+    return parts[1]
+
+
+def stream_name(domain: str) -> str:
+    if not _DOMAIN.match(domain) or domain == "dlq":
+        raise ValueError(f"invalid domain {domain!r}")
+    return f"VOKA_{domain.upper()}"
+
+
+def _stream_config(name: str, subjects: list[str], limits: StreamLimits) -> api.StreamConfig:
+    return api.StreamConfig(
+        name=name,
+        subjects=subjects,
+        storage=api.StorageType.FILE,
+        retention=api.RetentionPolicy.LIMITS,
+        discard=api.DiscardPolicy.OLD,
+        max_age=limits.max_age,
+        max_bytes=limits.max_bytes,
+        duplicate_window=limits.duplicate_window,
+        num_replicas=limits.replicas,
+    )
+
+
+def _header(value: str) -> str:
+    """NATS header values are one line; error texts are not."""
+    return " ".join(value.split())[:_ERROR_CHARS]
+
+
+class Bus:
+    """A NATS connection with the kit's stream, publish and consume conventions."""
+
+    def __init__(self, nc: Client, name: str, limits: StreamLimits) -> None:
+        self.name = name
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self._limits = limits
+        self._streams: dict[str, str] = {}
+        self._dlq_ready = False
+        self._subscriptions: set[Subscription[Any]] = set()
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        name: str,
+        *,
+        limits: StreamLimits | None = None,
+        connect_attempts: int = 3,
+        reconnect_wait: float = 1.0,
+    ) -> Bus:
+        """Connect (fail after `connect_attempts` so a misconfigured process exits), then
+        reconnect forever: a NATS restart must not kill a running service."""
+        nc = await nats.connect(
+            servers=[u.strip() for u in url.split(",") if u.strip()],
+            name=name,
+            max_reconnect_attempts=connect_attempts,
+            reconnect_time_wait=reconnect_wait,
+            connect_timeout=2,
+            error_cb=_on_error,
+            disconnected_cb=_on_disconnected,
+            reconnected_cb=_on_reconnected,
+        )
+        # nats-py applies one attempt budget to the first connect and to reconnects; lift it
+        # now that we are connected (it is read on every reconnect attempt).
+        nc.options["max_reconnect_attempts"] = -1
+        return cls(nc, name, limits or StreamLimits())
+
+    async def ensure_stream(self, domain: str) -> str:
+        """Create or update the domain's stream and the dead-letter stream; returns the
+        domain stream's name. Safe to call from every replica on every start."""
+        name = stream_name(domain)
+        await self._upsert(_stream_config(name, [f"voka.{domain}.>"], self._limits))
+        if not self._dlq_ready:
+            await self._upsert(_stream_config(DLQ_STREAM_NAME, [f"{DLQ_PREFIX}>"], DLQ_LIMITS))
+            self._dlq_ready = True
+        self._streams[domain] = name
+        return name
+
+    async def _upsert(self, config: api.StreamConfig) -> None:
+        try:
+            await self.js.add_stream(config)
+        except BadRequestError as exc:
+            if exc.err_code != 10058:  # "stream name already in use with a different config"
+                raise
+            await self.js.update_stream(config)
+
+    async def _stream_for(self, subject: str) -> str:
+        domain = domain_of(subject)
+        return self._streams.get(domain) or await self.ensure_stream(domain)
+
+    async def publish(
+        self,
+        message: Message,
+        *,
+        event_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> str:
+        """Store `message` in its stream and wait for JetStream's ack; returns the event id.
+        Publishing again with the same `event_id` (a retry) is stored once. Bound the wait
+        with `asyncio.timeout` where PUBLISH_ATTEMPTS x PUBLISH_TIMEOUT is too long."""
+        subject = subject_of(type(message))
+        event_id = event_id or uuid.uuid4().hex
+        if not _EVENT_ID.match(event_id):
+            raise ValueError("event_id: 1-64 printable ASCII characters, no spaces")
+        envelope = {
+            **{k: _header(v) for k, v in (headers or {}).items()},
+            **telemetry.inject(),
+            EVENT_ID: event_id,
+            EVENT_TYPE: message.DESCRIPTOR.full_name,
+            MSG_ID: event_id,
+            PRODUCER: self.name,
+        }
+        ack = await self._store(subject, message.SerializeToString(), envelope)
+        PUBLISHED.labels(subject, "duplicate" if ack.duplicate else "stored").inc()
+        return event_id
+
+    async def _store(self, subject: str, payload: bytes, headers: dict[str, str]) -> api.PubAck:
+        """Publish until JetStream acks. Retrying is safe: the Nats-Msg-Id makes a message
+        that did arrive the first time a duplicate. A request sent just before a connection
+        dropped gets no answer, and a stream deleted behind our back is recreated."""
+        await self._stream_for(subject)
+        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+            try:
+                return await self.js.publish(
+                    subject, payload, timeout=PUBLISH_TIMEOUT, headers=headers
+                )
+            except NoStreamResponseError:
+                self._streams.pop(domain_of(subject), None)
+                await self._stream_for(subject)
+            except nats.errors.TimeoutError:
+                if attempt == PUBLISH_ATTEMPTS:
+                    raise
+                log.warning("bus: no ack for %s (attempt %d), retrying", subject, attempt)
+        raise ConnectionError(f"bus: {subject} not stored after {PUBLISH_ATTEMPTS} attempts")
+
+    async def subscribe(
+        self,
+        message_type: type[M],
+        durable: str,
+        handler: Handler[M],
+        *,
+        max_deliver: int = 5,
+        backoff: Sequence[float] = DEFAULT_BACKOFF,
+        ack_wait: float = 30.0,
+        batch: int = 10,
+        concurrency: int = 4,
+        handler_timeout: float | None = 300.0,
+        fetch_timeout: float = 5.0,
+    ) -> Subscription[M]:
+        """Consume `message_type` events with the durable pull consumer `durable` (one name
+        per consuming service and purpose; replicas share it and split the work).
+
+        Delivery n waits `backoff[n-1]` (the last value repeats) for an ack before JetStream
+        redelivers, and a failed handler is retried after the same delay; `ack_wait` applies
+        only with an empty `backoff`. A running handler keeps its delivery alive with
+        in-progress acks until `handler_timeout`. After `max_deliver` failed deliveries the
+        event goes to `voka.dlq.<subject>`."""
+        options = ConsumerOptions(
+            max_deliver=max_deliver,
+            backoff=tuple(backoff[: max_deliver - 1]),
+            ack_wait=ack_wait,
+            batch=batch,
+            concurrency=concurrency,
+            handler_timeout=handler_timeout,
+            fetch_timeout=fetch_timeout,
+        )
+        if not _DURABLE.match(durable):
+            raise ValueError(f"durable {durable!r}: 1-64 of A-Z a-z 0-9 _ -")
+        subject = subject_of(message_type)
+        stream = await self._stream_for(subject)
+        await self.js.add_consumer(stream, options.consumer_config(durable, subject))
+        pull = await self.js.pull_subscribe_bind(durable=durable, stream=stream)
+        subscription = Subscription(
+            self,
+            pull,
+            stream=stream,
+            message_type=message_type,
+            handler=handler,
+            durable=durable,
+            subject=subject,
+            options=options,
+        )
+        await subscription.start()
+        self._subscriptions.add(subscription)
+        return subscription
+
+    async def check(self) -> str:
+        """Health: connected, and JetStream answers."""
+        if not self.nc.is_connected:
+            raise ConnectionError("nats: not connected")
+        info = await self.js.account_info()
+        return f"jetstream ok, {info.streams} streams"
+
+    async def close(self, grace: float = 10.0) -> None:
+        """Stop every subscription (in-flight handlers get `grace` seconds), flush, close."""
+        await asyncio.gather(*(s.stop(grace) for s in list(self._subscriptions)))
+        with contextlib.suppress(Exception):
+            await self.nc.flush(timeout=2)
+        await self.nc.close()
+
+    def _forget(self, subscription: Subscription[Any]) -> None:
+        self._subscriptions.discard(subscription)
+
+
+@dataclass(frozen=True)
+class ConsumerOptions:
+    """Delivery policy of one subscription (see `Bus.subscribe`)."""
+
+    max_deliver: int
+    backoff: tuple[float, ...]
+    ack_wait: float
+    batch: int
+    concurrency: int
+    handler_timeout: float | None
+    fetch_timeout: float
+
+    def __post_init__(self) -> None:
+        if self.max_deliver < 1 or self.batch < 1 or self.concurrency < 1:
+            raise ValueError("max_deliver, batch and concurrency must be at least 1")
+        if min((*self.backoff, self.ack_wait)) <= 0 or self.fetch_timeout <= 0:
+            raise ValueError("backoff, ack_wait and fetch_timeout must be positive")
+
+    def ack_deadline(self, delivered: int) -> float:
+        """How long JetStream waits for an ack of the `delivered`-th delivery."""
+        if not self.backoff:
+            return self.ack_wait
+        return self.backoff[min(delivered, len(self.backoff)) - 1]
+
+    def consumer_config(self, durable: str, subject: str) -> api.ConsumerConfig:
+        return api.ConsumerConfig(
+            name=durable,
+            durable_name=durable,
+            filter_subject=subject,
+            deliver_policy=api.DeliverPolicy.ALL,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=self.ack_deadline(1),
+            max_deliver=self.max_deliver,
+            backoff=list(self.backoff) or None,
+        )
+
+
+class Subscription(Generic[M]):
+    """A running consumer: a fetch loop feeding at most `concurrency` handler tasks."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        pull: JetStreamContext.PullSubscription,
+        *,
+        stream: str,
+        message_type: type[M],
+        handler: Handler[M],
+        durable: str,
+        subject: str,
+        options: ConsumerOptions,
+    ) -> None:
+        self.durable = durable
+        self.subject = subject
+        self._bus = bus
+        self._pull = pull
+        self._stream = stream
+        self._type = message_type
+        self._type_name = message_type.DESCRIPTOR.full_name
+        self._handler = handler
+        self._options = options
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._advisories: NatsSubscription | None = None
+        self._stopped = False
+
+    async def start(self) -> None:
+        """Start fetching, and listen for events JetStream gave up on without a verdict."""
+        self._advisories = await self._bus.nc.subscribe(
+            f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{self._stream}.{self.durable}",
+            queue=self.durable,  # one replica dead-letters it, not all of them
+            cb=self._on_max_deliveries,
+        )
+        self._tasks.append(asyncio.create_task(self._fetch_loop(), name=f"bus:{self.durable}"))
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop fetching, give in-flight handlers `grace` seconds, abandon the rest without
+        acking (JetStream redelivers them after their ack deadline), and unsubscribe. The
+        durable consumer stays on the server, so a restarted consumer resumes from it."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._inflight:
+            pending = set(self._inflight)
+            if grace > 0:
+                _, pending = await asyncio.wait(pending, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._advisories is not None:
+            with contextlib.suppress(Exception):
+                await self._advisories.unsubscribe()
+        with contextlib.suppress(Exception):
+            await self._pull.unsubscribe()
+        self._bus._forget(self)
+
+    async def _fetch_loop(self) -> None:
+        while True:
+            free = self._options.concurrency - len(self._inflight)
+            if free <= 0:
+                await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            for msg in await self._fetch(min(free, self._options.batch)):
+                task = asyncio.create_task(self._process(msg))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+
+    async def _fetch(self, count: int) -> list[Msg]:
+        try:
+            return list(await self._pull.fetch(count, timeout=self._options.fetch_timeout))
+        except TimeoutError:  # nothing to do (nats' timeout errors subclass it)
+            return []
+        except Exception as exc:
+            # Disconnected, server restarting: nats-py reconnects on its own; try again soon.
+            log.warning("bus %s: fetch failed: %s", self.durable, exc)
+            await asyncio.sleep(_FETCH_ERROR_PAUSE)
+            return []
+
+    async def _process(self, msg: Msg) -> None:
+        try:
+            await self._deliver(msg)
+        except Exception:
+            # An ack or nak that did not reach the server: JetStream redelivers later.
+            log.exception("bus %s: could not settle a delivery", self.durable)
+
+    async def _deliver(self, msg: Msg) -> None:
+        meta = msg.metadata
+        try:
+            event = self._decode(msg)
+        except PoisonMessageError as exc:
+            await self._dead_letter(msg, str(exc), "poison")
+            return
+        start = time.perf_counter()
+        try:
+            async with self._keep_alive(msg, meta.num_delivered):
+                await self._run_handler(event)
+        except Exception as exc:
+            await self._on_failure(msg, event, exc)
+            return
+        finally:
+            HANDLE_SECONDS.labels(self.subject, self.durable).observe(time.perf_counter() - start)
+        await msg.ack_sync()
+        HANDLED.labels(self.subject, self.durable, "ack").inc()
+
+    def _decode(self, msg: Msg) -> Event[M]:
+        headers = dict(msg.headers or {})
+        declared = headers.get(EVENT_TYPE)
+        if declared and declared != self._type_name:
+            raise PoisonMessageError(f"event type {declared} where {self._type_name} expected")
+        message = self._type()
+        try:
+            message.ParseFromString(msg.data)
+        except DecodeError as exc:
+            raise PoisonMessageError(f"payload is not a {self._type_name}: {exc}") from exc
+        meta = msg.metadata
+        return Event(
+            id=headers.get(EVENT_ID) or _fallback_id(meta.stream, meta.sequence.stream),
+            subject=msg.subject,
+            message=message,
+            headers=headers,
+            delivered=meta.num_delivered,
+            time=meta.timestamp,
+        )
+
+    async def _run_handler(self, event: Event[M]) -> None:
+        token = otel_context.attach(telemetry.extract(event.headers))
+        try:
+            with telemetry.tracer().start_as_current_span(
+                f"{event.subject} process",
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "nats",
+                    "messaging.destination.name": event.subject,
+                    "messaging.consumer.group.name": self.durable,
+                    "messaging.message.id": event.id,
+                },
+            ):
+                async with asyncio.timeout(self._options.handler_timeout):
+                    await self._handler(event)
+        finally:
+            otel_context.detach(token)
+
+    @contextlib.asynccontextmanager
+    async def _keep_alive(self, msg: Msg, delivered: int) -> AsyncIterator[None]:
+        """In-progress acks at a third of the ack deadline, so a slow handler is not
+        mistaken for a dead one (and its event handed to someone else meanwhile)."""
+        interval = self._options.ack_deadline(delivered) / 3
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()
+
+        task = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    async def _on_failure(self, msg: Msg, event: Event[M], exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        if event.delivered >= self._options.max_deliver:
+            log.error("bus %s: event %s failed for good: %s", self.durable, event.id, error)
+            await self._dead_letter(msg, error, "failed")
+            return
+        delay = self._options.ack_deadline(event.delivered)
+        log.warning(
+            "bus %s: event %s failed (delivery %d of %d), retry in %.1fs: %s",
+            *(self.durable, event.id, event.delivered, self._options.max_deliver, delay, error),
+        )
+        await msg.nak(delay=delay)
+        HANDLED.labels(self.subject, self.durable, "retry").inc()
+
+    async def _dead_letter(self, msg: Msg, error: str, reason: str) -> None:
+        """Copy the delivery to `voka.dlq.<subject>` with why, then stop its redelivery.
+        If the copy fails, the delivery stays un-acked and comes back."""
+        meta = msg.metadata
+        await self._publish_dead_letter(
+            msg.subject, msg.data, msg.headers, meta.stream, meta.sequence.stream,
+            deliveries=meta.num_delivered, error=error, reason=reason,
+        )  # fmt: skip
+        await msg.term()
+        HANDLED.labels(self.subject, self.durable, "dead_letter").inc()
+
+    async def _publish_dead_letter(
+        self,
+        subject: str,
+        data: bytes,
+        headers: Mapping[str, str] | None,
+        stream: str,
+        sequence: int,
+        *,
+        deliveries: int,
+        error: str,
+        reason: str,
+    ) -> None:
+        kept = {k: v for k, v in (headers or {}).items() if not k.lower().startswith("nats-")}
+        envelope = {
+            **kept,
+            EVENT_ID: kept.get(EVENT_ID) or _fallback_id(stream, sequence),
+            EVENT_TYPE: kept.get(EVENT_TYPE) or self._type_name,
+            DLQ_SUBJECT: subject,
+            DLQ_ERROR: _header(error),
+            DLQ_DELIVERIES: str(deliveries),
+            DLQ_CONSUMER: self.durable,
+            DLQ_STREAM: stream,
+            DLQ_SEQUENCE: str(sequence),
+            # One dead letter per stored event and consumer, however often we get here.
+            MSG_ID: f"dlq:{stream}:{sequence}:{self.durable}",
+        }
+        await self._bus.js.publish(DLQ_PREFIX + subject, data, headers=envelope)
+        DEAD_LETTERED.labels(self.subject, self.durable, reason).inc()
+
+    async def _on_max_deliveries(self, advisory: Msg) -> None:
+        """JetStream stopped redelivering an event whose last delivery never got a verdict
+        (the process died or hung mid-handler): dead-letter it from the stream."""
+        try:
+            info = json.loads(advisory.data)
+            stream, sequence = str(info["stream"]), int(info["stream_seq"])
+            stored = await self._bus.js.get_msg(stream, sequence)
+            await self._publish_dead_letter(
+                stored.subject or self.subject, stored.data or b"", stored.headers, stream,
+                sequence, deliveries=int(info.get("deliveries", 0)), reason="max_deliveries",
+                error="no ack after the last delivery (handler crashed or timed out)",
+            )  # fmt: skip
+        except Exception:
+            log.exception("bus %s: could not dead-letter after max deliveries", self.durable)
+
+
+def _fallback_id(stream: str, sequence: int) -> str:
+    """Events from producers that skip the kit have no id; their stream position is one."""
+    return f"{stream}:{sequence}"
+
+
+def idempotent(
+    sessions: async_sessionmaker[AsyncSession], consumer: str, handler: TransactionalHandler[M]
+) -> Handler[M]:
+    """Wrap `handler(event, session)` so its effect happens once per event: the event id is
+    claimed in the inbox in the same transaction as the effect. A redelivery after a commit
+    whose ack was lost finds the claim and does nothing; a crash before the commit rolls the
+    claim back with the effect, so the redelivery does the work."""
+
+    async def once(event: Event[M]) -> None:
+        async with sessions() as session, session.begin():
+            if not await inbox.claim(session, consumer, event.id):
+                log.debug("bus %s: event %s already processed, skipped", consumer, event.id)
+                DUPLICATES.labels(consumer).inc()
+                return
+            await handler(event, session)
+
+    return once
+
+
+async def _on_error(exc: Exception) -> None:
+    log.warning("nats: %s", exc)
+
+
+async def _on_disconnected() -> None:
+    log.warning("nats: disconnected")
+
+
+async def _on_reconnected() -> None:
+    log.info("nats: reconnected")

@@ -1,0 +1,77 @@
+"""Typed settings for every process of the mesh, read once from `VOKA_*` environment variables.
+
+Each default works on one machine (`make up`); Kubernetes overrides them per Deployment.
+Service addresses live here too, so a service finds its peers the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# One gRPC port per domain on a single machine; metrics listen on the gRPC port + 1000.
+DEFAULT_PORTS: dict[str, int] = {
+    "auth": 50051,
+    "translate": 50052,
+    "speech": 50053,
+    "assistant": 50054,
+    "tasks": 50055,
+    "kinect": 50056,
+    "meetings": 50057,
+}
+DOMAINS: tuple[str, ...] = tuple(DEFAULT_PORTS)
+METRICS_PORT_OFFSET = 1000
+
+
+class Settings(BaseSettings):
+    """Settings shared by all services. A service needing more subclasses this."""
+
+    model_config = SettingsConfigDict(env_prefix="VOKA_", extra="ignore", frozen=True)
+
+    service: str = Field(default="", description="Domain served by this process.")
+    host: str = Field(default="127.0.0.1", description="Interface the gRPC server binds.")
+    port: int = Field(default=0, description="gRPC port; 0 takes the domain's default.")
+    metrics_port: int = Field(default=0, description="Prometheus port; 0 = gRPC port + 1000.")
+    data_dir: Path = Field(default=Path("var"), description="Where SQLite files and keys live.")
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL; empty means a SQLite file in data_dir."
+    )
+    nats_url: str = Field(default="nats://127.0.0.1:4222", description="NATS server(s).")
+    jwks_file: Path | None = Field(
+        default=None, description="Verify tokens with this JWKS file instead of the auth service."
+    )
+    jwks_cache_seconds: float = Field(default=300.0, description="How long a JWKS is trusted.")
+    log_level: str = Field(default="INFO", description="Python logging level.")
+    log_json: bool = Field(default=True, description="JSON log lines (false: plain text).")
+    drain_seconds: float = Field(
+        default=5.0, description="SIGTERM: time to report NOT_SERVING before stopping."
+    )
+    shutdown_grace_seconds: float = Field(
+        default=10.0, description="SIGTERM: time in-flight RPCs get to finish."
+    )
+    version: str = Field(default="dev", description="Build version reported by health.")
+    addresses: dict[str, str] = Field(
+        default_factory=dict,
+        description='Peer addresses by domain (VOKA_ADDRESSES=\'{"auth": "host:port"}\').',
+    )
+
+    @cached_property
+    def grpc_port(self) -> int:
+        return self.port or DEFAULT_PORTS.get(self.service, 50050)
+
+    @cached_property
+    def prometheus_port(self) -> int:
+        return self.metrics_port or self.grpc_port + METRICS_PORT_OFFSET
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / self.service / (self.service + '.db')}"
+
+    def address_of(self, domain: str) -> str:
+        """Where to reach a peer service: configured, else its default port on this host."""
+        return self.addresses.get(domain) or f"127.0.0.1:{DEFAULT_PORTS[domain]}"

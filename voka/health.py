@@ -1,0 +1,170 @@
+"""Health of one service: dependency checks feeding `grpc.health.v1` (probes, Envoy) and
+`voka.ops.v1.OpsService` (the detailed view, REST `GET /api/v1/health/{service}`).
+
+A monitor re-runs the checks periodically, so a service whose database goes away leaves the
+load balancer's rotation on its own, and comes back when the database does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf import duration_pb2, timestamp_pb2
+from grpc_health.v1 import health_pb2
+from grpc_health.v1.health import aio as health_aio
+
+from voka import errors, metrics
+from voka.errors import FieldViolation
+from voka.ops.v1 import ops_pb2, ops_pb2_grpc
+
+log = logging.getLogger("voka.health")
+
+# A check returns a short description of what it verified, or raises.
+Check = Callable[[], Awaitable[str]]
+Listener = Callable[[ops_pb2.Health], Awaitable[None]]
+CHECK_TIMEOUT = 2.0
+
+
+class HealthMonitor:
+    """Runs the checks, remembers the last verdict, and keeps gRPC health in step with it."""
+
+    def __init__(
+        self, service: str, version: str, checks: Mapping[str, Check], grpc_names: list[str]
+    ) -> None:
+        self.service = service
+        self.version = version
+        self.instance = f"{socket.gethostname()}:{os.getpid()}"
+        self.grpc_health = health_aio.HealthServicer()
+        self._checks = dict(checks)
+        self._grpc_names = ["", *grpc_names]
+        self._started = datetime.now(UTC)
+        self._draining = False
+        self._last_status = ops_pb2.SERVING_STATUS_UNSPECIFIED
+        self._listeners: list[Listener] = []
+
+    def on_change(self, listener: Listener) -> None:
+        """Call `listener` with the new health whenever the serving status changes."""
+        self._listeners.append(listener)
+
+    async def snapshot(self) -> ops_pb2.Health:
+        results = await asyncio.gather(*(_run(n, c) for n, c in self._checks.items()))
+        healthy = all(r.ok for r in results) and not self._draining
+        status = ops_pb2.SERVING_STATUS_SERVING if healthy else ops_pb2.SERVING_STATUS_NOT_SERVING
+        health = ops_pb2.Health(
+            service=self.service,
+            version=self.version,
+            status=status,
+            draining=self._draining,
+            start_time=_timestamp(self._started),
+            uptime=_duration(datetime.now(UTC) - self._started),
+            dependencies=results,
+        )
+        await self._publish(health)
+        return health
+
+    async def _publish(self, health: ops_pb2.Health) -> None:
+        if health.status == self._last_status:
+            return
+        self._last_status = health.status
+        serving = health.status == ops_pb2.SERVING_STATUS_SERVING
+        grpc_status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else (health_pb2.HealthCheckResponse.NOT_SERVING)
+        )
+        for name in self._grpc_names:
+            await self.grpc_health.set(name, grpc_status)
+        metrics.SERVING.labels(self.service).set(1 if serving else 0)
+        log.info("serving status: %s", ops_pb2.ServingStatus.Name(health.status))
+        for listener in self._listeners:
+            await listener(health)
+
+    async def watch(self, interval: float) -> None:
+        """Re-check forever; run as a background task."""
+        while True:
+            await self.snapshot()
+            await asyncio.sleep(interval)
+
+    async def drain(self) -> None:
+        """Report NOT_SERVING from now on, so balancers stop sending before we stop serving."""
+        self._draining = True
+        await self.snapshot()
+        await self.grpc_health.enter_graceful_shutdown()
+
+
+async def _run(name: str, check: Check) -> ops_pb2.DependencyCheck:
+    start = time.perf_counter()
+    try:
+        detail = await asyncio.wait_for(check(), CHECK_TIMEOUT)
+        ok = True
+    except Exception as exc:  # any failure of a dependency is a health verdict, not a crash
+        detail, ok = f"{type(exc).__name__}: {exc}".rstrip(": "), False
+    latency = timedelta(seconds=time.perf_counter() - start)
+    return ops_pb2.DependencyCheck(name=name, ok=ok, detail=detail, latency=_duration(latency))
+
+
+def _timestamp(when: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(when)
+    return stamp
+
+
+def _duration(span: timedelta) -> duration_pb2.Duration:
+    duration = duration_pb2.Duration()
+    duration.FromTimedelta(span)
+    return duration
+
+
+MIN_INTERVAL = timedelta(milliseconds=100)
+MAX_INTERVAL = timedelta(seconds=60)
+DEFAULT_INTERVAL = timedelta(seconds=5)
+MAX_EVENTS = 1000
+
+
+class OpsServicer(ops_pb2_grpc.OpsServiceServicer):
+    """Detailed health, identical in every service."""
+
+    def __init__(self, monitor: HealthMonitor) -> None:
+        self._monitor = monitor
+
+    async def GetHealth(
+        self, request: ops_pb2.GetHealthRequest, context: object
+    ) -> ops_pb2.GetHealthResponse:
+        self._check_name(request.service)
+        return ops_pb2.GetHealthResponse(health=await self._monitor.snapshot())
+
+    async def WatchHealth(
+        self, request: ops_pb2.WatchHealthRequest, context: object
+    ) -> AsyncIterator[ops_pb2.WatchHealthResponse]:
+        interval = _validate_watch(request)
+        self._check_name(request.service)
+        sent = 0
+        while not request.max_events or sent < request.max_events:
+            if sent:
+                await asyncio.sleep(interval.total_seconds())
+            yield ops_pb2.WatchHealthResponse(health=await self._monitor.snapshot())
+            sent += 1
+
+    def _check_name(self, service: str) -> None:
+        if service != self._monitor.service:
+            raise errors.not_found("service", service)
+
+
+def _validate_watch(request: ops_pb2.WatchHealthRequest) -> timedelta:
+    violations = []
+    interval = request.interval.ToTimedelta() if request.HasField("interval") else DEFAULT_INTERVAL
+    if not MIN_INTERVAL <= interval <= MAX_INTERVAL:
+        violations.append(FieldViolation("interval", "must be between 100ms and 60s"))
+    if not 0 <= request.max_events <= MAX_EVENTS:
+        violations.append(FieldViolation("max_events", f"must be between 0 and {MAX_EVENTS}"))
+    if not request.service:
+        violations.append(FieldViolation("service", "required"))
+    if violations:
+        raise errors.invalid_argument(violations)
+    return interval

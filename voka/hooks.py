@@ -1,0 +1,97 @@
+"""The kit's standard call hooks: observe (trace, log, metrics) and map errors to statuses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import cast
+
+import grpc
+from grpc_status import rpc_status
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from voka import metrics, telemetry
+from voka.calls import Call
+from voka.errors import VokaError
+
+log = logging.getLogger("voka.rpc")
+
+
+@asynccontextmanager
+async def observe(call: Call) -> AsyncIterator[None]:
+    """One span, one log line and the RPC metrics per call, with the final status code."""
+    parent = telemetry.extract(tuple(call.context.invocation_metadata() or ()))
+    token = otel_context.attach(parent)
+    start = time.perf_counter()
+    metrics.RPC_STARTED.labels(call.service, call.name).inc()
+    in_flight = metrics.RPC_IN_FLIGHT.labels(call.service)
+    in_flight.inc()
+    with telemetry.tracer().start_as_current_span(
+        call.method.lstrip("/"), kind=SpanKind.SERVER, attributes=_span_attributes(call)
+    ) as span:
+        code = grpc.StatusCode.OK
+        try:
+            yield
+            code = _code(call) or grpc.StatusCode.OK
+        except grpc.aio.AbortError:
+            code = _code(call) or grpc.StatusCode.UNKNOWN
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            code = grpc.StatusCode.CANCELLED
+            raise
+        finally:
+            in_flight.dec()
+            _record(call, span, code, time.perf_counter() - start)
+            otel_context.detach(token)
+
+
+def _code(call: Call) -> grpc.StatusCode | None:
+    """The status the handler set; grpc answers None while none was set (its stubs say
+    otherwise)."""
+    return cast(grpc.StatusCode | None, call.context.code())
+
+
+def _span_attributes(call: Call) -> dict[str, str]:
+    return {"rpc.system": "grpc", "rpc.service": call.service, "rpc.method": call.name}
+
+
+def _record(call: Call, span: trace.Span, code: grpc.StatusCode, seconds: float) -> None:
+    metrics.RPC_HANDLED.labels(call.service, call.name, code.name).inc()
+    metrics.RPC_SECONDS.labels(call.service, call.name).observe(seconds)
+    span.set_attribute("rpc.grpc.status_code", code.value[0])
+    if code is not grpc.StatusCode.OK:
+        span.set_status(Status(StatusCode.ERROR, code.name))
+    level = logging.ERROR if code in _SERVER_FAULTS else logging.INFO
+    log.log(
+        level,
+        "%s %s %.1fms",
+        call.method,
+        code.name,
+        seconds * 1000,
+        extra={"fields": {"rpc": call.method, "code": code.name, "ms": round(seconds * 1000, 2)}},
+    )
+
+
+_SERVER_FAULTS = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
+
+
+@asynccontextmanager
+async def map_errors(call: Call) -> AsyncIterator[None]:
+    """VokaError → its status with details; an unbuilt RPC → UNIMPLEMENTED; any other
+    exception → INTERNAL, logged, with nothing internal in the answer."""
+    try:
+        yield
+    except grpc.aio.AbortError:
+        raise  # the handler aborted on purpose; its status stands
+    except VokaError as exc:
+        await call.context.abort_with_status(rpc_status.to_status(exc.to_status()))
+    except NotImplementedError:  # what generated servicer bases raise for unbuilt RPCs
+        await call.context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{call.method} is not built yet")
+    except Exception:
+        log.exception("unhandled error in %s", call.method)
+        await call.context.abort(grpc.StatusCode.INTERNAL, "internal error")

@@ -1,0 +1,228 @@
+"""Bootstrap of a service process: one call turns a ServiceSpec into a running gRPC server with
+health, reflection, the ops service, the standard hooks, metrics, database, bus and a graceful
+SIGTERM. Services only describe what they serve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from voka import authn, db, hooks, telemetry
+from voka.bus import Bus
+from voka.calls import Hook, HookInterceptor
+from voka.config import Settings
+from voka.health import Check, HealthMonitor, OpsServicer
+from voka.metrics import serve_metrics
+from voka.ops.v1 import events_pb2, ops_pb2, ops_pb2_grpc
+
+log = logging.getLogger("voka.server")
+
+HEALTH_INTERVAL = 5.0
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # audio uploads; services set tighter limits per field
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One gRPC service of a process: the generated `add_*_to_server` and its servicer."""
+
+    add: Callable[[Any, grpc.aio.Server], None]
+    servicer: Any
+    name: str  # full service name, e.g. "voka.meetings.v1.MeetingsService"
+
+
+def registration(servicer: Any) -> Registration:
+    """Registration of a servicer, found from the generated base class it subclasses, so a
+    service names its servicer once and cannot pair it with the wrong `add_*` function."""
+    base = next(
+        b
+        for b in type(servicer).__mro__
+        if b.__module__.endswith("_pb2_grpc") and b.__name__.endswith("Servicer")
+    )
+    module = sys.modules[base.__module__]  # the generated *_pb2_grpc module
+    service = base.__name__.removesuffix("Servicer")
+    pb2 = sys.modules[base.__module__.removesuffix("_grpc")]
+    return Registration(
+        add=getattr(module, f"add_{base.__name__}_to_server"),
+        servicer=servicer,
+        name=pb2.DESCRIPTOR.services_by_name[service].full_name,
+    )
+
+
+def single(
+    factory: Callable[[Resources], Any],
+) -> Callable[[Resources], Awaitable[list[Registration]]]:
+    """`ServiceSpec.build` for a process serving one servicer made by `factory`."""
+
+    async def build(resources: Resources) -> list[Registration]:
+        return [registration(factory(resources))]
+
+    return build
+
+
+@dataclass
+class Resources:
+    """What the kit opened for a service before building it."""
+
+    settings: Settings
+    engine: AsyncEngine | None = None
+    sessions: async_sessionmaker[AsyncSession] | None = None
+    bus: Bus | None = None
+    checks: dict[str, Check] = field(default_factory=dict)
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A service: its domain name, what it needs, and how to build its servicers."""
+
+    name: str
+    build: Callable[[Resources], Awaitable[Sequence[Registration]]]
+    database: bool = False
+    bus: bool = False
+
+
+@dataclass
+class Running:
+    """A started service; `port` is the bound gRPC port (useful when asked for port 0)."""
+
+    server: grpc.aio.Server
+    port: int
+    monitor: HealthMonitor
+    resources: Resources
+    _tasks: list[asyncio.Task[None]]
+
+    async def stop(self, drain_seconds: float = 0.0, grace: float = 5.0) -> None:
+        await self.monitor.drain()
+        await asyncio.sleep(drain_seconds)
+        await self.server.stop(grace)
+        for task in self._tasks:
+            task.cancel()
+        for close in reversed(self.resources.on_stop):
+            await close()
+
+
+async def start(spec: ServiceSpec, settings: Settings) -> Running:
+    """Open resources, build the servicers and start serving (does not block)."""
+    resources = await _open_resources(spec, settings)
+    registrations = list(await spec.build(resources))
+    names = [r.name for r in registrations]
+    monitor = HealthMonitor(spec.name, settings.version, resources.checks, names)
+    if resources.bus is not None:
+        monitor.on_change(_status_event_publisher(resources.bus, monitor))
+    server = grpc.aio.server(
+        interceptors=[HookInterceptor(_hooks(settings))],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+    _register(server, registrations, monitor)
+    port = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
+    await server.start()
+    await monitor.snapshot()
+    task = asyncio.create_task(monitor.watch(HEALTH_INTERVAL))
+    log.info("%s serving gRPC on %s:%d", spec.name, settings.host, port)
+    return Running(server, port, monitor, resources, [task])
+
+
+def _hooks(settings: Settings) -> list[Hook]:
+    jwks = authn.JwksCache(_jwks_source(settings), ttl=settings.jwks_cache_seconds)
+    verifier = authn.TokenVerifier(jwks)
+    return [hooks.observe, hooks.map_errors, authn.identity_hook(verifier)]
+
+
+def _jwks_source(settings: Settings) -> authn.JwksFetch:
+    if settings.jwks_file is not None:
+        return authn.jwks_from_file(settings.jwks_file)
+    return authn.jwks_from_auth_service(settings.address_of("auth"))
+
+
+def _register(
+    server: grpc.aio.Server, registrations: list[Registration], monitor: HealthMonitor
+) -> None:
+    for registration in registrations:
+        registration.add(registration.servicer, server)
+    ops_pb2_grpc.add_OpsServiceServicer_to_server(OpsServicer(monitor), server)
+    health_pb2_grpc.add_HealthServicer_to_server(monitor.grpc_health, server)
+    reflection.enable_server_reflection(
+        [
+            *(r.name for r in registrations),
+            ops_pb2.DESCRIPTOR.services_by_name["OpsService"].full_name,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
+        server,
+    )
+
+
+async def _open_resources(spec: ServiceSpec, settings: Settings) -> Resources:
+    resources = Resources(settings=settings)
+    if spec.database:
+        engine = db.create_engine(settings.sqlalchemy_url)
+        await db.migrate(engine, spec.name)
+        resources.engine, resources.sessions = engine, db.session_factory(engine)
+        resources.checks["database"] = lambda: _check_database(engine)
+        resources.on_stop.append(engine.dispose)
+    if spec.bus:
+        bus = await Bus.connect(settings.nats_url, name=f"voka-{spec.name}")
+        await bus.ensure_stream(spec.name)
+        resources.bus = bus
+        resources.checks["nats"] = bus.check
+        resources.on_stop.append(bus.close)
+    return resources
+
+
+async def _check_database(engine: AsyncEngine) -> str:
+    await db.check(engine)
+    return engine.dialect.name
+
+
+def _status_event_publisher(
+    bus: Bus, monitor: HealthMonitor
+) -> Callable[[ops_pb2.Health], Awaitable[None]]:
+    async def publish(health: ops_pb2.Health) -> None:
+        reason = "; ".join(f"{d.name}: {d.detail}" for d in health.dependencies if not d.ok)
+        event = events_pb2.ServiceStatusChangedEvent(
+            service=health.service,
+            instance=monitor.instance,
+            status=health.status,
+            reason="draining" if health.draining else reason,
+        )
+        with contextlib.suppress(Exception):  # the event is informative; never block health
+            await bus.publish(event)
+
+    return publish
+
+
+def run(spec: ServiceSpec, settings: Settings | None = None) -> None:
+    """Entry point of a service process: serve until SIGTERM/SIGINT, then drain and stop."""
+    settings = settings or Settings()
+    settings = settings.model_copy(update={"service": spec.name})
+    telemetry.setup_logging(spec.name, settings.log_level, settings.log_json)
+    telemetry.setup_tracing(spec.name, settings.version)
+    serve_metrics(settings.host, settings.prometheus_port)
+    asyncio.run(_serve_until_signal(spec, settings))
+
+
+async def _serve_until_signal(spec: ServiceSpec, settings: Settings) -> None:
+    running = await start(spec, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("%s draining", spec.name)
+    await running.stop(settings.drain_seconds, settings.shutdown_grace_seconds)
+    log.info("%s stopped", spec.name)
