@@ -12,12 +12,10 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,12 +23,19 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.config import write_config
+from tools.processes import (
+    BIN,
+    START_TIMEOUT,
+    NatsServer,
+    exited_with_log,
+    free_ports,
+    stop,
+    wait_http,
+)
 from voka.config import DEFAULT_PORTS, DOMAINS
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 DESCRIPTOR_SET = ROOT / "gen" / "voka.binpb"
-START_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -60,17 +65,6 @@ class Ports:
         )
 
 
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 class Mesh:
     """The processes of one local mesh, started in dependency order and stopped in reverse."""
 
@@ -78,6 +72,7 @@ class Mesh:
         self.var = var
         self.ports = ports
         self._extra_env = dict(extra_env or {})
+        self._nats = NatsServer(var, ports.nats, ports.nats_monitor)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
     @property
@@ -86,7 +81,7 @@ class Mesh:
 
     @property
     def nats_url(self) -> str:
-        return f"nats://127.0.0.1:{self.ports.nats}"
+        return self._nats.url
 
     def service_address(self, domain: str) -> str:
         return f"127.0.0.1:{self.ports.services[domain]}"
@@ -94,7 +89,7 @@ class Mesh:
     def start(self) -> None:
         (self.var / "logs").mkdir(parents=True, exist_ok=True)
         try:
-            self._start_nats()
+            self._nats.start()
             for domain in DOMAINS:
                 self._start_service(domain)
             for domain in DOMAINS:
@@ -103,24 +98,6 @@ class Mesh:
         except BaseException:
             self.stop()
             raise
-
-    def _start_nats(self) -> None:
-        self._spawn(
-            "nats",
-            [
-                str(BIN / "nats-server"),
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(self.ports.nats),
-                "-m",
-                str(self.ports.nats_monitor),
-                "-sd",
-                str(self.var / "nats"),
-            ],
-        )
-        _wait_http(f"http://127.0.0.1:{self.ports.nats_monitor}/healthz", self._alive("nats"))
 
     def _start_service(self, domain: str) -> None:
         env = {
@@ -171,9 +148,9 @@ class Mesh:
                 "--disable-hot-restart",
             ],
         )
-        _wait_http(f"{self.rest_url}/health", self._alive("envoy"))
+        wait_http(f"{self.rest_url}/health", self._alive("envoy"))
         for domain in DOMAINS:
-            _wait_http(f"{self.rest_url}/api/v1/health/{domain}", self._alive("envoy"))
+            wait_http(f"{self.rest_url}/api/v1/health/{domain}", self._alive("envoy"))
 
     def _spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> None:
         log = (self.var / "logs" / f"{name}.log").open("ab")
@@ -186,26 +163,23 @@ class Mesh:
             start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops children
         )
 
-    def _alive(self, name: str) -> _AliveCheck:
-        return _AliveCheck(name, self._procs[name], self.var / "logs" / f"{name}.log")
+    def _alive(self, name: str) -> Callable[[], None]:
+        return exited_with_log(name, self._procs[name], self.var / "logs" / f"{name}.log")
 
     def exited(self) -> Iterator[tuple[str, int]]:
         """Children that stopped on their own, with their exit codes."""
         for name, proc in self._procs.items():
             if proc.poll() is not None:
                 yield name, proc.returncode
+        nats_code = self._nats.exit_code()
+        if nats_code is not None:
+            yield "nats", nats_code
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM in reverse start order (Envoy first, NATS last), SIGKILL after timeout."""
+    def stop(self) -> None:
+        """SIGTERM in reverse start order (Envoy first, NATS last), SIGKILL after a timeout."""
         for name in reversed(list(self._procs)):
-            proc = self._procs.pop(name)
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop(self._procs.pop(name))
+        self._nats.stop()
 
     def __enter__(self) -> Mesh:
         self.start()
@@ -213,35 +187,6 @@ class Mesh:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-@dataclass(frozen=True)
-class _AliveCheck:
-    """Raises with the tail of a child's log when it died while we waited for it."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def __call__(self) -> None:
-        if self.proc.poll() is not None:
-            tail = self.log.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{tail}")
-
-
-def _wait_http(url: str, alive: _AliveCheck) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        alive()
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(url, timeout=1) as reply,  # noqa: S310 (our own URL)
-        ):
-            if reply.status == 200:
-                return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} not answering 200 after {START_TIMEOUT:.0f}s")
-        time.sleep(0.1)
 
 
 def _print_banner(mesh: Mesh) -> None:

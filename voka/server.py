@@ -90,7 +90,8 @@ class ServiceSpec:
     name: str
     build: Callable[[Resources], Awaitable[Sequence[Registration]]]
     database: bool = False
-    bus: bool = False
+    # Every service publishes its status changes, so NATS is a dependency by default.
+    bus: bool = True
 
 
 @dataclass

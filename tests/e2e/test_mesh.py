@@ -111,3 +111,27 @@ def test_cors_preflight_is_answered(mesh: Mesh):
     )
     assert reply.status_code == 200
     assert reply.headers["access-control-allow-origin"] in ("*", "http://localhost:3000")
+
+
+async def test_each_service_published_its_status_on_nats(mesh: Mesh):
+    import nats
+
+    from voka.ops.v1 import events_pb2
+
+    nc = await nats.connect(mesh.nats_url)
+    try:
+        js = nc.jetstream()
+        sub = await js.pull_subscribe("voka.ops.service.status_changed", stream="VOKA_OPS")
+        messages = await sub.fetch(50, timeout=2)
+    finally:
+        await nc.close()
+    events = [events_pb2.ServiceStatusChangedEvent.FromString(m.data) for m in messages]
+    assert {e.service for e in events} >= set(DOMAINS)
+    assert all(m.headers and m.headers.get("Voka-Event-Id") for m in messages)
+
+
+def test_health_checks_nats_in_every_service(mesh: Mesh):
+    for domain in DOMAINS:
+        health = httpx.get(f"{mesh.rest_url}/api/v1/health/{domain}").json()["health"]
+        checks = {d["name"]: d["ok"] for d in health["dependencies"]}
+        assert checks.get("nats") is True, (domain, health)

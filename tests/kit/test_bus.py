@@ -18,7 +18,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from tests.fixtures.nats import NatsServer
+from tools.processes import NatsServer
 from voka import bus as voka_bus
 from voka import db, inbox
 from voka.bus import Bus, Event, idempotent

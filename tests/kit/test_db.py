@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.fixtures.nats import free_port
+from tools.processes import free_ports
 from voka import db
 
 
@@ -69,7 +69,7 @@ async def test_check_passes_and_fails(database_url: str):
         await db.check(engine)
     finally:
         await engine.dispose()
-    dead = db.create_engine(f"postgresql://postgres@127.0.0.1:{free_port()}/none")
+    dead = db.create_engine(f"postgresql://postgres@127.0.0.1:{free_ports(1)[0]}/none")
     try:
         with pytest.raises(Exception, match="connect"):
             await db.check(dead)

@@ -27,7 +27,7 @@ async def _no_servicers(_resources: object) -> list[object]:
 @pytest.fixture
 async def running(tokens: TokenFactory, tmp_path: Path) -> AsyncIterator[Running]:
     settings = Settings(service="kinect", port=0, data_dir=tmp_path, jwks_file=tokens.jwks_file)
-    service = await start(ServiceSpec(name="kinect", build=_no_servicers), settings)  # type: ignore[arg-type]
+    service = await start(ServiceSpec(name="kinect", build=_no_servicers, bus=False), settings)  # type: ignore[arg-type]
     yield service
     await service.stop()
 
