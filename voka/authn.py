@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,11 +19,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import grpc
 import jwt
-from google.protobuf import descriptor_pool
+from google.protobuf import descriptor_pool, json_format
 
 from voka import errors
 from voka.api.v1 import options_pb2
+from voka.auth.v1 import auth_pb2, auth_pb2_grpc
 from voka.calls import Call, Hook
 
 ISSUER = "voka-auth"
@@ -30,6 +33,9 @@ AUDIENCE = "voka"
 # Asymmetric only: `none` and HMAC tokens are refused whatever their header says.
 ALGORITHMS = ("EdDSA", "RS256")
 ADMIN_ROLE = "admin"
+JWKS_FETCH_TIMEOUT = 2.0
+
+log = logging.getLogger("voka.authn")
 
 Jwks = dict[str, Any]
 JwksFetch = Callable[[], Awaitable[Jwks]]
@@ -88,8 +94,17 @@ class JwksCache:
         return self._keys.get(kid)
 
     async def _refresh(self) -> None:
+        """Fetch again; while the source is down, keep trusting the keys already known (they
+        stay valid until rotated) rather than refusing every caller."""
         async with self._lock:
-            jwks = await self._fetch()
+            try:
+                jwks = await self._fetch()
+            except errors.VokaError:
+                if not self._keys:
+                    raise
+                log.warning("JWKS refresh failed; keeping %d cached keys", len(self._keys))
+                self._fetched_at = time.monotonic() - self._ttl + self._min_refresh
+                return
             keys = jwt.PyJWKSet.from_dict(jwks).keys if jwks.get("keys") else []
             self._keys = {k.key_id: k for k in keys if k.key_id}
             self._fetched_at = time.monotonic()
@@ -97,7 +112,11 @@ class JwksCache:
 
 def jwks_from_file(path: Path) -> JwksFetch:
     async def fetch() -> Jwks:
-        return json.loads(await asyncio.to_thread(path.read_text))  # type: ignore[no-any-return]
+        try:
+            text = await asyncio.to_thread(path.read_text)
+        except OSError as exc:
+            raise errors.unavailable(f"cannot read JWKS file {path}: {exc}") from exc
+        return json.loads(text)  # type: ignore[no-any-return]
 
     return fetch
 
@@ -197,7 +216,19 @@ def identity_hook(verifier: TokenVerifier) -> Hook:
 
 
 def jwks_from_auth_service(address: str) -> JwksFetch:
+    """The auth service's published keys, over its public GetJwks RPC."""
+    channel: grpc.aio.Channel | None = None
+
     async def fetch() -> Jwks:
-        raise errors.unavailable(f"JWKS from auth at {address}: not wired yet")
+        nonlocal channel
+        channel = channel or grpc.aio.insecure_channel(address)  # created inside the loop
+        stub = auth_pb2_grpc.AuthServiceStub(channel)
+        try:
+            reply = await stub.GetJwks(auth_pb2.GetJwksRequest(), timeout=JWKS_FETCH_TIMEOUT)
+        except grpc.aio.AioRpcError as exc:
+            raise errors.unavailable(
+                f"cannot fetch signing keys from auth at {address}: {exc.code().name}"
+            ) from exc
+        return json_format.MessageToDict(reply, preserving_proto_field_name=True)
 
     return fetch
