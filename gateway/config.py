@@ -31,7 +31,11 @@ JSON = dict[str, Any]
 OPS_SERVICE = "voka.ops.v1.OpsService"
 # The OpsService path variable that names the domain asked (`/api/v1/health/{service}`).
 OPS_DOMAIN_VARIABLE = "service"
-NOT_FOUND_BODY = '{"code":5,"message":"no such API path"}'
+NOT_FOUND_MESSAGE = "no such API path"
+# Envoy's own answers (transcoder rejections, rate limit, no healthy upstream, unknown path) in
+# the same JSON shape as converted gRPC errors: {"code": <google.rpc.Code>, "message": ...}.
+LOCAL_REPLY_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 413: 8, 429: 8, 503: 14, 504: 4}
+UNKNOWN_CODE = 2
 HEALTH_PATH = "/health"
 STAT_PREFIX = "voka_edge"
 
@@ -280,18 +284,12 @@ def _service_route(match: RouteMatch, domain: str, idle_timeout_s: float) -> JSO
 
 
 def _not_found_route() -> JSON:
-    """Catch-all 404 in the transcoder's error shape. The transcoder is off on this route,
-    or `reject_unknown_method` would answer first with its own plain-text 404."""
+    """Catch-all 404, rendered as JSON by the local reply config. The transcoder is off on this
+    route, or `reject_unknown_method` would answer first with its own 404."""
     return {
         "name": "not_found",
         "match": {"prefix": "/"},
-        "direct_response": {"status": 404, "body": {"inline_string": NOT_FOUND_BODY}},
-        "response_headers_to_add": [
-            {
-                "header": {"key": "content-type", "value": "application/json"},
-                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
-            }
-        ],
+        "direct_response": {"status": 404, "body": {"inline_string": NOT_FOUND_MESSAGE}},
         "typed_per_filter_config": {
             _TRANSCODER: _typed("envoy.config.route.v3.FilterConfig", disabled=True)
         },
@@ -519,7 +517,36 @@ def _connection_manager(
         access_log=[_access_log()],
         route_config={"name": "voka_routes", "virtual_hosts": [virtual_host]},
         http_filters=http_filters,
+        local_reply_config=_local_reply_config(),
     )
+
+
+def _local_reply_config() -> JSON:
+    """One mapper per HTTP status Envoy answers by itself; anything else is UNKNOWN (2)."""
+    mappers = [
+        _local_reply_mapper({"status_code_filter": _status_is(status)}, code)
+        for status, code in LOCAL_REPLY_CODES.items()
+    ]
+    mappers.append(_local_reply_mapper({"status_code_filter": _status_at_least(400)}, UNKNOWN_CODE))
+    return {"mappers": mappers}
+
+
+def _local_reply_mapper(access_log_filter: JSON, code: int) -> JSON:
+    return {
+        "filter": access_log_filter,
+        "body_format_override": {
+            "json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%"},
+            "content_type": "application/json",
+        },
+    }
+
+
+def _status_is(status: int) -> JSON:
+    return {"comparison": {"op": "EQ", "value": {"default_value": status, "runtime_key": "-"}}}
+
+
+def _status_at_least(status: int) -> JSON:
+    return {"comparison": {"op": "GE", "value": {"default_value": status, "runtime_key": "-"}}}
 
 
 def build_config(

@@ -84,7 +84,16 @@ def test_unknown_api_path_is_404_json(mesh: Mesh):
     reply = httpx.get(f"{mesh.rest_url}/api/v1/no-such-thing")
     assert reply.status_code == 404
     assert reply.headers["content-type"].startswith("application/json")
-    assert reply.json()["code"] == 5
+    assert reply.json() == {"code": 5, "message": "no such API path"}
+
+
+def test_unknown_query_parameter_is_400_json(mesh: Mesh):
+    reply = httpx.get(f"{mesh.rest_url}/api/v1/health/tasks", params={"colour": "blue"})
+    assert reply.status_code == 400
+    assert reply.headers["content-type"].startswith("application/json")
+    body = reply.json()
+    assert body["code"] == 3
+    assert "colour" in body["message"]
 
 
 def test_unbuilt_rpc_is_501_with_a_token(mesh: Mesh, tokens: TokenFactory):

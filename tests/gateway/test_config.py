@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from gateway.config import (
-    NOT_FOUND_BODY,
+    NOT_FOUND_MESSAGE,
     Binding,
     RouteMatch,
     build_config,
@@ -294,12 +294,7 @@ def test_unknown_path_gets_json_404(descriptor_set: Path):
     ):
         route = first_match(config, path)
         assert route["direct_response"]["status"] == 404, path
-    body = route["direct_response"]["body"]["inline_string"]
-    assert (
-        json.loads(body) == {"code": 5, "message": "no such API path"} == json.loads(NOT_FOUND_BODY)
-    )
-    header = route["response_headers_to_add"][0]["header"]
-    assert header == {"key": "content-type", "value": "application/json"}
+    assert route["direct_response"]["body"]["inline_string"] == NOT_FOUND_MESSAGE
     # Otherwise the transcoder's reject_unknown_method answers first, in plain text.
     transcoder = route["typed_per_filter_config"]["envoy.filters.http.grpc_json_transcoder"]
     assert transcoder["disabled"] is True
@@ -431,3 +426,21 @@ def test_envoy_rejects_a_broken_config(tmp_path: Path):
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(config))
     assert envoy_validate(path).returncode != 0
+
+
+def test_envoy_local_replies_are_json_with_the_grpc_code(descriptor_set: Path):
+    config = build_config(descriptor_set, UPSTREAMS)
+    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+    mappers = hcm["typed_config"]["local_reply_config"]["mappers"]
+    by_status = {
+        m["filter"]["status_code_filter"]["comparison"]["value"]["default_value"]: m
+        for m in mappers
+        if m["filter"]["status_code_filter"]["comparison"]["op"] == "EQ"
+    }
+    assert by_status[429]["body_format_override"]["json_format"]["code"] == 8
+    assert by_status[404]["body_format_override"]["json_format"]["code"] == 5
+    assert mappers[-1]["filter"]["status_code_filter"]["comparison"]["op"] == "GE"
+    for mapper in mappers:
+        body = mapper["body_format_override"]
+        assert body["content_type"] == "application/json"
+        assert body["json_format"]["message"] == "%LOCAL_REPLY_BODY%"
