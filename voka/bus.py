@@ -63,6 +63,7 @@ DLQ_STREAM_NAME = "VOKA_DLQ"
 DEFAULT_BACKOFF = (1.0, 5.0, 30.0, 120.0)
 _DOMAIN = re.compile(r"^[a-z][a-z0-9_]*$")
 _DURABLE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SUFFIX = re.compile(r"^([A-Za-z0-9_-]+|\*)(\.([A-Za-z0-9_-]+|\*))*(\.>)?$|^>$")
 _EVENT_ID = re.compile(r"^[!-~]{1,64}$")  # printable ASCII, no spaces: fits voka_inbox.event_id
 _ERROR_CHARS = 1000
 _FETCH_ERROR_PAUSE = 1.0
@@ -240,11 +241,13 @@ class Bus:
         *,
         event_id: str | None = None,
         headers: Mapping[str, str] | None = None,
+        suffix: str = "",
     ) -> str:
         """Store `message` in its stream and wait for JetStream's ack; returns the event id.
         Publishing again with the same `event_id` (a retry) is stored once. Bound the wait
-        with `asyncio.timeout` where PUBLISH_ATTEMPTS x PUBLISH_TIMEOUT is too long."""
-        subject = subject_of(type(message))
+        with `asyncio.timeout` where PUBLISH_ATTEMPTS x PUBLISH_TIMEOUT is too long.
+        `suffix` appends a routing token the contract names (`<subject>.<suffix>`)."""
+        subject = _with_suffix(subject_of(type(message)), suffix)
         event_id = event_id or uuid.uuid4().hex
         if not _EVENT_ID.match(event_id):
             raise ValueError("event_id: 1-64 printable ASCII characters, no spaces")
@@ -292,6 +295,7 @@ class Bus:
         concurrency: int = 4,
         handler_timeout: float | None = 300.0,
         fetch_timeout: float = 5.0,
+        suffix: str = "",
     ) -> Subscription[M]:
         """Consume `message_type` events with the durable pull consumer `durable` (one name
         per consuming service and purpose; replicas share it and split the work).
@@ -300,7 +304,8 @@ class Bus:
         redelivers, and a failed handler is retried after the same delay; `ack_wait` applies
         only with an empty `backoff`. A running handler keeps its delivery alive with
         in-progress acks until `handler_timeout`. After `max_deliver` failed deliveries the
-        event goes to `voka.dlq.<subject>`."""
+        event goes to `voka.dlq.<subject>`. `suffix` narrows (or widens, with `*`/`>`) the
+        filter to `<subject>.<suffix>` for events published with a routing token."""
         options = ConsumerOptions(
             max_deliver=max_deliver,
             backoff=tuple(backoff[: max_deliver - 1]),
@@ -312,7 +317,7 @@ class Bus:
         )
         if not _DURABLE.match(durable):
             raise ValueError(f"durable {durable!r}: 1-64 of A-Z a-z 0-9 _ -")
-        subject = subject_of(message_type)
+        subject = _with_suffix(subject_of(message_type), suffix)
         stream = await self._stream_for(subject)
         await self.js.add_consumer(stream, options.consumer_config(durable, subject))
         pull = await self.js.pull_subscribe_bind(durable=durable, stream=stream)
@@ -619,6 +624,15 @@ class Subscription(Generic[M]):
             )  # fmt: skip
         except Exception:
             log.exception("bus %s: could not dead-letter after max deliveries", self.durable)
+
+
+def _with_suffix(subject: str, suffix: str) -> str:
+    """`subject.suffix`, refusing tokens that would break the subject's shape."""
+    if not suffix:
+        return subject
+    if not _SUFFIX.match(suffix):
+        raise ValueError(f"subject suffix {suffix!r}: dot-separated tokens of A-Z a-z 0-9 _ - * >")
+    return f"{subject}.{suffix}"
 
 
 def _fallback_id(stream: str, sequence: int) -> str:

@@ -33,8 +33,12 @@ class Settings(BaseSettings):
 
     service: str = Field(default="", description="Domain served by this process.")
     host: str = Field(default="127.0.0.1", description="Interface the gRPC server binds.")
-    port: int = Field(default=0, description="gRPC port; 0 takes the domain's default.")
-    metrics_port: int = Field(default=0, description="Prometheus port; 0 = gRPC port + 1000.")
+    port: int | None = Field(
+        default=None, description="gRPC port; unset: the domain's default; 0: any free port."
+    )
+    metrics_port: int | None = Field(
+        default=None, description="Prometheus port; unset: gRPC port + 1000; 0: any free port."
+    )
     data_dir: Path = Field(default=Path("var"), description="Where SQLite files and keys live.")
     database_url: str = Field(
         default="", description="SQLAlchemy URL; empty means a SQLite file in data_dir."
@@ -60,11 +64,13 @@ class Settings(BaseSettings):
 
     @cached_property
     def grpc_port(self) -> int:
-        return self.port or DEFAULT_PORTS.get(self.service, 50050)
+        return DEFAULT_PORTS[self.service] if self.port is None else self.port
 
     @cached_property
     def prometheus_port(self) -> int:
-        return self.metrics_port or self.grpc_port + METRICS_PORT_OFFSET
+        if self.metrics_port is not None:
+            return self.metrics_port
+        return self.grpc_port + METRICS_PORT_OFFSET if self.grpc_port else 0
 
     @cached_property
     def sqlalchemy_url(self) -> str:

@@ -80,6 +80,9 @@ class Resources:
     sessions: async_sessionmaker[AsyncSession] | None = None
     bus: Bus | None = None
     checks: dict[str, Check] = field(default_factory=dict)
+    # Set by a build that verifies callers itself (the auth service holds the keys and the
+    # denylist); otherwise the kit verifies against the JWKS file or the auth service.
+    verifier: authn.Verifier | None = None
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
@@ -123,10 +126,12 @@ async def start(spec: ServiceSpec, settings: Settings) -> Running:
     if resources.bus is not None:
         monitor.on_change(_status_event_publisher(resources.bus, monitor))
     server = grpc.aio.server(
-        interceptors=[HookInterceptor(_hooks(settings))],
+        interceptors=[HookInterceptor(_hooks(settings, resources.verifier))],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # Two servers silently sharing a port would split traffic between them.
+            ("grpc.so_reuseport", 0),
         ],
     )
     _register(server, registrations, monitor)
@@ -138,9 +143,10 @@ async def start(spec: ServiceSpec, settings: Settings) -> Running:
     return Running(server, port, monitor, resources, [task])
 
 
-def _hooks(settings: Settings) -> list[Hook]:
-    jwks = authn.JwksCache(_jwks_source(settings), ttl=settings.jwks_cache_seconds)
-    verifier = authn.TokenVerifier(jwks)
+def _hooks(settings: Settings, verifier: authn.Verifier | None) -> list[Hook]:
+    if verifier is None:
+        jwks = authn.JwksCache(_jwks_source(settings), ttl=settings.jwks_cache_seconds)
+        verifier = authn.TokenVerifier(jwks)
     return [hooks.observe, hooks.map_errors, authn.identity_hook(verifier)]
 
 

@@ -1,15 +1,90 @@
-"""The translate service's wiring.
+"""The translate service's wiring: engines, catalogue, batcher, detector, recorder, servicer.
 
-Its RPCs are not built yet (issue #6): the servicer inherits the generated base class, whose
-methods answer UNIMPLEMENTED through the kit. Health, reflection and the ops service work.
+It starts with no Marian model installed: pairs Apertium has are served by Apertium, the others
+answer FAILED_PRECONDITION with the command that installs their model.
 """
 
-from voka.server import ServiceSpec, single
-from voka.translate.v1 import translate_pb2_grpc
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from services.translate.batching import Batcher
+from services.translate.catalogue import LANGUAGES, Catalogue, parse_engines
+from services.translate.detection import Detector
+from services.translate.engines.apertium import ApertiumEngine
+from services.translate.engines.marian import MarianEngine
+from services.translate.recorder import Recorder
+from services.translate.servicer import TranslateServicer
+from services.translate.settings import TranslateSettings
+from services.translate.translator import Translator
+from voka.server import Registration, Resources, ServiceSpec, registration
+from voka.translate.v1 import translate_pb2
+
+log = logging.getLogger("voka.translate")
+IDLE_CHECK_SECONDS = 60.0
 
 
-class TranslateServiceServicer(translate_pb2_grpc.TranslateServiceServicer):
-    """Every RPC of the contract, answering UNIMPLEMENTED until built."""
+def translate_settings(resources: Resources) -> TranslateSettings:
+    """The kit hands over its Settings; the VOKA_TRANSLATE_* ones are read on top of them."""
+    if isinstance(resources.settings, TranslateSettings):
+        return resources.settings
+    return TranslateSettings(**resources.settings.model_dump())
 
 
-SPEC = ServiceSpec(name="translate", build=single(lambda _: TranslateServiceServicer()))  # type: ignore[abstract]
+def engines(settings: TranslateSettings) -> tuple[MarianEngine, ApertiumEngine]:
+    marian = MarianEngine(settings.models_dir, settings.translate_memory_budget_mb << 20)
+    apertium = ApertiumEngine(
+        settings.translate_apertium_binary, settings.translate_apertium_timeout
+    )
+    return marian, apertium
+
+
+async def build(resources: Resources) -> list[Registration]:
+    settings = translate_settings(resources)
+    assert resources.sessions is not None  # ServiceSpec(database=True)
+    marian, apertium = engines(settings)
+    executor = ThreadPoolExecutor(settings.translate_workers, thread_name_prefix="translate")
+    batcher = Batcher(
+        executor,
+        window=settings.translate_batch_window_ms / 1000,
+        max_batch=settings.translate_max_batch,
+        queue_size=settings.translate_queue_size,
+        cache_size=settings.translate_cache_size,
+    )
+    catalogue = Catalogue([marian, apertium], parse_engines(settings.translate_engines))
+    translator = Translator(catalogue, batcher, Detector(LANGUAGES), executor)
+    recorder = Recorder(resources.sessions, resources.bus)
+    unloader = asyncio.create_task(_unload_idle(marian, settings.translate_idle_unload_seconds))
+
+    async def stop() -> None:
+        unloader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await unloader
+        await recorder.close()
+        await batcher.close()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    resources.on_stop.append(stop)
+
+    def loaded(engine: int, source: str, target: str) -> bool:
+        kind: dict[int, MarianEngine | ApertiumEngine] = {
+            translate_pb2.ENGINE_MARIAN: marian,
+            translate_pb2.ENGINE_APERTIUM: apertium,
+        }
+        chosen = kind.get(engine)
+        return chosen is not None and chosen.loaded(source, target)
+
+    return [registration(TranslateServicer(translator, recorder, resources.sessions, loaded))]
+
+
+async def _unload_idle(marian: MarianEngine, idle_seconds: float) -> None:
+    while True:
+        await asyncio.sleep(IDLE_CHECK_SECONDS)
+        for source, target in marian.unload_idle(idle_seconds):
+            log.info("unloaded idle model %s-%s", source, target)
+
+
+SPEC = ServiceSpec(name="translate", build=build, database=True)

@@ -143,6 +143,28 @@ async def test_publish_delivers_message_event_id_and_trace_context(bus: Bus):
     await _settled(bus, "watcher")  # acked
 
 
+async def test_routing_suffix_reaches_only_the_matching_consumers(bus: Bus):
+    seen: dict[str, asyncio.Queue[str]] = {"a": asyncio.Queue(), "any": asyncio.Queue()}
+
+    def collect(key: str) -> Callable[[Event[StatusEvent]], Awaitable[None]]:
+        async def handler(event: Event[StatusEvent]) -> None:
+            await seen[key].put(event.subject)
+
+        return handler
+
+    await bus.subscribe(StatusEvent, "only-a", collect("a"), suffix="a")
+    await bus.subscribe(StatusEvent, "every-suffix", collect("any"), suffix=">")
+    await bus.publish(status_event(), suffix="b")
+    await bus.publish(status_event(), suffix="a")
+    assert await asyncio.wait_for(seen["a"].get(), WAIT) == SUBJECT + ".a"
+    got = {await asyncio.wait_for(seen["any"].get(), WAIT) for _ in range(2)}
+    assert got == {SUBJECT + ".a", SUBJECT + ".b"}
+    await _settled(bus, "only-a")
+    assert seen["a"].empty()
+    with pytest.raises(ValueError, match="suffix"):
+        await bus.publish(status_event(), suffix="a b")
+
+
 async def test_message_without_subject_option_is_refused(bus: Bus):
     with pytest.raises(ValueError, match=r"no \(voka\.api\.v1\.subject\)"):
         await bus.publish(ops_pb2.GetHealthRequest(service="x"))

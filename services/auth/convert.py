@@ -1,0 +1,130 @@
+"""Rows of the auth store → contract messages (never a hash or a secret)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from google.protobuf import struct_pb2, timestamp_pb2
+
+from services.auth.store import Row, now, utc
+from voka.auth.v1 import auth_pb2
+
+ROLE_NAMES = {auth_pb2.ROLE_USER: "user", auth_pb2.ROLE_ADMIN: "admin"}
+
+
+def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(utc(value))
+    return stamp
+
+
+def struct(value: dict[str, Any]) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    message.update(value)
+    return message
+
+
+def locked_until(row: Row) -> datetime | None:
+    """When the failed-login lock of the account ends, or None when it is not locked."""
+    lock = row.lock_expire_time
+    return utc(lock) if lock is not None and utc(lock) > now() else None
+
+
+def user_state(row: Row) -> auth_pb2.UserState.ValueType:
+    if row.disabled:
+        return auth_pb2.USER_STATE_DISABLED
+    if locked_until(row) is not None:
+        return auth_pb2.USER_STATE_LOCKED
+    return auth_pb2.USER_STATE_ACTIVE
+
+
+def user(row: Row) -> auth_pb2.User:
+    return auth_pb2.User(
+        name=f"users/{row.id}",
+        username=row.username,
+        email=row.email,
+        display_name=row.display_name or row.username,
+        role=row.role,
+        state=user_state(row),
+        state_reason=row.state_reason,
+        lock_expire_time=timestamp(locked_until(row)),
+        create_time=timestamp(row.create_time),
+        update_time=timestamp(row.update_time),
+        password_change_time=timestamp(row.password_change_time),
+        last_login_time=timestamp(row.last_login_time),
+    )
+
+
+def preferences(row: Row) -> auth_pb2.Preferences:
+    return auth_pb2.Preferences(
+        name=f"users/{row.id}/preferences",
+        language_code=row.language_code,
+        time_zone=row.time_zone,
+        settings=struct(row.settings),
+        update_time=timestamp(row.preferences_update_time),
+    )
+
+
+def session(row: Row, current_sid: str) -> auth_pb2.Session:
+    return auth_pb2.Session(
+        name=f"users/{row.user_id}/sessions/{row.id}",
+        current=row.id == current_sid,
+        ip_address=row.ip_address,
+        user_agent=row.user_agent,
+        last_ip_address=row.last_ip_address,
+        refresh_count=row.refresh_count,
+        create_time=timestamp(row.create_time),
+        last_refresh_time=timestamp(row.last_refresh_time),
+        expire_time=timestamp(row.expire_time),
+        max_expire_time=timestamp(row.max_expire_time),
+    )
+
+
+def api_key_state(row: Row) -> auth_pb2.ApiKeyState.ValueType:
+    if row.revoke_time is not None:
+        return auth_pb2.API_KEY_STATE_REVOKED
+    if row.expire_time is not None and utc(row.expire_time) <= now():
+        return auth_pb2.API_KEY_STATE_EXPIRED
+    return auth_pb2.API_KEY_STATE_ACTIVE
+
+
+def api_key(row: Row) -> auth_pb2.ApiKey:
+    return auth_pb2.ApiKey(
+        name=f"users/{row.user_id}/api-keys/{row.id}",
+        display_name=row.display_name,
+        key_prefix=row.key_prefix,
+        expire_time=timestamp(row.expire_time),
+        state=api_key_state(row),
+        create_time=timestamp(row.create_time),
+        last_used_time=timestamp(row.last_used_time),
+        revoke_time=timestamp(row.revoke_time),
+    )
+
+
+def audit_event(row: Row) -> auth_pb2.AuditEvent:
+    return auth_pb2.AuditEvent(
+        name=f"audit-events/{row.id}",
+        type=row.type,
+        event_time=timestamp(row.event_time),
+        actor=row.actor,
+        user=row.user,
+        login=row.login,
+        resource=row.resource,
+        ip_address=row.ip_address,
+        user_agent=row.user_agent,
+        reason=row.reason,
+        details=struct(row.details),
+    )
+
+
+def revoked_token(row: Row) -> auth_pb2.RevokedToken:
+    return auth_pb2.RevokedToken(
+        token_id=row.jti,
+        subject=row.subject,
+        expire_time=timestamp(row.expire_time),
+        revoke_time=timestamp(row.revoke_time),
+        reason=row.reason,
+    )

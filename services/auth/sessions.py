@@ -1,0 +1,175 @@
+"""Sessions (refresh-token families), access tokens and their revocation.
+
+A session is opened by a login; each refresh uses up its refresh token and issues the next one.
+Presenting a used one again means a copy leaked: the whole family is revoked. Revoking a session
+also denylists the last access token issued in it, so it stops before its `exp`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf.message import Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.auth import convert, store, tokens
+from services.auth.settings import AuthSettings
+from services.auth.store import Client, Row
+from services.auth.tokens import AccessToken, TokenIssuer
+from voka.auth.v1 import events_pb2
+
+
+@dataclass(frozen=True)
+class Opened:
+    """Tokens of a session just opened or refreshed."""
+
+    session: str  # users/{user}/sessions/{session}
+    access: AccessToken
+    refresh_token: str
+    refresh_expire_time: datetime
+
+    def fields(self) -> dict[str, object]:
+        """The token fields shared by LoginResponse, RefreshTokenResponse and others."""
+        return {
+            "access_token": self.access.token,
+            "token_type": "Bearer",
+            "expires_in": _duration(self.access.expires_at - self.access.issued_at),
+            "access_token_expire_time": _stamp(self.access.expires_at),
+            "refresh_token": self.refresh_token,
+            "refresh_token_expire_time": convert.timestamp(self.refresh_expire_time),
+            "session": self.session,
+        }
+
+
+@dataclass
+class Revoked:
+    """Sessions ended by one change, and the events that tell the mesh."""
+
+    count: int = 0
+    events: list[Message] = field(default_factory=list)
+
+
+def roles_of(user: Row) -> list[str]:
+    return [convert.ROLE_NAMES.get(user.role, "user")]
+
+
+class Sessions:
+    """Opens, refreshes and revokes sessions inside the caller's transaction."""
+
+    def __init__(self, settings: AuthSettings, issuer: TokenIssuer) -> None:
+        self._settings = settings
+        self._issuer = issuer
+
+    async def open(self, db: AsyncSession, user: Row, client: Client) -> Opened:
+        moment = store.now()
+        maximum = moment + timedelta(seconds=self._settings.auth_session_max_seconds)
+        refresh_expire = min(
+            moment + timedelta(seconds=self._settings.auth_refresh_token_seconds), maximum
+        )
+        session_id = store.new_id()
+        access = self._issuer.issue(f"users/{user.id}", roles_of(user), session_id)
+        await db.execute(
+            store.sessions.insert().values(
+                id=session_id,
+                user_id=user.id,
+                ip_address=client.ip_address,
+                user_agent=client.user_agent,
+                last_ip_address=client.ip_address,
+                refresh_count=0,
+                create_time=moment,
+                expire_time=refresh_expire,
+                max_expire_time=maximum,
+                last_access_jti=access.jti,
+                last_access_expire_time=_datetime(access.expires_at),
+            )
+        )
+        secret = await self._new_refresh_token(db, session_id, refresh_expire)
+        return Opened(f"users/{user.id}/sessions/{session_id}", access, secret, refresh_expire)
+
+    async def refresh(self, db: AsyncSession, session: Row, user: Row, client: Client) -> Opened:
+        moment = store.now()
+        refresh_expire = min(
+            moment + timedelta(seconds=self._settings.auth_refresh_token_seconds),
+            store.utc(session.max_expire_time),
+        )
+        access = self._issuer.issue(f"users/{user.id}", roles_of(user), session.id)
+        await store.update_session(
+            db,
+            session.id,
+            last_ip_address=client.ip_address,
+            refresh_count=session.refresh_count + 1,
+            last_refresh_time=moment,
+            expire_time=refresh_expire,
+            last_access_jti=access.jti,
+            last_access_expire_time=_datetime(access.expires_at),
+        )
+        secret = await self._new_refresh_token(db, session.id, refresh_expire)
+        return Opened(f"users/{user.id}/sessions/{session.id}", access, secret, refresh_expire)
+
+    async def _new_refresh_token(
+        self, db: AsyncSession, session_id: str, expire_time: datetime
+    ) -> str:
+        secret = tokens.new_refresh_token()
+        await store.insert_refresh_token(db, tokens.digest(secret), session_id, expire_time)
+        return secret
+
+    async def revoke(
+        self, db: AsyncSession, rows: list[Row], reason: int, actor: str, revoked: Revoked
+    ) -> None:
+        """End these sessions and denylist their last access tokens."""
+        moment = store.now()
+        for row in rows:
+            await store.update_session(db, row.id, revoke_time=moment)
+            user = f"users/{row.user_id}"
+            revoked.count += 1
+            revoked.events.append(
+                events_pb2.SessionRevokedEvent(
+                    user=user,
+                    session=f"{user}/sessions/{row.id}",
+                    reason=reason,  # type: ignore[arg-type]
+                    actor=actor,
+                    revoke_time=convert.timestamp(moment),
+                )
+            )
+            await deny(
+                db,
+                row.last_access_jti,
+                user,
+                row.last_access_expire_time,
+                reason=reason,
+                revoked=revoked,
+            )
+
+    async def revoke_all(
+        self, db: AsyncSession, user_id: str, reason: int, actor: str, revoked: Revoked
+    ) -> None:
+        await self.revoke(db, await store.active_sessions(db, user_id), reason, actor, revoked)
+
+
+async def deny(
+    db: AsyncSession, jti: str, subject: str, expire: datetime, *, reason: int, revoked: Revoked
+) -> None:
+    """Denylist one access token and queue the event the other services' kits consume."""
+    if await store.deny(db, jti, subject, expire, reason):
+        revoked.events.append(
+            events_pb2.AccessTokenRevokedEvent(
+                token_id=jti,
+                subject=subject,
+                expire_time=convert.timestamp(store.utc(expire)),
+                reason=reason,  # type: ignore[arg-type]
+            )
+        )
+
+
+def _datetime(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=store.now().tzinfo)
+
+
+def _stamp(epoch: float) -> timestamp_pb2.Timestamp | None:
+    return convert.timestamp(_datetime(epoch))
+
+
+def _duration(seconds: float) -> duration_pb2.Duration:
+    return duration_pb2.Duration(seconds=int(seconds))

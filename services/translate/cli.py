@@ -1,0 +1,89 @@
+"""`python -m services.translate models pull <pair>` and `models list`.
+
+`pull` fetches a Helsinki-NLP opus-mt model from the Hugging Face hub once into the models
+directory, where the service finds it on its next request (no restart). Machines without hub
+access get a clear error and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+
+from huggingface_hub import snapshot_download
+
+from services.translate.catalogue import ENGINE_NAMES, LANGUAGES, Catalogue, parse_engines
+from services.translate.engines.marian import hub_model
+from services.translate.service import engines
+from services.translate.settings import TranslateSettings
+
+_NAMES = {kind: name for name, kind in ENGINE_NAMES.items()}
+# The files an opus-mt model needs (weights in either format).
+MODEL_FILES = [
+    "config.json",
+    "generation_config.json",
+    "*.safetensors",
+    "pytorch_model.bin",
+    "source.spm",
+    "target.spm",
+    "vocab.json",
+    "tokenizer_config.json",
+]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.translate")
+    commands = parser.add_subparsers(dest="group", required=True)
+    models = commands.add_parser("models", help="install and list translation models")
+    action = models.add_subparsers(dest="action", required=True)
+    pull = action.add_parser("pull", help="download a pair's opus-mt model from the hub")
+    pull.add_argument("pair", help="source-target, e.g. es-en")
+    pull.add_argument("--timeout", type=int, default=30, help="seconds per hub request")
+    action.add_parser("list", help="every pair: engine, route and whether installed")
+    args = parser.parse_args(argv)
+    settings = TranslateSettings()
+    if args.action == "pull":
+        return pull_model(settings, args.pair, args.timeout)
+    return list_models(settings)
+
+
+def pull_model(settings: TranslateSettings, pair: str, timeout: int) -> int:
+    source, _, target = pair.partition("-")
+    if source not in LANGUAGES or target not in LANGUAGES or source == target:
+        print(f"unknown pair {pair!r}: use two catalogue codes, e.g. es-en", file=sys.stderr)
+        return 2
+    destination = settings.models_dir / pair
+    partial = destination.with_name(f".{pair}.partial")
+    try:
+        download(hub_model(source, target), partial, timeout)
+    except Exception as exc:  # any hub/network failure: one clear line, no traceback
+        shutil.rmtree(partial, ignore_errors=True)
+        print(
+            f"cannot download {hub_model(source, target)} from the Hugging Face hub "
+            f"({type(exc).__name__}: {exc}); on a machine with hub access run this command "
+            f"there and copy {destination} here",
+            file=sys.stderr,
+        )
+        return 1
+    shutil.rmtree(destination, ignore_errors=True)
+    partial.rename(destination)  # the service sees a complete model or none
+    print(f"installed {hub_model(source, target)} in {destination}")
+    return 0
+
+
+def download(repo: str, into: object, timeout: int) -> None:
+    snapshot_download(
+        repo_id=repo, local_dir=str(into), allow_patterns=MODEL_FILES, etag_timeout=timeout
+    )
+
+
+def list_models(settings: TranslateSettings) -> int:
+    catalogue = Catalogue(list(engines(settings)), parse_engines(settings.translate_engines))
+    for route in catalogue.routes():
+        legs = " → ".join(
+            f"{leg.source}-{leg.target} {_NAMES[leg.engine]} ({leg.model})" for leg in route.legs
+        )
+        state = "installed" if route.installed else "missing: " + "; ".join(route.install_commands)
+        print(f"{route.source}-{route.target}\t{legs}\t{state}")
+    return 0

@@ -1,0 +1,53 @@
+"""The translate service's settings: the kit's, plus where models live and how batching behaves.
+
+Every variable has a default that works on one machine with no model installed (Apertium only).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+
+from voka.config import Settings
+
+
+class TranslateSettings(Settings):
+    """`VOKA_TRANSLATE_*` variables on top of the shared ones."""
+
+    translate_models_dir: Path | None = Field(
+        default=None,
+        description="MarianMT models, one opus-mt directory per pair (`es-en/`); "
+        "empty: <data_dir>/translate/models.",
+    )
+    translate_engines: dict[str, str] = Field(
+        default_factory=dict,
+        description="Engine per pair, overriding the default choice: "
+        '\'{"en-es": "apertium"}\'; engines: marian, ctranslate2, apertium.',
+    )
+    translate_apertium_binary: str = Field(default="apertium", description="Apertium program.")
+    translate_apertium_timeout: float = Field(
+        default=30.0, description="Seconds one Apertium run may take."
+    )
+    translate_batch_window_ms: float = Field(
+        default=5.0, description="How long a batch waits for more requests after its first."
+    )
+    translate_max_batch: int = Field(default=32, description="Segments per model batch, at most.")
+    translate_queue_size: int = Field(
+        default=512, description="Segments waiting per model; more is RESOURCE_EXHAUSTED."
+    )
+    translate_cache_size: int = Field(
+        default=10_000, description="Results kept in the (model, text) cache."
+    )
+    translate_memory_budget_mb: int = Field(
+        default=4096, description="Memory for loaded Marian models; least recently used unload."
+    )
+    translate_idle_unload_seconds: float = Field(
+        default=900.0, description="A Marian model unused this long is unloaded."
+    )
+    translate_workers: int = Field(default=2, description="Inference threads.")
+
+    @cached_property
+    def models_dir(self) -> Path:
+        return self.translate_models_dir or self.data_dir / "translate" / "models"

@@ -1,0 +1,108 @@
+"""The translate service through Envoy's REST mapping, as `make up` runs it: no Marian model
+installed, so en→es is Apertium out of the box."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from tests.fixtures.tokens import TokenFactory
+from tools.mesh import Mesh
+
+pytestmark = pytest.mark.integration
+
+
+def bearer(tokens: TokenFactory, subject: str) -> dict[str, str]:
+    """Headers of a signed-in user. The mesh verifies tokens against the `tokens` JWKS file;
+    should it verify against the auth service instead, obtain the token from it here."""
+    return {"authorization": f"Bearer {tokens.mint(subject=subject)}"}
+
+
+def test_translate_en_es_out_of_the_box(mesh: Mesh, tokens: TokenFactory):
+    headers = bearer(tokens, "users/rest-alice")
+    reply = httpx.post(
+        f"{mesh.rest_url}/api/v1/translate",
+        json={
+            "text": "Hello, how are you?",
+            "sourceLanguageCode": "en",
+            "targetLanguageCode": "es",
+        },
+        headers=headers,
+        timeout=30,
+    )
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["translatedText"].startswith("Hola")
+    assert body["engine"] == "ENGINE_APERTIUM"
+    history = httpx.get(f"{mesh.rest_url}/api/v1/translate/history", headers=headers, timeout=10)
+    assert [t["name"] for t in history.json()["translations"]] == [body["translation"]]
+    other = httpx.get(
+        f"{mesh.rest_url}/api/v1/translate/history",
+        headers=bearer(tokens, "users/rest-bob"),
+        timeout=10,
+    )
+    assert other.json().get("translations", []) == []
+    stats = httpx.get(f"{mesh.rest_url}/api/v1/translate/stats", headers=headers, timeout=10)
+    assert stats.json()["stats"]["requestCount"] == "1"
+
+
+def test_languages_are_public_and_name_the_engine(mesh: Mesh):
+    reply = httpx.get(f"{mesh.rest_url}/api/v1/translate/languages", timeout=10)
+    assert reply.status_code == 200
+    spanish = next(x for x in reply.json()["languages"] if x["languageCode"] == "es")
+    assert spanish["installedAsTarget"] is True
+    pairs = httpx.get(
+        f"{mesh.rest_url}/api/v1/translate/language-pairs",
+        params={"source_language_code": "en", "target_language_code": "es"},
+        timeout=10,
+    ).json()["languagePairs"]
+    assert pairs[0]["engine"] == "ENGINE_APERTIUM"
+
+
+def test_bad_language_is_400_naming_the_field(mesh: Mesh, tokens: TokenFactory):
+    reply = httpx.post(
+        f"{mesh.rest_url}/api/v1/translate",
+        json={"text": "Hello", "targetLanguageCode": "xx"},
+        headers=bearer(tokens, "users/rest-carol"),
+        timeout=10,
+    )
+    assert reply.status_code == 400
+    fields = [v["field"] for d in reply.json()["details"] for v in d.get("fieldViolations", [])]
+    assert fields == ["target_language_code"]
+
+
+def test_missing_model_is_failed_precondition(mesh: Mesh, tokens: TokenFactory):
+    reply = httpx.post(
+        f"{mesh.rest_url}/api/v1/translate",
+        json={"text": "Hola", "sourceLanguageCode": "es", "targetLanguageCode": "ru"},
+        headers=bearer(tokens, "users/rest-dave"),
+        timeout=10,
+    )
+    assert reply.status_code == 400  # FAILED_PRECONDITION
+    assert reply.json()["code"] == 9
+    assert "models pull es-ru" in reply.json()["message"]
+
+
+def test_stream_answers_arrive_as_sse(mesh: Mesh, tokens: TokenFactory):
+    segments = [
+        {
+            "segmentId": "1",
+            "text": "Good morning.",
+            "sourceLanguageCode": "en",
+            "targetLanguageCode": "es",
+        },
+        {"segmentId": "2", "text": "Thank you."},
+    ]
+    with httpx.stream(
+        "POST",
+        f"{mesh.rest_url}/api/v1/translate:streamTranslate",
+        content=json.dumps(segments),
+        headers=bearer(tokens, "users/rest-erin"),
+        timeout=30,
+    ) as reply:
+        assert reply.status_code == 200
+        events = [json.loads(line[5:]) for line in reply.iter_lines() if line.startswith("data:")]
+    assert {e["segmentId"] for e in events} == {"1", "2"}
+    assert all(e["translation"]["engine"] == "ENGINE_APERTIUM" for e in events)
