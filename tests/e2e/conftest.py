@@ -1,22 +1,36 @@
 """The whole mesh as `make up` runs it — real nats-server, seven service processes, real Envoy —
-on free ports in a temporary directory, shared by the end-to-end tests of one module."""
+on free ports in a temporary directory, shared by the end-to-end tests of this package.
+
+Services verify tokens against the auth service's JWKS, as in production; tests sign users in
+through Envoy's REST routes."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
-from tests.fixtures.tokens import TokenFactory
 from tools.mesh import Mesh, Ports
 
 
 @pytest.fixture(scope="package")
-def mesh(tokens: TokenFactory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    running = Mesh(
-        tmp_path_factory.mktemp("mesh"),
-        Ports.free(),
-        extra_env={"VOKA_JWKS_FILE": str(tokens.jwks_file), "VOKA_LOG_JSON": "true"},
-    )
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    running = Mesh(tmp_path_factory.mktemp("mesh"), Ports.free(), {"VOKA_LOG_JSON": "true"})
     with running:
         yield running
+
+
+def sign_in(mesh: Mesh, name: str | None = None) -> dict[str, str]:
+    """Register a fresh user through REST, log in, and return its authorization header."""
+    name = name or f"user{uuid.uuid4().hex[:10]}"
+    password = f"pw-{uuid.uuid4().hex}"
+    account = {"username": name, "email": f"{name}@example.com", "password": password}
+    registered = httpx.post(f"{mesh.rest_url}/api/v1/auth/register", json=account)
+    assert registered.status_code == 200, registered.text
+    login = httpx.post(
+        f"{mesh.rest_url}/api/v1/auth/login", json={"username": name, "password": password}
+    )
+    assert login.status_code == 200, login.text
+    return {"authorization": f"Bearer {login.json()['accessToken']}"}

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from tests.fixtures.tokens import TokenFactory
+from tests.e2e.conftest import sign_in
 from tools.mesh import Mesh
 from voka.config import DOMAINS
 
@@ -96,9 +96,8 @@ def test_unknown_query_parameter_is_400_json(mesh: Mesh):
     assert "colour" in body["message"]
 
 
-def test_unbuilt_rpc_is_501_with_a_token(mesh: Mesh, tokens: TokenFactory):
-    headers = {"authorization": f"Bearer {tokens.mint()}"}
-    reply = httpx.get(f"{mesh.rest_url}/api/v1/kinect/status", headers=headers)
+def test_unbuilt_rpc_is_501_for_a_signed_in_user(mesh: Mesh):
+    reply = httpx.get(f"{mesh.rest_url}/api/v1/kinect/status", headers=sign_in(mesh))
     assert reply.status_code == 501
     assert reply.json()["code"] == 12  # UNIMPLEMENTED
 

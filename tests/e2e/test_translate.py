@@ -8,20 +8,14 @@ import json
 import httpx
 import pytest
 
-from tests.fixtures.tokens import TokenFactory
+from tests.e2e.conftest import sign_in
 from tools.mesh import Mesh
 
 pytestmark = pytest.mark.integration
 
 
-def bearer(tokens: TokenFactory, subject: str) -> dict[str, str]:
-    """Headers of a signed-in user. The mesh verifies tokens against the `tokens` JWKS file;
-    should it verify against the auth service instead, obtain the token from it here."""
-    return {"authorization": f"Bearer {tokens.mint(subject=subject)}"}
-
-
-def test_translate_en_es_out_of_the_box(mesh: Mesh, tokens: TokenFactory):
-    headers = bearer(tokens, "users/rest-alice")
+def test_translate_en_es_out_of_the_box(mesh: Mesh):
+    headers = sign_in(mesh)
     reply = httpx.post(
         f"{mesh.rest_url}/api/v1/translate",
         json={
@@ -40,7 +34,7 @@ def test_translate_en_es_out_of_the_box(mesh: Mesh, tokens: TokenFactory):
     assert [t["name"] for t in history.json()["translations"]] == [body["translation"]]
     other = httpx.get(
         f"{mesh.rest_url}/api/v1/translate/history",
-        headers=bearer(tokens, "users/rest-bob"),
+        headers=sign_in(mesh),
         timeout=10,
     )
     assert other.json().get("translations", []) == []
@@ -61,11 +55,11 @@ def test_languages_are_public_and_name_the_engine(mesh: Mesh):
     assert pairs[0]["engine"] == "ENGINE_APERTIUM"
 
 
-def test_bad_language_is_400_naming_the_field(mesh: Mesh, tokens: TokenFactory):
+def test_bad_language_is_400_naming_the_field(mesh: Mesh):
     reply = httpx.post(
         f"{mesh.rest_url}/api/v1/translate",
         json={"text": "Hello", "targetLanguageCode": "xx"},
-        headers=bearer(tokens, "users/rest-carol"),
+        headers=sign_in(mesh),
         timeout=10,
     )
     assert reply.status_code == 400
@@ -73,11 +67,11 @@ def test_bad_language_is_400_naming_the_field(mesh: Mesh, tokens: TokenFactory):
     assert fields == ["target_language_code"]
 
 
-def test_missing_model_is_failed_precondition(mesh: Mesh, tokens: TokenFactory):
+def test_missing_model_is_failed_precondition(mesh: Mesh):
     reply = httpx.post(
         f"{mesh.rest_url}/api/v1/translate",
         json={"text": "Hola", "sourceLanguageCode": "es", "targetLanguageCode": "ru"},
-        headers=bearer(tokens, "users/rest-dave"),
+        headers=sign_in(mesh),
         timeout=10,
     )
     assert reply.status_code == 400  # FAILED_PRECONDITION
@@ -85,7 +79,7 @@ def test_missing_model_is_failed_precondition(mesh: Mesh, tokens: TokenFactory):
     assert "models pull es-ru" in reply.json()["message"]
 
 
-def test_stream_answers_arrive_as_sse(mesh: Mesh, tokens: TokenFactory):
+def test_stream_answers_arrive_as_sse(mesh: Mesh):
     segments = [
         {
             "segmentId": "1",
@@ -99,7 +93,7 @@ def test_stream_answers_arrive_as_sse(mesh: Mesh, tokens: TokenFactory):
         "POST",
         f"{mesh.rest_url}/api/v1/translate:streamTranslate",
         content=json.dumps(segments),
-        headers=bearer(tokens, "users/rest-erin"),
+        headers=sign_in(mesh),
         timeout=30,
     ) as reply:
         assert reply.status_code == 200
