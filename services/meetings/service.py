@@ -1,15 +1,19 @@
-"""The meetings service's wiring.
+"""The meetings service's wiring: its database (SQLite file or PostgreSQL, migrated at start)
+and the servicer. Clients and projects are built; the other RPCs answer UNIMPLEMENTED through
+the kit until their issues land."""
 
-Its RPCs are not built yet (no issue yet): the servicer inherits the generated base class, whose
-methods answer UNIMPLEMENTED through the kit. Health, reflection and the ops service work.
-"""
+from __future__ import annotations
 
-from voka.meetings.v1 import meetings_pb2_grpc
-from voka.server import ServiceSpec, single
-
-
-class MeetingsServiceServicer(meetings_pb2_grpc.MeetingsServiceServicer):
-    """Every RPC of the contract, answering UNIMPLEMENTED until built."""
+from services.meetings.servicer import MeetingsServicer
+from services.meetings.store import Store
+from voka.server import Registration, Resources, ServiceSpec, registration
 
 
-SPEC = ServiceSpec(name="meetings", build=single(lambda _: MeetingsServiceServicer()))  # type: ignore[abstract]
+async def build(resources: Resources) -> list[Registration]:
+    if resources.sessions is None:
+        raise RuntimeError("meetings needs its database (ServiceSpec(database=True))")
+    servicer = MeetingsServicer(Store(resources.sessions))  # type: ignore[abstract]
+    return [registration(servicer)]
+
+
+SPEC = ServiceSpec(name="meetings", build=build, database=True)

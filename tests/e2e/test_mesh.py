@@ -143,3 +143,25 @@ def test_health_checks_nats_in_every_service(mesh: Mesh):
         health = httpx.get(f"{mesh.rest_url}/api/v1/health/{domain}").json()["health"]
         checks = {d["name"]: d["ok"] for d in health["dependencies"]}
         assert checks.get("nats") is True, (domain, health)
+
+
+def test_unknown_resource_is_404_json(mesh: Mesh):
+    headers = sign_in(mesh)
+    reply = httpx.get(f"{mesh.rest_url}/api/v1/projects/0123456789abcdef", headers=headers)
+    assert reply.status_code == 404
+    body = reply.json()
+    assert body["code"] == 5
+    assert "projects/0123456789abcdef" in body["message"]
+
+
+def test_created_resource_is_listed_over_rest(mesh: Mesh):
+    headers = sign_in(mesh)
+    created = httpx.post(
+        f"{mesh.rest_url}/api/v1/clients", json={"displayName": "Acme"}, headers=headers
+    )
+    assert created.status_code == 200, created.text
+    name = created.json()["client"]["name"]
+    listed = httpx.get(f"{mesh.rest_url}/api/v1/clients", headers=headers).json()
+    assert [c["name"] for c in listed["clients"]] == [name]
+    other = httpx.get(f"{mesh.rest_url}/api/v1/clients", headers=sign_in(mesh)).json()
+    assert other.get("clients", []) == []

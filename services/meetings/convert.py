@@ -1,0 +1,131 @@
+"""Records and figures → contract messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from services.meetings.records import ClientFigures, ClientRecord, ProjectRecord
+from voka.meetings.v1 import client_pb2, project_pb2
+
+
+def timestamp(when: datetime) -> timestamp_pb2.Timestamp:
+    value = timestamp_pb2.Timestamp()
+    value.FromDatetime(when.astimezone(UTC))
+    return value
+
+
+def hours(centihours: int | None) -> str:
+    """Hundredths of an hour as the contract's decimal string: 12050 → "120.5", None → ""."""
+    if centihours is None:
+        return ""
+    whole, fraction = divmod(centihours, 100)
+    return f"{whole}.{fraction:02d}".rstrip("0").rstrip(".")
+
+
+def round_half_up(value: float | Decimal) -> int:
+    """Half up, as people round percentages (Python's round() rounds half to even)."""
+    return int(Decimal(str(value)).quantize(Decimal(1), ROUND_HALF_UP))
+
+
+def client_name(client_id: str) -> str:
+    return f"clients/{client_id}"
+
+
+def project_name(project_id: str) -> str:
+    return f"projects/{project_id}"
+
+
+def client(record: ClientRecord) -> client_pb2.Client:
+    return client_pb2.Client(
+        name=client_name(record.id),
+        display_name=record.display_name,
+        contact_email=record.contact_email,
+        company=record.company,
+        phone=record.phone,
+        notes=record.notes,
+        owner=record.owner,
+        project_count=record.project_count,
+        create_time=timestamp(record.create_time),
+        update_time=timestamp(record.update_time),
+    )
+
+
+def project(record: ProjectRecord) -> project_pb2.Project:
+    message = project_pb2.Project(
+        name=project_name(record.id),
+        client=client_name(record.client_id) if record.client_id else "",
+        title=record.title,
+        description=record.description,
+        status=record.status,  # type: ignore[arg-type]
+        progress_percent=record.progress_percent,
+        estimated_hours=hours(record.estimated_centihours),
+        spent_hours=hours(record.spent_centihours),
+        start_date=_iso(record.start_date),
+        due_date=_iso(record.due_date),
+        tags=record.tags,
+        owner=record.owner,
+        meeting_count=0,  # meetings are not built yet
+        create_time=timestamp(record.create_time),
+        update_time=timestamp(record.update_time),
+    )
+    if record.budget_currency is not None:
+        message.budget.CopyFrom(money(record.budget_currency, record.budget_minor or 0))
+    if record.complete_time is not None:
+        message.complete_time.CopyFrom(timestamp(record.complete_time))
+    return message
+
+
+def money(currency: str, amount_minor: int) -> project_pb2.Money:
+    return project_pb2.Money(currency_code=currency, amount_minor=amount_minor)
+
+
+def client_stats(client_id: str, figures: ClientFigures, now: datetime) -> client_pb2.ClientStats:
+    """Meeting, recording and commitment figures stay zero/unset until meetings are built."""
+    average = figures.average_active_progress
+    return client_pb2.ClientStats(
+        client=client_name(client_id),
+        project_count=figures.project_count,
+        projects_by_status=[
+            project_pb2.ProjectStatusCount(status=s, count=n)  # type: ignore[arg-type]
+            for s, n in figures.by_status
+        ],
+        budget_totals=[money(c, a) for c, a in figures.budgets],
+        estimated_hours=hours(figures.estimated_centihours),
+        spent_hours=hours(figures.spent_centihours),
+        average_progress_percent=0 if average is None else round_half_up(average),
+        meeting_count=0,
+        recorded_duration=duration_pb2.Duration(),
+        compute_time=timestamp(now),
+    )
+
+
+def project_stats(record: ProjectRecord, now: datetime) -> project_pb2.ProjectStats:
+    """Figures of one project: its own columns; meeting figures stay zero/unset for now."""
+    stats = project_pb2.ProjectStats(
+        project=project_name(record.id),
+        status=record.status,  # type: ignore[arg-type]
+        progress_percent=record.progress_percent,
+        estimated_hours=hours(record.estimated_centihours or 0),
+        spent_hours=hours(record.spent_centihours or 0),
+        hours_used_percent=hours_used(record.estimated_centihours, record.spent_centihours),
+        days_until_due=(record.due_date - now.date()).days if record.due_date else 0,
+        recorded_duration=duration_pb2.Duration(),
+        compute_time=timestamp(now),
+    )
+    if record.budget_currency is not None:
+        stats.budget.CopyFrom(money(record.budget_currency, record.budget_minor or 0))
+    return stats
+
+
+def hours_used(estimated: int | None, spent: int | None) -> int:
+    """Spent over estimated in percent, rounded half up; 0 without an estimate."""
+    if not estimated:
+        return 0
+    return round_half_up(Decimal(spent or 0) * 100 / Decimal(estimated))
+
+
+def _iso(value: date | None) -> str:
+    return value.isoformat() if value is not None else ""
