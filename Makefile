@@ -23,6 +23,7 @@ install:
 gen: install
 	$(PY) tools/protogen.py
 	$(PY) -m tools.settings_doc
+	$(PY) -m tools.k8s_gateway
 
 check-gen: install
 	$(PY) tools/protogen.py --check

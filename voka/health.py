@@ -29,6 +29,9 @@ log = logging.getLogger("voka.health")
 Check = Callable[[], Awaitable[str]]
 Listener = Callable[[ops_pb2.Health], Awaitable[None]]
 CHECK_TIMEOUT = 2.0
+# gRPC health name for liveness probes: SERVING for as long as the process answers at all, so a
+# database outage takes a pod out of rotation (readiness, the "" name) without restarting it.
+LIVENESS = "liveness"
 
 
 class HealthMonitor:
@@ -51,6 +54,10 @@ class HealthMonitor:
     def on_change(self, listener: Listener) -> None:
         """Call `listener` with the new health whenever the serving status changes."""
         self._listeners.append(listener)
+
+    async def start(self) -> None:
+        await self.grpc_health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
+        await self.snapshot()
 
     async def snapshot(self) -> ops_pb2.Health:
         results = await asyncio.gather(*(_run(n, c) for n, c in self._checks.items()))

@@ -137,7 +137,7 @@ async def start(spec: ServiceSpec, settings: Settings) -> Running:
     _register(server, registrations, monitor)
     port = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
     await server.start()
-    await monitor.snapshot()
+    await monitor.start()
     task = asyncio.create_task(monitor.watch(HEALTH_INTERVAL))
     log.info("%s serving gRPC on %s:%d", spec.name, settings.host, port)
     return Running(server, port, monitor, resources, [task])

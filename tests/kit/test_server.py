@@ -16,6 +16,7 @@ from grpc_status import rpc_status
 from tests.fixtures.tokens import TokenFactory
 from voka import metrics
 from voka.config import Settings
+from voka.health import HealthMonitor
 from voka.ops.v1 import ops_pb2, ops_pb2_grpc
 from voka.server import Running, ServiceSpec, start
 
@@ -127,3 +128,18 @@ async def test_public_rpc_accepts_a_good_token(channel, tokens: TokenFactory):
         ops_pb2.GetHealthRequest(service="kinect"), metadata=tokens.metadata()
     )
     assert reply.health.service == "kinect"
+
+
+async def test_dependency_down_fails_readiness_not_liveness():
+    async def database_down() -> str:
+        raise ConnectionError("connection refused")
+
+    monitor = HealthMonitor("meetings", "dev", {"database": database_down}, [])
+    await monitor.start()
+    ready = await monitor.grpc_health.Check(health_pb2.HealthCheckRequest(), None)
+    alive = await monitor.grpc_health.Check(health_pb2.HealthCheckRequest(service="liveness"), None)
+    assert ready.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert alive.status == health_pb2.HealthCheckResponse.SERVING
+    health = await monitor.snapshot()
+    assert [(d.name, d.ok) for d in health.dependencies] == [("database", False)]
+    assert "connection refused" in health.dependencies[0].detail
