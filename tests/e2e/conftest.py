@@ -22,15 +22,21 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         yield running
 
 
-def sign_in(mesh: Mesh, name: str | None = None) -> dict[str, str]:
+@pytest.fixture(scope="package")
+def rest(mesh: Mesh) -> Iterator[httpx.Client]:
+    """A REST client of the mesh's Envoy. The timeout is generous: password hashing and model
+    inference share two cores with the whole mesh."""
+    with httpx.Client(base_url=mesh.rest_url, timeout=30) as client:
+        yield client
+
+
+def sign_in(rest: httpx.Client, name: str | None = None) -> dict[str, str]:
     """Register a fresh user through REST, log in, and return its authorization header."""
     name = name or f"user{uuid.uuid4().hex[:10]}"
     password = f"pw-{uuid.uuid4().hex}"
     account = {"username": name, "email": f"{name}@example.com", "password": password}
-    registered = httpx.post(f"{mesh.rest_url}/api/v1/auth/register", json=account)
+    registered = rest.post("/api/v1/auth/register", json=account)
     assert registered.status_code == 200, registered.text
-    login = httpx.post(
-        f"{mesh.rest_url}/api/v1/auth/login", json={"username": name, "password": password}
-    )
+    login = rest.post("/api/v1/auth/login", json={"username": name, "password": password})
     assert login.status_code == 200, login.text
     return {"authorization": f"Bearer {login.json()['accessToken']}"}

@@ -28,8 +28,8 @@ SERVICES = {
 
 
 @pytest.mark.parametrize("domain", DOMAINS)
-def test_rest_call_through_envoy_reaches_each_service(mesh: Mesh, domain: str):
-    reply = httpx.get(f"{mesh.rest_url}/api/v1/health/{domain}")
+def test_rest_call_through_envoy_reaches_each_service(rest: httpx.Client, domain: str):
+    reply = rest.get(f"/api/v1/health/{domain}")
     assert reply.status_code == 200
     health = reply.json()["health"]
     assert health["service"] == domain
@@ -48,12 +48,12 @@ def test_reflection_lists_all_seven_services(mesh: Mesh):
     assert {"voka.ops.v1.OpsService", "grpc.health.v1.Health"} <= found
 
 
-def test_server_stream_arrives_as_sse_events_one_by_one(mesh: Mesh):
-    url = f"{mesh.rest_url}/api/v1/health/tasks:watch"
+def test_server_stream_arrives_as_sse_events_one_by_one(rest: httpx.Client):
+    url = "/api/v1/health/tasks:watch"
     arrivals: list[float] = []
     start = time.monotonic()
     params = {"interval": "0.5s", "max_events": "3"}
-    with httpx.stream("GET", url, params=params, timeout=10) as reply:
+    with rest.stream("GET", url, params=params, timeout=10) as reply:
         assert reply.status_code == 200
         assert reply.headers["content-type"].startswith("text/event-stream")
         for line in reply.iter_lines():
@@ -66,8 +66,8 @@ def test_server_stream_arrives_as_sse_events_one_by_one(mesh: Mesh):
     assert arrivals[2] - arrivals[1] >= 0.4
 
 
-def test_validation_error_is_400_with_the_bad_field_named(mesh: Mesh):
-    reply = httpx.get(f"{mesh.rest_url}/api/v1/health/tasks:watch", params={"interval": "0.001s"})
+def test_validation_error_is_400_with_the_bad_field_named(rest: httpx.Client):
+    reply = rest.get("/api/v1/health/tasks:watch", params={"interval": "0.001s"})
     assert reply.status_code == 400
     body = reply.json()
     assert body["code"] == 3  # INVALID_ARGUMENT
@@ -80,15 +80,15 @@ def test_validation_error_is_400_with_the_bad_field_named(mesh: Mesh):
     assert [v["field"] for v in violations] == ["interval"]
 
 
-def test_unknown_api_path_is_404_json(mesh: Mesh):
-    reply = httpx.get(f"{mesh.rest_url}/api/v1/no-such-thing")
+def test_unknown_api_path_is_404_json(rest: httpx.Client):
+    reply = rest.get("/api/v1/no-such-thing")
     assert reply.status_code == 404
     assert reply.headers["content-type"].startswith("application/json")
     assert reply.json() == {"code": 5, "message": "no such API path"}
 
 
-def test_unknown_query_parameter_is_400_json(mesh: Mesh):
-    reply = httpx.get(f"{mesh.rest_url}/api/v1/health/tasks", params={"colour": "blue"})
+def test_unknown_query_parameter_is_400_json(rest: httpx.Client):
+    reply = rest.get("/api/v1/health/tasks", params={"colour": "blue"})
     assert reply.status_code == 400
     assert reply.headers["content-type"].startswith("application/json")
     body = reply.json()
@@ -96,21 +96,21 @@ def test_unknown_query_parameter_is_400_json(mesh: Mesh):
     assert "colour" in body["message"]
 
 
-def test_unbuilt_rpc_is_501_for_a_signed_in_user(mesh: Mesh):
-    reply = httpx.get(f"{mesh.rest_url}/api/v1/kinect/status", headers=sign_in(mesh))
+def test_unbuilt_rpc_is_501_for_a_signed_in_user(rest: httpx.Client):
+    reply = rest.get("/api/v1/kinect/status", headers=sign_in(rest))
     assert reply.status_code == 501
     assert reply.json()["code"] == 12  # UNIMPLEMENTED
 
 
-def test_protected_rpc_without_token_is_401(mesh: Mesh):
-    reply = httpx.get(f"{mesh.rest_url}/api/v1/kinect/status")
+def test_protected_rpc_without_token_is_401(rest: httpx.Client):
+    reply = rest.get("/api/v1/kinect/status")
     assert reply.status_code == 401
     assert reply.json()["code"] == 16  # UNAUTHENTICATED
 
 
-def test_cors_preflight_is_answered(mesh: Mesh):
-    reply = httpx.options(
-        f"{mesh.rest_url}/api/v1/health/tasks",
+def test_cors_preflight_is_answered(rest: httpx.Client):
+    reply = rest.options(
+        "/api/v1/health/tasks",
         headers={
             "origin": "http://localhost:3000",
             "access-control-request-method": "GET",
@@ -138,30 +138,28 @@ async def test_each_service_published_its_status_on_nats(mesh: Mesh):
     assert all(m.headers and m.headers.get("Voka-Event-Id") for m in messages)
 
 
-def test_health_checks_nats_in_every_service(mesh: Mesh):
+def test_health_checks_nats_in_every_service(rest: httpx.Client):
     for domain in DOMAINS:
-        health = httpx.get(f"{mesh.rest_url}/api/v1/health/{domain}").json()["health"]
+        health = rest.get(f"/api/v1/health/{domain}").json()["health"]
         checks = {d["name"]: d["ok"] for d in health["dependencies"]}
         assert checks.get("nats") is True, (domain, health)
 
 
-def test_unknown_resource_is_404_json(mesh: Mesh):
-    headers = sign_in(mesh)
-    reply = httpx.get(f"{mesh.rest_url}/api/v1/projects/0123456789abcdef", headers=headers)
+def test_unknown_resource_is_404_json(rest: httpx.Client):
+    headers = sign_in(rest)
+    reply = rest.get("/api/v1/projects/0123456789abcdef", headers=headers)
     assert reply.status_code == 404
     body = reply.json()
     assert body["code"] == 5
     assert "projects/0123456789abcdef" in body["message"]
 
 
-def test_created_resource_is_listed_over_rest(mesh: Mesh):
-    headers = sign_in(mesh)
-    created = httpx.post(
-        f"{mesh.rest_url}/api/v1/clients", json={"displayName": "Acme"}, headers=headers
-    )
+def test_created_resource_is_listed_over_rest(rest: httpx.Client):
+    headers = sign_in(rest)
+    created = rest.post("/api/v1/clients", json={"displayName": "Acme"}, headers=headers)
     assert created.status_code == 200, created.text
     name = created.json()["client"]["name"]
-    listed = httpx.get(f"{mesh.rest_url}/api/v1/clients", headers=headers).json()
+    listed = rest.get("/api/v1/clients", headers=headers).json()
     assert [c["name"] for c in listed["clients"]] == [name]
-    other = httpx.get(f"{mesh.rest_url}/api/v1/clients", headers=sign_in(mesh)).json()
+    other = rest.get("/api/v1/clients", headers=sign_in(rest)).json()
     assert other.get("clients", []) == []

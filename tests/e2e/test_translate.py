@@ -9,15 +9,14 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import sign_in
-from tools.mesh import Mesh
 
 pytestmark = pytest.mark.integration
 
 
-def test_translate_en_es_out_of_the_box(mesh: Mesh):
-    headers = sign_in(mesh)
-    reply = httpx.post(
-        f"{mesh.rest_url}/api/v1/translate",
+def test_translate_en_es_out_of_the_box(rest: httpx.Client):
+    headers = sign_in(rest)
+    reply = rest.post(
+        "/api/v1/translate",
         json={
             "text": "Hello, how are you?",
             "sourceLanguageCode": "en",
@@ -30,36 +29,36 @@ def test_translate_en_es_out_of_the_box(mesh: Mesh):
     body = reply.json()
     assert body["translatedText"].startswith("Hola")
     assert body["engine"] == "ENGINE_APERTIUM"
-    history = httpx.get(f"{mesh.rest_url}/api/v1/translate/history", headers=headers, timeout=10)
+    history = rest.get("/api/v1/translate/history", headers=headers, timeout=10)
     assert [t["name"] for t in history.json()["translations"]] == [body["translation"]]
-    other = httpx.get(
-        f"{mesh.rest_url}/api/v1/translate/history",
-        headers=sign_in(mesh),
+    other = rest.get(
+        "/api/v1/translate/history",
+        headers=sign_in(rest),
         timeout=10,
     )
     assert other.json().get("translations", []) == []
-    stats = httpx.get(f"{mesh.rest_url}/api/v1/translate/stats", headers=headers, timeout=10)
+    stats = rest.get("/api/v1/translate/stats", headers=headers, timeout=10)
     assert stats.json()["stats"]["requestCount"] == "1"
 
 
-def test_languages_are_public_and_name_the_engine(mesh: Mesh):
-    reply = httpx.get(f"{mesh.rest_url}/api/v1/translate/languages", timeout=10)
+def test_languages_are_public_and_name_the_engine(rest: httpx.Client):
+    reply = rest.get("/api/v1/translate/languages", timeout=10)
     assert reply.status_code == 200
     spanish = next(x for x in reply.json()["languages"] if x["languageCode"] == "es")
     assert spanish["installedAsTarget"] is True
-    pairs = httpx.get(
-        f"{mesh.rest_url}/api/v1/translate/language-pairs",
+    pairs = rest.get(
+        "/api/v1/translate/language-pairs",
         params={"source_language_code": "en", "target_language_code": "es"},
         timeout=10,
     ).json()["languagePairs"]
     assert pairs[0]["engine"] == "ENGINE_APERTIUM"
 
 
-def test_bad_language_is_400_naming_the_field(mesh: Mesh):
-    reply = httpx.post(
-        f"{mesh.rest_url}/api/v1/translate",
+def test_bad_language_is_400_naming_the_field(rest: httpx.Client):
+    reply = rest.post(
+        "/api/v1/translate",
         json={"text": "Hello", "targetLanguageCode": "xx"},
-        headers=sign_in(mesh),
+        headers=sign_in(rest),
         timeout=10,
     )
     assert reply.status_code == 400
@@ -67,11 +66,11 @@ def test_bad_language_is_400_naming_the_field(mesh: Mesh):
     assert fields == ["target_language_code"]
 
 
-def test_missing_model_is_failed_precondition(mesh: Mesh):
-    reply = httpx.post(
-        f"{mesh.rest_url}/api/v1/translate",
+def test_missing_model_is_failed_precondition(rest: httpx.Client):
+    reply = rest.post(
+        "/api/v1/translate",
         json={"text": "Hola", "sourceLanguageCode": "es", "targetLanguageCode": "ru"},
-        headers=sign_in(mesh),
+        headers=sign_in(rest),
         timeout=10,
     )
     assert reply.status_code == 400  # FAILED_PRECONDITION
@@ -79,7 +78,7 @@ def test_missing_model_is_failed_precondition(mesh: Mesh):
     assert "models pull es-ru" in reply.json()["message"]
 
 
-def test_stream_answers_arrive_as_sse(mesh: Mesh):
+def test_stream_answers_arrive_as_sse(rest: httpx.Client):
     segments = [
         {
             "segmentId": "1",
@@ -89,11 +88,11 @@ def test_stream_answers_arrive_as_sse(mesh: Mesh):
         },
         {"segmentId": "2", "text": "Thank you."},
     ]
-    with httpx.stream(
+    with rest.stream(
         "POST",
-        f"{mesh.rest_url}/api/v1/translate:streamTranslate",
+        "/api/v1/translate:streamTranslate",
         content=json.dumps(segments),
-        headers=sign_in(mesh),
+        headers=sign_in(rest),
         timeout=30,
     ) as reply:
         assert reply.status_code == 200
