@@ -15,10 +15,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from services.tasks.service import TasksServiceServicer
 from tests.fixtures.tokens import TokenFactory
 from voka.config import Settings
 from voka.server import Running, ServiceSpec, single, start
+from voka.tasks.v1 import tasks_pb2_grpc
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
@@ -38,7 +38,7 @@ async def tasks(tokens: TokenFactory, tmp_path: Path) -> AsyncIterator[Running]:
     settings = Settings(service="tasks", port=0, data_dir=tmp_path, jwks_file=tokens.jwks_file)
     spec = ServiceSpec(
         name="tasks",
-        build=single(lambda _: TasksServiceServicer()),  # type: ignore[abstract]
+        build=single(lambda _: tasks_pb2_grpc.TasksServiceServicer()),
         bus=False,
     )
     running = await start(spec, settings)

@@ -1,0 +1,101 @@
+"""Records → contract messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
+
+from services.tasks.records import AttemptError, TaskRecord
+from services.tasks.registry import TaskFunction
+from voka.tasks.v1 import tasks_pb2
+
+
+def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def duration(seconds: float) -> duration_pb2.Duration:
+    span = duration_pb2.Duration()
+    span.FromNanoseconds(round(seconds * 1e9))
+    return span
+
+
+def json_value(value: Any) -> struct_pb2.Value:
+    message = struct_pb2.Value()
+    json_format.ParseDict(value, message)
+    return message
+
+
+def task_error(error: AttemptError) -> tasks_pb2.TaskError:
+    message = tasks_pb2.TaskError(
+        message=error.message, type=error.type, retryable=error.retryable,
+        attempt=error.attempt, worker=error.worker, details=error.details,
+    )  # fmt: skip
+    if error.time:
+        message.time.CopyFrom(timestamp(datetime.fromisoformat(error.time)))
+    return message
+
+
+def task(record: TaskRecord, full: bool = True) -> tasks_pb2.Task:
+    """The Task resource; BASIC view (`full=False`) leaves out arguments and result."""
+    message = tasks_pb2.Task(
+        name=record.name, function_name=record.function_name, priority=record.priority,
+        worker_type=record.worker_type, idempotency_key=record.idempotency_key or "",
+        max_attempts=record.max_attempts, shard_key=record.shard_key, shard=record.shard,
+        state=record.state, attempts=record.attempts, owner=record.owner, worker=record.worker,
+        cancel_requested=record.cancel_requested,
+        attempt_timeout=duration(record.attempt_timeout),
+    )  # fmt: skip
+    _times(message, record)
+    if record.last_error is not None:
+        message.last_error.CopyFrom(task_error(record.last_error))
+    if full and record.args is not None:
+        json_format.ParseDict(record.args, message.args)
+    if full and record.has_result:
+        message.result.CopyFrom(json_value(record.result))
+    return message
+
+
+def _times(message: tasks_pb2.Task, record: TaskRecord) -> None:
+    for field in ("not_before_time", "deadline_time", "create_time", "start_time", "end_time",
+                  "next_attempt_time", "update_time"):  # fmt: skip
+        value = getattr(record, field)
+        if value is not None:
+            getattr(message, field).CopyFrom(timestamp(value))
+
+
+def dead_letter(record: TaskRecord) -> tasks_pb2.DeadLetter:
+    message = tasks_pb2.DeadLetter(
+        name=f"dead-letters/{record.id}", task=record.name, function_name=record.function_name,
+        priority=record.priority, worker_type=record.worker_type, shard=record.shard,
+        owner=record.owner, reason=record.dead_letter_reason, attempts=record.attempts,
+        retry_count=record.dead_letter_retries, task_create_time=timestamp(record.create_time),
+    )  # fmt: skip
+    if record.last_error is not None:
+        message.last_error.CopyFrom(task_error(record.last_error))
+    if record.dead_letter_time is not None:
+        message.create_time.CopyFrom(timestamp(record.dead_letter_time))
+    return message
+
+
+def task_function(function: TaskFunction) -> tasks_pb2.TaskFunction:
+    message = tasks_pb2.TaskFunction(
+        name=f"task-functions/{function.name}", function_name=function.name,
+        description=function.description, worker_type=function.worker_type,
+        default_max_attempts=function.max_attempts,
+        default_attempt_timeout=duration(function.attempt_timeout),
+        idempotent=function.idempotent, demo=function.demo,
+    )  # fmt: skip
+    json_format.ParseDict(function.args_schema, message.args_schema)
+    if function.result_schema is not None:
+        json_format.ParseDict(function.result_schema, message.result_schema)
+    return message
+
+
+def to_python(value: struct_pb2.Value) -> Any:
+    """A protobuf JSON value as plain Python (dict, list, float, str, bool, None)."""
+    return json_format.MessageToDict(value)

@@ -1,0 +1,244 @@
+"""TasksService: submit, read, list, cancel and watch tasks; the function registry; the
+dead-letter queue. Tenancy: callers see their own tasks, admins everyone's; someone else's
+task is NOT_FOUND, never PERMISSION_DENIED (its existence is not revealed)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+
+from services.tasks import convert, pagination, watch
+from services.tasks.records import TaskRecord
+from services.tasks.registry import Registry
+from services.tasks.scheduler import Scheduler
+from services.tasks.store import NewTask, Store, TaskQuery
+from services.tasks.validation import MAX_ATTEMPTS, Submits
+from voka import authn, errors
+from voka.bus import Bus
+from voka.errors import FieldViolation
+from voka.tasks.v1 import tasks_pb2, tasks_pb2_grpc
+
+MAX_BATCH = 1000
+T = tasks_pb2
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _id(name: str, prefix: str) -> str:
+    task_id = name.removeprefix(prefix)
+    if not name.startswith(prefix) or not task_id or "/" in task_id:
+        raise errors.invalid_argument([FieldViolation("name", f"must be {prefix}{{id}}")])
+    return task_id
+
+
+class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
+    """The built RPCs; the others answer UNIMPLEMENTED through the generated base class."""
+
+    def __init__(
+        self, store: Store, registry: Registry, scheduler: Scheduler, bus: Bus, shards: int
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._scheduler = scheduler
+        self._bus = bus
+        self._submits = Submits(registry, shards)
+
+    async def _accept(self, batch: Sequence[NewTask]) -> list[T.SubmitTaskResponse]:
+        results = await self._store.submit(batch)
+        self._scheduler.admit([record for record, dedup in results if not dedup])
+        return [
+            T.SubmitTaskResponse(
+                name=r.name,
+                state=r.state,
+                shard=r.shard,
+                deduplicated=dedup,
+                create_time=convert.timestamp(r.create_time),
+            )
+            for r, dedup in results
+        ]
+
+    async def SubmitTask(
+        self, request: T.SubmitTaskRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> T.SubmitTaskResponse:
+        new, problems = self._submits.check(request, authn.caller().subject, _now())
+        if new is None:
+            raise errors.invalid_argument(problems)
+        return (await self._accept([new]))[0]
+
+    async def BatchSubmitTasks(
+        self, request: T.BatchSubmitTasksRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> T.BatchSubmitTasksResponse:
+        if not 1 <= len(request.requests) <= MAX_BATCH:
+            raise errors.invalid_argument([FieldViolation("requests", f"1 to {MAX_BATCH} items")])
+        owner, now = authn.caller().subject, _now()
+        batch, problems = [], []
+        for index, item in enumerate(request.requests):
+            new, bad = self._submits.check(item, owner, now, f"requests[{index}].")
+            problems += bad
+            if new is not None:
+                batch.append(new)
+        if problems:
+            raise errors.invalid_argument(problems)
+        return T.BatchSubmitTasksResponse(results=await self._accept(batch))
+
+    async def _visible(self, task_id: str, resource: str = "Task") -> TaskRecord:
+        record = await self._store.get(task_id)
+        identity = authn.caller()
+        if record is None or not (identity.is_admin or record.owner == identity.subject):
+            prefix = "tasks/" if resource == "Task" else "dead-letters/"
+            raise errors.not_found(resource, prefix + task_id)
+        return record
+
+    async def GetTask(
+        self, request: T.GetTaskRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> T.GetTaskResponse:
+        record = await self._visible(_id(request.name, "tasks/"))
+        return T.GetTaskResponse(task=convert.task(record, request.view != T.TASK_VIEW_BASIC))
+
+    async def ListTasks(
+        self, request: T.ListTasksRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> T.ListTasksResponse:
+        owner = _owner_filter(request.owner)
+        filters = TaskQuery(owner=owner, state=request.state, priority=request.priority,
+                            worker_type=request.worker_type, function_name=request.function_name,
+                            idempotency_key=request.idempotency_key)  # fmt: skip
+        page, after = _page(request.page_size, request.page_token, filters)
+        records, more = await self._store.page(replace(filters, after=after, limit=page))
+        key = _fingerprint(filters)
+        full = request.view == T.TASK_VIEW_FULL
+        token = pagination.encode(key, records[-1].create_time, records[-1].id) if more else ""
+        return T.ListTasksResponse(tasks=[convert.task(r, full) for r in records],
+                                   next_page_token=token)  # fmt: skip
+
+    async def CancelTask(
+        self, request: T.CancelTaskRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> T.CancelTaskResponse:
+        record = await self._visible(_id(request.name, "tasks/"))
+        if record.final:
+            raise errors.failed_precondition(
+                f"task is already {T.TaskState.Name(record.state)}", "STATE", record.name
+            )
+        await self._store.cancel(record.id, request.reason, _now())
+        after = await self._visible(record.id)
+        if after.state == T.TASK_STATE_CANCELLED:
+            self._scheduler.forget(record.id)
+            await self._scheduler.announce(record.id)
+        return T.CancelTaskResponse(task=convert.task(after))
+
+    async def WatchTask(
+        self, request: T.WatchTaskRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[T.WatchTaskResponse]:
+        record = await self._visible(_id(request.name, "tasks/"))
+        first = True
+        async for change in watch.changes(self._bus, self._store, record.id):
+            message = convert.task(change, full=False)
+            if change.has_result:
+                message.result.CopyFrom(convert.json_value(change.result))
+            yield T.WatchTaskResponse(task=message, initial=first)
+            first = False
+
+    async def ListTaskFunctions(
+        self, request: T.ListTaskFunctionsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> T.ListTaskFunctionsResponse:
+        functions = [f for f in self._registry.all()
+                     if request.worker_type in (0, f.worker_type)]  # fmt: skip
+        size, problems = pagination.page_size(request.page_size)
+        start = 0
+        if request.page_token:
+            start = next((i for i, f in enumerate(functions) if f.name > request.page_token), -1)
+            if start < 0:
+                problems.append(FieldViolation("page_token", "is not a page token"))
+        if problems:
+            raise errors.invalid_argument(problems)
+        page = functions[start : start + size]
+        more = start + size < len(functions)
+        return T.ListTaskFunctionsResponse(
+            task_functions=[convert.task_function(f) for f in page],
+            next_page_token=page[-1].name if more else "",
+            total_size=len(functions),
+        )
+
+    async def GetTaskFunction(
+        self, request: T.GetTaskFunctionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> T.GetTaskFunctionResponse:
+        function = self._registry.get(request.name.removeprefix("task-functions/"))
+        if function is None or not request.name.startswith("task-functions/"):
+            raise errors.not_found("TaskFunction", request.name)
+        return T.GetTaskFunctionResponse(task_function=convert.task_function(function))
+
+    async def ListDeadLetters(
+        self, request: T.ListDeadLettersRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> T.ListDeadLettersResponse:
+        filters = TaskQuery(owner=_owner_filter(request.owner), dead_letters=True,
+                            worker_type=request.worker_type, function_name=request.function_name,
+                            reason=request.reason)  # fmt: skip
+        page, after = _page(request.page_size, request.page_token, filters)
+        records, more = await self._store.page(replace(filters, after=after, limit=page))
+        key = _fingerprint(filters)
+        last = records[-1] if more else None
+        token = ""
+        if last is not None and last.dead_letter_time is not None:
+            token = pagination.encode(key, last.dead_letter_time, last.id)
+        return T.ListDeadLettersResponse(
+            dead_letters=[convert.dead_letter(r) for r in records],
+            next_page_token=token,
+            total_size=await self._store.count(filters),
+        )
+
+    async def _dead_letter(self, name: str) -> TaskRecord:
+        record = await self._visible(_id(name, "dead-letters/"), "DeadLetter")
+        if record.state != T.TASK_STATE_DEAD_LETTERED:
+            raise errors.not_found("DeadLetter", name)
+        return record
+
+    async def GetDeadLetter(
+        self, request: T.GetDeadLetterRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> T.GetDeadLetterResponse:
+        return T.GetDeadLetterResponse(dead_letter=convert.dead_letter(
+            await self._dead_letter(request.name)))  # fmt: skip
+
+    async def RetryDeadLetter(
+        self, request: T.RetryDeadLetterRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> T.RetryDeadLetterResponse:
+        problems = []
+        if not 0 <= request.max_attempts <= MAX_ATTEMPTS:
+            problems.append(FieldViolation("max_attempts", f"must be 1 to {MAX_ATTEMPTS}"))
+        if request.priority not in T.Priority.values():
+            problems.append(FieldViolation("priority", "is not a priority"))
+        if problems:
+            raise errors.invalid_argument(problems)
+        record = await self._dead_letter(request.name)
+        if not await self._store.requeue_dead_letter(
+            record.id, request.max_attempts, request.priority, _now()
+        ):
+            raise errors.not_found("DeadLetter", request.name)
+        requeued = await self._visible(record.id)
+        self._scheduler.admit([requeued])
+        return T.RetryDeadLetterResponse(task=convert.task(requeued))
+
+
+def _owner_filter(requested: str) -> str | None:
+    """Admins may list anyone's (or everyone's: None); others always get their own."""
+    identity = authn.caller()
+    if identity.is_admin:
+        return requested or None
+    return identity.subject
+
+
+def _fingerprint(filters: TaskQuery) -> str:
+    return pagination.fingerprint(asdict(filters))
+
+
+def _page(size: int, token: str, filters: TaskQuery) -> tuple[int, tuple[datetime, str] | None]:
+    """Page size and the cursor of `token`, which must come from the same filters."""
+    page, problems = pagination.page_size(size)
+    after, bad = pagination.decode(token, _fingerprint(filters))
+    if problems + bad:
+        raise errors.invalid_argument(problems + bad)
+    return page, after

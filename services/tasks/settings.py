@@ -1,0 +1,46 @@
+"""The tasks service's settings: the kit's, plus the scheduler's and the workers' knobs.
+
+Each default works on one machine; tests shorten the delays (backoff, aging, visibility).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from voka.config import Settings
+
+
+class TasksSettings(Settings):
+    """`VOKA_TASKS_*` variables on top of the shared ones."""
+
+    tasks_shards: int = Field(
+        default=16, description="Shards tasks hash onto; fixed for the life of the data."
+    )
+    tasks_aging_seconds: float = Field(
+        default=5.0, description="A ready task rises one priority level per this many seconds."
+    )
+    tasks_retry_base_seconds: float = Field(
+        default=1.0, description="Backoff before the 2nd attempt; doubles per attempt."
+    )
+    tasks_retry_max_seconds: float = Field(
+        default=300.0, description="Longest backoff between two attempts."
+    )
+    tasks_visibility_seconds: float = Field(
+        default=30.0, description="A running attempt with no heartbeat this long is lost."
+    )
+    tasks_dispatch_window: int = Field(
+        default=64, description="Attempts handed out and not yet finished, per worker type."
+    )
+    tasks_dispatch_batch: int = Field(
+        default=8, description="Attempts per dispatch message, at most."
+    )
+    tasks_tick_seconds: float = Field(
+        default=0.25, description="Scheduler wake-up when nothing happens (not-before, retries)."
+    )
+    tasks_embedded_workers: list[str] = Field(
+        default_factory=lambda: ["GENERAL_PURPOSE"],
+        description="Worker types the service process also runs workers for (make up); [] none.",
+    )
+    tasks_worker_concurrency: int = Field(
+        default=8, description="Attempts one worker runs at once."
+    )

@@ -1,0 +1,121 @@
+"""Submit requests → validated `NewTask`s, or every field violation at once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from google.protobuf import json_format
+
+from services.tasks.policy import shard_of
+from services.tasks.registry import Registry, TaskFunction
+from services.tasks.store import NewTask
+from voka.errors import FieldViolation
+from voka.tasks.v1 import tasks_pb2
+
+MAX_KEY = 128
+MAX_SHARD_KEY = 200
+MAX_ATTEMPTS = 100
+MIN_TIMEOUT = timedelta(seconds=1)
+MAX_TIMEOUT = timedelta(hours=24)
+
+
+class Submits:
+    """Checks submits against the registry and turns them into rows."""
+
+    def __init__(self, registry: Registry, shards: int) -> None:
+        self._registry = registry
+        self._shards = shards
+
+    def check(
+        self, request: tasks_pb2.SubmitTaskRequest, owner: str, now: datetime, path: str = ""
+    ) -> tuple[NewTask | None, list[FieldViolation]]:
+        function = self._registry.get(request.function_name)
+        problems = _function_problems(request, function, path)
+        args: dict[str, Any] = {}
+        if request.HasField("args"):
+            args = json_format.MessageToDict(request.args)
+        if function is not None and not request.HasField("raw_args"):
+            problems += function.check(args, f"{path}args")
+        problems += _option_problems(request, now, path)
+        if problems or function is None:
+            return None, problems
+        return self._new_task(request, function, args, owner, now), []
+
+    def _new_task(
+        self,
+        request: tasks_pb2.SubmitTaskRequest,
+        function: TaskFunction,
+        args: dict[str, Any],
+        owner: str,
+        now: datetime,
+    ) -> NewTask:
+        task_id = uuid.uuid4().hex
+        not_before = _time(request, "not_before_time")
+        later = not_before is not None and not_before > now
+        timeout = function.attempt_timeout
+        if request.HasField("attempt_timeout"):
+            timeout = request.attempt_timeout.ToTimedelta().total_seconds()
+        return NewTask(
+            id=task_id,
+            owner=owner,
+            function_name=function.name,
+            args=args,
+            priority=request.priority or tasks_pb2.PRIORITY_NORMAL,
+            worker_type=request.worker_type or function.worker_type,
+            idempotency_key=request.idempotency_key or None,
+            not_before_time=not_before if later else None,
+            deadline_time=_time(request, "deadline_time"),
+            attempt_timeout=timeout,
+            max_attempts=request.max_attempts or function.max_attempts,
+            shard_key=request.shard_key,
+            shard=shard_of(request.shard_key or task_id, self._shards),
+            state=tasks_pb2.TASK_STATE_SCHEDULED if later else tasks_pb2.TASK_STATE_QUEUED,
+            create_time=now,
+        )
+
+
+def _function_problems(
+    request: tasks_pb2.SubmitTaskRequest, function: TaskFunction | None, path: str
+) -> list[FieldViolation]:
+    if not request.function_name:
+        return [FieldViolation(f"{path}function_name", "is required")]
+    if function is None:
+        return [FieldViolation(f"{path}function_name", "is not a registered task function")]
+    if request.HasField("raw_args"):
+        return [FieldViolation(f"{path}raw_args", "this function takes args, not raw_args")]
+    return []
+
+
+def _option_problems(
+    request: tasks_pb2.SubmitTaskRequest, now: datetime, path: str
+) -> list[FieldViolation]:
+    problems = []
+    if request.priority not in tasks_pb2.Priority.values():
+        problems.append(FieldViolation(f"{path}priority", "is not a priority"))
+    if request.worker_type not in tasks_pb2.WorkerType.values():
+        problems.append(FieldViolation(f"{path}worker_type", "is not a worker type"))
+    if len(request.idempotency_key) > MAX_KEY:
+        problems.append(FieldViolation(f"{path}idempotency_key", f"at most {MAX_KEY} characters"))
+    if len(request.shard_key) > MAX_SHARD_KEY:
+        problems.append(FieldViolation(f"{path}shard_key", f"at most {MAX_SHARD_KEY} characters"))
+    if not 0 <= request.max_attempts <= MAX_ATTEMPTS:
+        problems.append(FieldViolation(f"{path}max_attempts", f"must be 1 to {MAX_ATTEMPTS}"))
+    if request.HasField("attempt_timeout"):
+        timeout = request.attempt_timeout.ToTimedelta()
+        if not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT:
+            problems.append(FieldViolation(f"{path}attempt_timeout", "must be 1s to 24h"))
+    deadline = _time(request, "deadline_time")
+    if deadline is not None and deadline <= now:
+        problems.append(FieldViolation(f"{path}deadline_time", "is in the past"))
+    return problems
+
+
+def _time(
+    request: tasks_pb2.SubmitTaskRequest, field: Literal["not_before_time", "deadline_time"]
+) -> datetime | None:
+    if not request.HasField(field):
+        return None
+    value: datetime = getattr(request, field).ToDatetime(tzinfo=UTC)
+    return value

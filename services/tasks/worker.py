@@ -1,0 +1,186 @@
+"""A worker: pulls attempts of its worker types from JetStream, runs the registered function,
+reports the outcome to the shard's owner.
+
+`python -m services.tasks.worker --type GENERAL_PURPOSE [--type IO_INTENSIVE] [--concurrency 8]`
+
+Async functions run on the event loop; sync ones of CPU_INTENSIVE and MEMORY_INTENSIVE in a
+process pool (one attempt per core), the others in threads. The dispatch message is acked only
+after the reports are stored, so a worker killed mid-attempt loses nothing: JetStream hands the
+attempt to another worker once its ack deadline passes, and the scheduler keeps the first
+outcome it gets for the attempt's `dispatch_id`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import traceback
+from collections.abc import Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf import json_format, timestamp_pb2
+
+from services.tasks.events import parse_worker_type, type_token
+from services.tasks.registry import NonRetryableError, Registry, TaskFunction, default_registry
+from voka import telemetry
+from voka.bus import Bus, Event, Subscription
+from voka.config import Settings
+from voka.tasks.v1 import events_pb2, tasks_pb2
+
+log = logging.getLogger("voka.tasks.worker")
+P = events_pb2
+PROCESS_TYPES = frozenset({tasks_pb2.WORKER_TYPE_CPU_INTENSIVE,
+                           tasks_pb2.WORKER_TYPE_MEMORY_INTENSIVE})  # fmt: skip
+STARTED_DELAY = 0.05  # an attempt done sooner reports STARTED and its outcome in one message
+DETAILS_LIMIT = 8192
+
+
+def _now() -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(datetime.now(UTC))
+    return stamp
+
+
+class Worker:
+    """One worker process's pools, one JetStream consumer group per worker type."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        registry: Registry,
+        worker_types: Sequence[tasks_pb2.WorkerType.ValueType],
+        concurrency: int = 8,
+        ack_wait: float = 30.0,
+    ) -> None:
+        self._bus = bus
+        self._registry = registry
+        self._types = list(worker_types)
+        self._ack_wait = ack_wait
+        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        self._processes: Executor | None = None
+        self._subscriptions: list[Subscription[events_pb2.TaskDispatchedEvent]] = []
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+
+    async def start(self) -> None:
+        for worker_type in self._types:
+            token = type_token(worker_type)
+            subscription = await self._bus.subscribe(
+                events_pb2.TaskDispatchedEvent, f"tasks-workers-{token}", self._on_dispatch,
+                suffix=token, backoff=(self._ack_wait,), max_deliver=5,
+                concurrency=self._concurrency, batch=self._concurrency, handler_timeout=None,
+            )  # fmt: skip
+            self._subscriptions.append(subscription)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        await asyncio.gather(*(s.stop(grace) for s in self._subscriptions))
+        if self._processes is not None:
+            self._processes.shutdown(wait=False, cancel_futures=True)
+
+    async def _on_dispatch(self, event: Event[events_pb2.TaskDispatchedEvent]) -> None:
+        await asyncio.gather(*(self._attempt(d) for d in event.message.dispatches))
+
+    async def _attempt(self, dispatch: events_pb2.TaskDispatch) -> None:
+        async with self._slots:
+            started = P.AttemptReport(task=dispatch.task, attempt=dispatch.attempt,
+                                      dispatch_id=dispatch.dispatch_id,
+                                      phase=P.ATTEMPT_PHASE_STARTED, start_time=_now())  # fmt: skip
+            run = asyncio.create_task(self._run(dispatch))
+            done, _ = await asyncio.wait({run}, timeout=STARTED_DELAY)
+            pending = [started]
+            if not done:
+                await self._report(dispatch, [started])
+                pending = []
+            outcome = await run
+            outcome.start_time.CopyFrom(started.start_time)
+            await self._report(dispatch, [*pending, outcome])
+
+    async def _run(self, dispatch: events_pb2.TaskDispatch) -> events_pb2.AttemptReport:
+        report = P.AttemptReport(task=dispatch.task, attempt=dispatch.attempt,
+                                 dispatch_id=dispatch.dispatch_id)  # fmt: skip
+        function = self._registry.get(dispatch.function_name)
+        try:
+            if function is None:
+                raise LookupError(f"{dispatch.function_name} is not registered here")
+            args = json_format.MessageToDict(dispatch.args)
+            timeout = dispatch.attempt_timeout.ToTimedelta().total_seconds() or None
+            async with asyncio.timeout(timeout):
+                value = await self._call(function, args)
+            json_format.ParseDict(value, report.result)
+            report.phase = P.ATTEMPT_PHASE_SUCCEEDED
+        except Exception as exc:
+            report.phase = P.ATTEMPT_PHASE_FAILED
+            report.error.CopyFrom(_error(exc, function))
+        report.end_time.CopyFrom(_now())
+        return report
+
+    async def _call(self, function: TaskFunction, args: dict[str, Any]) -> Any:
+        if function.is_async:
+            return await function.call(**args)
+        call = functools.partial(function.call, **args)
+        executor = self._process_pool() if function.worker_type in PROCESS_TYPES else None
+        return await asyncio.get_running_loop().run_in_executor(executor, call)
+
+    def _process_pool(self) -> Executor:
+        """Spawned (not forked: this process runs threads and an event loop) on first use."""
+        if self._processes is None:
+            context = multiprocessing.get_context("spawn")
+            self._processes = ProcessPoolExecutor(self._concurrency, mp_context=context)
+        return self._processes
+
+    async def _report(
+        self, dispatch: events_pb2.TaskDispatch, reports: list[events_pb2.AttemptReport]
+    ) -> None:
+        event = P.TaskAttemptsReportedEvent(worker=f"{self.name}/{dispatch.shard}",
+                                            shard=dispatch.shard, reports=reports)  # fmt: skip
+        await self._bus.publish(event, suffix=str(dispatch.shard))
+
+
+def _error(exc: Exception, function: TaskFunction | None) -> tasks_pb2.TaskError:
+    if function is None:
+        kind, retryable = "UnknownFunction", False
+    elif isinstance(exc, TimeoutError):
+        kind, retryable = "AttemptTimeout", True
+    else:
+        kind, retryable = type(exc).__name__, not isinstance(exc, NonRetryableError | TypeError)
+    details = "".join(traceback.format_exception(exc))[-DETAILS_LIMIT:]
+    return tasks_pb2.TaskError(message=str(exc) or kind, type=kind, retryable=retryable,
+                               details=details, time=_now())  # fmt: skip
+
+
+async def _serve(types: Sequence[tasks_pb2.WorkerType.ValueType], concurrency: int) -> None:
+    settings = Settings(service="tasks")
+    bus = await Bus.connect(settings.nats_url, name="voka-tasks-worker")
+    worker = Worker(bus, default_registry(), types, concurrency)
+    await worker.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker %s serving %s", worker.name, [type_token(t) for t in types])
+    await stop.wait()
+    await worker.stop(settings.shutdown_grace_seconds)
+    await bus.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="A Voka task worker.")
+    parser.add_argument("--type", action="append", required=True, help="worker type, repeatable")
+    parser.add_argument("--concurrency", type=int, default=8, help="attempts at once")
+    options = parser.parse_args(argv)
+    settings = Settings(service="tasks")
+    telemetry.setup_logging("tasks-worker", settings.log_level, settings.log_json)
+    types = [parse_worker_type(t) for t in options.type]
+    asyncio.run(_serve(types, options.concurrency))
+
+
+if __name__ == "__main__":
+    main()

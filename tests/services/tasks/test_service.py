@@ -1,0 +1,202 @@
+"""TasksService through gRPC in process, with real NATS dispatch to the embedded workers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+from google.protobuf import struct_pb2, timestamp_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from tests.fixtures.tokens import TokenFactory
+from tests.services.tasks.conftest import wait_final
+from voka.tasks.v1 import tasks_pb2
+
+T = tasks_pb2
+
+
+def submit(function: str, **args: object) -> T.SubmitTaskRequest:
+    struct = struct_pb2.Struct()
+    struct.update(args)
+    return T.SubmitTaskRequest(function_name=function, args=struct)
+
+
+def violations(err: grpc.aio.AioRpcError) -> dict[str, str]:
+    status = rpc_status.from_call(err)
+    bad = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(bad)
+    return {v.field: v.description for v in bad.field_violations}
+
+
+async def test_submitted_task_succeeds_with_the_function_result(stub, tokens: TokenFactory):
+    me = tokens.metadata(subject="users/alice")
+    reply = await stub.SubmitTask(submit("math.add", a=2, b=3), metadata=me)
+    assert reply.state == T.TASK_STATE_QUEUED
+    assert not reply.deduplicated
+    task = await wait_final(stub, reply.name, me)
+    assert task.state == T.TASK_STATE_SUCCEEDED
+    assert task.result.number_value == 5
+    assert task.attempts == 1
+    assert task.owner == "users/alice"
+    assert task.worker
+
+
+async def test_idempotency_key_returns_the_same_task(stub, tokens: TokenFactory):
+    me = tokens.metadata(subject="users/alice")
+    request = submit("text.upper", text="hi")
+    request.idempotency_key = "once-only"
+    first = await stub.SubmitTask(request, metadata=me)
+    second = await stub.SubmitTask(request, metadata=me)
+    assert second.name == first.name
+    assert second.deduplicated
+    other = await stub.SubmitTask(request, metadata=tokens.metadata(subject="users/bob"))
+    assert other.name != first.name  # keys are per owner
+    assert (await wait_final(stub, first.name, me)).result.string_value == "HI"
+
+
+async def test_cancel_a_waiting_task_then_cancel_again_is_refused(stub, tokens: TokenFactory):
+    me = tokens.metadata(subject="users/alice")
+    request = submit("demo.noop")
+    later = datetime.now(UTC) + timedelta(hours=1)
+    request.not_before_time.CopyFrom(timestamp_pb2.Timestamp(seconds=int(later.timestamp())))
+    reply = await stub.SubmitTask(request, metadata=me)
+    assert reply.state == T.TASK_STATE_SCHEDULED
+    cancelled = await stub.CancelTask(
+        T.CancelTaskRequest(name=reply.name, reason="no"), metadata=me
+    )
+    assert cancelled.task.state == T.TASK_STATE_CANCELLED
+    assert cancelled.task.last_error.message == "no"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.CancelTask(T.CancelTaskRequest(name=reply.name), metadata=me)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_failing_task_retries_then_dead_letters_and_retry_requeues_it(
+    stub, tokens: TokenFactory
+):
+    me = tokens.metadata(subject="users/carol")
+    request = submit("demo.fail", message="boom")
+    request.max_attempts = 3
+    reply = await stub.SubmitTask(request, metadata=me)
+    task = await wait_final(stub, reply.name, me)
+    assert task.state == T.TASK_STATE_DEAD_LETTERED
+    assert task.attempts == 3
+    assert task.last_error.message == "boom"
+    assert task.last_error.type == "RuntimeError"
+    assert task.last_error.attempt == 3
+    assert task.end_time.ToDatetime() - task.create_time.ToDatetime() >= timedelta(
+        seconds=0.05 / 2 + 0.1 / 2  # two backoffs, at least half a step each
+    )
+    dead = f"dead-letters/{reply.name.removeprefix('tasks/')}"
+    listed = await stub.ListDeadLetters(T.ListDeadLettersRequest(), metadata=me)
+    assert [d.name for d in listed.dead_letters] == [dead]
+    assert listed.total_size == 1
+    letter = (await stub.GetDeadLetter(T.GetDeadLetterRequest(name=dead), metadata=me)).dead_letter
+    assert letter.reason == T.DEAD_LETTER_REASON_MAX_ATTEMPTS
+    assert letter.last_error.message == "boom"
+
+    retried = await stub.RetryDeadLetter(
+        T.RetryDeadLetterRequest(name=dead, max_attempts=1), metadata=me
+    )
+    assert retried.task.state == T.TASK_STATE_QUEUED
+    assert retried.task.attempts == 0
+    again = await wait_final(stub, reply.name, me)
+    assert again.state == T.TASK_STATE_DEAD_LETTERED
+    assert again.attempts == 1
+    letter = (await stub.GetDeadLetter(T.GetDeadLetterRequest(name=dead), metadata=me)).dead_letter
+    assert letter.retry_count == 1
+
+
+async def test_non_retryable_error_dead_letters_at_once(stub, tokens: TokenFactory):
+    me = tokens.metadata(subject="users/carol")
+    reply = await stub.SubmitTask(submit("demo.fail", retryable=False), metadata=me)
+    task = await wait_final(stub, reply.name, me)
+    assert task.state == T.TASK_STATE_DEAD_LETTERED
+    assert task.attempts == 1
+    assert not task.last_error.retryable
+
+
+async def test_unknown_function_and_bad_args_are_field_errors(stub, tokens: TokenFactory):
+    me = tokens.metadata()
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.SubmitTask(submit("os.system", cmd="rm -rf /"), metadata=me)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(err.value) == {"function_name": "is not a registered task function"}
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.SubmitTask(submit("math.fibonacci", n=1000, extra=1), metadata=me)
+    assert set(violations(err.value)) == {"args.n", "args.extra"}
+    batch = T.BatchSubmitTasksRequest(requests=[submit("demo.noop"), submit("nope.nope")])
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.BatchSubmitTasks(batch, metadata=me)
+    assert set(violations(err.value)) == {"requests[1].function_name"}
+
+
+async def test_batch_submit_queues_every_item(stub, tokens: TokenFactory):
+    me = tokens.metadata(subject="users/dave")
+    batch = T.BatchSubmitTasksRequest(requests=[submit("math.fibonacci", n=n) for n in range(5)])
+    results = (await stub.BatchSubmitTasks(batch, metadata=me)).results
+    values = [(await wait_final(stub, r.name, me)).result.number_value for r in results]
+    assert values == [0, 1, 1, 2, 3]
+
+
+async def test_watch_streams_each_state_change(stub, tokens: TokenFactory):
+    me = tokens.metadata(subject="users/erin")
+    reply = await stub.SubmitTask(submit("demo.sleep", seconds=0.3), metadata=me)
+    seen = [m async for m in stub.WatchTask(T.WatchTaskRequest(name=reply.name), metadata=me)]
+    assert seen[0].initial
+    assert not any(m.initial for m in seen[1:])
+    states = [m.task.state for m in seen]
+    assert states[-1] == T.TASK_STATE_SUCCEEDED
+    assert T.TASK_STATE_RUNNING in states
+    assert states == sorted(states)  # QUEUED → RUNNING → SUCCEEDED, in order
+    assert seen[-1].task.result.number_value == pytest.approx(0.3)
+
+
+async def test_callers_see_only_their_own_tasks(stub, tokens: TokenFactory):
+    frank, grace = (tokens.metadata(subject=f"users/{u}") for u in ("frank", "grace"))
+    reply = await stub.SubmitTask(submit("demo.noop"), metadata=frank)
+    for call in (
+        stub.GetTask(T.GetTaskRequest(name=reply.name), metadata=grace),
+        stub.CancelTask(T.CancelTaskRequest(name=reply.name), metadata=grace),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    theirs = await stub.ListTasks(T.ListTasksRequest(owner="users/frank"), metadata=grace)
+    assert theirs.tasks == []  # a non-admin's owner filter is ignored: own tasks only
+    admin = tokens.metadata(subject="users/root", roles=("admin",))
+    listed = await stub.ListTasks(T.ListTasksRequest(owner="users/frank"), metadata=admin)
+    assert [t.name for t in listed.tasks] == [reply.name]
+
+
+async def test_list_pages_newest_first_with_tokens(stub, tokens: TokenFactory):
+    me = tokens.metadata(subject="users/heidi")
+    names = [(await stub.SubmitTask(submit("demo.noop"), metadata=me)).name for _ in range(5)]
+    pages, token = [], ""
+    while True:
+        page = await stub.ListTasks(T.ListTasksRequest(page_size=2, page_token=token), metadata=me)
+        pages.append([t.name for t in page.tasks])
+        token = page.next_page_token
+        if not token:
+            break
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [n for p in pages for n in p] == names[::-1]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.ListTasks(
+            T.ListTasksRequest(page_token=token or "x", state=T.TASK_STATE_QUEUED), metadata=me
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_function_registry_is_listed_with_schemas(stub, tokens: TokenFactory):
+    me = tokens.metadata()
+    listed = await stub.ListTaskFunctions(T.ListTaskFunctionsRequest(), metadata=me)
+    names = [f.function_name for f in listed.task_functions]
+    assert names == sorted(names)
+    assert {"math.add", "demo.noop", "demo.sleep", "demo.cpu_burn"} <= set(names)
+    one = await stub.GetTaskFunction(
+        T.GetTaskFunctionRequest(name="task-functions/math.add"), metadata=me
+    )
+    assert one.task_function.args_schema["required"] == ["a", "b"]
