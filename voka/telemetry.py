@@ -1,8 +1,8 @@
 """Structured logs and OpenTelemetry tracing, with trace context carried over gRPC and NATS.
 
 The W3C `traceparent` header is the one carrier everywhere: gRPC metadata on calls, NATS message
-headers on events. Spans are exported only when an OTLP endpoint is configured
-(`OTEL_EXPORTER_OTLP_ENDPOINT`); otherwise they still exist, so trace ids appear in logs.
+headers on events. Spans are recorded (their trace ids appear in every log line) but not yet
+exported: no exporter is installed, which needs a collector to send to.
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_tracing(service: str, version: str) -> None:
-    """Install the SDK tracer provider; export over OTLP only when the exporter is installed
-    and configured, so a bare machine pays nothing for it."""
+    """Install the SDK tracer provider, so spans carry real trace ids across services. An
+    exporter (OTLP to a collector) is the missing piece for seeing whole traces."""
     provider = TracerProvider(
         resource=Resource.create({"service.name": f"voka-{service}", "service.version": version})
     )
