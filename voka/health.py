@@ -15,13 +15,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from google.protobuf import duration_pb2, timestamp_pb2
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio
 
 from voka import errors, metrics
 from voka.errors import FieldViolation
 from voka.ops.v1 import ops_pb2, ops_pb2_grpc
+from voka.wellknown import duration, timestamp
 
 log = logging.getLogger("voka.health")
 
@@ -68,8 +68,8 @@ class HealthMonitor:
             version=self.version,
             status=status,
             draining=self._draining,
-            start_time=_timestamp(self._started),
-            uptime=_duration(datetime.now(UTC) - self._started),
+            start_time=timestamp(self._started),
+            uptime=duration(datetime.now(UTC) - self._started),
             dependencies=results,
         )
         await self._publish(health)
@@ -113,19 +113,7 @@ async def _run(name: str, check: Check) -> ops_pb2.DependencyCheck:
     except Exception as exc:  # any failure of a dependency is a health verdict, not a crash
         detail, ok = f"{type(exc).__name__}: {exc}".rstrip(": "), False
     latency = timedelta(seconds=time.perf_counter() - start)
-    return ops_pb2.DependencyCheck(name=name, ok=ok, detail=detail, latency=_duration(latency))
-
-
-def _timestamp(when: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(when)
-    return stamp
-
-
-def _duration(span: timedelta) -> duration_pb2.Duration:
-    duration = duration_pb2.Duration()
-    duration.FromTimedelta(span)
-    return duration
+    return ops_pb2.DependencyCheck(name=name, ok=ok, detail=detail, latency=duration(latency))
 
 
 MIN_INTERVAL = timedelta(milliseconds=100)

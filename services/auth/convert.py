@@ -7,18 +7,16 @@ from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from services.auth.store import Row, now, utc
+from services.auth.store import Row, now
+from voka import wellknown
 from voka.auth.v1 import auth_pb2
+from voka.wellknown import utc
 
 ROLE_NAMES = {auth_pb2.ROLE_USER: "user", auth_pb2.ROLE_ADMIN: "admin"}
 
 
 def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(utc(value))
-    return stamp
+    return None if value is None else wellknown.timestamp(value)
 
 
 def struct(value: dict[str, Any]) -> struct_pb2.Struct:

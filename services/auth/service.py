@@ -16,7 +16,7 @@ from services.auth.servicer import AuthServicer
 from services.auth.sessions import roles_of
 from services.auth.settings import AuthSettings
 from services.auth.tokens import TokenIssuer, is_api_key
-from voka import authn
+from voka import authn, wellknown
 from voka.server import Registration, Resources, ServiceSpec, registration
 
 OWN_JWKS_SECONDS = 1.0  # the ring is in memory: re-reading it is cheap, rotation shows at once
@@ -40,7 +40,7 @@ class AuthVerifier:
         if not is_api_key(token):
             return await self._tokens.verify(token)
         key, user = await self._servicer.resolve_api_key(token, store.Client("", "api key"))
-        expires = store.utc(key.expire_time).timestamp() if key.expire_time else math.inf
+        expires = wellknown.utc(key.expire_time).timestamp() if key.expire_time else math.inf
         return authn.Identity(f"users/{user.id}", frozenset(roles_of(user)), "", expires)
 
 

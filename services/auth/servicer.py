@@ -38,7 +38,7 @@ from services.auth.sessions import Revoked, Sessions, deny, roles_of
 from services.auth.settings import AuthSettings
 from services.auth.store import Client, Page, Row
 from services.auth.tokens import TokenIssuer
-from voka import authn, errors
+from voka import authn, errors, wellknown
 from voka.auth.v1 import auth_pb2, auth_pb2_grpc, events_pb2
 from voka.bus import Bus
 from voka.errors import FieldViolation
@@ -353,7 +353,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def _rotate(
         self, db: AsyncSession, found: Row, session: Row, client: Client
     ) -> A.RefreshTokenResponse:
-        if store.utc(found.expire_time) <= store.now():
+        if wellknown.utc(found.expire_time) <= store.now():
             raise errors.unauthenticated("refresh token expired")
         user = await self._user(db, session.user_id, f"users/{session.user_id}")
         if user.disabled:
@@ -837,7 +837,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
                 )
                 raise errors.unauthenticated("API key not valid")
             last = row.last_used_time
-            if last is None or store.now() - store.utc(last) > timedelta(minutes=1):
+            if last is None or store.now() - wellknown.utc(last) > timedelta(minutes=1):
                 await store.update_api_key(db, row.id, last_used_time=store.now())
         return row, user
 
@@ -857,7 +857,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: A.ExchangeApiKeyRequest, context: Context
     ) -> A.ExchangeApiKeyResponse:
         key, user = await self.resolve_api_key(request.api_key, client_of(context))
-        not_after = store.utc(key.expire_time).timestamp() if key.expire_time else None
+        not_after = wellknown.utc(key.expire_time).timestamp() if key.expire_time else None
         access = self._issuer.issue(f"users/{user.id}", roles_of(user), not_after=not_after)
         return A.ExchangeApiKeyResponse(
             access_token=access.token,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +18,7 @@ from services.auth import convert, store, tokens
 from services.auth.settings import AuthSettings
 from services.auth.store import Client, Row
 from services.auth.tokens import AccessToken, TokenIssuer
+from voka import wellknown
 from voka.auth.v1 import events_pb2
 
 
@@ -35,7 +36,7 @@ class Opened:
         return {
             "access_token": self.access.token,
             "token_type": "Bearer",
-            "expires_in": _duration(self.access.expires_at - self.access.issued_at),
+            "expires_in": wellknown.duration(self.access.expires_at - self.access.issued_at),
             "access_token_expire_time": _stamp(self.access.expires_at),
             "refresh_token": self.refresh_token,
             "refresh_token_expire_time": convert.timestamp(self.refresh_expire_time),
@@ -92,7 +93,7 @@ class Sessions:
         moment = store.now()
         refresh_expire = min(
             moment + timedelta(seconds=self._settings.auth_refresh_token_seconds),
-            store.utc(session.max_expire_time),
+            wellknown.utc(session.max_expire_time),
         )
         access = self._issuer.issue(f"users/{user.id}", roles_of(user), session.id)
         await store.update_session(
@@ -157,7 +158,7 @@ async def deny(
             events_pb2.AccessTokenRevokedEvent(
                 token_id=jti,
                 subject=subject,
-                expire_time=convert.timestamp(store.utc(expire)),
+                expire_time=convert.timestamp(wellknown.utc(expire)),
                 reason=reason,  # type: ignore[arg-type]
             )
         )
@@ -169,7 +170,3 @@ def _datetime(epoch: float) -> datetime:
 
 def _stamp(epoch: float) -> timestamp_pb2.Timestamp | None:
     return convert.timestamp(_datetime(epoch))
-
-
-def _duration(seconds: float) -> duration_pb2.Duration:
-    return duration_pb2.Duration(seconds=int(seconds))

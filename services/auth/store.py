@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voka.auth.v1 import auth_pb2
+from voka.wellknown import utc
 
 metadata = sa.MetaData()
 TS = sa.DateTime(timezone=True)
@@ -120,11 +121,6 @@ audit_events = sa.Table(
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def utc(value: datetime) -> datetime:
-    """SQLite gives naive datetimes back; every time the service handles is UTC-aware."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def new_id() -> str:

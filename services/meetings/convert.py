@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf import duration_pb2
 
 from services.meetings.records import ClientFigures, ClientRecord, ProjectRecord
 from voka.meetings.v1 import client_pb2, project_pb2
-
-
-def timestamp(when: datetime) -> timestamp_pb2.Timestamp:
-    value = timestamp_pb2.Timestamp()
-    value.FromDatetime(when.astimezone(UTC))
-    return value
+from voka.wellknown import timestamp
 
 
 def hours(centihours: int | None) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, astuple, dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.meetings.pagination import Listing, Order, Page, fingerprint
 from services.meetings.records import ClientFigures, ClientRecord, ProjectRecord
 from voka.meetings.v1 import project_pb2
+from voka.wellknown import utc
 
 FAR_DATE = date(9999, 12, 31)  # projects without a due date sort last by due date
 
@@ -102,11 +103,6 @@ def contains_all(column: sa.ColumnElement[str], words: Sequence[str]) -> list[An
     """One LIKE per (already folded) word, wildcards in the word taken literally."""
     escaped = (w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for w in words)
     return [column.like(f"%{w}%", escape="\\") for w in escaped]
-
-
-def utc(value: datetime) -> datetime:
-    """SQLite returns naive datetimes; every time the service handles is aware UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 CLIENT_ORDERS: dict[str, Order[ClientRecord]] = {

@@ -5,23 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
+from google.protobuf import json_format, struct_pb2
 
 from services.tasks.records import AttemptError, TaskRecord
 from services.tasks.registry import TaskFunction
 from voka.tasks.v1 import tasks_pb2
-
-
-def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
-def duration(seconds: float) -> duration_pb2.Duration:
-    span = duration_pb2.Duration()
-    span.FromNanoseconds(round(seconds * 1e9))
-    return span
+from voka.wellknown import duration, timestamp
 
 
 def json_value(value: Any) -> struct_pb2.Value:

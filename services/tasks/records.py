@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeAlias
 
 import sqlalchemy as sa
 
 from voka.tasks.v1 import tasks_pb2
+from voka.wellknown import utc
 
 Priority: TypeAlias = tasks_pb2.Priority.ValueType
 WorkerType: TypeAlias = tasks_pb2.WorkerType.ValueType
@@ -142,8 +143,3 @@ class TaskRecord:
         values["result"] = None if values["result"] is None else json.loads(values["result"])
         values["last_error"] = AttemptError.from_json(values["last_error"])
         return cls(**values)
-
-
-def utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every time we store is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

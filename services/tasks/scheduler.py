@@ -30,6 +30,7 @@ from services.tasks.records import AttemptError, DeadLetterReason, TaskRecord, W
 from services.tasks.scheduling import Item, ReadyQueues
 from services.tasks.settings import TasksSettings
 from services.tasks.store import Store
+from voka import wellknown
 from voka.bus import Bus, Event, Subscription
 from voka.tasks.v1 import events_pb2, tasks_pb2
 
@@ -154,14 +155,14 @@ class Scheduler:
             task=record.name, attempt=record.attempts, dispatch_id=record.dispatch_id or "",
             shard=record.shard, function_name=record.function_name, priority=record.priority,
             idempotency_key=record.idempotency_key or "", owner=record.owner,
-            attempt_timeout=convert.duration(record.attempt_timeout),
-            visibility_timeout=convert.duration(self._settings.tasks_visibility_seconds),
-            create_time=convert.timestamp(record.create_time),
+            attempt_timeout=wellknown.duration(record.attempt_timeout),
+            visibility_timeout=wellknown.duration(self._settings.tasks_visibility_seconds),
+            create_time=wellknown.timestamp(record.create_time),
         )  # fmt: skip
         if record.args is not None:
             message.args.update(record.args)
         if record.deadline_time is not None:
-            message.deadline_time.CopyFrom(convert.timestamp(record.deadline_time))
+            message.deadline_time.CopyFrom(wellknown.timestamp(record.deadline_time))
         return message
 
     async def _expire_lost(self, now: float) -> None:

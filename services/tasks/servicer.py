@@ -17,7 +17,7 @@ from services.tasks.registry import Registry
 from services.tasks.scheduler import Scheduler
 from services.tasks.store import NewTask, Store, TaskQuery
 from services.tasks.validation import MAX_ATTEMPTS, Submits
-from voka import authn, errors
+from voka import authn, errors, wellknown
 from voka.bus import Bus
 from voka.errors import FieldViolation
 from voka.tasks.v1 import tasks_pb2, tasks_pb2_grpc
@@ -58,7 +58,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
                 state=r.state,
                 shard=r.shard,
                 deduplicated=dedup,
-                create_time=convert.timestamp(r.create_time),
+                create_time=wellknown.timestamp(r.create_time),
             )
             for r, dedup in results
         ]

@@ -30,7 +30,7 @@ from google.protobuf import json_format, timestamp_pb2
 
 from services.tasks.events import parse_worker_type, type_token
 from services.tasks.registry import NonRetryableError, Registry, TaskFunction, default_registry
-from voka import telemetry
+from voka import telemetry, wellknown
 from voka.bus import Bus, Event, Subscription
 from voka.config import Settings
 from voka.tasks.v1 import events_pb2, tasks_pb2
@@ -44,9 +44,7 @@ DETAILS_LIMIT = 8192
 
 
 def _now() -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(datetime.now(UTC))
-    return stamp
+    return wellknown.timestamp(datetime.now(UTC))
 
 
 class Worker:

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-
-from google.protobuf import duration_pb2, timestamp_pb2
 
 from services.translate.catalogue import Leg, Route
 from services.translate.detection import Detected
-from services.translate.store import utc
 from voka.translate.v1 import translate_pb2
-
-
-def duration(seconds: float) -> duration_pb2.Duration:
-    value = duration_pb2.Duration()
-    value.FromNanoseconds(int(seconds * 1e9))
-    return value
-
-
-def timestamp(when: datetime) -> timestamp_pb2.Timestamp:
-    value = timestamp_pb2.Timestamp()
-    value.FromDatetime(utc(when))
-    return value
+from voka.wellknown import duration, timestamp
 
 
 def leg(value: Leg, loaded: bool = True) -> translate_pb2.TranslationLeg:

@@ -18,7 +18,7 @@ from services.translate import convert, store, validation
 from services.translate.catalogue import AUTO, LANGUAGES, PIVOT
 from services.translate.recorder import Record, Recorder
 from services.translate.translator import Outcome, Translator
-from voka import authn, errors
+from voka import authn, errors, wellknown
 from voka.errors import FieldViolation
 from voka.translate.v1 import events_pb2, translate_pb2, translate_pb2_grpc
 
@@ -104,7 +104,7 @@ class TranslateServicer(translate_pb2_grpc.TranslateServiceServicer):
         return translate_pb2.BatchTranslateTextResponse(
             results=results,
             character_count=sum(len(job.text) for job in jobs),
-            latency=convert.duration(asyncio.get_running_loop().time() - started),
+            latency=wellknown.duration(asyncio.get_running_loop().time() - started),
         )
 
     async def StreamTranslateText(
@@ -464,7 +464,7 @@ def _response(
         legs=[convert.leg(leg) for leg in outcome.legs],
         character_count=len(job.text),
         cached=outcome.cached,
-        latency=convert.duration(outcome.latency),
+        latency=wellknown.duration(outcome.latency),
         translation=f"translations/{translation_id}" if translation_id else "",
     )
     if outcome.detected is not None:
@@ -506,10 +506,10 @@ def _success(
         legs=[convert.leg(leg) for leg in outcome.legs],
         character_count=len(job.text),
         translated_character_count=len(outcome.text),
-        latency=convert.duration(outcome.latency),
+        latency=wellknown.duration(outcome.latency),
         cached=outcome.cached,
         origin=job.origin,  # type: ignore[arg-type]
-        complete_time=convert.timestamp(now),
+        complete_time=wellknown.timestamp(now),
     )
     if outcome.detected is not None:
         event.detected_language.CopyFrom(convert.detected(outcome.detected))
@@ -537,7 +537,7 @@ def _failure(job: Job, owner: str, error: errors.VokaError, started: datetime) -
         character_count=len(job.text),
         status=error.to_status(),
         origin=job.origin,  # type: ignore[arg-type]
-        fail_time=convert.timestamp(now),
+        fail_time=wellknown.timestamp(now),
     )
     latency_ms = (now - started).total_seconds() * 1000
     usage = _usage(
@@ -589,14 +589,14 @@ def _stats(
     start = where.start or total.first or now
     message = translate_pb2.TranslationStats(
         owner=owner,
-        start_time=convert.timestamp(start),
-        end_time=convert.timestamp(where.end or now),
+        start_time=wellknown.timestamp(start),
+        end_time=wellknown.timestamp(where.end or now),
         request_count=total.requests,
         character_count=total.characters,
         error_count=total.errors,
         cached_count=total.cached,
-        mean_latency=convert.duration(total.mean_ms / 1000),
-        p95_latency=convert.duration(total.p95_ms / 1000),
+        mean_latency=wellknown.duration(total.mean_ms / 1000),
+        p95_latency=wellknown.duration(total.p95_ms / 1000),
     )
     ordered = sorted(groups.items(), key=lambda kv: (-kv[1].requests, kv[0]))
     for (source, target, engine), figures in ordered:
@@ -608,9 +608,9 @@ def _stats(
             character_count=figures.characters,
             error_count=figures.errors,
             cached_count=figures.cached,
-            mean_latency=convert.duration(figures.mean_ms / 1000),
-            p95_latency=convert.duration(figures.p95_ms / 1000),
+            mean_latency=wellknown.duration(figures.mean_ms / 1000),
+            p95_latency=wellknown.duration(figures.p95_ms / 1000),
         )
         if figures.last is not None:
-            pair.last_request_time.CopyFrom(convert.timestamp(figures.last))
+            pair.last_request_time.CopyFrom(wellknown.timestamp(figures.last))
     return message

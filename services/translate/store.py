@@ -6,11 +6,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from voka.wellknown import utc
 
 metadata = sa.MetaData()
 
@@ -73,11 +75,6 @@ class Filter:
         if self.end is not None:
             clauses.append(table.c.create_time < self.end)
         return clauses
-
-
-def utc(value: datetime) -> datetime:
-    """SQLite gives naive datetimes back; every time the service handles is UTC-aware."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 async def add(
