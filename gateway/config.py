@@ -24,6 +24,8 @@ from typing import Any, Literal, NamedTuple
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2
 
+from voka.api.v1 import options_pb2
+from voka.authn import AUDIENCE, ISSUER
 from voka.config import DOMAINS
 
 JSON = dict[str, Any]
@@ -38,11 +40,22 @@ LOCAL_REPLY_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 413: 8, 429: 8, 50
 UNKNOWN_CODE = 2
 HEALTH_PATH = "/health"
 STAT_PREFIX = "voka_edge"
+JWT_PROVIDER = "voka_auth"
+JWKS_PATH = "/api/v1/auth/jwks"
+JWKS_CLUSTER = "voka_jwks"
+# API keys (`vk_...`) are not JWTs: only the auth service resolves them, so the edge lets them
+# through to the service instead of refusing them as malformed tokens.
+API_KEY_AUTHORIZATION = "bearer vk_"
+# How long Envoy trusts a fetched JWKS before fetching again. Short, because a newly rotated key
+# is unknown at the edge until the next fetch.
+JWKS_CACHE_S = 60.0
 
 _VARIABLE = re.compile(r"\{([^}=]+)(?:=([^}]*))?\}")
 _WILDCARDS = frozenset({"*", "**"})
 _TYPE = "type.googleapis.com/"
 _TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
+_JWT = "envoy.filters.http.jwt_authn"
+_SEGMENT_REGEX = {"*": "[^/]+", "**": ".+"}
 _CORS = "envoy.filters.http.cors"
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _CORS_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -70,6 +83,7 @@ class Binding:
     verb: str
     template: str
     body: str
+    public: bool = False  # `(voka.api.v1.access) = ACCESS_PUBLIC`: no credential needed
 
     @property
     def domain(self) -> str | None:
@@ -129,14 +143,33 @@ def service_names(descriptor_set: Path) -> list[str]:
     return sorted(name for name, _ in _voka_services(load_descriptor_set(descriptor_set)))
 
 
-def _rule_bindings(service: str, method: str, rule: http_pb2.HttpRule) -> Iterator[Binding]:
+def _rule_bindings(
+    service: str, method: str, rule: http_pb2.HttpRule, public: bool = False
+) -> Iterator[Binding]:
     pattern = rule.WhichOneof("pattern")
     if pattern == "custom":
-        yield Binding(service, method, rule.custom.kind, rule.custom.path, rule.body)
+        yield Binding(service, method, rule.custom.kind, rule.custom.path, rule.body, public)
     elif pattern is not None:
-        yield Binding(service, method, pattern, getattr(rule, pattern), rule.body)
+        yield Binding(service, method, pattern, getattr(rule, pattern), rule.body, public)
     for extra in rule.additional_bindings:
-        yield from _rule_bindings(service, method, extra)
+        yield from _rule_bindings(service, method, extra, public)
+
+
+def is_public(options: descriptor_pb2.MethodOptions) -> bool:
+    """Whether the contract marks the method ACCESS_PUBLIC; leaving the option out means
+    AUTHENTICATED (contracts.md), so only an explicit PUBLIC opens a path at the edge."""
+    extension: Any = options_pb2.access
+    return bool(options.Extensions[extension] == options_pb2.ACCESS_PUBLIC)
+
+
+def public_grpc_paths(descriptor_set: Path) -> list[str]:
+    """Native gRPC paths (`/voka.x.v1.XService/Method`) of every ACCESS_PUBLIC method."""
+    return sorted(
+        f"/{full_name}/{method.name}"
+        for full_name, service in _voka_services(load_descriptor_set(descriptor_set))
+        for method in service.method
+        if is_public(method.options)
+    )
 
 
 def _http_rule(options: descriptor_pb2.MethodOptions) -> http_pb2.HttpRule | None:
@@ -155,7 +188,8 @@ def http_bindings(descriptor_set: Path) -> list[Binding]:
         for method in service.method:
             rule = _http_rule(method.options)
             if rule is not None:
-                bindings.extend(_rule_bindings(full_name, method.name, rule))
+                public = is_public(method.options)
+                bindings.extend(_rule_bindings(full_name, method.name, rule, public))
     return bindings
 
 
@@ -232,6 +266,99 @@ def ordered_routes(table: Mapping[str, Sequence[RouteMatch]]) -> list[tuple[Rout
     """All (match, domain) pairs in the order Envoy must try them."""
     pairs = [(m, d) for d, matches in table.items() for m in matches]
     return sorted(pairs, key=lambda pair: pair[0].sort_key())
+
+
+# --- JWT rules ------------------------------------------------------------------------------
+#
+# Envoy routes on path prefixes that public and protected RPCs share (`/api/v1/auth/` holds
+# login and logout), so the rules are derived per binding, not per route, and Envoy takes the
+# first rule that matches:
+#
+# 1. CORS preflights (OPTIONS) and API-key callers (`Bearer vk_...`) skip the edge check: a
+#    preflight carries no credential, and only the auth service can resolve an API key (every
+#    other service refuses one as a malformed token).
+# 2. Each ACCESS_PUBLIC binding, for its own HTTP method only: an exact `path` when the template
+#    is literal, else a `safe_regex` of the template (`{name=voices/*}` -> `voices/[^/]+`), so a
+#    public `GET /api/v1/voices/x` does not open a protected `DELETE` on the same path. Each
+#    public method's native gRPC path too.
+# 3. Every route of the route table, in Envoy's route order: a JWT is required.
+#
+# Paths no route serves get no rule and reach the JSON 404. This is exact rather than the looser
+# `requires_any: [provider, allow_missing]` on mixed prefixes, so an anonymous caller of any
+# protected REST route is refused at the edge. The edge checks signature, issuer, audience and
+# expiry; roles, ownership and the revocation denylist stay with the services, which verify
+# every token again (voka.authn) whoever forwarded it.
+
+
+def template_regex(template: str) -> str:
+    """An RE2 regex of a path template: `*` is one segment, `**` one or more, the rest literal."""
+    out: list[str] = []
+    last = 0
+    for m in _VARIABLE.finditer(template):
+        out.append(re.escape(template[last : m.start()]))
+        segments = (m.group(2) or "*").split("/")
+        out.append("/".join(_SEGMENT_REGEX.get(seg) or re.escape(seg) for seg in segments))
+        last = m.end()
+    out.append(re.escape(template[last:]))
+    return "".join(out)
+
+
+def _method_is(verb: str) -> list[JSON]:
+    return [{"name": ":method", "string_match": {"exact": verb.upper()}}]
+
+
+def _public_match(template: str, verb: str) -> JSON:
+    path: JSON = (
+        {"safe_regex": {"regex": template_regex(template)}}
+        if _VARIABLE.search(template)
+        else {"path": template}
+    )
+    return {**path, "headers": _method_is(verb)}
+
+
+def public_matches(bindings: Iterable[Binding], domains: Iterable[str]) -> list[JSON]:
+    """Envoy matches for the public REST bindings served by `domains` (OpsService per domain)."""
+    wanted = list(domains)
+    matches: list[JSON] = []
+    for binding in bindings:
+        if not binding.public:
+            continue
+        if binding.domain is None:
+            templates = [_for_domain(binding.template, d) for d in wanted]
+        else:
+            templates = [binding.template] if binding.domain in wanted else []
+        matches.extend(_public_match(t, binding.verb) for t in templates)
+    return matches
+
+
+def _skip_rules() -> list[JSON]:
+    preflight = {"prefix": "/", "headers": _method_is("OPTIONS")}
+    api_key = {
+        "prefix": "/",
+        "headers": [
+            {
+                "name": "authorization",
+                "string_match": {"prefix": API_KEY_AUTHORIZATION, "ignore_case": True},
+            }
+        ],
+    }
+    return [{"match": preflight}, {"match": api_key}]
+
+
+def jwt_rules(descriptor_set: Path, table: Mapping[str, Sequence[RouteMatch]]) -> list[JSON]:
+    """The jwt_authn rules, in order (see the section comment above)."""
+    public = public_matches(http_bindings(descriptor_set), table)
+    grpc_public = [
+        {"path": p}
+        for p in public_grpc_paths(descriptor_set)
+        if domain_of_service(p.strip("/").split("/")[0]) in table
+    ]
+    required = {"provider_name": JWT_PROVIDER}
+    return [
+        *_skip_rules(),
+        *({"match": m} for m in [*public, *grpc_public]),
+        *({"match": m.as_envoy(), "requires": required} for m, _ in ordered_routes(table)),
+    ]
 
 
 # --- Envoy objects -------------------------------------------------------------------------
@@ -380,6 +507,62 @@ def _transcoder_filter(descriptor_set: Path, services: Sequence[str]) -> JSON:
     return {"name": _TRANSCODER, "typed_config": config}
 
 
+def _jwks_host(listen_host: str) -> str:
+    """Where Envoy reaches its own listener: loopback when it listens on every address."""
+    return "127.0.0.1" if listen_host in ("0.0.0.0", "::", "") else listen_host  # noqa: S104
+
+
+def _jwt_provider(listen_host: str, listen_port: int) -> JSON:
+    """The auth service's issuer and JWKS. The JWKS comes through Envoy's own listener, whose
+    transcoder turns `GET /api/v1/auth/jwks` into AuthService.GetJwks, because the auth service
+    speaks only gRPC. It is fetched in the background (async_fetch) and re-fetched every
+    `failed_refetch_duration` while auth is not up yet; `fast_listener` lets the listener start
+    before the first fetch, since that fetch goes through the very listener it would hold back."""
+    uri = f"http://{_jwks_host(listen_host)}:{listen_port}{JWKS_PATH}"
+    return {
+        "issuer": ISSUER,
+        "audiences": [AUDIENCE],
+        "forward": True,
+        "remote_jwks": {
+            "http_uri": {"uri": uri, "cluster": JWKS_CLUSTER, "timeout": "2s"},
+            "cache_duration": _duration(JWKS_CACHE_S),
+            "async_fetch": {"fast_listener": True, "failed_refetch_duration": "1s"},
+            "retry_policy": {
+                "num_retries": 3,
+                "retry_back_off": {"base_interval": "0.2s", "max_interval": "1s"},
+            },
+        },
+    }
+
+
+def _jwt_filter(rules: list[JSON], listen_host: str, listen_port: int) -> JSON:
+    config = _typed(
+        "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+        providers={JWT_PROVIDER: _jwt_provider(listen_host, listen_port)},
+        rules=rules,
+    )
+    return {"name": _JWT, "typed_config": config}
+
+
+def _jwks_cluster(listen_host: str, listen_port: int) -> JSON:
+    """Envoy's own listener, over HTTP/1.1, for the JWKS fetch (see _jwt_provider)."""
+    return {
+        "name": JWKS_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": JWKS_CLUSTER,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {"endpoint": {"address": _socket(_jwks_host(listen_host), listen_port)}}
+                    ]
+                }
+            ],
+        },
+    }
+
+
 def _plain_filter(name: str, type_name: str) -> JSON:
     return {"name": name, "typed_config": _typed(type_name)}
 
@@ -387,12 +570,15 @@ def _plain_filter(name: str, type_name: str) -> JSON:
 def _http_filters(
     descriptor_set: Path,
     services: Sequence[str],
+    *,
     clusters: Sequence[str],
     rate_limit: RateLimit,
     health_requires_upstreams: bool,
+    jwt_filter: JSON,
 ) -> list[JSON]:
     """Order matters: health and CORS preflights answer before rate limiting; gRPC-Web becomes
-    gRPC before the transcoder, which must see REST before the router."""
+    gRPC before jwt_authn and the transcoder; jwt_authn must see the REST path the caller sent,
+    so it runs before the transcoder rewrites it, which must see REST before the router."""
     return [
         _health_check_filter(clusters, health_requires_upstreams),
         _plain_filter(_CORS, "envoy.extensions.filters.http.cors.v3.Cors"),
@@ -400,6 +586,7 @@ def _http_filters(
             "envoy.filters.http.grpc_web", "envoy.extensions.filters.http.grpc_web.v3.GrpcWeb"
         ),
         _rate_limit_filter(rate_limit),
+        jwt_filter,
         _transcoder_filter(descriptor_set, services),
         _plain_filter(
             "envoy.filters.http.router", "envoy.extensions.filters.http.router.v3.Router"
@@ -571,8 +758,14 @@ def build_config(
         raise ValueError(f"unknown domains in upstreams: {', '.join(unknown)}")
     table = route_prefixes(descriptor_set, upstreams)
     services = _transcoded_services(descriptor_set, upstreams)
+    jwt_filter = _jwt_filter(jwt_rules(descriptor_set, table), listen_host, listen_port)
     filters = _http_filters(
-        descriptor_set, services, list(table), RateLimit(*rate_limit), health_requires_upstreams
+        descriptor_set,
+        services,
+        clusters=list(table),
+        rate_limit=RateLimit(*rate_limit),
+        health_requires_upstreams=health_requires_upstreams,
+        jwt_filter=jwt_filter,
     )
     vhost = _virtual_host(table, cors_origins, stream_idle_timeout_s)
     hcm = _connection_manager(vhost, filters, stream_idle_timeout_s)
@@ -582,7 +775,10 @@ def build_config(
         "overload_manager": _overload_manager(),
         "static_resources": {
             "listeners": [_listener(listen_host, listen_port, hcm)],
-            "clusters": [_cluster(d, upstreams[d]) for d in table],
+            "clusters": [
+                *(_cluster(d, upstreams[d]) for d in table),
+                _jwks_cluster(listen_host, listen_port),
+            ],
         },
     }
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -18,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -36,6 +39,30 @@ from voka.config import DEFAULT_PORTS, DOMAINS
 
 ROOT = Path(__file__).resolve().parent.parent
 DESCRIPTOR_SET = ROOT / "gen" / "voka.binpb"
+SECRETS_DIR = "secrets"
+
+
+def service_secrets(var: Path) -> dict[str, str]:
+    """Each service's own secret for IssueServiceToken: read from `<var>/secrets/<domain>`, or
+    generated there (0600) on first start. Never in the repository; auth only gets the hashes."""
+    directory = var / SECRETS_DIR
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return {domain: _secret(directory / domain) for domain in DOMAINS}
+
+
+def _secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(value + "\n")
+    return value
+
+
+def secret_hashes(by_domain: Mapping[str, str]) -> str:
+    """VOKA_AUTH_SERVICE_SECRETS: the SHA-256 (hex) of each service's secret, as JSON."""
+    return json.dumps({d: hashlib.sha256(s.encode()).hexdigest() for d, s in by_domain.items()})
 
 
 @dataclass(frozen=True)
@@ -68,12 +95,21 @@ class Ports:
 class Mesh:
     """The processes of one local mesh, started in dependency order and stopped in reverse."""
 
-    def __init__(self, var: Path, ports: Ports, extra_env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        var: Path,
+        ports: Ports,
+        extra_env: Mapping[str, str] | None = None,
+        envoy_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        """`envoy_options` go to gateway.config.build_config (benchmarks lift the rate limit)."""
         self.var = var
         self.ports = ports
         self._extra_env = dict(extra_env or {})
+        self._envoy_options = dict(envoy_options or {})
         self._nats = NatsServer(var, ports.nats, ports.nats_monitor)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._secrets: dict[str, str] = {}
 
     @property
     def rest_url(self) -> str:
@@ -88,6 +124,7 @@ class Mesh:
 
     def start(self) -> None:
         (self.var / "logs").mkdir(parents=True, exist_ok=True)
+        self._secrets = service_secrets(self.var)
         try:
             self._nats.start()
             for domain in DOMAINS:
@@ -107,6 +144,12 @@ class Mesh:
             "VOKA_METRICS_PORT": str(self.ports.metrics[domain]),
             "VOKA_ADDRESSES": json.dumps({d: self.service_address(d) for d in DOMAINS}),
             "VOKA_DRAIN_SECONDS": "0.2",
+            "VOKA_SERVICE_SECRET": self._secrets[domain],
+            **(
+                {"VOKA_AUTH_SERVICE_SECRETS": secret_hashes(self._secrets)}
+                if domain == "auth"
+                else {}
+            ),
             **self._extra_env,
         }
         self._spawn(domain, [sys.executable, "-m", f"services.{domain}"], env)
@@ -134,6 +177,7 @@ class Mesh:
             upstreams={d: self.service_address(d) for d in DOMAINS},
             listen_port=self.ports.envoy,
             admin_port=self.ports.envoy_admin,
+            **self._envoy_options,
         )
         self._spawn(
             "envoy",

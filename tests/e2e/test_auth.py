@@ -3,12 +3,22 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
+import grpc
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services.auth.keys import KeyRing
+from services.auth.tokens import TokenIssuer
 from tests.e2e.conftest import sign_in
+from tools.mesh import Mesh
+from voka.auth.v1 import auth_pb2, auth_pb2_grpc
+from voka.errors import VokaError
+from voka.service_identity import ServiceIdentity, ServiceIdentityInterceptor, issue_via_auth
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +110,164 @@ def test_forged_token_is_401_at_another_service(rest: httpx.Client):
     headers = {"authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."}
     reply = rest.get("/api/v1/translate/translations", headers=headers)
     assert reply.status_code == 401
+
+
+# --- Envoy's jwt_authn at the edge ------------------------------------------------------------
+# Envoy's own refusals say "Jwt ..." (the services word theirs differently), so these tell the
+# edge apart from the service behind it.
+
+PROTECTED_ROUTES = ["/api/v1/users/me", "/api/v1/translate/translations", "/api/v1/admin/users"]
+PUBLIC_ROUTES = [
+    "/api/v1/auth/jwks",
+    "/api/v1/translate/languages",
+    "/api/v1/translate/language-pairs",
+    "/api/v1/health/auth",
+    "/health",
+]
+
+
+def _signed(
+    mesh: Mesh, not_after: float | None = None, key: Ed25519PrivateKey | None = None
+) -> str:
+    """An access token from the mesh's own key ring (or `key`, under the ring's kid)."""
+    ring = KeyRing.open(mesh.var / "auth" / "keys", token_lifetime=900)
+    if key is None:
+        return TokenIssuer(ring, 900).issue("users/nobody", ["user"], not_after=not_after).token
+    claims = {"iss": "voka-auth", "aud": "voka", "sub": "users/x", "jti": "j", "iat": 1}
+    claims["exp"] = int(time.time()) + 600
+    return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": ring.current.kid})
+
+
+def _refused_at_edge(reply: httpx.Response, message: str) -> None:
+    assert reply.status_code == 401, reply.text
+    assert reply.json() == {"code": 16, "message": message}
+    assert reply.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("path", PROTECTED_ROUTES)
+def test_protected_route_without_token_is_refused_by_envoy(rest: httpx.Client, path: str):
+    _refused_at_edge(rest.get(path), "Jwt is missing")
+
+
+def test_protected_binding_beside_public_ones_is_refused_by_envoy(rest: httpx.Client):
+    """Logout shares /api/v1/auth/ with login, register and refresh."""
+    _refused_at_edge(rest.post("/api/v1/auth/logout", json={}), "Jwt is missing")
+
+
+def test_expired_token_is_refused_by_envoy(rest: httpx.Client, mesh: Mesh):
+    token = _signed(mesh, not_after=time.time() - 300)  # beyond Envoy's 60 s clock skew
+    reply = rest.get("/api/v1/users/me", headers={"authorization": f"Bearer {token}"})
+    _refused_at_edge(reply, "Jwt is expired")
+
+
+def test_token_signed_by_another_key_is_refused_by_envoy(rest: httpx.Client, mesh: Mesh):
+    token = _signed(mesh, key=Ed25519PrivateKey.generate())
+    reply = rest.get("/api/v1/users/me", headers={"authorization": f"Bearer {token}"})
+    _refused_at_edge(reply, "Jwt verification fails")
+
+
+def test_alg_none_token_is_refused_by_envoy(rest: httpx.Client):
+    headers = {"authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."}
+    reply = rest.get("/api/v1/users/me", headers=headers)
+    assert reply.status_code == 401
+    assert reply.json()["message"].startswith("Jwt")
+
+
+@pytest.mark.parametrize("path", PUBLIC_ROUTES)
+def test_public_routes_need_no_token(rest: httpx.Client, path: str):
+    assert rest.get(path).status_code == 200
+
+
+def test_public_variable_binding_needs_no_token(rest: httpx.Client):
+    """GET /api/v1/{name=voices/*} is public: Envoy lets it through to speech, which answers
+    (whatever it answers, it is not the edge's 401)."""
+    for path in ("/api/v1/voices/no-such-voice", "/api/v1/voices"):
+        reply = rest.get(path)
+        assert reply.status_code != 401, reply.text
+
+
+def test_login_and_register_need_no_token(rest: httpx.Client):
+    assert sign_in(rest)["authorization"].startswith("Bearer ")
+
+
+def test_cors_preflight_needs_no_token(rest: httpx.Client):
+    headers = {
+        "origin": "https://app.example",
+        "access-control-request-method": "GET",
+        "access-control-request-headers": "authorization",
+    }
+    reply = rest.options("/api/v1/users/me", headers=headers)
+    assert reply.status_code == 200
+    assert reply.headers["access-control-allow-origin"] == "https://app.example"
+
+
+def test_token_signed_by_the_ring_but_not_issued_passes_the_edge_only(
+    rest: httpx.Client, mesh: Mesh
+):
+    """Envoy checks signature and expiry; the service still decides (no such user here)."""
+    token = _signed(mesh)
+    reply = rest.get("/api/v1/translate/translations", headers={"authorization": f"Bearer {token}"})
+    assert reply.status_code == 200
+
+
+def test_unknown_path_is_still_404_not_401(rest: httpx.Client):
+    reply = rest.get("/api/v1/no-such-thing")
+    assert reply.status_code == 404
+
+
+def test_native_grpc_through_envoy_is_checked_at_the_edge(rest: httpx.Client, mesh: Mesh):
+    token = sign_in(rest)["authorization"]
+    with grpc.insecure_channel(f"127.0.0.1:{mesh.ports.envoy}") as channel:
+        auth = auth_pb2_grpc.AuthServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as err:
+            auth.GetUser(auth_pb2.GetUserRequest(name="users/me"), timeout=10)
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert "Jwt is missing" in (err.value.details() or "")
+        me = auth.GetUser(
+            auth_pb2.GetUserRequest(name="users/me"),
+            metadata=(("authorization", token),),
+            timeout=10,
+        )
+        assert me.user.name.startswith("users/")
+        jwks = auth.GetJwks(auth_pb2.GetJwksRequest(), timeout=10)
+        assert jwks.keys
+
+
+# --- service identity ---------------------------------------------------------------------------
+
+
+def test_make_up_gives_each_service_its_own_secret(mesh: Mesh):
+    files = {p.name: p for p in (mesh.var / "secrets").iterdir()}
+    assert set(files) >= {"auth", "translate", "tasks"}
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in files.values())
+    assert len({p.read_text() for p in files.values()}) == len(files)
+
+
+async def test_service_identity_reaches_service_only_rpcs(mesh: Mesh):
+    secret = (mesh.var / "secrets" / "translate").read_text().strip()
+    me = ServiceIdentity("translate", secret, issue_via_auth(mesh.service_address("auth")))
+    claims = jwt.decode(await me.token(), options={"verify_signature": False})
+    assert claims["sub"] == "services/translate"
+    assert claims["roles"] == ["service"]
+    interceptors = [ServiceIdentityInterceptor(me)]
+    async with grpc.aio.insecure_channel(
+        mesh.service_address("auth"), interceptors=interceptors
+    ) as channel:
+        reply = await auth_pb2_grpc.AuthServiceStub(channel).ListRevokedTokens(
+            auth_pb2.ListRevokedTokensRequest(), timeout=10
+        )
+    assert reply is not None
+    async with grpc.aio.insecure_channel(mesh.service_address("auth")) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await auth_pb2_grpc.AuthServiceStub(channel).ListRevokedTokens(
+                auth_pb2.ListRevokedTokensRequest(), timeout=10
+            )
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_wrong_service_secret_gets_no_token(mesh: Mesh):
+    me = ServiceIdentity(
+        "translate", "not-its-secret", issue_via_auth(mesh.service_address("auth"))
+    )
+    with pytest.raises(VokaError):
+        await me.token()

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from gateway.config import (
+    JWKS_CLUSTER,
+    JWT_PROVIDER,
     NOT_FOUND_MESSAGE,
     Binding,
     RouteMatch,
@@ -27,6 +29,7 @@ from gateway.config import (
     http_bindings,
     route_match,
     route_prefixes,
+    template_regex,
     write_config,
 )
 from voka.config import DOMAINS
@@ -330,6 +333,7 @@ def test_filter_order_and_edge_settings():
         "envoy.filters.http.cors",
         "envoy.filters.http.grpc_web",
         "envoy.filters.http.local_ratelimit",
+        "envoy.filters.http.jwt_authn",
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.router",
     ]
@@ -354,7 +358,8 @@ def test_clusters_speak_http2_and_are_health_checked():
     upstreams = {"auth": "127.0.0.1:6001", "tasks": "tasks.voka.svc:50055"}
     config = build_config(DESCRIPTOR_SET, upstreams)
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
-    assert set(clusters) == {"auth", "tasks"}
+    assert set(clusters) == {"auth", "tasks", JWKS_CLUSTER}
+    del clusters[JWKS_CLUSTER]  # Envoy's own listener, over HTTP/1.1 (test_jwt_* below)
     assert clusters["auth"]["type"] == "STATIC"
     assert clusters["tasks"]["type"] == "STRICT_DNS"
     for cluster in clusters.values():
@@ -444,3 +449,144 @@ def test_envoy_local_replies_are_json_with_the_grpc_code(descriptor_set: Path):
         body = mapper["body_format_override"]
         assert body["content_type"] == "application/json"
         assert body["json_format"]["message"] == "%LOCAL_REPLY_BODY%"
+
+
+# --- jwt_authn rules -------------------------------------------------------------------------
+
+
+def jwt_config(config: dict[str, Any]) -> dict[str, Any]:
+    return http_filter(config, "envoy.filters.http.jwt_authn")
+
+
+def _header_matches(matcher: dict[str, Any], headers: dict[str, str]) -> bool:
+    value = headers.get(matcher["name"])
+    if value is None:
+        return False
+    match = matcher["string_match"]
+    expected = match.get("exact", match.get("prefix", ""))
+    if match.get("ignore_case"):
+        value, expected = value.lower(), expected.lower()
+    return value == expected if "exact" in match else value.startswith(expected)
+
+
+def _rule_matches(match: dict[str, Any], path: str, headers: dict[str, str]) -> bool:
+    bare = path.split("?", 1)[0]
+    if "path" in match and bare != match["path"]:
+        return False
+    if "prefix" in match and not bare.startswith(match["prefix"]):
+        return False
+    if "safe_regex" in match and not re.fullmatch(match["safe_regex"]["regex"], bare):
+        return False
+    return all(_header_matches(h, headers) for h in match.get("headers", []))
+
+
+def edge_requires(
+    config: dict[str, Any], verb: str, path: str, authorization: str | None = None
+) -> str | None:
+    """What Envoy's jwt_authn asks of a request: the provider required, or None (first rule
+    wins; no rule means no check)."""
+    headers = {":method": verb.upper()}
+    if authorization:
+        headers["authorization"] = authorization
+    for rule in jwt_config(config)["rules"]:
+        if _rule_matches(rule["match"], path, headers):
+            return rule.get("requires", {}).get("provider_name")
+    return None
+
+
+def _sample_bindings(public: bool) -> list[tuple[str, str]]:
+    return [
+        (b.verb, sample_path(b.template, domain))
+        for b in http_bindings(DESCRIPTOR_SET)
+        if b.public == public
+        for domain in ([b.domain] if b.domain else list(DOMAINS))
+    ]
+
+
+def test_public_bindings_need_no_token():
+    config = build_config(DESCRIPTOR_SET, UPSTREAMS)
+    samples = _sample_bindings(public=True)
+    assert ("post", "/api/v1/auth/login") in samples
+    assert ("get", "/api/v1/voices/x9") in samples  # a public binding with a variable
+    for verb, path in samples:
+        assert edge_requires(config, verb, path + "?page_size=1") is None, (verb, path)
+
+
+def test_every_protected_binding_needs_a_token():
+    config = build_config(DESCRIPTOR_SET, UPSTREAMS)
+    samples = _sample_bindings(public=False)
+    assert ("post", "/api/v1/auth/logout") in samples  # shares /api/v1/auth/ with login
+    for verb, path in samples:
+        assert edge_requires(config, verb, path) == JWT_PROVIDER, (verb, path)
+
+
+def test_public_path_with_another_method_needs_a_token():
+    config = build_config(DESCRIPTOR_SET, UPSTREAMS)
+    assert edge_requires(config, "get", "/api/v1/auth/jwks") is None
+    assert edge_requires(config, "post", "/api/v1/auth/jwks") == JWT_PROVIDER
+    assert edge_requires(config, "delete", "/api/v1/voices/x9") == JWT_PROVIDER
+    assert edge_requires(config, "get", "/api/v1/voices/x9/more") == JWT_PROVIDER
+
+
+def test_native_grpc_rules_follow_the_access_option():
+    config = build_config(DESCRIPTOR_SET, UPSTREAMS)
+    assert edge_requires(config, "post", "/voka.auth.v1.AuthService/Login") is None
+    assert edge_requires(config, "post", "/voka.auth.v1.AuthService/GetJwks") is None
+    assert edge_requires(config, "post", "/voka.auth.v1.AuthService/Logout") == JWT_PROVIDER
+    assert edge_requires(config, "post", "/voka.auth.v1.AuthService/LogoutX") == JWT_PROVIDER
+
+
+def test_preflights_api_keys_and_unknown_paths_skip_the_edge_check():
+    config = build_config(DESCRIPTOR_SET, UPSTREAMS)
+    assert edge_requires(config, "options", "/api/v1/users/me") is None
+    assert edge_requires(config, "get", "/api/v1/users/me", "Bearer vk_abc") is None
+    assert edge_requires(config, "get", "/api/v1/users/me", "Bearer eyJx") == JWT_PROVIDER
+    assert edge_requires(config, "get", "/api/v1/no-such-thing") is None  # the JSON 404
+    assert first_match(config, "/api/v1/no-such-thing")["name"] == "not_found"
+
+
+def test_without_access_option_everything_needs_a_token(synthetic_set: Path):
+    """Leaving the option out means AUTHENTICATED (contracts.md), so nothing opens by default."""
+    config = build_config(synthetic_set, {"tasks": "127.0.0.1:1", "meetings": "127.0.0.1:2"})
+    assert edge_requires(config, "get", "/api/v1/projects") == JWT_PROVIDER
+    assert edge_requires(config, "post", "/api/v1/tasks/x9:cancel") == JWT_PROVIDER
+    assert edge_requires(config, "get", "/voka.tasks.v1.TasksService/GetTask") == JWT_PROVIDER
+
+
+def test_public_matches_of_a_domain_not_served_are_left_out():
+    config = build_config(DESCRIPTOR_SET, {"auth": "127.0.0.1:1"})
+    paths = [r["match"].get("path", "") for r in jwt_config(config)["rules"]]
+    assert "/api/v1/auth/login" in paths
+    assert "/api/v1/translate/languages" not in paths
+    assert "/api/v1/health/translate" not in paths
+
+
+@pytest.mark.parametrize(
+    ("template", "regex"),
+    [
+        ("/api/v1/{name=voices/*}", "/api/v1/voices/[^/]+"),
+        ("/api/v1/{name=files/**}", "/api/v1/files/.+"),
+        ("/api/v1/kinect/{device}/frames", "/api/v1/kinect/[^/]+/frames"),
+        ("/api/v1/{name=tasks/*}:cancel", "/api/v1/tasks/[^/]+:cancel"),
+        ("/api/v1/a.b", r"/api/v1/a\.b"),
+    ],
+)
+def test_template_regex(template: str, regex: str):
+    assert template_regex(template) == regex
+
+
+def test_jwt_provider_fetches_jwks_through_envoys_own_listener():
+    config = build_config(DESCRIPTOR_SET, UPSTREAMS, listen_host="0.0.0.0", listen_port=8123)
+    provider = jwt_config(config)["providers"][JWT_PROVIDER]
+    assert provider["issuer"] == "voka-auth"
+    assert provider["audiences"] == ["voka"]
+    assert provider["forward"] is True
+    jwks = provider["remote_jwks"]
+    assert jwks["http_uri"]["uri"] == "http://127.0.0.1:8123/api/v1/auth/jwks"
+    assert jwks["async_fetch"]["fast_listener"] is True
+    assert jwks["retry_policy"]["num_retries"] >= 1
+    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    endpoint = clusters[jwks["http_uri"]["cluster"]]["load_assignment"]["endpoints"][0]
+    address = endpoint["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+    assert address == {"address": "127.0.0.1", "port_value": 8123}
+    assert first_match(config, "/api/v1/auth/jwks")["route"]["cluster"] == "auth"

@@ -27,6 +27,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
+from gateway.config import JWKS_CLUSTER
 from tests.k8s import kustomize
 from tools import k8s_gateway
 from voka.config import DEFAULT_PORTS, DOMAINS, METRICS_PORT_OFFSET, Settings
@@ -503,6 +504,12 @@ def test_envoy_reaches_every_service_by_its_service_name():
     config = json.loads((k8s_gateway.GATEWAY_DIR / k8s_gateway.CONFIG_FILE).read_text())
     services = by_kind(render("base"), "Service")
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    # Besides the domains, Envoy's own listener, from which it fetches the JWKS (in the pod).
+    jwks = clusters.pop(JWKS_CLUSTER)["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+    assert jwks["endpoint"]["address"]["socket_address"] == {
+        "address": "127.0.0.1",
+        "port_value": 8080,
+    }
     assert set(clusters) == set(DOMAINS)
     for domain, cluster in clusters.items():
         (endpoint,) = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
