@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from voka import authn, db, hooks, telemetry
+from voka import authn, db, hooks, revocations, telemetry
 from voka.bus import Bus
 from voka.calls import Hook, HookInterceptor
 from voka.config import Settings
@@ -83,6 +83,8 @@ class Resources:
     # Set by a build that verifies callers itself (the auth service holds the keys and the
     # denylist); otherwise the kit verifies against the JWKS file or the auth service.
     verifier: authn.Verifier | None = None
+    # The kit's denylist check of the verifier it builds (set when the service has a bus).
+    revoked: authn.RevocationCheck | None = None
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
@@ -121,12 +123,14 @@ async def start(spec: ServiceSpec, settings: Settings) -> Running:
     """Open resources, build the servicers and start serving (does not block)."""
     resources = await _open_resources(spec, settings)
     registrations = list(await spec.build(resources))
+    if resources.verifier is None and resources.bus is not None:
+        await _check_revocations(spec, settings, resources, resources.bus)
     names = [r.name for r in registrations]
     monitor = HealthMonitor(spec.name, settings.version, resources.checks, names)
     if resources.bus is not None:
         monitor.on_change(_status_event_publisher(resources.bus, monitor))
     server = grpc.aio.server(
-        interceptors=[HookInterceptor(_hooks(settings, resources.verifier))],
+        interceptors=[HookInterceptor(_hooks(settings, resources.verifier, resources.revoked))],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -143,11 +147,25 @@ async def start(spec: ServiceSpec, settings: Settings) -> Running:
     return Running(server, port, monitor, resources, [task])
 
 
-def _hooks(settings: Settings, verifier: authn.Verifier | None) -> list[Hook]:
+def _hooks(
+    settings: Settings,
+    verifier: authn.Verifier | None,
+    revoked: authn.RevocationCheck | None = None,
+) -> list[Hook]:
     if verifier is None:
         jwks = authn.JwksCache(_jwks_source(settings), ttl=settings.jwks_cache_seconds)
-        verifier = authn.TokenVerifier(jwks)
+        verifier = authn.TokenVerifier(jwks, revoked=revoked)
     return [hooks.observe, hooks.map_errors, authn.identity_hook(verifier)]
+
+
+async def _check_revocations(
+    spec: ServiceSpec, settings: Settings, resources: Resources, bus: Bus
+) -> None:
+    """Refuse tokens the auth service revoked (logout, password change), not only expired
+    ones: a denylist copy fed by ListRevokedTokens and AccessTokenRevokedEvent."""
+    feed = await revocations.start_feed(bus, spec.name, settings.address_of("auth"))
+    resources.revoked = feed.cache.is_revoked
+    resources.on_stop.append(feed.stop)
 
 
 def _jwks_source(settings: Settings) -> authn.JwksFetch:

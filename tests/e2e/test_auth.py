@@ -106,6 +106,21 @@ def test_token_from_auth_is_accepted_by_another_service(rest: httpx.Client):
     assert reply.status_code == 200
 
 
+def test_logged_out_token_is_refused_by_another_service(rest: httpx.Client):
+    """Envoy still passes the token (its signature and expiry are fine): translate must refuse
+    it from its own copy of the denylist, fed by the auth service's revocation events."""
+    headers = sign_in(rest)
+    assert rest.get("/api/v1/translate/translations", headers=headers).status_code == 200
+    assert rest.post("/api/v1/auth/logout", json={}, headers=headers).status_code == 200
+    deadline = time.monotonic() + 5
+    while (reply := rest.get("/api/v1/translate/translations", headers=headers)).status_code == 200:
+        assert time.monotonic() < deadline, "translate still accepts the logged-out token"
+        time.sleep(0.1)
+    assert reply.status_code == 401
+    assert "Jwt" not in reply.text  # refused by the service, not at the edge
+    assert "revoked" in reply.text
+
+
 def test_forged_token_is_401_at_another_service(rest: httpx.Client):
     headers = {"authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."}
     reply = rest.get("/api/v1/translate/translations", headers=headers)
