@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf.message import Message
 
-from services.tasks import convert
+from services.tasks import convert, metrics
 from services.tasks.events import type_token
 from services.tasks.policy import retry_delay
 from services.tasks.records import AttemptError, DeadLetterReason, TaskRecord, WorkerType
@@ -45,6 +45,7 @@ class Running:
     dispatch_id: str
     worker_type: WorkerType
     lost_at: float  # epoch seconds: no outcome by then → WorkerLost
+    shard: int = 0
 
 
 def now_utc() -> datetime:
@@ -65,6 +66,30 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._reports: Subscription[events_pb2.TaskAttemptsReportedEvent] | None = None
+        self._gauged: set[tuple[str, str, str]] = set()  # queue-depth label sets now non-zero
+        self.start_time = now_utc()
+
+    @property
+    def settings(self) -> TasksSettings:
+        return self._settings
+
+    def running_by_shard(self) -> Counter[int]:
+        return Counter(r.shard for r in self._running.values())
+
+    def pause_shard(self, shard: int, paused: bool) -> bool:
+        """Pause (or resume) dispatch from one shard; False if it already was so."""
+        changed = (shard in self.queues.paused_shards) != paused
+        (self.queues.paused_shards.add if paused else self.queues.paused_shards.discard)(shard)
+        self._wake.set()
+        return changed
+
+    def pause_worker_type(self, worker_type: WorkerType, paused: bool) -> bool:
+        """Pause (or resume) dispatch to one worker type; False if it already was so."""
+        types = self.queues.paused_types
+        changed = (worker_type in types) != paused
+        (types.add if paused else types.discard)(worker_type)
+        self._wake.set()
+        return changed
 
     async def start(self) -> None:
         """Rebuild the queues of the owned shards from the database, then serve them."""
@@ -128,6 +153,15 @@ class Scheduler:
             items = self.queues.take(worker_type, now, credit) if credit > 0 else []
             if items:
                 await self._dispatch(worker_type, items, now)
+        self._gauge(now)
+
+    def _gauge(self, now: float) -> None:
+        """Prometheus: queue depths and attempts in flight."""
+        self._gauged = metrics.set_depths(self.queues.depths(now), self._gauged)
+        busy = self.in_flight()
+        for worker_type in tasks_pb2.WorkerType.values():
+            if worker_type:
+                metrics.RUNNING.labels(metrics.worker_label(worker_type)).set(busy[worker_type])
 
     async def _dispatch(self, worker_type: WorkerType, items: list[Item], now: float) -> None:
         """Mark the attempts RUNNING (so a crash from here on is covered by the lost-attempt
@@ -148,7 +182,9 @@ class Scheduler:
     def _track(self, record: TaskRecord, now: float) -> None:
         assert record.dispatch_id is not None
         lost_at = now + record.attempt_timeout + self._settings.tasks_visibility_seconds
-        self._running[record.id] = Running(record.dispatch_id, record.worker_type, lost_at)
+        self._running[record.id] = Running(
+            record.dispatch_id, record.worker_type, lost_at, record.shard
+        )
 
     def _dispatch_message(self, record: TaskRecord) -> events_pb2.TaskDispatch:
         message = events_pb2.TaskDispatch(
@@ -185,10 +221,19 @@ class Scheduler:
         if report.phase == P.ATTEMPT_PHASE_STARTED:
             start = report.start_time.ToDatetime(tzinfo=UTC)
             if await self._store.started(task_id, report.dispatch_id, worker, start):
-                await self.announce(task_id)
+                record = await self.announce(task_id)
+                if record is not None:
+                    _started_metrics(record, start)
         elif report.phase == P.ATTEMPT_PHASE_SUCCEEDED:
             result = convert.to_python(report.result) if report.HasField("result") else None
             if await self._store.succeeded(task_id, report.dispatch_id, result, at):
+                running = self._running.get(task_id)
+                if running is not None:  # counted before the event: it may end a wait
+                    began = None
+                    if report.HasField("start_time"):
+                        began = report.start_time.ToDatetime(tzinfo=UTC)
+                    metrics.ran(running.worker_type, _seconds(began, at))
+                    metrics.finished(metrics.SUCCEEDED, running.worker_type)
                 self._finished(task_id)
                 await self.announce(task_id)
         elif report.phase in (P.ATTEMPT_PHASE_FAILED, P.ATTEMPT_PHASE_CANCELLED):
@@ -208,10 +253,13 @@ class Scheduler:
 
     async def _outcome(self, record: TaskRecord, dispatch_id: str, error: AttemptError) -> bool:
         at = now_utc()
+        final = None
         if record.cancel_requested:
             changed = await self._store.cancelled_running(record.id, dispatch_id, error, at)
+            final = metrics.CANCELLED
         elif (reason := _dead_letter_reason(record, error, at)) is not None:
             changed = await self._store.dead_lettered(record.id, dispatch_id, error, reason, at)
+            final = metrics.DEAD_LETTERED
         else:
             delay = retry_delay(record.attempts, self._settings.tasks_retry_base_seconds,
                                 self._settings.tasks_retry_max_seconds)  # fmt: skip
@@ -223,24 +271,42 @@ class Scheduler:
                 self.queues.add(item, time.time())
         if changed:
             self._finished(record.id)
+            metrics.ran(record.worker_type, _seconds(record.start_time, at))
+            metrics.failed(record.worker_type)
+            if final is not None:
+                metrics.finished(final, record.worker_type)
         return changed
 
     def _finished(self, task_id: str) -> None:
         self._running.pop(task_id, None)
         self._wake.set()
 
-    async def announce(self, task_id: str) -> None:
+    async def announce(self, task_id: str) -> TaskRecord | None:
         """Publish the task's lifecycle event (WatchTask and other consumers follow these).
-        Best effort: the database already holds the change."""
+        Best effort: the database already holds the change. Returns the task as it is now."""
         record = await self._store.get(task_id)
         if record is None:
-            return
+            return None
         event = lifecycle_event(record)
         if event is not None:
             try:
                 await self._bus.publish(event)
             except Exception:
                 log.warning("could not publish the lifecycle event of %s", record.name)
+        return record
+
+
+def _seconds(start: datetime | None, end: datetime) -> float | None:
+    return (end - start).total_seconds() if start is not None else None
+
+
+def _started_metrics(record: TaskRecord, start: datetime) -> None:
+    """An attempt started: counters, and the queue latency of a first attempt (from its
+    not-before time, or its submit)."""
+    waited = None
+    if record.attempts == 1:
+        waited = _seconds(record.not_before_time or record.create_time, start)
+    metrics.started(record.worker_type, record.priority, record.attempts, waited)
 
 
 def lifecycle_event(record: TaskRecord) -> Message | None:

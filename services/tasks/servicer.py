@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 
-from services.tasks import convert, pagination, watch
+from services.tasks import control, convert, metrics, pagination, watch
 from services.tasks.records import TaskRecord
 from services.tasks.registry import Registry
 from services.tasks.scheduler import Scheduler
@@ -51,7 +51,9 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
 
     async def _accept(self, batch: Sequence[NewTask]) -> list[T.SubmitTaskResponse]:
         results = await self._store.submit(batch)
-        self._scheduler.admit([record for record, dedup in results if not dedup])
+        fresh = [record for record, dedup in results if not dedup]
+        self._scheduler.admit(fresh)
+        metrics.submitted([r.worker_type for r in fresh], len(results) - len(fresh))
         return [
             T.SubmitTaskResponse(
                 name=r.name,
@@ -129,6 +131,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         if after.state == T.TASK_STATE_CANCELLED:
             self._scheduler.forget(record.id)
             await self._scheduler.announce(record.id)
+            metrics.finished(metrics.CANCELLED, record.worker_type)
         return T.CancelTaskResponse(task=convert.task(after))
 
     async def WatchTask(
@@ -171,6 +174,40 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         if function is None or not request.name.startswith("task-functions/"):
             raise errors.not_found("TaskFunction", request.name)
         return T.GetTaskFunctionResponse(task_function=convert.task_function(function))
+
+    async def GetTaskMetrics(
+        self, request: T.GetTaskMetricsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> T.GetTaskMetricsResponse:
+        figures = await control.task_metrics(self._scheduler, self._store, request)
+        return T.GetTaskMetricsResponse(metrics=figures)
+
+    async def GetSchedulerStatus(
+        self, request: T.GetSchedulerStatusRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> T.GetSchedulerStatusResponse:
+        return T.GetSchedulerStatusResponse(status=control.scheduler_status(self._scheduler))
+
+    async def ControlScheduler(
+        self, request: T.ControlSchedulerRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> T.ControlSchedulerResponse:
+        done = control.control(self._scheduler, request)
+        return T.ControlSchedulerResponse(
+            message=done, status=control.scheduler_status(self._scheduler)
+        )
+
+    async def SubmitDemoTasks(
+        self, request: T.SubmitDemoTasksRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> T.SubmitDemoTasksResponse:
+        owner, now = authn.caller().subject, _now()
+        batch = []
+        for index, item in enumerate(control.demo_requests(self._registry, request)):
+            new, problems = self._submits.check(item, owner, now, f"demo[{index}].")
+            if new is None:  # a demo function whose sample arguments no longer fit its schema
+                raise errors.failed_precondition(
+                    f"demo task {item.function_name} is refused: {problems[0].description}"
+                )
+            batch.append(new)
+        results = await self._accept(batch)
+        return T.SubmitDemoTasksResponse(count=len(results), names=[r.name for r in results])
 
     async def ListDeadLetters(
         self, request: T.ListDeadLettersRequest, context: grpc.aio.ServicerContext[Any, Any]

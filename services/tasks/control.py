@@ -1,0 +1,262 @@
+"""GetTaskMetrics, GetSchedulerStatus, ControlScheduler and SubmitDemoTasks, built from the
+scheduler's live state, the Prometheus metrics and the database.
+
+One replica owns every shard today, so "across all replicas" is this replica. Pauses are kept
+in the scheduler's memory: they do not survive a restart yet (the contract asks they should).
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+from google.protobuf import struct_pb2
+
+from services.tasks import metrics
+from services.tasks.events import parse_worker_type
+from services.tasks.registry import Registry, TaskFunction
+from services.tasks.scheduler import Scheduler
+from services.tasks.store import Store, TaskQuery
+from voka import errors, wellknown
+from voka.errors import FieldViolation, VokaError
+from voka.tasks.v1 import tasks_pb2
+
+T = tasks_pb2
+WORKER_TYPES = [t for t in T.WorkerType.values() if t != T.WORKER_TYPE_UNSPECIFIED]
+PRIORITIES = [p for p in T.Priority.values() if p != T.PRIORITY_UNSPECIFIED]
+MIN_WINDOW, MAX_WINDOW, DEFAULT_WINDOW = 10.0, 86_400.0, 60.0
+DEMO_MAX, DEMO_DEFAULT = 10_000, 100
+DEMO_MAX_SECONDS, DEMO_DEFAULT_SECONDS = 60.0, 0.1
+FAILING = "demo.fail"  # what `failure_rate` swaps in
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def embedded_types(scheduler: Scheduler) -> set[int]:
+    return {int(parse_worker_type(t)) for t in scheduler.settings.tasks_embedded_workers}
+
+
+# GetTaskMetrics
+
+
+async def task_metrics(
+    scheduler: Scheduler, store: Store, request: T.GetTaskMetricsRequest
+) -> T.TaskMetrics:
+    window = DEFAULT_WINDOW
+    if request.HasField("window"):
+        window = request.window.ToTimedelta().total_seconds()
+        if not MIN_WINDOW <= window <= MAX_WINDOW:
+            raise errors.invalid_argument([FieldViolation("window", "10s to 24h")])
+    now = _now()
+    depths = scheduler.queues.depths(now.timestamp())
+    busy = scheduler.in_flight()
+    embedded = embedded_types(scheduler)
+    concurrency = scheduler.settings.tasks_worker_concurrency
+    message = T.TaskMetrics(
+        window=wellknown.duration(window),
+        compute_time=wellknown.timestamp(now),
+        queued_total=sum(d.count for d in depths),
+        scheduled_total=await store.count(TaskQuery(owner=None, state=T.TASK_STATE_SCHEDULED)),
+        retrying_total=await store.count(TaskQuery(owner=None, state=T.TASK_STATE_RETRYING)),
+        running_total=sum(busy.values()),
+        submitted_per_second=metrics.RATES.per_second("submitted", window),
+        started_per_second=metrics.RATES.per_second("started", window),
+        completed_per_second=metrics.RATES.per_second("completed", window),
+        # The histograms cover this process's life, not the window (Prometheus keeps no
+        # history); percentiles are estimated from their buckets (see metrics.histogram).
+        queue_latency=metrics.histogram(metrics.QUEUE_LATENCY),
+        run_time=metrics.histogram(metrics.RUN_TIME),
+        retries=metrics.RATES.count("retried", window),
+        dead_letter_size=await store.count(TaskQuery(owner=None, dead_letters=True)),
+        counters=T.TaskCounters(
+            submitted=metrics.total(metrics.SUBMITTED),
+            started=metrics.total(metrics.STARTED),
+            succeeded=metrics.total(metrics.SUCCEEDED),
+            failed_attempts=metrics.total(metrics.FAILED),
+            retries=metrics.total(metrics.RETRIED),
+            dead_lettered=metrics.total(metrics.DEAD_LETTERED),
+            cancelled=metrics.total(metrics.CANCELLED),
+            deduplicated=metrics.total(metrics.DEDUPLICATED),
+        ),
+    )
+    for depth in depths:
+        message.queue_depths.add(
+            shard=depth.shard, priority=depth.priority, worker_type=depth.worker_type,
+            depth=depth.count, oldest_age=wellknown.duration(depth.oldest_wait),
+        )  # fmt: skip
+    for priority in PRIORITIES:
+        latency = metrics.histogram(metrics.QUEUE_LATENCY, metrics.priority_label(priority))
+        if latency.count:
+            message.queue_latency_by_priority.add(priority=priority, queue_latency=latency)
+    for worker_type in WORKER_TYPES:
+        capacity = concurrency if worker_type in embedded else 0
+        message.pools.add(
+            worker_type=worker_type, workers=int(worker_type in embedded), capacity=capacity,
+            busy=busy[worker_type],
+            # No worker heartbeats yet: utilisation is the share busy now, not over the window.
+            utilisation=min(1.0, busy[worker_type] / capacity) if capacity else 0.0,
+            queued=sum(d.count for d in depths if d.worker_type == worker_type),
+        )  # fmt: skip
+    return message
+
+
+# GetSchedulerStatus
+
+
+def scheduler_status(scheduler: Scheduler) -> T.SchedulerStatus:
+    now = _now()
+    queues = scheduler.queues
+    depths = queues.depths(now.timestamp())
+    running = scheduler.running_by_shard()
+    busy = scheduler.in_flight()
+    embedded = embedded_types(scheduler)
+    status = T.SchedulerStatus(
+        shard_count=len(scheduler.shards),
+        answered_by=scheduler.replica,
+        compute_time=wellknown.timestamp(now),
+        paused_shards=sorted(queues.paused_shards),
+        paused_worker_types=sorted(queues.paused_types),  # type: ignore[arg-type]
+    )
+    for shard in scheduler.shards:
+        paused = shard in queues.paused_shards
+        status.shards.add(
+            shard=shard, owner_replica=scheduler.replica, paused=paused,
+            state=T.SHARD_STATE_PAUSED if paused else T.SHARD_STATE_ACTIVE,
+            queued=sum(d.count for d in depths if d.shard == shard), running=running[shard],
+        )  # fmt: skip
+    status.replicas.add(
+        id=scheduler.replica, shards=scheduler.shards, heartbeat_time=wellknown.timestamp(now),
+        start_time=wellknown.timestamp(scheduler.start_time),
+    )  # fmt: skip
+    for worker_type in WORKER_TYPES:
+        workers = int(worker_type in embedded)
+        # Only the embedded worker is known (no heartbeats of dedicated workers, no autoscaler).
+        status.pools.add(
+            worker_type=worker_type, min_workers=workers, max_workers=workers,
+            current_workers=workers, desired_workers=workers,
+            concurrency_per_worker=scheduler.settings.tasks_worker_concurrency,
+            paused=worker_type in queues.paused_types, busy=busy[worker_type],
+        )  # fmt: skip
+    return status
+
+
+# ControlScheduler
+
+
+def control(scheduler: Scheduler, request: T.ControlSchedulerRequest) -> str:
+    """Applies the action; returns what was done, in words."""
+    action = request.WhichOneof("action")
+    if action in ("pause_shard", "resume_shard"):
+        shard = getattr(request, action).shard
+        if shard not in scheduler.shards:
+            field = f"{action}.shard"
+            raise errors.invalid_argument(
+                [FieldViolation(field, f"0 to {len(scheduler.shards) - 1}")]
+            )
+        pause = action == "pause_shard"
+        changed = scheduler.pause_shard(shard, pause)
+        return f"shard {shard} {'paused' if pause else 'resumed'}" + (
+            "" if changed else " (already)"
+        )
+    if action in ("pause_worker_type", "resume_worker_type"):
+        worker_type = getattr(request, action).worker_type
+        if worker_type not in WORKER_TYPES:
+            raise errors.invalid_argument(
+                [FieldViolation(f"{action}.worker_type", "is required: a worker type")]
+            )
+        pause = action == "pause_worker_type"
+        changed = scheduler.pause_worker_type(worker_type, pause)
+        name = T.WorkerType.Name(worker_type)
+        return f"{name} {'paused' if pause else 'resumed'}" + ("" if changed else " (already)")
+    if action == "resize_pool":
+        raise errors.failed_precondition(
+            "pools cannot be resized: there is no autoscaler yet; embedded workers follow "
+            "VOKA_TASKS_WORKER_CONCURRENCY and dedicated workers their --concurrency",
+            "AUTOSCALER",
+            "resize_pool",
+        )
+    if action == "drain_replica":
+        raise VokaError(
+            message="draining a replica needs shard leases across replicas, not built yet: "
+            "one replica owns every shard",
+            details=(),
+            code=grpc.StatusCode.UNIMPLEMENTED,
+        )
+    raise errors.invalid_argument([FieldViolation("action", "is required")])
+
+
+# SubmitDemoTasks
+
+
+def _demo_args(function: TaskFunction, index: int, seconds: float) -> dict[str, Any]:
+    """Sample arguments for the shipped demo functions; {} for others."""
+    samples: dict[str, dict[str, Any]] = {
+        "math.add": {"a": index, "b": 1},
+        "math.fibonacci": {"n": index % 50},
+        "text.word_count": {"text": f"demo task number {index}"},
+        "demo.sleep": {"seconds": seconds},
+        "demo.cpu_burn": {"seconds": seconds},
+        "demo.fail": {"message": f"demo failure {index}"},
+    }
+    return samples.get(function.name, {})
+
+
+def demo_requests(
+    registry: Registry, request: T.SubmitDemoTasksRequest, rng: random.Random | None = None
+) -> list[T.SubmitTaskRequest]:
+    """The submits SubmitDemoTasks makes (checked like any other submit afterwards)."""
+    count = request.count or DEMO_DEFAULT
+    demos, seconds = _demo_choices(registry, request, count)
+    rng = rng or random.Random()  # noqa: S311 (which demo tasks fail, not a secret)
+    failing = registry.get(FAILING)
+    submits = []
+    for index in range(count):
+        function = demos[index % len(demos)]
+        if failing is not None and rng.random() < request.failure_rate:
+            function = failing
+        args = struct_pb2.Struct()
+        args.update(_demo_args(function, index, seconds))
+        priority = request.priority or PRIORITIES[index % len(PRIORITIES)]
+        submits.append(
+            T.SubmitTaskRequest(function_name=function.name, args=args, priority=priority)
+        )
+    return submits
+
+
+def _demo_choices(
+    registry: Registry, request: T.SubmitDemoTasksRequest, count: int
+) -> tuple[list[TaskFunction], float]:
+    """The demo functions to cycle through and each task's duration; INVALID_ARGUMENT with
+    every bad field."""
+    problems = []
+    if not 1 <= count <= DEMO_MAX:
+        problems.append(FieldViolation("count", f"1 to {DEMO_MAX}"))
+    demos = [f for f in registry.all() if f.demo]
+    if request.function_name:
+        demos = [f for f in demos if f.name == request.function_name]
+        if not demos:
+            problems.append(FieldViolation("function_name", "is not a demo task function"))
+    else:  # the mix succeeds unless `failure_rate` says otherwise
+        demos = [f for f in demos if f.name != FAILING]
+    if request.worker_type:
+        demos = [f for f in demos if f.worker_type == request.worker_type]
+        if not demos and request.worker_type in WORKER_TYPES:
+            problems.append(FieldViolation("worker_type", "no demo function of this type"))
+    if request.worker_type not in T.WorkerType.values():
+        problems.append(FieldViolation("worker_type", "is not a worker type"))
+    if request.priority not in T.Priority.values():
+        problems.append(FieldViolation("priority", "is not a priority"))
+    seconds = DEMO_DEFAULT_SECONDS
+    if request.HasField("task_duration"):
+        seconds = request.task_duration.ToTimedelta() / timedelta(seconds=1)
+        if not 0 <= seconds <= DEMO_MAX_SECONDS:
+            problems.append(FieldViolation("task_duration", "0 to 60s"))
+    if not 0 <= request.failure_rate <= 1:
+        problems.append(FieldViolation("failure_rate", "0 to 1"))
+    if problems:
+        raise errors.invalid_argument(problems)
+    return demos, seconds
