@@ -10,7 +10,9 @@ vocabulary, so the result cache never helps) with the same model, in the same ru
   (`asyncio.gather`, as concurrent callers would send them);
 * gRPC TranslateText: the running service in process (auth, validation, routing, sentence
   splitting, history, stats, events), N concurrent calls on one channel;
-* gRPC BatchTranslateText: the same, 128 texts per call.
+* gRPC BatchTranslateText: the same, 128 texts per call;
+* ctranslate2: the same model converted once (int8) and run by the CTranslate2 engine, through
+  the engine+batcher path and the two gRPC paths.
 
 The model is the tests' tiny random MarianMT (tests/services/translate/tiny_marian.py) unless
 `--model-dir` names a real opus-mt directory. Apertium (a separate program) is measured too when
@@ -42,8 +44,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
 
 from services.translate.batching import Batcher
+from services.translate.catalogue import ENGINE_NAMES
 from services.translate.engines.apertium import ApertiumEngine
 from services.translate.engines.base import Engine
+from services.translate.engines.ctranslate2 import SUBDIR, CTranslate2Engine, convert
 from services.translate.engines.marian import MAX_INPUT_TOKENS, MarianEngine
 from services.translate.service import SPEC
 from services.translate.settings import TranslateSettings
@@ -239,26 +243,27 @@ def token_factory(directory: Path) -> TokenFactory:
 
 
 async def through_grpc(
-    models_dir: Path, work: Path, pair: tuple[str, str], texts: Sequence[str]
+    models_dir: Path, work: Path, pair: tuple[str, str], texts: Sequence[str], engine: str
 ) -> list[Result]:
-    tokens = token_factory(work)
-    nats = NatsServer(work / "nats")
+    """The in-process service with every request routed to `engine`."""
+    tokens = token_factory(work / engine)
+    nats = NatsServer(work / engine / "nats")
     nats.start()
     try:
         settings = TranslateSettings(
             service="translate",
             port=0,
-            data_dir=work / "data",
+            data_dir=work / engine / "data",
             jwks_file=tokens.jwks_file,
             nats_url=nats.url,
             log_level="WARNING",
             translate_models_dir=models_dir,
-            translate_engines={"-".join(pair): "marian"},
+            translate_engines={"-".join(pair): engine},
             translate_queue_size=max(512, len(texts)),
         )
         running = await start(SPEC, settings)
         try:
-            return await _grpc_runs(running.port, tokens, pair, texts, settings)
+            return await _grpc_runs(running.port, tokens, pair, texts, settings, engine)
         finally:
             await running.stop()
     finally:
@@ -271,8 +276,11 @@ async def _grpc_runs(
     pair: tuple[str, str],
     texts: Sequence[str],
     settings: TranslateSettings,
+    engine: str,
 ) -> list[Result]:
     source, target = pair
+    expected = ENGINE_NAMES[engine]
+    label = "" if engine == "marian" else f"{engine}: "
     metadata = tokens.metadata(ttl=3600)
     note = batching_note(settings)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -285,8 +293,8 @@ async def _grpc_runs(
 
         async def single(text: str) -> None:
             response = await stub.TranslateText(request(text), metadata=metadata)
-            if response.engine != translate_pb2.ENGINE_MARIAN:
-                raise RuntimeError(f"expected Marian, got engine {response.engine}")
+            if response.engine != expected:
+                raise RuntimeError(f"expected {engine}, got engine {response.engine}")
 
         async def in_batches(chunk: Sequence[str]) -> None:
             response = await stub.BatchTranslateText(
@@ -314,8 +322,28 @@ async def _grpc_runs(
             batch = [t[:-1] + suffix + "." if suffix else t for t in texts]
             started = time.perf_counter()
             await run(batch)
-            results.append(Result(name, len(batch), time.perf_counter() - started, note))
+            seconds = time.perf_counter() - started
+            results.append(Result(label + name, len(batch), seconds, note))
         return results
+
+
+# --- CTranslate2 --------------------------------------------------------------------------------
+
+
+async def ctranslate2_runs(
+    models_dir: Path, work: Path, pair: tuple[str, str], texts: Sequence[str], no_grpc: bool
+) -> list[Result]:
+    """The same model converted (int8), through the engine and, unless skipped, the service."""
+    settings = TranslateSettings(service="translate")
+    name = "-".join(pair)
+    started = time.perf_counter()
+    convert(models_dir / name, models_dir / SUBDIR / name, quantization="int8")
+    print(f"converted for CTranslate2 (int8) in {time.perf_counter() - started:.1f} s", flush=True)
+    engine = CTranslate2Engine(models_dir, settings.translate_memory_budget_mb << 20, "int8")
+    results = [await batched("ctranslate2: engine + batcher", engine, pair, texts, settings)]
+    if not no_grpc:
+        results.extend(await through_grpc(models_dir, work, pair, texts, "ctranslate2"))
+    return results
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -347,7 +375,7 @@ async def main(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--pair", default="en-de", help="the pair the model translates")
     parser.add_argument("--apertium-pair", default="en-es", help="'' to skip Apertium")
-    parser.add_argument("--no-grpc", action="store_true", help="skip the in-process service")
+    parser.add_argument("--no-grpc", action="store_true", help="skip the in-process services")
     args = parser.parse_args(argv)
     pair = parse_pair(args.pair)
     if pair is None:
@@ -386,7 +414,8 @@ async def main(argv: Sequence[str]) -> int:
             await batched("engine + batcher (asyncio.gather)", marian, pair, texts, settings)
         )
         if not args.no_grpc:
-            results.extend(await through_grpc(models_dir, work, pair, texts))
+            results.extend(await through_grpc(models_dir, work, pair, texts, "marian"))
+        results.extend(await ctranslate2_runs(models_dir, work, pair, texts, args.no_grpc))
 
         apertium = ApertiumEngine(settings.translate_apertium_binary)
         apertium_pair = parse_pair(args.apertium_pair)

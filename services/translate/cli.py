@@ -1,8 +1,9 @@
-"""`python -m services.translate models pull <pair>` and `models list`.
+"""`python -m services.translate models pull <pair>`, `models convert <pair>` and `models list`.
 
 `pull` fetches a Helsinki-NLP opus-mt model from the Hugging Face hub once into the models
 directory, where the service finds it on its next request (no restart). Machines without hub
-access get a clear error and exit status 1.
+access get a clear error and exit status 1. `convert` turns an installed model into its
+CTranslate2 form, which the service then prefers for that pair.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from huggingface_hub import snapshot_download
 
 from services.translate.catalogue import ENGINE_NAMES, LANGUAGES, Catalogue, parse_engines
+from services.translate.engines.ctranslate2 import SUBDIR, convert
 from services.translate.engines.marian import hub_model
 from services.translate.service import engines
 from services.translate.settings import TranslateSettings
@@ -40,19 +42,44 @@ def main(argv: list[str]) -> int:
     pull = action.add_parser("pull", help="download a pair's opus-mt model from the hub")
     pull.add_argument("pair", help="source-target, e.g. es-en")
     pull.add_argument("--timeout", type=int, default=30, help="seconds per hub request")
+    convert = action.add_parser("convert", help="convert an installed model for CTranslate2")
+    convert.add_argument("pair", help="source-target, e.g. es-en")
+    convert.add_argument("--quantization", default="int8", help="int8, int8_float32, float32")
     action.add_parser("list", help="every pair: engine, route and whether installed")
     args = parser.parse_args(argv)
     settings = TranslateSettings()
     if args.action == "pull":
         return pull_model(settings, args.pair, args.timeout)
+    if args.action == "convert":
+        return convert_model(settings, args.pair, args.quantization)
     return list_models(settings)
 
 
-def pull_model(settings: TranslateSettings, pair: str, timeout: int) -> int:
+def parse_pair(pair: str) -> tuple[str, str] | None:
     source, _, target = pair.partition("-")
     if source not in LANGUAGES or target not in LANGUAGES or source == target:
         print(f"unknown pair {pair!r}: use two catalogue codes, e.g. es-en", file=sys.stderr)
+        return None
+    return source, target
+
+
+def convert_model(settings: TranslateSettings, pair: str, quantization: str) -> int:
+    if parse_pair(pair) is None:
         return 2
+    marian = settings.models_dir / pair
+    if not (marian / "config.json").is_file():
+        print(f"no Marian model for {pair} in {marian}: pull it first", file=sys.stderr)
+        return 1
+    destination = convert(marian, settings.models_dir / SUBDIR / pair, quantization)
+    print(f"converted {marian} for CTranslate2 ({quantization}) into {destination}")
+    return 0
+
+
+def pull_model(settings: TranslateSettings, pair: str, timeout: int) -> int:
+    parsed = parse_pair(pair)
+    if parsed is None:
+        return 2
+    source, target = parsed
     destination = settings.models_dir / pair
     partial = destination.with_name(f".{pair}.partial")
     try:

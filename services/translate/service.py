@@ -9,19 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from services.translate.batching import Batcher
 from services.translate.catalogue import LANGUAGES, Catalogue, parse_engines
 from services.translate.detection import Detector
 from services.translate.engines.apertium import ApertiumEngine
+from services.translate.engines.base import Engine
+from services.translate.engines.ctranslate2 import CTranslate2Engine
 from services.translate.engines.marian import MarianEngine
 from services.translate.recorder import Recorder
 from services.translate.servicer import TranslateServicer
 from services.translate.settings import TranslateSettings
 from services.translate.translator import Translator
 from voka.server import Registration, Resources, ServiceSpec, registration
-from voka.translate.v1 import translate_pb2
 
 log = logging.getLogger("voka.translate")
 IDLE_CHECK_SECONDS = 60.0
@@ -34,18 +36,30 @@ def translate_settings(resources: Resources) -> TranslateSettings:
     return TranslateSettings(**resources.settings.model_dump())
 
 
-def engines(settings: TranslateSettings) -> tuple[MarianEngine, ApertiumEngine]:
-    marian = MarianEngine(settings.models_dir, settings.translate_memory_budget_mb << 20)
+def neural_engines(settings: TranslateSettings) -> list[CTranslate2Engine | MarianEngine]:
+    """The engines holding models in memory (each under its own budget), fastest first."""
+    budget = settings.translate_memory_budget_mb << 20
+    ct2 = CTranslate2Engine(
+        settings.models_dir,
+        budget,
+        settings.translate_ct2_compute_type,
+        settings.translate_ct2_threads,
+    )
+    return [ct2, MarianEngine(settings.models_dir, budget)]
+
+
+def engines(settings: TranslateSettings) -> list[Engine]:
     apertium = ApertiumEngine(
         settings.translate_apertium_binary, settings.translate_apertium_timeout
     )
-    return marian, apertium
+    return [*neural_engines(settings), apertium]
 
 
 async def build(resources: Resources) -> list[Registration]:
     settings = translate_settings(resources)
     assert resources.sessions is not None  # ServiceSpec(database=True)
-    marian, apertium = engines(settings)
+    every = engines(settings)
+    by_kind = {engine.kind: engine for engine in every}
     executor = ThreadPoolExecutor(settings.translate_workers, thread_name_prefix="translate")
     batcher = Batcher(
         executor,
@@ -54,10 +68,10 @@ async def build(resources: Resources) -> list[Registration]:
         queue_size=settings.translate_queue_size,
         cache_size=settings.translate_cache_size,
     )
-    catalogue = Catalogue([marian, apertium], parse_engines(settings.translate_engines))
+    catalogue = Catalogue(every, parse_engines(settings.translate_engines))
     translator = Translator(catalogue, batcher, Detector(LANGUAGES), executor)
     recorder = Recorder(resources.sessions, resources.bus)
-    unloader = asyncio.create_task(_unload_idle(marian, settings.translate_idle_unload_seconds))
+    unloader = asyncio.create_task(_unload_idle(every, settings.translate_idle_unload_seconds))
 
     async def stop() -> None:
         unloader.cancel()
@@ -70,21 +84,19 @@ async def build(resources: Resources) -> list[Registration]:
     resources.on_stop.append(stop)
 
     def loaded(engine: int, source: str, target: str) -> bool:
-        kind: dict[int, MarianEngine | ApertiumEngine] = {
-            translate_pb2.ENGINE_MARIAN: marian,
-            translate_pb2.ENGINE_APERTIUM: apertium,
-        }
-        chosen = kind.get(engine)
+        chosen = by_kind.get(engine)
         return chosen is not None and chosen.loaded(source, target)
 
     return [registration(TranslateServicer(translator, recorder, resources.sessions, loaded))]
 
 
-async def _unload_idle(marian: MarianEngine, idle_seconds: float) -> None:
+async def _unload_idle(every: Sequence[Engine], idle_seconds: float) -> None:
+    neural = [e for e in every if isinstance(e, CTranslate2Engine | MarianEngine)]
     while True:
         await asyncio.sleep(IDLE_CHECK_SECONDS)
-        for source, target in marian.unload_idle(idle_seconds):
-            log.info("unloaded idle model %s-%s", source, target)
+        for engine in neural:
+            for source, target in engine.unload_idle(idle_seconds):
+                log.info("unloaded idle model %s-%s (engine %d)", source, target, engine.kind)
 
 
 SPEC = ServiceSpec(name="translate", build=build, database=True)

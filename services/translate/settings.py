@@ -18,7 +18,8 @@ class TranslateSettings(Settings):
 
     translate_models_dir: Path | None = Field(
         default=None,
-        description="MarianMT models, one opus-mt directory per pair (`es-en/`); "
+        description="MarianMT models, one opus-mt directory per pair (`es-en/`), and their "
+        "CTranslate2 conversions under `ctranslate2/`; "
         "empty: <data_dir>/translate/models.",
     )
     translate_engines: dict[str, str] = Field(
@@ -41,10 +42,18 @@ class TranslateSettings(Settings):
         default=10_000, description="Results kept in the (model, text) cache."
     )
     translate_memory_budget_mb: int = Field(
-        default=4096, description="Memory for loaded Marian models; least recently used unload."
+        default=4096,
+        description="Memory for loaded models, per neural engine; least recently used unload.",
     )
     translate_idle_unload_seconds: float = Field(
-        default=900.0, description="A Marian model unused this long is unloaded."
+        default=900.0, description="A neural model unused this long is unloaded."
+    )
+    translate_ct2_compute_type: str = Field(
+        default="int8",
+        description="CTranslate2 compute type for converted models (int8, int8_float32, float32).",
+    )
+    translate_ct2_threads: int = Field(
+        default=0, description="CTranslate2 threads per model; 0: CTranslate2's default."
     )
     translate_workers: int = Field(default=2, description="Inference threads.")
 

@@ -1,5 +1,6 @@
 """The translate service in process, on a real NATS server and SQLite, with tiny MarianMT models
-for en-de, de-en and en-it (Apertium serves the pairs it has: en-es, fr-es, ca-en, ...)."""
+for en-de, de-en and en-it, the same model converted for CTranslate2 as en-nl (Apertium serves
+the pairs it has: en-es, fr-es, ca-en, ...)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from services.translate.engines.ctranslate2 import SUBDIR, convert
 from services.translate.service import SPEC
 from services.translate.settings import TranslateSettings
 from tests.fixtures.tokens import TokenFactory
@@ -19,6 +21,9 @@ from voka.server import Running, start
 from voka.translate.v1 import translate_pb2_grpc
 
 MARIAN_PAIRS = ("en-de", "de-en", "en-it")
+# Installed only in its CTranslate2 form (converted from the tiny model, then the Marian copy
+# removed), so routing must pick that engine for it.
+CT2_PAIR = "en-nl"
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +32,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     first = tiny_marian.build(root / MARIAN_PAIRS[0])
     for pair in MARIAN_PAIRS[1:]:
         shutil.copytree(first, root / pair)
+    convert(first, root / SUBDIR / CT2_PAIR)
     return root
 
 

@@ -326,7 +326,7 @@ async def test_full_queue_is_resource_exhausted(models_dir: Path):
     """A busy model (its lock held, as during a long generate) with a full queue refuses new
     work at once; what was queued still completes."""
     engine = MarianEngine(models_dir, 1 << 30)
-    busy = engine._get("en", "de").lock
+    busy = engine._models.get(("en", "de")).lock
     with ThreadPoolExecutor(1) as executor:
         batcher = Batcher(executor, window=0.0, max_batch=1, queue_size=2, cache_size=10)
         busy.acquire()

@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 
 import sentencepiece as spm
+import torch
 from transformers import MarianConfig, MarianMTModel, MarianTokenizer
 
+SEED = 20261122
 PAIRS = [
     ("Hello, how are you?", "Hallo, wie geht es dir?"),
     ("Good morning.", "Guten Morgen."),
@@ -54,11 +56,15 @@ def build(directory: Path) -> Path:
             eos_piece="</s>",
             minloglevel=2,
         )
+    # opus-mt's layout: `<pad>` is the last entry of the shared vocabulary (CTranslate2's
+    # converter relies on it).
     vocab: dict[str, int] = {}
     for side in ("source", "target"):
         processor = spm.SentencePieceProcessor(model_file=str(work / f"{side}.model"))
         for i in range(processor.get_piece_size()):
-            vocab.setdefault(processor.id_to_piece(i), len(vocab))
+            if processor.id_to_piece(i) != "<pad>":
+                vocab.setdefault(processor.id_to_piece(i), len(vocab))
+    vocab["<pad>"] = len(vocab)
     (work / "vocab.json").write_text(json.dumps(vocab))
     tokenizer = MarianTokenizer(
         source_spm=str(work / "source.model"),
@@ -81,5 +87,6 @@ def build(directory: Path) -> Path:
         forced_eos_token_id=vocab["</s>"],
     )
     tokenizer.save_pretrained(directory)
+    torch.manual_seed(SEED)  # the same weights every run: outputs are comparable across runs
     MarianMTModel(config).save_pretrained(directory)
     return directory
