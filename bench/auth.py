@@ -14,7 +14,10 @@ token bucket, then measures in one run, each phase bounded by time:
   once with no token (no crypto: "Jwt is missing") and once with a token under the ring's `kid`
   but signed by another key (Envoy parses it and checks the Ed25519 signature, then refuses), so
   the difference is jwt_authn's own cost with no upstream involved; plus the same route with a
-  valid token (edge check, auth service check, database) and a public route for scale.
+  valid token (edge check, auth service check, database) and a public route for scale;
+* API keys at another service: `GET /api/v1/translate/translations` with an `x-api-key` (the
+  edge lets it through, translate's kit resolves it through auth once and then from its cache)
+  against the same route with a JWT (edge check, kit check).
 
 Loopback only; load comes from `--workers` processes so the Python client is less of a ceiling
 (on a 2-core machine the client and Envoy still share the CPU: read edge figures as lower
@@ -49,6 +52,7 @@ from voka.authn import AUDIENCE, ISSUER, JwksCache, TokenVerifier, jwks_from_aut
 # High enough that Envoy's token bucket never refuses a benchmark request.
 UNLIMITED = (1_000_000, 1.0)
 ME = "/api/v1/users/me"
+TRANSLATIONS = "/api/v1/translate/translations"
 NO_TOKEN = "edge: no token (401, no crypto)"
 FORGED = "edge: verify + refuse (401, Ed25519)"
 IN_SERVICE = "verify, in-service (voka.authn)"
@@ -75,6 +79,7 @@ class Account:
     username: str
     password: str
     access_token: str
+    api_key: str
 
 
 # --- logins ------------------------------------------------------------------------------------
@@ -89,7 +94,14 @@ def register(rest_url: str) -> Account:
         client.post("/api/v1/auth/register", json=body).raise_for_status()
         login = client.post("/api/v1/auth/login", json={"username": name, "password": password})
         login.raise_for_status()
-        return Account(name, password, login.json()["accessToken"])
+        token = login.json()["accessToken"]
+        key = client.post(
+            "/api/v1/users/me/api-keys",
+            json={"displayName": "bench"},
+            headers={"authorization": f"Bearer {token}"},
+        )
+        key.raise_for_status()
+        return Account(name, password, token, key.json()["secret"])
 
 
 async def _for(seconds: float, clients: int, once: Callable[[], Awaitable[bool]]) -> int:
@@ -186,7 +198,7 @@ def edge_rate(
 
 def foreign_token(keys_dir: Path) -> str:
     """Well-formed, unexpired, under the ring's current kid, but signed by another key."""
-    kid = KeyRing.open(keys_dir, token_lifetime=900).current.kid
+    kid = KeyRing.open(keys_dir, retire_after=900).current.kid
     now = int(time.time())
     claims: dict[str, str | int] = {"iss": ISSUER, "aud": AUDIENCE, "sub": "users/x"}
     claims |= {"jti": "bench", "iat": now, "exp": now + 600}
@@ -202,6 +214,8 @@ def edge_cases(account: Account, keys_dir: Path) -> list[EdgeCase]:
         (FORGED, ME, forged, 401),
         ("edge: valid token -> auth service", ME, bearer, 200),
         ("public route -> service (no JWT)", "/api/v1/health/auth", {}, 200),
+        ("JWT -> translate (edge + kit verify)", TRANSLATIONS, bearer, 200),
+        ("API key -> translate (kit cache)", TRANSLATIONS, {"x-api-key": account.api_key}, 200),
     ]
 
 
@@ -254,7 +268,12 @@ def main(argv: Sequence[str]) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="voka-bench-auth-") as var:
         print("starting the mesh ...", flush=True)
-        with Mesh(Path(var), Ports.free(), envoy_options={"rate_limit": UNLIMITED}) as mesh:
+        with Mesh(
+            Path(var),
+            Ports.free(),
+            {"VOKA_RATE_LIMIT_PER_SECOND": "0"},  # the kit's per-user limit too
+            envoy_options={"rate_limit": UNLIMITED},
+        ) as mesh:
             figures = asyncio.run(measure(mesh, args))
     print(table(figures))
     by_label = {f.label: f for f in figures}

@@ -43,9 +43,14 @@ STAT_PREFIX = "voka_edge"
 JWT_PROVIDER = "voka_auth"
 JWKS_PATH = "/api/v1/auth/jwks"
 JWKS_CLUSTER = "voka_jwks"
-# API keys (`vk_...`) are not JWTs: only the auth service resolves them, so the edge lets them
-# through to the service instead of refusing them as malformed tokens.
+# API keys (`vk_...`, in `authorization: Bearer` or `x-api-key`) are not JWTs: the service
+# behind resolves them (through the auth service), so the edge lets them through to it instead of
+# refusing them as malformed tokens. Anything else still needs a JWT here.
 API_KEY_AUTHORIZATION = "bearer vk_"
+API_KEY_HEADER = "x-api-key"
+API_KEY_PREFIX = "vk_"
+GATEWAY_HEADER = "x-voka-gateway"
+GATEWAY_SECRET_ENV = "VOKA_GATEWAY_SECRET"  # noqa: S105 - the variable's name
 # How long Envoy trusts a fetched JWKS before fetching again. Short, because a newly rotated key
 # is unknown at the edge until the next fetch.
 JWKS_CACHE_S = 60.0
@@ -59,7 +64,14 @@ _SEGMENT_REGEX = {"*": "[^/]+", "**": ".+"}
 _CORS = "envoy.filters.http.cors"
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _CORS_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-_CORS_HEADERS = ("authorization", "content-type", "x-grpc-web", "x-user-agent", "grpc-timeout")
+_CORS_HEADERS = (
+    "authorization",
+    "x-api-key",
+    "content-type",
+    "x-grpc-web",
+    "x-user-agent",
+    "grpc-timeout",
+)
 _CORS_EXPOSE = ("grpc-status", "grpc-message")
 # Audio uploads and synthesized speech travel as `google.api.HttpBody`, which the transcoder
 # buffers whole; Envoy's 1 MiB default would refuse a minute of WAV.
@@ -274,9 +286,9 @@ def ordered_routes(table: Mapping[str, Sequence[RouteMatch]]) -> list[tuple[Rout
 # login and logout), so the rules are derived per binding, not per route, and Envoy takes the
 # first rule that matches:
 #
-# 1. CORS preflights (OPTIONS) and API-key callers (`Bearer vk_...`) skip the edge check: a
-#    preflight carries no credential, and only the auth service can resolve an API key (every
-#    other service refuses one as a malformed token).
+# 1. CORS preflights (OPTIONS) and API-key callers (`Bearer vk_...` or `x-api-key: vk_...`)
+#    skip the edge check: a preflight carries no credential, and only the services can resolve
+#    an API key (the kit asks the auth service; a bad key is refused there, 401).
 # 2. Each ACCESS_PUBLIC binding, for its own HTTP method only: an exact `path` when the template
 #    is literal, else a `safe_regex` of the template (`{name=voices/*}` -> `voices/[^/]+`), so a
 #    public `GET /api/v1/voices/x` does not open a protected `DELETE` on the same path. Each
@@ -342,7 +354,11 @@ def _skip_rules() -> list[JSON]:
             }
         ],
     }
-    return [{"match": preflight}, {"match": api_key}]
+    api_key_header = {
+        "prefix": "/",
+        "headers": [{"name": API_KEY_HEADER, "string_match": {"prefix": API_KEY_PREFIX}}],
+    }
+    return [{"match": preflight}, {"match": api_key}, {"match": api_key_header}]
 
 
 def jwt_rules(descriptor_set: Path, table: Mapping[str, Sequence[RouteMatch]]) -> list[JSON]:
@@ -447,6 +463,17 @@ def _virtual_host(
         "domains": ["*"],
         "routes": [*routes, _not_found_route()],
         "typed_per_filter_config": {_CORS: _cors_policy(cors_origins)},
+        "request_headers_to_add": [_gateway_proof()],
+    }
+
+
+def _gateway_proof() -> JSON:
+    """`x-voka-gateway: <secret>` on every request Envoy forwards, replacing any the client sent:
+    it tells a service that `x-envoy-external-address` (which Envoy also overwrites) is Envoy's
+    word, not the caller's. The secret comes from Envoy's environment, never from this file."""
+    return {
+        "header": {"key": GATEWAY_HEADER, "value": f"%ENVIRONMENT({GATEWAY_SECRET_ENV})%"},
+        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
     }
 
 

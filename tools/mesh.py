@@ -25,7 +25,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway.config import write_config
+from gateway.config import GATEWAY_SECRET_ENV, write_config
 from tools.processes import (
     BIN,
     START_TIMEOUT,
@@ -40,6 +40,7 @@ from voka.config import DEFAULT_PORTS, DOMAINS
 ROOT = Path(__file__).resolve().parent.parent
 DESCRIPTOR_SET = ROOT / "gen" / "voka.binpb"
 SECRETS_DIR = "secrets"
+GATEWAY = "gateway"
 
 
 def service_secrets(var: Path) -> dict[str, str]:
@@ -58,6 +59,12 @@ def _secret(path: Path) -> str:
     with os.fdopen(fd, "w") as file:
         file.write(value + "\n")
     return value
+
+
+def gateway_secret(var: Path) -> str:
+    """The secret Envoy proves itself with to the services (`x-voka-gateway`), made like the
+    services' own on first start."""
+    return _secret(var / SECRETS_DIR / GATEWAY)
 
 
 def secret_hashes(by_domain: Mapping[str, str]) -> str:
@@ -101,15 +108,19 @@ class Mesh:
         ports: Ports,
         extra_env: Mapping[str, str] | None = None,
         envoy_options: Mapping[str, Any] | None = None,
+        service_env: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
-        """`envoy_options` go to gateway.config.build_config (benchmarks lift the rate limit)."""
+        """`envoy_options` go to gateway.config.build_config (benchmarks lift the rate limit);
+        `service_env` adds variables for one domain's process only (a test's tight limit)."""
         self.var = var
         self.ports = ports
         self._extra_env = dict(extra_env or {})
+        self._service_env = {d: dict(env) for d, env in (service_env or {}).items()}
         self._envoy_options = dict(envoy_options or {})
         self._nats = NatsServer(var, ports.nats, ports.nats_monitor)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._secrets: dict[str, str] = {}
+        self._gateway_secret = ""
 
     @property
     def rest_url(self) -> str:
@@ -125,6 +136,7 @@ class Mesh:
     def start(self) -> None:
         (self.var / "logs").mkdir(parents=True, exist_ok=True)
         self._secrets = service_secrets(self.var)
+        self._gateway_secret = gateway_secret(self.var)
         try:
             self._nats.start()
             for domain in DOMAINS:
@@ -146,11 +158,15 @@ class Mesh:
             "VOKA_DRAIN_SECONDS": "0.2",
             "VOKA_SERVICE_SECRET": self._secrets[domain],
             **(
-                {"VOKA_AUTH_SERVICE_SECRETS": secret_hashes(self._secrets)}
+                {
+                    "VOKA_AUTH_SERVICE_SECRETS": secret_hashes(self._secrets),
+                    GATEWAY_SECRET_ENV: self._gateway_secret,
+                }
                 if domain == "auth"
                 else {}
             ),
             **self._extra_env,
+            **self._service_env.get(domain, {}),
         }
         self._spawn(domain, [sys.executable, "-m", f"services.{domain}"], env)
 
@@ -191,6 +207,7 @@ class Mesh:
                 "warn",
                 "--disable-hot-restart",
             ],
+            {GATEWAY_SECRET_ENV: self._gateway_secret},
         )
         wait_http(f"{self.rest_url}/health", self._alive("envoy"))
         for domain in DOMAINS:

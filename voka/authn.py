@@ -2,7 +2,9 @@
 
 Envoy checks tokens at the edge, but internal callers reach services directly, so each service
 verifies again here. The access rule of each RPC comes from the contract
-(`(voka.api.v1.access)`), never from a list kept beside the code.
+(`(voka.api.v1.access)`), never from a list kept beside the code. Machine clients may present an
+API key instead (`Bearer vk_...` or `x-api-key`); `CredentialVerifier` hands those to
+voka.apikeys. voka.credentials assembles the verifier a service runs.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class Identity:
     roles: frozenset[str]
     token_id: str
     expires_at: float
+    # `users/{user}/api-keys/{api_key}` when the caller presented an API key instead of a JWT.
+    api_key: str = ""
 
     @property
     def is_service(self) -> bool:
@@ -92,6 +96,10 @@ class JwksCache:
         if age > self._ttl or (kid not in self._keys and age > self._min_refresh):
             await self._refresh()
         return self._keys.get(kid)
+
+    def expire(self) -> None:
+        """Fetch again on the next lookup (the auth service announced a key rotation)."""
+        self._fetched_at = float("-inf")
 
     async def _refresh(self) -> None:
         """Fetch again; while the source is down, keep trusting the keys already known (they
@@ -218,6 +226,42 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
+API_KEY_PREFIX = "vk_"
+API_KEY_HEADER = "x-api-key"
+
+
+def is_api_key(credential: str) -> bool:
+    return credential.startswith(API_KEY_PREFIX)
+
+
+def credential_of(call: Call) -> str | None:
+    """The caller's credential: `authorization: Bearer <JWT or vk_ key>` or `x-api-key: vk_...`
+    (machine clients). Both at once is ambiguous, so it is refused."""
+    token = bearer_token(call.metadata("authorization"))
+    api_key = (call.metadata(API_KEY_HEADER) or "").strip()
+    if api_key and token:
+        raise errors.unauthenticated(f"send authorization or {API_KEY_HEADER}, not both")
+    if api_key and not is_api_key(api_key):
+        raise errors.unauthenticated(f"{API_KEY_HEADER} must be an API key ({API_KEY_PREFIX}...)")
+    return token or api_key or None
+
+
+class CredentialVerifier:
+    """API keys to `api_keys`, everything else to `tokens` (a JWT verifier). Without an API-key
+    verifier (a service with no identity to ask the auth service with) keys are refused."""
+
+    def __init__(self, tokens: Verifier, api_keys: Verifier | None) -> None:
+        self._tokens = tokens
+        self._api_keys = api_keys
+
+    async def verify(self, token: str) -> Identity:
+        if not is_api_key(token):
+            return await self._tokens.verify(token)
+        if self._api_keys is None:
+            raise errors.unauthenticated("this service cannot resolve API keys")
+        return await self._api_keys.verify(token)
+
+
 def identity_hook(verifier: Verifier) -> Hook:
     """Verify the caller, enforce the RPC's access rule, and expose the identity to handlers.
 
@@ -227,7 +271,7 @@ def identity_hook(verifier: Verifier) -> Hook:
 
     @asynccontextmanager
     async def hook(call: Call) -> AsyncIterator[None]:
-        token = bearer_token(call.metadata("authorization"))
+        token = credential_of(call)
         identity = await verifier.verify(token) if token else None
         enforce(access_of(call.method), identity)
         _caller.set(identity)

@@ -35,6 +35,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSubscription
 from nats.js import JetStreamContext, api
 from nats.js.errors import BadRequestError, NoStreamResponseError
+from nats.nuid import NUID
 from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
@@ -184,6 +185,7 @@ class Bus:
         self._streams: dict[str, str] = {}
         self._dlq_ready = False
         self._subscriptions: set[Subscription[Any]] = set()
+        self._nuid = NUID()
 
     @classmethod
     async def connect(
@@ -248,10 +250,34 @@ class Bus:
         with `asyncio.timeout` where PUBLISH_ATTEMPTS x PUBLISH_TIMEOUT is too long.
         `suffix` appends a routing token the contract names (`<subject>.<suffix>`)."""
         subject = _with_suffix(subject_of(type(message)), suffix)
+        event_id, envelope = self._envelope(message, event_id, headers)
+        ack = await self._store(subject, message.SerializeToString(), envelope)
+        PUBLISHED.labels(subject, "duplicate" if ack.duplicate else "stored").inc()
+        return event_id
+
+    async def emit(self, message: Message, *, suffix: str = "") -> str:
+        """Publish a hint without waiting for JetStream's ack (far cheaper than `publish`):
+        for events whose loss costs nothing because the truth is kept elsewhere and readers
+        re-check it. JetStream stores the event when it arrives; a lost one is not retried."""
+        subject = _with_suffix(subject_of(type(message)), suffix)
+        await self._stream_for(subject)
+        # NUIDs are unique without a system call per id (uuid4 reads the OS's random source).
+        event_id = self._nuid.next().decode()
+        # A lean envelope: nats-py checks header values character by character, and a hint
+        # is never retried (no Nats-Msg-Id needed) nor traced back to its producer.
+        envelope = {**telemetry.inject(), EVENT_ID: event_id,
+                    EVENT_TYPE: message.DESCRIPTOR.full_name}  # fmt: skip
+        await self.nc.publish(subject, message.SerializeToString(), headers=envelope)
+        PUBLISHED.labels(subject, "emitted").inc()
+        return event_id
+
+    def _envelope(
+        self, message: Message, event_id: str | None, headers: Mapping[str, str] | None
+    ) -> tuple[str, dict[str, str]]:
         event_id = event_id or uuid.uuid4().hex
         if not _EVENT_ID.match(event_id):
             raise ValueError("event_id: 1-64 printable ASCII characters, no spaces")
-        envelope = {
+        return event_id, {
             **{k: _header(v) for k, v in (headers or {}).items()},
             **telemetry.inject(),
             EVENT_ID: event_id,
@@ -259,9 +285,6 @@ class Bus:
             MSG_ID: event_id,
             PRODUCER: self.name,
         }
-        ack = await self._store(subject, message.SerializeToString(), envelope)
-        PUBLISHED.labels(subject, "duplicate" if ack.duplicate else "stored").inc()
-        return event_id
 
     async def _store(self, subject: str, payload: bytes, headers: dict[str, str]) -> api.PubAck:
         """Publish until JetStream acks. Retrying is safe: the Nats-Msg-Id makes a message

@@ -48,6 +48,14 @@ class Settings(BaseSettings):
         default=None, description="Verify tokens with this JWKS file instead of the auth service."
     )
     jwks_cache_seconds: float = Field(default=300.0, description="How long a JWKS is trusted.")
+    rate_limit_per_second: float = Field(
+        default=50.0,
+        description="Calls per second each user (with its API keys) may make to this service, "
+        "per replica, on average; 0: no limit (voka/ratelimit.py).",
+    )
+    rate_limit_burst: int = Field(
+        default=100, description="Calls a user may make at once before the average applies."
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")
     log_json: bool = Field(default=True, description="JSON log lines (false: plain text).")
     drain_seconds: float = Field(

@@ -15,7 +15,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import create_engine as _create_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
@@ -68,6 +69,19 @@ def _sqlite_engine(url: URL, **options: Any) -> AsyncEngine:
     return engine
 
 
+def create_sqlite_sync_engine(url: str | URL) -> Engine:
+    """A synchronous engine on the same SQLite file with the same connection settings, for
+    work a service runs in a dedicated thread: one thread hop per transaction, where aiosqlite
+    costs one per statement (and each hop waits for a core on a busy machine). Its
+    transactions begin IMMEDIATE: they are writes, so they take the write lock up front instead
+    of failing when a read turns into a write after another process wrote."""
+    parsed = make_url(url).set(drivername="sqlite")
+    engine = _create_engine(parsed)
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin_immediate)
+    return engine
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # Take transaction control from the sqlite3 driver, which would skip BEGIN before
     # SELECT and DDL; `_sqlite_on_begin` emits it instead.
@@ -85,6 +99,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_on_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN")
+
+
+def _sqlite_on_begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

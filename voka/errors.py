@@ -105,5 +105,13 @@ def resource_exhausted(message: str, retry_after: timedelta | None = None) -> Vo
     return _error(grpc.StatusCode.RESOURCE_EXHAUSTED, message, *details)
 
 
+def quota_exceeded(message: str, subject: str, description: str) -> VokaError:
+    """RESOURCE_EXHAUSTED because a quota is used up (not overload): retrying will not help
+    until something is freed, so no RetryInfo; a QuotaFailure names whose quota."""
+    violation = error_details_pb2.QuotaFailure.Violation(subject=subject, description=description)
+    detail = error_details_pb2.QuotaFailure(violations=[violation])
+    return _error(grpc.StatusCode.RESOURCE_EXHAUSTED, message, detail)
+
+
 def unavailable(message: str) -> VokaError:
     return _error(grpc.StatusCode.UNAVAILABLE, message)

@@ -12,6 +12,11 @@ events between them; a durable per process would leave one orphaned consumer on 
 restart). Core delivery has no replay, which is what the start-up load is for: the subscription
 opens first and the load follows, so a revocation published in between is seen at least once;
 after a NATS reconnect the list is loaded again to cover the events missed while disconnected.
+
+The same feed carries the other auth events a kit reacts to at once: API-key revocations and
+owner changes (voka.apikeys drops cached key answers) and signing-key rotations (the JWKS cache
+is fetched again). Those need no start-up load: before the process started it had nothing
+cached.
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import grpc
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSubscription
 
@@ -37,6 +42,7 @@ log = logging.getLogger("voka.revocations")
 
 Clock = Callable[[], float]
 LoadRevoked = Callable[[], Awaitable[list[tuple[str, float]]]]
+Listener = Callable[[Message], None]
 
 LIST_PAGE_SIZE = 500
 LIST_TIMEOUT = 5.0
@@ -110,20 +116,35 @@ class AuthDenylist:
 class RevocationFeed:
     """Fills a RevocationCache from NATS events and, where it can, from the auth service."""
 
-    def __init__(self, cache: RevocationCache, bus: Bus, load: LoadRevoked | None) -> None:
+    def __init__(
+        self,
+        cache: RevocationCache,
+        bus: Bus,
+        load: LoadRevoked | None,
+        listeners: Mapping[type[Message], Listener] | None = None,
+    ) -> None:
+        """`listeners`: further auth events to hand, parsed, to a callback each."""
         self.cache = cache
         self._bus = bus
         self._load = load
-        self._subscription: NatsSubscription | None = None
+        self._listeners = dict(listeners or {})
+        self._subscriptions: list[NatsSubscription] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.loaded = asyncio.Event()
 
     async def start(self) -> None:
         """Subscribe first, then load in the background (auth may not be up yet: the
         service must still start; until the load succeeds only events count)."""
-        self._subscription = await self._bus.nc.subscribe(
-            subject_of(events_pb2.AccessTokenRevokedEvent), cb=self._on_message
-        )
+        listeners: dict[type[Message], Listener] = {
+            events_pb2.AccessTokenRevokedEvent: self._on_revoked,
+            **self._listeners,
+        }
+        for event_type, listener in listeners.items():
+            self._subscriptions.append(
+                await self._bus.nc.subscribe(
+                    subject_of(event_type), cb=_parsed(event_type, listener)
+                )
+            )
         if self._load is None:
             log.warning(
                 "no %s: revoked tokens come from events only; tokens revoked before this "
@@ -138,19 +159,14 @@ class RevocationFeed:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._subscription is not None:
+        for subscription in self._subscriptions:
             with contextlib.suppress(Exception):
-                await self._subscription.unsubscribe()
+                await subscription.unsubscribe()
         if isinstance(self._load, AuthDenylist):
             await self._load.close()
 
-    async def _on_message(self, msg: Msg) -> None:
-        event = events_pb2.AccessTokenRevokedEvent()
-        try:
-            event.ParseFromString(msg.data)
-        except DecodeError:
-            log.warning("revocations: unparsable event on %s", msg.subject)
-            return
+    def _on_revoked(self, event: Message) -> None:
+        assert isinstance(event, events_pb2.AccessTokenRevokedEvent)
         self.cache.on_event(event)
 
     async def _load_until_done(self) -> None:
@@ -183,10 +199,27 @@ class RevocationFeed:
                 await self._load_until_done()
 
 
-async def start_feed(bus: Bus, service: str, auth_address: str) -> RevocationFeed:
+def _parsed(event_type: type[Message], listener: Listener) -> Callable[[Msg], Awaitable[None]]:
+    async def on_message(msg: Msg) -> None:
+        event = event_type()
+        try:
+            event.ParseFromString(msg.data)
+        except DecodeError:
+            log.warning("revocations: unparsable event on %s", msg.subject)
+            return
+        listener(event)
+
+    return on_message
+
+
+async def start_feed(
+    bus: Bus,
+    identity: ServiceIdentity | None,
+    auth_address: str,
+    listeners: Mapping[type[Message], Listener] | None = None,
+) -> RevocationFeed:
     """The running feed of this process, loading through its service identity when it has one."""
-    identity = service_identity.from_env(service, auth_address)
     load = AuthDenylist(auth_address, identity) if identity is not None else None
-    feed = RevocationFeed(RevocationCache(), bus, load)
+    feed = RevocationFeed(RevocationCache(), bus, load, listeners)
     await feed.start()
     return feed

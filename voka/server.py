@@ -12,22 +12,24 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from voka import authn, db, hooks, revocations, telemetry
+from voka import authn, credentials, db, hooks, telemetry
 from voka.bus import Bus
 from voka.calls import Hook, HookInterceptor
 from voka.config import Settings
 from voka.health import Check, HealthMonitor, OpsServicer
 from voka.metrics import serve_metrics
 from voka.ops.v1 import events_pb2, ops_pb2, ops_pb2_grpc
+from voka.ratelimit import RateLimiter, rate_limit_hook
 
 log = logging.getLogger("voka.server")
+SettingsT = TypeVar("SettingsT", bound=Settings)
 
 HEALTH_INTERVAL = 5.0
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # audio uploads; services set tighter limits per field
@@ -81,11 +83,17 @@ class Resources:
     bus: Bus | None = None
     checks: dict[str, Check] = field(default_factory=dict)
     # Set by a build that verifies callers itself (the auth service holds the keys and the
-    # denylist); otherwise the kit verifies against the JWKS file or the auth service.
+    # denylist); otherwise the kit verifies against the JWKS file or the auth service
+    # (voka.credentials).
     verifier: authn.Verifier | None = None
-    # The kit's denylist check of the verifier it builds (set when the service has a bus).
-    revoked: authn.RevocationCheck | None = None
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def settings_as(self, kind: type[SettingsT]) -> SettingsT:
+        """The service's own Settings subclass: the kit hands over its Settings, and the
+        service's `VOKA_<DOMAIN>_*` variables are read on top of them."""
+        if isinstance(self.settings, kind):
+            return self.settings
+        return kind(**self.settings.model_dump())
 
 
 @dataclass(frozen=True)
@@ -123,14 +131,17 @@ async def start(spec: ServiceSpec, settings: Settings) -> Running:
     """Open resources, build the servicers and start serving (does not block)."""
     resources = await _open_resources(spec, settings)
     registrations = list(await spec.build(resources))
-    if resources.verifier is None and resources.bus is not None:
-        await _check_revocations(spec, settings, resources, resources.bus)
+    verifier = resources.verifier
+    if verifier is None:
+        kit = await credentials.start(spec.name, settings, resources.bus)
+        verifier = resources.verifier = kit.verifier
+        resources.on_stop.extend(kit.on_stop)
     names = [r.name for r in registrations]
     monitor = HealthMonitor(spec.name, settings.version, resources.checks, names)
     if resources.bus is not None:
         monitor.on_change(_status_event_publisher(resources.bus, monitor))
     server = grpc.aio.server(
-        interceptors=[HookInterceptor(_hooks(settings, resources.verifier, resources.revoked))],
+        interceptors=[HookInterceptor(_hooks(settings, verifier))],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -147,31 +158,12 @@ async def start(spec: ServiceSpec, settings: Settings) -> Running:
     return Running(server, port, monitor, resources, [task])
 
 
-def _hooks(
-    settings: Settings,
-    verifier: authn.Verifier | None,
-    revoked: authn.RevocationCheck | None = None,
-) -> list[Hook]:
-    if verifier is None:
-        jwks = authn.JwksCache(_jwks_source(settings), ttl=settings.jwks_cache_seconds)
-        verifier = authn.TokenVerifier(jwks, revoked=revoked)
-    return [hooks.observe, hooks.map_errors, authn.identity_hook(verifier)]
-
-
-async def _check_revocations(
-    spec: ServiceSpec, settings: Settings, resources: Resources, bus: Bus
-) -> None:
-    """Refuse tokens the auth service revoked (logout, password change), not only expired
-    ones: a denylist copy fed by ListRevokedTokens and AccessTokenRevokedEvent."""
-    feed = await revocations.start_feed(bus, spec.name, settings.address_of("auth"))
-    resources.revoked = feed.cache.is_revoked
-    resources.on_stop.append(feed.stop)
-
-
-def _jwks_source(settings: Settings) -> authn.JwksFetch:
-    if settings.jwks_file is not None:
-        return authn.jwks_from_file(settings.jwks_file)
-    return authn.jwks_from_auth_service(settings.address_of("auth"))
+def _hooks(settings: Settings, verifier: authn.Verifier) -> list[Hook]:
+    stack = [hooks.observe, hooks.map_errors, authn.identity_hook(verifier)]
+    if settings.rate_limit_per_second > 0:
+        limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        stack.append(rate_limit_hook(limiter))
+    return stack
 
 
 def _register(

@@ -1,4 +1,5 @@
-"""`python -m services.auth`: one auth service process; `... create-admin`: the first admin."""
+"""`python -m services.auth`: one auth service process; `... create-admin`, `... rotate-keys`:
+operator commands (services/auth/cli.py)."""
 
 import sys
 

@@ -1,7 +1,11 @@
-"""`python -m services.auth create-admin --email ... --username ...`: the first admin.
+"""Operator commands of the auth service.
 
-There is no default admin and no default password: an operator creates the first admin with
-this command, typing the password at a prompt or piping it on standard input.
+`python -m services.auth create-admin --email ... --username ...`: the first admin. There is no
+default admin and no default password: the operator types the password at a prompt or pipes it
+on standard input.
+
+`python -m services.auth rotate-keys`: a new signing key (see services/auth/keys.py). The
+running service notices within `VOKA_AUTH_KEYS_POLL_SECONDS` and announces it to the mesh.
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ import argparse
 import asyncio
 import getpass
 import sys
+from datetime import UTC, datetime
 
 from services.auth import validation as check
+from services.auth.keys import KeyRing, Rotation
 from services.auth.passwords import hash_password
 from services.auth.servicer import AuthServicer
 from services.auth.settings import AuthSettings
@@ -54,14 +60,28 @@ async def create_admin(settings: AuthSettings, username: str, email: str, passwo
     return f"users/{row.id}"
 
 
+def rotate_keys(settings: AuthSettings) -> Rotation:
+    """Promote the published next key to signing key; the old one stays published until the
+    tokens it signed have expired."""
+    return KeyRing.open(settings.keys_dir, settings.key_retire_seconds).rotate()
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.auth", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     admin = commands.add_parser("create-admin", help="create an account with the admin role")
     admin.add_argument("--email", required=True)
     admin.add_argument("--username", required=True)
+    commands.add_parser("rotate-keys", help="make the next signing key current")
     args = parser.parse_args(argv)
     settings = AuthSettings(service="auth")
+    if args.command == "rotate-keys":
+        rotation = rotate_keys(settings)
+        print(
+            f"signing key {rotation.new_kid}; {rotation.old_kid} published until "
+            f"{datetime.fromtimestamp(rotation.old_key_expires_at, UTC).isoformat()}"
+        )
+        return 0
     try:
         name = asyncio.run(create_admin(settings, args.username, args.email, read_password()))
     except errors.VokaError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from voka.config import Settings
 
@@ -21,6 +21,14 @@ class AuthSettings(Settings):
         description="Signing keys (generated on first start, 0600); empty: <data_dir>/auth/keys.",
     )
     auth_access_token_seconds: int = Field(default=900, description="Lifetime of an access JWT.")
+    auth_key_retire_grace_seconds: int = Field(
+        default=300,
+        description="After a rotation the old signing key stays published for one access-token "
+        "lifetime plus this grace (replicas that have not reloaded the ring yet).",
+    )
+    auth_keys_poll_seconds: float = Field(
+        default=2.0, description="How often the service re-reads the key ring for rotations."
+    )
     auth_refresh_token_seconds: int = Field(
         default=14 * 24 * 3600, description="Lifetime of a refresh token unless used."
     )
@@ -50,6 +58,18 @@ class AuthSettings(Settings):
         description="SHA-256 (hex) of each service's own secret, by domain, for "
         'IssueServiceToken: \'{"translate": "<sha256 hex>"}\'; empty: no service tokens.',
     )
+
+    gateway_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="The secret Envoy sends in x-voka-gateway (VOKA_GATEWAY_SECRET, the same "
+        "variable Envoy reads): with it, calls that came through the gateway are keyed by "
+        "x-envoy-external-address for the per-address limits; empty: always by the TCP peer.",
+    )
+
+    @cached_property
+    def key_retire_seconds(self) -> float:
+        """How long a retired signing key stays in the JWKS."""
+        return float(self.auth_access_token_seconds + self.auth_key_retire_grace_seconds)
 
     @cached_property
     def keys_dir(self) -> Path:

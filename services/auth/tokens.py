@@ -17,10 +17,9 @@ from dataclasses import dataclass
 import jwt
 
 from services.auth.keys import ALGORITHM, KeyRing
-from voka.authn import AUDIENCE, ISSUER
+from voka.authn import API_KEY_PREFIX, AUDIENCE, ISSUER
 
 REFRESH_PREFIX = "rt_"
-API_KEY_PREFIX = "vk_"
 API_KEY_LOOKUP_CHARS = 8  # after `vk_`: what is stored in clear to find the key
 
 
@@ -81,7 +80,3 @@ def new_api_key() -> tuple[str, str]:
 
 def api_key_prefix(secret: str) -> str:
     return secret[: len(API_KEY_PREFIX) + API_KEY_LOOKUP_CHARS]
-
-
-def is_api_key(credential: str) -> bool:
-    return credential.startswith(API_KEY_PREFIX)

@@ -335,6 +335,28 @@ def test_auth_signing_keys_come_from_a_shared_secret(docs: list[Doc]):
     assert mount["readOnly"] is True
 
 
+def _secret_ref(env: Doc) -> tuple[str, str]:
+    assert "value" not in env
+    ref = env["valueFrom"]["secretKeyRef"]
+    return ref["name"], ref["key"]
+
+
+def test_service_identities_and_the_gateway_secret_come_from_secrets(docs: list[Doc]):
+    """Each service proves itself with its own secret; auth gets only their hashes; Envoy and
+    auth share the gateway secret (services/auth/context.py). No value is in the manifests."""
+    for domain in DOMAINS:
+        env = env_of(container(docs, domain))
+        assert _secret_ref(env["VOKA_SERVICE_SECRET"]) == ("voka-service-identity", domain)
+    auth = env_of(container(docs, "auth"))
+    assert _secret_ref(auth["VOKA_AUTH_SERVICE_SECRETS"]) == (
+        "voka-service-identity",
+        "auth-hashes",
+    )
+    assert _secret_ref(auth["VOKA_GATEWAY_SECRET"]) == ("voka-gateway", "secret")
+    (envoy,) = one(docs, "Deployment", "envoy")["spec"]["template"]["spec"]["containers"]
+    assert _secret_ref(env_of(envoy)["VOKA_GATEWAY_SECRET"]) == ("voka-gateway", "secret")
+
+
 # --- every pod -------------------------------------------------------------------------------
 
 
@@ -363,6 +385,19 @@ def test_every_container_has_requests_and_limits(docs: list[Doc]):
             assert _bytes(requests["memory"]) <= _bytes(limits["memory"]), name
 
 
+# The volume types the `restricted` Pod Security Standard allows.
+RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+
+
 def test_every_pod_runs_restricted(docs: list[Doc]):
     """Non-root, read-only root filesystem, no capabilities, no privilege escalation, no
     service account token: the `restricted` Pod Security Standard and a bit more."""
@@ -379,7 +414,17 @@ def test_every_pod_runs_restricted(docs: list[Doc]):
             assert sc["capabilities"] == {"drop": ["ALL"]}, name
         for volume in spec.get("volumes", []):
             kinds = set(volume) - {"name"}
-            assert kinds <= {"configMap", "secret", "emptyDir", "projected"}, name
+            assert kinds <= RESTRICTED_VOLUMES, name
+
+
+def test_speech_replicas_share_their_uploads(docs: list[Doc]):
+    """An upload stored by one speech pod is transcribed by whichever pod's worker takes the
+    job: uploads, samples and models live on one ReadWriteMany claim."""
+    spec = one(docs, "Deployment", "speech")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in container(docs, "speech")["volumeMounts"]}
+    claim = volumes[mounts["/app/var/speech"]]["persistentVolumeClaim"]["claimName"]
+    assert one(docs, "PersistentVolumeClaim", claim)["spec"]["accessModes"] == ["ReadWriteMany"]
 
 
 def test_voka_pods_write_only_to_their_empty_dirs(docs: list[Doc]):

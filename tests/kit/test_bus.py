@@ -143,6 +143,23 @@ async def test_publish_delivers_message_event_id_and_trace_context(bus: Bus):
     await _settled(bus, "watcher")  # acked
 
 
+async def test_emitted_hints_reach_consumers_with_a_lean_envelope(bus: Bus):
+    seen: asyncio.Queue[Event[StatusEvent]] = asyncio.Queue()
+
+    async def handler(event: Event[StatusEvent]) -> None:
+        await seen.put(event)
+
+    await bus.subscribe(StatusEvent, "hints", handler)
+    ids = [await bus.emit(status_event("tasks")) for _ in range(3)]
+    events = [await asyncio.wait_for(seen.get(), WAIT) for _ in ids]
+    assert [e.id for e in events] == ids  # stored by JetStream, in order, ids unique
+    assert len(set(ids)) == 3
+    assert events[0].message == status_event("tasks")
+    assert events[0].headers["Voka-Event-Type"] == "voka.ops.v1.ServiceStatusChangedEvent"
+    assert "Nats-Msg-Id" not in events[0].headers  # never retried: nothing to de-duplicate
+    await _settled(bus, "hints")
+
+
 async def test_routing_suffix_reaches_only_the_matching_consumers(bus: Bus):
     seen: dict[str, asyncio.Queue[str]] = {"a": asyncio.Queue(), "any": asyncio.Queue()}
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from google.protobuf import timestamp_pb2
 
+from tests.fixtures.waiting import eventually
 from tools.processes import NatsServer
 from voka.auth.v1 import events_pb2
 from voka.authn import Identity
@@ -39,11 +40,8 @@ def revoked_event(jti: str, expires_at: float) -> events_pb2.AccessTokenRevokedE
     )
 
 
-async def eventually(check: RevocationCache, jti: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not await check.is_revoked(identity(jti)):
-        assert time.monotonic() < deadline, f"{jti} never became revoked"
-        await asyncio.sleep(0.02)
+async def revoked(cache: RevocationCache, jti: str) -> None:
+    await eventually(lambda: cache.is_revoked(identity(jti)), WAIT)
 
 
 async def test_events_add_and_expiry_prunes() -> None:
@@ -93,7 +91,7 @@ async def test_every_replica_gets_every_event_and_the_list_is_loaded(bus: Bus) -
     try:
         await bus.publish(revoked_event("published", future))
         for feed in replicas:
-            await eventually(feed.cache, "published")
+            await revoked(feed.cache, "published")
             await asyncio.wait_for(feed.loaded.wait(), WAIT)
             assert await feed.cache.is_revoked(identity("listed"))
     finally:
@@ -116,7 +114,7 @@ async def test_a_failing_load_is_retried_and_events_count_meanwhile(bus: Bus) ->
     await feed.start()
     try:
         await bus.publish(revoked_event("published", future))
-        await eventually(feed.cache, "published")
+        await revoked(feed.cache, "published")
         await asyncio.wait_for(feed.loaded.wait(), WAIT)
         assert await feed.cache.is_revoked(identity("listed"))
         assert calls == 2
@@ -132,6 +130,6 @@ async def test_without_a_service_secret_only_events_count(
     try:
         assert "revoked tokens come from events only" in caplog.text
         await bus.publish(revoked_event("published", time.time() + 600))
-        await eventually(feed.cache, "published")
+        await revoked(feed.cache, "published")
     finally:
         await feed.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -26,13 +27,22 @@ def nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
 
 
 @pytest.fixture
-async def auth(database_url: str, nats: NatsServer, tmp_path: Path) -> AsyncIterator[Running]:
+def auth_options() -> dict[str, Any]:
+    """Further AuthSettings of the `auth` fixture; a test module overrides it."""
+    return {}
+
+
+@pytest.fixture
+async def auth(
+    database_url: str, nats: NatsServer, tmp_path: Path, auth_options: dict[str, Any]
+) -> AsyncIterator[Running]:
     settings = AuthSettings(
         service="auth",
         port=free_ports(1)[0],
         data_dir=tmp_path,
         database_url=database_url,
         nats_url=nats.url,
+        **auth_options,
     )
     running = await start(SPEC, settings)
     yield running

@@ -1,9 +1,14 @@
-"""Keyset pagination with opaque page tokens.
+"""Opaque page tokens (AIP-158) for every list RPC of the mesh.
 
-A token holds the sort key and id of the last row served, plus a fingerprint of the filters and
-order it was made for. The next page starts strictly after that key, so rows created or deleted
-between calls never shift the pages (no duplicates, no gaps), and a page costs an index range
-scan instead of an ever-growing OFFSET.
+Two kinds of list:
+* keyset pages over a table: the token holds the last row's sort value and id, so the next page
+  starts strictly after it; rows created or deleted between calls never shift the pages (no
+  duplicates, no gaps) and a page costs an index range scan, not an ever-growing OFFSET. `Order`
+  describes any sort; `keyset_token`/`keyset_cursor` are the common newest-first (time, id) case;
+* offset pages over a small in-memory catalogue (voices, models).
+
+Every token carries a fingerprint of the filters (and order) it was made for, so it only
+continues the query it came from.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from voka.errors import FieldViolation
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+_GARBAGE = "is not a page token of this service"
 
 
 class Identified(Protocol):
@@ -102,13 +108,15 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# --- keyset pages ---------------------------------------------------------------------------
+
+
 def next_token(order: Order[R], query: str, listing: Listing[R]) -> str:
     """The token of the page after `listing`, or "" when it was the last."""
     if not listing.more or not listing.items:
         return ""
     last = listing.items[-1]
-    payload = {"f": query, "v": _encode(order.value(last)), "i": last.id}
-    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
+    return _cursor_token(query, order.value(last), last.id)
 
 
 def decode_token(
@@ -119,36 +127,85 @@ def decode_token(
     valid `order` (already reported), only the token's shape is checked."""
     if not token:
         return None, []
-    garbage = [FieldViolation(path, "is not a page token of this service")]
     payload = _payload(token)
-    if payload is None:
-        return None, garbage
+    if payload is None or not {"v", "i"} <= payload.keys() or not isinstance(payload["i"], str):
+        return None, [FieldViolation(path, _GARBAGE)]
     if order is None:
         return None, []
     if payload["f"] != query:
         return None, [FieldViolation(path, "was made for other filters or another order_by")]
     try:
-        return Cursor(_decode(payload["v"], order.kind), payload["i"]), []
+        return Cursor(_decode_value(payload["v"], order.kind), payload["i"]), []
     except (ValueError, TypeError):
-        return None, garbage
+        return None, [FieldViolation(path, _GARBAGE)]
+
+
+def keyset_token(query: str, time: datetime, last_id: str) -> str:
+    """The token of the page after a row created at `time` with id `last_id` (newest first)."""
+    return _cursor_token(query, time, last_id)
+
+
+def keyset_cursor(
+    token: str, query: str, path: str = "page_token"
+) -> tuple[tuple[datetime, str] | None, list[FieldViolation]]:
+    """The (time, id) a keyset token continues after; "" is the first page."""
+    if not token:
+        return None, []
+    payload = _payload(token)
+    if payload is None or not isinstance(payload.get("i"), str):
+        return None, [FieldViolation(path, _GARBAGE)]
+    if payload["f"] != query:
+        return None, [FieldViolation(path, "was made for other filters")]
+    try:
+        return (datetime.fromisoformat(payload["v"]), payload["i"]), []
+    except (KeyError, TypeError, ValueError):
+        return None, [FieldViolation(path, _GARBAGE)]
+
+
+# --- offset pages ---------------------------------------------------------------------------
+
+
+def offset_token(query: str, offset: int) -> str:
+    return _token({"f": query, "o": offset})
+
+
+def offset_of(token: str, query: str, path: str = "page_token") -> tuple[int, list[FieldViolation]]:
+    """Where an offset token continues; "" is 0."""
+    if not token:
+        return 0, []
+    payload = _payload(token)
+    if payload is None:
+        return 0, [FieldViolation(path, _GARBAGE)]
+    if payload["f"] != query:
+        return 0, [FieldViolation(path, "was made for other filters")]
+    offset = payload.get("o")
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        return 0, [FieldViolation(path, _GARBAGE)]
+    return offset, []
+
+
+# --- encoding -------------------------------------------------------------------------------
+
+
+def _cursor_token(query: str, value: Value, last_id: str) -> str:
+    encoded = value.isoformat() if isinstance(value, date) else value  # datetime too
+    return _token({"f": query, "v": encoded, "i": last_id})
+
+
+def _token(payload: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
 
 
 def _payload(token: str) -> dict[str, Any] | None:
+    """The token's content when it is one of ours (a dict naming its query), else None."""
     try:
         payload = json.loads(base64.urlsafe_b64decode(token.encode()))
     except (binascii.Error, ValueError):
         return None
-    shaped = isinstance(payload, dict) and {"f", "v", "i"} <= payload.keys()
-    return payload if shaped and isinstance(payload["i"], str) else None
+    return payload if isinstance(payload, dict) and "f" in payload else None
 
 
-def _encode(value: Value) -> str | int:
-    if isinstance(value, date):  # datetime too
-        return value.isoformat()
-    return value
-
-
-def _decode(raw: Any, kind: Kind) -> Value:
+def _decode_value(raw: Any, kind: Kind) -> Value:
     if kind == "int" and isinstance(raw, int) and not isinstance(raw, bool):
         return raw
     if kind != "int" and isinstance(raw, str):

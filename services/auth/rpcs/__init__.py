@@ -1,0 +1,1 @@
+"""The AuthService RPCs, one module per concern; services/auth/servicer.py joins them."""

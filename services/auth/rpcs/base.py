@@ -1,0 +1,121 @@
+"""What every AuthService RPC shares: configuration, the database and bus, transactions whose
+events are published after the commit, and the ownership checks on `users/{user}` names.
+
+Every change commits with its audit entry in one transaction; events are published after the
+commit (best effort: the audit log is the record, events keep caches fresh).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.auth import store
+from services.auth import validation as check
+from services.auth.context import (
+    USER,
+    ClientAddresses,
+    parse,
+    target,
+)
+from services.auth.ratelimit import SlidingWindow
+from services.auth.sessions import Revoked, Sessions, deny
+from services.auth.settings import AuthSettings
+from services.auth.store import Row
+from services.auth.tokens import TokenIssuer
+from voka import authn, errors
+from voka.auth.v1 import auth_pb2, auth_pb2_grpc
+from voka.bus import Bus
+
+log = logging.getLogger("voka.auth")
+A = auth_pb2
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class AuthRpcs(auth_pb2_grpc.AuthServiceServicer):
+    """The shared state and helpers of the AuthService RPCs (one concern per subclass)."""
+
+    def __init__(
+        self,
+        settings: AuthSettings,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: Bus | None,
+        issuer: TokenIssuer,
+        jwks: Any,
+    ) -> None:
+        self._settings = settings
+        self._db = sessions
+        self._bus = bus
+        self._issuer = issuer
+        self._jwks = jwks
+        self._sessions = Sessions(settings, issuer)
+        self._clients = ClientAddresses(settings.gateway_secret.get_secret_value())
+        window = settings.auth_ip_window_seconds
+        self._ip_failures = SlidingWindow(settings.auth_ip_login_failures, window)
+        self._ip_registrations = SlidingWindow(settings.auth_ip_registrations, window)
+
+    @contextlib.asynccontextmanager
+    async def _tx(self, events: list[Message] | None = None) -> AsyncIterator[AsyncSession]:
+        """A transaction; `events` are published once it committed."""
+        async with self._db.begin() as db:
+            yield db
+        await self._publish(events or [])
+
+    async def _publish(self, events: Sequence[Message]) -> None:
+        if self._bus is None:
+            return
+        for event in events:
+            try:
+                await self._bus.publish(event)
+            except Exception:  # the audit log holds it; a NATS outage must not fail the RPC
+                log.warning("could not publish %s", event.DESCRIPTOR.name, exc_info=True)
+
+    async def _user(self, db: AsyncSession, user_id: str, name: str) -> Row:
+        row = await store.user_by_id(db, user_id)
+        if row is None:
+            raise errors.not_found("User", name)
+        return row
+
+    async def _owned_user(
+        self, db: AsyncSession, name: str, field: str, services_too: bool = False
+    ) -> Row:
+        (user,) = parse(USER, name, field)
+        return await self._user(db, target(authn.caller(), user, "User", name, services_too), name)
+
+    async def _unique(self, db: AsyncSession, username: str, email: str, own: str = "") -> None:
+        if username and await store.taken(db, "username_key", check.username_key(username), own):
+            raise errors.already_exists("username", username)
+        if email and await store.taken(db, "email_key", email, own):
+            raise errors.already_exists("email", email)
+
+    def _rate_limited(self, window: SlidingWindow, key: str, what: str) -> None:
+        wait = window.retry_after(key)
+        if wait > 0:
+            raise errors.resource_exhausted(
+                f"too many {what} from this address", timedelta(seconds=wait)
+            )
+
+
+async def deny_bearer(
+    db: AsyncSession, identity: authn.Identity, reason: int, revoked: Revoked
+) -> None:
+    """Cut off the access token of the call itself (API-key callers have none)."""
+    await deny(
+        db,
+        identity.token_id,
+        identity.subject,
+        epoch(min(identity.expires_at, 4e9)),
+        reason=reason,
+        revoked=revoked,
+    )
+
+
+def epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)

@@ -1,0 +1,242 @@
+"""Registration and login: normalised, unique accounts; password checks with the per-address
+limit, the per-account lockout and an audit entry per attempt."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from google.protobuf.message import Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.auth import convert, store
+from services.auth import validation as check
+from services.auth.passwords import hash_password, verify_password
+from services.auth.rpcs.base import A, AuthRpcs, Context
+from services.auth.store import Client, Row
+from voka import errors
+from voka.auth.v1 import events_pb2
+from voka.errors import FieldViolation
+
+WRONG_CREDENTIALS = "wrong username or password"
+
+
+class SignInRpcs(AuthRpcs):
+    """Register and Login."""
+
+    async def Register(self, request: A.RegisterRequest, context: Context) -> A.RegisterResponse:
+        client = self._clients.of(context)
+        self._rate_limited(self._ip_registrations, client.ip_address, "registrations")
+        username, email = check.normal_username(request.username), check.normal_email(request.email)
+        check.check(
+            check.username_problems(username)
+            + check.email_problems(email)
+            + check.password_problems(request.password)
+            + check.display_name_problems(request.display_name)
+            + check.language_problems(request.language_code)
+        )
+        password_hash = await hash_password(request.password)
+        self._ip_registrations.add(client.ip_address)
+        user = await self.create_user(
+            username,
+            email,
+            password_hash,
+            client,
+            display_name=request.display_name,
+            language_code=request.language_code,
+        )
+        return A.RegisterResponse(user=convert.user(user))
+
+    async def create_user(
+        self,
+        username: str,
+        email: str,
+        password_hash: str,
+        client: Client,
+        *,
+        display_name: str = "",
+        language_code: str = "",
+        role: int = A.ROLE_USER,
+    ) -> Row:
+        """A new account, checked for duplicates (the create-admin command uses it too)."""
+        events: list[Message] = []
+        async with self._tx(events) as db:
+            await self._unique(db, username, email)
+            row = await store.insert_user(
+                db,
+                username=username,
+                username_key=check.username_key(username),
+                email=email,
+                email_key=email,
+                password_hash=password_hash,
+                display_name=display_name,
+                language_code=language_code,
+                role=role,
+            )
+            name = f"users/{row.id}"
+            await store.audit(db, A.AUDIT_EVENT_TYPE_USER_REGISTERED, client, user=name)
+            events.append(
+                events_pb2.UserRegisteredEvent(
+                    user=name,
+                    username=username,
+                    email=email,
+                    role=role,  # type: ignore[arg-type]
+                    create_time=convert.timestamp(row.create_time),
+                )
+            )
+        return row
+
+    async def Login(self, request: A.LoginRequest, context: Context) -> A.LoginResponse:
+        client = self._clients.of(context)
+        self._rate_limited(self._ip_failures, client.ip_address, "failed logins")
+        login = request.username.strip()
+        if not login or not request.password:
+            check.check(
+                [
+                    FieldViolation(f, "required")
+                    for f in ("username", "password")
+                    if not getattr(request, f).strip()
+                ]
+            )
+        async with self._db() as db:
+            user = await store.user_by_login(
+                db, check.username_key(login), check.normal_email(login)
+            )
+        locked = convert.locked_until(user) if user is not None else None
+        if user is not None and locked is not None:
+            await self._login_failed(user, login, client, "locked")
+            raise errors.resource_exhausted(
+                "account locked after too many failed logins", locked - store.now()
+            )
+        if not await verify_password(user.password_hash if user else None, request.password):
+            await self._wrong_password(user, login, client)
+        assert user is not None
+        if user.disabled:
+            await self._login_failed(user, login, client, "disabled")
+            raise errors.permission_denied("account disabled")
+        return await self._login_succeeded(user, client)
+
+    async def _wrong_password(self, user: Row | None, login: str, client: Client) -> None:
+        """Count the failure; the one that reaches the threshold locks the account."""
+        self._ip_failures.add(client.ip_address)
+        if user is None:
+            await self._login_failed(None, login, client, "unknown account")
+            raise errors.unauthenticated(WRONG_CREDENTIALS)
+        failures = user.consecutive_failures + 1
+        lock = None
+        if failures >= self._settings.auth_lockout_threshold:
+            lock = store.now() + timedelta(seconds=self._settings.auth_lockout_seconds)
+        await self._login_failed(
+            user, login, client, "wrong password", failures=failures, lock=lock
+        )
+        if lock is not None:
+            raise errors.resource_exhausted(
+                "account locked after too many failed logins", lock - store.now()
+            )
+        raise errors.unauthenticated(WRONG_CREDENTIALS)
+
+    async def _login_failed(
+        self,
+        user: Row | None,
+        login: str,
+        client: Client,
+        reason: str,
+        *,
+        failures: int = 0,
+        lock: Any = None,
+    ) -> None:
+        name = f"users/{user.id}" if user is not None else ""
+        events: list[Message] = []
+        async with self._tx(events) as db:
+            if user is not None and failures:
+                await store.update_user(
+                    db,
+                    user.id,
+                    failed_login_count=user.failed_login_count + 1,
+                    consecutive_failures=failures,
+                    last_failed_login_time=store.now(),
+                    **({"lock_expire_time": lock} if lock is not None else {}),
+                )
+            await store.audit(
+                db,
+                A.AUDIT_EVENT_TYPE_LOGIN_FAILED,
+                client,
+                user=name,
+                login=login,
+                reason=reason,
+                details={"consecutive_failures": failures},
+            )
+            events.append(
+                events_pb2.LoginFailedEvent(
+                    user=name,
+                    login=login,
+                    reason=reason,
+                    consecutive_failure_count=failures,
+                    ip_address=client.ip_address,
+                    user_agent=client.user_agent,
+                    event_time=convert.timestamp(store.now()),
+                )
+            )
+            if lock is not None:
+                await self._locked(
+                    db, name=name, failures=failures, lock=lock, client=client, events=events
+                )
+
+    async def _locked(
+        self,
+        db: AsyncSession,
+        *,
+        name: str,
+        failures: int,
+        lock: Any,
+        client: Client,
+        events: list[Message],
+    ) -> None:
+        await store.audit(
+            db,
+            A.AUDIT_EVENT_TYPE_USER_LOCKED,
+            client,
+            user=name,
+            reason="too many failed logins",
+            details={"failed_attempts": failures},
+        )
+        events.append(
+            events_pb2.UserLockedEvent(
+                user=name,
+                consecutive_failure_count=failures,
+                lock_expire_time=convert.timestamp(lock),
+                ip_address=client.ip_address,
+            )
+        )
+
+    async def _login_succeeded(self, user: Row, client: Client) -> A.LoginResponse:
+        name = f"users/{user.id}"
+        events: list[Message] = []
+        async with self._tx(events) as db:
+            user = await store.update_user(
+                db,
+                user.id,
+                login_count=user.login_count + 1,
+                consecutive_failures=0,
+                lock_expire_time=None,
+                last_login_time=store.now(),
+            )
+            opened = await self._sessions.open(db, user, client)
+            await store.audit(
+                db,
+                A.AUDIT_EVENT_TYPE_LOGIN_SUCCEEDED,
+                client,
+                actor=name,
+                user=name,
+                resource=opened.session,
+            )
+            events.append(
+                events_pb2.LoginSucceededEvent(
+                    user=name,
+                    session=opened.session,
+                    ip_address=client.ip_address,
+                    user_agent=client.user_agent,
+                    event_time=convert.timestamp(store.now()),
+                )
+            )
+        return A.LoginResponse(user=convert.user(user), **opened.fields())  # type: ignore[arg-type]
