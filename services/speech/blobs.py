@@ -1,0 +1,72 @@
+"""Audio files on disk under the speech data directory: uploads waiting for (or kept with)
+their transcription, and voice samples. The database holds the metadata and the path relative
+to the root, so the data directory can move; workers get a `file://` URI.
+
+Writes go to a temporary name and are renamed into place, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+UPLOADS = "uploads"
+SAMPLES = "samples"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Blobs:
+    """Files under `root` (`<data_dir>/speech`), addressed by `<kind>/<id>`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def path(self, relative: str) -> Path:
+        """The absolute path of a stored file; refuses anything outside the root."""
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to(self.root):
+            raise ValueError(f"{relative!r} is outside the speech data directory")
+        return path
+
+    def uri(self, relative: str) -> str:
+        return self.path(relative).as_uri()
+
+    def relative(self, uri: str) -> str:
+        """The stored path behind a `file://` URI this store handed out."""
+        parsed = urlparse(uri)
+        if parsed.scheme != "file":
+            raise ValueError(f"{uri!r} is not a file:// URI")
+        return str(self.path(unquote(parsed.path)).relative_to(self.root))
+
+    async def write(self, kind: str, name: str, data: bytes) -> str:
+        relative = f"{kind}/{name}"
+        await asyncio.to_thread(self._write, self.path(relative), data)
+        return relative
+
+    async def read(self, relative: str) -> bytes:
+        return await asyncio.to_thread(self.path(relative).read_bytes)
+
+    async def delete(self, relative: str) -> None:
+        await asyncio.to_thread(self._delete, self.path(relative))
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(temporary, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        temporary.replace(path)
+
+    @staticmethod
+    def _delete(path: Path) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()

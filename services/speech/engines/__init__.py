@@ -1,0 +1,1 @@
+"""Recognition engines: one interface (`base.Recognizer`), one module per Whisper runtime."""

@@ -1,0 +1,272 @@
+"""The transcription worker: consumes `voka.speech.transcription.requested`, transcribes the
+stored upload, and reports progressed / completed / failed / cancelled.
+
+`python -m services.speech.worker` runs one on its own (same VOKA_* settings as the service:
+the data directory, the database and NATS are shared); the service also embeds one unless
+VOKA_SPEECH_EMBEDDED_WORKER=false.
+
+Delivery is at least once, the job row is the truth:
+* the requested message is acked only when the job is final, so a worker killed mid-job leaves
+  it unacked and JetStream hands it to another worker after `speech_job_ack_seconds`; the next
+  attempt counts itself (`attempts`) and, past `speech_job_max_attempts`, fails the job rather
+  than trying again;
+* audio that does not decode fails the job at once (INVALID_ARGUMENT), never retried;
+* every write is conditional on the attempt (see `store`), so a worker given up on cannot
+  overwrite the one that took over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from google.rpc import code_pb2
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription as NatsSubscription
+
+from services.speech import audio, events
+from services.speech.blobs import Blobs, sha256
+from services.speech.engines.base import Segment
+from services.speech.recognition import Cancelled
+from services.speech.recognize import Recognition
+from services.speech.records import TranscriptionRecord
+from services.speech.settings import SpeechSettings
+from services.speech.store import JobStore
+from voka import db, telemetry
+from voka.bus import Bus, Event, Subscription
+from voka.errors import VokaError
+from voka.speech.v1 import events_pb2, speech_pb2
+
+log = logging.getLogger("voka.speech.worker")
+DURABLE = "speech-transcribers"
+PROGRESS_INTERVAL = 1.0  # seconds between progress reports, at most
+BUSY_PAUSE = 1.0  # the recognition queue is full: try again after this
+S = speech_pb2
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Worker:
+    """One consumer of transcription jobs (several run `concurrency` jobs each)."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        jobs: JobStore,
+        blobs: Blobs,
+        recognition: Recognition,
+        settings: SpeechSettings,
+    ) -> None:
+        self._bus = bus
+        self._jobs = jobs
+        self._blobs = blobs
+        self._recognition = recognition
+        self._settings = settings
+        self._cancels: dict[str, threading.Event] = {}
+        self._subscription: Subscription[events_pb2.TranscriptionRequestedEvent] | None = None
+        self._cancel_feed: NatsSubscription | None = None
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+
+    async def start(self) -> None:
+        settings = self._settings
+        # Every worker hears every cancel (a plain subscription, not a shared consumer).
+        self._cancel_feed = await self._bus.nc.subscribe(
+            events.CANCELLATION_SUBJECT, cb=self._on_cancel
+        )
+        self._subscription = await self._bus.subscribe(
+            events_pb2.TranscriptionRequestedEvent, DURABLE, self._on_requested,
+            backoff=(settings.speech_job_ack_seconds,),
+            max_deliver=settings.speech_job_max_attempts + 1,  # the extra one fails the job
+            concurrency=settings.speech_job_concurrency, batch=settings.speech_job_concurrency,
+            handler_timeout=None,
+        )  # fmt: skip
+
+    async def stop(self, grace: float = 10.0) -> None:
+        if self._subscription is not None:
+            await self._subscription.stop(grace)
+        if self._cancel_feed is not None:
+            with contextlib.suppress(Exception):
+                await self._cancel_feed.unsubscribe()
+
+    async def _on_cancel(self, msg: Msg) -> None:
+        with contextlib.suppress(Exception):
+            event = events_pb2.TranscriptionCancellationRequestedEvent.FromString(msg.data)
+            flag = self._cancels.get(event.transcription.removeprefix("transcriptions/"))
+            if flag is not None:
+                flag.set()
+
+    async def _on_requested(self, event: Event[events_pb2.TranscriptionRequestedEvent]) -> None:
+        job_id = event.message.transcription.removeprefix("transcriptions/")
+        record = await self._jobs.get(job_id)
+        if record is None:
+            return  # deleted meanwhile
+        if record.final:
+            await self._publish_final(record)  # again: the last worker may have died before
+            return
+        if record.attempts >= self._settings.speech_job_max_attempts:
+            await self._give_up(record)
+            return
+        flag = self._cancels.setdefault(job_id, threading.Event())  # before RUNNING is visible
+        try:
+            running = await self._jobs.start(job_id, self.name, _now())
+            if running is not None:
+                await self._attempt(running, event.message, flag)
+        finally:
+            self._cancels.pop(job_id, None)
+
+    async def _give_up(self, record: TranscriptionRecord) -> None:
+        message = f"no worker finished it in {record.attempts} attempts (workers died or hung)"
+        await self._fail(record, code_pb2.INTERNAL, message)
+
+    async def _attempt(
+        self,
+        record: TranscriptionRecord,
+        request: events_pb2.TranscriptionRequestedEvent,
+        flag: threading.Event,
+    ) -> None:
+        if record.cancel_requested:
+            await self._stop_cancelled(record)
+            return
+        decoded = await self._decode(record, request)
+        if decoded is None:
+            return
+        await self.report(record, 0.0, decoded.duration)
+        try:
+            await self._finish(await self._transcribe(record, decoded, flag))
+        except Cancelled:
+            await self._stop_cancelled(record)
+        except VokaError as exc:
+            await self._fail(record, exc.code.value[0], exc.message)
+        except Exception as exc:
+            if record.attempts < self._settings.speech_job_max_attempts:
+                raise  # JetStream redelivers it after the backoff: another attempt
+            await self._fail(record, code_pb2.INTERNAL, f"{type(exc).__name__}: {exc}")
+
+    async def _decode(
+        self, record: TranscriptionRecord, request: events_pb2.TranscriptionRequestedEvent
+    ) -> audio.DecodedAudio | None:
+        """The upload as samples; None when the job failed for good on it (no retry helps)."""
+        try:
+            data = await self._blobs.read(self._blobs.relative(request.audio_uri))
+        except (OSError, ValueError) as exc:
+            await self._fail(record, code_pb2.DATA_LOSS, f"the stored upload is gone: {exc}")
+            return None
+        if sha256(data) != record.sha256:
+            await self._fail(record, code_pb2.DATA_LOSS, "the stored upload changed")
+            return None
+        try:
+            return await asyncio.to_thread(
+                audio.decode, data, max_bytes=self._settings.speech_max_upload_bytes,
+                max_seconds=self._settings.speech_job_max_seconds,
+            )  # fmt: skip
+        except audio.AudioError as exc:
+            await self._fail(record, code_pb2.INVALID_ARGUMENT, f"{exc} ({exc.reason})")
+            return None
+
+    async def _fail(self, record: TranscriptionRecord, code: int, message: str) -> None:
+        await self._finish(await self._jobs.fail(record.id, record.attempts, code, message, _now()))
+
+    async def _stop_cancelled(self, record: TranscriptionRecord) -> None:
+        reason = record.error.message if record.error is not None else "cancelled"
+        await self._finish(
+            await self._jobs.stop_cancelled(record.id, record.attempts, reason, _now())
+        )
+
+    async def _transcribe(
+        self, record: TranscriptionRecord, decoded: audio.DecodedAudio, flag: threading.Event
+    ) -> TranscriptionRecord | None:
+        reporter = _Progress(self, record, decoded.duration)
+        while True:
+            try:
+                result = await self._recognition.result(
+                    decoded.samples, record.config, reporter.on_segment, flag
+                )
+                break
+            except VokaError as exc:
+                if exc.code.name != "RESOURCE_EXHAUSTED":
+                    raise
+                await asyncio.sleep(BUSY_PAUSE)  # the bus keeps the delivery alive meanwhile
+        await reporter.drain()
+        return await self._jobs.succeed(record.id, record.attempts, result, _now())
+
+    async def report(self, record: TranscriptionRecord, processed: float, total: float) -> None:
+        updated = await self._jobs.progress(record.id, record.attempts, processed, total, _now())
+        if updated is not None:
+            await self._bus.publish(events.progressed(updated, self.name, total))
+
+    async def _finish(self, record: TranscriptionRecord | None) -> None:
+        """Publish the outcome the store accepted (None: another writer got there first)."""
+        if record is not None:
+            await self._publish_final(record)
+
+    async def _publish_final(self, record: TranscriptionRecord) -> None:
+        message, event_id = events.final(record)
+        await self._bus.publish(message, event_id=event_id)
+
+
+class _Progress:
+    """The engine's segment callback (relayed to the event loop): report progress at most
+    once per PROGRESS_INTERVAL, without making the engine wait for the database."""
+
+    def __init__(self, worker: Worker, record: TranscriptionRecord, total: float) -> None:
+        self._worker = worker
+        self._record = record
+        self._total = total
+        self._last = time.monotonic()
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def on_segment(self, segment: Segment) -> None:
+        now = time.monotonic()
+        if now - self._last < PROGRESS_INTERVAL:
+            return
+        self._last = now
+        task = asyncio.create_task(self._worker.report(self._record, segment.end, self._total))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def drain(self) -> None:
+        """Wait for reports in flight, so none lands after the final state."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+
+async def _serve(settings: SpeechSettings) -> None:
+    engine = db.create_engine(settings.sqlalchemy_url)
+    await db.migrate(engine, "speech")
+    bus = await Bus.connect(settings.nats_url, name="voka-speech-worker")
+    recognition = Recognition.from_settings(settings)
+    worker = Worker(bus, JobStore(db.session_factory(engine)), Blobs(settings.data_dir / "speech"),
+                    recognition, settings)  # fmt: skip
+    await worker.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("speech worker %s waiting for jobs", worker.name)
+    await stop.wait()
+    await worker.stop(settings.shutdown_grace_seconds)
+    recognition.pool.close()
+    await bus.close()
+    await engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argparse.ArgumentParser(description="A Voka speech transcription worker.").parse_args(argv)
+    settings = SpeechSettings(service="speech")
+    telemetry.setup_logging("speech-worker", settings.log_level, settings.log_json)
+    asyncio.run(_serve(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""The speech stores on SQLite and PostgreSQL: migrations, conditional state changes (a stale
+attempt changes nothing), request-id deduplication, keyset pages, the sample quota."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from google.rpc import code_pb2
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.speech.records import SampleRecord
+from services.speech.sample_store import QuotaExceeded, SampleQuery, SampleStore
+from services.speech.store import JobQuery, JobStore, NewTranscription
+from voka import db
+from voka.speech.v1 import speech_pb2
+
+pytestmark = pytest.mark.integration
+S = speech_pb2
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = db.create_engine(database_url)
+    await db.migrate(engine, "speech")
+    yield db.session_factory(engine)
+    await engine.dispose()
+
+
+def new_job(
+    owner: str = "users/a", request_id: str | None = None, minutes: int = 0
+) -> NewTranscription:
+    job_id = uuid.uuid4().hex
+    return NewTranscription(
+        id=job_id, owner=owner, config=S.RecognitionConfig(language="es"), file_name="a.wav",
+        external_reference="", request_id=request_id, content_type="audio/wav", size_bytes=10,
+        sha256="0" * 64, audio_path=f"uploads/{job_id}",
+        create_time=NOW + timedelta(minutes=minutes),
+    )  # fmt: skip
+
+
+async def test_a_stale_attempt_cannot_overwrite_the_current_one(sessions):
+    store = JobStore(sessions)
+    job, _ = await store.create(new_job())
+    first = await store.start(job.id, "w1", NOW)
+    second = await store.start(job.id, "w2", NOW)  # w1 was given up on
+    assert (first.attempts, second.attempts, second.worker) == (1, 2, "w2")
+    result = S.TranscriptionResult(text="hola", language="es")
+    assert await store.succeed(job.id, 1, result, NOW) is None
+    assert await store.progress(job.id, 1, 5.0, 10.0, NOW) is None
+    done = await store.succeed(job.id, 2, result, NOW)
+    assert done.state == S.TRANSCRIPTION_STATE_SUCCEEDED
+    assert done.result.text == "hola"
+    assert done.config.language == "es"
+    assert await store.fail(job.id, 2, code_pb2.INTERNAL, "late", NOW) is None
+    assert await store.cancel(job.id, "late", NOW) is None
+    assert await store.delete(job.id) == job.audio_path
+
+
+async def test_cancel_queued_at_once_and_running_by_request(sessions):
+    store = JobStore(sessions)
+    queued, _ = await store.create(new_job())
+    cancelled = await store.cancel(queued.id, "no", NOW)
+    assert cancelled.state == S.TRANSCRIPTION_STATE_CANCELLED
+    assert (cancelled.error.code, cancelled.error.message) == (code_pb2.CANCELLED, "no")
+    running, _ = await store.create(new_job())
+    await store.start(running.id, "w", NOW)
+    asked = await store.cancel(running.id, "stop", NOW)
+    assert asked.state == S.TRANSCRIPTION_STATE_RUNNING
+    assert asked.cancel_requested
+    assert await store.delete(running.id) is None  # not final yet
+    stopped = await store.stop_cancelled(running.id, 1, "stop", NOW)
+    assert stopped.state == S.TRANSCRIPTION_STATE_CANCELLED
+
+
+async def test_request_ids_deduplicate_for_a_day_per_owner(sessions):
+    store = JobStore(sessions)
+    first, dup = await store.create(new_job(request_id="k"))
+    again, dup_again = await store.create(new_job(request_id="k"))
+    assert (dup, dup_again, again.id) == (False, True, first.id)
+    other, dup_other = await store.create(new_job(owner="users/b", request_id="k"))
+    assert not dup_other
+    assert other.id != first.id
+    tomorrow, dup_later = await store.create(new_job(request_id="k", minutes=25 * 60))
+    assert not dup_later
+    assert tomorrow.id != first.id
+
+
+async def test_keyset_pages_newest_first(sessions):
+    store = JobStore(sessions)
+    made = [(await store.create(new_job(owner="users/p", minutes=i)))[0].id for i in range(5)]
+    first, total, more = await store.page(JobQuery("users/p", limit=3))
+    last = first[-1]
+    rest, _, more_after = await store.page(
+        JobQuery("users/p", after=(last.create_time, last.id), limit=3)
+    )
+    assert [r.id for r in first + rest] == made[::-1]
+    assert (total, more, more_after) == (5, True, False)
+
+
+async def test_sample_quota_counts_count_and_bytes(sessions):
+    store = SampleStore(sessions)
+
+    def record(size: int) -> SampleRecord:
+        sample_id = uuid.uuid4().hex
+        return SampleRecord(
+            id=sample_id, owner="users/q", display_name="s", language="en", description="",
+            file_name="", content_type="audio/wav", size_bytes=size, sha256="0" * 64,
+            duration_seconds=1.0, sample_rate=16000, channel_count=1,
+            path=f"samples/{sample_id}", create_time=NOW, update_time=NOW,
+        )  # fmt: skip
+
+    assert (await store.add(record(60), max_count=2, max_bytes=100)).bytes == 60
+    with pytest.raises(QuotaExceeded) as err:
+        await store.add(record(50), max_count=2, max_bytes=100)
+    assert (err.value.usage.count, err.value.usage.bytes) == (1, 60)
+    assert (await store.add(record(40), max_count=2, max_bytes=100)).count == 2
+    with pytest.raises(QuotaExceeded):
+        await store.add(record(0), max_count=2, max_bytes=100)
+    rows, total, _ = await store.page(SampleQuery("users/q"))
+    assert total == 2
+    assert sorted(r.size_bytes for r in rows) == [40, 60]
