@@ -1,15 +1,61 @@
-"""The assistant service's wiring.
+"""The assistant service's wiring: store, model providers, MCP tools, the chat loop, the
+bounded reply slots, the completion consumer and the servicer."""
 
-Its RPCs are not built yet (issue #5): the servicer inherits the generated base class, whose
-methods answer UNIMPLEMENTED through the kit. Health, reflection and the ops service work.
-"""
+from __future__ import annotations
 
-from voka.assistant.v1 import assistant_pb2_grpc
-from voka.server import ServiceSpec, single
+from services.assistant.balances import Balances
+from services.assistant.chat import ChatLoop
+from services.assistant.chats import Chats
+from services.assistant.completions import Completions
+from services.assistant.deps import Deps
+from services.assistant.hemisphere import Balance
+from services.assistant.load import Load
+from services.assistant.providers.registry import ProviderRegistry
+from services.assistant.replies import Replies
+from services.assistant.servicer import AssistantServicer
+from services.assistant.settings import AssistantSettings
+from services.assistant.speech import SpeechClient
+from services.assistant.store import Store
+from services.assistant.tools import ToolBox
+from services.assistant.turns import Turns
+from voka import service_identity
+from voka.server import Registration, Resources, ServiceSpec, registration
 
 
-class AssistantServiceServicer(assistant_pb2_grpc.AssistantServiceServicer):
-    """Every RPC of the contract, answering UNIMPLEMENTED until built."""
+async def build(resources: Resources) -> list[Registration]:
+    settings = resources.settings_as(AssistantSettings)
+    if resources.sessions is None or resources.bus is None:
+        raise RuntimeError("assistant needs its database and NATS")
+    store = Store(resources.sessions)
+    registry = ProviderRegistry.from_settings(settings)
+    resources.on_stop.append(registry.aclose)
+    tools = ToolBox.from_config(settings.assistant_mcp_config)
+    await tools.start()
+    resources.on_stop.append(tools.aclose)
+    technical = settings.assistant_default_technical
+    balances = Balances(store, Balance(technical, round(1 - technical, 6)))
+    turns = Turns(store, registry, tools, balances,
+                  max_output_tokens=settings.assistant_max_output_tokens,
+                  context_tokens=settings.assistant_context_tokens)  # fmt: skip
+    loop = ChatLoop(registry, tools, tool_timeout=settings.assistant_tool_timeout,
+                    max_tool_rounds=settings.assistant_max_tool_rounds)  # fmt: skip
+    replies = Replies(loop, Load(settings.assistant_max_concurrent_replies,
+                                 settings.assistant_max_queued_replies))  # fmt: skip
+    chats = Chats(turns, tools, balances, settings.assistant_max_output_tokens)
+    completions = Completions(store, resources.bus, turns, chats, replies)
+    await completions.start(settings.assistant_completion_workers)
+    resources.on_stop.append(completions.stop)
+    identity = service_identity.from_env("assistant", settings.address_of("auth"))
+    speech = SpeechClient(
+        settings.address_of("speech"), identity, settings.assistant_speech_timeout
+    )
+    resources.on_stop.append(speech.close)
+    deps = Deps(store=store, registry=registry, tools=tools, balances=balances, turns=turns,
+                chats=chats, replies=replies, completions=completions, speech=speech,
+                kinds={p.name: p.kind for p in settings.providers},
+                max_output_tokens=settings.assistant_max_output_tokens)  # fmt: skip
+    servicer = AssistantServicer(deps)
+    return [registration(servicer)]
 
 
-SPEC = ServiceSpec(name="assistant", build=single(lambda _: AssistantServiceServicer()))  # type: ignore[abstract]
+SPEC = ServiceSpec(name="assistant", build=build, database=True)

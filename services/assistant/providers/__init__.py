@@ -1,0 +1,1 @@
+"""Model providers behind one interface (`base.ChatProvider`), found by model id (`registry`)."""

@@ -1,0 +1,128 @@
+"""The voice round trip against the real speech service (in process, its packaged models):
+spoken audio in, the transcript, the reply text from the local model, the reply spoken back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+from services.assistant.service import SPEC as ASSISTANT
+from services.speech.service import SPEC as SPEECH
+from services.speech.settings import SpeechSettings
+from tests.fixtures.tokens import TokenFactory
+from tests.services.assistant.conftest import assistant_settings
+from tools.processes import NatsServer
+from voka.assistant.v1 import assistant_pb2, assistant_pb2_grpc
+from voka.server import Running, start
+from voka.speech.v1 import speech_pb2, speech_pb2_grpc
+
+A, S = assistant_pb2, speech_pb2
+Metadata = tuple[tuple[str, str]]
+
+
+@pytest.fixture(scope="module")
+async def speech(
+    tokens: TokenFactory, nats: NatsServer, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Running]:
+    settings = SpeechSettings(
+        service="speech", port=0, metrics_port=0, data_dir=tmp_path_factory.mktemp("speech"),
+        jwks_file=tokens.jwks_file, nats_url=nats.url, speech_default_model="tiny.en",
+    )  # fmt: skip
+    running = await start(SPEECH, settings)
+    yield running
+    await running.stop()
+
+
+@pytest.fixture(scope="module")
+async def assistant(
+    tokens: TokenFactory, nats: NatsServer, speech: Running,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Running]:  # fmt: skip
+    data = tmp_path_factory.mktemp("assistant")
+    settings = assistant_settings(
+        tokens, nats, data, f"sqlite:///{data / 'assistant.db'}",
+        addresses={"speech": f"127.0.0.1:{speech.port}"},
+    )  # fmt: skip
+    running = await start(ASSISTANT, settings)
+    yield running
+    await running.stop()
+
+
+async def spoken(speech: Running, metadata: Metadata, text: str) -> bytes:
+    """`text` spoken by the speech service's default voice, as WAV."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{speech.port}") as channel:
+        stub = speech_pb2_grpc.SpeechServiceStub(channel)
+        request = S.SynthesizeSpeechRequest(text=text, language="en",
+                                            audio_encoding=S.AUDIO_ENCODING_WAV)  # fmt: skip
+        return (await stub.SynthesizeSpeech(request, metadata=metadata)).data
+
+
+async def test_audio_in_transcript_reply_and_audio_out(
+    assistant: Running, speech: Running, tokens: TokenFactory
+) -> None:
+    metadata = tokens.metadata(subject=f"users/dave-{uuid.uuid4().hex[:6]}")
+    wav = await spoken(speech, metadata, "What is the capital of France?")
+    config = A.VoiceChatConfig(
+        input_encoding=A.AUDIO_ENCODING_WAV, language="en", output_encoding=A.AUDIO_ENCODING_WAV,
+        sampling=A.SamplingOptions(max_output_tokens=12),
+    )  # fmt: skip
+    requests = [A.StreamVoiceChatRequest(config=config)]
+    requests += [A.StreamVoiceChatRequest(audio=wav[i : i + 32000])
+                 for i in range(0, len(wav), 32000)]  # fmt: skip
+    requests.append(A.StreamVoiceChatRequest(
+        control=A.VoiceChatControl(action=A.VOICE_CHAT_ACTION_END_OF_UTTERANCE)))  # fmt: skip
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{assistant.port}") as channel:
+        stub = assistant_pb2_grpc.AssistantServiceStub(channel)
+        call = stub.StreamVoiceChat(iter(requests), metadata=metadata, timeout=120)
+        events = [e async for e in call]
+    kinds = [e.WhichOneof("event") for e in events]
+    assert "error" not in kinds, events
+    assert kinds[0] == "started"
+    transcript = events[kinds.index("transcript")].transcript
+    assert "capital of france" in transcript.text.lower()
+    assert transcript.is_final
+    assert kinds.index("transcript") < kinds.index("reply_started") < kinds.index("reply_delta")
+    assert kinds[-1] == "reply_completed"
+    audio = [e.audio for e in events if e.WhichOneof("event") == "audio"]
+    assert audio
+    assert audio[-1].last
+    assert audio[0].data.startswith(b"RIFF")
+    assert audio[0].sample_rate_hertz > 0
+    spoken_text = " ".join(a.text for a in audio).split()
+    assert spoken_text == events[-1].reply_completed.text.split()
+    conversation = events[0].started.conversation
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{assistant.port}") as channel:
+        stub = assistant_pb2_grpc.AssistantServiceStub(channel)
+        got = await stub.GetConversation(A.GetConversationRequest(name=conversation),
+                                         metadata=metadata)  # fmt: skip
+    assert got.conversation.messages[0].content == transcript.text
+
+
+async def test_speech_service_down_is_an_error_event_and_the_chat_goes_on(
+    tokens: TokenFactory, nats: NatsServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    data = tmp_path_factory.mktemp("nospeech")
+    settings = assistant_settings(tokens, nats, data, f"sqlite:///{data / 'a.db'}",
+                                  addresses={"speech": "127.0.0.1:9"},
+                                  assistant_speech_timeout=2.0)  # fmt: skip
+    running = await start(ASSISTANT, settings)
+    metadata = tokens.metadata(subject="users/erin")
+    end = A.StreamVoiceChatRequest(
+        control=A.VoiceChatControl(action=A.VOICE_CHAT_ACTION_END_OF_UTTERANCE))  # fmt: skip
+    requests = [A.StreamVoiceChatRequest(config=A.VoiceChatConfig()),
+                A.StreamVoiceChatRequest(audio=b"\0\0" * 1600), end,
+                A.StreamVoiceChatRequest(audio=b"\0\0" * 1600), end]  # fmt: skip
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = assistant_pb2_grpc.AssistantServiceStub(channel)
+            call = stub.StreamVoiceChat(iter(requests), metadata=metadata, timeout=60)
+            events = [e async for e in call]
+    finally:
+        await running.stop()
+    kinds = [e.WhichOneof("event") for e in events]
+    assert kinds == ["started", "error", "error"]
+    assert all(e.error.code == grpc.StatusCode.UNAVAILABLE.value[0] for e in events[1:])
+    assert "speech service" in events[1].error.message
