@@ -1,8 +1,8 @@
 """GetTaskMetrics, GetSchedulerStatus, ControlScheduler and SubmitDemoTasks, built from the
 scheduler's live state, the Prometheus metrics and the database.
 
-One replica owns every shard today, so "across all replicas" is this replica. Pauses are kept
-in the scheduler's memory: they do not survive a restart yet (the contract asks they should).
+Shards, replicas and pauses come from the database (every replica applies the stored pauses
+in its lease round, the answering one at once); queue figures are the answering replica's.
 """
 
 from __future__ import annotations
@@ -11,16 +11,18 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import grpc
 from google.protobuf import struct_pb2
 
 from services.tasks import metrics
+from services.tasks.changes import TaskQuery
 from services.tasks.events import parse_worker_type
+from services.tasks.leases import LeaseStore
+from services.tasks.records import SHARD, WORKER_TYPE
 from services.tasks.registry import Registry, TaskFunction
 from services.tasks.scheduler import Scheduler
-from services.tasks.store import Store, TaskQuery
+from services.tasks.store import Store
 from voka import errors, wellknown
-from voka.errors import FieldViolation, VokaError
+from voka.errors import FieldViolation
 from voka.tasks.v1 import tasks_pb2
 
 T = tasks_pb2
@@ -107,58 +109,80 @@ async def task_metrics(
 # GetSchedulerStatus
 
 
-def scheduler_status(scheduler: Scheduler) -> T.SchedulerStatus:
+async def scheduler_status(scheduler: Scheduler, leases: LeaseStore) -> T.SchedulerStatus:
+    """Shards and replicas as the lease table has them; queue figures of the shards served
+    by the answering replica (others' are theirs to tell)."""
     now = _now()
     queues = scheduler.queues
     depths = queues.depths(now.timestamp())
     running = scheduler.running_by_shard()
     busy = scheduler.in_flight()
     embedded = embedded_types(scheduler)
+    settings = scheduler.settings
     status = T.SchedulerStatus(
-        shard_count=len(scheduler.shards),
+        shard_count=settings.tasks_shards,
         answered_by=scheduler.replica,
         compute_time=wellknown.timestamp(now),
         paused_shards=sorted(queues.paused_shards),
         paused_worker_types=sorted(queues.paused_types),  # type: ignore[arg-type]
     )
-    for shard in scheduler.shards:
-        paused = shard in queues.paused_shards
-        status.shards.add(
-            shard=shard, owner_replica=scheduler.replica, paused=paused,
-            state=T.SHARD_STATE_PAUSED if paused else T.SHARD_STATE_ACTIVE,
-            queued=sum(d.count for d in depths if d.shard == shard), running=running[shard],
+    held: dict[str, list[int]] = {}
+    for lease in await leases.leases():
+        owned = lease.owner is not None and lease.expire_time is not None
+        owned = owned and lease.expire_time > now  # type: ignore[operator]
+        paused = lease.shard in queues.paused_shards
+        shard = status.shards.add(
+            shard=lease.shard, owner_replica=lease.owner or "" if owned else "",
+            epoch=lease.epoch, paused=paused,
+            state=_shard_state(owned, paused),
+            queued=sum(d.count for d in depths if d.shard == lease.shard),
+            running=running[lease.shard],
         )  # fmt: skip
-    status.replicas.add(
-        id=scheduler.replica, shards=scheduler.shards, heartbeat_time=wellknown.timestamp(now),
-        start_time=wellknown.timestamp(scheduler.start_time),
-    )  # fmt: skip
+        if owned and lease.expire_time is not None:
+            shard.lease_expire_time.CopyFrom(wellknown.timestamp(lease.expire_time))
+            held.setdefault(lease.owner or "", []).append(lease.shard)
+    since = now - timedelta(seconds=settings.tasks_lease_seconds)
+    for replica in sorted(await leases.live(since), key=lambda r: r.id):
+        status.replicas.add(
+            id=replica.id, shards=held.get(replica.id, []), draining=replica.draining,
+            heartbeat_time=wellknown.timestamp(replica.heartbeat_time),
+            start_time=wellknown.timestamp(replica.start_time), version=settings.version,
+        )  # fmt: skip
     for worker_type in WORKER_TYPES:
         workers = int(worker_type in embedded)
         # Only the embedded worker is known (no heartbeats of dedicated workers, no autoscaler).
         status.pools.add(
             worker_type=worker_type, min_workers=workers, max_workers=workers,
             current_workers=workers, desired_workers=workers,
-            concurrency_per_worker=scheduler.settings.tasks_worker_concurrency,
+            concurrency_per_worker=settings.tasks_worker_concurrency,
             paused=worker_type in queues.paused_types, busy=busy[worker_type],
         )  # fmt: skip
     return status
 
 
+def _shard_state(owned: bool, paused: bool) -> T.ShardState.ValueType:
+    if not owned:
+        return T.SHARD_STATE_UNOWNED
+    return T.SHARD_STATE_PAUSED if paused else T.SHARD_STATE_ACTIVE
+
+
 # ControlScheduler
 
 
-def control(scheduler: Scheduler, request: T.ControlSchedulerRequest) -> str:
+async def control(
+    scheduler: Scheduler, leases: LeaseStore, request: T.ControlSchedulerRequest
+) -> str:
     """Applies the action; returns what was done, in words."""
     action = request.WhichOneof("action")
     if action in ("pause_shard", "resume_shard"):
         shard = getattr(request, action).shard
-        if shard not in scheduler.shards:
+        count = scheduler.settings.tasks_shards
+        if not 0 <= shard < count:
             field = f"{action}.shard"
-            raise errors.invalid_argument(
-                [FieldViolation(field, f"0 to {len(scheduler.shards) - 1}")]
-            )
+            raise errors.invalid_argument([FieldViolation(field, f"0 to {count - 1}")])
         pause = action == "pause_shard"
-        changed = scheduler.pause_shard(shard, pause)
+        changed = await leases.set_pause(SHARD, shard, pause, _now())
+        scheduler.apply_pauses(*await leases.pauses())
         return f"shard {shard} {'paused' if pause else 'resumed'}" + (
             "" if changed else " (already)"
         )
@@ -169,7 +193,8 @@ def control(scheduler: Scheduler, request: T.ControlSchedulerRequest) -> str:
                 [FieldViolation(f"{action}.worker_type", "is required: a worker type")]
             )
         pause = action == "pause_worker_type"
-        changed = scheduler.pause_worker_type(worker_type, pause)
+        changed = await leases.set_pause(WORKER_TYPE, worker_type, pause, _now())
+        scheduler.apply_pauses(*await leases.pauses())
         name = T.WorkerType.Name(worker_type)
         return f"{name} {'paused' if pause else 'resumed'}" + ("" if changed else " (already)")
     if action == "resize_pool":
@@ -180,12 +205,10 @@ def control(scheduler: Scheduler, request: T.ControlSchedulerRequest) -> str:
             "resize_pool",
         )
     if action == "drain_replica":
-        raise VokaError(
-            message="draining a replica needs shard leases across replicas, not built yet: "
-            "one replica owns every shard",
-            details=(),
-            code=grpc.StatusCode.UNIMPLEMENTED,
-        )
+        replica = request.drain_replica.replica or scheduler.replica
+        if not await leases.set_draining(replica, True):
+            raise errors.not_found("Replica", replica)
+        return f"replica {replica} draining: it hands its shards to the others"
     raise errors.invalid_argument([FieldViolation("action", "is required")])
 
 

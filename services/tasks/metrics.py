@@ -2,12 +2,13 @@
 back for GetTaskMetrics.
 
 The counters and histograms live in this process: they count what this replica saw since it
-started (one replica owns every shard today). Rates over a window come from a short in-memory
+started (each replica counts what it served). Rates over a window come from a short in-memory
 log of event times (`RATES`), since a Prometheus counter alone has no history.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections import deque
@@ -54,10 +55,12 @@ _largest: dict[Histogram, dict[str, float]] = {}
 Labels = tuple[str, str, str]
 
 
+@functools.cache  # called several times per task
 def worker_label(worker_type: int) -> str:
     return type_token(worker_type)  # type: ignore[arg-type]
 
 
+@functools.cache
 def priority_label(priority: int) -> str:
     return tasks_pb2.Priority.Name(priority).removeprefix("PRIORITY_").lower()  # type: ignore[arg-type]
 

@@ -51,7 +51,35 @@ tasks = sa.Table(
     sa.Column("end_time", sa.DateTime(timezone=True)),
     sa.Column("next_attempt_time", sa.DateTime(timezone=True)),
     sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("purge_time", sa.DateTime(timezone=True)),  # a purged dead letter
 )
+
+shard_leases = sa.Table(
+    "tasks_shard_leases",
+    metadata,
+    sa.Column("shard", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("epoch", sa.BigInteger(), nullable=False),
+    sa.Column("expire_time", sa.DateTime(timezone=True)),
+)
+
+replicas = sa.Table(
+    "tasks_replicas",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("start_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("heartbeat_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("draining", sa.Boolean(), nullable=False),
+)
+
+pauses = sa.Table(
+    "tasks_pauses",
+    metadata,
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("value", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
+)
+SHARD, WORKER_TYPE = "shard", "worker_type"  # kinds of pause
 
 FINAL_STATES = frozenset(
     {
@@ -123,6 +151,7 @@ class TaskRecord:
     end_time: datetime | None
     next_attempt_time: datetime | None
     update_time: datetime
+    purge_time: datetime | None
 
     @property
     def name(self) -> str:

@@ -5,8 +5,9 @@ declares its worker type, an argument schema checked at submit, and its retry de
 
 from __future__ import annotations
 
+import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -100,8 +101,11 @@ REGISTRY = Registry()
 task_function = REGISTRY.function
 
 
-def default_registry() -> Registry:
-    """The shipped registry, with every bundled function module imported."""
+def default_registry(modules: Sequence[str] = ()) -> Registry:
+    """The shipped registry, with every bundled function module imported, and the operator's
+    `modules` (VOKA_TASKS_FUNCTION_MODULES: configuration, never a caller's input)."""
     import services.tasks.functions  # noqa: F401, PLC0415 (registers on import)
 
+    for module in modules:
+        importlib.import_module(module)
     return REGISTRY

@@ -1,10 +1,15 @@
 """The scheduler: owns shards, keeps their ready queues, hands attempts to worker pools over
 NATS JetStream, and applies the workers' reports to the database.
 
-One process owns every shard for now (`shards`); shard leases across replicas come later and
-only change which shards `start` rebuilds and which reports it subscribes to. Flow control:
-at most `dispatch_window` attempts per worker type are out at once, so the priority order is
-decided here, at hand-out time, not by whatever reached JetStream first.
+A replica serves the shards it holds (`acquire` rebuilds a shard's queues from the database and
+starts consuming its reports, `release` forgets it); which shards those are is decided by the
+leases (`leases.py`), or, for a single replica, all of them. Flow control: at most
+`dispatch_window` attempts per worker type are out at once, so the priority order is decided
+here, at hand-out time, not by whatever reached JetStream first.
+
+The hot path is batched end to end: one UPDATE hands out a batch, its attempts travel in a few
+messages published together, and the reports of many attempts are applied in one transaction
+(`GroupCommit`); lifecycle events are hints, emitted without waiting for JetStream's ack.
 """
 
 from __future__ import annotations
@@ -18,34 +23,60 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from google.protobuf.message import Message
+from google.protobuf import timestamp_pb2
+from google.protobuf.message import DecodeError, Message
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription as NatsSubscription
 
 from services.tasks import convert, metrics
+from services.tasks.batching import GroupCommit
+from services.tasks.changes import Attempt, Handout, Progress
 from services.tasks.events import type_token
+from services.tasks.leases import Fence
+from services.tasks.lifecycle import (
+    attempt_error,
+    dead_letter_reason,
+    lifecycle_event,
+    started_event,
+    submitted_event,
+    succeeded_event,
+)
 from services.tasks.policy import retry_delay
-from services.tasks.records import AttemptError, DeadLetterReason, TaskRecord, WorkerType
+from services.tasks.records import AttemptError, TaskRecord, WorkerType
 from services.tasks.scheduling import Item, ReadyQueues
 from services.tasks.settings import TasksSettings
 from services.tasks.store import Store
 from voka import wellknown
-from voka.bus import Bus, Event, Subscription
+from voka.bus import Bus, Event, Subscription, subject_of
 from voka.tasks.v1 import events_pb2, tasks_pb2
 
 log = logging.getLogger("voka.tasks.scheduler")
 P = events_pb2  # phases
+REPORT_BATCH = 2000  # reports applied in one transaction, at most
+RESYNC_MARGIN = 5.0  # seconds a resync looks back beyond the previous one (clock skew)
 
 
 @dataclass
 class Running:
     """An attempt handed out and not yet finished."""
 
-    dispatch_id: str
-    worker_type: WorkerType
+    task: Handout
     lost_at: float  # epoch seconds: no outcome by then → WorkerLost
-    shard: int = 0
+
+    @property
+    def dispatch_id(self) -> str:
+        return self.task.dispatch_id
+
+    @property
+    def worker_type(self) -> WorkerType:
+        return self.task.worker_type
+
+    @property
+    def shard(self) -> int:
+        return self.task.shard
 
 
 def now_utc() -> datetime:
@@ -53,19 +84,26 @@ def now_utc() -> datetime:
 
 
 class Scheduler:
-    """Ready queues + dispatch loop + report handling for the shards this replica owns."""
+    """Ready queues + dispatch loop + report handling for the shards this replica holds."""
 
-    def __init__(self, store: Store, bus: Bus, settings: TasksSettings) -> None:
+    def __init__(
+        self, store: Store, bus: Bus, settings: TasksSettings, replica: str | None = None
+    ) -> None:
         self._store = store
         self._bus = bus
         self._settings = settings
-        self.shards = list(range(settings.tasks_shards))
+        self.replica = replica or f"{socket.gethostname()}:{os.getpid()}"
         self.queues = ReadyQueues(settings.tasks_aging_seconds)
-        self.replica = f"{socket.gethostname()}:{os.getpid()}"
+        self._owned: dict[int, Subscription[events_pb2.TaskAttemptsReportedEvent]] = {}
+        self.epochs: dict[int, int] = {}  # shard → the epoch of this replica's lease
+        self._hints: NatsSubscription | None = None
+        self._synced = now_utc()
         self._running: dict[str, Running] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
-        self._reports: Subscription[events_pb2.TaskAttemptsReportedEvent] | None = None
+        self._progress: GroupCommit[Progress, None] = GroupCommit(
+            self._apply_progress, REPORT_BATCH
+        )
         self._gauged: set[tuple[str, str, str]] = set()  # queue-depth label sets now non-zero
         self.start_time = now_utc()
 
@@ -73,35 +111,30 @@ class Scheduler:
     def settings(self) -> TasksSettings:
         return self._settings
 
+    @property
+    def shards(self) -> list[int]:
+        """The shards this replica serves now."""
+        return sorted(self._owned)
+
     def running_by_shard(self) -> Counter[int]:
         return Counter(r.shard for r in self._running.values())
 
-    def pause_shard(self, shard: int, paused: bool) -> bool:
-        """Pause (or resume) dispatch from one shard; False if it already was so."""
-        changed = (shard in self.queues.paused_shards) != paused
-        (self.queues.paused_shards.add if paused else self.queues.paused_shards.discard)(shard)
+    def apply_pauses(self, shards: set[int], worker_types: set[int]) -> None:
+        """Stop (or resume) dispatching exactly these shards and worker types (the pauses
+        stored in the database, read every lease round and after each ControlScheduler)."""
+        self.queues.paused_shards = set(shards)
+        self.queues.paused_types = set(worker_types)
         self._wake.set()
-        return changed
 
-    def pause_worker_type(self, worker_type: WorkerType, paused: bool) -> bool:
-        """Pause (or resume) dispatch to one worker type; False if it already was so."""
-        types = self.queues.paused_types
-        changed = (worker_type in types) != paused
-        (types.add if paused else types.discard)(worker_type)
-        self._wake.set()
-        return changed
+    def fence(self) -> Fence:
+        return Fence(self.replica, dict(self.epochs), now_utc())
 
     async def start(self) -> None:
-        """Rebuild the queues of the owned shards from the database, then serve them."""
-        for record in await self._store.unfinished(self.shards):
-            if record.state == tasks_pb2.TASK_STATE_RUNNING and record.dispatch_id:
-                self._track(record, time.time())
-            else:
-                self.admit([record])
-        self._reports = await self._bus.subscribe(
-            events_pb2.TaskAttemptsReportedEvent, "tasks-scheduler-reports", self._on_reports,
-            suffix=">", backoff=(5.0,), max_deliver=10, batch=64, concurrency=16,
-        )  # fmt: skip
+        """Run the dispatch loop and listen for tasks other replicas accepted for our shards
+        (shards themselves come and go through `acquire` and `release`)."""
+        self._hints = await self._bus.nc.subscribe(
+            subject_of(events_pb2.TaskSubmittedEvent), cb=self._on_submitted
+        )
         self._loop = asyncio.create_task(self._run(), name="tasks-scheduler")
 
     async def stop(self) -> None:
@@ -109,19 +142,87 @@ class Scheduler:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
-        if self._reports is not None:
-            await self._reports.stop()
+        if self._hints is not None:
+            with contextlib.suppress(Exception):
+                await self._hints.unsubscribe()
+        for shard in list(self._owned):
+            await self.release(shard)
+        await self._progress.close()
 
-    def admit(self, records: Sequence[TaskRecord]) -> None:
-        """Queue accepted tasks of owned shards (the database already has them)."""
+    async def acquire(self, shard: int, epoch: int) -> None:
+        """Serve a shard leased at `epoch`: rebuild its queues and running attempts from the
+        database, then consume its reports (the durable consumer is the shard's, whoever
+        serves it, so reports a previous owner left unacked come here)."""
+        self.epochs[shard] = epoch
+        if shard in self._owned:
+            return
+        now = time.time()
+        for record in await self._store.unfinished([shard]):
+            if record.state == tasks_pb2.TASK_STATE_RUNNING and record.dispatch_id:
+                self._track(Handout.of(record), now)
+            else:
+                self._queue(record, now)
+        self._owned[shard] = await self._bus.subscribe(
+            events_pb2.TaskAttemptsReportedEvent, f"tasks-reports-{shard}", self._on_reports,
+            suffix=str(shard), backoff=(5.0,), max_deliver=10, batch=64, concurrency=32,
+        )  # fmt: skip
+        self._wake.set()
+
+    async def release(self, shard: int) -> None:
+        """Stop serving a shard: its reports go to the next owner, its queues are dropped."""
+        self.epochs.pop(shard, None)
+        subscription = self._owned.pop(shard, None)
+        if subscription is not None:
+            await subscription.stop(grace=1.0)
+        self.queues.drop_shard(shard)
+        for task_id in [t for t, r in self._running.items() if r.shard == shard]:
+            del self._running[task_id]
+
+    async def admit(self, records: Sequence[TaskRecord]) -> None:
+        """Queue accepted tasks of the shards served here; for the others, tell their owner
+        (a TaskSubmittedEvent, a hint: `resync` finds a task whose hint was lost)."""
         now = time.time()
         for record in records:
-            if record.final or record.state == tasks_pb2.TASK_STATE_RUNNING:
+            if record.final:
                 continue
-            ready = record.next_attempt_time or record.not_before_time or record.create_time
-            self.queues.add(Item(record.id, record.shard, record.worker_type, record.priority,
-                                 ready.timestamp()), now)  # fmt: skip
+            if record.shard in self._owned:
+                self._queue(record, now)
+            else:
+                await self._emit(submitted_event(record))
         self._wake.set()
+
+    async def _on_submitted(self, msg: Msg) -> None:
+        """Another replica accepted a task of a shard served here."""
+        with contextlib.suppress(DecodeError):
+            event = events_pb2.TaskSubmittedEvent.FromString(msg.data)
+            if event.shard in self._owned:
+                ready = event.not_before_time if event.HasField("not_before_time") else None
+                at = (ready or event.create_time).ToDatetime(tzinfo=UTC).timestamp()
+                item = Item(event.task.removeprefix("tasks/"), event.shard, event.worker_type,
+                            event.priority, at)  # fmt: skip
+                if item.task_id not in self.queues:
+                    self.queues.add(item, time.time())
+                    self._wake.set()
+
+    async def resync(self) -> None:
+        """Queue waiting tasks of served shards changed since the last resync and not queued
+        here (accepted by another replica whose hint got lost, requeued dead letters)."""
+        since, self._synced = self._synced - timedelta(seconds=RESYNC_MARGIN), now_utc()
+        known = self.queues.__contains__
+        missing = [t for t in await self._store.waiting(self.shards, since)
+                   if not known(t) and t not in self._running]  # fmt: skip
+        now = time.time()
+        for record in await self._store.many(missing) if missing else []:
+            if record.shard in self._owned:
+                self._queue(record, now)
+                self._wake.set()
+
+    def _queue(self, record: TaskRecord, now: float) -> None:
+        if record.state == tasks_pb2.TASK_STATE_RUNNING:
+            return
+        ready = record.next_attempt_time or record.not_before_time or record.create_time
+        self.queues.add(Item(record.id, record.shard, record.worker_type, record.priority,
+                             ready.timestamp()), now)  # fmt: skip
 
     def forget(self, task_id: str) -> None:
         """A cancelled task leaves its queue."""
@@ -145,14 +246,20 @@ class Scheduler:
         now = time.time()
         promoted = self.queues.promote(now)
         if promoted:
-            await self._store.mark_queued([i.task_id for i in promoted], now_utc())
+            await self._store.mark_queued([i.task_id for i in promoted], now_utc(), self.fence())
         await self._expire_lost(now)
         busy = self.in_flight()
+        handouts = []
         for worker_type in tasks_pb2.WorkerType.values():
             credit = self._settings.tasks_dispatch_window - busy[worker_type]
-            items = self.queues.take(worker_type, now, credit) if credit > 0 else []
-            if items:
-                await self._dispatch(worker_type, items, now)
+            ready = self.queues.ready_count(worker_type)
+            # A deep queue goes out in full batches (one statement and a few messages each),
+            # a shallow one at once.
+            if ready and credit >= min(ready, self._settings.tasks_dispatch_batch):
+                items = self.queues.take(worker_type, now, credit)
+                if items:
+                    handouts.append(self._dispatch(worker_type, items, now))
+        await asyncio.gather(*handouts)
         self._gauge(now)
 
     def _gauge(self, now: float) -> None:
@@ -164,32 +271,40 @@ class Scheduler:
                 metrics.RUNNING.labels(metrics.worker_label(worker_type)).set(busy[worker_type])
 
     async def _dispatch(self, worker_type: WorkerType, items: list[Item], now: float) -> None:
-        """Mark the attempts RUNNING (so a crash from here on is covered by the lost-attempt
-        sweep), then publish them to the worker type's pool in batches."""
-        handouts = [(i.task_id, uuid.uuid4().hex) for i in items]
-        records = await self._store.dispatch(handouts, now_utc())
+        """Mark the attempts RUNNING in one statement (so a crash from here on is covered by
+        the lost-attempt sweep), then publish them to the worker type's pool, several
+        messages at once."""
+        records = await self._store.dispatch([i.task_id for i in items], uuid.uuid4().hex,
+                                             now_utc(), self.fence())  # fmt: skip
         for record in records:
             self._track(record, now)
-        batch = self._settings.tasks_dispatch_batch
-        for start in range(0, len(records), batch):
-            event = events_pb2.TaskDispatchedEvent(
+        size = self._settings.tasks_dispatch_batch
+        by_shard: dict[int, list[Handout]] = {}
+        for record in records:
+            by_shard.setdefault(record.shard, []).append(record)
+        # One shard per message: the worker's reports of a message then go out as one
+        # message to that shard's subject, instead of one per shard.
+        messages = [
+            events_pb2.TaskDispatchedEvent(
                 worker_type=worker_type,
-                dispatches=[self._dispatch_message(r) for r in records[start : start + batch]],
                 replica=self.replica,
+                dispatches=[self._dispatch_message(r) for r in shard[start : start + size]],
             )
-            await self._bus.publish(event, suffix=type_token(worker_type))
+            for shard in by_shard.values()
+            for start in range(0, len(shard), size)
+        ]
+        suffix = type_token(worker_type)
+        await asyncio.gather(*(self._bus.publish(m, suffix=suffix) for m in messages))
 
-    def _track(self, record: TaskRecord, now: float) -> None:
-        assert record.dispatch_id is not None
-        lost_at = now + record.attempt_timeout + self._settings.tasks_visibility_seconds
-        self._running[record.id] = Running(
-            record.dispatch_id, record.worker_type, lost_at, record.shard
-        )
+    def _track(self, task: Handout, now: float) -> None:
+        lost_at = now + task.attempt_timeout + self._settings.tasks_visibility_seconds
+        self._running[task.id] = Running(task, lost_at)
 
-    def _dispatch_message(self, record: TaskRecord) -> events_pb2.TaskDispatch:
+    def _dispatch_message(self, record: Handout) -> events_pb2.TaskDispatch:
         message = events_pb2.TaskDispatch(
-            task=record.name, attempt=record.attempts, dispatch_id=record.dispatch_id or "",
-            shard=record.shard, function_name=record.function_name, priority=record.priority,
+            task=record.name, attempt=record.attempts, dispatch_id=record.dispatch_id,
+            shard=record.shard, shard_epoch=self.epochs.get(record.shard, 0),
+            function_name=record.function_name, priority=record.priority,
             idempotency_key=record.idempotency_key or "", owner=record.owner,
             attempt_timeout=wellknown.duration(record.attempt_timeout),
             visibility_timeout=wellknown.duration(self._settings.tasks_visibility_seconds),
@@ -210,40 +325,56 @@ class Scheduler:
                 await self._failed(task_id, running.dispatch_id, error)
 
     async def _on_reports(self, event: Event[events_pb2.TaskAttemptsReportedEvent]) -> None:
+        """STARTED and SUCCEEDED reports join the next group commit; failures are judged one
+        by one (rare, and each needs the task's attempts and deadline). Reports of a shard
+        no longer served here are refused, so JetStream hands them to its new owner."""
+        if event.message.shard not in self._owned:
+            raise NotServedError(f"shard {event.message.shard} is not served here")
+        worker = event.message.worker
+        progress: dict[tuple[str, str], Progress] = {}
+        failures = []
         for report in event.message.reports:
-            await self._apply(report, event.message.worker)
-        self._wake.set()
+            if report.phase in (P.ATTEMPT_PHASE_STARTED, P.ATTEMPT_PHASE_SUCCEEDED):
+                _fold(progress, _progress(report, worker, event.message.shard))
+            elif report.phase in (P.ATTEMPT_PHASE_FAILED, P.ATTEMPT_PHASE_CANCELLED):
+                failures.append(report)
+        if progress:
+            await self._progress.submit(list(progress.values()))
+        for report in failures:
+            task_id = report.task.removeprefix("tasks/")
+            await self._failed(task_id, report.dispatch_id, attempt_error(report, worker))
 
-    async def _apply(self, report: events_pb2.AttemptReport, worker: str) -> None:
-        """One report; a stale one (not the task's current attempt) changes nothing."""
-        task_id = report.task.removeprefix("tasks/")
-        at = report.end_time.ToDatetime(tzinfo=UTC) if report.HasField("end_time") else now_utc()
-        if report.phase == P.ATTEMPT_PHASE_STARTED:
-            start = report.start_time.ToDatetime(tzinfo=UTC)
-            if await self._store.started(task_id, report.dispatch_id, worker, start):
-                record = await self.announce(task_id)
-                if record is not None:
-                    _started_metrics(record, start)
-        elif report.phase == P.ATTEMPT_PHASE_SUCCEEDED:
-            result = convert.to_python(report.result) if report.HasField("result") else None
-            if await self._store.succeeded(task_id, report.dispatch_id, result, at):
-                running = self._running.get(task_id)
-                if running is not None:  # counted before the event: it may end a wait
-                    began = None
-                    if report.HasField("start_time"):
-                        began = report.start_time.ToDatetime(tzinfo=UTC)
-                    metrics.ran(running.worker_type, _seconds(began, at))
-                    metrics.finished(metrics.SUCCEEDED, running.worker_type)
-                self._finished(task_id)
-                await self.announce(task_id)
-        elif report.phase in (P.ATTEMPT_PHASE_FAILED, P.ATTEMPT_PHASE_CANCELLED):
-            error = _attempt_error(report, worker)
-            await self._failed(task_id, report.dispatch_id, error)
+    async def _apply_progress(self, batch: list[Progress]) -> None:
+        """One transaction for the batch, then metrics and events for what it changed (from
+        what this replica knows of each running attempt: nothing is read back)."""
+        folded: dict[tuple[str, str], Progress] = {}
+        for report in batch:
+            _fold(folded, report)
+        batch = list(folded.values())
+        changed = await self._store.progress(batch, now_utc(), self.fence())
+        for report in batch:
+            state = changed.get(report.task_id)
+            running = self._running.get(report.task_id)
+            if state is None or running is None or running.dispatch_id != report.dispatch_id:
+                continue
+            task = running.task
+            if report.started:  # counted once; announced if still running
+                _started_metrics(task, report.start_time)
+                if state == tasks_pb2.TASK_STATE_RUNNING:
+                    await self._emit(started_event(task, report.worker, report.start_time))
+            if report.succeeded and state == tasks_pb2.TASK_STATE_SUCCEEDED:
+                metrics.ran(task.worker_type, _seconds(report.start_time, report.end_time))
+                metrics.finished(metrics.SUCCEEDED, task.worker_type)
+                self._finished(task.id)
+                await self._emit(succeeded_event(task, report))
 
     async def _failed(self, task_id: str, dispatch_id: str, error: AttemptError) -> None:
         """Retry with backoff, dead-letter, or end CANCELLED if a cancel was asked."""
         record = await self._store.get(task_id)
         if record is None or record.dispatch_id != dispatch_id:
+            return
+        if record.state != tasks_pb2.TASK_STATE_RUNNING:  # its outcome came another way
+            self._finished(task_id)
             return
         error = AttemptError(**{**error.__dict__, "attempt": record.attempts,
                                 "time": error.time or now_utc().isoformat()})  # fmt: skip
@@ -254,18 +385,19 @@ class Scheduler:
     async def _outcome(self, record: TaskRecord, dispatch_id: str, error: AttemptError) -> bool:
         at = now_utc()
         final = None
+        current = Attempt(record.id, dispatch_id, self.fence())
         if record.cancel_requested:
-            changed = await self._store.cancelled_running(record.id, dispatch_id, error, at)
+            changed = await self._store.cancelled_running(current, error, at)
             final = metrics.CANCELLED
-        elif (reason := _dead_letter_reason(record, error, at)) is not None:
-            changed = await self._store.dead_lettered(record.id, dispatch_id, error, reason, at)
+        elif (reason := dead_letter_reason(record, error, at)) is not None:
+            changed = await self._store.dead_lettered(current, error, reason, at)
             final = metrics.DEAD_LETTERED
         else:
             delay = retry_delay(record.attempts, self._settings.tasks_retry_base_seconds,
                                 self._settings.tasks_retry_max_seconds)  # fmt: skip
             next_time = at + timedelta(seconds=delay)
-            changed = await self._store.retrying(record.id, dispatch_id, error, next_time, at)
-            if changed:
+            changed = await self._store.retrying(current, error, next_time, at)
+            if changed and record.shard in self._owned:
                 item = Item(record.id, record.shard, record.worker_type, record.priority,
                             next_time.timestamp())  # fmt: skip
                 self.queues.add(item, time.time())
@@ -282,84 +414,60 @@ class Scheduler:
         self._wake.set()
 
     async def announce(self, task_id: str) -> TaskRecord | None:
-        """Publish the task's lifecycle event (WatchTask and other consumers follow these).
-        Best effort: the database already holds the change. Returns the task as it is now."""
+        """Emit the task's lifecycle event for the state it is in now; returns the task."""
         record = await self._store.get(task_id)
-        if record is None:
-            return None
-        event = lifecycle_event(record)
-        if event is not None:
-            try:
-                await self._bus.publish(event)
-            except Exception:
-                log.warning("could not publish the lifecycle event of %s", record.name)
+        if record is not None:
+            await self._emit(lifecycle_event(record))
         return record
 
+    async def _emit(self, event: Message | None) -> None:
+        """Best effort: the database already holds the change, and watchers re-read it."""
+        if event is None:
+            return
+        try:
+            await self._bus.emit(event)
+        except Exception:
+            log.warning("could not emit %s", event.DESCRIPTOR.name)
 
-def _seconds(start: datetime | None, end: datetime) -> float | None:
-    return (end - start).total_seconds() if start is not None else None
+
+class NotServedError(Exception):
+    """A report for a shard this replica does not serve (any more)."""
 
 
-def _started_metrics(record: TaskRecord, start: datetime) -> None:
+def _progress(report: events_pb2.AttemptReport, worker: str, shard: int) -> Progress:
+    succeeded = report.phase == P.ATTEMPT_PHASE_SUCCEEDED
+    return Progress(
+        task_id=report.task.removeprefix("tasks/"), dispatch_id=report.dispatch_id,
+        shard=shard, worker=worker, start_time=_time(report.start_time) or now_utc(),
+        succeeded=succeeded, started=not succeeded, end_time=_time(report.end_time),
+        result=convert.to_python(report.result) if report.HasField("result") else None,
+    )  # fmt: skip
+
+
+def _fold(into: dict[tuple[str, str], Progress], report: Progress) -> None:
+    """One row per attempt: a success absorbs the STARTED of the same attempt (in either
+    order), so the two cost one UPDATE."""
+    key = (report.task_id, report.dispatch_id)
+    known = into.get(key)
+    if known is None:
+        into[key] = report
+    elif known.succeeded != report.succeeded:
+        success = known if known.succeeded else report
+        into[key] = replace(success, started=True)
+
+
+def _time(stamp: timestamp_pb2.Timestamp) -> datetime | None:
+    return stamp.ToDatetime(tzinfo=UTC) if stamp.seconds or stamp.nanos else None
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return (end - start).total_seconds() if start is not None and end is not None else None
+
+
+def _started_metrics(record: Handout, start: datetime) -> None:
     """An attempt started: counters, and the queue latency of a first attempt (from its
     not-before time, or its submit)."""
     waited = None
     if record.attempts == 1:
         waited = _seconds(record.not_before_time or record.create_time, start)
     metrics.started(record.worker_type, record.priority, record.attempts, waited)
-
-
-def lifecycle_event(record: TaskRecord) -> Message | None:
-    """The event for the state the task just reached."""
-    s, name = record.state, record.name
-    if s == tasks_pb2.TASK_STATE_RUNNING:
-        return P.TaskStartedEvent(task=name, function_name=record.function_name,
-                                  attempt=record.attempts, worker=record.worker,
-                                  worker_type=record.worker_type, shard=record.shard,
-                                  owner=record.owner)  # fmt: skip
-    if s == tasks_pb2.TASK_STATE_SUCCEEDED:
-        return P.TaskSucceededEvent(task=name, function_name=record.function_name,
-                                    attempt=record.attempts, worker=record.worker,
-                                    owner=record.owner)  # fmt: skip
-    error = convert.task_error(record.last_error) if record.last_error else None
-    if s == tasks_pb2.TASK_STATE_RETRYING:
-        return P.TaskFailedEvent(task=name, function_name=record.function_name,
-                                 attempt=record.attempts, owner=record.owner, error=error,
-                                 will_retry=True)  # fmt: skip
-    if s == tasks_pb2.TASK_STATE_DEAD_LETTERED:
-        return P.TaskDeadLetteredEvent(task=name, dead_letter=f"dead-letters/{record.id}",
-                                       function_name=record.function_name, owner=record.owner,
-                                       reason=record.dead_letter_reason,
-                                       attempts=record.attempts, last_error=error)  # fmt: skip
-    if s == tasks_pb2.TASK_STATE_CANCELLED:
-        return P.TaskCancelledEvent(task=name, function_name=record.function_name,
-                                    owner=record.owner,
-                                    was_running=record.attempts > 0)  # fmt: skip
-    return None
-
-
-def _dead_letter_reason(
-    record: TaskRecord, error: AttemptError, at: datetime
-) -> DeadLetterReason | None:
-    """Why this failure ends the task, or None when another attempt follows."""
-    if error.type == "UnknownFunction":
-        return tasks_pb2.DEAD_LETTER_REASON_UNKNOWN_FUNCTION
-    if not error.retryable:
-        return tasks_pb2.DEAD_LETTER_REASON_NON_RETRYABLE
-    if record.deadline_time is not None and record.deadline_time <= at:
-        return tasks_pb2.DEAD_LETTER_REASON_DEADLINE_EXCEEDED
-    if record.attempts >= record.max_attempts:
-        return tasks_pb2.DEAD_LETTER_REASON_MAX_ATTEMPTS
-    return None
-
-
-def _attempt_error(report: events_pb2.AttemptReport, worker: str) -> AttemptError:
-    if report.phase == P.ATTEMPT_PHASE_CANCELLED:
-        return AttemptError(message="attempt stopped after a cancel", type="Cancelled",
-                            retryable=False, attempt=report.attempt, worker=worker)  # fmt: skip
-    error = report.error
-    return AttemptError(
-        message=error.message, type=error.type or "Error", retryable=error.retryable,
-        attempt=report.attempt, worker=worker, details=error.details[:8192],
-        time=error.time.ToDatetime(tzinfo=UTC).isoformat() if error.HasField("time") else "",
-    )  # fmt: skip

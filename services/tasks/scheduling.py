@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 CRITICAL = 1
@@ -109,6 +108,13 @@ class ReadyQueues:
             self._counts[item.key] -= 1
         return True
 
+    def drop_shard(self, shard: int) -> int:
+        """Forget every task of a shard (it moved to another replica); returns how many."""
+        gone = [task_id for task_id, (item, _, _) in self._live.items() if item.shard == shard]
+        for task_id in gone:
+            self.remove(task_id)
+        return len(gone)
+
     def promote(self, now: float) -> list[Item]:
         """Move every delayed task whose time has come into its ready queue; returns them."""
         promoted = []
@@ -125,6 +131,10 @@ class ReadyQueues:
         """When the earliest delayed task becomes ready (may be a dead entry: harmless)."""
         return self._delayed[0][0] if self._delayed else None
 
+    def ready_count(self, worker_type: int) -> int:
+        """Ready tasks of one worker type (paused shards included)."""
+        return sum(count for key, count in self._counts.items() if key[1] == worker_type)
+
     def take(self, worker_type: int, now: float, limit: int) -> list[Item]:
         """Up to `limit` ready tasks of `worker_type`, best first by the aging rule, skipping
         paused shards; none while the worker type is paused."""
@@ -135,26 +145,27 @@ class ReadyQueues:
             for k in self._queues
             if k[1] == worker_type and k[0] not in self.paused_shards and self._counts.get(k)
         ]
+        # Within one take `now` is fixed, so each queue's head keeps its rank until popped:
+        # a heap of heads gives the best task in O(log queues) per pick.
+        heads = [c for c in (self._candidate(k, now) for k in keys) if c is not None]
+        heapq.heapify(heads)
         taken: list[Item] = []
-        while len(taken) < limit:
-            best = self._best(keys, now)
-            if best is None:
-                break
-            taken.append(self._pop(best))
+        while heads and len(taken) < limit:
+            *_, key = heapq.heappop(heads)
+            taken.append(self._pop(key))
+            following = self._candidate(key, now)
+            if following is not None:
+                heapq.heappush(heads, following)
         return taken
 
-    def _best(self, keys: Iterable[QueueKey], now: float) -> QueueKey | None:
-        best: tuple[int, float, int, int] | None = None
-        best_key = None
-        for key in keys:
-            head = self._head(key)
-            if head is None:
-                continue
-            level = effective_level(key[2], head[0], now, self.aging_step)
-            candidate = (level, head[0], key[2], head[1])
-            if best is None or candidate < best:
-                best, best_key = candidate, key
-        return best_key
+    def _candidate(self, key: QueueKey, now: float) -> tuple[int, float, int, int, QueueKey] | None:
+        """A queue's head ranked by the aging rule: effective level, then ready first, then
+        higher base priority (`sequence` keeps equal ranks in arrival order)."""
+        head = self._head(key)
+        if head is None:
+            return None
+        level = effective_level(key[2], head[0], now, self.aging_step)
+        return (level, head[0], key[2], head[1], key)
 
     def _head(self, key: QueueKey) -> Entry | None:
         """The oldest live entry of a queue, dropping dead ones on the way."""

@@ -3,7 +3,11 @@ embedded worker pools `make up` relies on, and the servicer."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from services.tasks.events import parse_worker_type
+from services.tasks.leases import LeaseStore
+from services.tasks.ownership import Ownership
 from services.tasks.registry import default_registry
 from services.tasks.scheduler import Scheduler
 from services.tasks.servicer import TasksServicer
@@ -13,21 +17,20 @@ from services.tasks.worker import Worker
 from voka.server import Registration, Resources, ServiceSpec, registration
 
 
-def tasks_settings(resources: Resources) -> TasksSettings:
-    """The kit hands over its Settings; the VOKA_TASKS_* ones are read on top of them."""
-    if isinstance(resources.settings, TasksSettings):
-        return resources.settings
-    return TasksSettings(**resources.settings.model_dump())
-
-
 async def build(resources: Resources) -> list[Registration]:
-    settings = tasks_settings(resources)
+    settings = resources.settings_as(TasksSettings)
     if resources.sessions is None or resources.bus is None:
         raise RuntimeError("tasks needs its database and NATS")
-    store, registry = Store(resources.sessions), default_registry()
+    store = Store(resources.sessions)
+    resources.on_stop.append(_closer(store))
+    registry = default_registry(settings.tasks_function_modules)
     scheduler = Scheduler(store, resources.bus, settings)
     await scheduler.start()
     resources.on_stop.append(scheduler.stop)
+    leases = LeaseStore(store.transactions)
+    ownership = Ownership(leases, scheduler)
+    await ownership.start()
+    resources.on_stop.append(ownership.stop)
     types = [parse_worker_type(t) for t in settings.tasks_embedded_workers]
     if types:
         worker = Worker(resources.bus, registry, types, settings.tasks_worker_concurrency,
@@ -35,9 +38,16 @@ async def build(resources: Resources) -> list[Registration]:
         await worker.start()
         resources.on_stop.append(worker.stop)
     servicer = TasksServicer(  # type: ignore[abstract]  # unbuilt RPCs: UNIMPLEMENTED
-        store, registry, scheduler, resources.bus, settings.tasks_shards
+        store, leases, registry, scheduler, resources.bus
     )
     return [registration(servicer)]
+
+
+def _closer(store: Store) -> Callable[[], Awaitable[None]]:
+    async def close() -> None:
+        store.close()
+
+    return close
 
 
 SPEC = ServiceSpec(name="tasks", build=build, database=True)

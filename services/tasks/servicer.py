@@ -11,18 +11,22 @@ from typing import Any
 
 import grpc
 
-from services.tasks import control, convert, metrics, pagination, watch
+from services.tasks import control, convert, metrics, watch
+from services.tasks.batching import GroupCommit
+from services.tasks.changes import NewTask, TaskQuery
+from services.tasks.leases import LeaseStore
 from services.tasks.records import TaskRecord
 from services.tasks.registry import Registry
 from services.tasks.scheduler import Scheduler
-from services.tasks.store import NewTask, Store, TaskQuery
+from services.tasks.store import Store
 from services.tasks.validation import MAX_ATTEMPTS, Submits
-from voka import authn, errors, wellknown
+from voka import authn, errors, pagination, wellknown
 from voka.bus import Bus
 from voka.errors import FieldViolation
-from voka.tasks.v1 import tasks_pb2, tasks_pb2_grpc
+from voka.tasks.v1 import events_pb2, tasks_pb2, tasks_pb2_grpc
 
 MAX_BATCH = 1000
+MAX_STREAM_NAMES = 10_000  # StreamSubmitTasks returns names up to this many items
 T = tasks_pb2
 
 
@@ -41,18 +45,21 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     """The built RPCs; the others answer UNIMPLEMENTED through the generated base class."""
 
     def __init__(
-        self, store: Store, registry: Registry, scheduler: Scheduler, bus: Bus, shards: int
+        self, store: Store, leases: LeaseStore, registry: Registry, scheduler: Scheduler, bus: Bus
     ) -> None:
         self._store = store
+        self._leases = leases
         self._registry = registry
         self._scheduler = scheduler
         self._bus = bus
-        self._submits = Submits(registry, shards)
+        self._submits = Submits(registry, scheduler.settings.tasks_shards)
+        # Concurrent submits share transactions: one insert for everything waiting.
+        self._inserts: GroupCommit[NewTask, tuple[TaskRecord, bool]] = GroupCommit(store.submit)
 
     async def _accept(self, batch: Sequence[NewTask]) -> list[T.SubmitTaskResponse]:
-        results = await self._store.submit(batch)
+        results = await self._inserts.submit(batch)
         fresh = [record for record, dedup in results if not dedup]
-        self._scheduler.admit(fresh)
+        await self._scheduler.admit(fresh)
         metrics.submitted([r.worker_type for r in fresh], len(results) - len(fresh))
         return [
             T.SubmitTaskResponse(
@@ -89,6 +96,40 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             raise errors.invalid_argument(problems)
         return T.BatchSubmitTasksResponse(results=await self._accept(batch))
 
+    async def StreamSubmitTasks(
+        self,
+        request_iterator: AsyncIterator[T.StreamSubmitTasksRequest],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> T.StreamSubmitTasksResponse:
+        """Each message is checked and queued as it arrives (one transaction per message); a
+        refused item is reported by its position in the stream and does not stop the rest."""
+        owner = authn.caller().subject
+        summary = T.StreamSubmitTasksResponse()
+        names: list[str] = []
+        async for message in request_iterator:
+            if not 1 <= len(message.requests) <= MAX_BATCH:
+                raise errors.invalid_argument(
+                    [FieldViolation("requests", f"1 to {MAX_BATCH} items per message")]
+                )
+            batch, offset = [], summary.received_count
+            for index, item in enumerate(message.requests):
+                new, bad = self._submits.check(item, owner, _now(), f"requests[{index}].")
+                if new is not None:
+                    batch.append(new)
+                else:
+                    summary.refused_count += 1
+                    if len(summary.failures) < MAX_BATCH:
+                        status = errors.invalid_argument(bad).to_status()
+                        summary.failures.add(index=offset + index, status=status)
+            summary.received_count += len(message.requests)
+            for result in await self._accept(batch) if batch else []:
+                summary.deduplicated_count += result.deduplicated
+                summary.accepted_count += not result.deduplicated
+                names.append(result.name)
+        if summary.received_count <= MAX_STREAM_NAMES:
+            summary.names.extend(names)
+        return summary
+
     async def _visible(self, task_id: str, resource: str = "Task") -> TaskRecord:
         record = await self._store.get(task_id)
         identity = authn.caller()
@@ -114,7 +155,9 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         records, more = await self._store.page(replace(filters, after=after, limit=page))
         key = _fingerprint(filters)
         full = request.view == T.TASK_VIEW_FULL
-        token = pagination.encode(key, records[-1].create_time, records[-1].id) if more else ""
+        token = (
+            pagination.keyset_token(key, records[-1].create_time, records[-1].id) if more else ""
+        )
         return T.ListTasksResponse(tasks=[convert.task(r, full) for r in records],
                                    next_page_token=token)  # fmt: skip
 
@@ -132,6 +175,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             self._scheduler.forget(record.id)
             await self._scheduler.announce(record.id)
             metrics.finished(metrics.CANCELLED, record.worker_type)
+        elif after.cancel_requested and after.dispatch_id:  # running: ask its worker to stop
+            await self._bus.emit(events_pb2.TaskCancellationRequestedEvent(
+                task=after.name, attempt=after.attempts, dispatch_id=after.dispatch_id,
+                worker=after.worker,
+            ))  # fmt: skip
         return T.CancelTaskResponse(task=convert.task(after))
 
     async def WatchTask(
@@ -184,15 +232,15 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def GetSchedulerStatus(
         self, request: T.GetSchedulerStatusRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> T.GetSchedulerStatusResponse:
-        return T.GetSchedulerStatusResponse(status=control.scheduler_status(self._scheduler))
+        status = await control.scheduler_status(self._scheduler, self._leases)
+        return T.GetSchedulerStatusResponse(status=status)
 
     async def ControlScheduler(
         self, request: T.ControlSchedulerRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> T.ControlSchedulerResponse:
-        done = control.control(self._scheduler, request)
-        return T.ControlSchedulerResponse(
-            message=done, status=control.scheduler_status(self._scheduler)
-        )
+        done = await control.control(self._scheduler, self._leases, request)
+        status = await control.scheduler_status(self._scheduler, self._leases)
+        return T.ControlSchedulerResponse(message=done, status=status)
 
     async def SubmitDemoTasks(
         self, request: T.SubmitDemoTasksRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -221,7 +269,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         last = records[-1] if more else None
         token = ""
         if last is not None and last.dead_letter_time is not None:
-            token = pagination.encode(key, last.dead_letter_time, last.id)
+            token = pagination.keyset_token(key, last.dead_letter_time, last.id)
         return T.ListDeadLettersResponse(
             dead_letters=[convert.dead_letter(r) for r in records],
             next_page_token=token,
@@ -230,7 +278,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
 
     async def _dead_letter(self, name: str) -> TaskRecord:
         record = await self._visible(_id(name, "dead-letters/"), "DeadLetter")
-        if record.state != T.TASK_STATE_DEAD_LETTERED:
+        if record.state != T.TASK_STATE_DEAD_LETTERED or record.purge_time is not None:
             raise errors.not_found("DeadLetter", name)
         return record
 
@@ -256,8 +304,53 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         ):
             raise errors.not_found("DeadLetter", request.name)
         requeued = await self._visible(record.id)
-        self._scheduler.admit([requeued])
+        await self._scheduler.admit([requeued])
         return T.RetryDeadLetterResponse(task=convert.task(requeued))
+
+    async def RetryAllDeadLetters(
+        self, request: T.RetryAllDeadLettersRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> T.RetryAllDeadLettersResponse:
+        """Admins only (the contract's access rule): every owner's dead letters."""
+        _check_enums(request.worker_type, request.reason)
+        query = TaskQuery(owner=None, dead_letters=True, function_name=request.function_name,
+                          worker_type=request.worker_type, reason=request.reason)  # fmt: skip
+        requeued = await self._store.requeue_dead_letters(query, _now())
+        await self._scheduler.admit(requeued)
+        return T.RetryAllDeadLettersResponse(retried_count=len(requeued))
+
+    async def PurgeDeadLetters(
+        self, request: T.PurgeDeadLettersRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> T.PurgeDeadLettersResponse:
+        """Admins only. Without `force` it only counts; the tasks stay DEAD_LETTERED."""
+        _check_enums(request.worker_type)
+        ids, problems = [], []
+        for index, name in enumerate(request.names):
+            dead_letter = name.removeprefix("dead-letters/")
+            if not name.startswith("dead-letters/") or not dead_letter or "/" in dead_letter:
+                problems.append(FieldViolation(f"names[{index}]", "must be dead-letters/{id}"))
+            ids.append(dead_letter)
+        if problems:
+            raise errors.invalid_argument(problems)
+        before = None
+        if request.HasField("before_time"):
+            before = request.before_time.ToDatetime(tzinfo=UTC)
+        query = TaskQuery(owner=None, dead_letters=True, function_name=request.function_name,
+                          worker_type=request.worker_type, before=before,
+                          ids=tuple(ids))  # fmt: skip
+        count, sample = await self._store.purge_dead_letters(query, request.force, _now())
+        return T.PurgeDeadLettersResponse(
+            purge_count=count, purge_sample=[f"dead-letters/{i}" for i in sample]
+        )
+
+
+def _check_enums(worker_type: int, reason: int = 0) -> None:
+    problems = []
+    if worker_type not in T.WorkerType.values():
+        problems.append(FieldViolation("worker_type", "is not a worker type"))
+    if reason not in T.DeadLetterReason.values():
+        problems.append(FieldViolation("reason", "is not a dead-letter reason"))
+    if problems:
+        raise errors.invalid_argument(problems)
 
 
 def _owner_filter(requested: str) -> str | None:
@@ -275,7 +368,7 @@ def _fingerprint(filters: TaskQuery) -> str:
 def _page(size: int, token: str, filters: TaskQuery) -> tuple[int, tuple[datetime, str] | None]:
     """Page size and the cursor of `token`, which must come from the same filters."""
     page, problems = pagination.page_size(size)
-    after, bad = pagination.decode(token, _fingerprint(filters))
+    after, bad = pagination.keyset_cursor(token, _fingerprint(filters))
     if problems + bad:
         raise errors.invalid_argument(problems + bad)
     return page, after

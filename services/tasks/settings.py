@@ -29,10 +29,15 @@ class TasksSettings(Settings):
         default=30.0, description="A running attempt with no heartbeat this long is lost."
     )
     tasks_dispatch_window: int = Field(
-        default=64, description="Attempts handed out and not yet finished, per worker type."
+        default=512, description="Attempts handed out and not yet finished, per worker type."
     )
     tasks_dispatch_batch: int = Field(
-        default=8, description="Attempts per dispatch message, at most."
+        default=32, description="Attempts per dispatch message, at most."
+    )
+    tasks_lease_seconds: float = Field(
+        default=10.0,
+        description="A shard lease lasts this long unless renewed (every third of it); a dead "
+        "replica's shards move to the others about this long after its last renewal.",
     )
     tasks_tick_seconds: float = Field(
         default=0.25, description="Scheduler wake-up when nothing happens (not-before, retries)."
@@ -43,4 +48,9 @@ class TasksSettings(Settings):
     )
     tasks_worker_concurrency: int = Field(
         default=8, description="Attempts one worker runs at once."
+    )
+    tasks_function_modules: list[str] = Field(
+        default_factory=list,
+        description="Operator's modules of @task_function definitions imported at start, on "
+        "top of the shipped ones; the service and its workers need the same list.",
     )

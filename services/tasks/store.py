@@ -5,90 +5,46 @@ racing after a failover, change nothing: the first writer wins and the others se
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import Connection
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.tasks.changes import HANDOUT_COLUMNS, Attempt, Handout, NewTask, Progress, TaskQuery
+from services.tasks.leases import Fence
 from services.tasks.records import (
     WAITING_STATES,
     AttemptError,
-    Priority,
     TaskRecord,
     TaskState,
-    WorkerType,
     tasks,
 )
+from services.tasks.transactions import Transactions
 from voka.tasks.v1 import tasks_pb2
+from voka.wellknown import utc
 
 S = tasks_pb2  # states, priorities, reasons
-
-
-@dataclass(frozen=True)
-class NewTask:
-    """A validated submit, ready to insert."""
-
-    id: str
-    owner: str
-    function_name: str
-    args: dict[str, Any] | None
-    priority: Priority
-    worker_type: WorkerType
-    idempotency_key: str | None
-    not_before_time: datetime | None
-    deadline_time: datetime | None
-    attempt_timeout: float
-    max_attempts: int
-    shard_key: str
-    shard: int
-    state: TaskState
-    create_time: datetime
-
-    def row(self) -> dict[str, Any]:
-        values = dict(self.__dict__)
-        values["args"] = None if self.args is None else json.dumps(self.args)
-        return {
-            **values,
-            "raw_args": None,
-            "attempts": 0,
-            "dispatch_id": None,
-            "last_error": None,
-            "result": None,
-            "worker": "",
-            "cancel_requested": False,
-            "dead_letter_reason": S.DEAD_LETTER_REASON_UNSPECIFIED,
-            "dead_letter_retries": 0,
-            "update_time": self.create_time,
-        }
-
-
-@dataclass(frozen=True)
-class TaskQuery:
-    """ListTasks / ListDeadLetters filters; `owner` None means every owner (admins)."""
-
-    owner: str | None
-    state: int = 0
-    priority: int = 0
-    worker_type: int = 0
-    function_name: str = ""
-    idempotency_key: str = ""
-    reason: int = 0
-    dead_letters: bool = False
-    after: tuple[datetime, str] | None = None
-    limit: int = 50
 
 
 class Store:
     """The task table, through the service's session factory."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+        engine = sessions.kw.get("bind")
+        if not isinstance(engine, AsyncEngine):
+            raise TypeError("the session factory must be bound to an AsyncEngine")
+        self.transactions = Transactions(engine)
+        self._db = self.transactions
+
+    def close(self) -> None:
+        self._db.close()
 
     async def submit(self, batch: Sequence[NewTask]) -> list[tuple[TaskRecord, bool]]:
         """Insert the batch in one transaction; an item whose (owner, idempotency key) is
@@ -96,34 +52,10 @@ class Store:
         skips key conflicts, so the transaction takes SQLite's write lock before it reads
         (a read-then-write transaction fails at once when another writer got in between)."""
         rows = [new.row() for new in batch]
-        async with self._sessions() as session, session.begin():
-            dialect = session.get_bind().dialect.name
-            insert = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(tasks)
-            conflict = [tasks.c.owner, tasks.c.idempotency_key]
-            await session.execute(insert.on_conflict_do_nothing(index_elements=conflict), rows)
-            mine = await _select(session, tasks.c.id.in_([new.id for new in batch]))
-            inserted = {record.id: record for record in mine}
-            known = await self._by_keys(session, [n for n in batch if n.id not in inserted])
-        return [
-            (inserted[new.id], False)
-            if new.id in inserted
-            else (known[(new.owner, new.idempotency_key)], True)
-            for new in batch
-        ]
-
-    async def _by_keys(
-        self, session: AsyncSession, batch: Sequence[NewTask]
-    ) -> dict[tuple[str, str | None], TaskRecord]:
-        owners = {new.owner for new in batch}
-        keys = {new.idempotency_key for new in batch}
-        if not batch:
-            return {}
-        found = await _select(session, tasks.c.owner.in_(owners), tasks.c.idempotency_key.in_(keys))
-        return {(r.owner, r.idempotency_key): r for r in found}
+        return await self._db.write(functools.partial(_submit, batch, rows))
 
     async def get(self, task_id: str) -> TaskRecord | None:
-        async with self._sessions() as session:
-            return await _get(session, task_id)
+        return await self._db.read(functools.partial(_get, task_id=task_id))
 
     async def page(self, query: TaskQuery) -> tuple[list[TaskRecord], bool]:
         """A page newest first (by create time, or dead-letter time for the DLQ) and whether
@@ -136,76 +68,99 @@ class Store:
                 sa.or_(order < time, sa.and_(order == time, tasks.c.id < last_id))
             )
         select = select.order_by(order.desc(), tasks.c.id.desc()).limit(query.limit + 1)
-        async with self._sessions() as session:
-            rows = (await session.execute(select)).all()
-        records = [TaskRecord.from_row(r) for r in rows]
+        records = await self._db.read(functools.partial(_records, select))
         return records[: query.limit], len(records) > query.limit
 
     async def count(self, query: TaskQuery) -> int:
         select = sa.select(sa.func.count()).select_from(tasks).where(*_filters(query))
-        async with self._sessions() as session:
-            return int((await session.execute(select)).scalar_one())
+        return int(await self._db.read(lambda c: c.execute(select).scalar_one()))
 
     async def unfinished(self, shards: Sequence[int]) -> list[TaskRecord]:
         """Tasks of these shards not in a final state: what a new owner rebuilds from."""
         states = [*WAITING_STATES, S.TASK_STATE_RUNNING]
         select = sa.select(tasks).where(tasks.c.shard.in_(shards), tasks.c.state.in_(states))
-        async with self._sessions() as session:
-            return [TaskRecord.from_row(r) for r in (await session.execute(select)).all()]
+        return await self._db.read(functools.partial(_records, select))
 
-    async def mark_queued(self, task_ids: Sequence[str], now: datetime) -> None:
+    async def waiting(self, shards: Sequence[int], since: datetime) -> list[str]:
+        """Ids of the waiting tasks of these shards changed since `since`."""
+        select = sa.select(tasks.c.id).where(
+            tasks.c.shard.in_(shards), tasks.c.state.in_(list(WAITING_STATES)),
+            tasks.c.update_time >= since,
+        )  # fmt: skip
+        return await self._db.read(lambda c: list(c.execute(select).scalars()))
+
+    async def many(self, task_ids: Sequence[str]) -> list[TaskRecord]:
+        select = sa.select(tasks).where(tasks.c.id.in_(task_ids))
+        return await self._db.read(functools.partial(_records, select))
+
+    async def mark_queued(self, task_ids: Sequence[str], now: datetime, fence: Fence) -> None:
         """SCHEDULED or RETRYING tasks whose time came are QUEUED."""
         waiting = [S.TASK_STATE_SCHEDULED, S.TASK_STATE_RETRYING]
         await self._update(
-            sa.and_(tasks.c.id.in_(task_ids), tasks.c.state.in_(waiting)),
+            sa.and_(tasks.c.id.in_(task_ids), tasks.c.state.in_(waiting), fence.condition()),
             state=S.TASK_STATE_QUEUED,
             update_time=now,
         )
 
     async def dispatch(
-        self, handouts: Sequence[tuple[str, str]], now: datetime
-    ) -> list[TaskRecord]:
-        """QUEUED → RUNNING for each (task id, dispatch id), counting the attempt; returns the
-        tasks that moved (a task cancelled meanwhile does not)."""
-        moved = []
-        async with self._sessions() as session, session.begin():
-            for task_id, dispatch_id in handouts:
-                changed = await session.execute(
-                    sa.update(tasks)
-                    .where(tasks.c.id == task_id, tasks.c.state == S.TASK_STATE_QUEUED)
-                    .values(
-                        state=S.TASK_STATE_RUNNING,
-                        attempts=tasks.c.attempts + 1,
-                        dispatch_id=dispatch_id,
-                        next_attempt_time=None,
-                        update_time=now,
-                    )
-                )
-                if changed.rowcount:  # type: ignore[attr-defined]
-                    record = await _get(session, task_id)
-                    assert record is not None
-                    moved.append(record)
-        return moved
+        self, task_ids: Sequence[str], dispatch_id: str, now: datetime, fence: Fence
+    ) -> list[Handout]:
+        """QUEUED → RUNNING for each task, counting the attempt, in one statement. The batch
+        shares `dispatch_id` (new for every hand-out, so still unique per attempt). Returns
+        the tasks that moved (a task cancelled meanwhile does not)."""
+        update = (
+            sa.update(tasks)
+            .where(tasks.c.id.in_(task_ids), tasks.c.state == S.TASK_STATE_QUEUED,
+                   fence.condition())
+            .values(state=S.TASK_STATE_RUNNING, attempts=tasks.c.attempts + 1,
+                    dispatch_id=dispatch_id, next_attempt_time=None, update_time=now)
+            .returning(*HANDOUT_COLUMNS)
+        )  # fmt: skip
+        return await self._db.write(lambda c: [_handout(row) for row in c.execute(update)])
 
-    async def started(self, task_id: str, dispatch_id: str, worker: str, at: datetime) -> bool:
-        return await self._update(
-            _current(task_id, dispatch_id), worker=worker, start_time=at, update_time=at
+    async def progress(
+        self, reports: Sequence[Progress], at: datetime, fence: Fence
+    ) -> dict[str, TaskState]:
+        """Apply STARTED and SUCCEEDED reports in one transaction (one executemany) and return
+        the tasks they changed. Only a task's current attempt changes it: a stale or repeated
+        report matches no row. The fence is checked once for the batch (the lease rows stay
+        locked meanwhile); reports of shards no longer held are left out. The changed rows are
+        told apart by `update_time == at`, read back inside the same transaction, which still
+        holds their write locks."""
+        if not reports:
+            return {}
+        current = sa.and_(
+            tasks.c.id == sa.bindparam("b_id"),
+            tasks.c.state == S.TASK_STATE_RUNNING,
+            tasks.c.dispatch_id == sa.bindparam("b_dispatch"),
+        )
+        update = sa.update(tasks).where(current).values(
+            state=sa.bindparam("b_state"), worker=sa.bindparam("b_worker"),
+            start_time=sa.bindparam("b_start"), end_time=sa.bindparam("b_end"),
+            result=sa.bindparam("b_result"), update_time=at,
+        )  # fmt: skip
+        ids = [report.task_id for report in reports]
+        marked = sa.select(tasks.c.id, tasks.c.dispatch_id, tasks.c.state).where(
+            tasks.c.id.in_(ids), tasks.c.update_time == at
         )
 
-    async def succeeded(self, task_id: str, dispatch_id: str, result: Any, at: datetime) -> bool:
-        return await self._update(
-            _current(task_id, dispatch_id),
-            state=S.TASK_STATE_SUCCEEDED,
-            result=json.dumps(result),
-            end_time=at,
-            update_time=at,
-        )
+        def apply(connection: Connection) -> list[sa.Row[Any]]:
+            held = set(connection.execute(fence.held()).scalars())
+            params = [report.params(at) for report in reports if report.shard in held]
+            if not params:
+                return []
+            connection.execute(update, params)
+            return list(connection.execute(marked))
+
+        wanted = {(r.task_id, r.dispatch_id) for r in reports}
+        rows = await self._db.write(apply)
+        return {row.id: row.state for row in rows if (row.id, row.dispatch_id) in wanted}
 
     async def retrying(
-        self, task_id: str, dispatch_id: str, error: AttemptError, next_time: datetime, at: datetime
+        self, current: Attempt, error: AttemptError, next_time: datetime, at: datetime
     ) -> bool:
         return await self._update(
-            _current(task_id, dispatch_id),
+            current.condition(),
             state=S.TASK_STATE_RETRYING,
             last_error=error.to_json(),
             next_attempt_time=next_time,
@@ -213,10 +168,10 @@ class Store:
         )
 
     async def dead_lettered(
-        self, task_id: str, dispatch_id: str, error: AttemptError, reason: int, at: datetime
+        self, current: Attempt, error: AttemptError, reason: int, at: datetime
     ) -> bool:
         return await self._update(
-            _current(task_id, dispatch_id),
+            current.condition(),
             state=S.TASK_STATE_DEAD_LETTERED,
             last_error=error.to_json(),
             dead_letter_reason=reason,
@@ -226,13 +181,13 @@ class Store:
         )
 
     async def cancelled_running(
-        self, task_id: str, dispatch_id: str, error: AttemptError | None, at: datetime
+        self, current: Attempt, error: AttemptError | None, at: datetime
     ) -> bool:
         """A running attempt stopped (or failed) after a cancel was asked."""
         values: dict[str, Any] = {"state": S.TASK_STATE_CANCELLED, "end_time": at}
         if error is not None:
             values["last_error"] = error.to_json()
-        return await self._update(_current(task_id, dispatch_id), **values, update_time=at)
+        return await self._update(current.condition(), **values, update_time=at)
 
     async def cancel(self, task_id: str, reason: str, at: datetime) -> bool:
         """A task not yet running is CANCELLED; a running one gets `cancel_requested`."""
@@ -255,33 +210,63 @@ class Store:
         if priority:
             values["priority"] = priority
         return await self._update(
-            sa.and_(tasks.c.id == task_id, tasks.c.state == S.TASK_STATE_DEAD_LETTERED),
+            sa.and_(
+                tasks.c.id == task_id,
+                tasks.c.state == S.TASK_STATE_DEAD_LETTERED,
+                tasks.c.purge_time.is_(None),
+            ),
             **values,
-            state=S.TASK_STATE_QUEUED,
-            attempts=0,
-            dispatch_id=None,
-            cancel_requested=False,
-            dead_letter_reason=S.DEAD_LETTER_REASON_UNSPECIFIED,
-            dead_letter_time=None,
+            **_REQUEUED,
             dead_letter_retries=tasks.c.dead_letter_retries + 1,
-            end_time=None,
-            next_attempt_time=None,
             update_time=at,
         )
 
+    async def requeue_dead_letters(self, query: TaskQuery, at: datetime) -> list[TaskRecord]:
+        """Every dead letter matching `query` back to QUEUED (attempts from 0), in one
+        statement; returns the tasks requeued."""
+        update = (
+            sa.update(tasks)
+            .where(*_filters(query))
+            .values(**_REQUEUED, dead_letter_retries=tasks.c.dead_letter_retries + 1,
+                    update_time=at)
+            .returning(*tasks.c)
+        )  # fmt: skip
+        return await self._db.write(functools.partial(_records, update))
+
+    async def purge_dead_letters(
+        self, query: TaskQuery, force: bool, at: datetime, sample: int = 100
+    ) -> tuple[int, list[str]]:
+        """Count (and with `force`, purge) the dead letters matching `query`; returns the count
+        and a few of their ids."""
+        where = _filters(query)
+        count = sa.select(sa.func.count()).select_from(tasks).where(*where)
+        some = sa.select(tasks.c.id).where(*where).order_by(tasks.c.id).limit(sample)
+        purge = sa.update(tasks).where(*where).values(purge_time=at, update_time=at)
+
+        def run(connection: Connection) -> tuple[int, list[str]]:
+            found = (int(connection.execute(count).scalar_one()),
+                     list(connection.execute(some).scalars()))  # fmt: skip
+            if force:
+                connection.execute(purge)
+            return found
+
+        return await self._db.write(run)
+
     async def _update(self, where: sa.ColumnElement[bool], **values: Any) -> bool:
-        async with self._sessions() as session, session.begin():
-            changed = await session.execute(sa.update(tasks).where(where).values(**values))
-            return bool(changed.rowcount)  # type: ignore[attr-defined]
+        update = sa.update(tasks).where(where).values(**values)
+        return await self._db.write(lambda c: bool(c.execute(update).rowcount))
 
 
-def _current(task_id: str, dispatch_id: str) -> sa.ColumnElement[bool]:
-    """The task's running attempt is this one (anything else is a stale report)."""
-    return sa.and_(
-        tasks.c.id == task_id,
-        tasks.c.state == S.TASK_STATE_RUNNING,
-        tasks.c.dispatch_id == dispatch_id,
-    )
+_REQUEUED: dict[str, Any] = {
+    "state": S.TASK_STATE_QUEUED,
+    "attempts": 0,
+    "dispatch_id": None,
+    "cancel_requested": False,
+    "dead_letter_reason": S.DEAD_LETTER_REASON_UNSPECIFIED,
+    "dead_letter_time": None,
+    "end_time": None,
+    "next_attempt_time": None,
+}
 
 
 def _filters(query: TaskQuery) -> list[sa.ColumnElement[bool]]:
@@ -294,14 +279,63 @@ def _filters(query: TaskQuery) -> list[sa.ColumnElement[bool]]:
         tasks.c.idempotency_key: query.idempotency_key,
         tasks.c.dead_letter_reason: query.reason,
     }
-    return [column == value for column, value in wanted.items() if value]
+    found = [column == value for column, value in wanted.items() if value]
+    if query.dead_letters:
+        found.append(tasks.c.purge_time.is_(None))
+    if query.before is not None:
+        found.append(tasks.c.dead_letter_time < query.before)
+    if query.ids:
+        found.append(tasks.c.id.in_(query.ids))
+    return found
 
 
-async def _select(session: AsyncSession, *where: sa.ColumnElement[bool]) -> list[TaskRecord]:
-    rows = (await session.execute(sa.select(tasks).where(*where))).all()
-    return [TaskRecord.from_row(row) for row in rows]
+def _submit(
+    batch: Sequence[NewTask], rows: list[dict[str, Any]], connection: Connection
+) -> list[tuple[TaskRecord, bool]]:
+    dialect = connection.dialect.name
+    insert = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(tasks)
+    conflict = [tasks.c.owner, tasks.c.idempotency_key]
+    connection.execute(insert.on_conflict_do_nothing(index_elements=conflict), rows)
+    keys = [new for new in batch if new.idempotency_key is not None]
+    taken: set[str] = set()
+    if keys:  # without a key nothing conflicts: every row went in
+        ids = sa.select(tasks.c.id).where(tasks.c.id.in_([new.id for new in keys]))
+        taken = {new.id for new in keys} - set(connection.execute(ids).scalars())
+    known = _by_keys(connection, [new for new in keys if new.id in taken])
+    return [
+        (known[(new.owner, new.idempotency_key)], True) if new.id in taken
+        else (new.record(), False)
+        for new in batch
+    ]  # fmt: skip
 
 
-async def _get(session: AsyncSession, task_id: str) -> TaskRecord | None:
-    row = (await session.execute(sa.select(tasks).where(tasks.c.id == task_id))).first()
-    return None if row is None else TaskRecord.from_row(row)
+def _by_keys(
+    connection: Connection, batch: Sequence[NewTask]
+) -> dict[tuple[str, str | None], TaskRecord]:
+    if not batch:
+        return {}
+    owners = {new.owner for new in batch}
+    keys = {new.idempotency_key for new in batch}
+    found = _select(connection, tasks.c.owner.in_(owners), tasks.c.idempotency_key.in_(keys))
+    return {(r.owner, r.idempotency_key): r for r in found}
+
+
+def _handout(row: sa.Row[Any]) -> Handout:
+    values = dict(row._mapping)
+    for key in ("deadline_time", "not_before_time", "create_time"):
+        values[key] = values[key] and utc(values[key])
+    values["args"] = None if values["args"] is None else json.loads(values["args"])
+    return Handout(**values)
+
+
+def _records(statement: sa.Executable, connection: Connection) -> list[TaskRecord]:
+    return [TaskRecord.from_row(row) for row in connection.execute(statement).all()]
+
+
+def _select(connection: Connection, *where: sa.ColumnElement[bool]) -> list[TaskRecord]:
+    return _records(sa.select(tasks).where(*where), connection)
+
+
+def _get(connection: Connection, task_id: str) -> TaskRecord | None:
+    found = _select(connection, tasks.c.id == task_id)
+    return found[0] if found else None

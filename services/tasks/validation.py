@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from google.protobuf import json_format
 
+from services.tasks.changes import NewTask
 from services.tasks.policy import shard_of
 from services.tasks.registry import Registry, TaskFunction
-from services.tasks.store import NewTask
 from voka.errors import FieldViolation
 from voka.tasks.v1 import tasks_pb2
 

@@ -14,25 +14,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import logging
 import multiprocessing
 import os
 import signal
 import socket
+import time
 import traceback
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format, timestamp_pb2
+from google.protobuf.message import DecodeError
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription as NatsSubscription
 
+from services.tasks.batching import GroupCommit
 from services.tasks.events import parse_worker_type, type_token
 from services.tasks.registry import NonRetryableError, Registry, TaskFunction, default_registry
+from services.tasks.settings import TasksSettings
 from voka import telemetry, wellknown
-from voka.bus import Bus, Event, Subscription
-from voka.config import Settings
+from voka.bus import Bus, Event, Subscription, subject_of
 from voka.tasks.v1 import events_pb2, tasks_pb2
 
 log = logging.getLogger("voka.tasks.worker")
@@ -66,9 +73,20 @@ class Worker:
         self._concurrency = concurrency
         self._processes: Executor | None = None
         self._subscriptions: list[Subscription[events_pb2.TaskDispatchedEvent]] = []
+        self._reports: GroupCommit[tuple[int, events_pb2.AttemptReport], None] = GroupCommit(
+            self._publish_reports
+        )
+        self._running: set[_Attempt] = set()
+        self._stoppable: dict[tuple[str, str], asyncio.Future[Any]] = {}  # async calls running
+        self._cancels: NatsSubscription | None = None
+        self._announcer: asyncio.Task[None] | None = None
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
     async def start(self) -> None:
+        self._announcer = asyncio.create_task(self._announce_started(), name="tasks-started")
+        self._cancels = await self._bus.nc.subscribe(
+            subject_of(events_pb2.TaskCancellationRequestedEvent), cb=self._on_cancel
+        )
         for worker_type in self._types:
             token = type_token(worker_type)
             subscription = await self._bus.subscribe(
@@ -80,6 +98,12 @@ class Worker:
 
     async def stop(self, grace: float = 10.0) -> None:
         await asyncio.gather(*(s.stop(grace) for s in self._subscriptions))
+        if self._cancels is not None:
+            with contextlib.suppress(Exception):
+                await self._cancels.unsubscribe()
+        if self._announcer is not None:
+            self._announcer.cancel()
+        await self._reports.close()
         if self._processes is not None:
             self._processes.shutdown(wait=False, cancel_futures=True)
 
@@ -87,19 +111,33 @@ class Worker:
         await asyncio.gather(*(self._attempt(d) for d in event.message.dispatches))
 
     async def _attempt(self, dispatch: events_pb2.TaskDispatch) -> None:
+        """Run one attempt in a slot; its reports are published after the slot is free."""
         async with self._slots:
             started = P.AttemptReport(task=dispatch.task, attempt=dispatch.attempt,
                                       dispatch_id=dispatch.dispatch_id,
                                       phase=P.ATTEMPT_PHASE_STARTED, start_time=_now())  # fmt: skip
-            run = asyncio.create_task(self._run(dispatch))
-            done, _ = await asyncio.wait({run}, timeout=STARTED_DELAY)
-            pending = [started]
-            if not done:
-                await self._report(dispatch, [started])
-                pending = []
-            outcome = await run
-            outcome.start_time.CopyFrom(started.start_time)
-            await self._report(dispatch, [*pending, outcome])
+            attempt = _Attempt(dispatch.shard, started, time.monotonic() + STARTED_DELAY)
+            self._running.add(attempt)
+            try:
+                outcome = await self._run(dispatch)
+            finally:
+                self._running.discard(attempt)
+        outcome.start_time.CopyFrom(started.start_time)
+        reports = [outcome] if attempt.announced else [started, outcome]
+        await self._reports.submit([(dispatch.shard, r) for r in reports])
+
+    async def _announce_started(self) -> None:
+        """STARTED goes out on its own only for attempts still running after STARTED_DELAY;
+        shorter ones send it with their outcome (one sweep for all, not a timer each)."""
+        while True:
+            await asyncio.sleep(STARTED_DELAY / 2)
+            now = time.monotonic()
+            due = [a for a in self._running if not a.announced and a.due <= now]
+            for attempt in due:
+                attempt.announced = True
+            if due:
+                with contextlib.suppress(Exception):  # the outcome report still follows
+                    await self._reports.submit([(a.shard, a.started) for a in due])
 
     async def _run(self, dispatch: events_pb2.TaskDispatch) -> events_pb2.AttemptReport:
         report = P.AttemptReport(task=dispatch.task, attempt=dispatch.attempt,
@@ -111,14 +149,42 @@ class Worker:
             args = json_format.MessageToDict(dispatch.args)
             timeout = dispatch.attempt_timeout.ToTimedelta().total_seconds() or None
             async with asyncio.timeout(timeout):
-                value = await self._call(function, args)
+                value = await self._stoppable_call(dispatch, function, args)
             json_format.ParseDict(value, report.result)
             report.phase = P.ATTEMPT_PHASE_SUCCEEDED
         except Exception as exc:
             report.phase = P.ATTEMPT_PHASE_FAILED
             report.error.CopyFrom(_error(exc, function))
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this worker is stopping, not the attempt
+            report.phase = P.ATTEMPT_PHASE_CANCELLED  # stopped on a cancellation request
         report.end_time.CopyFrom(_now())
         return report
+
+    async def _stoppable_call(
+        self, dispatch: events_pb2.TaskDispatch, function: TaskFunction, args: dict[str, Any]
+    ) -> Any:
+        """Run the function; an async one can be stopped by a cancellation request (a thread
+        or a process cannot be stopped safely: those attempts run to their end)."""
+        if not function.is_async:
+            return await self._call(function, args)
+        key = (dispatch.task, dispatch.dispatch_id)
+        call = asyncio.ensure_future(function.call(**args))
+        self._stoppable[key] = call
+        try:
+            return await call
+        finally:
+            self._stoppable.pop(key, None)
+
+    async def _on_cancel(self, msg: Msg) -> None:
+        """A caller cancelled a task: stop its attempt if it runs here (every worker hears it)."""
+        with contextlib.suppress(DecodeError):
+            event = events_pb2.TaskCancellationRequestedEvent.FromString(msg.data)
+            call = self._stoppable.get((event.task, event.dispatch_id))
+            if call is not None:
+                call.cancel()
 
     async def _call(self, function: TaskFunction, args: dict[str, Any]) -> Any:
         if function.is_async:
@@ -134,12 +200,27 @@ class Worker:
             self._processes = ProcessPoolExecutor(self._concurrency, mp_context=context)
         return self._processes
 
-    async def _report(
-        self, dispatch: events_pb2.TaskDispatch, reports: list[events_pb2.AttemptReport]
-    ) -> None:
-        event = P.TaskAttemptsReportedEvent(worker=f"{self.name}/{dispatch.shard}",
-                                            shard=dispatch.shard, reports=reports)  # fmt: skip
-        await self._bus.publish(event, suffix=str(dispatch.shard))
+    async def _publish_reports(self, reports: list[tuple[int, events_pb2.AttemptReport]]) -> None:
+        """One message per shard for every report waiting, published together; the
+        dispatches they answer are acked only after this returns."""
+        by_shard: dict[int, list[events_pb2.AttemptReport]] = {}
+        for shard, report in reports:
+            by_shard.setdefault(shard, []).append(report)
+        await asyncio.gather(*(
+            self._bus.publish(P.TaskAttemptsReportedEvent(worker=self.name, shard=shard,
+                                                          reports=batch), suffix=str(shard))
+            for shard, batch in by_shard.items()
+        ))  # fmt: skip
+
+
+@dataclass(eq=False)
+class _Attempt:
+    """An attempt running here, and whether its STARTED report went out on its own."""
+
+    shard: int
+    started: events_pb2.AttemptReport
+    due: float  # monotonic time after which STARTED is sent without waiting for the outcome
+    announced: bool = False
 
 
 def _error(exc: Exception, function: TaskFunction | None) -> tasks_pb2.TaskError:
@@ -155,9 +236,10 @@ def _error(exc: Exception, function: TaskFunction | None) -> tasks_pb2.TaskError
 
 
 async def _serve(types: Sequence[tasks_pb2.WorkerType.ValueType], concurrency: int) -> None:
-    settings = Settings(service="tasks")
+    settings = TasksSettings(service="tasks")
     bus = await Bus.connect(settings.nats_url, name="voka-tasks-worker")
-    worker = Worker(bus, default_registry(), types, concurrency)
+    registry = default_registry(settings.tasks_function_modules)
+    worker = Worker(bus, registry, types, concurrency, ack_wait=settings.tasks_visibility_seconds)
     await worker.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -174,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--type", action="append", required=True, help="worker type, repeatable")
     parser.add_argument("--concurrency", type=int, default=8, help="attempts at once")
     options = parser.parse_args(argv)
-    settings = Settings(service="tasks")
+    settings = TasksSettings(service="tasks")
     telemetry.setup_logging("tasks-worker", settings.log_level, settings.log_json)
     types = [parse_worker_type(t) for t in options.type]
     asyncio.run(_serve(types, options.concurrency))

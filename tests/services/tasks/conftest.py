@@ -36,6 +36,7 @@ async def service(
         jwks_file=tokens.jwks_file, nats_url=nats.url, tasks_shards=4,
         tasks_retry_base_seconds=0.05, tasks_retry_max_seconds=0.2, tasks_tick_seconds=0.05,
         tasks_embedded_workers=["GENERAL_PURPOSE", "IO_INTENSIVE"],
+        rate_limit_per_second=0,  # tests poll GetTask every 20 ms
     )  # fmt: skip
     running = await start(SPEC, settings)
     yield running
@@ -49,12 +50,15 @@ async def stub(service: Running) -> AsyncIterator[tasks_pb2_grpc.TasksServiceStu
 
 
 async def wait_final(
-    stub: tasks_pb2_grpc.TasksServiceStub, name: str, metadata: tuple[tuple[str, str]]
+    stub: tasks_pb2_grpc.TasksServiceStub,
+    name: str,
+    metadata: tuple[tuple[str, str]],
+    within: float = WAIT,
 ) -> tasks_pb2.Task:
     """Poll GetTask until the task reaches a final state."""
     final = {tasks_pb2.TASK_STATE_SUCCEEDED, tasks_pb2.TASK_STATE_DEAD_LETTERED,
              tasks_pb2.TASK_STATE_CANCELLED}  # fmt: skip
-    async with asyncio.timeout(WAIT):
+    async with asyncio.timeout(within):
         while True:
             task = (await stub.GetTask(tasks_pb2.GetTaskRequest(name=name), metadata=metadata)).task
             if task.state in final:

@@ -9,8 +9,11 @@ import pytest
 from google.protobuf import duration_pb2, struct_pb2
 from prometheus_client import REGISTRY
 
+from services.tasks.leases import LeaseStore
+from services.tasks.store import Store
 from tests.fixtures.tokens import TokenFactory
 from tests.services.tasks.conftest import WAIT, wait_final
+from voka.server import Running
 from voka.tasks.v1 import tasks_pb2
 
 T = tasks_pb2
@@ -21,6 +24,16 @@ def submit(function: str, **args: object) -> T.SubmitTaskRequest:
     struct = struct_pb2.Struct()
     struct.update(args)
     return T.SubmitTaskRequest(function_name=function, args=struct)
+
+
+async def stored_pauses(service: Running) -> tuple[set[int], set[int]]:
+    """The pauses in the service's database, read through a store of our own."""
+    assert service.resources.sessions is not None
+    store = Store(service.resources.sessions)
+    try:
+        return await LeaseStore(store.transactions).pauses()
+    finally:
+        store.close()
 
 
 async def figures(stub, metadata) -> T.TaskMetrics:
@@ -59,7 +72,7 @@ async def test_metrics_count_submitted_and_succeeded_tasks(stub, tokens: TokenFa
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_status_lists_every_shard_owned_by_this_replica(stub, tokens: TokenFactory):
+async def test_status_lists_every_shard_leased_to_this_lone_replica(stub, tokens: TokenFactory):
     status = (
         await stub.GetSchedulerStatus(T.GetSchedulerStatusRequest(), metadata=tokens.metadata())
     ).status
@@ -74,7 +87,9 @@ async def test_status_lists_every_shard_owned_by_this_replica(stub, tokens: Toke
     assert io.concurrency_per_worker > 0
 
 
-async def test_paused_worker_type_keeps_tasks_queued_until_resumed(stub, tokens: TokenFactory):
+async def test_paused_worker_type_keeps_tasks_queued_until_resumed(
+    stub, tokens: TokenFactory, service: Running
+):
     admin, me = tokens.metadata(roles=("admin",)), tokens.metadata(subject="users/dave")
     pause = T.ControlSchedulerRequest(
         pause_worker_type=T.PauseWorkerTypeAction(worker_type=T.WORKER_TYPE_GENERAL_PURPOSE)
@@ -85,6 +100,8 @@ async def test_paused_worker_type_keeps_tasks_queued_until_resumed(stub, tokens:
     try:
         paused = await stub.ControlScheduler(pause, metadata=admin)
         assert T.WORKER_TYPE_GENERAL_PURPOSE in paused.status.paused_worker_types
+        # Stored, so every replica (and this one after a restart) applies it.
+        assert await stored_pauses(service) == (set(), {T.WORKER_TYPE_GENERAL_PURPOSE})
         reply = await stub.SubmitTask(submit("demo.noop"), metadata=me)
         await asyncio.sleep(0.3)  # several scheduler ticks (50 ms)
         task = (await stub.GetTask(T.GetTaskRequest(name=reply.name), metadata=me)).task
@@ -94,6 +111,7 @@ async def test_paused_worker_type_keeps_tasks_queued_until_resumed(stub, tokens:
     finally:
         resumed = await stub.ControlScheduler(resume, metadata=admin)
     assert not resumed.status.paused_worker_types
+    assert await stored_pauses(service) == (set(), set())
     assert (await wait_final(stub, reply.name, me)).state == T.TASK_STATE_SUCCEEDED
 
 
@@ -113,7 +131,9 @@ async def test_paused_shard_shows_in_status_and_bad_actions_are_refused(stub, to
         "resize": T.ControlSchedulerRequest(
             resize_pool=T.ResizePoolAction(worker_type=T.WORKER_TYPE_IO_INTENSIVE, max_workers=2)
         ),
-        "drain": T.ControlSchedulerRequest(drain_replica=T.DrainReplicaAction()),
+        "drain unknown": T.ControlSchedulerRequest(
+            drain_replica=T.DrainReplicaAction(replica="nobody:1")
+        ),
     }
     codes = {}
     for what, request in refused.items():
@@ -124,7 +144,7 @@ async def test_paused_shard_shows_in_status_and_bad_actions_are_refused(stub, to
         "out of range": grpc.StatusCode.INVALID_ARGUMENT,
         "no action": grpc.StatusCode.INVALID_ARGUMENT,
         "resize": grpc.StatusCode.FAILED_PRECONDITION,
-        "drain": grpc.StatusCode.UNIMPLEMENTED,
+        "drain unknown": grpc.StatusCode.NOT_FOUND,
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -11,7 +12,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from tests.fixtures.tokens import TokenFactory
-from tests.services.tasks.conftest import wait_final
+from tests.services.tasks.conftest import WAIT, wait_final
 from voka.tasks.v1 import tasks_pb2
 
 T = tasks_pb2
@@ -200,3 +201,65 @@ async def test_function_registry_is_listed_with_schemas(stub, tokens: TokenFacto
         T.GetTaskFunctionRequest(name="task-functions/math.add"), metadata=me
     )
     assert one.task_function.args_schema["required"] == ["a", "b"]
+
+
+async def test_retry_all_and_purge_dead_letters_are_for_admins(stub, tokens: TokenFactory):
+    me, admin = tokens.metadata(subject="users/erin"), tokens.metadata(roles=("admin",))
+    names = []
+    for message in ("first", "second"):
+        reply = await stub.SubmitTask(submit("demo.fail", message=message, retryable=False),
+                                      metadata=me)  # fmt: skip
+        assert (await wait_final(stub, reply.name, me)).state == T.TASK_STATE_DEAD_LETTERED
+        names.append(reply.name.replace("tasks/", "dead-letters/"))
+    first, second = names
+
+    counted = await stub.PurgeDeadLetters(T.PurgeDeadLettersRequest(names=[first]), metadata=admin)
+    assert (counted.purge_count, list(counted.purge_sample)) == (1, [first])
+    await stub.GetDeadLetter(T.GetDeadLetterRequest(name=first), metadata=me)  # still there
+    purge = T.PurgeDeadLettersRequest(names=[first], force=True)
+    assert (await stub.PurgeDeadLetters(purge, metadata=admin)).purge_count == 1
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.GetDeadLetter(T.GetDeadLetterRequest(name=first), metadata=me)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.RetryDeadLetter(T.RetryDeadLetterRequest(name=first), metadata=me)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    task = await stub.GetTask(T.GetTaskRequest(name=first.replace("dead-letters/", "tasks/")),
+                              metadata=me)  # fmt: skip
+    assert task.task.state == T.TASK_STATE_DEAD_LETTERED  # the task itself stays
+
+    retry_all = T.RetryAllDeadLettersRequest(
+        function_name="demo.fail", reason=T.DEAD_LETTER_REASON_NON_RETRYABLE
+    )
+    assert (await stub.RetryAllDeadLetters(retry_all, metadata=admin)).retried_count >= 1
+    await wait_final(stub, second.replace("dead-letters/", "tasks/"), me)
+    letter = await stub.GetDeadLetter(T.GetDeadLetterRequest(name=second), metadata=me)
+    assert letter.dead_letter.retry_count == 1  # ran again, failed again
+
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.RetryAllDeadLetters(retry_all, metadata=me)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.PurgeDeadLetters(T.PurgeDeadLettersRequest(names=["tasks/x"]), metadata=admin)
+    assert violations(err.value) == {"names[0]": "must be dead-letters/{id}"}
+
+
+async def test_cancel_stops_a_running_async_attempt(stub, tokens: TokenFactory):
+    me = tokens.metadata(subject="users/fay")
+    reply = await stub.SubmitTask(submit("demo.sleep", seconds=30), metadata=me)
+
+    async def running() -> T.Task:
+        while True:
+            task = (await stub.GetTask(T.GetTaskRequest(name=reply.name), metadata=me)).task
+            if task.state == T.TASK_STATE_RUNNING and task.worker:
+                return task
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(running(), WAIT)
+    cancel = await stub.CancelTask(
+        T.CancelTaskRequest(name=reply.name, reason="enough"), metadata=me
+    )
+    assert (cancel.task.state, cancel.task.cancel_requested) == (T.TASK_STATE_RUNNING, True)
+    task = await wait_final(stub, reply.name, me)  # well before the 30 s sleep ends
+    assert task.state == T.TASK_STATE_CANCELLED
+    assert task.last_error.type == "Cancelled"

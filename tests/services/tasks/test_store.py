@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.tasks.changes import Attempt, NewTask, Progress, TaskQuery
+from services.tasks.leases import Fence, LeaseStore
 from services.tasks.records import AttemptError
-from services.tasks.store import NewTask, Store, TaskQuery
+from services.tasks.store import Store
 from voka import db
 from voka.tasks.v1 import tasks_pb2
 
@@ -21,8 +23,20 @@ T = tasks_pb2
 async def store(database_url: str) -> AsyncIterator[Store]:
     engine = db.create_engine(database_url)
     await db.migrate(engine, "tasks")
-    yield Store(db.session_factory(engine))
+    store = Store(db.session_factory(engine))
+    yield store
+    store.close()
     await engine.dispose()
+
+
+@pytest.fixture
+async def fence(store: Store) -> Fence:
+    """Shard 1 (every test task's) leased to replica r1."""
+    leases = LeaseStore(store.transactions)
+    await leases.prepare(4)
+    now = datetime.now(UTC)
+    epochs = await leases.acquire("r1", [1], 1, now + timedelta(minutes=5), now)
+    return Fence("r1", epochs, now)
 
 
 def new_task(owner: str = "users/a", key: str | None = None) -> NewTask:
@@ -47,28 +61,56 @@ async def test_idempotency_key_is_unique_per_owner(store: Store):
     assert record.create_time.tzinfo is not None
 
 
-async def test_only_the_current_attempt_changes_a_running_task(store: Store):
+async def test_only_the_current_attempt_changes_a_running_task(store: Store, fence: Fence):
     task = new_task()
     await store.submit([task])
     now = datetime.now(UTC)
-    [running] = await store.dispatch([(task.id, "d1")], now)
-    assert (running.state, running.attempts) == (T.TASK_STATE_RUNNING, 1)
-    assert await store.dispatch([(task.id, "d2")], now) == []  # not QUEUED any more
-    assert not await store.succeeded(task.id, "stale", 1, now)
-    assert await store.succeeded(task.id, "d1", {"ok": True}, now)
-    assert not await store.succeeded(task.id, "d1", {"ok": False}, now)  # duplicate report
+    [handout] = await store.dispatch([task.id], "d1", now, fence)
+    assert (handout.id, handout.attempts, handout.dispatch_id) == (task.id, 1, "d1")
+    running = await store.get(task.id)
+    assert running is not None
+    assert running.state == T.TASK_STATE_RUNNING
+    assert await store.dispatch([task.id], "d2", now, fence) == []  # not QUEUED any more
+
+    def success(dispatch_id: str, result: object) -> Progress:
+        return Progress(task.id, dispatch_id, 1, "w1", now, succeeded=True, result=result)
+
+    assert await store.progress([success("stale", 1)], datetime.now(UTC), fence) == {}
+    changed = await store.progress([success("d1", {"ok": True})], datetime.now(UTC), fence)
+    assert changed == {task.id: T.TASK_STATE_SUCCEEDED}
+    assert await store.progress([success("d1", {"ok": False})], datetime.now(UTC), fence) == {}
     done = await store.get(task.id)
     assert done is not None
-    assert (done.state, done.result) == (T.TASK_STATE_SUCCEEDED, {"ok": True})
+    assert (done.result, done.worker) == ({"ok": True}, "w1")  # the duplicate changed nothing
 
 
-async def test_dead_letter_then_requeue_counts_attempts_from_zero(store: Store):
+async def test_progress_applies_a_batch_and_names_only_what_changed(store: Store, fence: Fence):
+    started, finished, stale = new_task(), new_task(), new_task()
+    await store.submit([started, finished, stale])
+    now = datetime.now(UTC)
+    await store.dispatch([started.id, finished.id, stale.id], "d1", now, fence)
+    batch = [
+        Progress(started.id, "d1", 1, "w1", now),
+        Progress(finished.id, "d1", 1, "w1", now),
+        Progress(finished.id, "d1", 1, "w1", now, succeeded=True, result=[1, 2]),
+        Progress(stale.id, "old", 1, "w1", now, succeeded=True),
+    ]
+    changed = await store.progress(batch, datetime.now(UTC), fence)
+    assert changed == {started.id: T.TASK_STATE_RUNNING, finished.id: T.TASK_STATE_SUCCEEDED}
+    running, done = await store.get(started.id), await store.get(finished.id)
+    assert running is not None
+    assert done is not None
+    assert (running.worker, done.result) == ("w1", [1, 2])
+
+
+async def test_dead_letter_then_requeue_counts_attempts_from_zero(store: Store, fence: Fence):
     task = new_task()
     await store.submit([task])
     now = datetime.now(UTC)
-    await store.dispatch([(task.id, "d1")], now)
+    await store.dispatch([task.id], "d1", now, fence)
     error = AttemptError(message="boom", type="RuntimeError", retryable=True, attempt=1)
-    assert await store.dead_lettered(task.id, "d1", error, T.DEAD_LETTER_REASON_MAX_ATTEMPTS, now)
+    current = Attempt(task.id, "d1", fence)
+    assert await store.dead_lettered(current, error, T.DEAD_LETTER_REASON_MAX_ATTEMPTS, now)
     letters, more = await store.page(TaskQuery(owner="users/a", dead_letters=True))
     assert [r.id for r in letters] == [task.id]
     assert not more
@@ -80,11 +122,11 @@ async def test_dead_letter_then_requeue_counts_attempts_from_zero(store: Store):
     assert (again.priority, again.dead_letter_retries) == (T.PRIORITY_HIGH, 1)
 
 
-async def test_cancel_waiting_is_final_and_running_only_requests_it(store: Store):
+async def test_cancel_waiting_is_final_and_running_only_requests_it(store: Store, fence: Fence):
     waiting, running = new_task(), new_task()
     await store.submit([waiting, running])
     now = datetime.now(UTC)
-    await store.dispatch([(running.id, "d1")], now)
+    await store.dispatch([running.id], "d1", now, fence)
     assert await store.cancel(waiting.id, "stop", now)
     assert await store.cancel(running.id, "stop", now)
     w, r = await store.get(waiting.id), await store.get(running.id)
@@ -92,3 +134,22 @@ async def test_cancel_waiting_is_final_and_running_only_requests_it(store: Store
     assert r is not None
     assert w.state == T.TASK_STATE_CANCELLED
     assert (r.state, r.cancel_requested) == (T.TASK_STATE_RUNNING, True)
+
+
+async def test_a_replica_that_lost_its_lease_changes_nothing(store: Store, fence: Fence):
+    task = new_task()
+    await store.submit([task])
+    now = datetime.now(UTC)
+    assert await store.dispatch([task.id], "d1", now, fence)
+    leases = LeaseStore(store.transactions)
+    await leases.release("r1", fence.epochs)  # r1 stalls; its lease is gone
+    later = now + timedelta(minutes=5)
+    taken = await leases.acquire("r2", [1], 1, later, now)
+    assert taken == {1: fence.epochs[1] + 1}  # a new owner, a new epoch
+    report = Progress(task.id, "d1", 1, "w1", now, succeeded=True)
+    assert await store.progress([report], datetime.now(UTC), fence) == {}
+    error = AttemptError(message="lost", type="WorkerLost", retryable=True, attempt=1)
+    assert not await store.retrying(Attempt(task.id, "d1", fence), error, later, now)
+    owner = Fence("r2", taken, datetime.now(UTC))
+    changed = await store.progress([report], datetime.now(UTC), owner)
+    assert changed == {task.id: T.TASK_STATE_SUCCEEDED}

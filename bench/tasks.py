@@ -1,0 +1,337 @@
+"""No-op task throughput and submit→start latency: this service vs. Celery and Dramatiq.
+
+    PYTHONPATH=.:gen .venv/bin/python -m bench.tasks [--tasks N] [--workers W] [--only NAMES]
+
+Same machine, same run, same number of worker processes (W) for every system:
+
+* **voka**: nats-server, the tasks service (`python -m services.tasks`, SQLite, no embedded
+  workers) and W `python -m services.tasks.worker` processes (default concurrency); tasks go in
+  through StreamSubmitTasks (the contract's bulk path), and separately through one SubmitTask
+  call per task (16 in flight).
+* **celery**: Celery with a Redis broker, `celery worker -P prefork -c W`, default settings
+  (prefetch, acks, no result backend); tasks go in with `delay()`.
+* **dramatiq**: Dramatiq with a Redis broker, `dramatiq --processes W` with its default threads;
+  tasks go in with `send()`.
+
+Every task is the same no-op that records, inside the function, when it started
+(`bench/tasks_probe.py`). submit→start is that time minus the moment the client submitted the
+task (for a stream, when its message was handed to the stream). Throughput is N divided by the
+time from the first submit to the last start; for voka it runs until the database holds every
+task as SUCCEEDED, which is later and stricter. Redis databases 13 (Celery) and 14 (Dramatiq)
+must be empty; the bench empties them again afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import grpc
+import redis
+from google.protobuf import struct_pb2
+
+from bench import tasks_probe
+from tests.fixtures.tokens import TokenFactory
+from tests.services.tasks.processes import Child, Replica, Worker
+from tools.processes import NatsServer
+from voka.tasks.v1 import tasks_pb2, tasks_pb2_grpc
+
+REDIS = "redis://127.0.0.1:6379"
+CELERY_DB, DRAMATIQ_DB = 13, 14
+STREAM_CHUNK = 500  # tasks per StreamSubmitTasks message
+SINGLE_IN_FLIGHT = 16  # concurrent SubmitTask calls in the one-call-per-task run
+WARM_UP = 50  # tasks run (and not counted) before each measurement
+WARM_INDEX = 10_000_000  # probe indices of warm-up tasks start here
+POLL = 0.1
+START_TIMEOUT = 60.0
+
+
+@dataclass
+class Run:
+    """One system's measurement."""
+
+    name: str
+    count: int
+    seconds: float  # first submit → last start (voka: → every task SUCCEEDED in the database)
+    submit_seconds: float  # the client's submit loop
+    latencies: list[float]  # submit→start per task, seconds
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds
+
+    def percentile(self, q: int) -> float:
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[q - 1]
+
+
+class System(Protocol):
+    name: str
+
+    def submit(self, indices: range) -> list[float]:
+        """Submit one task per index; returns each task's submit time (epoch seconds)."""
+        ...
+
+    def settled(self, count: int) -> float:
+        """When (epoch seconds) the system itself considers `count` tasks done."""
+        ...
+
+
+@contextlib.contextmanager
+def running(*children: Child) -> Iterator[None]:
+    """Kill (-9, whole process group) every child at exit."""
+    try:
+        yield
+    finally:
+        for child in children:
+            child.kill()
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout:.0f}s")
+        time.sleep(POLL)
+
+
+def started_count(probe_dir: Path, below: int) -> int:
+    return sum(1 for index in tasks_probe.starts(probe_dir) if index < below)
+
+
+def measure(system: System, count: int, probe_dir: Path, timeout: float) -> Run:
+    """Warm up, then submit `count` tasks and wait until each has started (and settled)."""
+    warm = range(WARM_INDEX, WARM_INDEX + WARM_UP)
+    system.submit(warm)
+    wait_for(lambda: started_count(probe_dir, WARM_INDEX + WARM_UP) >= WARM_UP,
+             f"{system.name} warm-up", START_TIMEOUT)  # fmt: skip
+    system.settled(WARM_UP)
+    began = time.time()
+    submitted = system.submit(range(count))
+    submit_seconds = time.time() - began
+    wait_for(lambda: started_count(probe_dir, count) >= count, system.name, timeout)
+    starts = tasks_probe.starts(probe_dir)
+    last_start = max(starts[i] for i in range(count))
+    end = max(last_start, system.settled(WARM_UP + count))
+    latencies = [starts[i] - submitted[i] for i in range(count)]
+    return Run(system.name, count, end - submitted[0], submit_seconds, latencies)
+
+
+# --- voka ---------------------------------------------------------------------------------------
+
+
+def probe_request(index: int) -> tasks_pb2.SubmitTaskRequest:
+    args = struct_pb2.Struct()
+    args.update({"index": index})
+    return tasks_pb2.SubmitTaskRequest(function_name="bench.probe", args=args)
+
+
+class Voka:
+    """The tasks service and its workers as separate processes, reached over gRPC."""
+
+    def __init__(self, channel: grpc.Channel, tokens: TokenFactory, stream: bool) -> None:
+        self.name = "voka (StreamSubmitTasks)" if stream else "voka (SubmitTask per task)"
+        self._stub = tasks_pb2_grpc.TasksServiceStub(channel)
+        self._metadata = tokens.metadata(subject="users/bench", roles=("user", "admin"), ttl=3600)
+        self._stream = stream
+
+    def submit(self, indices: range) -> list[float]:
+        times: list[float] = []
+        if self._stream:
+            self._submit_stream(indices, times)
+        else:
+            self._submit_each(indices, times)
+        return times
+
+    def _submit_stream(self, indices: range, times: list[float]) -> None:
+        def messages() -> Iterator[tasks_pb2.StreamSubmitTasksRequest]:
+            for start in range(0, len(indices), STREAM_CHUNK):
+                chunk = indices[start : start + STREAM_CHUNK]
+                message = tasks_pb2.StreamSubmitTasksRequest(
+                    requests=[probe_request(i) for i in chunk]
+                )
+                times.extend([time.time()] * len(chunk))
+                yield message
+
+        reply = self._stub.StreamSubmitTasks(messages(), metadata=self._metadata)
+        if reply.accepted_count != len(indices):
+            raise RuntimeError(f"accepted {reply.accepted_count} of {len(indices)}: {reply}")
+
+    def _submit_each(self, indices: range, times: list[float]) -> None:
+        times.extend([0.0] * len(indices))
+
+        def one(position: int) -> None:
+            times[position] = time.time()
+            self._stub.SubmitTask(probe_request(indices[position]), metadata=self._metadata)
+
+        with ThreadPoolExecutor(SINGLE_IN_FLIGHT) as pool:
+            list(pool.map(one, range(len(indices))))
+
+    def settled(self, count: int) -> float:
+        def succeeded() -> bool:
+            reply = self._stub.GetTaskMetrics(
+                tasks_pb2.GetTaskMetricsRequest(), metadata=self._metadata
+            )
+            return reply.metrics.counters.succeeded >= count
+
+        wait_for(succeeded, "voka: tasks SUCCEEDED in the database", START_TIMEOUT)
+        return time.time()
+
+
+@contextlib.contextmanager
+def voka(work: Path, workers: int, probe_dir: Path, stream: bool) -> Iterator[Voka]:
+    nats = NatsServer(work / "nats")
+    nats.start()
+    tokens = TokenFactory.in_directory(work)
+    env = {
+        "VOKA_DATA_DIR": str(work / "data"), "VOKA_NATS_URL": nats.url,
+        "VOKA_JWKS_FILE": str(tokens.jwks_file), "VOKA_LOG_LEVEL": "WARNING",
+        "VOKA_RATE_LIMIT_PER_SECOND": "0",  # one client sends everything: no per-user cap
+        "VOKA_TASKS_EMBEDDED_WORKERS": "[]",
+        "VOKA_TASKS_FUNCTION_MODULES": '["bench.tasks_functions"]',
+        tasks_probe.PROBE_DIR: str(probe_dir),
+    }  # fmt: skip
+    logs = work / "logs"
+    replica = Replica(env, logs / "replica.log")
+    pool = [Worker(["GENERAL_PURPOSE"], env, logs / f"worker-{n}.log") for n in range(workers)]
+    try:
+        with running(replica, *pool), grpc.insecure_channel(replica.address) as channel:
+            replica.wait_serving()
+            yield Voka(channel, tokens, stream)
+    finally:
+        nats.stop()
+
+
+# --- Celery and Dramatiq -------------------------------------------------------------------------
+
+
+class Peer:
+    """Celery or Dramatiq: `send(index)` is the framework's own submit call."""
+
+    def __init__(self, name: str, send: Callable[[int], Any]) -> None:
+        self.name = name
+        self._send = send
+
+    def submit(self, indices: range) -> list[float]:
+        times = []
+        for index in indices:
+            times.append(time.time())
+            self._send(index)
+        return times
+
+    def settled(self, count: int) -> float:
+        return 0.0  # the last start is the end: a no-op finishes as it starts
+
+
+@contextlib.contextmanager
+def own_redis_db(number: int) -> Iterator[str]:
+    """A Redis database the bench has to itself: refused if not empty, emptied afterwards."""
+    client = redis.Redis.from_url(f"{REDIS}/{number}")
+    if client.dbsize():
+        raise SystemExit(f"redis db {number} is not empty; the bench will not touch it")
+    try:
+        yield f"{REDIS}/{number}"
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@contextlib.contextmanager
+def celery(work: Path, workers: int, probe_dir: Path) -> Iterator[Peer]:
+    with own_redis_db(CELERY_DB) as url:
+        os.environ["VOKA_BENCH_CELERY_BROKER"] = url
+        from bench import tasks_celery  # noqa: PLC0415 (reads the broker URL on import)
+
+        env = {tasks_probe.PROBE_DIR: str(probe_dir), "VOKA_BENCH_CELERY_BROKER": url}
+        args = ["celery", "-A", "bench.tasks_celery", "worker", "-P", "prefork",
+                "-c", str(workers), "-l", "WARNING"]  # fmt: skip
+        with running(Child(args, env, work / "logs" / "celery.log")):
+            yield Peer("celery (redis, prefork)", tasks_celery.probe.delay)
+
+
+@contextlib.contextmanager
+def dramatiq(work: Path, workers: int, probe_dir: Path) -> Iterator[Peer]:
+    with own_redis_db(DRAMATIQ_DB) as url:
+        os.environ["VOKA_BENCH_DRAMATIQ_BROKER"] = url
+        from bench import tasks_dramatiq  # noqa: PLC0415 (reads the broker URL on import)
+
+        env = {tasks_probe.PROBE_DIR: str(probe_dir), "VOKA_BENCH_DRAMATIQ_BROKER": url}
+        args = ["dramatiq", "bench.tasks_dramatiq", "--processes", str(workers)]
+        with running(Child(args, env, work / "logs" / "dramatiq.log")):
+            yield Peer("dramatiq (redis, default threads)", tasks_dramatiq.probe.send)
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def run_one(name: str, work: Path, args: argparse.Namespace) -> Run:
+    directory = work / name
+    probe_dir = directory / "probe"
+    probe_dir.mkdir(parents=True)
+    systems: dict[str, Callable[[], contextlib.AbstractContextManager[System]]] = {
+        "voka": lambda: voka(directory, args.workers, probe_dir, stream=True),
+        "voka-single": lambda: voka(directory, args.workers, probe_dir, stream=False),
+        "celery": lambda: celery(directory, args.workers, probe_dir),
+        "dramatiq": lambda: dramatiq(directory, args.workers, probe_dir),
+    }
+    with systems[name]() as system:
+        return measure(system, args.tasks, probe_dir, args.timeout)
+
+
+def table(runs: Sequence[Run]) -> str:
+    by_name = {r.name.split(" ")[0]: r for r in runs}
+    peers = [by_name[p] for p in ("celery", "dramatiq") if p in by_name]
+    header = (
+        f"{'system':<36} {'tasks':>6} {'seconds':>8} {'tasks/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+    )
+    header += "".join(f" {'vs ' + p.name.split(' ')[0]:>12}" for p in peers)
+    lines = [header]
+    for r in runs:
+        line = (f"{r.name:<36} {r.count:>6} {r.seconds:>8.2f} {r.rate:>8.0f} "
+                f"{r.percentile(50) * 1e3:>8.1f} {r.percentile(99) * 1e3:>8.1f}")  # fmt: skip
+        line += "".join(f" {r.rate / p.rate:>11.2f}x" for p in peers)
+        lines.append(line)
+    lines.append("")
+    lines += [f"  {r.name}: client submit loop {r.submit_seconds:.2f}s" for r in runs]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.tasks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--tasks", type=int, default=5000, help="tasks per system")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes per system")
+    parser.add_argument("--only", default="voka,voka-single,celery,dramatiq",
+                        help="comma-separated: voka, voka-single, celery, dramatiq")  # fmt: skip
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per system")
+    args = parser.parse_args(argv)
+    print(f"{args.tasks} no-op tasks per system, {args.workers} worker processes each, "
+          f"{os.cpu_count()} CPUs", flush=True)  # fmt: skip
+    runs = []
+    work = Path(tempfile.mkdtemp(prefix="voka-bench-tasks-"))
+    try:
+        for name in args.only.split(","):
+            runs.append(run_one(name.strip(), work, args))
+            print(f"  {runs[-1].name}: {runs[-1].rate:.0f} tasks/s", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print()
+    print(table(runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,83 @@
+"""Group commit: many concurrent callers, one batched operation.
+
+Callers hand items in and wait; one loop takes everything waiting (up to `limit` items), runs
+the batch operation once, and answers every caller of that batch with its own share of the
+results. Nothing waits on a timer: while one batch runs the next one fills, so batches grow
+with load and stay small when it is light. Submits are inserted this way (one transaction for
+many SubmitTask calls), the scheduler applies attempt reports this way, and workers publish
+their reports this way (one message per shard for many attempts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+log = logging.getLogger("voka.tasks.batching")
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class GroupCommit(Generic[Item, Result]):
+    """`await submit(items)` returns the results of `items` once a batch holding them was
+    applied (or raises what the batch operation raised). `apply` returns one result per item,
+    in order, or None when it has none to give (callers then get [])."""
+
+    def __init__(
+        self, apply: Callable[[list[Item]], Awaitable[Sequence[Result] | None]], limit: int = 1000
+    ) -> None:
+        self._apply = apply
+        self._limit = limit
+        self._waiting: deque[tuple[Sequence[Item], asyncio.Future[list[Result]]]] = deque()
+        self._ready = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
+
+    async def submit(self, items: Sequence[Item]) -> list[Result]:
+        if self._loop is None:
+            self._loop = asyncio.create_task(self._run(), name="tasks-group-commit")
+        future: asyncio.Future[list[Result]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((items, future))
+        self._ready.set()
+        return await future
+
+    async def close(self) -> None:
+        """Stop the loop; callers still waiting get CancelledError."""
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+        for _, future in self._waiting:
+            future.cancel()
+        self._waiting.clear()
+
+    async def _run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            while self._waiting:
+                await self._apply_next()
+
+    async def _apply_next(self) -> None:
+        taken: list[tuple[Sequence[Item], asyncio.Future[list[Result]]]] = []
+        count = 0
+        while self._waiting and (not taken or count + len(self._waiting[0][0]) <= self._limit):
+            entry = self._waiting.popleft()
+            taken.append(entry)
+            count += len(entry[0])
+        try:
+            results = await self._apply([item for items, _ in taken for item in items])
+        except Exception as exc:
+            log.warning("batch of %d failed: %s", count, exc)
+            for _, future in taken:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        start = 0
+        for items, future in taken:
+            if not future.done():
+                future.set_result(list(results[start : start + len(items)]) if results else [])
+            start += len(items)

@@ -1,0 +1,158 @@
+"""What the task store is asked to write and to find: new tasks, hand-outs, attempts and
+their reports, and list filters (plain values; `store.py` turns them into statements)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from services.tasks.leases import Fence
+from services.tasks.records import Priority, TaskRecord, TaskState, WorkerType, tasks
+from voka.tasks.v1 import tasks_pb2
+
+S = tasks_pb2  # states, priorities, reasons
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """A validated submit, ready to insert."""
+
+    id: str
+    owner: str
+    function_name: str
+    args: dict[str, Any] | None
+    priority: Priority
+    worker_type: WorkerType
+    idempotency_key: str | None
+    not_before_time: datetime | None
+    deadline_time: datetime | None
+    attempt_timeout: float
+    max_attempts: int
+    shard_key: str
+    shard: int
+    state: TaskState
+    create_time: datetime
+
+    def record(self) -> TaskRecord:
+        """The task as inserted (what reading the row back would give)."""
+        values = self.row()
+        values.update(args=self.args, has_result=False, last_error=None, start_time=None,
+                      end_time=None, next_attempt_time=None, dead_letter_time=None,
+                      purge_time=None)  # fmt: skip
+        return TaskRecord(**values)
+
+    def row(self) -> dict[str, Any]:
+        values = dict(self.__dict__)
+        values["args"] = None if self.args is None else json.dumps(self.args)
+        return {
+            **values,
+            "raw_args": None,
+            "attempts": 0,
+            "dispatch_id": None,
+            "last_error": None,
+            "result": None,
+            "worker": "",
+            "cancel_requested": False,
+            "dead_letter_reason": S.DEAD_LETTER_REASON_UNSPECIFIED,
+            "dead_letter_retries": 0,
+            "update_time": self.create_time,
+        }
+
+
+@dataclass(frozen=True)
+class Handout:
+    """What dispatching needs of a task (fewer columns than a TaskRecord: cheaper to read)."""
+
+    id: str
+    shard: int
+    attempts: int
+    dispatch_id: str
+    function_name: str
+    args: dict[str, Any] | None
+    priority: Priority
+    worker_type: WorkerType
+    idempotency_key: str | None
+    owner: str
+    attempt_timeout: float
+    deadline_time: datetime | None
+    not_before_time: datetime | None
+    create_time: datetime
+
+    @property
+    def name(self) -> str:
+        return f"tasks/{self.id}"
+
+    @classmethod
+    def of(cls, record: TaskRecord) -> Handout:
+        assert record.dispatch_id is not None
+        return cls(**{f.name: getattr(record, f.name) for f in fields(cls)})
+
+
+HANDOUT_COLUMNS = [tasks.c[f.name] for f in fields(Handout)]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A task's running attempt, as the replica holding its shard knows it."""
+
+    task_id: str
+    dispatch_id: str
+    fence: Fence
+
+    def condition(self) -> sa.ColumnElement[bool]:
+        """Still this attempt (anything else is a stale report), on a shard still held."""
+        return sa.and_(
+            tasks.c.id == self.task_id,
+            tasks.c.state == S.TASK_STATE_RUNNING,
+            tasks.c.dispatch_id == self.dispatch_id,
+            self.fence.condition(),
+        )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A STARTED or SUCCEEDED report of one attempt (with `succeeded`, its result)."""
+
+    task_id: str
+    dispatch_id: str
+    shard: int
+    worker: str
+    start_time: datetime
+    succeeded: bool = False
+    result: Any = None
+    end_time: datetime | None = None
+    started: bool = True  # a STARTED report, or a success folding its STARTED in
+
+    def params(self, at: datetime) -> dict[str, Any]:
+        done = self.succeeded
+        return {
+            "b_id": self.task_id,
+            "b_dispatch": self.dispatch_id,
+            "b_state": S.TASK_STATE_SUCCEEDED if done else S.TASK_STATE_RUNNING,
+            "b_worker": self.worker,
+            "b_start": self.start_time,
+            "b_end": (self.end_time or at) if done else None,
+            "b_result": json.dumps(self.result) if done else None,
+        }
+
+
+@dataclass(frozen=True)
+class TaskQuery:
+    """ListTasks / ListDeadLetters filters; `owner` None means every owner (admins)."""
+
+    owner: str | None
+    state: int = 0
+    priority: int = 0
+    worker_type: int = 0
+    function_name: str = ""
+    idempotency_key: str = ""
+    reason: int = 0
+    dead_letters: bool = False  # dead letters not purged
+    before: datetime | None = None  # dead-lettered before
+    ids: tuple[str, ...] = ()
+    after: tuple[datetime, str] | None = None
+    limit: int = 50

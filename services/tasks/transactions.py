@@ -1,0 +1,62 @@
+"""Where the task store's statements run: each transaction is one synchronous function of a
+SQLAlchemy `Connection`, run in one go.
+
+* **SQLite:** in one dedicated thread with the synchronous driver, reads and writes alike, so
+  a transaction costs one thread hop (aiosqlite costs one per statement, begin and commit
+  included, and on a busy machine every hop waits for a core). One thread also means this
+  process's writers take turns instead of sleeping in SQLite's busy handler.
+* **PostgreSQL:** through the async engine (`AsyncConnection.run_sync`): psycopg's sockets
+  live on the event loop already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from voka import db
+
+R = TypeVar("R")
+Work = Callable[[Connection], R]
+
+
+class Transactions:
+    """`await write(fn)` / `await read(fn)`: `fn(connection)` inside one transaction."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._sync: Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        if engine.dialect.name == "sqlite":
+            self._sync = db.create_sqlite_sync_engine(engine.url)
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="tasks-sqlite")
+
+    async def write(self, work: Work[R]) -> R:
+        if self._thread is not None:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self._run, work)
+        async with self._engine.begin() as connection:
+            return await connection.run_sync(work)
+
+    async def read(self, work: Work[R]) -> R:
+        """On SQLite reads take turns with the writes in the same thread too (one hop each;
+        a read is short and WAL keeps it consistent); on PostgreSQL they run beside them."""
+        if self._thread is not None:
+            return await self.write(work)
+        async with self._engine.connect() as connection:
+            return await connection.run_sync(work)
+
+    def _run(self, work: Work[R]) -> R:
+        assert self._sync is not None
+        with self._sync.begin() as connection:
+            return work(connection)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+        if self._sync is not None:
+            self._sync.dispose()
