@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from services.meetings.servicer import MeetingsServicer
 from services.meetings.store import Store
+from voka.erasure import erase_deleted_users
 from voka.server import Registration, Resources, ServiceSpec, registration
 
 
 async def build(resources: Resources) -> list[Registration]:
     if resources.sessions is None:
         raise RuntimeError("meetings needs its database (ServiceSpec(database=True))")
-    servicer = MeetingsServicer(Store(resources.sessions))  # type: ignore[abstract]
+    store = Store(resources.sessions)
+    if resources.bus is not None:
+        await erase_deleted_users(resources.bus, "meetings", store.erase)
+    servicer = MeetingsServicer(store)  # type: ignore[abstract]
     return [registration(servicer)]
 
 

@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 import grpc
 
 from services.meetings import convert, validation
-from services.meetings.pagination import Page, decode_token, next_token, page_size
 from services.meetings.records import (
     ClientRecord,
     changed_client,
@@ -34,6 +33,7 @@ from services.meetings.validation import (
 from voka import authn, errors
 from voka.errors import FieldViolation
 from voka.meetings.v1 import meetings_pb2, meetings_pb2_grpc
+from voka.pagination import Page, decode_token, next_token, page_size
 
 T = TypeVar("T")
 Context = grpc.aio.ServicerContext[Any, Any]

@@ -19,9 +19,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.meetings.pagination import Listing, Order, Page, fingerprint
 from services.meetings.records import ClientFigures, ClientRecord, ProjectRecord
 from voka.meetings.v1 import project_pb2
+from voka.pagination import Listing, Order, Page, fingerprint
 from voka.wellknown import utc
 
 FAR_DATE = date(9999, 12, 31)  # projects without a due date sort last by due date
@@ -195,6 +195,14 @@ class Store:
         ends, rolled back when it raises."""
         async with self._sessions() as session, session.begin():
             yield Tenant(session, owner)
+
+    async def erase(self, owner: str) -> int:
+        """Every client and project of `owner` (tags go with their projects)."""
+        async with self._sessions.begin() as session:
+            gone = await session.execute(sa.delete(projects).where(projects.c.owner == owner))
+            removed = int(gone.rowcount)  # type: ignore[attr-defined]
+            gone = await session.execute(sa.delete(clients).where(clients.c.owner == owner))
+            return removed + int(gone.rowcount)  # type: ignore[attr-defined]
 
 
 class Tenant:

@@ -11,10 +11,10 @@ from typing import Any
 
 from google.protobuf import field_mask_pb2
 
-from services.meetings.pagination import Order
 from services.meetings.store import CLIENT_ORDERS, PROJECT_ORDERS, ClientQuery, ProjectQuery, fold
 from voka.errors import FieldViolation
 from voka.meetings.v1 import client_pb2, meetings_pb2, project_pb2
+from voka.pagination import Order
 
 Checked = tuple[dict[str, Any], list[FieldViolation]]
 

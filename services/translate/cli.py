@@ -16,7 +16,7 @@ from huggingface_hub import snapshot_download
 
 from services.translate.catalogue import ENGINE_NAMES, LANGUAGES, Catalogue, parse_engines
 from services.translate.engines.ctranslate2 import SUBDIR, convert
-from services.translate.engines.marian import hub_model
+from services.translate.engines.neural import hub_model
 from services.translate.service import engines
 from services.translate.settings import TranslateSettings
 

@@ -11,7 +11,11 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.translate import store
 from services.translate.batching import Batcher
 from services.translate.catalogue import LANGUAGES, Catalogue, parse_engines
 from services.translate.detection import Detector
@@ -19,24 +23,19 @@ from services.translate.engines.apertium import ApertiumEngine
 from services.translate.engines.base import Engine
 from services.translate.engines.ctranslate2 import CTranslate2Engine
 from services.translate.engines.marian import MarianEngine
+from services.translate.engines.neural import NeuralEngine
 from services.translate.recorder import Recorder
 from services.translate.servicer import TranslateServicer
 from services.translate.settings import TranslateSettings
 from services.translate.translator import Translator
+from voka.erasure import Eraser, erase_deleted_users
 from voka.server import Registration, Resources, ServiceSpec, registration
 
 log = logging.getLogger("voka.translate")
 IDLE_CHECK_SECONDS = 60.0
 
 
-def translate_settings(resources: Resources) -> TranslateSettings:
-    """The kit hands over its Settings; the VOKA_TRANSLATE_* ones are read on top of them."""
-    if isinstance(resources.settings, TranslateSettings):
-        return resources.settings
-    return TranslateSettings(**resources.settings.model_dump())
-
-
-def neural_engines(settings: TranslateSettings) -> list[CTranslate2Engine | MarianEngine]:
+def neural_engines(settings: TranslateSettings) -> list[NeuralEngine[Any]]:
     """The engines holding models in memory (each under its own budget), fastest first."""
     budget = settings.translate_memory_budget_mb << 20
     ct2 = CTranslate2Engine(
@@ -56,7 +55,7 @@ def engines(settings: TranslateSettings) -> list[Engine]:
 
 
 async def build(resources: Resources) -> list[Registration]:
-    settings = translate_settings(resources)
+    settings = resources.settings_as(TranslateSettings)
     assert resources.sessions is not None  # ServiceSpec(database=True)
     every = engines(settings)
     by_kind = {engine.kind: engine for engine in every}
@@ -82,6 +81,8 @@ async def build(resources: Resources) -> list[Registration]:
         executor.shutdown(wait=False, cancel_futures=True)
 
     resources.on_stop.append(stop)
+    if resources.bus is not None:
+        await erase_deleted_users(resources.bus, "translate", eraser(resources.sessions, recorder))
 
     def loaded(engine: int, source: str, target: str) -> bool:
         chosen = by_kind.get(engine)
@@ -90,8 +91,17 @@ async def build(resources: Resources) -> list[Registration]:
     return [registration(TranslateServicer(translator, recorder, resources.sessions, loaded))]
 
 
+def eraser(sessions: async_sessionmaker[AsyncSession], recorder: Recorder) -> Eraser:
+    async def erase(owner: str) -> int:
+        await recorder.flush()  # a record still queued would bring the history back
+        async with sessions.begin() as session:
+            return await store.erase_owner(session, owner)
+
+    return erase
+
+
 async def _unload_idle(every: Sequence[Engine], idle_seconds: float) -> None:
-    neural = [e for e in every if isinstance(e, CTranslate2Engine | MarianEngine)]
+    neural = [e for e in every if isinstance(e, NeuralEngine)]
     while True:
         await asyncio.sleep(IDLE_CHECK_SECONDS)
         for engine in neural:

@@ -126,6 +126,15 @@ async def purge(session: AsyncSession, where: Filter, validate_only: bool) -> in
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def erase_owner(session: AsyncSession, owner: str) -> int:
+    """Everything kept for `owner`: its history and its usage rows (global stats lose them)."""
+    removed = 0
+    for table in (translations, usage):
+        result = await session.execute(sa.delete(table).where(table.c.owner == owner))
+        removed += int(result.rowcount)  # type: ignore[attr-defined]
+    return removed
+
+
 @dataclass
 class Figures:
     """Usage of one (pair, engine) group, or of all groups together."""

@@ -1,5 +1,6 @@
 """Every protected RPC of every service refuses an anonymous caller, over direct gRPC (the path
-internal callers take, without Envoy). The access rules come from the contracts."""
+internal callers take, without Envoy). The access rules come from the contracts. And every
+service limits each caller's rate (the mesh gives kinect a tight limit for this)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,18 @@ import importlib
 from collections.abc import Iterator
 
 import grpc
+import httpx
 import pytest
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import MethodDescriptor
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
+from tests.e2e.conftest import RATE_LIMIT_BURST, RATE_LIMITED, sign_in
 from tools.mesh import Mesh
 from voka.api.v1 import options_pb2
 from voka.config import DOMAINS
+from voka.kinect.v1 import kinect_pb2, kinect_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
@@ -61,3 +67,48 @@ def test_anonymous_call_to_every_protected_rpc_is_unauthenticated(mesh: Mesh, do
             with pytest.raises(grpc.RpcError) as err:
                 _call(channel, method)
             assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED, method.full_name
+
+
+# --- per-caller rate limits --------------------------------------------------------------------
+
+STATUS = "/api/v1/kinect/status"
+
+
+def test_a_users_calls_beyond_its_burst_are_429_with_retry_info(rest: httpx.Client):
+    headers = sign_in(rest)
+    codes = [rest.get(STATUS, headers=headers).status_code for _ in range(RATE_LIMIT_BURST)]
+    assert 429 not in codes, codes
+    refused = rest.get(STATUS, headers=headers)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["code"] == 8  # RESOURCE_EXHAUSTED, from the service, not the edge
+    retry = [d for d in refused.json()["details"] if d["@type"].endswith("RetryInfo")]
+    assert retry[0]["retryDelay"].endswith("s")
+    other = sign_in(rest)  # a bucket per user: another one is not affected
+    assert rest.get(STATUS, headers=other).status_code != 429
+
+
+def test_an_api_key_draws_from_its_owners_bucket(rest: httpx.Client):
+    owner = sign_in(rest)
+    created = rest.post("/api/v1/users/me/api-keys", json={"displayName": "x"}, headers=owner)
+    as_key = {"x-api-key": created.json()["secret"]}
+    for _ in range(RATE_LIMIT_BURST):
+        rest.get(STATUS, headers=owner)
+    assert rest.get(STATUS, headers=as_key).status_code == 429
+
+
+def test_direct_grpc_callers_are_limited_too(rest: httpx.Client, mesh: Mesh):
+    metadata = tuple(sign_in(rest).items())
+    with grpc.insecure_channel(mesh.service_address(RATE_LIMITED)) as channel:
+        stub = kinect_pb2_grpc.KinectServiceStub(channel)
+        codes = []
+        for _ in range(RATE_LIMIT_BURST + 1):
+            with pytest.raises(grpc.RpcError) as err:
+                stub.GetStatus(kinect_pb2.GetStatusRequest(), metadata=metadata, timeout=10)
+            codes.append(err.value.code())
+    assert grpc.StatusCode.RESOURCE_EXHAUSTED not in codes[:-1], codes
+    assert codes[-1] == grpc.StatusCode.RESOURCE_EXHAUSTED
+    status = rpc_status.from_call(err.value)  # type: ignore[arg-type]
+    assert status is not None
+    retry = error_details_pb2.RetryInfo()
+    assert status.details[0].Unpack(retry)
+    assert retry.retry_delay.seconds + retry.retry_delay.nanos > 0

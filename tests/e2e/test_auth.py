@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 
@@ -15,10 +18,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from services.auth.keys import KeyRing
 from services.auth.tokens import TokenIssuer
 from tests.e2e.conftest import sign_in
-from tools.mesh import Mesh
+from tools.mesh import ROOT, Mesh
 from voka.auth.v1 import auth_pb2, auth_pb2_grpc
 from voka.errors import VokaError
 from voka.service_identity import ServiceIdentity, ServiceIdentityInterceptor, issue_via_auth
+from voka.translate.v1 import translate_pb2, translate_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
@@ -145,7 +149,7 @@ def _signed(
     mesh: Mesh, not_after: float | None = None, key: Ed25519PrivateKey | None = None
 ) -> str:
     """An access token from the mesh's own key ring (or `key`, under the ring's kid)."""
-    ring = KeyRing.open(mesh.var / "auth" / "keys", token_lifetime=900)
+    ring = KeyRing.open(mesh.var / "auth" / "keys", retire_after=900)
     if key is None:
         return TokenIssuer(ring, 900).issue("users/nobody", ["user"], not_after=not_after).token
     claims = {"iss": "voka-auth", "aud": "voka", "sub": "users/x", "jti": "j", "iat": 1}
@@ -286,3 +290,173 @@ async def test_wrong_service_secret_gets_no_token(mesh: Mesh):
     )
     with pytest.raises(VokaError):
         await me.token()
+
+
+# --- API keys at any service ----------------------------------------------------------------
+
+TRANSLATIONS = "/api/v1/translate/translations"
+
+
+def _api_key(rest: httpx.Client, headers: dict[str, str]) -> dict[str, str]:
+    """A new API key of the signed-in user: its resource name and its secret."""
+    created = rest.post("/api/v1/users/me/api-keys", json={"displayName": "ci"}, headers=headers)
+    assert created.status_code == 200, created.text
+    return {"name": created.json()["apiKey"]["name"], "secret": created.json()["secret"]}
+
+
+def test_api_key_works_at_another_service_through_envoy(rest: httpx.Client):
+    owner = sign_in(rest)
+    key = _api_key(rest, owner)
+    as_bearer = rest.get(TRANSLATIONS, headers={"authorization": f"Bearer {key['secret']}"})
+    assert as_bearer.status_code == 200, as_bearer.text
+    as_header = rest.get(TRANSLATIONS, headers={"x-api-key": key["secret"]})
+    assert as_header.status_code == 200, as_header.text
+    me = rest.get("/api/v1/users/me", headers={"x-api-key": key["secret"]}).json()
+    listed = rest.get(f"/api/v1/{me['user']['name']}/api-keys", headers=owner).json()
+    assert listed["apiKeys"][0]["lastUsedTime"]  # recorded by the auth service on resolution
+
+
+def test_api_key_gets_its_owners_roles_not_more(rest: httpx.Client):
+    key = _api_key(rest, sign_in(rest))
+    reply = rest.get("/api/v1/admin/users", headers={"x-api-key": key["secret"]})
+    assert reply.status_code == 403
+
+
+def test_unknown_api_key_passes_the_edge_and_is_refused_by_the_service(rest: httpx.Client):
+    reply = rest.get(TRANSLATIONS, headers={"x-api-key": "vk_0000000000no-such-key"})
+    assert reply.status_code == 401
+    assert "Jwt" not in reply.text  # the edge let it through; translate (via auth) refused it
+    assert "API key" in reply.json()["message"]
+
+
+def test_a_header_that_is_no_api_key_still_needs_a_jwt_at_the_edge(rest: httpx.Client):
+    _refused_at_edge(rest.get(TRANSLATIONS, headers={"x-api-key": "guess"}), "Jwt is missing")
+
+
+def test_jwt_and_api_key_together_are_refused(rest: httpx.Client):
+    owner = sign_in(rest)
+    key = _api_key(rest, owner)
+    reply = rest.get(TRANSLATIONS, headers={**owner, "x-api-key": key["secret"]})
+    assert reply.status_code == 401
+    assert "not both" in reply.json()["message"]
+
+
+async def test_api_key_over_grpc_straight_to_a_service(rest: httpx.Client, mesh: Mesh):
+    key = _api_key(rest, sign_in(rest))
+    async with grpc.aio.insecure_channel(mesh.service_address("translate")) as channel:
+        stub = translate_pb2_grpc.TranslateServiceStub(channel)
+        for metadata in (
+            (("x-api-key", key["secret"]),),
+            (("authorization", f"Bearer {key['secret']}"),),
+        ):
+            reply = await stub.ListTranslations(
+                translate_pb2.ListTranslationsRequest(), metadata=metadata, timeout=10
+            )
+            assert list(reply.translations) == []
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.ListTranslations(
+                translate_pb2.ListTranslationsRequest(),
+                metadata=(("x-api-key", key["secret"] + "x"),),
+                timeout=10,
+            )
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_revoked_api_key_is_refused_by_another_service_at_once(rest: httpx.Client):
+    """translate cached the key's identity; the revocation event drops it well before the
+    cache TTL (60 s)."""
+    owner = sign_in(rest)
+    key = _api_key(rest, owner)
+    as_key = {"x-api-key": key["secret"]}
+    assert rest.get(TRANSLATIONS, headers=as_key).status_code == 200  # now cached
+    revoked = rest.post(f"/api/v1/{key['name']}:revoke", json={}, headers=owner)
+    assert revoked.status_code == 200, revoked.text
+    deadline = time.monotonic() + 5
+    while (reply := rest.get(TRANSLATIONS, headers=as_key)).status_code == 200:
+        assert time.monotonic() < deadline, "translate still accepts the revoked key"
+        time.sleep(0.1)
+    assert reply.status_code == 401
+
+
+# --- signing-key rotation ---------------------------------------------------------------------
+
+
+def _rotate(mesh: Mesh) -> str:
+    """`python -m services.auth rotate-keys` on the mesh's key ring, as an operator runs it."""
+    env = {**os.environ, "PYTHONPATH": ".:gen", "VOKA_DATA_DIR": str(mesh.var)}
+    done = subprocess.run(
+        [sys.executable, "-m", "services.auth", "rotate-keys"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.split()[2].rstrip(";")  # "signing key <kid>; <old> published until ..."
+
+
+def test_rotation_keeps_old_tokens_valid_through_envoy(rest: httpx.Client, mesh: Mesh):
+    before = sign_in(rest)
+    old_kid = jwt.get_unverified_header(before["authorization"].split()[1])["kid"]
+    new_kid = _rotate(mesh)
+    deadline = time.monotonic() + 10
+    while rest.get("/api/v1/auth/jwks").json()["keys"][0]["kid"] != new_kid:
+        assert time.monotonic() < deadline, "auth never switched to the new key"
+        time.sleep(0.1)
+    after = sign_in(rest)
+    assert jwt.get_unverified_header(after["authorization"].split()[1])["kid"] == new_kid
+    assert new_kid != old_kid
+    kids = [k["kid"] for k in rest.get("/api/v1/auth/jwks").json()["keys"]]
+    assert old_kid in kids  # published until the tokens it signed have expired
+    for headers in (before, after):  # Envoy knew the new key before it signed anything
+        assert rest.get("/api/v1/users/me", headers=headers).status_code == 200
+        assert rest.get(TRANSLATIONS, headers=headers).status_code == 200
+
+
+# --- whose address counts for the per-address limits ------------------------------------------
+
+SPOOFED = {"x-forwarded-for": "198.51.100.6", "x-envoy-external-address": "198.51.100.9"}
+
+
+def _session_addresses(rest: httpx.Client, headers: dict[str, str]) -> set[str]:
+    sessions = rest.get("/api/v1/users/me/sessions", headers=headers).json()["sessions"]
+    return {s["ipAddress"] for s in sessions}
+
+
+def test_a_client_cannot_choose_its_address_through_envoy(rest: httpx.Client):
+    """Envoy overwrites x-envoy-external-address with the real peer; x-forwarded-for is ignored."""
+    account = _account()
+    rest.post("/api/v1/auth/register", json=account)
+    credentials = {"username": account["username"], "password": account["password"]}
+    login = rest.post("/api/v1/auth/login", json=credentials, headers=SPOOFED)
+    headers = {"authorization": f"Bearer {login.json()['accessToken']}"}
+    assert _session_addresses(rest, headers) == {"127.0.0.1"}
+
+
+def _grpc_login(mesh: Mesh, metadata: tuple[tuple[str, str], ...]) -> str:
+    """Register and log in straight at the auth service; the address its session recorded."""
+    account = _account()
+    with grpc.insecure_channel(mesh.service_address("auth")) as channel:
+        stub = auth_pb2_grpc.AuthServiceStub(channel)
+        stub.Register(auth_pb2.RegisterRequest(**account), timeout=10)
+        credentials = {"username": account["username"], "password": account["password"]}
+        login = stub.Login(auth_pb2.LoginRequest(**credentials), metadata=metadata, timeout=10)
+        sessions = stub.ListSessions(
+            auth_pb2.ListSessionsRequest(parent="users/me"),
+            metadata=(("authorization", f"Bearer {login.access_token}"),),
+            timeout=10,
+        )
+    return sessions.sessions[0].ip_address
+
+
+def test_a_direct_caller_is_its_tcp_peer_whatever_headers_it_sends(mesh: Mesh):
+    forged = (*SPOOFED.items(), ("x-voka-gateway", "a guess"))
+    assert _grpc_login(mesh, forged) == "127.0.0.1"
+
+
+def test_the_external_address_counts_with_the_gateways_proof(mesh: Mesh):
+    """What Envoy does on every forwarded call: the header, with the gateway secret."""
+    proof = (mesh.var / "secrets" / "gateway").read_text().strip()
+    metadata = (("x-envoy-external-address", "203.0.113.7"), ("x-voka-gateway", proof))
+    assert _grpc_login(mesh, metadata) == "203.0.113.7"

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.translate.engines.base import EngineError, ModelMissingError
-from services.translate.engines.cache import Loaded, LoadedModels, Pair
-from services.translate.engines.marian import MAX_INPUT_TOKENS, hub_model
+from services.translate.engines.base import EngineError
+from services.translate.engines.cache import Loaded
+from services.translate.engines.marian import MAX_INPUT_TOKENS
+from services.translate.engines.neural import NeuralEngine
 from voka.translate.v1 import translate_pb2
 
 SUBDIR = "ctranslate2"
@@ -36,48 +37,26 @@ class Ct2Model:
     beam_size: int
 
 
-class CTranslate2Engine:
+class CTranslate2Engine(NeuralEngine[Ct2Model]):
     """Loads converted models from `models_dir/ctranslate2/<source>-<target>/`."""
+
+    MARKER = "model.bin"
 
     def __init__(
         self, models_dir: Path, memory_budget: int, compute_type: str = "int8", threads: int = 0
     ) -> None:
-        self._dir = models_dir / SUBDIR
+        super().__init__(models_dir / SUBDIR, memory_budget)
         self._compute_type = compute_type
         self._threads = threads
-        self._models = LoadedModels(self._load, memory_budget)
 
     @property
     def kind(self) -> int:
         return translate_pb2.ENGINE_CTRANSLATE2
 
-    def path(self, source: str, target: str) -> Path:
-        return self._dir / f"{source}-{target}"
-
-    def installed(self, source: str, target: str) -> bool:
-        return (self.path(source, target) / "model.bin").is_file()
-
-    def loaded(self, source: str, target: str) -> bool:
-        return (source, target) in self._models
-
-    def model_id(self, source: str, target: str) -> str:
-        return hub_model(source, target)
-
-    def translate(self, source: str, target: str, texts: Sequence[str]) -> list[str]:
-        entry = self._models.get((source, target))
-        with entry.lock:
-            return _translate(entry.model, texts)
-
-    def unload_idle(self, idle_seconds: float) -> list[Pair]:
-        return self._models.unload_idle(idle_seconds)
-
-    def _load(self, pair: Pair) -> Loaded[Ct2Model]:
-        if not self.installed(*pair):
-            raise ModelMissingError(*pair)
+    def _load(self, path: Path) -> Loaded[Ct2Model]:
         import ctranslate2  # noqa: PLC0415 (only services that serve converted models load it)
         import sentencepiece as spm  # noqa: PLC0415
 
-        path = self.path(*pair)
         try:
             translator = ctranslate2.Translator(
                 str(path),
@@ -90,6 +69,9 @@ class CTranslate2Engine:
             raise EngineError(f"cannot load the CTranslate2 model in {path}: {exc}") from exc
         model = Ct2Model(translator, source, _beam_size(path))
         return Loaded(model, size=(path / "model.bin").stat().st_size)
+
+    def _run(self, model: Ct2Model, texts: list[str]) -> list[str]:
+        return _translate(model, texts)
 
 
 def _beam_size(path: Path) -> int:

@@ -2,26 +2,21 @@
 directory (`<models_dir>/es-en/`: config.json, model weights, source.spm, target.spm,
 vocab.json). Real Helsinki-NLP models and the tests' tiny models load through this same code.
 
-Models load lazily and live in the shared LRU (`cache.py`).
+Models load lazily and live in the shared LRU (`neural.py`, `cache.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.translate.engines.base import EngineError, ModelMissingError
-from services.translate.engines.cache import Loaded, LoadedModels, Pair
+from services.translate.engines.base import EngineError
+from services.translate.engines.cache import Loaded
+from services.translate.engines.neural import NeuralEngine
 from voka.translate.v1 import translate_pb2
 
-HUB_PREFIX = "Helsinki-NLP/opus-mt-"
 MAX_INPUT_TOKENS = 512
-
-
-def hub_model(source: str, target: str) -> str:
-    return f"{HUB_PREFIX}{source}-{target}"
 
 
 @dataclass(frozen=True)
@@ -30,42 +25,20 @@ class Marian:
     tokenizer: Any  # transformers.MarianTokenizer
 
 
-class MarianEngine:
+class MarianEngine(NeuralEngine[Marian]):
     """Loads models from `models_dir/<source>-<target>/` and translates batches with them."""
 
+    MARKER = "config.json"
+
     def __init__(self, models_dir: Path, memory_budget: int, device: str | None = None) -> None:
-        self._dir = models_dir
+        super().__init__(models_dir, memory_budget)
         self._device = device
-        self._models = LoadedModels(self._load, memory_budget)
 
     @property
     def kind(self) -> int:
         return translate_pb2.ENGINE_MARIAN
 
-    def path(self, source: str, target: str) -> Path:
-        return self._dir / f"{source}-{target}"
-
-    def installed(self, source: str, target: str) -> bool:
-        return (self.path(source, target) / "config.json").is_file()
-
-    def loaded(self, source: str, target: str) -> bool:
-        return (source, target) in self._models
-
-    def model_id(self, source: str, target: str) -> str:
-        return hub_model(source, target)
-
-    def translate(self, source: str, target: str, texts: Sequence[str]) -> list[str]:
-        entry = self._models.get((source, target))
-        with entry.lock:
-            return _generate(entry.model, list(texts))
-
-    def unload_idle(self, idle_seconds: float) -> list[Pair]:
-        return self._models.unload_idle(idle_seconds)
-
-    def _load(self, pair: Pair) -> Loaded[Marian]:
-        path = self.path(*pair)
-        if not self.installed(*pair):
-            raise ModelMissingError(*pair)
+    def _load(self, path: Path) -> Loaded[Marian]:
         # transformers and torch cost seconds and hundreds of MB: a service serving Apertium
         # only never imports them.
         from transformers import MarianMTModel, MarianTokenizer  # noqa: PLC0415
@@ -78,6 +51,9 @@ class MarianEngine:
             raise EngineError(f"cannot load the Marian model in {path}: {exc}") from exc
         size = sum(p.numel() * p.element_size() for p in model.parameters())
         return Loaded(Marian(model, tokenizer), size=int(size))
+
+    def _run(self, model: Marian, texts: list[str]) -> list[str]:
+        return _generate(model, texts)
 
     def _pick_device(self) -> str:
         if self._device is None:

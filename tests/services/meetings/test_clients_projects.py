@@ -16,7 +16,10 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from services.meetings.service import SPEC
+from tests.fixtures.nats import announce_user_deleted
 from tests.fixtures.tokens import TokenFactory
+from tests.fixtures.waiting import eventually
+from tools.processes import NatsServer
 from voka.config import Settings
 from voka.meetings.v1 import client_pb2, meetings_pb2, meetings_pb2_grpc, project_pb2
 from voka.server import Running, start
@@ -52,7 +55,7 @@ def settings(tokens: TokenFactory, tmp_path: Path, database_url: str) -> Setting
 
 
 async def start_meetings(settings: Settings) -> Running:
-    """The real service (migrations included). It publishes nothing yet, so no NATS."""
+    """The real service (migrations included), without NATS: these tests need no events."""
     return await start(dataclasses.replace(SPEC, bus=False), settings)
 
 
@@ -763,3 +766,29 @@ async def test_anonymous_calls_are_unauthenticated(stub):
 async def test_unbuilt_rpc_is_unimplemented(alice: User):
     request = m.GetMeetingRequest(name="meetings/x")
     await failure(alice.GetMeeting(request), grpc.StatusCode.UNIMPLEMENTED)
+
+
+async def test_deleted_user_clients_and_projects_are_erased(
+    settings: Settings, tokens: TokenFactory, nats_server: NatsServer
+) -> None:
+    """Auth announces a deletion on NATS: that owner's clients and projects go, others stay."""
+    running = await start(SPEC, settings.model_copy(update={"nats_url": nats_server.url}))
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = meetings_pb2_grpc.MeetingsServiceStub(channel)
+            gone = User(stub, tokens.metadata(subject="users/gone"))
+            stays = User(stub, tokens.metadata(subject="users/stays"))
+            for who in (gone, stays):
+                client = await new_client(who)
+                await new_project(who, client=client.name)
+            await announce_user_deleted(nats_server.url, "users/gone")
+
+            async def erased() -> bool:
+                return (await gone.ListClients(m.ListClientsRequest())).total_size == 0
+
+            await eventually(erased)
+            assert (await gone.ListProjects(m.ListProjectsRequest())).total_size == 0
+            assert (await stays.ListClients(m.ListClientsRequest())).total_size == 1
+            assert (await stays.ListProjects(m.ListProjectsRequest())).total_size == 1
+    finally:
+        await running.stop()
