@@ -31,7 +31,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,8 +39,6 @@ from typing import Any
 
 import grpc
 import transformers
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from jwt.algorithms import OKPAlgorithm
 
 from services.translate.batching import Batcher
 from services.translate.catalogue import ENGINE_NAMES
@@ -118,16 +115,40 @@ def build_model(directory: Path, shape: str) -> str:
     from transformers import MarianConfig, MarianMTModel  # noqa: PLC0415
 
     tiny = MarianConfig.from_pretrained(str(directory))
-    ids: dict[str, Any] = {
-        k: getattr(tiny, k) for k in ("pad_token_id", "eos_token_id", "decoder_start_token_id")
-    }
-    config = MarianConfig(**OPUS_MT_BASE, **ids, forced_eos_token_id=tiny.eos_token_id)
+    pad = widen_vocabulary(directory, OPUS_MT_BASE["vocab_size"])
+    eos = tiny.eos_token_id
+    config = MarianConfig(
+        **OPUS_MT_BASE,
+        pad_token_id=pad,
+        decoder_start_token_id=pad,
+        eos_token_id=eos,
+        forced_eos_token_id=eos,
+    )
     model = MarianMTModel(config)
     # Output ids beyond the tiny vocabulary cannot be decoded: bias them out (the output layer
     # still computes all 58101 logits, as the real model's does).
-    model.final_logits_bias[:, tiny.vocab_size :] = -1e9
+    model.final_logits_bias[:, tiny.vocab_size - 1 : pad] = -1e9
     model.save_pretrained(directory)
     return "random MarianMT of opus-mt-base size (tiny vocab, 58101-token output layer)"
+
+
+def widen_vocabulary(directory: Path, size: int) -> int:
+    """Pad the tiny vocabulary with unused entries to `size`, `<pad>` last as in opus-mt (so
+    CTranslate2 converts it), and save the tokenizer again; returns the pad id."""
+    from transformers import MarianTokenizer  # noqa: PLC0415
+
+    vocab_file = directory / "vocab.json"
+    vocab: dict[str, int] = json.loads(vocab_file.read_text())
+    del vocab["<pad>"]
+    vocab.update({f"<unused-{i}>": i for i in range(len(vocab), size - 1)})
+    vocab["<pad>"] = size - 1
+    vocab_file.write_text(json.dumps(vocab))
+    MarianTokenizer(
+        source_spm=str(directory / "source.spm"),
+        target_spm=str(directory / "target.spm"),
+        vocab=str(vocab_file),
+    ).save_pretrained(directory)
+    return size - 1
 
 
 def batching_note(settings: TranslateSettings) -> str:
@@ -231,22 +252,12 @@ def apertium_naive(engine: ApertiumEngine, pair: tuple[str, str], texts: Sequenc
 # --- through gRPC ------------------------------------------------------------------------------
 
 
-def token_factory(directory: Path) -> TokenFactory:
-    """A signing key and its JWKS file, as tests/fixtures/tokens.py's fixture makes them."""
-    key = Ed25519PrivateKey.generate()
-    kid = uuid.uuid4().hex[:16]
-    jwk = json.loads(OKPAlgorithm.to_jwk(key.public_key()))
-    jwk.update(kid=kid, alg="EdDSA", use="sig")
-    jwks_file = directory / "jwks.json"
-    jwks_file.write_text(json.dumps({"keys": [jwk]}))
-    return TokenFactory(jwks_file=jwks_file, key=key, kid=kid)
-
-
 async def through_grpc(
     models_dir: Path, work: Path, pair: tuple[str, str], texts: Sequence[str], engine: str
 ) -> list[Result]:
     """The in-process service with every request routed to `engine`."""
-    tokens = token_factory(work / engine)
+    (work / engine).mkdir(parents=True, exist_ok=True)
+    tokens = TokenFactory.in_directory(work / engine)
     nats = NatsServer(work / engine / "nats")
     nats.start()
     try:
@@ -257,6 +268,7 @@ async def through_grpc(
             jwks_file=tokens.jwks_file,
             nats_url=nats.url,
             log_level="WARNING",
+            rate_limit_per_second=0,  # one bench user: the kit's per-user limit would cap it
             translate_models_dir=models_dir,
             translate_engines={"-".join(pair): engine},
             translate_queue_size=max(512, len(texts)),
