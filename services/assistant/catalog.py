@@ -9,6 +9,7 @@ from services.assistant import toolnames
 from services.assistant.load import Load
 from services.assistant.providers.base import ModelInfo, ProviderHealth, ToolSpec
 from services.assistant.tools import McpServerInfo
+from voka import wellknown
 from voka.assistant.v1 import assistant_pb2
 
 A = assistant_pb2
@@ -69,12 +70,13 @@ def provider_status(
     )
 
 
-def mcp_server(info: McpServerInfo, admin: bool) -> A.McpServer:
+def mcp_server(info: McpServerInfo, admin: bool, tool_timeout: float) -> A.McpServer:
+    """A server as the contract shows it; `tool_timeout` is the service's default limit."""
     if info.connected:
         state = A.MCP_SERVER_STATE_CONNECTED
     else:
         state = A.MCP_SERVER_STATE_FAILED if info.error else A.MCP_SERVER_STATE_DISCONNECTED
-    return A.McpServer(
+    server = A.McpServer(
         name=f"servers/{info.name}",
         display_name=info.name,
         transport=A.MCP_TRANSPORT_STDIO if info.transport == "stdio"
@@ -82,8 +84,15 @@ def mcp_server(info: McpServerInfo, admin: bool) -> A.McpServer:
         endpoint=info.target if admin else "",
         state=state,
         error=info.error,
+        server_name=info.server_name,
+        server_version=info.server_version,
+        protocol_version=info.protocol_version,
         tool_count=len(info.tools),
+        tool_timeout=wellknown.duration(tool_timeout),
     )  # fmt: skip
+    if info.connect_time is not None:
+        server.connect_time.CopyFrom(wellknown.timestamp(info.connect_time))
+    return server
 
 
 def mcp_tools(servers: Sequence[McpServerInfo], specs: Sequence[ToolSpec]) -> list[A.McpTool]:

@@ -67,12 +67,17 @@ class ChatLoop:
         self._max_tool_rounds = max_tool_rounds
 
     async def run(
-        self, request: ChatRequest, *, allowed_tools: Collection[str]
+        self,
+        request: ChatRequest,
+        *,
+        allowed_tools: Collection[str],
+        tool_timeout: float | None = None,
     ) -> AsyncGenerator[ChatEvent, None]:
         """Stream one reply; closing this iterator closes the provider's stream too.
 
         Tools come from the request, or else the ToolBox's allowed ones when the model takes
-        tools. The last round offers none, so the model has to answer in words.
+        tools. The last round offers none, so the model has to answer in words. Each tool call
+        may take `tool_timeout` seconds (a conversation's own limit), else the loop's default.
         """
         provider, info = self._registry.resolve(request.model)
         offered = request.tools or (
@@ -95,11 +100,13 @@ class ChatLoop:
                 return
             messages.append(ChatMessage("assistant", outcome.text, tool_calls=outcome.calls))
             for call in outcome.calls:
-                result = await self._execute(call, allowed_tools)
+                result = await self._execute(call, allowed_tools, tool_timeout)
                 yield ToolResultEvent(result)
                 messages.append(ChatMessage("tool", result.content, tool_call_id=call.id))
 
-    async def _execute(self, call: ToolCall, allowed: Collection[str]) -> ToolResult:
+    async def _execute(
+        self, call: ToolCall, allowed: Collection[str], limit: float | None
+    ) -> ToolResult:
         """Run an allowed tool; any other gets an error result the model reads, never runs."""
         if call.name not in allowed:
             return ToolResult(
@@ -108,9 +115,10 @@ class ChatLoop:
                 content=f"tool {call.name!r} is not allowed in this conversation",
                 is_error=True,
                 duration_ms=0,
+                refused=True,
             )
         return await self._tools.call(
-            call.name, call.arguments, timeout=self._tool_timeout, call_id=call.id
+            call.name, call.arguments, timeout=limit or self._tool_timeout, call_id=call.id
         )
 
 

@@ -8,15 +8,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.assistant import convert, prompt, toolnames
+from services.assistant.announce import Announcer, Origin
 from services.assistant.balances import Balances
 from services.assistant.hemisphere import Balance, InForce
 from services.assistant.providers.base import ChatMessage, ChatRequest
 from services.assistant.replies import Outcome
 from services.assistant.tools import ToolBox
 from services.assistant.turns import Turns, sampling
-from voka.assistant.v1 import assistant_pb2
+from voka.assistant.v1 import assistant_pb2, events_pb2
 
-A = assistant_pb2
+A, E = assistant_pb2, events_pb2
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class ChatInput:
     context: dict[str, Any] | None = None
     tools: Sequence[str] = ()
     instructions: str = ""
+    channel: E.ReplyChannel.ValueType = E.REPLY_CHANNEL_CHAT
+    completion: str = ""  # `completions/{id}` when an async completion asks
 
 
 @dataclass
@@ -42,6 +45,8 @@ class Chat:
     allowed: set[str]
     balance: InForce
     outcome: Outcome
+    origin: Origin
+    tool_timeout: float | None = None  # the service's default
 
 
 def chat_message(message: A.ChatMessage) -> ChatMessage:
@@ -57,12 +62,14 @@ def with_prompt(messages: Iterable[A.ChatMessage], text: str) -> list[A.ChatMess
 
 
 class Chats:
-    """Prepares stand-alone chats."""
+    """Prepares stand-alone chats and announces their end."""
 
-    def __init__(self, turns: Turns, tools: ToolBox, balances: Balances, max_output: int) -> None:
+    def __init__(self, turns: Turns, tools: ToolBox, balances: Balances, announcer: Announcer,
+                 max_output: int) -> None:  # fmt: skip
         self._turns = turns
         self._tools = tools
         self.balances = balances
+        self._announcer = announcer
         self._max_output = max_output
 
     async def prepare(self, ask: ChatInput, model_path: str = "model") -> Chat:
@@ -73,4 +80,10 @@ class Chats:
         options = sampling(ask.sampling, balance.balance, self._max_output)
         allowed = toolnames.allowed(ask.tools, self._tools.servers())
         request = ChatRequest(model_id, messages, options)
-        return Chat(provider, request, allowed, balance, Outcome(model_id))
+        origin = Origin(ask.owner, ask.channel, provider, balance.balance.message(),
+                        completion=ask.completion)  # fmt: skip
+        return Chat(provider, request, allowed, balance, Outcome(model_id), origin)
+
+    async def finish(self, chat: Chat) -> None:
+        """A stand-alone chat ended (nothing is stored): announce `reply.completed`."""
+        await self._announcer.reply(chat.origin, chat.outcome)

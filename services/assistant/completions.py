@@ -203,25 +203,28 @@ class Completions:
         chat = await self._chats.prepare(ChatInput(
             owner=job.owner, messages=with_prompt(job.messages, job.prompt), model=job.model,
             sampling=job.sampling, hemisphere=override, context=convert.plain(job.context),
-            tools=job.tools, instructions=job.instructions))  # fmt: skip
+            tools=job.tools, instructions=job.instructions, channel=E.REPLY_CHANNEL_COMPLETION,
+            completion=job.name))  # fmt: skip
         async with self._replies.slot(chat.provider) as waited:
             chat.outcome.queue = waited
-            await self._replies.run(chat.request, chat.allowed, chat.outcome,
-                                    self._turns.tool_name)  # fmt: skip
+            try:
+                await self._replies.run(chat, self._turns.tool_name)
+            finally:
+                await asyncio.shield(self._chats.finish(chat))
         return chat.outcome, ""
 
     async def _turn(self, job: A.Completion, override: Balance | None) -> tuple[Outcome, str]:
         turn = await self._turns.begin(TurnInput(
             owner=job.owner, admin=False, message=job.prompt, conversation=job.conversation,
             context=convert.plain(job.context), model=job.model, sampling=job.sampling,
-            hemisphere=override))  # fmt: skip
+            hemisphere=override, channel=E.REPLY_CHANNEL_COMPLETION,
+            completion=job.name))  # fmt: skip
         turn.allowed &= toolnames.allowed(job.tools, self._turns.servers())
         async with self._replies.slot(turn.provider) as waited:
             turn.outcome.queue = waited
             await self._turns.store_user(turn)
             try:
-                await self._replies.run(turn.request, turn.allowed, turn.outcome,
-                                        self._turns.tool_name)  # fmt: skip
+                await self._replies.run(turn, self._turns.tool_name)
             finally:
                 reply = await asyncio.shield(self._turns.finish(turn))
         return turn.outcome, reply.name

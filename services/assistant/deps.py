@@ -34,6 +34,7 @@ class Deps:
     speech: SpeechClient
     kinds: Mapping[str, str]  # provider name -> kind (local, openai, anthropic)
     max_output_tokens: int
+    tool_timeout: float  # default seconds per MCP tool call
     # Replies being generated, by conversation id: deleting a conversation cancels them.
     live: dict[str, set[asyncio.Task[object]]] = field(default_factory=dict)
 

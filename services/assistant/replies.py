@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from google.protobuf.message import Message
 
 from services.assistant import convert
+from services.assistant.announce import Announcer, Origin
 from services.assistant.chat import ChatEvent, ChatLoop, ToolCallEvent, ToolResultEvent
 from services.assistant.load import Load
 from services.assistant.providers.base import (
@@ -111,31 +113,44 @@ class Outcome:
         self.ended = time.monotonic()
 
 
-class Replies:
-    """Generation through the chat loop, a bounded number at a time per provider."""
+class Generation(Protocol):
+    """A turn or a stand-alone chat, ready to generate."""
 
-    def __init__(self, loop: ChatLoop, load: Load) -> None:
+    request: ChatRequest
+    allowed: set[str]
+    outcome: Outcome
+    origin: Origin
+    tool_timeout: float | None
+
+
+class Replies:
+    """Generation through the chat loop, a bounded number at a time per provider; each tool
+    call is announced as `tool_call.executed`."""
+
+    def __init__(self, loop: ChatLoop, load: Load, announcer: Announcer) -> None:
         self._loop = loop
         self.load = load
+        self._announcer = announcer
 
     def slot(self, provider: str) -> AbstractAsyncContextManager[float]:
         """Hold one of the provider's slots (RESOURCE_EXHAUSTED when none is free in time)."""
         return self.load.of(provider).hold(provider)
 
     async def events(
-        self,
-        request: ChatRequest,
-        allowed: Collection[str],
-        outcome: Outcome,
-        tool_name: ToolName,
-    ) -> AsyncIterator[tuple[str, Message]]:
+        self, job: Generation, tool_name: ToolName
+    ) -> AsyncGenerator[tuple[str, Message], None]:
         """The reply's stream events; closing the iterator stops generation (the outcome
         then says `cancelled`), a provider failure ends it as UNAVAILABLE (`error`)."""
+        outcome = job.outcome
         try:
-            run = self._loop.run(request, allowed_tools=allowed)
+            run = self._loop.run(job.request, allowed_tools=job.allowed,
+                                 tool_timeout=job.tool_timeout)  # fmt: skip
             async with aclosing(run) as chat:
                 async for event in chat:
                     seen = outcome.see(event, tool_name)
+                    if isinstance(event, ToolResultEvent):
+                        await self._announcer.tool_call(job.origin, event.result,
+                                                        tool_name(event.result.name))  # fmt: skip
                     if seen is not None:
                         yield seen
         except ProviderUnavailable as exc:
@@ -145,11 +160,8 @@ class Replies:
             outcome.stop("cancelled")
             raise
 
-    async def run(
-        self, request: ChatRequest, allowed: Collection[str], outcome: Outcome,
-        tool_name: ToolName,
-    ) -> Outcome:  # fmt: skip
+    async def run(self, job: Generation, tool_name: ToolName) -> Outcome:
         """The whole reply, waiting for it."""
-        async for _ in self.events(request, allowed, outcome, tool_name):
+        async for _ in self.events(job, tool_name):
             pass
-        return outcome
+        return job.outcome

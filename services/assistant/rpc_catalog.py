@@ -96,7 +96,8 @@ class CatalogRpcs:
         page, token = page_of(servers, pagination.fingerprint("servers"), size, request.page_token)
         admin = authn.caller().is_admin
         return A.ListMcpServersResponse(
-            mcp_servers=[catalog.mcp_server(s, admin) for s in page], next_page_token=token
+            mcp_servers=[catalog.mcp_server(s, admin, self._deps.tool_timeout) for s in page],
+            next_page_token=token,
         )
 
     async def GetMcpServer(
@@ -104,7 +105,7 @@ class CatalogRpcs:
     ) -> A.GetMcpServerResponse:
         server = self._server(request.name)
         return A.GetMcpServerResponse(
-            mcp_server=catalog.mcp_server(server, authn.caller().is_admin)
+            mcp_server=catalog.mcp_server(server, authn.caller().is_admin, self._deps.tool_timeout)
         )
 
     async def ListMcpTools(
@@ -136,4 +137,6 @@ class CatalogRpcs:
             server = await self._deps.tools.reconnect(request.name.removeprefix("servers/"))
         except UnknownServer as exc:
             raise errors.not_found("McpServer", request.name) from exc
-        return A.ReconnectMcpServerResponse(mcp_server=catalog.mcp_server(server, True))
+        return A.ReconnectMcpServerResponse(
+            mcp_server=catalog.mcp_server(server, True, self._deps.tool_timeout)
+        )

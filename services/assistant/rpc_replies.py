@@ -5,7 +5,8 @@ slots; overload is RESOURCE_EXHAUSTED before anything is stored or streamed."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 import grpc
@@ -18,9 +19,9 @@ from services.assistant.hemisphere import Balance
 from services.assistant.replies import Outcome
 from services.assistant.turns import Turn, TurnInput
 from voka import authn, errors
-from voka.assistant.v1 import assistant_pb2
+from voka.assistant.v1 import assistant_pb2, events_pb2
 
-A = assistant_pb2
+A, E = assistant_pb2, events_pb2
 Context = grpc.aio.ServicerContext[Any, Any]
 Event = tuple[str, Message]
 TurnRequest = A.ProcessMessageRequest | A.StreamReplyRequest
@@ -31,11 +32,13 @@ R = TypeVar("R", bound=Message)
 def turn_input(request: TurnRequest) -> TurnInput:
     identity = authn.caller()
     override = Balance.of(request.hemisphere) if request.HasField("hemisphere") else None
+    streamed = isinstance(request, A.StreamReplyRequest)
     return TurnInput(
         owner=identity.subject, admin=identity.is_admin, message=request.message,
         conversation=request.conversation, context=convert.plain(request.context),
         model=request.model, sampling=request.sampling, hemisphere=override,
         disable_tools=request.disable_tools, request_id=request.request_id,
+        channel=E.REPLY_CHANNEL_STREAM if streamed else E.REPLY_CHANNEL_PROCESS,
     )  # fmt: skip
 
 
@@ -71,7 +74,7 @@ class ReplyRpcs:
 
     _deps: Deps
 
-    async def _turn_events(self, turn: Turn, request_id: str) -> AsyncIterator[Event]:
+    async def _turn_events(self, turn: Turn, request_id: str) -> AsyncGenerator[Event, None]:
         """started, deltas and tool events, completed; the turn is stored whatever happens
         (a cancelled or failed reply keeps its partial text and finish reason)."""
         deps = self._deps
@@ -87,9 +90,10 @@ class ReplyRpcs:
                 user_message=turn.user.name, model=turn.outcome.model,
                 hemisphere=turn.balance.balance.message())  # fmt: skip
             try:
-                async for event in deps.replies.events(turn.request, turn.allowed, turn.outcome,
-                                                       deps.turns.tool_name):  # fmt: skip
-                    yield event
+                # Closed with this generator, so a reply left mid-way is marked cancelled.
+                async with aclosing(deps.replies.events(turn, deps.turns.tool_name)) as events:
+                    async for event in events:
+                        yield event
             finally:
                 live.discard(task)
                 turn.reply = await asyncio.shield(deps.turns.finish(turn))
@@ -153,9 +157,12 @@ class ReplyRpcs:
             chat.outcome.queue = waited
             yield "started", A.ReplyStarted(model=chat.outcome.model,
                                             hemisphere=chat.balance.balance.message())  # fmt: skip
-            async for event in deps.replies.events(chat.request, chat.allowed, chat.outcome,
-                                                   deps.turns.tool_name):  # fmt: skip
-                yield event
+            try:
+                async with aclosing(deps.replies.events(chat, deps.turns.tool_name)) as events:
+                    async for event in events:
+                        yield event
+            finally:
+                await asyncio.shield(deps.chats.finish(chat))
         yield "completed", completed(chat.outcome)
 
     async def CompleteChat(

@@ -3,6 +3,7 @@ bounded reply slots, the completion consumer and the servicer."""
 
 from __future__ import annotations
 
+from services.assistant.announce import Announcer
 from services.assistant.balances import Balances
 from services.assistant.chat import ChatLoop
 from services.assistant.chats import Chats
@@ -34,14 +35,15 @@ async def build(resources: Resources) -> list[Registration]:
     resources.on_stop.append(tools.aclose)
     technical = settings.assistant_default_technical
     balances = Balances(store, Balance(technical, round(1 - technical, 6)))
-    turns = Turns(store, registry, tools, balances,
+    announcer = Announcer(resources.bus)
+    turns = Turns(store, registry, tools, balances, announcer,
                   max_output_tokens=settings.assistant_max_output_tokens,
                   context_tokens=settings.assistant_context_tokens)  # fmt: skip
     loop = ChatLoop(registry, tools, tool_timeout=settings.assistant_tool_timeout,
                     max_tool_rounds=settings.assistant_max_tool_rounds)  # fmt: skip
     replies = Replies(loop, Load(settings.assistant_max_concurrent_replies,
-                                 settings.assistant_max_queued_replies))  # fmt: skip
-    chats = Chats(turns, tools, balances, settings.assistant_max_output_tokens)
+                                 settings.assistant_max_queued_replies), announcer)  # fmt: skip
+    chats = Chats(turns, tools, balances, announcer, settings.assistant_max_output_tokens)
     completions = Completions(store, resources.bus, turns, chats, replies)
     await completions.start(settings.assistant_completion_workers)
     resources.on_stop.append(completions.stop)
@@ -53,7 +55,8 @@ async def build(resources: Resources) -> list[Registration]:
     deps = Deps(store=store, registry=registry, tools=tools, balances=balances, turns=turns,
                 chats=chats, replies=replies, completions=completions, speech=speech,
                 kinds={p.name: p.kind for p in settings.providers},
-                max_output_tokens=settings.assistant_max_output_tokens)  # fmt: skip
+                max_output_tokens=settings.assistant_max_output_tokens,
+                tool_timeout=settings.assistant_tool_timeout)  # fmt: skip
     servicer = AssistantServicer(deps)
     return [registration(servicer)]
 

@@ -12,6 +12,7 @@ from itertools import groupby
 from typing import Any
 
 from services.assistant import convert, prompt, toolnames
+from services.assistant.announce import Announcer, Origin
 from services.assistant.balances import Balances
 from services.assistant.hemisphere import Balance, InForce, temperature
 from services.assistant.providers.base import ChatMessage, ChatRequest, Sampling
@@ -21,10 +22,10 @@ from services.assistant.replies import Outcome
 from services.assistant.store import Store, StoredMessage
 from services.assistant.tools import McpServerInfo, ToolBox
 from voka import errors, wellknown
-from voka.assistant.v1 import assistant_pb2
+from voka.assistant.v1 import assistant_pb2, events_pb2
 from voka.errors import FieldViolation
 
-A = assistant_pb2
+A, E = assistant_pb2, events_pb2
 TITLE_CHARS = 60
 
 
@@ -42,6 +43,8 @@ class TurnInput:
     hemisphere: Balance | None = None
     disable_tools: bool = False
     request_id: str = ""
+    channel: E.ReplyChannel.ValueType = E.REPLY_CHANNEL_UNSPECIFIED  # the RPC asking
+    completion: str = ""  # `completions/{id}` when an async completion asks
 
 
 @dataclass
@@ -58,6 +61,8 @@ class Turn:
     user: A.Message
     dropped_turns: int
     outcome: Outcome
+    origin: Origin
+    tool_timeout: float | None  # the conversation's own limit per tool call
     reply: A.Message | None = None
 
 
@@ -105,6 +110,7 @@ class Turns:
         registry: ProviderRegistry,
         tools: ToolBox,
         balances: Balances,
+        announcer: Announcer,
         *,
         max_output_tokens: int,
         context_tokens: int,
@@ -113,6 +119,7 @@ class Turns:
         self._registry = registry
         self._tools = tools
         self._balances = balances
+        self._announcer = announcer
         self._max_output = max_output_tokens
         self._context_tokens = context_tokens
 
@@ -187,15 +194,19 @@ class Turns:
         allowed = set() if ask.disable_tools else toolnames.allowed(
             record.allowed_tools, self._tools.servers())  # fmt: skip
         request = ChatRequest(model_id, built.messages, options)
+        origin = Origin(ask.owner, ask.channel, provider_name, balance.balance.message(),
+                        conversation=record.name, completion=ask.completion)  # fmt: skip
         return Turn(record, created, provider_name, request, allowed, balance, number, user,
-                    built.dropped_turns, Outcome(model_id))  # fmt: skip
+                    built.dropped_turns, Outcome(model_id), origin,
+                    record.tool_timeout)  # fmt: skip
 
     async def store_user(self, turn: Turn, request_id: str = "") -> None:
         await self._store.append(turn.conversation.id, turn.number, [turn.user],
                                  request_id=request_id or None)  # fmt: skip
 
     async def finish(self, turn: Turn) -> A.Message:
-        """Store the tool rounds and the reply (partial when cancelled or failed)."""
+        """Store the tool rounds and the reply (partial when cancelled or failed), then
+        announce `reply.completed`."""
         outcome = turn.outcome
         batch: list[A.Message] = []
         for round_ in outcome.rounds:
@@ -212,6 +223,7 @@ class Turns:
         )  # fmt: skip
         await self._store.append(turn.conversation.id, turn.number, [*batch, reply],
                                  usage=(outcome.input_tokens, outcome.output_tokens))  # fmt: skip
+        await self._announcer.reply(turn.origin, outcome, reply.name)
         return reply
 
     async def replay(self, conversation: str, request_id: str) -> list[A.Message]:

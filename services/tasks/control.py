@@ -1,8 +1,9 @@
 """GetTaskMetrics, GetSchedulerStatus, ControlScheduler and SubmitDemoTasks, built from the
-scheduler's live state, the Prometheus metrics and the database.
+scheduler's live state, the Prometheus metrics, the workers' heartbeats and the database.
 
-Shards, replicas and pauses come from the database (every replica applies the stored pauses
-in its lease round, the answering one at once); queue figures are the answering replica's.
+Shards, replicas, pauses and pool bounds come from the database (every replica applies the
+stored pauses in its lease round, the answering one at once); queue figures are the answering
+replica's; live workers, busy slots and utilisation are what every replica hears in the beats.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
-from services.tasks import metrics
+from services.tasks import bounds, metrics
 from services.tasks.changes import TaskQuery
-from services.tasks.events import parse_worker_type
 from services.tasks.leases import LeaseStore
+from services.tasks.pools import Pools, pool_message, utilisation_message
 from services.tasks.records import SHARD, WORKER_TYPE
 from services.tasks.registry import Registry, TaskFunction
 from services.tasks.scheduler import Scheduler
@@ -38,15 +39,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def embedded_types(scheduler: Scheduler) -> set[int]:
-    return {int(parse_worker_type(t)) for t in scheduler.settings.tasks_embedded_workers}
-
-
 # GetTaskMetrics
 
 
 async def task_metrics(
-    scheduler: Scheduler, store: Store, request: T.GetTaskMetricsRequest
+    scheduler: Scheduler, store: Store, pools: Pools, request: T.GetTaskMetricsRequest
 ) -> T.TaskMetrics:
     window = DEFAULT_WINDOW
     if request.HasField("window"):
@@ -56,8 +53,6 @@ async def task_metrics(
     now = _now()
     depths = scheduler.queues.depths(now.timestamp())
     busy = scheduler.in_flight()
-    embedded = embedded_types(scheduler)
-    concurrency = scheduler.settings.tasks_worker_concurrency
     message = T.TaskMetrics(
         window=wellknown.duration(window),
         compute_time=wellknown.timestamp(now),
@@ -95,29 +90,25 @@ async def task_metrics(
         if latency.count:
             message.queue_latency_by_priority.add(priority=priority, queue_latency=latency)
     for worker_type in WORKER_TYPES:
-        capacity = concurrency if worker_type in embedded else 0
-        message.pools.add(
-            worker_type=worker_type, workers=int(worker_type in embedded), capacity=capacity,
-            busy=busy[worker_type],
-            # No worker heartbeats yet: utilisation is the share busy now, not over the window.
-            utilisation=min(1.0, busy[worker_type] / capacity) if capacity else 0.0,
-            queued=sum(d.count for d in depths if d.worker_type == worker_type),
-        )  # fmt: skip
+        queued = sum(d.count for d in depths if d.worker_type == worker_type)
+        figures = pools.live.figures(worker_type)
+        message.pools.append(utilisation_message(worker_type, figures, queued))
     return message
 
 
 # GetSchedulerStatus
 
 
-async def scheduler_status(scheduler: Scheduler, leases: LeaseStore) -> T.SchedulerStatus:
+async def scheduler_status(
+    scheduler: Scheduler, leases: LeaseStore, pools: Pools
+) -> T.SchedulerStatus:
     """Shards and replicas as the lease table has them; queue figures of the shards served
-    by the answering replica (others' are theirs to tell)."""
+    by the answering replica (others' are theirs to tell); pools from the workers' beats and
+    the stored bounds."""
     now = _now()
     queues = scheduler.queues
     depths = queues.depths(now.timestamp())
     running = scheduler.running_by_shard()
-    busy = scheduler.in_flight()
-    embedded = embedded_types(scheduler)
     settings = scheduler.settings
     status = T.SchedulerStatus(
         shard_count=settings.tasks_shards,
@@ -148,15 +139,11 @@ async def scheduler_status(scheduler: Scheduler, leases: LeaseStore) -> T.Schedu
             heartbeat_time=wellknown.timestamp(replica.heartbeat_time),
             start_time=wellknown.timestamp(replica.start_time), version=settings.version,
         )  # fmt: skip
+    bounded = await pools.store.bounds()
     for worker_type in WORKER_TYPES:
-        workers = int(worker_type in embedded)
-        # Only the embedded worker is known (no heartbeats of dedicated workers, no autoscaler).
-        status.pools.add(
-            worker_type=worker_type, min_workers=workers, max_workers=workers,
-            current_workers=workers, desired_workers=workers,
-            concurrency_per_worker=settings.tasks_worker_concurrency,
-            paused=worker_type in queues.paused_types, busy=busy[worker_type],
-        )  # fmt: skip
+        figures = pools.live.figures(worker_type)
+        paused = worker_type in queues.paused_types
+        status.pools.append(pool_message(worker_type, figures, bounded.get(worker_type), paused))
     return status
 
 
@@ -170,7 +157,7 @@ def _shard_state(owned: bool, paused: bool) -> T.ShardState.ValueType:
 
 
 async def control(
-    scheduler: Scheduler, leases: LeaseStore, request: T.ControlSchedulerRequest
+    scheduler: Scheduler, leases: LeaseStore, pools: Pools, request: T.ControlSchedulerRequest
 ) -> str:
     """Applies the action; returns what was done, in words."""
     action = request.WhichOneof("action")
@@ -198,12 +185,10 @@ async def control(
         name = T.WorkerType.Name(worker_type)
         return f"{name} {'paused' if pause else 'resumed'}" + ("" if changed else " (already)")
     if action == "resize_pool":
-        raise errors.failed_precondition(
-            "pools cannot be resized: there is no autoscaler yet; embedded workers follow "
-            "VOKA_TASKS_WORKER_CONCURRENCY and dedicated workers their --concurrency",
-            "AUTOSCALER",
-            "resize_pool",
-        )
+        live = pools.live.figures(request.resize_pool.worker_type).workers
+        size = await bounds.resize(pools.store, pools.bus, request.resize_pool, live)
+        return (f"{T.WorkerType.Name(size.worker_type)} pool: {size.min_workers} to "
+                f"{size.max_workers} workers, {size.desired_workers} wanted")  # fmt: skip
     if action == "drain_replica":
         replica = request.drain_replica.replica or scheduler.replica
         if not await leases.set_draining(replica, True):

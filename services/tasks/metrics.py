@@ -49,6 +49,19 @@ RUN_TIME = Histogram(
     ["worker_type"],
     buckets=LATENCY_BUCKETS,
 )
+# Pools, from the workers' heartbeats and the stored bounds (autoscaler.py sets them each
+# round). Every replica reports every pool: aggregate with max, not sum.
+POOL_WORKERS = Gauge("voka_tasks_pool_workers", "Live workers, not draining.", ["worker_type"])
+POOL_BUSY = Gauge("voka_tasks_pool_busy", "Attempts running on its workers.", ["worker_type"])
+POOL_CAPACITY = Gauge("voka_tasks_pool_capacity", "Slots of the live workers.", ["worker_type"])
+POOL_UTILISATION = Gauge(
+    "voka_tasks_pool_utilisation",
+    "Share of the pool's slots busy over the workers' last heartbeat interval, 0 to 1.",
+    ["worker_type"],
+)
+POOL_DESIRED = Gauge("voka_tasks_pool_desired_workers", "Workers wanted now.", ["worker_type"])
+POOL_MIN = Gauge("voka_tasks_pool_min_workers", "The pool's lower bound.", ["worker_type"])
+POOL_MAX = Gauge("voka_tasks_pool_max_workers", "The pool's upper bound.", ["worker_type"])
 
 # Largest observation per histogram and label value (Prometheus keeps none).
 _largest: dict[Histogram, dict[str, float]] = {}

@@ -81,6 +81,16 @@ pauses = sa.Table(
 )
 SHARD, WORKER_TYPE = "shard", "worker_type"  # kinds of pause
 
+pools = sa.Table(
+    "tasks_pools",
+    metadata,
+    sa.Column("worker_type", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("min_workers", sa.Integer(), nullable=False),
+    sa.Column("max_workers", sa.Integer(), nullable=False),
+    sa.Column("desired_workers", sa.Integer(), nullable=False),
+    sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
+)
+
 FINAL_STATES = frozenset(
     {
         tasks_pb2.TASK_STATE_SUCCEEDED,

@@ -22,7 +22,7 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -299,6 +299,16 @@ class Scheduler:
     def _track(self, task: Handout, now: float) -> None:
         lost_at = now + task.attempt_timeout + self._settings.tasks_visibility_seconds
         self._running[task.id] = Running(task, lost_at)
+
+    def extend(self, attempts: Iterable[events_pb2.InFlightAttempt], seconds: float) -> None:
+        """A worker's heartbeat lists these attempts as running: each is lost only if no
+        other beat lists it within `seconds` (this replaces the dispatch-time bound, so a dead
+        worker's attempt is retried that long after its last beat, not after its timeout)."""
+        lost_at = time.time() + seconds
+        for attempt in attempts:
+            running = self._running.get(attempt.task.removeprefix("tasks/"))
+            if running is not None and running.dispatch_id == attempt.dispatch_id:
+                running.lost_at = lost_at
 
     def _dispatch_message(self, record: Handout) -> events_pb2.TaskDispatch:
         message = events_pb2.TaskDispatch(

@@ -1,13 +1,17 @@
 """The tasks service's wiring: store, registry, scheduler (owning every shard for now), the
-embedded worker pools `make up` relies on, and the servicer."""
+live pools heard from the workers' heartbeats, the embedded worker pools `make up` relies on,
+the autoscaler, and the servicer."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from services.tasks.autoscaler import Autoscaler
+from services.tasks.bounds import PoolStore
 from services.tasks.events import parse_worker_type
 from services.tasks.leases import LeaseStore
 from services.tasks.ownership import Ownership
+from services.tasks.pools import LivePools, Pools
 from services.tasks.registry import default_registry
 from services.tasks.scheduler import Scheduler
 from services.tasks.servicer import TasksServicer
@@ -31,14 +35,22 @@ async def build(resources: Resources) -> list[Registration]:
     ownership = Ownership(leases, scheduler)
     await ownership.start()
     resources.on_stop.append(ownership.stop)
+    pools = Pools(LivePools(resources.bus, scheduler, settings.tasks_visibility_seconds),
+                  PoolStore(store.transactions), resources.bus)  # fmt: skip
+    await pools.live.start()  # before the embedded worker's first beat
+    resources.on_stop.append(pools.live.stop)
     types = [parse_worker_type(t) for t in settings.tasks_embedded_workers]
     if types:
         worker = Worker(resources.bus, registry, types, settings.tasks_worker_concurrency,
                         ack_wait=settings.tasks_visibility_seconds)  # fmt: skip
         await worker.start()
         resources.on_stop.append(worker.stop)
+    autoscaler = Autoscaler(pools.store, pools.live, scheduler, resources.bus,
+                            settings.tasks_visibility_seconds / 3)  # fmt: skip
+    autoscaler.start()
+    resources.on_stop.append(autoscaler.stop)
     servicer = TasksServicer(  # type: ignore[abstract]  # unbuilt RPCs: UNIMPLEMENTED
-        store, leases, registry, scheduler, resources.bus
+        store, leases, registry, scheduler, resources.bus, pools=pools
     )
     return [registration(servicer)]
 

@@ -15,6 +15,7 @@ from services.tasks import control, convert, metrics, watch
 from services.tasks.batching import GroupCommit
 from services.tasks.changes import NewTask, TaskQuery
 from services.tasks.leases import LeaseStore
+from services.tasks.pools import Pools
 from services.tasks.records import TaskRecord
 from services.tasks.registry import Registry
 from services.tasks.scheduler import Scheduler
@@ -45,9 +46,17 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     """The built RPCs; the others answer UNIMPLEMENTED through the generated base class."""
 
     def __init__(
-        self, store: Store, leases: LeaseStore, registry: Registry, scheduler: Scheduler, bus: Bus
+        self,
+        store: Store,
+        leases: LeaseStore,
+        registry: Registry,
+        scheduler: Scheduler,
+        bus: Bus,
+        *,
+        pools: Pools,
     ) -> None:
         self._store = store
+        self._pools = pools
         self._leases = leases
         self._registry = registry
         self._scheduler = scheduler
@@ -226,20 +235,20 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def GetTaskMetrics(
         self, request: T.GetTaskMetricsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> T.GetTaskMetricsResponse:
-        figures = await control.task_metrics(self._scheduler, self._store, request)
+        figures = await control.task_metrics(self._scheduler, self._store, self._pools, request)
         return T.GetTaskMetricsResponse(metrics=figures)
 
     async def GetSchedulerStatus(
         self, request: T.GetSchedulerStatusRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> T.GetSchedulerStatusResponse:
-        status = await control.scheduler_status(self._scheduler, self._leases)
+        status = await control.scheduler_status(self._scheduler, self._leases, self._pools)
         return T.GetSchedulerStatusResponse(status=status)
 
     async def ControlScheduler(
         self, request: T.ControlSchedulerRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> T.ControlSchedulerResponse:
-        done = await control.control(self._scheduler, self._leases, request)
-        status = await control.scheduler_status(self._scheduler, self._leases)
+        done = await control.control(self._scheduler, self._leases, self._pools, request)
+        status = await control.scheduler_status(self._scheduler, self._leases, self._pools)
         return T.ControlSchedulerResponse(message=done, status=status)
 
     async def SubmitDemoTasks(

@@ -7,7 +7,10 @@ Async functions run on the event loop; sync ones of CPU_INTENSIVE and MEMORY_INT
 process pool (one attempt per core), the others in threads. The dispatch message is acked only
 after the reports are stored, so a worker killed mid-attempt loses nothing: JetStream hands the
 attempt to another worker once its ack deadline passes, and the scheduler keeps the first
-outcome it gets for the attempt's `dispatch_id`.
+outcome it gets for the attempt's `dispatch_id`. While an attempt runs, its dispatch gets
+in-progress acks (the bus's keep-alive) and the worker's heartbeats list it (`heartbeats.py`),
+so neither JetStream nor the scheduler takes a live worker's long attempt for lost. SIGTERM
+drains: no more pulls, running attempts finish and report, then the process exits.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from nats.aio.subscription import Subscription as NatsSubscription
 
 from services.tasks.batching import GroupCommit
 from services.tasks.events import parse_worker_type, type_token
+from services.tasks.heartbeats import BusyMeter, Heartbeat, Identity, in_flight, status_event
+from services.tasks.records import WorkerType
 from services.tasks.registry import NonRetryableError, Registry, TaskFunction, default_registry
 from services.tasks.settings import TasksSettings
 from voka import telemetry, wellknown
@@ -81,6 +86,11 @@ class Worker:
         self._cancels: NatsSubscription | None = None
         self._announcer: asyncio.Task[None] | None = None
         self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self._identity = Identity(self.name, socket.gethostname(), os.getpid(), concurrency,
+                                  datetime.now(UTC))  # fmt: skip
+        self._meter = BusyMeter()
+        self._heartbeat = Heartbeat(bus, self.status, self._types, ack_wait / 3)
+        self.draining = False
 
     async def start(self) -> None:
         self._announcer = asyncio.create_task(self._announce_started(), name="tasks-started")
@@ -95,9 +105,21 @@ class Worker:
                 concurrency=self._concurrency, batch=self._concurrency, handler_timeout=None,
             )  # fmt: skip
             self._subscriptions.append(subscription)
+        self._heartbeat.start()
+
+    def status(self, worker_type: WorkerType) -> events_pb2.WorkerStatusReportedEvent:
+        """This worker's heartbeat for one of its types (`heartbeats.py`)."""
+        running = [in_flight(a.shard, a.started) for a in self._running
+                   if a.worker_type == worker_type]  # fmt: skip
+        return status_event(self._identity, worker_type, running, self._meter, self.draining)
 
     async def stop(self, grace: float = 10.0) -> None:
+        """Drain: stop pulling, let running attempts finish and report within `grace`
+        (beating meanwhile, so they are not declared lost), then go."""
+        self.draining = True
+        await self._heartbeat.beat()
         await asyncio.gather(*(s.stop(grace) for s in self._subscriptions))
+        await self._heartbeat.stop()
         if self._cancels is not None:
             with contextlib.suppress(Exception):
                 await self._cancels.unsubscribe()
@@ -108,20 +130,24 @@ class Worker:
             self._processes.shutdown(wait=False, cancel_futures=True)
 
     async def _on_dispatch(self, event: Event[events_pb2.TaskDispatchedEvent]) -> None:
-        await asyncio.gather(*(self._attempt(d) for d in event.message.dispatches))
+        worker_type = event.message.worker_type
+        await asyncio.gather(*(self._attempt(d, worker_type) for d in event.message.dispatches))
 
-    async def _attempt(self, dispatch: events_pb2.TaskDispatch) -> None:
+    async def _attempt(self, dispatch: events_pb2.TaskDispatch, worker_type: WorkerType) -> None:
         """Run one attempt in a slot; its reports are published after the slot is free."""
         async with self._slots:
             started = P.AttemptReport(task=dispatch.task, attempt=dispatch.attempt,
                                       dispatch_id=dispatch.dispatch_id,
                                       phase=P.ATTEMPT_PHASE_STARTED, start_time=_now())  # fmt: skip
-            attempt = _Attempt(dispatch.shard, started, time.monotonic() + STARTED_DELAY)
+            attempt = _Attempt(dispatch.shard, worker_type, started,
+                               time.monotonic() + STARTED_DELAY)  # fmt: skip
             self._running.add(attempt)
+            self._meter.begin(worker_type)
             try:
                 outcome = await self._run(dispatch)
             finally:
                 self._running.discard(attempt)
+                self._meter.end(worker_type)
         outcome.start_time.CopyFrom(started.start_time)
         reports = [outcome] if attempt.announced else [started, outcome]
         await self._reports.submit([(dispatch.shard, r) for r in reports])
@@ -218,6 +244,7 @@ class _Attempt:
     """An attempt running here, and whether its STARTED report went out on its own."""
 
     shard: int
+    worker_type: WorkerType
     started: events_pb2.AttemptReport
     due: float  # monotonic time after which STARTED is sent without waiting for the outcome
     announced: bool = False

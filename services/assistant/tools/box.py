@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from mcp_types import CallToolResult, TextContent
@@ -33,6 +34,8 @@ class ToolResult:
     content: str
     is_error: bool
     duration_ms: int
+    refused: bool = False  # not run: the conversation's allow-list does not allow it
+    timed_out: bool = False  # ran past its timeout and was cancelled
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,10 @@ class McpServerInfo:
     connected: bool
     tools: tuple[str, ...]
     error: str
+    server_name: str = ""  # name, version and protocol the server announced at initialisation
+    server_version: str = ""
+    protocol_version: str = ""
+    connect_time: datetime | None = None
 
 
 class UnknownServer(LookupError):
@@ -89,9 +96,9 @@ class ToolBox:
     ) -> ToolResult:
         """Run a tool; errors, unknown tools and timeouts come back as error results."""
         started = time.monotonic()
-        content, is_error = await self._outcome(name, arguments, timeout)
+        content, is_error, timed_out = await self._outcome(name, arguments, timeout)
         elapsed = round((time.monotonic() - started) * 1000)
-        return ToolResult(call_id, name, content, is_error, elapsed)
+        return ToolResult(call_id, name, content, is_error, elapsed, timed_out=timed_out)
 
     async def reconnect(self, server: str) -> McpServerInfo:
         """Drop and reopen one server's session (a restarted or crashed server comes back)."""
@@ -115,20 +122,21 @@ class ToolBox:
 
     async def _outcome(
         self, name: str, arguments: dict[str, object], limit: float
-    ) -> tuple[str, bool]:
+    ) -> tuple[str, bool, bool]:
+        """The call's text, whether it failed, and whether it timed out."""
         owner = self._owner(name)
         if owner is None:
-            return f"unknown tool {name!r}", True
+            return f"unknown tool {name!r}", True, False
         if not await owner.alive():
             await self.reconnect(owner.config.name)
             owner = self._connections[owner.config.name]
         try:
             async with asyncio.timeout(limit):
-                return _content(await owner.call(name, arguments))
+                return *_content(await owner.call(name, arguments)), False
         except TimeoutError:
-            return f"tool {name!r} timed out after {limit:g} s", True
+            return f"tool {name!r} timed out after {limit:g} s", True, True
         except Exception as exc:
-            return f"tool {name!r} failed: {exc}", True
+            return f"tool {name!r} failed: {exc}", True, False
 
     def _owner(self, name: str) -> McpConnection | None:
         """The server offering `name`, or that listed it before it went away."""
@@ -152,6 +160,7 @@ def _content(result: CallToolResult) -> tuple[str, bool]:
 
 
 def _info(conn: McpConnection) -> McpServerInfo:
+    handshake = conn.handshake
     return McpServerInfo(
         name=conn.config.name,
         transport=conn.config.transport,
@@ -159,4 +168,8 @@ def _info(conn: McpConnection) -> McpServerInfo:
         connected=conn.connected,
         tools=tuple(tool.name for tool in conn.tools) if conn.connected else (),
         error=conn.error,
+        server_name=handshake.server_info.name if handshake else "",
+        server_version=handshake.server_info.version if handshake else "",
+        protocol_version=handshake.protocol_version if handshake else "",
+        connect_time=conn.connect_time if conn.connected else None,
     )

@@ -11,12 +11,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client._transport import TransportStreams
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
-from mcp_types import CallToolResult, PaginatedRequestParams, Tool
+from mcp_types import CallToolResult, InitializeResult, PaginatedRequestParams, Tool
 
 from services.assistant.tools.config import McpServerConfig
 
@@ -28,6 +29,9 @@ class McpConnection:
         self.config = config
         self.tools: tuple[Tool, ...] = ()
         self.error = ""
+        # What the server announced at initialisation, and when: shown to operators.
+        self.handshake: InitializeResult | None = None
+        self.connect_time: datetime | None = None
         self._session: ClientSession | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -79,8 +83,9 @@ class McpConnection:
         """Own the transport and session for the connection's lifetime."""
         try:
             async with _transport(self.config) as (read, write), ClientSession(read, write) as s:
-                await s.initialize()
+                self.handshake = await s.initialize()
                 self.tools = await _list_tools(s)
+                self.connect_time = datetime.now(UTC)
                 self._session = s
                 ready.set_result(None)
                 await self._stop.wait()

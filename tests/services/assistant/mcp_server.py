@@ -16,7 +16,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 CAPITALS = {"france": "Paris", "spain": "Madrid", "japan": "Tokyo"}
 
-server = MCPServer("voka-test-tools")
+server = MCPServer("voka-test-tools", version="1.4.2")
 
 
 def _log(name: str, arguments: dict[str, object]) -> None:

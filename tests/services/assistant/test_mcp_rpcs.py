@@ -1,5 +1,6 @@
-"""The MCP RPCs of the service against the real test MCP server over stdio: servers and tools as
-resources, a conversation's allow-list, admin-only details and reconnect."""
+"""The MCP RPCs of the service against the real test MCP server over stdio: servers (with what
+they announced at initialisation) and tools as resources, a conversation's allow-list,
+admin-only details and reconnect."""
 
 from __future__ import annotations
 
@@ -50,6 +51,10 @@ async def test_servers_tools_and_a_conversations_allow_list(
     assert server.transport == A.MCP_TRANSPORT_STDIO
     assert server.tool_count == 4
     assert server.endpoint == ""  # admins only
+    assert (server.server_name, server.server_version) == ("voka-test-tools", "1.4.2")
+    assert server.protocol_version  # as the SDK negotiated it, e.g. 2025-06-18
+    assert server.connect_time.seconds > 0
+    assert server.tool_timeout.seconds == 20
     detail = await admin.GetMcpServer(A.GetMcpServerRequest(name="servers/calc"))
     assert "tests.services.assistant.mcp_server" in detail.mcp_server.endpoint
     tools = (await user.ListMcpTools(A.ListMcpToolsRequest())).mcp_tools

@@ -1,5 +1,5 @@
 """The assistant over gRPC with the real local model: replies, conversations, tenancy,
-validation, pagination, hemisphere balance and cancellation."""
+validation, pagination, hemisphere balance, cancellation and the events each reply publishes."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from grpc_status import rpc_status
 
 from services.assistant.convert import struct
 from tests.services.assistant.conftest import MAX_TOKENS, User
-from voka.assistant.v1 import assistant_pb2
+from tests.services.assistant.support import published
+from tools.processes import NatsServer
+from voka.assistant.v1 import assistant_pb2, events_pb2
 
-A = assistant_pb2
+A, E = assistant_pb2, events_pb2
 
 
 def violations(error: grpc.aio.AioRpcError) -> set[str]:
@@ -67,28 +69,55 @@ async def test_stream_reply_sends_started_deltas_and_completed_in_order(alice: U
     assert done.timing.tokens_per_second > 0
 
 
+async def test_each_reply_is_announced_on_the_bus_without_its_text(
+    alice: User, nats: NatsServer
+) -> None:
+    async with published(nats.url, E.ReplyCompletedEvent) as announced:
+        reply = await alice.ProcessMessage(A.ProcessMessageRequest(message="Say hello."))
+        await announced.until(lambda seen: any(e.reply_message == reply.reply.name for e in seen))
+    [event] = [e for e in announced.events if e.reply_message == reply.reply.name]
+    owner = (await alice.GetConversation(A.GetConversationRequest(
+        name=reply.conversation))).conversation.owner  # fmt: skip
+    assert (event.owner, event.conversation, event.channel) == (
+        owner, reply.conversation, E.REPLY_CHANNEL_PROCESS)  # fmt: skip
+    assert (event.model, event.provider) == (reply.reply.model, "local")
+    assert event.usage == reply.reply.usage
+    assert event.finish_reason == reply.reply.finish_reason
+    assert event.hemisphere == reply.hemisphere
+    assert event.tool_call_count == 0
+    assert event.timing.total_duration.ToNanoseconds() > 0
+    assert reply.reply.content not in str(event)
+
+
 async def test_cancelling_the_stream_stops_generation_and_keeps_the_partial_reply(
-    alice: User,
+    alice: User, nats: NatsServer
 ) -> None:
     request = A.StreamReplyRequest(
         message="Tell me a long story about a dragon.",
         sampling=A.SamplingOptions(max_output_tokens=400),
     )
-    call = alice.StreamReply(request)
-    started = (await call.read()).started
-    first = await call.read()
-    assert first.WhichOneof("event") == "delta"
-    call.cancel()
-    messages = A.ListMessagesRequest(parent=started.conversation)
-    async with asyncio.timeout(10):
-        while True:
-            stored = (await alice.ListMessages(messages)).messages
-            if len(stored) == 2:
-                break
-            await asyncio.sleep(0.05)
+    async with published(nats.url, E.ReplyCompletedEvent) as announced:
+        call = alice.StreamReply(request)
+        started = (await call.read()).started
+        first = await call.read()
+        assert first.WhichOneof("event") == "delta"
+        call.cancel()
+        messages = A.ListMessagesRequest(parent=started.conversation)
+        async with asyncio.timeout(10):
+            while True:
+                stored = (await alice.ListMessages(messages)).messages
+                if len(stored) == 2:
+                    break
+                await asyncio.sleep(0.05)
+        await announced.until(
+            lambda seen: any(e.conversation == started.conversation for e in seen)
+        )
     reply = stored[1]
     assert reply.finish_reason == A.FINISH_REASON_CANCELLED
     assert reply.content.startswith(first.delta.text)
+    [event] = [e for e in announced.events if e.conversation == started.conversation]
+    assert (event.reply_message, event.channel) == (reply.name, E.REPLY_CHANNEL_STREAM)
+    assert event.finish_reason == A.FINISH_REASON_CANCELLED
     status = await alice.GetStatus(A.GetStatusRequest())
     assert status.active_replies == 0
 

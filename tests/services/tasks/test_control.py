@@ -128,8 +128,8 @@ async def test_paused_shard_shows_in_status_and_bad_actions_are_refused(stub, to
     refused = {
         "out of range": T.ControlSchedulerRequest(pause_shard=T.PauseShardAction(shard=SHARDS)),
         "no action": T.ControlSchedulerRequest(),
-        "resize": T.ControlSchedulerRequest(
-            resize_pool=T.ResizePoolAction(worker_type=T.WORKER_TYPE_IO_INTENSIVE, max_workers=2)
+        "resize beyond 1024": T.ControlSchedulerRequest(
+            resize_pool=T.ResizePoolAction(worker_type=T.WORKER_TYPE_IO_INTENSIVE, max_workers=2000)
         ),
         "drain unknown": T.ControlSchedulerRequest(
             drain_replica=T.DrainReplicaAction(replica="nobody:1")
@@ -143,7 +143,7 @@ async def test_paused_shard_shows_in_status_and_bad_actions_are_refused(stub, to
     assert codes == {
         "out of range": grpc.StatusCode.INVALID_ARGUMENT,
         "no action": grpc.StatusCode.INVALID_ARGUMENT,
-        "resize": grpc.StatusCode.FAILED_PRECONDITION,
+        "resize beyond 1024": grpc.StatusCode.INVALID_ARGUMENT,
         "drain unknown": grpc.StatusCode.NOT_FOUND,
     }
 
