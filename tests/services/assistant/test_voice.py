@@ -1,9 +1,13 @@
 """The voice round trip against the real speech service (in process, its packaged models):
-spoken audio in, the transcript, the reply text from the local model, the reply spoken back."""
+spoken audio in, the transcript, the reply text from the local model, the reply spoken back;
+an utterance ended by silence with interim transcripts; a reply cancelled mid-way."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import uuid
+import wave
 from collections.abc import AsyncIterator
 
 import grpc
@@ -14,13 +18,17 @@ from services.speech.service import SPEC as SPEECH
 from services.speech.settings import SpeechSettings
 from tests.fixtures.tokens import TokenFactory
 from tests.services.assistant.conftest import assistant_settings
+from tests.services.assistant.support import published
 from tools.processes import NatsServer
-from voka.assistant.v1 import assistant_pb2, assistant_pb2_grpc
+from voka.assistant.v1 import assistant_pb2, assistant_pb2_grpc, events_pb2
 from voka.server import Running, start
 from voka.speech.v1 import speech_pb2, speech_pb2_grpc
 
-A, S = assistant_pb2, speech_pb2
+A, E, S = assistant_pb2, events_pb2, speech_pb2
 Metadata = tuple[tuple[str, str]]
+Request = A.StreamVoiceChatRequest
+END = Request(control=A.VoiceChatControl(action=A.VOICE_CHAT_ACTION_END_OF_UTTERANCE))
+CANCEL = Request(control=A.VoiceChatControl(action=A.VOICE_CHAT_ACTION_CANCEL_REPLY))
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +134,92 @@ async def test_speech_service_down_is_an_error_event_and_the_chat_goes_on(
     assert kinds == ["started", "error", "error"]
     assert all(e.error.code == grpc.StatusCode.UNAVAILABLE.value[0] for e in events[1:])
     assert "speech service" in events[1].error.message
+
+
+def pcm_of(wav: bytes) -> tuple[bytes, int]:
+    """The raw 16-bit samples of a WAV file and their rate."""
+    with wave.open(io.BytesIO(wav), "rb") as read:
+        return read.readframes(read.getnframes()), read.getframerate()
+
+
+async def until_closed(
+    first: list[Request], more: asyncio.Queue[Request | None]
+) -> AsyncIterator[Request]:
+    """The caller's side of a chat: `first`, then whatever the test queues, until None."""
+    for request in first:
+        yield request
+    while (request := await more.get()) is not None:
+        yield request
+
+
+async def test_silence_ends_the_utterance_with_interim_transcripts_on_the_way(
+    assistant: Running, speech: Running, tokens: TokenFactory
+) -> None:
+    metadata = tokens.metadata(subject=f"users/fay-{uuid.uuid4().hex[:6]}")
+    pcm, rate = pcm_of(await spoken(speech, metadata, "Tell me about the weather in Paris."))
+    tenth = rate * 2 // 10  # bytes of a tenth of a second of LINEAR16
+    config = A.VoiceChatConfig(
+        input_encoding=A.AUDIO_ENCODING_LINEAR16, input_sample_rate_hertz=rate, language="en",
+        interim_transcripts=True, disable_audio_output=True,
+        sampling=A.SamplingOptions(max_output_tokens=8),
+    )  # fmt: skip
+    audio = pcm + b"\0\0" * rate  # the words, then a second of silence
+    first = [Request(config=config)]
+    first += [Request(audio=audio[i : i + tenth]) for i in range(0, len(audio), tenth)]
+    more: asyncio.Queue[Request | None] = asyncio.Queue()
+    events = []
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{assistant.port}") as channel:
+        stub = assistant_pb2_grpc.AssistantServiceStub(channel)
+        call = stub.StreamVoiceChat(until_closed(first, more), metadata=metadata, timeout=120)
+        async for event in call:  # the caller never ends the utterance: the silence does
+            events.append(event)
+            if event.WhichOneof("event") in ("reply_completed", "error"):
+                more.put_nowait(None)
+    kinds = [e.WhichOneof("event") for e in events]
+    assert "error" not in kinds, events
+    transcripts = [e.transcript for e in events if e.WhichOneof("event") == "transcript"]
+    assert [t.is_final for t in transcripts][-1]
+    assert not transcripts[0].is_final  # an interim transcript while the words came in
+    assert {t.utterance_index for t in transcripts} == {0}
+    assert "weather" in transcripts[-1].text.lower()
+    assert kinds.index("reply_started") > len(transcripts)
+    assert kinds[-1] == "reply_completed"
+
+
+async def test_cancel_reply_stops_the_reply_and_stores_it_cancelled(
+    assistant: Running, speech: Running, tokens: TokenFactory, nats: NatsServer
+) -> None:
+    metadata = tokens.metadata(subject=f"users/gus-{uuid.uuid4().hex[:6]}")
+    wav = await spoken(speech, metadata, "Tell me a long story about a dragon.")
+    config = A.VoiceChatConfig(input_encoding=A.AUDIO_ENCODING_WAV, language="en",
+                               sampling=A.SamplingOptions(max_output_tokens=400))  # fmt: skip
+    more: asyncio.Queue[Request | None] = asyncio.Queue()
+    events = []
+    async with (
+        published(nats.url, E.ReplyCompletedEvent) as announced,
+        grpc.aio.insecure_channel(f"127.0.0.1:{assistant.port}") as channel,
+    ):
+        stub = assistant_pb2_grpc.AssistantServiceStub(channel)
+        requests = until_closed([Request(config=config), Request(audio=wav), END], more)
+        call = stub.StreamVoiceChat(requests, metadata=metadata, timeout=120)
+        async for event in call:
+            events.append(event)
+            if event.WhichOneof("event") == "reply_delta" and len(events) < 10:
+                more.put_nowait(CANCEL)  # at the first delta (a second one is ignored)
+            if event.WhichOneof("event") == "reply_completed":
+                more.put_nowait(None)
+        conversation = events[0].started.conversation
+        [event] = await announced.until(
+            lambda seen: any(e.conversation == conversation for e in seen)
+        )
+        stored = await stub.GetConversation(A.GetConversationRequest(name=conversation),
+                                            metadata=metadata)  # fmt: skip
+    done = events[-1].reply_completed
+    assert done.finish_reason == A.FINISH_REASON_CANCELLED
+    assert done.text  # what was generated before the cancel, far short of 400 tokens
+    assert len(done.text.split()) < 100
+    reply = stored.conversation.messages[-1]
+    assert (reply.name, reply.finish_reason) == (done.reply_message, A.FINISH_REASON_CANCELLED)
+    assert reply.content == done.text
+    assert (event.channel, event.finish_reason) == (E.REPLY_CHANNEL_VOICE,
+                                                    A.FINISH_REASON_CANCELLED)  # fmt: skip

@@ -1,0 +1,128 @@
+"""The listening side of a voice chat: the caller's audio streamed to the speech service's
+StreamingRecognize, whose voice activity detection ends an utterance after a silence and whose
+partial results become interim transcripts.
+
+Audio opens a recognition stream; END_OF_UTTERANCE (push-to-talk) half-closes it, so the speech
+service answers with what it heard at once, and the next audio opens a new stream. Streams are
+read one after the other, so utterances keep their order and their index. A stream that fails
+is reported once; the audio after it is dropped until END_OF_UTTERANCE or, for a caller that
+relies on silence alone, until the speech client's breaker lets calls through again."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from services.assistant.speech import SpeechClient, encoding
+from voka import errors, wellknown
+from voka.assistant.v1 import assistant_pb2
+from voka.errors import FieldViolation, VokaError
+from voka.speech.v1 import speech_pb2
+
+A, S = assistant_pb2, speech_pb2
+DEFAULT_SILENCE = 0.7  # seconds that end an utterance, as the contract says
+RETRY_PAUSE = 2.0  # seconds of audio dropped after a failed stream, at least
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A partial or final transcript of the chat's utterance `index`."""
+
+    index: int
+    result: S.StreamingRecognitionResult
+
+
+def nothing_heard() -> VokaError:
+    return errors.invalid_argument([FieldViolation("audio", "nothing intelligible was heard")])
+
+
+def recognition_config(config: A.VoiceChatConfig) -> S.StreamingRecognitionConfig:
+    """The speech service's stream settings for a voice chat's config."""
+    silence = (config.end_of_utterance_silence if config.HasField("end_of_utterance_silence")
+               else wellknown.duration(DEFAULT_SILENCE))  # fmt: skip
+    return S.StreamingRecognitionConfig(
+        config=S.RecognitionConfig(language=config.language, model=config.recognition_model),
+        encoding=encoding(config.input_encoding), sample_rate_hertz=config.input_sample_rate_hertz,
+        interim_results=config.interim_transcripts, min_silence_duration=silence,
+    )  # fmt: skip
+
+
+async def _until_end(chunks: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
+    while (chunk := await chunks.get()) is not None:
+        yield chunk
+
+
+class Ear:
+    """Recognition streams of one voice chat; `results()` yields what was heard, in order."""
+
+    def __init__(self, speech: SpeechClient, config: A.VoiceChatConfig,
+                 metadata: Sequence[tuple[str, str]]) -> None:  # fmt: skip
+        self._speech = speech
+        self._config = recognition_config(config)
+        self._metadata = metadata
+        self._heard: asyncio.Queue[Heard | VokaError | None] = asyncio.Queue()
+        self._chunks: asyncio.Queue[bytes | None] | None = None  # the open stream's audio
+        self._newest: asyncio.Task[None] | None = None
+        self._next_index = 0
+        self._resume_at = 0.0
+
+    def hear(self, chunk: bytes) -> None:
+        """More audio: to the open stream, or to a new one."""
+        if self._chunks is None:
+            if time.monotonic() < self._resume_at:
+                return
+            self._chunks = asyncio.Queue()
+            self._newest = asyncio.create_task(self._recognize(self._chunks, self._newest))
+        self._chunks.put_nowait(chunk)
+
+    def end_utterance(self) -> None:
+        """Push-to-talk: the audio so far is the utterance; answer it without a silence."""
+        if self._chunks is not None:
+            self._chunks.put_nowait(None)
+        self._chunks, self._resume_at = None, 0.0
+
+    async def close(self) -> None:
+        """The caller's audio ended: finish the open stream; `results()` ends after it."""
+        self.end_utterance()
+        if self._newest is not None:
+            await asyncio.wait([self._newest])
+        self._heard.put_nowait(None)
+
+    def abort(self) -> None:
+        """The chat ended early: stop recognising."""
+        if self._newest is not None:
+            self._newest.cancel()
+
+    async def results(self) -> AsyncIterator[Heard | VokaError]:
+        """Partial and final transcripts, and failures, as they come."""
+        while (item := await self._heard.get()) is not None:
+            yield item
+
+    async def _recognize(
+        self, chunks: asyncio.Queue[bytes | None], previous: asyncio.Task[None] | None
+    ) -> None:
+        """One stream, once the one before it has given all its results."""
+        if previous is not None:
+            await asyncio.wait([previous])
+        first = self._next_index
+        try:
+            async for response in self._speech.recognize(self._config, _until_end(chunks),
+                                                         self._metadata):  # fmt: skip
+                if response.HasField("result"):
+                    result = response.result
+                    if result.is_final:
+                        self._next_index = first + result.segment_index + 1
+                    self._heard.put_nowait(Heard(first + result.segment_index, result))
+        except VokaError as exc:
+            self._failed(chunks, exc)
+            return
+        if self._next_index == first:
+            self._heard.put_nowait(nothing_heard())
+
+    def _failed(self, chunks: asyncio.Queue[bytes | None], exc: VokaError) -> None:
+        self._heard.put_nowait(exc)
+        if self._chunks is chunks:
+            pause = max(RETRY_PAUSE, self._speech.breaker.retry_after)
+            self._chunks, self._resume_at = None, time.monotonic() + pause
