@@ -338,20 +338,51 @@ class Bus:
             handler_timeout=handler_timeout,
             fetch_timeout=fetch_timeout,
         )
+        subject = _with_suffix(subject_of(message_type), suffix)
+        return await self._bind(durable, [subject], label=subject, message_types=[message_type],
+                                handler=handler, options=options)  # fmt: skip
+
+    async def subscribe_many(
+        self,
+        message_types: Sequence[type[Message]],
+        durable: str,
+        handler: Handler[Message],
+        options: ConsumerOptions | None = None,
+    ) -> Subscription[Message]:
+        """One durable consumer for several event types of one domain (JetStream's
+        `filter_subjects`), each delivery decoded by its `Voka-Event-Type`: for consumers that
+        follow many subjects (webhooks) without one fetch loop per type."""
+        subjects = sorted({subject_of(t) for t in message_types})
+        domains = {domain_of(s) for s in subjects}
+        if len(domains) != 1:
+            raise ValueError(f"subscribe_many: one domain per consumer, got {sorted(domains)}")
+        label = f"voka.{domains.pop()}.>"
+        return await self._bind(durable, subjects, label=label, message_types=message_types,
+                                handler=handler, options=options or ConsumerOptions())  # fmt: skip
+
+    async def _bind(
+        self,
+        durable: str,
+        subjects: list[str],
+        *,
+        label: str,
+        message_types: Sequence[type[M]],
+        handler: Handler[M],
+        options: ConsumerOptions,
+    ) -> Subscription[M]:
         if not _DURABLE.match(durable):
             raise ValueError(f"durable {durable!r}: 1-64 of A-Z a-z 0-9 _ -")
-        subject = _with_suffix(subject_of(message_type), suffix)
-        stream = await self._stream_for(subject)
-        await self.js.add_consumer(stream, options.consumer_config(durable, subject))
+        stream = await self._stream_for(subjects[0])
+        await self.js.add_consumer(stream, options.consumer_config(durable, subjects))
         pull = await self.js.pull_subscribe_bind(durable=durable, stream=stream)
         subscription = Subscription(
             self,
             pull,
             stream=stream,
-            message_type=message_type,
+            message_types={t.DESCRIPTOR.full_name: t for t in message_types},
             handler=handler,
             durable=durable,
-            subject=subject,
+            subject=label,
             options=options,
         )
         await subscription.start()
@@ -378,15 +409,18 @@ class Bus:
 
 @dataclass(frozen=True)
 class ConsumerOptions:
-    """Delivery policy of one subscription (see `Bus.subscribe`)."""
+    """Delivery policy of one subscription (see `Bus.subscribe`). `new_only`: a durable
+    created now starts at the events published from now on instead of the stream's history
+    (it still resumes where it stopped once it exists)."""
 
-    max_deliver: int
-    backoff: tuple[float, ...]
-    ack_wait: float
-    batch: int
-    concurrency: int
-    handler_timeout: float | None
-    fetch_timeout: float
+    max_deliver: int = 5
+    backoff: tuple[float, ...] = DEFAULT_BACKOFF
+    ack_wait: float = 30.0
+    batch: int = 10
+    concurrency: int = 4
+    handler_timeout: float | None = 300.0
+    fetch_timeout: float = 5.0
+    new_only: bool = False
 
     def __post_init__(self) -> None:
         if self.max_deliver < 1 or self.batch < 1 or self.concurrency < 1:
@@ -400,12 +434,14 @@ class ConsumerOptions:
             return self.ack_wait
         return self.backoff[min(delivered, len(self.backoff)) - 1]
 
-    def consumer_config(self, durable: str, subject: str) -> api.ConsumerConfig:
+    def consumer_config(self, durable: str, subjects: Sequence[str]) -> api.ConsumerConfig:
+        one = len(subjects) == 1
         return api.ConsumerConfig(
             name=durable,
             durable_name=durable,
-            filter_subject=subject,
-            deliver_policy=api.DeliverPolicy.ALL,
+            filter_subject=subjects[0] if one else None,
+            filter_subjects=None if one else list(subjects),
+            deliver_policy=api.DeliverPolicy.NEW if self.new_only else api.DeliverPolicy.ALL,
             ack_policy=api.AckPolicy.EXPLICIT,
             ack_wait=self.ack_deadline(1),
             max_deliver=self.max_deliver,
@@ -422,7 +458,7 @@ class Subscription(Generic[M]):
         pull: JetStreamContext.PullSubscription,
         *,
         stream: str,
-        message_type: type[M],
+        message_types: Mapping[str, type[M]],
         handler: Handler[M],
         durable: str,
         subject: str,
@@ -433,8 +469,8 @@ class Subscription(Generic[M]):
         self._bus = bus
         self._pull = pull
         self._stream = stream
-        self._type = message_type
-        self._type_name = message_type.DESCRIPTOR.full_name
+        self._types = dict(message_types)
+        self._type_name = " | ".join(sorted(self._types))
         self._handler = handler
         self._options = options
         self._inflight: set[asyncio.Task[None]] = set()
@@ -526,9 +562,12 @@ class Subscription(Generic[M]):
     def _decode(self, msg: Msg) -> Event[M]:
         headers = dict(msg.headers or {})
         declared = headers.get(EVENT_TYPE)
-        if declared and declared != self._type_name:
+        if not declared and len(self._types) == 1:
+            declared = self._type_name
+        kind = self._types.get(declared or "")
+        if kind is None:
             raise PoisonMessageError(f"event type {declared} where {self._type_name} expected")
-        message = self._type()
+        message = kind()
         try:
             message.ParseFromString(msg.data)
         except DecodeError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from services.tasks import outbound
 from services.tasks.autoscaler import Autoscaler
 from services.tasks.bounds import PoolStore
 from services.tasks.events import parse_worker_type
@@ -39,6 +40,8 @@ async def build(resources: Resources) -> list[Registration]:
                   PoolStore(store.transactions), resources.bus)  # fmt: skip
     await pools.live.start()  # before the embedded worker's first beat
     resources.on_stop.append(pools.live.stop)
+    # before the embedded worker: its deliveries and peer calls use this configuration
+    webhooks = await outbound.start(resources, settings, store, scheduler, registry)
     types = [parse_worker_type(t) for t in settings.tasks_embedded_workers]
     if types:
         worker = Worker(resources.bus, registry, types, settings.tasks_worker_concurrency,
@@ -49,8 +52,8 @@ async def build(resources: Resources) -> list[Registration]:
                             settings.tasks_visibility_seconds / 3)  # fmt: skip
     autoscaler.start()
     resources.on_stop.append(autoscaler.stop)
-    servicer = TasksServicer(  # type: ignore[abstract]  # unbuilt RPCs: UNIMPLEMENTED
-        store, leases, registry, scheduler, resources.bus, pools=pools
+    servicer = TasksServicer(
+        store, leases, registry, scheduler, resources.bus, pools=pools, webhooks=webhooks
     )
     return [registration(servicer)]
 

@@ -21,6 +21,7 @@ from services.tasks.registry import Registry
 from services.tasks.scheduler import Scheduler
 from services.tasks.store import Store
 from services.tasks.validation import MAX_ATTEMPTS, Submits
+from services.tasks.webhook_api import WebhookRpcs, Webhooks
 from voka import authn, errors, pagination, wellknown
 from voka.bus import Bus
 from voka.errors import FieldViolation
@@ -42,7 +43,7 @@ def _id(name: str, prefix: str) -> str:
     return task_id
 
 
-class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
+class TasksServicer(WebhookRpcs, tasks_pb2_grpc.TasksServiceServicer):
     """The built RPCs; the others answer UNIMPLEMENTED through the generated base class."""
 
     def __init__(
@@ -54,7 +55,9 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         bus: Bus,
         *,
         pools: Pools,
+        webhooks: Webhooks,
     ) -> None:
+        self.webhooks = webhooks
         self._store = store
         self._pools = pools
         self._leases = leases

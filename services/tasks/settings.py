@@ -43,8 +43,9 @@ class TasksSettings(Settings):
         default=0.25, description="Scheduler wake-up when nothing happens (not-before, retries)."
     )
     tasks_embedded_workers: list[str] = Field(
-        default_factory=lambda: ["GENERAL_PURPOSE"],
-        description="Worker types the service process also runs workers for (make up); [] none.",
+        default_factory=lambda: ["GENERAL_PURPOSE", "NETWORK_INTENSIVE"],
+        description="Worker types the service process also runs workers for (make up: "
+        "NETWORK_INTENSIVE delivers webhooks and calls other services); [] none.",
     )
     tasks_worker_concurrency: int = Field(
         default=8, description="Attempts one worker runs at once."
@@ -53,4 +54,18 @@ class TasksSettings(Settings):
         default_factory=list,
         description="Operator's modules of @task_function definitions imported at start, on "
         "top of the shipped ones; the service and its workers need the same list.",
+    )
+    tasks_webhook_key: str = Field(
+        default="",
+        description="Key sealing webhook signing secrets (base64url of 32 bytes), the same for "
+        "the service and its workers; empty: a key file made under the data directory.",
+    )
+    tasks_webhook_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Webhook hosts allowed over plain http and on loopback, private or "
+        "link-local addresses: names or networks (`127.0.0.1/32`); [] none (local/dev only).",
+    )
+    tasks_webhooks_per_owner: int = Field(default=100, description="Webhooks one caller may own.")
+    tasks_webhook_timeout_seconds: float = Field(
+        default=10.0, description="A webhook delivery attempt waits this long for an answer."
     )

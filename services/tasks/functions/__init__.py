@@ -1,5 +1,5 @@
 """The task functions this service ships; importing the package registers them all."""
 
-from services.tasks.functions import arithmetic, demo, text
+from services.tasks.functions import arithmetic, demo, services, text, webhooks
 
-__all__ = ["arithmetic", "demo", "text"]
+__all__ = ["arithmetic", "demo", "services", "text", "webhooks"]

@@ -1,0 +1,77 @@
+"""The other services of the mesh as task functions reach them: one gRPC channel per peer, each
+call carrying the tasks service's own identity (`voka.service_identity`), never a caller's token
+(tasks keep no tokens) and never a shared key. A peer's refusal that another attempt cannot
+change (bad arguments, a missing model, no identity) is a NonRetryableError; overload and
+outages raise as they are, so the scheduler retries them with backoff."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from services.tasks.registry import NonRetryableError
+from services.tasks.settings import TasksSettings
+from voka import service_identity
+from voka.config import Settings
+from voka.service_identity import ServiceIdentity
+
+R = TypeVar("R")
+CALL_TIMEOUT = 60.0
+RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                       grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED,
+                       grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})  # fmt: skip
+
+
+class Peers:
+    """Channels to peers, made inside the running loop on first use."""
+
+    def __init__(self, settings: Settings, identity: ServiceIdentity | None) -> None:
+        self._settings = settings
+        self._identity = identity
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def channel(self, domain: str) -> grpc.aio.Channel:
+        if self._identity is None:
+            raise NonRetryableError(
+                f"the tasks service has no service identity to call {domain} "
+                f"({service_identity.SECRET_ENV} is not set)"
+            )
+        if domain not in self._channels:
+            address = self._settings.address_of(domain)
+            self._channels[domain] = service_identity.channel(address, self._identity)
+        return self._channels[domain]
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+
+_peers: Peers | None = None
+
+
+def configure(peers: Peers) -> None:
+    """Set by the service for its embedded workers (and by tests); a dedicated worker builds
+    its own from its environment on first use."""
+    global _peers  # noqa: PLW0603 - one set of channels per process
+    _peers = peers
+
+
+def current() -> Peers:
+    global _peers  # noqa: PLW0603
+    if _peers is None:
+        settings = TasksSettings(service="tasks")
+        _peers = Peers(settings, service_identity.from_env("tasks", settings.address_of("auth")))
+    return _peers
+
+
+async def call(rpc: Callable[..., Awaitable[R]], request: Any) -> R:
+    """`rpc(request)` with a deadline; a final refusal becomes a NonRetryableError."""
+    try:
+        return await rpc(request, timeout=CALL_TIMEOUT)
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() in RETRYABLE:
+            raise
+        raise NonRetryableError(f"{exc.code().name}: {exc.details()}") from exc

@@ -1,0 +1,168 @@
+"""The webhook dispatcher: turns events on the bus into `webhooks.deliver` tasks.
+
+* One durable JetStream consumer per domain that an active webhook follows
+  (`tasks-webhooks-<domain>`, over every deliverable subject of the domain; replicas share it
+  and split the events). A consumer made for the first time starts at new events, and an event
+  stored before a webhook was created never goes to it, so a new webhook gets no history.
+* For each event, every active webhook whose subjects match gets one delivery: a task whose
+  idempotency key is derived from (webhook, event id), and a delivery row with the same
+  derived id. A redelivered event (a crash before the ack, another replica) finds both already
+  there: the same event reaches the same webhook once.
+* Lifecycle events of delivery tasks themselves are never delivered (a webhook on
+  `voka.tasks.task.*` would otherwise feed itself forever).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2
+from google.protobuf.message import Message
+
+from services.tasks import metrics
+from services.tasks.changes import NewTask
+from services.tasks.functions.webhooks import FUNCTION
+from services.tasks.records import TaskRecord
+from services.tasks.scheduler import Scheduler
+from services.tasks.store import Store
+from services.tasks.validation import Submits
+from services.tasks.webhook_records import WebhookRecord
+from services.tasks.webhook_store import NewDelivery, WebhookStore
+from services.tasks.webhook_subjects import followed, matches, public_events
+from services.tasks.webhook_validation import DEFAULT_ATTEMPTS
+from voka.bus import Bus, ConsumerOptions, Event, Subscription, domain_of
+from voka.tasks.v1 import tasks_pb2
+from voka.wellknown import utc
+
+log = logging.getLogger("voka.tasks.webhooks")
+REFRESH_SECONDS = 5.0
+Accept = Callable[[Sequence[NewTask]], Awaitable[list[TaskRecord]]]
+
+
+def intake(store: Store, scheduler: Scheduler) -> Accept:
+    """Store delivery tasks (a known idempotency key returns the task already there) and queue
+    the new ones, as a submit does."""
+
+    async def accept(batch: Sequence[NewTask]) -> list[TaskRecord]:
+        results = await store.submit(batch)
+        fresh = [record for record, dedup in results if not dedup]
+        await scheduler.admit(fresh)
+        metrics.submitted([r.worker_type for r in fresh], len(results) - len(fresh))
+        return [record for record, _ in results]
+
+    return accept
+
+
+def delivery_id(webhook_id: str, event_id: str) -> str:
+    """The same (webhook, event) always gives the same delivery, hence the same task key."""
+    return hashlib.blake2b(f"{webhook_id}:{event_id}".encode(), digest_size=16).hexdigest()
+
+
+def body_of(event: Event[Message]) -> dict[str, Any]:
+    """What is POSTed: the envelope and the event as protobuf JSON."""
+    return {
+        "id": event.id,
+        "type": event.message.DESCRIPTOR.full_name,
+        "subject": event.subject,
+        "time": utc(event.time).isoformat().replace("+00:00", "Z"),
+        "data": json_format.MessageToDict(event.message),
+    }
+
+
+class Dispatcher:
+    """Follows the events active webhooks want and queues their deliveries."""
+
+    def __init__(self, bus: Bus, store: WebhookStore, submits: Submits, accept: Accept) -> None:
+        self._bus = bus
+        self._store = store
+        self._submits = submits
+        self._accept = accept
+        self._active: list[WebhookRecord] = []
+        self._consumers: dict[str, Subscription[Message]] = {}
+        self._lock = asyncio.Lock()
+        self._loop: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._loop = asyncio.create_task(self._refresh_loop(), name="tasks-webhooks")
+
+    async def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+        await asyncio.gather(*(c.stop() for c in self._consumers.values()))
+
+    async def refresh(self) -> None:
+        """Reload the active webhooks and consume every domain they follow. Called after each
+        change made here; other replicas catch up within REFRESH_SECONDS."""
+        async with self._lock:
+            self._active = await self._store.active()
+            patterns = [p for w in self._active for p in w.event_subjects]
+            for domain in sorted({domain_of(s) for s in followed(patterns)}):
+                if domain not in self._consumers:
+                    self._consumers[domain] = await self._consume(domain)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_SECONDS)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("webhooks: refresh failed; retrying")
+
+    async def _consume(self, domain: str) -> Subscription[Message]:
+        types = [t for s, t in public_events().items() if domain_of(s) == domain]
+        return await self._bus.subscribe_many(
+            types, f"tasks-webhooks-{domain}", self._on_event,
+            ConsumerOptions(new_only=True, concurrency=8, batch=32),
+        )  # fmt: skip
+
+    async def _on_event(self, event: Event[Message]) -> None:
+        if getattr(event.message, "function_name", "") == FUNCTION:
+            return  # a delivery task's own lifecycle
+        stored = utc(event.time)
+        targets = [w for w in self._active if w.create_time <= stored
+                   and any(matches(p, event.subject) for p in w.event_subjects)]  # fmt: skip
+        if targets:
+            await self._deliver(event, targets)
+
+    async def _deliver(self, event: Event[Message], targets: list[WebhookRecord]) -> None:
+        body = body_of(event)
+        text = json.dumps(body, separators=(",", ":"))
+        now = datetime.now(UTC)
+        batch: list[tuple[WebhookRecord, str, NewTask]] = []
+        for webhook in targets:
+            delivery = delivery_id(webhook.id, event.id)
+            request = _task_request(webhook, delivery, text)
+            new, problems = self._submits.check(request, webhook.owner, now)
+            if new is None:  # e.g. a body over the argument limit
+                log.error("webhooks: %s not queued for %s: %s", event.id, webhook.name, problems)
+                continue
+            batch.append((webhook, delivery, new))
+        records = await self._accept([new for _, _, new in batch])
+        await self._store.add_deliveries([
+            NewDelivery(id=delivery, webhook_id=webhook.id, event_id=event.id,
+                        event_subject=event.subject, task_id=record.id, payload=body,
+                        create_time=now)
+            for (webhook, delivery, _), record in zip(batch, records, strict=True)
+        ])  # fmt: skip
+
+
+def _task_request(webhook: WebhookRecord, delivery: str, body: str) -> tasks_pb2.SubmitTaskRequest:
+    args = struct_pb2.Struct()
+    args.update({
+        "webhook": webhook.name, "delivery": f"{webhook.name}/deliveries/{delivery}",
+        "target_uri": webhook.target_uri, "sealed_secret": webhook.sealed_secret, "body": body,
+    })  # fmt: skip
+    return tasks_pb2.SubmitTaskRequest(
+        function_name=FUNCTION, args=args, idempotency_key=f"webhook-delivery:{delivery}",
+        max_attempts=webhook.max_attempts or DEFAULT_ATTEMPTS,
+    )  # fmt: skip

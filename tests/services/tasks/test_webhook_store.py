@@ -1,0 +1,116 @@
+"""The webhook store on SQLite and PostgreSQL: the owner limit, pages filtered by subject,
+deliveries recorded once, their state and the webhook's figures read from the tasks."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from services.tasks.changes import NewTask
+from services.tasks.records import AttemptError
+from services.tasks.records import tasks as table
+from services.tasks.store import Store
+from services.tasks.webhook_records import WebhookRecord
+from services.tasks.webhook_store import NewDelivery, WebhookStore
+from voka import db
+from voka.pagination import Cursor, Page
+from voka.tasks.v1 import tasks_pb2
+
+T = tasks_pb2
+
+
+@pytest.fixture
+async def stores(database_url: str) -> AsyncIterator[tuple[Store, WebhookStore]]:
+    engine = db.create_engine(database_url)
+    await db.migrate(engine, "tasks")
+    store = Store(db.session_factory(engine))
+    yield store, WebhookStore(store.transactions)
+    store.close()
+    await engine.dispose()
+
+
+def webhook(
+    owner: str = "users/a", subjects: list[str] | None = None, at: int = 0
+) -> WebhookRecord:
+    when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=at)
+    return WebhookRecord(
+        id=uuid.uuid4().hex, owner=owner, description="", target_uri="https://example.com/",
+        event_subjects=subjects or ["voka.meetings.>"], active=True, sealed_secret="x",
+        max_attempts=3, create_time=when, update_time=when,
+    )  # fmt: skip
+
+
+def task(owner: str = "users/a") -> NewTask:
+    return NewTask(
+        id=uuid.uuid4().hex, owner=owner, function_name="webhooks.deliver", args={}, priority=3,
+        worker_type=T.WORKER_TYPE_NETWORK_INTENSIVE, idempotency_key=None, not_before_time=None,
+        deadline_time=None, attempt_timeout=60.0, max_attempts=3, shard_key="", shard=0,
+        state=T.TASK_STATE_QUEUED, create_time=datetime.now(UTC),
+    )  # fmt: skip
+
+
+async def test_owner_limit_and_pages_filtered_by_subject(stores):
+    _, hooks = stores
+    made = [webhook(subjects=["voka.auth.>"] if i % 2 else ["voka.meetings.>"], at=i)
+            for i in range(6)]  # fmt: skip
+    for record in made:
+        assert await hooks.create(record, limit=6)
+    assert not await hooks.create(webhook(), limit=6)
+    assert await hooks.create(webhook("users/b"), limit=6)  # the limit is per owner
+    first = await hooks.page("users/a", "voka.auth.user.deleted", Page(2))
+    assert [r.id for r in first.items] == [made[1].id, made[3].id]
+    assert (first.more, first.total) == (True, 3)
+    last = made[3]
+    rest = await hooks.page("users/a", "voka.auth.user.deleted",
+                            Page(2, Cursor(last.create_time, last.id)))  # fmt: skip
+    assert [r.id for r in rest.items] == [made[5].id]
+    assert not rest.more
+    everyone = await hooks.page(None, "", Page(50))
+    assert everyone.total == 7
+
+
+async def test_deliveries_once_with_state_and_figures_from_their_tasks(stores):
+    tasks, hooks = stores
+    record = webhook()
+    await hooks.create(record, limit=10)
+    made = [task() for _ in range(3)]
+    await tasks.submit(made)
+    now = datetime.now(UTC)
+    rows = [NewDelivery(id=uuid.uuid4().hex, webhook_id=record.id, event_id=f"e{i}",
+                        event_subject="voka.meetings.client.created", task_id=t.id,
+                        payload={"id": f"e{i}"}, create_time=now + timedelta(seconds=i))
+            for i, t in enumerate(made)]  # fmt: skip
+    await hooks.add_deliveries(rows)
+    await hooks.add_deliveries(rows[:1])  # a redelivered event: recorded once
+    found, more = await hooks.deliveries(record.id, 0, Page(10))
+    assert [d.event_id for d in found] == ["e2", "e1", "e0"]  # newest first
+    assert not more
+    assert {d.state for d in found} == {T.WEBHOOK_DELIVERY_STATE_PENDING}
+
+    error = AttemptError(message="HTTP 500 after 3 ms", type="DeliveryFailed", retryable=True,
+                         attempt=3)  # fmt: skip
+    await tasks.cancel(made[2].id, "test", now)
+    for dead in made[:2]:
+        await _dead_letter(tasks, dead.id, error)
+    failed, _ = await hooks.deliveries(record.id, T.WEBHOOK_DELIVERY_STATE_FAILED, Page(10))
+    assert {d.event_id for d in failed} == {"e0", "e1"}
+    figures = await hooks.get(record.id)
+    assert figures is not None
+    assert figures.consecutive_failures == 2
+    assert figures.last_delivery_time is not None
+    assert await hooks.delete(record.id) == []  # nothing left unfinished
+    assert await hooks.get(record.id) is None
+
+
+async def _dead_letter(tasks: Store, task_id: str, error: AttemptError) -> None:
+    """What the scheduler does after the last failed attempt (without a lease fence)."""
+    at = datetime.now(UTC)
+    update = sa.update(table).where(table.c.id == task_id).values(
+        state=T.TASK_STATE_DEAD_LETTERED, attempts=3, last_error=error.to_json(), end_time=at,
+        dead_letter_time=at, update_time=at,
+    )  # fmt: skip
+    await tasks.transactions.write(lambda c: c.execute(update))
