@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import copy
 import functools
+import itertools
 import json
 import os
 import random
@@ -28,10 +29,13 @@ import kubernetes_validate
 import pytest
 
 from gateway.config import JWKS_CLUSTER
+from services.tasks.events import parse_worker_type
+from services.tasks.settings import TasksSettings
 from tests.k8s import kustomize
 from tools import k8s_gateway
 from voka.config import DEFAULT_PORTS, DOMAINS, METRICS_PORT_OFFSET, Settings
 from voka.health import LIVENESS
+from voka.tasks.v1 import tasks_pb2
 
 Doc = dict[str, Any]
 
@@ -454,6 +458,44 @@ def test_autoscalers_own_the_replica_count(target: str, docs: list[Doc]):
         assert deployments[name]["spec"]["replicas"] == 1
 
 
+def test_dedicated_task_workers_run_the_supervisor_for_the_other_worker_types(
+    target: str, docs: list[Doc], monkeypatch: pytest.MonkeyPatch
+):
+    """One supervisor pod (two would each run the whole wanted size), never autoscaled by an
+    HPA; with the tasks pods' embedded workers, every worker type has workers."""
+    deployment = one(docs, "Deployment", "tasks-workers")
+    spec = deployment["spec"]
+    assert (spec["replicas"], spec["strategy"]) == (1, {"type": "Recreate"})
+    assert "tasks-workers" not in by_kind(docs, "HorizontalPodAutoscaler")
+    pod = spec["template"]["spec"]
+    (supervisor,) = pod["containers"]
+    command = supervisor["command"]
+    assert command[:3] == ["python", "-m", "services.tasks.supervisor"]
+    assert supervisor["image"].split("/")[-1].split(":")[0] == VOKA_IMAGE
+    assert "ports" not in supervisor
+    refs = [e["configMapRef"]["name"] for e in supervisor["envFrom"]]
+    assert refs == [generated(docs, "voka-env")["metadata"]["name"]]
+    tasks_pod = _tasks_settings(docs, container(docs, "tasks"), monkeypatch)
+    embedded = {parse_worker_type(t) for t in tasks_pod.tasks_embedded_workers}
+    settings = _tasks_settings(docs, supervisor, monkeypatch)
+    assert settings.nats_url == "nats://nats:4222"
+    supervised = {parse_worker_type(v) for f, v in itertools.pairwise(command) if f == "--type"}
+    assert supervised | embedded == {t for t in tasks_pb2.WorkerType.values() if t}
+    assert tasks_pb2.WORKER_TYPE_GENERAL_PURPOSE not in supervised  # the tasks pods run it
+    # SIGTERM drains the workers: their grace, the supervisor's 5 s, and a margin.
+    assert pod["terminationGracePeriodSeconds"] >= settings.shutdown_grace_seconds + 10
+
+
+def _tasks_settings(docs: list[Doc], c: Doc, monkeypatch: pytest.MonkeyPatch) -> TasksSettings:
+    """What the tasks code in container `c` reads: the ConfigMap and its plain values."""
+    for key in [k for k in os.environ if k.startswith("VOKA_")]:
+        monkeypatch.delenv(key)
+    plain = {name: e["value"] for name, e in env_of(c).items() if "value" in e}
+    for key, value in {**shared_env(docs), **plain}.items():
+        monkeypatch.setenv(key, value)
+    return TasksSettings()
+
+
 def test_disruption_budgets_select_running_pods(docs: list[Doc]):
     templates = [d["spec"]["template"]["metadata"]["labels"] for d in docs if kustomize.pod_spec(d)]
     for name, pdb in by_kind(docs, "PodDisruptionBudget").items():
@@ -517,6 +559,9 @@ def test_network_policies_allow_only_the_mesh_paths(docs: list[Doc]):
         assert not _allowed(docs, "nats", domain, "grpc")
     assert _allowed(docs, "nats", "nats", "cluster")
     assert not _allowed(docs, "envoy", "nats", "client")
+    # Dedicated task workers reach NATS only, and nothing reaches them.
+    assert _allowed(docs, "tasks-workers", "nats", "client")
+    assert not any(_allowed(docs, "tasks-workers", d, "grpc") for d in DOMAINS)
     # Every port a policy names is a named port of the pods it selects.
     pods = _pods(docs)
     for name, policy in by_kind(docs, "NetworkPolicy").items():
