@@ -271,6 +271,33 @@ class Bus:
         PUBLISHED.labels(subject, "emitted").inc()
         return event_id
 
+    async def emit_many(self, messages: Sequence[Message]) -> None:
+        """`emit` for a batch of hints (each its own message, on its type's subject), written
+        to the connection in one go: nats-py's `publish` checks every header character by
+        character and queues one write per message, which a scheduler emitting an event per
+        finished task pays thousands of times a second. Ids are the batch's NUID plus the
+        message's position (unique without a NUID each)."""
+        subjects = [subject_of(type(message)) for message in messages]
+        for subject in set(subjects):
+            await self._stream_for(subject)
+        if not self.nc.is_connected:  # reconnecting: nats-py buffers or refuses, as for one
+            for message in messages:
+                await self.emit(message)
+            return
+        context = "".join(f"{k}: {_header(v)}\r\n" for k, v in telemetry.inject().items())
+        batch = self._nuid.next().decode()
+        frames = b"".join(
+            _hint_frame(subject, message, f"{context}{EVENT_ID}: {batch}.{index}\r\n")
+            for index, (subject, message) in enumerate(zip(subjects, messages, strict=True))
+        )
+        # nats-py's own publish path, once for the batch (2.x: queue, then kick the flusher).
+        self.nc.stats["out_msgs"] += len(messages)
+        self.nc.stats["out_bytes"] += len(frames)
+        await self.nc._send_command(frames)
+        await self.nc._flush_pending()
+        for subject in set(subjects):
+            PUBLISHED.labels(subject, "emitted").inc(subjects.count(subject))
+
     def _envelope(
         self, message: Message, event_id: str | None, headers: Mapping[str, str] | None
     ) -> tuple[str, dict[str, str]]:
@@ -700,6 +727,17 @@ def _with_suffix(subject: str, suffix: str) -> str:
 def _fallback_id(stream: str, sequence: int) -> str:
     """Events from producers that skip the kit have no id; their stream position is one."""
     return f"{stream}:{sequence}"
+
+
+def _hint_frame(subject: str, message: Message, headers: str) -> bytes:
+    """One NATS `HPUB` (the protocol's publish with headers) of a hint: `headers` are ready
+    lines (`Name: value\\r\\n`), the event type is added here."""
+    header = f"NATS/1.0\r\n{headers}{EVENT_TYPE}: {message.DESCRIPTOR.full_name}\r\n\r\n".encode()
+    payload = message.SerializeToString()
+    size = len(header)
+    return b"HPUB %s %d %d\r\n%s%s\r\n" % (
+        subject.encode(), size, size + len(payload), header, payload
+    )  # fmt: skip
 
 
 def idempotent(

@@ -8,11 +8,12 @@ log of event times (`RATES`), since a Prometheus counter alone has no history.
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -103,46 +104,90 @@ RATES = Rates()
 # Recording (called by the servicer and the scheduler).
 
 
+class Tally:
+    """What one batch of submits or reports adds to the metrics, recorded at once by
+    `record`: a label lookup, a lock and a rate-log entry per label set and batch instead of
+    per task (the scheduler applies thousands of reports a second)."""
+
+    def __init__(self) -> None:
+        self._counts: collections.Counter[tuple[Counter, str]] = collections.Counter()
+        self._rates: collections.Counter[str] = collections.Counter()
+        self._values: dict[tuple[Histogram, str], list[float]] = {}
+
+    def submitted(self, worker_types: Iterable[int], deduplicated: int = 0) -> None:
+        for worker_type in worker_types:
+            self._count(SUBMITTED, worker_label(worker_type), "submitted")
+        if deduplicated:
+            DEDUPLICATED.inc(deduplicated)
+
+    def started(self, worker_type: int, priority: int, attempt: int, waited: float | None) -> None:
+        """An attempt started; `waited` (first attempts only) is its queue latency."""
+        self._count(STARTED, worker_label(worker_type), "started")
+        if attempt > 1:
+            self._count(RETRIED, worker_label(worker_type), "retried")
+        if waited is not None:
+            self._observe(QUEUE_LATENCY, max(0.0, waited), priority_label(priority))
+
+    def ran(self, worker_type: int, seconds: float | None) -> None:
+        if seconds is not None:
+            self._observe(RUN_TIME, max(0.0, seconds), worker_label(worker_type))
+
+    def finished(self, counter: Counter, worker_type: int) -> None:
+        """A task reached a final state (`SUCCEEDED`, `DEAD_LETTERED` or `CANCELLED`)."""
+        self._count(counter, worker_label(worker_type), "completed")
+
+    def failed(self, worker_type: int) -> None:
+        self._count(FAILED, worker_label(worker_type))
+
+    def record(self) -> None:
+        for (counter, label), count in self._counts.items():
+            counter.labels(label).inc(count)
+        for kind, count in self._rates.items():
+            RATES.mark(kind, count)
+        for (histogram, label), values in self._values.items():
+            child = histogram.labels(label)
+            for value in values:
+                child.observe(value)
+            largest = _largest.setdefault(histogram, {})
+            largest[label] = max(largest.get(label, 0.0), *values)
+        self._counts.clear()
+        self._rates.clear()
+        self._values.clear()
+
+    def _count(self, counter: Counter, label: str, rate: str | None = None) -> None:
+        self._counts[counter, label] += 1
+        if rate is not None:
+            self._rates[rate] += 1
+
+    def _observe(self, histogram: Histogram, value: float, label: str) -> None:
+        self._values.setdefault((histogram, label), []).append(value)
+
+
 def submitted(worker_types: Iterable[int], deduplicated: int = 0) -> None:
-    count = 0
-    for worker_type in worker_types:
-        SUBMITTED.labels(worker_label(worker_type)).inc()
-        count += 1
-    if deduplicated:
-        DEDUPLICATED.inc(deduplicated)
-    RATES.mark("submitted", count)
+    _once(lambda tally: tally.submitted(worker_types, deduplicated))
 
 
 def started(worker_type: int, priority: int, attempt: int, waited: float | None) -> None:
-    """An attempt started; `waited` (first attempts only) is its queue latency."""
-    STARTED.labels(worker_label(worker_type)).inc()
-    RATES.mark("started")
-    if attempt > 1:
-        RETRIED.labels(worker_label(worker_type)).inc()
-        RATES.mark("retried")
-    if waited is not None:
-        _observe(QUEUE_LATENCY, max(0.0, waited), priority_label(priority))
+    _once(lambda tally: tally.started(worker_type, priority, attempt, waited))
 
 
 def ran(worker_type: int, seconds: float | None) -> None:
-    if seconds is not None:
-        _observe(RUN_TIME, max(0.0, seconds), worker_label(worker_type))
+    _once(lambda tally: tally.ran(worker_type, seconds))
 
 
 def finished(counter: Counter, worker_type: int) -> None:
-    """A task reached a final state (`SUCCEEDED`, `DEAD_LETTERED` or `CANCELLED`)."""
-    counter.labels(worker_label(worker_type)).inc()
-    RATES.mark("completed")
+    _once(lambda tally: tally.finished(counter, worker_type))
 
 
 def failed(worker_type: int) -> None:
-    FAILED.labels(worker_label(worker_type)).inc()
+    _once(lambda tally: tally.failed(worker_type))
 
 
-def _observe(histogram: Histogram, value: float, label: str) -> None:
-    histogram.labels(label).observe(value)
-    largest = _largest.setdefault(histogram, {})
-    largest[label] = max(largest.get(label, 0.0), value)
+def _once(add: Callable[[Tally], None]) -> None:
+    """A single observation, recorded at once."""
+    tally = Tally()
+    add(tally)
+    tally.record()
 
 
 def set_depths(

@@ -182,14 +182,16 @@ class Scheduler:
         """Queue accepted tasks of the shards served here; for the others, tell their owner
         (a TaskSubmittedEvent, a hint: `resync` finds a task whose hint was lost)."""
         now = time.time()
+        hints = []
         for record in records:
             if record.final:
                 continue
             if record.shard in self._owned:
                 self._queue(record, now)
             else:
-                await self._emit(submitted_event(record))
+                hints.append(submitted_event(record))
         self._wake.set()
+        await self._emit_many(hints)
 
     async def _on_submitted(self, msg: Msg) -> None:
         """Another replica accepted a task of a shard served here."""
@@ -362,6 +364,8 @@ class Scheduler:
             _fold(folded, report)
         batch = list(folded.values())
         changed = await self._store.progress(batch, now_utc(), self.fence())
+        tally = metrics.Tally()
+        events: list[Message] = []
         for report in batch:
             state = changed.get(report.task_id)
             running = self._running.get(report.task_id)
@@ -369,14 +373,16 @@ class Scheduler:
                 continue
             task = running.task
             if report.started:  # counted once; announced if still running
-                _started_metrics(task, report.start_time)
+                _started_metrics(tally, task, report.start_time)
                 if state == tasks_pb2.TASK_STATE_RUNNING:
-                    await self._emit(started_event(task, report.worker, report.start_time))
+                    events.append(started_event(task, report.worker, report.start_time))
             if report.succeeded and state == tasks_pb2.TASK_STATE_SUCCEEDED:
-                metrics.ran(task.worker_type, _seconds(report.start_time, report.end_time))
-                metrics.finished(metrics.SUCCEEDED, task.worker_type)
+                tally.ran(task.worker_type, _seconds(report.start_time, report.end_time))
+                tally.finished(metrics.SUCCEEDED, task.worker_type)
                 self._finished(task.id)
-                await self._emit(succeeded_event(task, report))
+                events.append(succeeded_event(task, report))
+        tally.record()
+        await self._emit_many(events)
 
     async def _failed(self, task_id: str, dispatch_id: str, error: AttemptError) -> None:
         """Retry with backoff, dead-letter, or end CANCELLED if a cancel was asked."""
@@ -432,12 +438,17 @@ class Scheduler:
 
     async def _emit(self, event: Message | None) -> None:
         """Best effort: the database already holds the change, and watchers re-read it."""
-        if event is None:
+        if event is not None:
+            await self._emit_many([event])
+
+    async def _emit_many(self, events: Sequence[Message]) -> None:
+        """`_emit` for a batch of events: one write to NATS for all of them."""
+        if not events:
             return
         try:
-            await self._bus.emit(event)
+            await self._bus.emit_many(events)
         except Exception:
-            log.warning("could not emit %s", event.DESCRIPTOR.name)
+            log.warning("could not emit %d events (%s)", len(events), events[0].DESCRIPTOR.name)
 
 
 class NotServedError(Exception):
@@ -474,10 +485,10 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return (end - start).total_seconds() if start is not None and end is not None else None
 
 
-def _started_metrics(record: Handout, start: datetime) -> None:
+def _started_metrics(tally: metrics.Tally, record: Handout, start: datetime) -> None:
     """An attempt started: counters, and the queue latency of a first attempt (from its
     not-before time, or its submit)."""
     waited = None
     if record.attempts == 1:
         waited = _seconds(record.not_before_time or record.create_time, start)
-    metrics.started(record.worker_type, record.priority, record.attempts, waited)
+    tally.started(record.worker_type, record.priority, record.attempts, waited)

@@ -68,21 +68,14 @@ class TasksServicer(WebhookRpcs, tasks_pb2_grpc.TasksServiceServicer):
         # Concurrent submits share transactions: one insert for everything waiting.
         self._inserts: GroupCommit[NewTask, tuple[TaskRecord, bool]] = GroupCommit(store.submit)
 
-    async def _accept(self, batch: Sequence[NewTask]) -> list[T.SubmitTaskResponse]:
+    async def _accept(self, batch: Sequence[NewTask]) -> list[tuple[TaskRecord, bool]]:
+        """Insert (one transaction shared with concurrent submits) and queue; each task with
+        whether its idempotency key made it a known one."""
         results = await self._inserts.submit(batch)
         fresh = [record for record, dedup in results if not dedup]
         await self._scheduler.admit(fresh)
         metrics.submitted([r.worker_type for r in fresh], len(results) - len(fresh))
-        return [
-            T.SubmitTaskResponse(
-                name=r.name,
-                state=r.state,
-                shard=r.shard,
-                deduplicated=dedup,
-                create_time=wellknown.timestamp(r.create_time),
-            )
-            for r, dedup in results
-        ]
+        return results
 
     async def SubmitTask(
         self, request: T.SubmitTaskRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -90,7 +83,7 @@ class TasksServicer(WebhookRpcs, tasks_pb2_grpc.TasksServiceServicer):
         new, problems = self._submits.check(request, authn.caller().subject, _now())
         if new is None:
             raise errors.invalid_argument(problems)
-        return (await self._accept([new]))[0]
+        return _response(*(await self._accept([new]))[0])
 
     async def BatchSubmitTasks(
         self, request: T.BatchSubmitTasksRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -106,7 +99,8 @@ class TasksServicer(WebhookRpcs, tasks_pb2_grpc.TasksServiceServicer):
                 batch.append(new)
         if problems:
             raise errors.invalid_argument(problems)
-        return T.BatchSubmitTasksResponse(results=await self._accept(batch))
+        results = await self._accept(batch)
+        return T.BatchSubmitTasksResponse(results=[_response(*r) for r in results])
 
     async def StreamSubmitTasks(
         self,
@@ -123,9 +117,9 @@ class TasksServicer(WebhookRpcs, tasks_pb2_grpc.TasksServiceServicer):
                 raise errors.invalid_argument(
                     [FieldViolation("requests", f"1 to {MAX_BATCH} items per message")]
                 )
-            batch, offset = [], summary.received_count
+            batch, offset, now = [], summary.received_count, _now()
             for index, item in enumerate(message.requests):
-                new, bad = self._submits.check(item, owner, _now(), f"requests[{index}].")
+                new, bad = self._submits.check(item, owner, now, f"requests[{index}].")
                 if new is not None:
                     batch.append(new)
                 else:
@@ -134,10 +128,10 @@ class TasksServicer(WebhookRpcs, tasks_pb2_grpc.TasksServiceServicer):
                         status = errors.invalid_argument(bad).to_status()
                         summary.failures.add(index=offset + index, status=status)
             summary.received_count += len(message.requests)
-            for result in await self._accept(batch) if batch else []:
-                summary.deduplicated_count += result.deduplicated
-                summary.accepted_count += not result.deduplicated
-                names.append(result.name)
+            for record, deduplicated in await self._accept(batch) if batch else []:
+                summary.deduplicated_count += deduplicated
+                summary.accepted_count += not deduplicated
+                names.append(record.name)
         if summary.received_count <= MAX_STREAM_NAMES:
             summary.names.extend(names)
         return summary
@@ -267,7 +261,7 @@ class TasksServicer(WebhookRpcs, tasks_pb2_grpc.TasksServiceServicer):
                 )
             batch.append(new)
         results = await self._accept(batch)
-        return T.SubmitDemoTasksResponse(count=len(results), names=[r.name for r in results])
+        return T.SubmitDemoTasksResponse(count=len(results), names=[r.name for r, _ in results])
 
     async def ListDeadLetters(
         self, request: T.ListDeadLettersRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -353,6 +347,16 @@ class TasksServicer(WebhookRpcs, tasks_pb2_grpc.TasksServiceServicer):
         return T.PurgeDeadLettersResponse(
             purge_count=count, purge_sample=[f"dead-letters/{i}" for i in sample]
         )
+
+
+def _response(record: TaskRecord, deduplicated: bool) -> T.SubmitTaskResponse:
+    return T.SubmitTaskResponse(
+        name=record.name,
+        state=record.state,
+        shard=record.shard,
+        deduplicated=deduplicated,
+        create_time=wellknown.timestamp(record.create_time),
+    )
 
 
 def _check_enums(worker_type: int, reason: int = 0) -> None:
