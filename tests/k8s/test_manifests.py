@@ -462,7 +462,7 @@ def test_dedicated_task_workers_run_the_supervisor_for_the_other_worker_types(
     target: str, docs: list[Doc], monkeypatch: pytest.MonkeyPatch
 ):
     """One supervisor pod (two would each run the whole wanted size), never autoscaled by an
-    HPA; with the tasks pods' embedded workers, every worker type has workers."""
+    HPA; with the tasks pods' embedded workers, every worker type has workers, once."""
     deployment = one(docs, "Deployment", "tasks-workers")
     spec = deployment["spec"]
     assert (spec["replicas"], spec["strategy"]) == (1, {"type": "Recreate"})
@@ -481,7 +481,8 @@ def test_dedicated_task_workers_run_the_supervisor_for_the_other_worker_types(
     assert settings.nats_url == "nats://nats:4222"
     supervised = {parse_worker_type(v) for f, v in itertools.pairwise(command) if f == "--type"}
     assert supervised | embedded == {t for t in tasks_pb2.WorkerType.values() if t}
-    assert tasks_pb2.WORKER_TYPE_GENERAL_PURPOSE not in supervised  # the tasks pods run it
+    # Embedded types stay in the tasks pods: their functions may need its identity and peers.
+    assert not supervised & embedded
     # SIGTERM drains the workers: their grace, the supervisor's 5 s, and a margin.
     assert pod["terminationGracePeriodSeconds"] >= settings.shutdown_grace_seconds + 10
 
