@@ -160,6 +160,23 @@ async def test_emitted_hints_reach_consumers_with_a_lean_envelope(bus: Bus):
     await _settled(bus, "hints")
 
 
+async def test_hints_emitted_together_arrive_each_as_its_own_event(bus: Bus):
+    seen: asyncio.Queue[Event[StatusEvent]] = asyncio.Queue()
+
+    async def handler(event: Event[StatusEvent]) -> None:
+        await seen.put(event)
+
+    await bus.subscribe(StatusEvent, "batched-hints", handler)
+    await bus.emit_many([status_event(name) for name in ("tasks", "auth", "speech")])
+    events = [await asyncio.wait_for(seen.get(), WAIT) for _ in range(3)]
+    assert [e.message.service for e in events] == ["tasks", "auth", "speech"]  # in order
+    assert len({e.id for e in events}) == 3
+    assert {e.headers["Voka-Event-Type"] for e in events} == {
+        "voka.ops.v1.ServiceStatusChangedEvent"
+    }
+    await _settled(bus, "batched-hints")
+
+
 async def test_routing_suffix_reaches_only_the_matching_consumers(bus: Bus):
     seen: dict[str, asyncio.Queue[str]] = {"a": asyncio.Queue(), "any": asyncio.Queue()}
 
