@@ -361,6 +361,12 @@ def test_service_identities_and_the_gateway_secret_come_from_secrets(docs: list[
     assert _secret_ref(env_of(envoy)["VOKA_GATEWAY_SECRET"]) == ("voka-gateway", "secret")
 
 
+def test_every_tasks_replica_seals_webhook_secrets_with_one_shared_key(docs: list[Doc]):
+    """A key file per pod would leave each replica unable to open the others' secrets."""
+    env = env_of(container(docs, "tasks"))
+    assert _secret_ref(env["VOKA_TASKS_WEBHOOK_KEY"]) == ("voka-tasks-webhook-key", "key")
+
+
 # --- every pod -------------------------------------------------------------------------------
 
 
