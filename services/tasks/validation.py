@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from google.protobuf import json_format
-
 from services.tasks.changes import NewTask
+from services.tasks.convert import struct_to_python
 from services.tasks.policy import shard_of
 from services.tasks.registry import Registry, TaskFunction
 from voka.errors import FieldViolation
@@ -19,6 +18,8 @@ MAX_SHARD_KEY = 200
 MAX_ATTEMPTS = 100
 MIN_TIMEOUT = timedelta(seconds=1)
 MAX_TIMEOUT = timedelta(hours=24)
+PRIORITIES = frozenset(tasks_pb2.Priority.values())  # the enum wrapper builds a list per call
+WORKER_TYPES = frozenset(tasks_pb2.WorkerType.values())
 
 
 class Submits:
@@ -35,7 +36,7 @@ class Submits:
         problems = _function_problems(request, function, path)
         args: dict[str, Any] = {}
         if request.HasField("args"):
-            args = json_format.MessageToDict(request.args)
+            args = struct_to_python(request.args)
         if function is not None and not request.HasField("raw_args"):
             problems += function.check(args, f"{path}args")
         problems += _option_problems(request, now, path)
@@ -51,7 +52,7 @@ class Submits:
         owner: str,
         now: datetime,
     ) -> NewTask:
-        task_id = uuid.uuid4().hex
+        task_id = secrets.token_hex(16)  # as random as uuid4().hex, a third of the cost
         not_before = _time(request, "not_before_time")
         later = not_before is not None and not_before > now
         timeout = function.attempt_timeout
@@ -92,9 +93,9 @@ def _option_problems(
     request: tasks_pb2.SubmitTaskRequest, now: datetime, path: str
 ) -> list[FieldViolation]:
     problems = []
-    if request.priority not in tasks_pb2.Priority.values():
+    if request.priority not in PRIORITIES:
         problems.append(FieldViolation(f"{path}priority", "is not a priority"))
-    if request.worker_type not in tasks_pb2.WorkerType.values():
+    if request.worker_type not in WORKER_TYPES:
         problems.append(FieldViolation(f"{path}worker_type", "is not a worker type"))
     if len(request.idempotency_key) > MAX_KEY:
         problems.append(FieldViolation(f"{path}idempotency_key", f"at most {MAX_KEY} characters"))
