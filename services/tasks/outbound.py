@@ -29,9 +29,13 @@ async def start(
     outgoing = peers.Peers(settings, identity)
     peers.configure(outgoing)
     resources.on_stop.append(outgoing.close)
-    dispatcher = Dispatcher(resources.bus, WebhookStore(store.transactions),
-                            Submits(registry, settings.tasks_shards),
-                            intake(store, scheduler))  # fmt: skip
+    dispatcher = Dispatcher(
+        resources.bus,
+        WebhookStore(store.transactions),
+        Submits(registry, settings.tasks_shards),
+        intake(store, scheduler),
+        settings.tasks_webhook_max_failures,
+    )
     await dispatcher.start()
     resources.on_stop.append(dispatcher.stop)
     return Webhooks.build(store, scheduler, dispatcher, settings)

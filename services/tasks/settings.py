@@ -66,6 +66,11 @@ class TasksSettings(Settings):
         "link-local addresses: names or networks (`127.0.0.1/32`); [] none (local/dev only).",
     )
     tasks_webhooks_per_owner: int = Field(default=100, description="Webhooks one caller may own.")
+    tasks_webhook_max_failures: int = Field(
+        default=10,
+        description="A webhook whose last this many deliveries were all dead-lettered is "
+        "switched off (active=false) until its owner turns it on again; 0 never.",
+    )
     tasks_webhook_timeout_seconds: float = Field(
         default=10.0, description="A webhook delivery attempt waits this long for an answer."
     )

@@ -79,8 +79,11 @@ def body_of(event: Event[Message]) -> dict[str, Any]:
 class Dispatcher:
     """Follows the events active webhooks want and queues their deliveries."""
 
-    def __init__(self, bus: Bus, store: WebhookStore, submits: Submits, accept: Accept) -> None:
+    def __init__(
+        self, bus: Bus, store: WebhookStore, submits: Submits, accept: Accept, max_failures: int
+    ) -> None:
         self._bus = bus
+        self._max_failures = max_failures
         self._store = store
         self._submits = submits
         self._accept = accept
@@ -104,11 +107,21 @@ class Dispatcher:
         """Reload the active webhooks and consume every domain they follow. Called after each
         change made here; other replicas catch up within REFRESH_SECONDS."""
         async with self._lock:
+            await self._switch_off_failing()
             self._active = await self._store.active()
             patterns = [p for w in self._active for p in w.event_subjects]
             for domain in sorted({domain_of(s) for s in followed(patterns)}):
                 if domain not in self._consumers:
                     self._consumers[domain] = await self._consume(domain)
+
+    async def _switch_off_failing(self) -> None:
+        """The contract's promise: a webhook whose receiver keeps failing stops getting
+        deliveries (and stops filling the dead letters) until its owner sets it active."""
+        if self._max_failures <= 0:
+            return
+        for name in await self._store.switch_off_failing(self._max_failures, datetime.now(UTC)):
+            log.warning("webhooks: %s switched off after %d failed deliveries in a row",
+                        name, self._max_failures)  # fmt: skip
 
     async def _refresh_loop(self) -> None:
         while True:

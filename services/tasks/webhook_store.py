@@ -37,9 +37,10 @@ DELIVERY_ORDER: pagination.Order[DeliveryRecord] = pagination.Order(
 )  # fmt: skip
 
 
-def _figures() -> list[sa.ColumnElement[Any]]:
-    """`last_delivery_time` and `consecutive_failures` (dead-lettered since the last
-    success), computed from the tasks: nothing to keep in step."""
+def _figures(*, since_change: bool = False) -> tuple[sa.ScalarSelect[Any], sa.ScalarSelect[Any]]:
+    """`consecutive_failures` (dead-lettered since the last success; with `since_change`,
+    also since the webhook's last change) and `last_delivery_time`, computed from the tasks:
+    nothing to keep in step."""
 
     def ended(*states: int) -> tuple[sa.Select[Any], sa.ColumnElement[Any]]:
         """A select over this webhook's deliveries whose task is in `states` (own aliases,
@@ -54,10 +55,11 @@ def _figures() -> list[sa.ColumnElement[Any]]:
     failures = dead.add_columns(sa.func.count()).where(
         sa.or_(last_ok.is_(None), dead_end > last_ok)
     )
+    if since_change:
+        failures = failures.where(dead_end > webhooks.c.update_time)
     done, done_end = ended(T.TASK_STATE_SUCCEEDED, T.TASK_STATE_DEAD_LETTERED)
     last = done.add_columns(sa.func.max(done_end))
-    return [failures.scalar_subquery().label("consecutive_failures"),
-            last.scalar_subquery().label("last_delivery_time")]  # fmt: skip
+    return failures.scalar_subquery(), last.scalar_subquery()
 
 
 WAITING = (T.TASK_STATE_SCHEDULED, T.TASK_STATE_QUEUED, T.TASK_STATE_RUNNING)
@@ -114,6 +116,28 @@ class WebhookStore:
         """Every active webhook (the dispatcher's view), without figures."""
         select = sa.select(webhooks).where(webhooks.c.active.is_(True))
         return await self._db.read(functools.partial(_all, select))
+
+    async def switch_off_failing(self, limit: int, at: datetime) -> list[str]:
+        """Deactivate every active webhook with `limit` or more deliveries dead-lettered in a
+        row since its last success and its last change (so an owner who sets it active again
+        gives it a fresh run); returns their names. The UPDATE re-checks `active`, so replicas
+        doing this at once report each webhook once between them."""
+        failures, _ = _figures(since_change=True)
+        failing = sa.select(webhooks.c.id).where(webhooks.c.active.is_(True), failures >= limit)
+
+        def run(connection: Connection) -> list[str]:
+            ids = list(connection.execute(failing).scalars())
+            if not ids:
+                return []
+            update = (
+                sa.update(webhooks)
+                .where(webhooks.c.id.in_(ids), webhooks.c.active.is_(True))
+                .values(active=False, update_time=at)
+                .returning(webhooks.c.id)
+            )
+            return [f"webhooks/{i}" for i in connection.execute(update).scalars()]
+
+        return await self._db.write(run)
 
     async def page(self, owner: str | None, subject: str, page: Page) -> Listing[WebhookRecord]:
         """Oldest first; `subject` keeps only webhooks that would receive it (NATS matching
@@ -205,7 +229,9 @@ class WebhookStore:
         return found[: page.size], len(found) > page.size
 
     async def _webhooks(self, *where: sa.ColumnElement[bool]) -> list[WebhookRecord]:
-        select = sa.select(webhooks, *_figures()).where(*where).order_by(*ORDER.clauses())
+        failures, last = _figures()
+        figures = failures.label("consecutive_failures"), last.label("last_delivery_time")
+        select = sa.select(webhooks, *figures).where(*where).order_by(*ORDER.clauses())
         return await self._db.read(functools.partial(_all, select))
 
 

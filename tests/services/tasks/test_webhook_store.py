@@ -106,6 +106,35 @@ async def test_deliveries_once_with_state_and_figures_from_their_tasks(stores):
     assert await hooks.get(record.id) is None
 
 
+async def test_a_run_of_failures_switches_a_webhook_off_until_its_owner_changes_it(stores):
+    tasks, hooks = stores
+    failing, healthy = webhook(), webhook()
+    for record in (failing, healthy):
+        await hooks.create(record, limit=10)
+    made = [task() for _ in range(3)]
+    await tasks.submit(made)
+    now = datetime.now(UTC)
+    await hooks.add_deliveries([
+        NewDelivery(id=uuid.uuid4().hex, webhook_id=failing.id, event_id=f"e{i}",
+                    event_subject="voka.meetings.client.created", task_id=t.id,
+                    payload={}, create_time=now)
+        for i, t in enumerate(made)
+    ])  # fmt: skip
+    error = AttemptError(message="HTTP 503", type="DeliveryFailed", retryable=True, attempt=3)
+    for dead in made[:2]:
+        await _dead_letter(tasks, dead.id, error)
+    assert await hooks.switch_off_failing(3, datetime.now(UTC)) == []  # two in a row: not yet
+    await _dead_letter(tasks, made[2].id, error)
+    assert await hooks.switch_off_failing(3, datetime.now(UTC)) == [failing.name]
+    assert await hooks.switch_off_failing(3, datetime.now(UTC)) == []  # once
+    assert [r.id for r in await hooks.active()] == [healthy.id]
+    off = await hooks.get(failing.id)
+    assert off is not None
+    assert (off.active, off.consecutive_failures) == (False, 3)  # the figure stays for the owner
+    await hooks.update(failing.id, datetime.now(UTC), active=True)  # the owner fixed the receiver
+    assert await hooks.switch_off_failing(3, datetime.now(UTC)) == []  # a fresh run
+
+
 async def _dead_letter(tasks: Store, task_id: str, error: AttemptError) -> None:
     """What the scheduler does after the last failed attempt (without a lease fence)."""
     at = datetime.now(UTC)

@@ -44,6 +44,7 @@ async def hooks(
         tasks_retry_base_seconds=0.05, tasks_retry_max_seconds=0.1, tasks_tick_seconds=0.05,
         tasks_embedded_workers=["NETWORK_INTENSIVE"], rate_limit_per_second=0,
         tasks_webhook_allowed_hosts=["127.0.0.1/32"], tasks_webhooks_per_owner=5,
+        tasks_webhook_max_failures=2,
     )  # fmt: skip
     running = await start(SPEC, settings)
     yield running
@@ -318,6 +319,29 @@ async def test_a_failing_receiver_gets_retries_then_the_delivery_fails(
     assert listed.consecutive_failures == 1
     assert listed.HasField("last_delivery_time")
     for webhook in (down, gone):
+        await stub.DeleteWebhook(T.DeleteWebhookRequest(name=webhook.name), metadata=me)
+
+
+async def test_a_receiver_that_keeps_failing_gets_its_webhook_switched_off(
+    stub, tokens: TokenFactory, receiver: Receiver, publisher: Bus
+):
+    me = admin(tokens)
+    receiver.statuses["/broken"] = 503
+    broken = await create(stub, me, receiver.url("/broken"), max_attempts=1)
+    fine = await create(stub, me, receiver.url("/fine"))
+    for client in ("clients/f1", "clients/f2"):
+        await publish(publisher, uuid.uuid4().hex, client)
+    await final_deliveries(stub, me, broken.name, 2)
+
+    async def switched_off() -> bool:
+        got = await stub.GetWebhook(T.GetWebhookRequest(name=broken.name), metadata=me)
+        return not got.webhook.active
+
+    await eventually(switched_off)  # within the dispatcher's refresh
+    await publish(publisher, uuid.uuid4().hex, "clients/f3")
+    await eventually(lambda: len(receiver.at("/fine")) == 3)  # the event was dispatched
+    assert len(await deliveries(stub, me, broken.name)) == 2  # and not to the switched-off one
+    for webhook in (broken, fine):
         await stub.DeleteWebhook(T.DeleteWebhookRequest(name=webhook.name), metadata=me)
 
 
