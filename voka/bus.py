@@ -550,8 +550,12 @@ class Subscription(Generic[M]):
                 task.add_done_callback(self._inflight.discard)
 
     async def _fetch(self, count: int) -> list[Msg]:
+        """Up to `count` deliveries, as soon as there is one. nats-py's `fetch(n)` on a
+        consumer with nothing waiting holds the first delivery until n have come or its
+        timeout (seconds) has passed, so a trickle of events would wait that long each:
+        instead one lingering request for the first, then one for what is waiting already."""
         try:
-            return list(await self._pull.fetch(count, timeout=self._options.fetch_timeout))
+            found = await self._pull.fetch(1, timeout=self._options.fetch_timeout)
         except TimeoutError:  # nothing to do (nats' timeout errors subclass it)
             return []
         except Exception as exc:
@@ -559,6 +563,27 @@ class Subscription(Generic[M]):
             log.warning("bus %s: fetch failed: %s", self.durable, exc)
             await asyncio.sleep(_FETCH_ERROR_PAUSE)
             return []
+        if count > 1:
+            with contextlib.suppress(Exception):  # disconnected: JetStream redelivers the rest
+                await self._waiting(count - 1, found)
+        return found
+
+    async def _waiting(self, count: int, found: list[Msg]) -> None:
+        """Add what the consumer holds for us now, up to `count`: one `no_wait` pull request,
+        which the server answers at once with the messages it has and a status (404/408)
+        when it has fewer. Through nats-py's pull subscription internals (2.x: `_deliver`,
+        `_sub`), as its own `fetch` always lingers when nothing is buffered here."""
+        request = json.dumps({"batch": count, "no_wait": True}).encode()
+        subject = f"$JS.API.CONSUMER.MSG.NEXT.{self._stream}.{self.durable}"
+        await self._bus.nc.publish(subject, request, reply=self._pull._deliver)
+        for _ in range(count):
+            try:
+                msg = await self._pull._sub.next_msg(timeout=self._options.fetch_timeout)
+            except TimeoutError:  # late ones stay buffered for the next fetch
+                return
+            if JetStreamContext.is_status_msg(msg):  # nothing more now (or a stale status)
+                return
+            found.append(msg)
 
     async def _process(self, msg: Msg) -> None:
         try:

@@ -160,6 +160,23 @@ async def test_emitted_hints_reach_consumers_with_a_lean_envelope(bus: Bus):
     await _settled(bus, "hints")
 
 
+async def test_an_idle_consumer_hands_over_an_event_at_once_not_after_a_full_batch(bus: Bus):
+    seen: asyncio.Queue[Event[StatusEvent]] = asyncio.Queue()
+
+    async def handler(event: Event[StatusEvent]) -> None:
+        await seen.put(event)
+
+    await bus.subscribe(StatusEvent, "trickle", handler, batch=10, fetch_timeout=30.0)
+    await asyncio.sleep(0.3)  # its fetch is waiting on the server now
+    await bus.publish(status_event())
+    # One event of a batch of 10: handled at once, not when 10 came or 30 s passed.
+    await asyncio.wait_for(seen.get(), 2.0)
+    for _ in range(3):  # and a few more, each as it comes
+        await bus.publish(status_event())
+        await asyncio.wait_for(seen.get(), 2.0)
+    await _settled(bus, "trickle")
+
+
 async def test_hints_emitted_together_arrive_each_as_its_own_event(bus: Bus):
     seen: asyncio.Queue[Event[StatusEvent]] = asyncio.Queue()
 
