@@ -1,10 +1,14 @@
-"""The meetings service's wiring: its database (SQLite file or PostgreSQL, migrated at start)
-and the servicer. Clients and projects are built; the other RPCs answer UNIMPLEMENTED through
-the kit until their issues land."""
+"""The meetings service's wiring: its database (SQLite file or PostgreSQL, migrated at start),
+the recording pipeline's consumers (with NATS) and the servicer."""
 
 from __future__ import annotations
 
+from services.meetings import peers
+from services.meetings.deps import Deps
+from services.meetings.meeting_store import MeetingRepo
+from services.meetings.pipeline import Pipeline
 from services.meetings.servicer import MeetingsServicer
+from services.meetings.settings import MeetingsSettings
 from services.meetings.store import Store
 from voka.erasure import erase_deleted_users
 from voka.server import Registration, Resources, ServiceSpec, registration
@@ -13,10 +17,22 @@ from voka.server import Registration, Resources, ServiceSpec, registration
 async def build(resources: Resources) -> list[Registration]:
     if resources.sessions is None:
         raise RuntimeError("meetings needs its database (ServiceSpec(database=True))")
+    settings = resources.settings_as(MeetingsSettings)
     store = Store(resources.sessions)
+    deps = Deps(store=store, settings=settings, bus=resources.bus,
+                recordings_dir=settings.data_dir / "meetings" / "recordings")  # fmt: skip
     if resources.bus is not None:
-        await erase_deleted_users(resources.bus, "meetings", store.erase)
-    servicer = MeetingsServicer(store)  # type: ignore[abstract]
+
+        async def erase(owner: str) -> int:
+            async with store.session() as session:
+                removed = await MeetingRepo(session).erase_organized(owner)
+            return removed + await store.erase(owner)
+
+        await erase_deleted_users(resources.bus, "meetings", erase)
+        calls = peers.Peers(settings, peers.own_identity(settings))
+        resources.on_stop.append(calls.close)
+        await Pipeline(resources.sessions, resources.bus, calls, settings).start()
+    servicer = MeetingsServicer(deps)  # type: ignore[abstract]
     return [registration(servicer)]
 
 

@@ -1,268 +1,28 @@
-"""MeetingsService: the client and project RPCs. The other RPCs of the contract are inherited
-from the generated base class and answer UNIMPLEMENTED until their issues land.
+"""MeetingsService: the RPCs built so far, grouped by concern in the mixins it is made of.
+Project chat, insights and search are inherited from the generated base class and answer
+UNIMPLEMENTED (see docs/meetings.md).
 
-Each handler checks its request first (all bad fields at once; a create also names a `client`
-that is not the caller's in the same answer), then does its work in one transaction through
-the caller's `Tenant`, so every row it reads or writes is the caller's own. Another user's
-resource answers NOT_FOUND, exactly like a missing one.
+Tenancy: clients and projects are their owner's; a meeting is its organizer's, its project's
+owner's and its participants'; admins see every meeting. Anything else is NOT_FOUND, exactly
+like a missing resource.
 """
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
-from typing import Any, TypeVar
-
-import grpc
-
-from services.meetings import convert, validation
-from services.meetings.records import (
-    ClientRecord,
-    changed_client,
-    changed_project,
-    new_client,
-    new_project,
-)
-from services.meetings.store import CLIENT_ORDERS, PROJECT_ORDERS, Store, Tenant
-from services.meetings.validation import (
-    CLIENT_FIELDS,
-    CLIENT_OUTPUT_ONLY,
-    PROJECT_FIELDS,
-    PROJECT_OUTPUT_ONLY,
-)
-from voka import authn, errors
-from voka.errors import FieldViolation
-from voka.meetings.v1 import meetings_pb2, meetings_pb2_grpc
-from voka.pagination import Page, decode_token, next_token, page_size
-
-T = TypeVar("T")
-Context = grpc.aio.ServicerContext[Any, Any]
-CLIENT = "meetings.voka.dev/Client"
-PROJECT = "meetings.voka.dev/Project"
+from services.meetings.deps import Deps
+from services.meetings.rpc_clients_projects import ClientProjectRpcs
+from services.meetings.rpc_meetings import MeetingRpcs
+from services.meetings.rpc_recordings import RecordingRpcs
+from voka.meetings.v1 import meetings_pb2_grpc
 
 
-def _check(violations: list[FieldViolation]) -> None:
-    if violations:
-        raise errors.invalid_argument(violations)
+class MeetingsServicer(
+    ClientProjectRpcs,
+    MeetingRpcs,
+    RecordingRpcs,
+    meetings_pb2_grpc.MeetingsServiceServicer,
+):
+    """The meetings service's RPCs."""
 
-
-def _valid(value: T | None, violations: list[FieldViolation]) -> T:
-    """`value` when the request has no bad field, else INVALID_ARGUMENT naming them all."""
-    if violations or value is None:
-        raise errors.invalid_argument(violations)
-    return value
-
-
-def _id(name: str, collection: str, path: str, suffix: str = "") -> str:
-    """The id in a resource name, or INVALID_ARGUMENT naming `path`."""
-    return _valid(*validation.resource_id(name, collection, path, suffix=suffix))
-
-
-def _owner() -> str:
-    """The tenant: the verified caller's subject (`users/alice`)."""
-    return authn.caller().subject
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _new_id() -> str:
-    return uuid.uuid4().hex
-
-
-class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
-    """Clients and projects, each owned by the user who created it."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    # Clients
-
-    async def CreateClient(
-        self, request: meetings_pb2.CreateClientRequest, context: Context
-    ) -> meetings_pb2.CreateClientResponse:
-        values, violations = validation.client_values(request.client, CLIENT_FIELDS, "client")
-        _check(violations)
-        record = new_client(_new_id(), _owner(), values, _now())
-        async with self._store.tenant(record.owner) as tenant:
-            await tenant.add_client(record)
-            created = await _client(tenant, record.id)
-        return meetings_pb2.CreateClientResponse(client=convert.client(created))
-
-    async def GetClient(
-        self, request: meetings_pb2.GetClientRequest, context: Context
-    ) -> meetings_pb2.GetClientResponse:
-        client_id = _id(request.name, "clients", "name")
-        async with self._store.tenant(_owner()) as tenant:
-            record = await _client(tenant, client_id)
-        return meetings_pb2.GetClientResponse(client=convert.client(record))
-
-    async def ListClients(
-        self, request: meetings_pb2.ListClientsRequest, context: Context
-    ) -> meetings_pb2.ListClientsResponse:
-        size, violations = page_size(request.page_size)
-        query, bad_query = validation.client_query(request)
-        order = CLIENT_ORDERS.get(query.order_by)
-        cursor, bad_token = decode_token(request.page_token, order, query.fingerprint())
-        order = _valid(order, violations + bad_query + bad_token)
-        async with self._store.tenant(_owner()) as tenant:
-            listing = await tenant.list_clients(query, Page(size, cursor))
-        return meetings_pb2.ListClientsResponse(
-            clients=[convert.client(r) for r in listing.items],
-            next_page_token=next_token(order, query.fingerprint(), listing),
-            total_size=listing.total,
-        )
-
-    async def UpdateClient(
-        self, request: meetings_pb2.UpdateClientRequest, context: Context
-    ) -> meetings_pb2.UpdateClientResponse:
-        paths, violations = validation.update_paths(
-            request.update_mask, CLIENT_FIELDS, CLIENT_OUTPUT_ONLY
-        )
-        client_id, bad_name = validation.resource_id(request.client.name, "clients", "client.name")
-        values, bad_values = validation.client_values(request.client, paths, "client")
-        client_id = _valid(client_id, bad_name + violations + bad_values)
-        async with self._store.tenant(_owner()) as tenant:
-            record = changed_client(await _client(tenant, client_id), values, _now())
-            await tenant.save_client(record)
-            updated = await _client(tenant, client_id)
-        return meetings_pb2.UpdateClientResponse(client=convert.client(updated))
-
-    async def DeleteClient(
-        self, request: meetings_pb2.DeleteClientRequest, context: Context
-    ) -> meetings_pb2.DeleteClientResponse:
-        """Without `force`, a client with projects stays (FAILED_PRECONDITION): deleting it
-        would silently take the projects with it."""
-        client_id = _id(request.name, "clients", "name")
-        async with self._store.tenant(_owner()) as tenant:
-            if not await tenant.lock_client(client_id, exclusive=True):
-                raise errors.not_found(CLIENT, request.name)
-            count = await tenant.project_count(client_id)
-            if count and not request.force:
-                raise errors.failed_precondition(
-                    f"client has {count} project(s); delete them first or set force",
-                    "HAS_PROJECTS",
-                    request.name,
-                )
-            await tenant.delete_client(client_id)
-        return meetings_pb2.DeleteClientResponse()
-
-    async def GetClientStats(
-        self, request: meetings_pb2.GetClientStatsRequest, context: Context
-    ) -> meetings_pb2.GetClientStatsResponse:
-        client_id = _id(request.name, "clients", "name", "/stats")
-        async with self._store.tenant(_owner()) as tenant:
-            if not await tenant.lock_client(client_id, exclusive=False):
-                raise errors.not_found(CLIENT, convert.client_name(client_id))
-            figures = await tenant.client_figures(client_id)
-        stats = convert.client_stats(client_id, figures, _now())
-        return meetings_pb2.GetClientStatsResponse(stats=stats)
-
-    # Projects
-
-    async def CreateProject(
-        self, request: meetings_pb2.CreateProjectRequest, context: Context
-    ) -> meetings_pb2.CreateProjectResponse:
-        values, violations = validation.project_values(
-            request.project, PROJECT_FIELDS, "project", creating=True
-        )
-        violations += validation.date_order(
-            values.get("start_date"), values.get("due_date"), "project.due_date"
-        )
-        owner = _owner()
-        async with self._store.tenant(owner) as tenant:
-            violations += await _client_violations(tenant, values.get("client_id"))
-            _check(violations)
-            record = new_project(_new_id(), owner, values, _now())
-            await tenant.add_project(record)
-        return meetings_pb2.CreateProjectResponse(project=convert.project(record))
-
-    async def GetProject(
-        self, request: meetings_pb2.GetProjectRequest, context: Context
-    ) -> meetings_pb2.GetProjectResponse:
-        project_id = _id(request.name, "projects", "name")
-        async with self._store.tenant(_owner()) as tenant:
-            record = await tenant.project(project_id)
-        if record is None:
-            raise errors.not_found(PROJECT, request.name)
-        return meetings_pb2.GetProjectResponse(project=convert.project(record))
-
-    async def ListProjects(
-        self, request: meetings_pb2.ListProjectsRequest, context: Context
-    ) -> meetings_pb2.ListProjectsResponse:
-        size, violations = page_size(request.page_size)
-        query, bad_query = validation.project_query(request)
-        order = PROJECT_ORDERS.get(query.order_by)
-        cursor, bad_token = decode_token(request.page_token, order, query.fingerprint())
-        order = _valid(order, violations + bad_query + bad_token)
-        async with self._store.tenant(_owner()) as tenant:
-            listing = await tenant.list_projects(query, Page(size, cursor))
-        return meetings_pb2.ListProjectsResponse(
-            projects=[convert.project(r) for r in listing.items],
-            next_page_token=next_token(order, query.fingerprint(), listing),
-            total_size=listing.total,
-        )
-
-    async def UpdateProject(
-        self, request: meetings_pb2.UpdateProjectRequest, context: Context
-    ) -> meetings_pb2.UpdateProjectResponse:
-        """Fields are checked alone first; the new client and the date order are checked
-        against the stored project, since either may come from it."""
-        paths, violations = validation.update_paths(
-            request.update_mask, PROJECT_FIELDS, PROJECT_OUTPUT_ONLY
-        )
-        name = request.project.name
-        project_id, bad_name = validation.resource_id(name, "projects", "project.name")
-        values, bad_values = validation.project_values(
-            request.project, paths, "project", creating=False
-        )
-        project_id = _valid(project_id, bad_name + violations + bad_values)
-        async with self._store.tenant(_owner()) as tenant:
-            stored = await tenant.project(project_id)
-            if stored is None:
-                raise errors.not_found(PROJECT, name)
-            record = changed_project(stored, values, _now())
-            _check(
-                await _client_violations(tenant, values.get("client_id"))
-                + validation.date_order(record.start_date, record.due_date, "project.due_date")
-            )
-            await tenant.save_project(record)
-        return meetings_pb2.UpdateProjectResponse(project=convert.project(record))
-
-    async def DeleteProject(
-        self, request: meetings_pb2.DeleteProjectRequest, context: Context
-    ) -> meetings_pb2.DeleteProjectResponse:
-        """Projects have no meetings yet (meetings are not built), so `force` changes nothing
-        today; once they do, a project with meetings needs it."""
-        project_id = _id(request.name, "projects", "name")
-        async with self._store.tenant(_owner()) as tenant:
-            if not await tenant.delete_project(project_id):
-                raise errors.not_found(PROJECT, request.name)
-        return meetings_pb2.DeleteProjectResponse()
-
-    async def GetProjectStats(
-        self, request: meetings_pb2.GetProjectStatsRequest, context: Context
-    ) -> meetings_pb2.GetProjectStatsResponse:
-        project_id = _id(request.name, "projects", "name", "/stats")
-        async with self._store.tenant(_owner()) as tenant:
-            record = await tenant.project(project_id)
-        if record is None:
-            raise errors.not_found(PROJECT, convert.project_name(project_id))
-        stats = convert.project_stats(record, _now())
-        return meetings_pb2.GetProjectStatsResponse(stats=stats)
-
-
-async def _client(tenant: Tenant, client_id: str) -> ClientRecord:
-    record = await tenant.client(client_id)
-    if record is None:
-        raise errors.not_found(CLIENT, convert.client_name(client_id))
-    return record
-
-
-async def _client_violations(tenant: Tenant, client_id: str | None) -> list[FieldViolation]:
-    """A project may only name one of the caller's own clients; someone else's client is
-    reported like a missing one."""
-    if client_id is None or await tenant.lock_client(client_id, exclusive=False):
-        return []
-    return [FieldViolation("project.client", "no such client")]
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps

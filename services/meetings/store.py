@@ -196,8 +196,16 @@ class Store:
         async with self._sessions() as session, session.begin():
             yield Tenant(session, owner)
 
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """One transaction, for the meetings tables (whose handlers check access per row):
+        committed when the block ends, rolled back when it raises."""
+        async with self._sessions() as session, session.begin():
+            yield session
+
     async def erase(self, owner: str) -> int:
-        """Every client and project of `owner` (tags go with their projects)."""
+        """Every client and project of `owner` (tags, and the projects' meetings with all
+        under them, go by cascade)."""
         async with self._sessions.begin() as session:
             gone = await session.execute(sa.delete(projects).where(projects.c.owner == owner))
             removed = int(gone.rowcount)  # type: ignore[attr-defined]
@@ -211,6 +219,11 @@ class Tenant:
     def __init__(self, session: AsyncSession, owner: str) -> None:
         self._session = session
         self.owner = owner
+
+    @property
+    def session(self) -> AsyncSession:
+        """The transaction, for the meetings tables' repository to join."""
+        return self._session
 
     # Clients
 

@@ -764,8 +764,8 @@ async def test_anonymous_calls_are_unauthenticated(stub):
 
 
 async def test_unbuilt_rpc_is_unimplemented(alice: User):
-    request = m.GetMeetingRequest(name="meetings/x")
-    await failure(alice.GetMeeting(request), grpc.StatusCode.UNIMPLEMENTED)
+    request = m.ListChatMessagesRequest(parent="projects/x")
+    await failure(alice.ListChatMessages(request), grpc.StatusCode.UNIMPLEMENTED)
 
 
 async def test_deleted_user_clients_and_projects_are_erased(

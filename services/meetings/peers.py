@@ -1,0 +1,103 @@
+"""The speech and assistant services as the recording pipeline calls them, always with the
+meetings service's own identity (`voka.service_identity`): the pipeline runs from events,
+long after the uploader's token has expired, so no user token is forwarded.
+
+The speech jobs are therefore owned by `services/meetings` at the speech service, and the
+meetings service keeps its own tenancy over them: a recording's transcription is only ever
+reached through its meeting, and completion events are only taken from jobs it owns.
+
+A peer's refusal (bad audio, a missing model) is `Refused`: retrying cannot help. Anything
+else (down, timed out) is raised as it is, for the event's redelivery with backoff to retry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from google.api import httpbody_pb2
+
+from services.meetings.settings import MeetingsSettings
+from voka import errors, service_identity
+from voka.assistant.v1 import assistant_pb2, assistant_pb2_grpc
+from voka.service_identity import ServiceIdentity
+from voka.speech.v1 import speech_pb2, speech_pb2_grpc
+
+SERVICE = "meetings"
+SUBJECT = f"services/{SERVICE}"
+REFUSALS = frozenset({
+    grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNIMPLEMENTED,
+})  # fmt: skip
+
+
+class RefusedError(Exception):
+    """The peer refused the request for good (its code and message are the text)."""
+
+
+def own_identity(settings: MeetingsSettings) -> ServiceIdentity | None:
+    """The identity configured by VOKA_SERVICE_SECRET (traded at the auth service)."""
+    return service_identity.from_env(SERVICE, settings.address_of("auth"))
+
+
+class Peers:
+    """Stubs for the speech and assistant services on channels carrying the identity."""
+
+    def __init__(self, settings: MeetingsSettings, identity: ServiceIdentity | None) -> None:
+        self._settings = settings
+        self._identity = identity
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def _channel(self, domain: str) -> grpc.aio.Channel:
+        """Made on first use, inside the running loop."""
+        if self._identity is None:
+            raise errors.unavailable(
+                f"meetings cannot call {domain}: it has no service identity "
+                f"({service_identity.SECRET_ENV} is not set)"
+            )
+        if domain not in self._channels:
+            address = self._settings.address_of(domain)
+            self._channels[domain] = service_identity.channel(address, self._identity)
+        return self._channels[domain]
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+
+    async def create_transcription(
+        self, audio: bytes, content_type: str, *, language: str, file_name: str, reference: str,
+        request_id: str,
+    ) -> speech_pb2.Transcription:  # fmt: skip
+        """An async transcription job at the speech service. `request_id` makes a repeated
+        request (a redelivered event) return the job already created."""
+        stub = speech_pb2_grpc.SpeechServiceStub(self._channel("speech"))
+        hint = language.split("-", maxsplit=1)[0].lower()  # the speech service takes ISO 639-1
+        request = speech_pb2.CreateTranscriptionRequest(
+            body=httpbody_pb2.HttpBody(content_type=content_type, data=audio),
+            config=speech_pb2.RecognitionConfig(language=hint),
+            file_name=file_name[:255], external_reference=reference, request_id=request_id,
+        )  # fmt: skip
+        reply = await _call(stub.CreateTranscription, request, self._settings)
+        return reply.transcription  # type: ignore[no-any-return]
+
+    async def complete_chat(
+        self, messages: list[assistant_pb2.ChatMessage], *, model: str, max_tokens: int
+    ) -> assistant_pb2.CompleteChatResponse:
+        """One chat completion, nothing stored at the assistant service; low temperature, as
+        the answer must follow a format."""
+        stub = assistant_pb2_grpc.AssistantServiceStub(self._channel("assistant"))
+        request = assistant_pb2.CompleteChatRequest(
+            messages=messages, model=model,
+            sampling=assistant_pb2.SamplingOptions(temperature=0.2, max_output_tokens=max_tokens),
+        )  # fmt: skip
+        return await _call(stub.CompleteChat, request, self._settings)  # type: ignore[no-any-return]
+
+
+async def _call(method: Any, request: Any, settings: MeetingsSettings) -> Any:
+    try:
+        return await method(request, timeout=settings.meetings_peer_timeout)
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() in REFUSALS:
+            raise RefusedError(f"{exc.code().name}: {exc.details()}") from exc
+        raise

@@ -1,0 +1,38 @@
+"""The meetings service's settings: the kit's, plus the Jitsi server, the recording limit and
+how summaries are asked of the assistant service."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from voka.config import Settings
+
+
+class MeetingsSettings(Settings):
+    """`VOKA_MEETINGS_*` variables on top of the shared ones."""
+
+    meetings_jitsi_base_url: str = Field(
+        default="https://meet.jit.si",
+        description="Jitsi server whose rooms meetings use; a room URL is this plus the room name.",
+    )
+    meetings_max_recording_bytes: int = Field(
+        default=500 * 1024 * 1024,
+        description="Largest recording UploadRecording stores, in bytes (the speech service "
+        "has its own limit for what it transcribes: VOKA_SPEECH_MAX_UPLOAD_BYTES).",
+    )
+    meetings_summary_model: str = Field(
+        default="",
+        description="Model the assistant service writes summaries with (`provider/model`); "
+        "empty: its default.",
+    )
+    meetings_summary_max_tokens: int = Field(
+        default=400, description="Most tokens a summary may take to write."
+    )
+    meetings_summary_transcript_chars: int = Field(
+        default=6000,
+        description="Transcript characters given to the model for a summary (the start and "
+        "the end are kept when it is longer).",
+    )
+    meetings_peer_timeout: float = Field(
+        default=120.0, description="Seconds a call to the speech or assistant service may take."
+    )

@@ -1,0 +1,124 @@
+"""How a summary is asked of a model and read back.
+
+The packaged local model is tiny (SmolLM2-135M), so the prompt asks for one strict, simple
+format (headings and dash bullets) and the parser is tolerant: headings with or without colons,
+Markdown, any bullet style, a missing section, or no format at all (then the whole answer is the
+summary's text). Parsing never raises; what the model said is stored verbatim beside it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from services.meetings.meeting_records import Commitment, SummaryContent
+from voka.assistant.v1 import assistant_pb2
+
+A = assistant_pb2
+MAX_ITEMS = 20
+MAX_ITEM_CHARS = 500
+MAX_TEXT_CHARS = 5000
+FORMAT = """SUMMARY: <two or three sentences>
+KEY POINTS:
+- <point>
+DECISIONS:
+- <decision>
+COMMITMENTS:
+- <person> | <what they will do> | <due date as YYYY-MM-DD, or none>
+NEXT STEPS:
+- <step>
+PARTICIPANTS:
+- <name>"""
+SECTIONS = {
+    "summary": "text", "overview": "text", "key points": "key_points",
+    "highlights": "key_points", "decisions": "decisions", "commitments": "commitments",
+    "action items": "commitments", "next steps": "next_steps", "participants": "participants",
+    "attendees": "participants",
+}  # fmt: skip
+_HEADING = re.compile(r"^(" + "|".join(SECTIONS) + r")\b\s*:?\s*(.*)$", re.IGNORECASE)
+_BULLET = re.compile(r"^(?:[-*\u2022+]|\d{1,2}[.)])\s+")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` within `limit` characters, keeping its start and its end (where decisions and
+    next steps are usually said)."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]} [...] {text[-half:]}"
+
+
+def prompt(
+    title: str, people: Sequence[str], transcript: str, *, instructions: str, language: str,
+    transcript_chars: int,
+) -> list[assistant_pb2.ChatMessage]:  # fmt: skip
+    """The messages of one CompleteChat call."""
+    lines = [f"Meeting: {title}"]
+    if people:
+        lines.append(f"Invited: {', '.join(people)}")
+    lines += [
+        "Transcript:",
+        shorten(transcript, transcript_chars),
+        "",
+        "Summarise this meeting. Answer in exactly this format and nothing else:",
+        FORMAT,
+    ]
+    if language:
+        lines.append(f"Write in the language {language}.")
+    if instructions.strip():
+        lines.append(instructions.strip())
+    user = "\n".join(lines)
+    return [
+        A.ChatMessage(
+            role=A.MESSAGE_ROLE_SYSTEM, content="You write short, factual meeting summaries."
+        ),
+        A.ChatMessage(role=A.MESSAGE_ROLE_USER, content=user),
+    ]
+
+
+def _clean(line: str) -> str:
+    """A line without Markdown emphasis and heading marks."""
+    return line.strip().lstrip("#").strip().replace("**", "").replace("__", "").strip()
+
+
+def _commitment(item: str) -> Commitment:
+    """`person | what | due` as asked; fewer parts are read as the description alone, with
+    any ISO date found in it as the due date."""
+    parts = [p.strip() for p in item.split("|")]
+    if len(parts) >= 2:
+        due = _DATE.search(parts[2]) if len(parts) > 2 else None
+        return Commitment(description=parts[1] or parts[0], owner=parts[0] if parts[1] else "",
+                          due_date=due.group(0) if due else "")  # fmt: skip
+    due = _DATE.search(item)
+    return Commitment(description=item, due_date=due.group(0) if due else "")
+
+
+def parse(answer: str, invited: Sequence[str], transcript: str) -> SummaryContent:
+    """The model's answer read into sections. Participants are the model's plus the invited
+    people whose name the transcript says."""
+    found: dict[str, list[str]] = {key: [] for key in set(SECTIONS.values())}
+    current = "text"
+    for raw in answer.splitlines():
+        line = _clean(raw)
+        heading = _HEADING.match(line)
+        if heading:
+            current = SECTIONS[heading.group(1).lower()]
+            line = heading.group(2).strip()
+        line = _BULLET.sub("", line).strip()
+        if line and line.lower() not in ("none", "n/a", "-"):
+            found[current].append(line[:MAX_ITEM_CHARS])
+    said = transcript.casefold()
+    named = [name for name in invited if name and name.casefold() in said]
+    return SummaryContent(
+        text=" ".join(found["text"])[:MAX_TEXT_CHARS],
+        key_points=_unique(found["key_points"]),
+        decisions=_unique(found["decisions"]),
+        commitments=tuple(_commitment(i) for i in _unique(found["commitments"])),
+        next_steps=_unique(found["next_steps"]),
+        participants=_unique([*found["participants"], *named]),
+    )
+
+
+def _unique(items: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))[:MAX_ITEMS]
