@@ -1,13 +1,15 @@
 """No-op task throughput and submit→start latency: this service vs. Celery and Dramatiq.
 
-    PYTHONPATH=.:gen .venv/bin/python -m bench.tasks [--tasks N] [--workers W] [--only NAMES]
+    PYTHONPATH=.:gen .venv/bin/python -m bench.tasks [--tasks N] [--workers W] [--replicas R]
+        [--only NAMES]
 
 Same machine, same run, same number of worker processes (W) for every system:
 
-* **voka**: nats-server, the tasks service (`python -m services.tasks`, SQLite, no embedded
-  workers) and W `python -m services.tasks.worker` processes (default concurrency); tasks go in
-  through StreamSubmitTasks (the contract's bulk path), and separately through one SubmitTask
-  call per task (16 in flight).
+* **voka**: nats-server, R replicas of the tasks service (`python -m services.tasks`, one
+  SQLite database, no embedded workers; the shards spread over them by lease, as in
+  production) and W `python -m services.tasks.worker` processes (default concurrency); tasks go
+  in through StreamSubmitTasks (the contract's bulk path, one stream per replica), and
+  separately through one SubmitTask call per task (16 in flight, round robin).
 * **celery**: Celery with a Redis broker, `celery worker -P prefork -c W`, default settings
   (prefetch, acks, no result backend); tasks go in with `delay()`.
 * **dramatiq**: Dramatiq with a Redis broker, `dramatiq --processes W` with its default threads;
@@ -137,59 +139,90 @@ def probe_request(index: int) -> tasks_pb2.SubmitTaskRequest:
 
 
 class Voka:
-    """The tasks service and its workers as separate processes, reached over gRPC."""
+    """The tasks service (one or more replicas sharing the shards by lease) and its workers as
+    separate processes, reached over gRPC: submits are spread over the replicas."""
 
-    def __init__(self, channel: grpc.Channel, tokens: TokenFactory, stream: bool) -> None:
-        self.name = "voka (StreamSubmitTasks)" if stream else "voka (SubmitTask per task)"
-        self._stub = tasks_pb2_grpc.TasksServiceStub(channel)
+    def __init__(
+        self, channels: Sequence[grpc.Channel], tokens: TokenFactory, stream: bool
+    ) -> None:
+        how = "StreamSubmitTasks" if stream else "SubmitTask per task"
+        self.name = f"voka ({how}, {len(channels)} repl.)"
+        self._stubs = [tasks_pb2_grpc.TasksServiceStub(channel) for channel in channels]
         self._metadata = tokens.metadata(subject="users/bench", roles=("user", "admin"), ttl=3600)
         self._stream = stream
 
     def submit(self, indices: range) -> list[float]:
-        times: list[float] = []
+        times = [0.0] * len(indices)
         if self._stream:
-            self._submit_stream(indices, times)
+            self._submit_streams(indices, times)
         else:
             self._submit_each(indices, times)
         return times
 
-    def _submit_stream(self, indices: range, times: list[float]) -> None:
+    def _submit_streams(self, indices: range, times: list[float]) -> None:
+        """One stream per replica, side by side; message n goes to replica n mod replicas."""
+        starts = range(0, len(indices), STREAM_CHUNK)
+        lanes = [starts[n :: len(self._stubs)] for n in range(len(self._stubs))]
+        with ThreadPoolExecutor(len(lanes)) as pool:
+            accepted = sum(pool.map(self._stream_lane, self._stubs, lanes, [indices] * len(lanes),
+                                    [times] * len(lanes)))  # fmt: skip
+        if accepted != len(indices):
+            raise RuntimeError(f"accepted {accepted} of {len(indices)}")
+
+    def _stream_lane(
+        self, stub: tasks_pb2_grpc.TasksServiceStub, starts: range, indices: range,
+        times: list[float],
+    ) -> int:  # fmt: skip
         def messages() -> Iterator[tasks_pb2.StreamSubmitTasksRequest]:
-            for start in range(0, len(indices), STREAM_CHUNK):
+            for start in starts:
                 chunk = indices[start : start + STREAM_CHUNK]
                 message = tasks_pb2.StreamSubmitTasksRequest(
                     requests=[probe_request(i) for i in chunk]
                 )
-                times.extend([time.time()] * len(chunk))
+                times[start : start + len(chunk)] = [time.time()] * len(chunk)
                 yield message
 
-        reply = self._stub.StreamSubmitTasks(messages(), metadata=self._metadata)
-        if reply.accepted_count != len(indices):
-            raise RuntimeError(f"accepted {reply.accepted_count} of {len(indices)}: {reply}")
+        reply = stub.StreamSubmitTasks(messages(), metadata=self._metadata)
+        return int(reply.accepted_count)
 
     def _submit_each(self, indices: range, times: list[float]) -> None:
-        times.extend([0.0] * len(indices))
-
         def one(position: int) -> None:
             times[position] = time.time()
-            self._stub.SubmitTask(probe_request(indices[position]), metadata=self._metadata)
+            stub = self._stubs[position % len(self._stubs)]
+            stub.SubmitTask(probe_request(indices[position]), metadata=self._metadata)
 
         with ThreadPoolExecutor(SINGLE_IN_FLIGHT) as pool:
             list(pool.map(one, range(len(indices))))
 
     def settled(self, count: int) -> float:
+        """GetTaskMetrics counts what each replica applied: the sum covers every shard."""
+
         def succeeded() -> bool:
-            reply = self._stub.GetTaskMetrics(
-                tasks_pb2.GetTaskMetricsRequest(), metadata=self._metadata
-            )
-            return reply.metrics.counters.succeeded >= count
+            request = tasks_pb2.GetTaskMetricsRequest()
+            return count <= sum(stub.GetTaskMetrics(request, metadata=self._metadata)
+                                .metrics.counters.succeeded for stub in self._stubs)  # fmt: skip
 
         wait_for(succeeded, "voka: tasks SUCCEEDED in the database", START_TIMEOUT)
         return time.time()
 
+    def wait_balanced(self) -> None:
+        """Until every replica serves its share of the shards (leases move in rounds)."""
+
+        def balanced() -> bool:
+            status = (
+                self._stubs[0]
+                .GetSchedulerStatus(tasks_pb2.GetSchedulerStatusRequest(), metadata=self._metadata)
+                .status
+            )
+            share = status.shard_count // len(self._stubs)
+            held = [len(replica.shards) for replica in status.replicas]
+            return len(held) == len(self._stubs) and min(held) >= share
+
+        wait_for(balanced, "voka: shards spread over the replicas", START_TIMEOUT)
+
 
 @contextlib.contextmanager
-def voka(work: Path, workers: int, probe_dir: Path, stream: bool) -> Iterator[Voka]:
+def voka(work: Path, workers: int, probe_dir: Path, stream: bool, replicas: int) -> Iterator[Voka]:
     nats = NatsServer(work / "nats")
     nats.start()
     tokens = TokenFactory.in_directory(work)
@@ -202,12 +235,18 @@ def voka(work: Path, workers: int, probe_dir: Path, stream: bool) -> Iterator[Vo
         tasks_probe.PROBE_DIR: str(probe_dir),
     }  # fmt: skip
     logs = work / "logs"
-    replica = Replica(env, logs / "replica.log")
     pool = [Worker(["GENERAL_PURPOSE"], env, logs / f"worker-{n}.log") for n in range(workers)]
     try:
-        with running(replica, *pool), grpc.insecure_channel(replica.address) as channel:
-            replica.wait_serving()
-            yield Voka(channel, tokens, stream)
+        with running(*pool), contextlib.ExitStack() as stack:
+            channels = []
+            for n in range(replicas):  # one after another: the first one creates the schema
+                replica = Replica(env, logs / f"replica-{n}.log")
+                stack.callback(replica.kill)
+                replica.wait_serving()
+                channels.append(stack.enter_context(grpc.insecure_channel(replica.address)))
+            system = Voka(channels, tokens, stream)
+            system.wait_balanced()
+            yield system
     finally:
         nats.stop()
 
@@ -279,8 +318,8 @@ def run_one(name: str, work: Path, args: argparse.Namespace) -> Run:
     probe_dir = directory / "probe"
     probe_dir.mkdir(parents=True)
     systems: dict[str, Callable[[], contextlib.AbstractContextManager[System]]] = {
-        "voka": lambda: voka(directory, args.workers, probe_dir, stream=True),
-        "voka-single": lambda: voka(directory, args.workers, probe_dir, stream=False),
+        "voka": lambda: voka(directory, args.workers, probe_dir, True, args.replicas),
+        "voka-single": lambda: voka(directory, args.workers, probe_dir, False, args.replicas),
         "celery": lambda: celery(directory, args.workers, probe_dir),
         "dramatiq": lambda: dramatiq(directory, args.workers, probe_dir),
     }
@@ -314,12 +353,15 @@ def main(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--tasks", type=int, default=5000, help="tasks per system")
     parser.add_argument("--workers", type=int, default=2, help="worker processes per system")
+    parser.add_argument("--replicas", type=int, default=2,
+                        help="tasks-service replicas (voka's shards spread over them)")  # fmt: skip
     parser.add_argument("--only", default="voka,voka-single,celery,dramatiq",
                         help="comma-separated: voka, voka-single, celery, dramatiq")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per system")
     args = parser.parse_args(argv)
     print(f"{args.tasks} no-op tasks per system, {args.workers} worker processes each, "
-          f"{os.cpu_count()} CPUs", flush=True)  # fmt: skip
+          f"{args.replicas} tasks-service replicas for voka, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
     runs = []
     work = Path(tempfile.mkdtemp(prefix="voka-bench-tasks-"))
     try:
