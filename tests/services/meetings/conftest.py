@@ -1,0 +1,121 @@
+"""Shared fixtures and helpers of the meetings tests: the real service in process over gRPC,
+on an SQLite file and on a fresh PostgreSQL database (every test using `service` runs on both),
+users with their own tokens, and checks of error answers."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from services.meetings.service import SPEC
+from tests.fixtures.tokens import TokenFactory
+from voka.config import Settings
+from voka.meetings.v1 import client_pb2, meetings_pb2, meetings_pb2_grpc, project_pb2
+from voka.server import Running, start
+
+m = meetings_pb2
+
+
+class User:
+    """The service's stub with one user's bearer token on every call."""
+
+    def __init__(self, stub: meetings_pb2_grpc.MeetingsServiceStub, metadata: Any) -> None:
+        self._stub = stub
+        self._metadata = metadata
+
+    def __getattr__(self, rpc: str) -> Callable[[Any], Awaitable[Any]]:
+        method = getattr(self._stub, rpc)
+        return lambda request: method(request, metadata=self._metadata)
+
+
+@pytest.fixture
+def settings(tokens: TokenFactory, tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        service="meetings",
+        port=0,
+        data_dir=tmp_path,
+        jwks_file=tokens.jwks_file,
+        database_url=database_url,
+    )
+
+
+async def start_meetings(settings: Settings) -> Running:
+    """The real service (migrations included), without NATS: these tests need no events."""
+    return await start(dataclasses.replace(SPEC, bus=False), settings)
+
+
+@pytest.fixture
+async def service(settings: Settings) -> AsyncIterator[Running]:
+    running = await start_meetings(settings)
+    yield running
+    await running.stop()
+
+
+@pytest.fixture
+async def stub(service: Running) -> AsyncIterator[meetings_pb2_grpc.MeetingsServiceStub]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+        yield meetings_pb2_grpc.MeetingsServiceStub(channel)
+
+
+@pytest.fixture
+def alice(stub, tokens: TokenFactory) -> User:
+    return User(stub, tokens.metadata(subject="users/alice"))
+
+
+@pytest.fixture
+def bob(stub, tokens: TokenFactory) -> User:
+    return User(stub, tokens.metadata(subject="users/bob"))
+
+
+async def failure(call: Awaitable[Any], code: grpc.StatusCode) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call
+    assert info.value.code() == code, info.value.details()
+    return info.value
+
+
+async def violations(call: Awaitable[Any]) -> list[tuple[str, str]]:
+    """The BadRequest field violations of a call that must fail with INVALID_ARGUMENT."""
+    error = await failure(call, grpc.StatusCode.INVALID_ARGUMENT)
+    status = rpc_status.from_call(error)
+    bad = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(bad)
+    return [(v.field, v.description) for v in bad.field_violations]
+
+
+async def bad_fields(call: Awaitable[Any]) -> set[str]:
+    return {field for field, _ in await violations(call)}
+
+
+async def new_client(user: User, **fields: Any) -> client_pb2.Client:
+    client = client_pb2.Client(**{"display_name": "Acme"} | fields)
+    return (await user.CreateClient(m.CreateClientRequest(client=client))).client
+
+
+async def new_project(user: User, **fields: Any) -> project_pb2.Project:
+    project = project_pb2.Project(**{"title": "Website"} | fields)
+    return (await user.CreateProject(m.CreateProjectRequest(project=project))).project
+
+
+def mask(*paths: str) -> field_mask_pb2.FieldMask:
+    return field_mask_pb2.FieldMask(paths=list(paths))
+
+
+async def pages(user: User, rpc: str, field: str, **request: Any) -> list[list[str]]:
+    """Names on each page of a list, following next_page_token to the end."""
+    request_type = getattr(m, f"{rpc}Request")
+    found, token = [], ""
+    while True:
+        reply = await getattr(user, rpc)(request_type(page_token=token, **request))
+        found.append([item.name for item in getattr(reply, field)])
+        token = reply.next_page_token
+        if not token:
+            return found
