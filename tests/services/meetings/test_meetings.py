@@ -108,7 +108,8 @@ async def test_schedule_a_meeting_with_an_unguessable_jitsi_room(alice: User):
     assert created.state == M.MEETING_STATE_SCHEDULED
     assert created.end_time.ToDatetime(UTC) == T0 + timedelta(hours=1)
     assert created.room_url == JITSI + created.room_name
-    assert len(created.room_name) >= 32 and created.room_name != other.room_name
+    assert len(created.room_name) >= 32
+    assert created.room_name != other.room_name
     assert [p.display_name for p in created.participants] == ["Bob", "Eve"]
     assert created.participants[0].role == M.PARTICIPANT_ROLE_ATTENDEE
     assert created.participants[0].presence == M.PARTICIPANT_PRESENCE_INVITED
@@ -176,13 +177,15 @@ async def test_participants_see_and_join_but_do_not_manage(alice: User, bob: Use
     await failure(bob.UpdateMeeting(update), grpc.StatusCode.PERMISSION_DENIED)
 
     joined = await bob.JoinMeeting(m.JoinMeetingRequest(name=name, display_name="Bobby"))
-    assert joined.room_url == JITSI + meeting.room_name and joined.jitsi_domain == JITSI
+    assert joined.room_url == JITSI + meeting.room_name
+    assert joined.jitsi_domain == JITSI
     assert joined.participant.presence == M.PARTICIPANT_PRESENCE_JOINED
     assert joined.participant.display_name == "Bobby"
     host = await alice.JoinMeeting(m.JoinMeetingRequest(name=name))
     assert host.participant.role == M.PARTICIPANT_ROLE_HOST  # the organizer, not invited
     started = (await alice.GetMeeting(m.GetMeetingRequest(name=name))).meeting
-    assert started.state == M.MEETING_STATE_IN_PROGRESS and started.HasField("actual_start_time")
+    assert started.state == M.MEETING_STATE_IN_PROGRESS
+    assert started.HasField("actual_start_time")
 
     left = await bob.LeaveMeeting(m.LeaveMeetingRequest(name=name))
     assert left.participant.presence == M.PARTICIPANT_PRESENCE_LEFT
@@ -193,7 +196,8 @@ async def test_participants_see_and_join_but_do_not_manage(alice: User, bob: Use
         alice.LeaveMeeting(m.LeaveMeetingRequest(name=name)), grpc.StatusCode.FAILED_PRECONDITION
     )
     ended = (await bob.GetMeeting(m.GetMeetingRequest(name=name))).meeting
-    assert ended.state == M.MEETING_STATE_ENDED and ended.HasField("actual_end_time")
+    assert ended.state == M.MEETING_STATE_ENDED
+    assert ended.HasField("actual_end_time")
 
 
 async def test_project_owner_and_admin_see_the_meetings(alice: User, admin: User):
@@ -269,7 +273,7 @@ async def test_list_filters_and_pages(alice: User):
     other = await new_meeting(alice, hours=2.5, participants=[person("Zoe", "zoe@example.com")])
     everything = await pages(alice, "ListMeetings", "meetings", page_size=2)
     assert [len(p) for p in everything] == [2, 2, 2]
-    assert sum(everything, []) == names[:3] + [other.name] + names[3:]
+    assert [n for page in everything for n in page] == [*names[:3], other.name, *names[3:]]
     in_project = await pages(
         alice,
         "ListMeetings",
@@ -278,7 +282,7 @@ async def test_list_filters_and_pages(alice: User):
         order_by="start_time desc",
         page_size=3,
     )
-    assert sum(in_project, []) == names[::-1]
+    assert [n for page in in_project for n in page] == names[::-1]
     window = await alice.ListMeetings(
         m.ListMeetingsRequest(start_time_from=at(1), start_time_to=at(3))
     )
@@ -303,8 +307,10 @@ async def test_upload_refuses_what_is_not_audio_and_stores_the_rest(alice: User)
     )
     stored = (await upload(alice, name, wav())).recording
     assert stored.state == M.RECORDING_STATE_UPLOADED
-    assert stored.content_type == "audio/wav" and stored.size_bytes == len(wav())
-    assert stored.uploader == "users/alice" and stored.file_name == "call.wav"
+    assert stored.content_type == "audio/wav"
+    assert stored.size_bytes == len(wav())
+    assert stored.uploader == "users/alice"
+    assert stored.file_name == "call.wav"
     listed = await alice.ListRecordings(m.ListRecordingsRequest(parent=name))
     assert [r.name for r in listed.recordings] == [stored.name]
     transcript = await alice.GetTranscript(m.GetTranscriptRequest(name=f"{name}/transcript"))

@@ -1,0 +1,231 @@
+"""The recording pipeline end to end, with the real speech service (tiny.en, a Piper voice)
+and the real assistant service (the packaged SmolLM2) in process on one NATS server: upload →
+transcript → summary, within bounded waits; and a redelivered speech completion has its effect
+once, while a completion of someone else's job has none."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import grpc
+import nats
+import pytest
+from google.api import httpbody_pb2
+
+from services.assistant.service import SPEC as ASSISTANT
+from services.meetings import peers
+from services.meetings.service import SPEC as MEETINGS
+from services.meetings.settings import MeetingsSettings
+from services.speech.service import SPEC as SPEECH
+from tests.fixtures.tokens import TokenFactory
+from tests.fixtures.waiting import eventually
+from tests.services.assistant.conftest import assistant_settings
+from tests.services.meetings.conftest import User
+from tests.services.speech.conftest import (  # noqa: F401 - session fixtures used here
+    Clip,
+    models_dir,
+    piper,
+    piper_clip,
+    service_settings,
+)
+from tools.processes import NatsServer
+from voka.bus import EVENT_ID, EVENT_TYPE
+from voka.meetings.v1 import meeting_pb2, meetings_pb2, meetings_pb2_grpc
+from voka.server import start
+from voka.service_identity import ServiceIdentity
+from voka.speech.v1 import events_pb2 as speech_events
+from voka.speech.v1 import speech_pb2
+
+pytestmark = pytest.mark.integration
+m = meetings_pb2
+M = meeting_pb2
+
+
+@pytest.fixture(scope="module")
+def nats_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    server = NatsServer(tmp_path_factory.mktemp("nats"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def identity(tokens: TokenFactory) -> Iterator[None]:
+    """The meetings service's identity as auth's IssueServiceToken would give it."""
+
+    async def issue(service: str, secret: str) -> tuple[str, float]:
+        token = tokens.mint(subject=f"services/{service}", roles=("service",), ttl=300)
+        return token, time.time() + 300
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(peers, "own_identity", lambda _: ServiceIdentity("meetings", "t", issue))
+        yield
+
+
+@pytest.fixture(scope="module")
+async def mesh(
+    tokens: TokenFactory,
+    nats_module: NatsServer,
+    models_dir: Path,  # noqa: F811 - the imported session fixture
+    identity: None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[meetings_pb2_grpc.MeetingsServiceStub]:
+    speech = await start(
+        SPEECH,
+        service_settings(tokens, nats_module.url, models_dir, tmp_path_factory.mktemp("speech")),
+    )
+    data = tmp_path_factory.mktemp("assistant")
+    assistant = await start(
+        ASSISTANT,
+        assistant_settings(tokens, nats_module, data, f"sqlite:///{data / 'assistant.db'}"),
+    )
+    meetings = await start(
+        MEETINGS,
+        MeetingsSettings(
+            service="meetings",
+            port=0,
+            data_dir=tmp_path_factory.mktemp("meetings"),
+            jwks_file=tokens.jwks_file,
+            nats_url=nats_module.url,
+            meetings_summary_max_tokens=48,
+            addresses={
+                "speech": f"127.0.0.1:{speech.port}",
+                "assistant": f"127.0.0.1:{assistant.port}",
+            },
+        ),
+    )
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{meetings.port}") as channel:
+        yield meetings_pb2_grpc.MeetingsServiceStub(channel)
+    for running in (meetings, assistant, speech):
+        await running.stop()
+
+
+@pytest.fixture
+def ana(mesh, tokens: TokenFactory) -> User:
+    return User(mesh, tokens.metadata(subject=f"users/ana-{uuid.uuid4().hex[:6]}"))
+
+
+async def upload(user: User, parent: str, audio: bytes) -> M.Recording:
+    async def messages():
+        yield m.UploadRecordingRequest(
+            parent=parent,
+            file_name="standup.wav",
+            language="en",
+            body=httpbody_pb2.HttpBody(content_type="audio/wav", data=audio[: 1 << 20]),
+        )
+        for start_at in range(1 << 20, len(audio), 1 << 20):
+            chunk = audio[start_at : start_at + (1 << 20)]
+            yield m.UploadRecordingRequest(body=httpbody_pb2.HttpBody(data=chunk))
+
+    return (await user.UploadRecording(messages())).recording
+
+
+async def new_meeting(user: User) -> M.Meeting:
+    meeting = M.Meeting(title="Finance sync", participants=[M.Participant(display_name="Ana")])
+    meeting.start_time.GetCurrentTime()
+    return (await user.CreateMeeting(m.CreateMeetingRequest(meeting=meeting))).meeting
+
+
+async def test_upload_is_transcribed_then_summarised(ana: User, piper_clip: Clip):  # noqa: F811
+    meeting = await new_meeting(ana)
+    recording = await upload(ana, meeting.name, piper_clip.wav)
+    assert recording.state == M.RECORDING_STATE_UPLOADED
+    name = meeting.name
+
+    async def summarised() -> bool:
+        reply = await ana.GetSummary(m.GetSummaryRequest(name=f"{name}/summary"))
+        return reply.summary.state in (M.PROCESSING_STATE_COMPLETED, M.PROCESSING_STATE_FAILED)
+
+    await eventually(summarised, within=180)
+    transcript = await ana.GetTranscript(m.GetTranscriptRequest(name=f"{name}/transcript"))
+    assert transcript.transcript.state == M.PROCESSING_STATE_COMPLETED
+    assert "report" in transcript.transcript.text.lower()
+    assert transcript.transcript.segments[0].recording == recording.name
+    assert transcript.transcript.word_count > 5
+    stored = (await ana.GetRecording(m.GetRecordingRequest(name=recording.name))).recording
+    assert stored.state == M.RECORDING_STATE_TRANSCRIBED
+    assert stored.transcription.startswith("transcriptions/")
+    assert stored.duration.seconds > 0
+    summary = (await ana.GetSummary(m.GetSummaryRequest(name=f"{name}/summary"))).summary
+    assert summary.state == M.PROCESSING_STATE_COMPLETED, summary.error
+    assert summary.revision == 1
+    assert summary.model  # which model wrote it
+    assert summary.text or summary.key_points  # whatever the tiny model said, parsed
+    seen = (await ana.GetMeeting(m.GetMeetingRequest(name=name))).meeting
+    assert seen.recording_count == 1
+    assert seen.transcript_state == M.PROCESSING_STATE_COMPLETED
+
+    again = await ana.RegenerateSummary(
+        m.RegenerateSummaryRequest(name=name, instructions="Focus on deadlines.")
+    )
+    assert again.summary.state == M.PROCESSING_STATE_RUNNING
+    assert again.summary.revision == 2
+
+    async def regenerated() -> bool:
+        reply = await ana.GetSummary(m.GetSummaryRequest(name=f"{name}/summary"))
+        return reply.summary.state == M.PROCESSING_STATE_COMPLETED
+
+    await eventually(regenerated, within=120)
+
+
+async def test_a_redelivered_completion_has_its_effect_once(
+    ana: User,
+    mesh,
+    nats_module,
+    piper_clip: Clip,  # noqa: F811
+):
+    meeting = await new_meeting(ana)
+    recording = await upload(ana, meeting.name, piper_clip.wav)
+    name = meeting.name
+
+    async def transcribed() -> bool:
+        reply = await ana.GetRecording(m.GetRecordingRequest(name=recording.name))
+        return reply.recording.state == M.RECORDING_STATE_TRANSCRIBED
+
+    await eventually(transcribed, within=120)
+    before = await ana.GetTranscript(m.GetTranscriptRequest(name=f"{name}/transcript"))
+    stored = (await ana.GetRecording(m.GetRecordingRequest(name=recording.name))).recording
+    event = speech_events.TranscriptionCompletedEvent(
+        transcription=stored.transcription,
+        owner="services/meetings",
+        external_reference=recording.name,
+        result=speech_pb2.TranscriptionResult(
+            text="injected", segments=[speech_pb2.TranscriptSegment(text="injected")]
+        ),
+    )
+    forged = speech_events.TranscriptionCompletedEvent()
+    forged.CopyFrom(event)
+    forged.owner = "users/mallory"
+    client = await nats.connect(nats_module.url)
+    js = client.jetstream()
+    subject = "voka.speech.transcription.completed"
+    kind = event.DESCRIPTOR.full_name
+    for event_id, message in (
+        ("again-1", event),
+        ("again-1", event),
+        ("forged", forged),
+        ("again-2", event),
+    ):
+        headers = {EVENT_ID: event_id, EVENT_TYPE: kind, "Nats-Msg-Id": uuid.uuid4().hex}
+        await js.publish(subject, message.SerializeToString(), headers=headers)
+    await client.close()
+
+    async def redelivered_events_handled() -> bool:
+        info = await _consumer(nats_module.url)
+        return info.num_pending == 0 and info.num_ack_pending == 0
+
+    await eventually(redelivered_events_handled, within=30)
+    after = await ana.GetTranscript(m.GetTranscriptRequest(name=f"{name}/transcript"))
+    assert after.transcript.segments == before.transcript.segments
+    assert "injected" not in after.transcript.text
+
+
+async def _consumer(url: str):
+    client = await nats.connect(url)
+    try:
+        return await client.jetstream().consumer_info("VOKA_SPEECH", "meetings-speech-results")
+    finally:
+        await client.close()
