@@ -13,15 +13,8 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 
-stamp=.venv/.requirements.sha256
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "bootstrap: installing Python packages into .venv"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-  echo "$want" >"$stamp"
-fi
-
-# Debian packages: `dpkg -s` first, so a machine that has them all never touches apt.
+# Debian packages first (the `freenect` wheel builds against libfreenect-dev): `dpkg -s` first,
+# so a machine that has them all never touches apt.
 missing=()
 while read -r pkg; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -32,4 +25,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+stamp=.venv/.requirements.sha256
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "bootstrap: installing Python packages into .venv"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  echo "$want" >"$stamp"
 fi

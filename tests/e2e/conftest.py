@@ -16,8 +16,8 @@ import pytest
 from services.speech import packaged
 from tools.mesh import Mesh, Ports
 
-# kinect's domain RPCs are not built yet, so no other test leans on it: it carries a tight
-# per-user rate limit for the rate-limit tests (test_access.py).
+# kinect carries a tight per-user rate limit for the rate-limit tests (test_access.py); its own
+# REST test (test_kinect.py) stays within one fresh user's burst.
 RATE_LIMITED = "kinect"
 RATE_LIMIT_BURST = 5
 

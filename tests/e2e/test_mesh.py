@@ -96,12 +96,6 @@ def test_unknown_query_parameter_is_400_json(rest: httpx.Client):
     assert "colour" in body["message"]
 
 
-def test_unbuilt_rpc_is_501_for_a_signed_in_user(rest: httpx.Client):
-    reply = rest.get("/api/v1/kinect/status", headers=sign_in(rest))
-    assert reply.status_code == 501
-    assert reply.json()["code"] == 12  # UNIMPLEMENTED
-
-
 def test_protected_rpc_without_token_is_401(rest: httpx.Client):
     reply = rest.get("/api/v1/kinect/status")
     assert reply.status_code == 401
