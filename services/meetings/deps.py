@@ -1,10 +1,11 @@
-"""What the meeting, recording and pipeline handlers share, built once by the service."""
+"""What the meeting, recording, chat and pipeline handlers share, built once by the service."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.meetings.peers import Peers
 from services.meetings.settings import MeetingsSettings
 from services.meetings.store import Store
 from voka.bus import Bus
@@ -16,6 +17,7 @@ class Deps:
     settings: MeetingsSettings
     bus: Bus | None
     recordings_dir: Path
+    peers: Peers
 
     async def publish(self, message: object, event_id: str | None = None) -> None:
         """Publish an event where the service runs with NATS (tests of the plain CRUD run

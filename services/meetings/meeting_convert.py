@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from services.meetings.chat_store import ChatRecord
 from services.meetings.convert import project_name
 from services.meetings.meeting_records import (
     MeetingRecord,
@@ -12,7 +13,7 @@ from services.meetings.meeting_records import (
     SegmentRecord,
     SummaryRecord,
 )
-from voka.meetings.v1 import meeting_pb2
+from voka.meetings.v1 import knowledge_pb2, meeting_pb2
 from voka.wellknown import duration, timestamp
 
 M = meeting_pb2
@@ -157,4 +158,25 @@ def summary(record: SummaryRecord, today: date) -> meeting_pb2.Summary:
         error=record.error,
     )
     _set_time(message, "generate_time", record.generate_time)
+    return message
+
+
+def chat_message_name(project_id: str, message_id: str) -> str:
+    return f"{project_name(project_id)}/chat-messages/{message_id}"
+
+
+def chat_message(record: ChatRecord, *, stored: bool = True) -> knowledge_pb2.ChatMessage:
+    """`stored` off (an ephemeral answer): no name, as there is nothing to link to."""
+    message = knowledge_pb2.ChatMessage(
+        name=chat_message_name(record.project_id, record.id) if stored else "",
+        role=record.role,  # type: ignore[arg-type]
+        content=record.content,
+        citations=record.citations,
+        author=record.author,
+        reply_to=chat_message_name(record.project_id, record.reply_to)
+        if record.reply_to and stored
+        else "",
+        model=record.model,
+    )
+    _set_time(message, "create_time", record.create_time)
     return message

@@ -28,11 +28,12 @@ from services.meetings.meeting_records import (
     SummaryRecord,
     Viewer,
 )
-from services.meetings.store import fold, metadata, projects
+from services.meetings.store import fold, metadata, projects, search_text
 from voka.pagination import Listing, Order, Page, fingerprint
 from voka.wellknown import utc
 
-# Mirrors migrations/versions/0002_meetings.py; the migration is what creates them.
+# Mirrors migrations/versions/0002_meetings.py and 0003_chat_search.py (the folded search
+# columns); the migrations are what create them.
 meetings = sa.Table(
     "meetings_meetings",
     metadata,
@@ -50,6 +51,7 @@ meetings = sa.Table(
     sa.Column("actual_end_time", sa.DateTime(timezone=True), nullable=True),
     sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
     sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("search_text", sa.Text(), nullable=False),
 )
 
 participants = sa.Table(
@@ -105,6 +107,7 @@ segments = sa.Table(
     sa.Column("end_ms", sa.BigInteger(), nullable=False),
     sa.Column("speaker", sa.String(100), nullable=False),
     sa.Column("text", sa.Text(), nullable=False),
+    sa.Column("text_key", sa.Text(), nullable=False),
 )
 
 summaries = sa.Table(
@@ -125,6 +128,7 @@ summaries = sa.Table(
     sa.Column("raw_output", sa.Text(), nullable=False),
     sa.Column("generate_time", sa.DateTime(timezone=True), nullable=True),
     sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("search_text", sa.Text(), nullable=False),
 )
 
 MEETING_ORDERS: dict[str, Order[MeetingRecord]] = {
@@ -269,6 +273,16 @@ class MeetingRepo:
         )
         return {project_id: int(count) for project_id, count in rows}
 
+    async def project_meetings(
+        self, project_id: str, ids: Sequence[str] = (), limit: int | None = None
+    ) -> list[MeetingRecord]:
+        """The project's meetings (only `ids` among them, when given), newest first."""
+        where = [meetings.c.project_id == project_id]
+        if ids:
+            where.append(meetings.c.id.in_(list(ids)))
+        order = MEETING_ORDERS["start_time desc"].clauses()
+        return await self._meetings(where, order, limit)
+
     # Participants
 
     async def add_participants(self, added: Sequence[ParticipantRecord]) -> None:
@@ -326,7 +340,7 @@ class MeetingRepo:
 
     async def add_segments(self, meeting_id: str, added: Sequence[SegmentRecord]) -> None:
         if added:
-            rows = [asdict(s) | {"meeting_id": meeting_id} for s in added]
+            rows = [asdict(s) | {"meeting_id": meeting_id, "text_key": fold(s.text)} for s in added]
             await self.session.execute(sa.insert(segments), rows)
 
     async def segments(self, meeting_id: str) -> list[SegmentRecord]:
@@ -351,6 +365,15 @@ class MeetingRepo:
             statement = statement.with_for_update()
         row = (await self.session.execute(statement)).first()
         return None if row is None else _summary(row)
+
+    async def summaries_of(self, meeting_ids: Sequence[str]) -> dict[str, SummaryRecord]:
+        """The summaries of these meetings that have content (their latest completed one)."""
+        if not meeting_ids:
+            return {}
+        statement = sa.select(summaries).where(
+            summaries.c.meeting_id.in_(list(meeting_ids)), summaries.c.generate_time.is_not(None)
+        )
+        return {row.meeting_id: _summary(row) for row in await self.session.execute(statement)}
 
     async def put_summary(self, record: SummaryRecord) -> None:
         """Insert or replace the meeting's summary row."""
@@ -430,7 +453,7 @@ def _meeting_row(record: MeetingRecord) -> dict[str, Any]:
     values = asdict(record)
     for derived in ("participants", "project_owner", "recording_states", "summary_state"):
         del values[derived]
-    return values
+    return values | {"search_text": search_text(record.title, record.description)}
 
 
 def _meeting(
@@ -474,6 +497,12 @@ def _recording(row: sa.Row[Any]) -> RecordingRecord:
     return RecordingRecord(**data)
 
 
+def summary_lines(content: SummaryContent) -> list[str]:
+    """A summary's text, one line per item: what search matches and chat quotes."""
+    said = [f"{c.owner}: {c.description} ({c.due_date or 'no date'})" for c in content.commitments]
+    return [content.text, *content.key_points, *content.decisions, *said, *content.next_steps]
+
+
 def _summary_row(record: SummaryRecord) -> dict[str, Any]:
     content = record.content
     return {
@@ -485,6 +514,7 @@ def _summary_row(record: SummaryRecord) -> dict[str, Any]:
         "participants": json.dumps(content.participants), "language": record.language,
         "model": record.model, "error": record.error, "raw_output": record.raw_output,
         "generate_time": record.generate_time, "update_time": record.update_time,
+        "search_text": search_text(*summary_lines(content)),
     }  # fmt: skip
 
 

@@ -8,10 +8,13 @@ reached through its meeting, and completion events are only taken from jobs it o
 
 A peer's refusal (bad audio, a missing model) is `Refused`: retrying cannot help. Anything
 else (down, timed out) is raised as it is, for the event's redelivery with backoff to retry.
+RPCs that wait on the assistant for a user (project chat) map both with `answering`.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -61,6 +64,13 @@ class Peers:
             self._channels[domain] = service_identity.channel(address, self._identity)
         return self._channels[domain]
 
+    async def _token(self) -> tuple[tuple[str, str], ...]:
+        """The identity's token as call metadata, for server-streaming calls: grpc.aio files
+        the kit's one interceptor object under unary-unary calls only (the first kind it
+        matches), so a stream carries no token unless it is given here."""
+        assert self._identity is not None  # _channel refused a missing one first
+        return (("authorization", f"Bearer {await self._identity.token()}"),)
+
     async def close(self) -> None:
         for channel in self._channels.values():
             await channel.close()
@@ -88,16 +98,59 @@ class Peers:
         the answer must follow a format."""
         stub = assistant_pb2_grpc.AssistantServiceStub(self._channel("assistant"))
         request = assistant_pb2.CompleteChatRequest(
-            messages=messages, model=model,
-            sampling=assistant_pb2.SamplingOptions(temperature=0.2, max_output_tokens=max_tokens),
-        )  # fmt: skip
+            messages=messages, model=model, sampling=_sampling(max_tokens)
+        )
         return await _call(stub.CompleteChat, request, self._settings)  # type: ignore[no-any-return]
+
+    async def stream_chat(
+        self, messages: list[assistant_pb2.ChatMessage], *, model: str, max_tokens: int
+    ) -> AsyncGenerator[assistant_pb2.StreamCompleteChatResponse]:
+        """complete_chat token by token: the assistant's events as they come. Closing the
+        iterator early (the caller went away) cancels the call at the assistant."""
+        stub = assistant_pb2_grpc.AssistantServiceStub(self._channel("assistant"))
+        request = assistant_pb2.StreamCompleteChatRequest(
+            messages=messages, model=model, sampling=_sampling(max_tokens)
+        )
+        rpc: Any = stub.StreamCompleteChat  # the stubs are typed for sync gRPC
+        call = rpc(request, timeout=self._settings.meetings_peer_timeout,
+                   metadata=await self._token())  # fmt: skip
+        try:
+            async for event in call:
+                yield event
+        except grpc.aio.AioRpcError as exc:
+            raise _refused(exc) or exc from exc
+        finally:
+            call.cancel()
+
+
+@contextmanager
+def answering(peer: str = "assistant") -> Iterator[None]:
+    """For an RPC whose caller waits on `peer`: its refusal is FAILED_PRECONDITION, anything
+    else from it (down, overloaded, timed out) UNAVAILABLE; both name the peer."""
+    try:
+        yield
+    except RefusedError as exc:
+        raise errors.failed_precondition(f"the {peer} service refused: {exc}",
+                                         f"{peer.upper()}_REFUSED") from exc  # fmt: skip
+    except grpc.aio.AioRpcError as exc:
+        raise errors.unavailable(
+            f"the {peer} service is unavailable ({exc.code().name}: {exc.details()}); try again"
+        ) from exc
+
+
+def _sampling(max_tokens: int) -> assistant_pb2.SamplingOptions:
+    """Low temperature: summaries follow a format, answers keep to their sources."""
+    return assistant_pb2.SamplingOptions(temperature=0.2, max_output_tokens=max_tokens)
+
+
+def _refused(exc: grpc.aio.AioRpcError) -> RefusedError | None:
+    if exc.code() in REFUSALS:
+        return RefusedError(f"{exc.code().name}: {exc.details()}")
+    return None
 
 
 async def _call(method: Any, request: Any, settings: MeetingsSettings) -> Any:
     try:
         return await method(request, timeout=settings.meetings_peer_timeout)
     except grpc.aio.AioRpcError as exc:
-        if exc.code() in REFUSALS:
-            raise RefusedError(f"{exc.code().name}: {exc.details()}") from exc
-        raise
+        raise _refused(exc) or exc from exc

@@ -19,7 +19,9 @@ async def build(resources: Resources) -> list[Registration]:
         raise RuntimeError("meetings needs its database (ServiceSpec(database=True))")
     settings = resources.settings_as(MeetingsSettings)
     store = Store(resources.sessions)
-    deps = Deps(store=store, settings=settings, bus=resources.bus,
+    calls = peers.Peers(settings, peers.own_identity(settings))
+    resources.on_stop.append(calls.close)
+    deps = Deps(store=store, settings=settings, bus=resources.bus, peers=calls,
                 recordings_dir=settings.data_dir / "meetings" / "recordings")  # fmt: skip
     if resources.bus is not None:
 
@@ -29,8 +31,6 @@ async def build(resources: Resources) -> list[Registration]:
             return removed + await store.erase(owner)
 
         await erase_deleted_users(resources.bus, "meetings", erase)
-        calls = peers.Peers(settings, peers.own_identity(settings))
-        resources.on_stop.append(calls.close)
         await Pipeline(resources.sessions, resources.bus, calls, settings).start()
     servicer = MeetingsServicer(deps)  # type: ignore[abstract]
     return [registration(servicer)]

@@ -1,6 +1,4 @@
-"""MeetingsService: the RPCs built so far, grouped by concern in the mixins it is made of.
-Project chat, insights and search are inherited from the generated base class and answer
-UNIMPLEMENTED (see docs/meetings.md).
+"""MeetingsService: the RPCs, grouped by concern in the mixins it is made of.
 
 Tenancy: clients and projects are their owner's; a meeting is its organizer's, its project's
 owner's and its participants'; admins see every meeting. Anything else is NOT_FOUND, exactly
@@ -10,6 +8,7 @@ like a missing resource.
 from __future__ import annotations
 
 from services.meetings.deps import Deps
+from services.meetings.rpc_chat import ChatRpcs
 from services.meetings.rpc_clients_projects import ClientProjectRpcs
 from services.meetings.rpc_meetings import MeetingRpcs
 from services.meetings.rpc_recordings import RecordingRpcs
@@ -20,6 +19,7 @@ class MeetingsServicer(
     ClientProjectRpcs,
     MeetingRpcs,
     RecordingRpcs,
+    ChatRpcs,
     meetings_pb2_grpc.MeetingsServiceServicer,
 ):
     """The meetings service's RPCs."""

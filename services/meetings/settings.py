@@ -1,5 +1,5 @@
 """The meetings service's settings: the kit's, plus the Jitsi server, the recording limit and
-how summaries are asked of the assistant service."""
+how summaries and chat answers are asked of the assistant service."""
 
 from __future__ import annotations
 
@@ -32,6 +32,20 @@ class MeetingsSettings(Settings):
         default=6000,
         description="Transcript characters given to the model for a summary (the start and "
         "the end are kept when it is longer).",
+    )
+    meetings_chat_model: str = Field(
+        default="",
+        description="Model the assistant service answers project chat questions with "
+        "(`provider/model`); empty: its default.",
+    )
+    meetings_chat_max_tokens: int = Field(
+        default=256, gt=0, description="Most tokens an answer of the project chat may take."
+    )
+    meetings_chat_context_chars: int = Field(
+        default=4000,
+        gt=0,
+        description="Characters of project data, sources and earlier turns given to the model "
+        "with a chat question (in that order of priority; the rest is left out).",
     )
     meetings_peer_timeout: float = Field(
         default=120.0, description="Seconds a call to the speech or assistant service may take."

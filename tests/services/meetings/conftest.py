@@ -5,7 +5,8 @@ users with their own tokens, and checks of error answers."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,14 @@ from google.protobuf import field_mask_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from services.meetings import peers
 from services.meetings.service import SPEC
 from tests.fixtures.tokens import TokenFactory
+from tools.processes import NatsServer
 from voka.config import Settings
 from voka.meetings.v1 import client_pb2, meetings_pb2, meetings_pb2_grpc, project_pb2
 from voka.server import Running, start
+from voka.service_identity import ServiceIdentity
 
 m = meetings_pb2
 
@@ -34,6 +38,28 @@ class User:
     def __getattr__(self, rpc: str) -> Callable[[Any], Awaitable[Any]]:
         method = getattr(self._stub, rpc)
         return lambda request: method(request, metadata=self._metadata)
+
+
+@pytest.fixture(scope="module")
+def nats_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """One NATS server for a module's peers (the assistant, the speech service)."""
+    server = NatsServer(tmp_path_factory.mktemp("nats"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def identity(tokens: TokenFactory) -> Iterator[None]:
+    """The meetings service's identity as auth's IssueServiceToken would give it."""
+
+    async def issue(service: str, secret: str) -> tuple[str, float]:
+        token = tokens.mint(subject=f"services/{service}", roles=("service",), ttl=300)
+        return token, time.time() + 300
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(peers, "own_identity", lambda _: ServiceIdentity("meetings", "t", issue))
+        yield
 
 
 @pytest.fixture

@@ -670,11 +670,6 @@ async def test_anonymous_calls_are_unauthenticated(stub):
         await failure(call, grpc.StatusCode.UNAUTHENTICATED)
 
 
-async def test_unbuilt_rpc_is_unimplemented(alice: User):
-    request = m.ListChatMessagesRequest(parent="projects/x")
-    await failure(alice.ListChatMessages(request), grpc.StatusCode.UNIMPLEMENTED)
-
-
 async def test_deleted_user_clients_and_projects_are_erased(
     settings: Settings, tokens: TokenFactory, nats_server: NatsServer
 ) -> None:

@@ -5,9 +5,8 @@ once, while a completion of someone else's job has none."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -16,7 +15,6 @@ import pytest
 from google.api import httpbody_pb2
 
 from services.assistant.service import SPEC as ASSISTANT
-from services.meetings import peers
 from services.meetings.service import SPEC as MEETINGS
 from services.meetings.settings import MeetingsSettings
 from services.speech.service import SPEC as SPEECH
@@ -35,34 +33,12 @@ from tools.processes import NatsServer
 from voka.bus import EVENT_ID, EVENT_TYPE
 from voka.meetings.v1 import meeting_pb2, meetings_pb2, meetings_pb2_grpc
 from voka.server import start
-from voka.service_identity import ServiceIdentity
 from voka.speech.v1 import events_pb2 as speech_events
 from voka.speech.v1 import speech_pb2
 
 pytestmark = pytest.mark.integration
 m = meetings_pb2
 M = meeting_pb2
-
-
-@pytest.fixture(scope="module")
-def nats_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path_factory.mktemp("nats"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def identity(tokens: TokenFactory) -> Iterator[None]:
-    """The meetings service's identity as auth's IssueServiceToken would give it."""
-
-    async def issue(service: str, secret: str) -> tuple[str, float]:
-        token = tokens.mint(subject=f"services/{service}", roles=("service",), ttl=300)
-        return token, time.time() + 300
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(peers, "own_identity", lambda _: ServiceIdentity("meetings", "t", issue))
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,132 @@
+"""The messages a project chat question is asked with, within a character budget.
+
+What goes in, in this order, while the budget lasts (VOKA_MEETINGS_CHAT_CONTEXT_CHARS):
+1. the project's own fields (title, status, progress, dates, hours, tags, description start);
+2. its latest meetings, one line each (date, title, state);
+3. the sources, best first: summaries, transcript stretches, agendas and the description,
+   ranked against the question (`passages`), numbered [1], [2], ... for the answer to cite;
+4. earlier questions and answers of the chat, newest first (none when `ephemeral`).
+The question itself is always sent whole (at most 4000 characters, checked by the handler).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from services.meetings import passages
+from services.meetings.chat_store import ChatRecord
+from services.meetings.convert import hours
+from services.meetings.project_content import ProjectContent
+from services.meetings.summaries import shorten
+from voka.assistant.v1 import assistant_pb2
+from voka.meetings.v1 import knowledge_pb2, meeting_pb2, project_pb2
+
+A, K = assistant_pb2, knowledge_pb2
+HEADER_CHARS = 600
+MEETING_LINES = 10
+TURN_CHARS = 400
+MIN_SOURCE_CHARS = 120
+SYSTEM = (
+    "You answer questions about one project using only the context given. Cite the sources "
+    "you use as [1], [2]. If the context does not say, answer that you do not know."
+)
+_CITED = re.compile(r"\[(\d{1,2})\]")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    messages: list[assistant_pb2.ChatMessage]
+    citations: list[knowledge_pb2.Citation]
+
+
+def _header(content: ProjectContent) -> str:
+    p = content.project
+    status = project_pb2.ProjectStatus.Name(p.status).removeprefix("PROJECT_STATUS_").lower()  # type: ignore[arg-type]
+    facts = [f"Project: {p.title}", f"Status: {status}, {p.progress_percent}% done"]
+    if p.start_date or p.due_date:
+        facts.append(f"Dates: start {p.start_date or '-'}, due {p.due_date or '-'}")
+    if p.estimated_centihours is not None or p.spent_centihours is not None:
+        spent, estimated = hours(p.spent_centihours) or "0", hours(p.estimated_centihours) or "-"
+        facts.append(f"Hours: {spent} spent of {estimated} estimated")
+    if p.tags:
+        facts.append(f"Tags: {', '.join(p.tags)}")
+    if p.description:
+        facts.append(f"Description: {p.description}")
+    return shorten("\n".join(facts), HEADER_CHARS)
+
+
+def _meeting_lines(content: ProjectContent) -> str:
+    lines = [
+        f"- {m.start_time.date().isoformat()} {m.title} "
+        f"({meeting_pb2.MeetingState.Name(m.state).removeprefix('MEETING_STATE_').lower()})"  # type: ignore[arg-type]
+        for m in content.meetings[:MEETING_LINES]
+    ]
+    total = len(content.meetings)
+    return f"Meetings ({total}, latest first):\n" + "\n".join(lines) if lines else "Meetings: none"
+
+
+def _sources(
+    content: ProjectContent, words: Sequence[str], budget: int, max_sources: int
+) -> list[knowledge_pb2.Citation]:
+    """The best passages, each trimmed to its share of what is left."""
+    best = passages.rank(content.passages(), words)[:max_sources]
+    cited: list[knowledge_pb2.Citation] = []
+    for ranked in best:
+        share = budget // max(1, len(best) - len(cited))
+        if share < MIN_SOURCE_CHARS:
+            break
+        text = passages.snippet(ranked.passage.text, words, share)
+        budget -= len(text)
+        cited.append(K.Citation(index=len(cited) + 1, source=passages.source_ref(ranked.passage),
+                                snippet=text, score=ranked.score))  # fmt: skip
+    return cited
+
+
+def _turns(history: Sequence[ChatRecord], budget: int) -> list[assistant_pb2.ChatMessage]:
+    """Earlier messages, newest first while they fit, sent oldest first."""
+    kept: list[assistant_pb2.ChatMessage] = []
+    for record in reversed(history):
+        text = shorten(record.content, TURN_CHARS)
+        if len(text) > budget:
+            break
+        budget -= len(text)
+        role = A.MESSAGE_ROLE_USER if record.role == K.CHAT_ROLE_USER else A.MESSAGE_ROLE_ASSISTANT
+        kept.append(A.ChatMessage(role=role, content=text))
+    return kept[::-1]
+
+
+def build(
+    content: ProjectContent, question: str, history: Sequence[ChatRecord], *, budget: int,
+    max_sources: int, language: str,
+) -> Prompt:  # fmt: skip
+    words = passages.terms(question)
+    header = f"{_header(content)}\n{_meeting_lines(content)}"
+    header = header[: max(0, budget)]
+    citations = _sources(content, words, budget - len(header), max_sources)
+    sources = "\n".join(f"[{c.index}] {_label(c.source)}: {c.snippet}" for c in citations)
+    spent = len(header) + len(sources)
+    answer_in = f"the language {language}" if language else "the language of the question"
+    user = (f"{header}\n\nSources:\n{sources or '(none)'}\n\nQuestion: {question}\n"
+            f"Answer briefly in {answer_in}.")  # fmt: skip
+    messages = [
+        A.ChatMessage(role=A.MESSAGE_ROLE_SYSTEM, content=SYSTEM),
+        *_turns(history, budget - spent),
+        A.ChatMessage(role=A.MESSAGE_ROLE_USER, content=user),
+    ]
+    return Prompt(messages, citations)
+
+
+def _label(source: knowledge_pb2.SourceRef) -> str:
+    kind = K.SourceKind.Name(source.kind).removeprefix("SOURCE_KIND_").lower()
+    when = source.time.ToDatetime().date().isoformat() if source.HasField("time") else ""
+    return f"{kind} of '{source.title}' {when}".strip()
+
+
+def cited(answer: str, citations: Sequence[knowledge_pb2.Citation]) -> list[knowledge_pb2.Citation]:
+    """The sources the answer cites as [n]; all of them when it cites none (the model was given
+    them all, and a small model rarely cites)."""
+    used = {int(n) for n in _CITED.findall(answer)}
+    chosen = [c for c in citations if c.index in used]
+    return chosen or list(citations)
