@@ -10,6 +10,7 @@ from __future__ import annotations
 from services.meetings.deps import Deps
 from services.meetings.rpc_chat import ChatRpcs
 from services.meetings.rpc_clients_projects import ClientProjectRpcs
+from services.meetings.rpc_insights import InsightRpcs
 from services.meetings.rpc_meetings import MeetingRpcs
 from services.meetings.rpc_recordings import RecordingRpcs
 from voka.meetings.v1 import meetings_pb2_grpc
@@ -20,6 +21,7 @@ class MeetingsServicer(
     MeetingRpcs,
     RecordingRpcs,
     ChatRpcs,
+    InsightRpcs,
     meetings_pb2_grpc.MeetingsServiceServicer,
 ):
     """The meetings service's RPCs."""

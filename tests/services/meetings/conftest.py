@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,20 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from services.meetings import peers
+from services.meetings.meeting_records import (
+    Commitment,
+    RecordingRecord,
+    SegmentRecord,
+    SummaryContent,
+    SummaryRecord,
+)
+from services.meetings.meeting_store import MeetingRepo
 from services.meetings.service import SPEC
+from services.meetings.store import Store
 from tests.fixtures.tokens import TokenFactory
 from tools.processes import NatsServer
 from voka.config import Settings
-from voka.meetings.v1 import client_pb2, meetings_pb2, meetings_pb2_grpc, project_pb2
+from voka.meetings.v1 import client_pb2, meeting_pb2, meetings_pb2, meetings_pb2_grpc, project_pb2
 from voka.server import Running, start
 from voka.service_identity import ServiceIdentity
 
@@ -145,3 +155,44 @@ async def pages(user: User, rpc: str, field: str, **request: Any) -> list[list[s
         token = reply.next_page_token
         if not token:
             return found
+
+
+LAUNCH_SUMMARY = SummaryContent(
+    text="The team agreed the launch date.", decisions=("Launch in March",),
+    commitments=(Commitment("send the budget", "Ana", "2030-01-20"),),
+    next_steps=("Book the venue",),
+)  # fmt: skip
+LAUNCH_TRANSCRIPT = ("Ana will send the budget by Friday.", "The launch moves to March.")
+
+
+async def seed_meeting(
+    user: User, service: Running, project: str, title: str, *,
+    start: datetime = datetime(2030, 1, 15, 10, tzinfo=UTC),
+    summary: SummaryContent = LAUNCH_SUMMARY, said: tuple[str, ...] = LAUNCH_TRANSCRIPT,
+) -> str:  # fmt: skip
+    """A meeting of `project` (made over gRPC) with a transcribed recording and a completed
+    summary written as the pipeline leaves them, without running speech or a model."""
+    meeting = meeting_pb2.Meeting(title=title, project=project,
+                                  description="Agenda: budget and launch")  # fmt: skip
+    meeting.start_time.FromDatetime(start)
+    made = (await user.CreateMeeting(m.CreateMeetingRequest(meeting=meeting))).meeting
+    meeting_id = made.name.removeprefix("meetings/")
+    recording_id, at = f"r{meeting_id[:20]}", datetime.now(UTC)
+    assert service.resources.sessions is not None
+    async with Store(service.resources.sessions).session() as session:
+        repo = MeetingRepo(session)
+        await repo.add_recording(RecordingRecord(
+            id=recording_id, meeting_id=meeting_id, uploader="users/alice", file_name="a.wav",
+            content_type="audio/wav", size_bytes=1, sha256="0", path="/none",
+            duration_ms=60_000, language="en", state=meeting_pb2.RECORDING_STATE_TRANSCRIBED,
+            transcription="", error="", meeting_offset_ms=0, summarize=True, create_time=at,
+        ))  # fmt: skip
+        await repo.add_segments(meeting_id, [
+            SegmentRecord(recording_id, i, i * 5000, i * 5000 + 4000, "", text)
+            for i, text in enumerate(said)
+        ])  # fmt: skip
+        await repo.put_summary(SummaryRecord(
+            meeting_id, meeting_pb2.PROCESSING_STATE_COMPLETED, 1, summary, "en", "local/test",
+            "", "", at, at,
+        ))  # fmt: skip
+    return made.name

@@ -18,20 +18,12 @@ import pytest
 
 from services.assistant.service import SPEC as ASSISTANT
 from services.meetings.chat_store import ChatRecord, ChatRepo
-from services.meetings.meeting_records import (
-    Commitment,
-    RecordingRecord,
-    SegmentRecord,
-    SummaryContent,
-    SummaryRecord,
-)
-from services.meetings.meeting_store import MeetingRepo
 from services.meetings.service import SPEC
 from services.meetings.settings import MeetingsSettings
 from services.meetings.store import Store
 from tests.fixtures.tokens import TokenFactory
 from tests.services.assistant.conftest import assistant_settings
-from tests.services.meetings.conftest import User, bad_fields, failure, new_project
+from tests.services.meetings.conftest import User, bad_fields, failure, new_project, seed_meeting
 from tools.processes import NatsServer
 from voka.assistant.v1 import assistant_pb2_grpc
 from voka.meetings.v1 import knowledge_pb2, meeting_pb2, meetings_pb2, meetings_pb2_grpc
@@ -90,40 +82,9 @@ async def stub(service: Running) -> AsyncIterator[meetings_pb2_grpc.MeetingsServ
         yield meetings_pb2_grpc.MeetingsServiceStub(channel)
 
 
-async def seeded_meeting(user: User, service: Running, project: str, title: str) -> str:
-    """A meeting of `project` with a transcript and a summary, as the pipeline leaves them."""
-    meeting = M.Meeting(title=title, project=project, description="Agenda: budget and launch")
-    meeting.start_time.FromDatetime(datetime(2030, 1, 15, 10, tzinfo=UTC))
-    made = (await user.CreateMeeting(m.CreateMeetingRequest(meeting=meeting))).meeting
-    meeting_id = made.name.removeprefix("meetings/")
-    at = datetime.now(UTC)
-    said = ["Ana will send the budget by Friday.", "The launch moves to March."]
-    content = SummaryContent(
-        text="The team agreed the launch date.", decisions=("Launch in March",),
-        commitments=(Commitment("send the budget", "Ana", "2030-01-20"),),
-        next_steps=("Book the venue",),
-    )  # fmt: skip
-    assert service.resources.sessions is not None
-    async with Store(service.resources.sessions).session() as session:
-        repo = MeetingRepo(session)
-        await repo.add_recording(RecordingRecord(
-            id=f"r{meeting_id[:20]}", meeting_id=meeting_id, uploader="users/alice",
-            file_name="a.wav", content_type="audio/wav", size_bytes=1, sha256="0", path="/none",
-            duration_ms=60_000, language="en", state=M.RECORDING_STATE_TRANSCRIBED,
-            transcription="", error="", meeting_offset_ms=0, summarize=True, create_time=at,
-        ))  # fmt: skip
-        await repo.add_segments(meeting_id, [
-            SegmentRecord(f"r{meeting_id[:20]}", i, i * 5000, i * 5000 + 4000, "", text)
-            for i, text in enumerate(said)
-        ])  # fmt: skip
-        await repo.put_summary(SummaryRecord(meeting_id, M.PROCESSING_STATE_COMPLETED, 1, content,
-                                             "en", "local/test", "", "", at, at))  # fmt: skip
-    return made.name
-
-
 async def test_ask_answers_with_sources_and_keeps_the_turn(alice: User, service: Running):
     project = await new_project(alice, description="A new website for Acme.")
-    meeting = await seeded_meeting(alice, service, project.name, "Budget review")
+    meeting = await seed_meeting(alice, service, project.name, "Budget review")
     reply = await alice.AskProject(
         m.AskProjectRequest(project=project.name, question="When is the launch?")
     )
@@ -147,7 +108,7 @@ async def test_ask_answers_with_sources_and_keeps_the_turn(alice: User, service:
 
 async def test_stream_relays_deltas_then_the_answer(alice: User, service: Running):
     project = await new_project(alice)
-    await seeded_meeting(alice, service, project.name, "Kick-off")
+    await seed_meeting(alice, service, project.name, "Kick-off")
     request = m.StreamAskProjectRequest(project=project.name, question="Who sends the budget?",
                                         max_sources=2)  # fmt: skip
     events = [e async for e in alice.StreamAskProject(request)]
@@ -191,7 +152,7 @@ async def test_bad_fields_are_named(alice: User, service: Running):
         "project", "question", "max_sources", "meetings[0]", "language",
     }  # fmt: skip
     mine, other = await new_project(alice), await new_project(alice)
-    elsewhere = await seeded_meeting(alice, service, other.name, "Elsewhere")
+    elsewhere = await seed_meeting(alice, service, other.name, "Elsewhere")
     request = m.AskProjectRequest(project=mine.name, question="Hi", meetings=[elsewhere])
     assert await bad_fields(alice.AskProject(request)) == {"meetings[0]"}
     stream = m.StreamAskProjectRequest(project=mine.name, question="x" * 4001)
@@ -231,7 +192,7 @@ async def test_chat_history_pages_oldest_first(alice: User, service: Running):
 
 async def test_a_cancelled_stream_stores_nothing(alice: User, service: Running):
     project = await new_project(alice)
-    await seeded_meeting(alice, service, project.name, "Planning")
+    await seed_meeting(alice, service, project.name, "Planning")
     call = alice.StreamAskProject(
         m.StreamAskProjectRequest(project=project.name, question="What was decided?")
     )
