@@ -32,7 +32,7 @@ async def build(resources: Resources) -> list[Registration]:
 
         await erase_deleted_users(resources.bus, "meetings", erase)
         await Pipeline(resources.sessions, resources.bus, calls, settings).start()
-    servicer = MeetingsServicer(deps)  # type: ignore[abstract]
+    servicer = MeetingsServicer(deps)
     return [registration(servicer)]
 
 

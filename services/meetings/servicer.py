@@ -13,6 +13,7 @@ from services.meetings.rpc_clients_projects import ClientProjectRpcs
 from services.meetings.rpc_insights import InsightRpcs
 from services.meetings.rpc_meetings import MeetingRpcs
 from services.meetings.rpc_recordings import RecordingRpcs
+from services.meetings.rpc_search import SearchRpcs
 from voka.meetings.v1 import meetings_pb2_grpc
 
 
@@ -22,6 +23,7 @@ class MeetingsServicer(
     RecordingRpcs,
     ChatRpcs,
     InsightRpcs,
+    SearchRpcs,
     meetings_pb2_grpc.MeetingsServiceServicer,
 ):
     """The meetings service's RPCs."""
