@@ -7,6 +7,7 @@ exported: no exporter is installed, which needs a collector to send to.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -70,7 +71,14 @@ def setup_tracing(service: str, version: str) -> None:
 
 
 def tracer() -> trace.Tracer:
-    return trace.get_tracer(_TRACER_NAME)
+    """The kit's tracer from the provider installed now (one object per provider: getting a
+    tracer builds one, and event consumers ask for it on every delivery)."""
+    return _tracer_of(trace.get_tracer_provider())
+
+
+@functools.lru_cache(maxsize=4)
+def _tracer_of(provider: trace.TracerProvider) -> trace.Tracer:
+    return provider.get_tracer(_TRACER_NAME)
 
 
 def inject(carrier: dict[str, str] | None = None) -> dict[str, str]:

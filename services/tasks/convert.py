@@ -15,6 +15,16 @@ from voka.wellknown import duration, timestamp
 
 
 def json_value(value: Any) -> struct_pb2.Value:
+    """A plain JSON value as a protobuf Value: scalars (a task's usual result) directly,
+    nested ones through json_format."""
+    if value is None:
+        return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
+    if isinstance(value, bool):
+        return struct_pb2.Value(bool_value=value)
+    if isinstance(value, str):
+        return struct_pb2.Value(string_value=value)
+    if isinstance(value, int | float):
+        return struct_pb2.Value(number_value=value)
     message = struct_pb2.Value()
     json_format.ParseDict(value, message)
     return message

@@ -5,6 +5,7 @@ declares its worker type, an argument schema checked at submit, and its retry de
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from collections.abc import Callable, Sequence
@@ -38,13 +39,17 @@ class TaskFunction:
     idempotent: bool = False
     demo: bool = False
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.call)
 
     def check(self, args: dict[str, Any], path: str) -> list[FieldViolation]:
         """Violations of the argument schema, named under `path` (`args`, `requests[2].args`)."""
-        return schema.violations(self.args_schema, args, path)
+        return self._checker(args, path)
+
+    @functools.cached_property
+    def _checker(self) -> schema.Checker:
+        return schema.compile_schema(self.args_schema)
 
 
 class Registry:

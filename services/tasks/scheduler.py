@@ -105,6 +105,7 @@ class Scheduler:
             self._apply_progress, REPORT_BATCH
         )
         self._gauged: set[tuple[str, str, str]] = set()  # queue-depth label sets now non-zero
+        self._gauged_at = 0.0
         self._refill = max(settings.tasks_dispatch_batch, settings.tasks_dispatch_window // 2)
         self._visibility = wellknown.duration(settings.tasks_visibility_seconds)
         self.start_time = now_utc()
@@ -265,7 +266,9 @@ class Scheduler:
                 if items:
                     handouts.append(self._dispatch(worker_type, items, now))
         await asyncio.gather(*handouts)
-        self._gauge(now)
+        if now >= self._gauged_at + self._settings.tasks_tick_seconds:  # not every wake-up
+            self._gauged_at = now
+            self._gauge(now)
 
     def _gauge(self, now: float) -> None:
         """Prometheus: queue depths and attempts in flight."""

@@ -32,11 +32,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import timestamp_pb2
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSubscription
 
+from services.tasks import convert
 from services.tasks.batching import GroupCommit
 from services.tasks.events import parse_worker_type, type_token
 from services.tasks.heartbeats import BusyMeter, Heartbeat, Identity, in_flight, status_event
@@ -172,11 +173,11 @@ class Worker:
         try:
             if function is None:
                 raise LookupError(f"{dispatch.function_name} is not registered here")
-            args = json_format.MessageToDict(dispatch.args)
+            args = convert.struct_to_python(dispatch.args)
             timeout = dispatch.attempt_timeout.ToTimedelta().total_seconds() or None
             async with asyncio.timeout(timeout):
                 value = await self._stoppable_call(dispatch, function, args)
-            json_format.ParseDict(value, report.result)
+            report.result.CopyFrom(convert.json_value(value))
             report.phase = P.ATTEMPT_PHASE_SUCCEEDED
         except Exception as exc:
             report.phase = P.ATTEMPT_PHASE_FAILED
