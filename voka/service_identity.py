@@ -112,14 +112,8 @@ def _with_token(details: grpc.aio.ClientCallDetails, token: str) -> grpc.aio.Cli
     )
 
 
-class ServiceIdentityInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-    grpc.aio.StreamUnaryClientInterceptor,
-    grpc.aio.StreamStreamClientInterceptor,
-):
-    """Attaches the service's token to every call of a channel:
-    `grpc.aio.insecure_channel(address, interceptors=[ServiceIdentityInterceptor(identity)])`."""
+class _Attach:
+    """Holds the identity; each subclass intercepts one call kind."""
 
     def __init__(self, identity: ServiceIdentity) -> None:
         self._identity = identity
@@ -127,6 +121,8 @@ class ServiceIdentityInterceptor(
     async def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         return _with_token(details, await self._identity.token())
 
+
+class _UnaryUnary(_Attach, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(
         self,
         continuation: Callable[[grpc.aio.ClientCallDetails, Req], Awaitable[Any]],
@@ -135,6 +131,8 @@ class ServiceIdentityInterceptor(
     ) -> Any:
         return await continuation(await self._details(client_call_details), request)
 
+
+class _UnaryStream(_Attach, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(
         self,
         continuation: Callable[[grpc.aio.ClientCallDetails, Req], Awaitable[Any]],
@@ -143,6 +141,8 @@ class ServiceIdentityInterceptor(
     ) -> Any:
         return await continuation(await self._details(client_call_details), request)
 
+
+class _StreamUnary(_Attach, grpc.aio.StreamUnaryClientInterceptor):
     async def intercept_stream_unary(
         self,
         continuation: Callable[
@@ -153,6 +153,8 @@ class ServiceIdentityInterceptor(
     ) -> Any:
         return await continuation(await self._details(client_call_details), request_iterator)
 
+
+class _StreamStream(_Attach, grpc.aio.StreamStreamClientInterceptor):
     async def intercept_stream_stream(
         self,
         continuation: Callable[
@@ -164,7 +166,17 @@ class ServiceIdentityInterceptor(
         return await continuation(await self._details(client_call_details), request_iterator)
 
 
+def interceptors(identity: ServiceIdentity) -> list[grpc.aio.ClientInterceptor]:
+    """Interceptors attaching the service's token to every call of a channel:
+    `grpc.aio.insecure_channel(address, interceptors=interceptors(identity))`. One object per
+    call kind, because grpc.aio files each interceptor under the first kind it matches: a
+    single object of all four kinds would only ever see unary-unary calls, and every stream
+    would go out without a token."""
+    kinds = (_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream)
+    return [kind(identity) for kind in kinds]
+
+
 def channel(address: str, identity: ServiceIdentity) -> grpc.aio.Channel:
     """A channel to a peer whose every call carries this service's token (create it inside the
     running loop)."""
-    return grpc.aio.insecure_channel(address, interceptors=[ServiceIdentityInterceptor(identity)])
+    return grpc.aio.insecure_channel(address, interceptors=interceptors(identity))

@@ -64,13 +64,6 @@ class Peers:
             self._channels[domain] = service_identity.channel(address, self._identity)
         return self._channels[domain]
 
-    async def _token(self) -> tuple[tuple[str, str], ...]:
-        """The identity's token as call metadata, for server-streaming calls: grpc.aio files
-        the kit's one interceptor object under unary-unary calls only (the first kind it
-        matches), so a stream carries no token unless it is given here."""
-        assert self._identity is not None  # _channel refused a missing one first
-        return (("authorization", f"Bearer {await self._identity.token()}"),)
-
     async def close(self) -> None:
         for channel in self._channels.values():
             await channel.close()
@@ -112,8 +105,7 @@ class Peers:
             messages=messages, model=model, sampling=_sampling(max_tokens)
         )
         rpc: Any = stub.StreamCompleteChat  # the stubs are typed for sync gRPC
-        call = rpc(request, timeout=self._settings.meetings_peer_timeout,
-                   metadata=await self._token())  # fmt: skip
+        call = rpc(request, timeout=self._settings.meetings_peer_timeout)
         try:
             async for event in call:
                 yield event

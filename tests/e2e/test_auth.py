@@ -21,7 +21,7 @@ from tests.e2e.conftest import sign_in
 from tools.mesh import ROOT, Mesh
 from voka.auth.v1 import auth_pb2, auth_pb2_grpc
 from voka.errors import VokaError
-from voka.service_identity import ServiceIdentity, ServiceIdentityInterceptor, issue_via_auth
+from voka.service_identity import ServiceIdentity, interceptors, issue_via_auth
 from voka.translate.v1 import translate_pb2, translate_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -268,9 +268,8 @@ async def test_service_identity_reaches_service_only_rpcs(mesh: Mesh):
     claims = jwt.decode(await me.token(), options={"verify_signature": False})
     assert claims["sub"] == "services/translate"
     assert claims["roles"] == ["service"]
-    interceptors = [ServiceIdentityInterceptor(me)]
     async with grpc.aio.insecure_channel(
-        mesh.service_address("auth"), interceptors=interceptors
+        mesh.service_address("auth"), interceptors=interceptors(me)
     ) as channel:
         reply = await auth_pb2_grpc.AuthServiceStub(channel).ListRevokedTokens(
             auth_pb2.ListRevokedTokensRequest(), timeout=10
