@@ -234,9 +234,20 @@ class MeetingRepo:
 
     async def delete_meeting(self, meeting_id: str) -> list[str]:
         """The recording files the meeting leaves behind; rows below it go by cascade."""
-        paths = [r.path for r in await self.recordings(meeting_id)]
+        paths = await self.recording_paths(meetings.c.id == meeting_id)
         await self.session.execute(sa.delete(meetings).where(meetings.c.id == meeting_id))
         return paths
+
+    async def recording_paths(self, *where: sa.ColumnElement[bool]) -> list[str]:
+        """The files of every recording of the meetings matching `where`, read before those
+        meetings are deleted: their rows go by cascade, their files must be removed after the
+        transaction commits (a rolled-back delete keeps its files)."""
+        statement = (
+            sa.select(recordings.c.path)
+            .select_from(recordings.join(meetings, meetings.c.id == recordings.c.meeting_id))
+            .where(*where)
+        )
+        return list((await self.session.execute(statement)).scalars())
 
     async def list_meetings(
         self, viewer: Viewer, query: MeetingQuery, page: Page
@@ -254,13 +265,15 @@ class MeetingRepo:
         total = int((await self.session.execute(count)).scalar_one())
         return Listing(found[: page.size], len(found) > page.size, total)
 
-    async def erase_organized(self, organizer: str) -> int:
-        """The meetings `organizer` scheduled (for account erasure); their rows below go by
-        cascade."""
-        gone = await self.session.execute(
-            sa.delete(meetings).where(meetings.c.organizer == organizer)
-        )
-        return int(gone.rowcount)  # type: ignore[attr-defined]
+    async def erase_organized(self, organizer: str) -> tuple[int, list[str]]:
+        """The meetings `organizer` scheduled, and those in the projects they own, for account
+        erasure: how many went, and the recording files to remove once committed (the rows
+        below the meetings go by cascade)."""
+        owned = sa.select(projects.c.id).where(projects.c.owner == organizer)
+        theirs = sa.or_(meetings.c.organizer == organizer, meetings.c.project_id.in_(owned))
+        paths = await self.recording_paths(theirs)
+        gone = await self.session.execute(sa.delete(meetings).where(theirs))
+        return int(gone.rowcount), paths  # type: ignore[attr-defined]
 
     async def meeting_counts(self, project_ids: Iterable[str]) -> dict[str, int]:
         ids = list(project_ids)

@@ -8,9 +8,11 @@ resource answers NOT_FOUND, exactly like a missing one.
 
 from __future__ import annotations
 
-from services.meetings import convert, validation
+import sqlalchemy as sa
+
+from services.meetings import audio_files, convert, validation
 from services.meetings.deps import Deps
-from services.meetings.meeting_store import MeetingRepo
+from services.meetings.meeting_store import MeetingRepo, meetings
 from services.meetings.records import (
     ClientRecord,
     changed_client,
@@ -19,7 +21,7 @@ from services.meetings.records import (
     new_project,
 )
 from services.meetings.rpc_common import Context, check, new_id, now, owner, resource_id, valid
-from services.meetings.store import CLIENT_ORDERS, PROJECT_ORDERS, Store, Tenant
+from services.meetings.store import CLIENT_ORDERS, PROJECT_ORDERS, Store, Tenant, projects
 from services.meetings.validation import (
     CLIENT_FIELDS,
     CLIENT_OUTPUT_ONLY,
@@ -113,7 +115,12 @@ class ClientProjectRpcs:
                     "HAS_PROJECTS",
                     request.name,
                 )
+            of_client = sa.select(projects.c.id).where(projects.c.client_id == client_id)
+            paths = await MeetingRepo(tenant.session).recording_paths(
+                meetings.c.project_id.in_(of_client)
+            )
             await tenant.delete_client(client_id)
+        await audio_files.remove(*paths)
         return meetings_pb2.DeleteClientResponse()
 
     async def GetClientStats(
@@ -214,7 +221,11 @@ class ClientProjectRpcs:
                     "HAS_MEETINGS",
                     request.name,
                 )
+            paths = await MeetingRepo(tenant.session).recording_paths(
+                meetings.c.project_id == project_id
+            )
             await tenant.delete_project(project_id)
+        await audio_files.remove(*paths)
         return meetings_pb2.DeleteProjectResponse()
 
     async def GetProjectStats(

@@ -3,7 +3,7 @@ the recording pipeline's consumers (with NATS) and the servicer."""
 
 from __future__ import annotations
 
-from services.meetings import peers
+from services.meetings import audio_files, peers
 from services.meetings.deps import Deps
 from services.meetings.meeting_store import MeetingRepo
 from services.meetings.pipeline import Pipeline
@@ -27,7 +27,8 @@ async def build(resources: Resources) -> list[Registration]:
 
         async def erase(owner: str) -> int:
             async with store.session() as session:
-                removed = await MeetingRepo(session).erase_organized(owner)
+                removed, paths = await MeetingRepo(session).erase_organized(owner)
+            await audio_files.remove(*paths)
             return removed + await store.erase(owner)
 
         await erase_deleted_users(resources.bus, "meetings", erase)

@@ -16,17 +16,23 @@ import pytest
 from google.api import httpbody_pb2
 from google.protobuf import timestamp_pb2
 
+from services.meetings.service import SPEC
 from services.meetings.settings import MeetingsSettings
+from tests.fixtures.nats import announce_user_deleted
 from tests.fixtures.tokens import TokenFactory
+from tests.fixtures.waiting import eventually
 from tests.services.meetings.conftest import (
     User,
     bad_fields,
     failure,
     mask,
+    new_client,
     new_project,
     pages,
 )
-from voka.meetings.v1 import meeting_pb2, meetings_pb2
+from tools.processes import NatsServer
+from voka.meetings.v1 import meeting_pb2, meetings_pb2, meetings_pb2_grpc
+from voka.server import start
 
 m = meetings_pb2
 M = meeting_pb2
@@ -326,3 +332,50 @@ async def test_upload_refuses_what_is_not_audio_and_stores_the_rest(alice: User)
     )
     await alice.DeleteRecording(m.DeleteRecordingRequest(name=stored.name))
     await alice.DeleteMeeting(m.DeleteMeetingRequest(name=name))
+
+
+def recording_files(settings: MeetingsSettings) -> set[Path]:
+    return {p for p in (settings.data_dir / "meetings").rglob("*") if p.is_file()}
+
+
+async def test_forced_deletes_take_the_recording_files_with_them(
+    alice: User, settings: MeetingsSettings
+):
+    client = await new_client(alice)
+    project = await new_project(alice, client=client.name)
+    other = await new_project(alice)
+    for parent in (project, other):
+        meeting = await new_meeting(alice, project=parent.name)
+        await upload(alice, meeting.name, wav())
+    assert len(recording_files(settings)) == 2
+    await alice.DeleteProject(m.DeleteProjectRequest(name=other.name, force=True))
+    assert len(recording_files(settings)) == 1
+    await alice.DeleteClient(m.DeleteClientRequest(name=client.name, force=True))
+    assert recording_files(settings) == set()
+
+
+async def test_an_erased_account_leaves_no_recording_files(
+    settings: MeetingsSettings, tokens: TokenFactory, nats_server: NatsServer
+):
+    """Auth announces the deletion on NATS: the meetings of the account's projects go, and so
+    do their files; another user's stay."""
+    running = await start(SPEC, settings.model_copy(update={"nats_url": nats_server.url}))
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = meetings_pb2_grpc.MeetingsServiceStub(channel)
+            gone = User(stub, tokens.metadata(subject="users/gone"))
+            stays = User(stub, tokens.metadata(subject="users/stays"))
+            for who in (gone, stays):
+                meeting = await new_meeting(who, project=(await new_project(who)).name)
+                await upload(who, meeting.name, wav())
+            assert len(recording_files(settings)) == 2
+            await announce_user_deleted(nats_server.url, "users/gone")
+
+            async def erased() -> bool:
+                return len(recording_files(settings)) == 1
+
+            await eventually(erased)
+            listed = await stays.ListMeetings(m.ListMeetingsRequest())
+            assert listed.total_size == 1
+    finally:
+        await running.stop()
