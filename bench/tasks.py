@@ -6,10 +6,11 @@
 Same machine, same run, same number of worker processes (W) for every system:
 
 * **voka**: nats-server, R replicas of the tasks service (`python -m services.tasks`, one
-  SQLite database, no embedded workers; the shards spread over them by lease, as in
-  production) and W `python -m services.tasks.worker` processes (default concurrency); tasks go
-  in through StreamSubmitTasks (the contract's bulk path, one stream per replica), and
-  separately through one SubmitTask call per task (16 in flight, round robin).
+  SQLite database, no embedded workers; with R > 1 the shards spread over them by lease, as in
+  production; default 1: on a 2-core machine a second one did not help) and W
+  `python -m services.tasks.worker` processes (default concurrency); tasks go in through
+  StreamSubmitTasks (the contract's bulk path, one stream per replica), and separately through
+  one SubmitTask call per task (16 in flight, round robin).
 * **celery**: Celery with a Redis broker, `celery worker -P prefork -c W`, default settings
   (prefetch, acks, no result backend); tasks go in with `delay()`.
 * **dramatiq**: Dramatiq with a Redis broker, `dramatiq --processes W` with its default threads;
@@ -353,7 +354,7 @@ def main(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--tasks", type=int, default=5000, help="tasks per system")
     parser.add_argument("--workers", type=int, default=2, help="worker processes per system")
-    parser.add_argument("--replicas", type=int, default=2,
+    parser.add_argument("--replicas", type=int, default=1,
                         help="tasks-service replicas (voka's shards spread over them)")  # fmt: skip
     parser.add_argument("--only", default="voka,voka-single,celery,dramatiq",
                         help="comma-separated: voka, voka-single, celery, dramatiq")  # fmt: skip
