@@ -4,6 +4,8 @@ task is NOT_FOUND, never PERMISSION_DENIED (its existence is not revealed)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
@@ -108,33 +110,49 @@ class TasksServicer(WebhookRpcs, tasks_pb2_grpc.TasksServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> T.StreamSubmitTasksResponse:
         """Each message is checked and queued as it arrives (one transaction per message); a
-        refused item is reported by its position in the stream and does not stop the rest."""
+        refused item is reported by its position in the stream and does not stop the rest.
+        A message's insert runs while the next one is read and checked (one in flight)."""
         owner = authn.caller().subject
         summary = T.StreamSubmitTasksResponse()
         names: list[str] = []
-        async for message in request_iterator:
-            if not 1 <= len(message.requests) <= MAX_BATCH:
-                raise errors.invalid_argument(
-                    [FieldViolation("requests", f"1 to {MAX_BATCH} items per message")]
-                )
-            batch, offset, now = [], summary.received_count, _now()
-            for index, item in enumerate(message.requests):
-                new, bad = self._submits.check(item, owner, now, f"requests[{index}].")
-                if new is not None:
-                    batch.append(new)
-                else:
-                    summary.refused_count += 1
-                    if len(summary.failures) < MAX_BATCH:
-                        status = errors.invalid_argument(bad).to_status()
-                        summary.failures.add(index=offset + index, status=status)
-            summary.received_count += len(message.requests)
-            for record, deduplicated in await self._accept(batch) if batch else []:
-                summary.deduplicated_count += deduplicated
-                summary.accepted_count += not deduplicated
-                names.append(record.name)
+        inserting: asyncio.Future[list[tuple[TaskRecord, bool]]] | None = None
+        try:
+            async for message in request_iterator:
+                batch = self._checked(message, owner, summary)
+                if inserting is not None:
+                    _count(summary, names, await inserting)
+                inserting = asyncio.ensure_future(self._accept(batch)) if batch else None
+            if inserting is not None:
+                _count(summary, names, await inserting)
+        except BaseException:
+            if inserting is not None:  # what was taken in gets queued all the same
+                with contextlib.suppress(Exception):
+                    await inserting
+            raise
         if summary.received_count <= MAX_STREAM_NAMES:
             summary.names.extend(names)
         return summary
+
+    def _checked(
+        self, message: T.StreamSubmitTasksRequest, owner: str, summary: T.StreamSubmitTasksResponse
+    ) -> list[NewTask]:
+        """The message's valid submits; the others are counted and reported in `summary`."""
+        if not 1 <= len(message.requests) <= MAX_BATCH:
+            raise errors.invalid_argument(
+                [FieldViolation("requests", f"1 to {MAX_BATCH} items per message")]
+            )
+        batch, offset, now = [], summary.received_count, _now()
+        for index, item in enumerate(message.requests):
+            new, bad = self._submits.check(item, owner, now, f"requests[{index}].")
+            if new is not None:
+                batch.append(new)
+            else:
+                summary.refused_count += 1
+                if len(summary.failures) < MAX_BATCH:
+                    status = errors.invalid_argument(bad).to_status()
+                    summary.failures.add(index=offset + index, status=status)
+        summary.received_count += len(message.requests)
+        return batch
 
     async def _visible(self, task_id: str, resource: str = "Task") -> TaskRecord:
         record = await self._store.get(task_id)
@@ -347,6 +365,15 @@ class TasksServicer(WebhookRpcs, tasks_pb2_grpc.TasksServiceServicer):
         return T.PurgeDeadLettersResponse(
             purge_count=count, purge_sample=[f"dead-letters/{i}" for i in sample]
         )
+
+
+def _count(
+    summary: T.StreamSubmitTasksResponse, names: list[str], results: list[tuple[TaskRecord, bool]]
+) -> None:
+    for record, deduplicated in results:
+        summary.deduplicated_count += deduplicated
+        summary.accepted_count += not deduplicated
+        names.append(record.name)
 
 
 def _response(record: TaskRecord, deduplicated: bool) -> T.SubmitTaskResponse:
