@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from voka.api.v1 import options_pb2 as voka_dot_api_dot_v1_dot_options__pb2
 from voka.ops.v1 import ops_pb2 as voka_dot_ops_dot_v1_dot_ops__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18voka/ops/v1/events.proto\x12\x0bvoka.ops.v1\x1a\x19voka/api/v1/options.proto\x1a\x15voka/ops/v1/ops.proto\"\x9f\x01\n\x19ServiceStatusChangedEvent\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x10\n\x08instance\x18\x02 \x01(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.voka.ops.v1.ServingStatus\x12\x0e\n\x06reason\x18\x04 \x01(\t:#\x92\xb5\x18\x1fvoka.ops.service.status_changedb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18voka/ops/v1/events.proto\x12\x0bvoka.ops.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19voka/api/v1/options.proto\x1a\x15voka/ops/v1/ops.proto\"\x9f\x01\n\x19ServiceStatusChangedEvent\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x10\n\x08instance\x18\x02 \x01(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.voka.ops.v1.ServingStatus\x12\x0e\n\x06reason\x18\x04 \x01(\t:#\x92\xb5\x18\x1fvoka.ops.service.status_changed\"s\n\x10\x41lertRaisedEvent\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x10\n\x08instance\x18\x02 \x01(\t\x12!\n\x05\x61lert\x18\x03 \x01(\x0b\x32\x12.voka.ops.v1.Alert:\x19\x92\xb5\x18\x15voka.ops.alert.raised\"\xa9\x01\n\x12\x41lertResolvedEvent\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x10\n\x08instance\x18\x02 \x01(\t\x12!\n\x05\x61lert\x18\x03 \x01(\x0b\x32\x12.voka.ops.v1.Alert\x12\x30\n\x0cresolve_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\x1b\x92\xb5\x18\x17voka.ops.alert.resolvedb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,6 +36,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SERVICESTATUSCHANGEDEVENT']._loaded_options = None
   _globals['_SERVICESTATUSCHANGEDEVENT']._serialized_options = b'\222\265\030\037voka.ops.service.status_changed'
-  _globals['_SERVICESTATUSCHANGEDEVENT']._serialized_start=92
-  _globals['_SERVICESTATUSCHANGEDEVENT']._serialized_end=251
+  _globals['_ALERTRAISEDEVENT']._loaded_options = None
+  _globals['_ALERTRAISEDEVENT']._serialized_options = b'\222\265\030\025voka.ops.alert.raised'
+  _globals['_ALERTRESOLVEDEVENT']._loaded_options = None
+  _globals['_ALERTRESOLVEDEVENT']._serialized_options = b'\222\265\030\027voka.ops.alert.resolved'
+  _globals['_SERVICESTATUSCHANGEDEVENT']._serialized_start=125
+  _globals['_SERVICESTATUSCHANGEDEVENT']._serialized_end=284
+  _globals['_ALERTRAISEDEVENT']._serialized_start=286
+  _globals['_ALERTRAISEDEVENT']._serialized_end=401
+  _globals['_ALERTRESOLVEDEVENT']._serialized_start=404
+  _globals['_ALERTRESOLVEDEVENT']._serialized_end=573
 # @@protoc_insertion_point(module_scope)

@@ -5,6 +5,7 @@ isort:skip_file
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from voka.ops.v1 import ops_pb2 as _ops_pb2
 import builtins as _builtins
 import sys
@@ -52,3 +53,75 @@ class ServiceStatusChangedEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ServiceStatusChangedEvent: _TypeAlias = ServiceStatusChangedEvent  # noqa: Y015
+
+@_typing.final
+class AlertRaisedEvent(_message.Message):
+    """An alert rule's condition held for its hold time in one service process (voka/alerts.py).
+    Webhooks can forward it to an on-call system.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_FIELD_NUMBER: _builtins.int
+    INSTANCE_FIELD_NUMBER: _builtins.int
+    ALERT_FIELD_NUMBER: _builtins.int
+    service: _builtins.str
+    """Domain name, e.g. "translate"."""
+    instance: _builtins.str
+    """The process (host:pid)."""
+    @_builtins.property
+    def alert(self) -> _ops_pb2.Alert:
+        """The alert that fired."""
+
+    def __init__(
+        self,
+        *,
+        service: _builtins.str = ...,
+        instance: _builtins.str = ...,
+        alert: _ops_pb2.Alert | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["alert", b"alert"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert", b"alert", "instance", b"instance", "service", b"service"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AlertRaisedEvent: _TypeAlias = AlertRaisedEvent  # noqa: Y015
+
+@_typing.final
+class AlertResolvedEvent(_message.Message):
+    """A firing alert's condition no longer holds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_FIELD_NUMBER: _builtins.int
+    INSTANCE_FIELD_NUMBER: _builtins.int
+    ALERT_FIELD_NUMBER: _builtins.int
+    RESOLVE_TIME_FIELD_NUMBER: _builtins.int
+    service: _builtins.str
+    """Domain name, e.g. "translate"."""
+    instance: _builtins.str
+    """The process (host:pid)."""
+    @_builtins.property
+    def alert(self) -> _ops_pb2.Alert:
+        """The alert as it was last measured (value is the first value back under the threshold)."""
+
+    @_builtins.property
+    def resolve_time(self) -> _timestamp_pb2.Timestamp:
+        """When the condition stopped holding."""
+
+    def __init__(
+        self,
+        *,
+        service: _builtins.str = ...,
+        instance: _builtins.str = ...,
+        alert: _ops_pb2.Alert | None = ...,
+        resolve_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["alert", b"alert", "resolve_time", b"resolve_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert", b"alert", "instance", b"instance", "resolve_time", b"resolve_time", "service", b"service"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AlertResolvedEvent: _TypeAlias = AlertResolvedEvent  # noqa: Y015

@@ -29,7 +29,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from voka.api.v1 import options_pb2 as voka_dot_api_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15voka/ops/v1/ops.proto\x12\x0bvoka.ops.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19voka/api/v1/options.proto\"g\n\x0f\x44\x65pendencyCheck\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12*\n\x07latency\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xf7\x01\n\x06Health\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.voka.ops.v1.ServingStatus\x12\x10\n\x08\x64raining\x18\x04 \x01(\x08\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06uptime\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\x0c\x64\x65pendencies\x18\x07 \x03(\x0b\x32\x1c.voka.ops.v1.DependencyCheck\")\n\x10GetHealthRequest\x12\x15\n\x07service\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"8\n\x11GetHealthResponse\x12#\n\x06health\x18\x01 \x01(\x0b\x32\x13.voka.ops.v1.Health\"l\n\x12WatchHealthRequest\x12\x15\n\x07service\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12+\n\x08interval\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nmax_events\x18\x03 \x01(\x05\":\n\x13WatchHealthResponse\x12#\n\x06health\x18\x01 \x01(\x0b\x32\x13.voka.ops.v1.Health*k\n\rServingStatus\x12\x1e\n\x1aSERVING_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16SERVING_STATUS_SERVING\x10\x01\x12\x1e\n\x1aSERVING_STATUS_NOT_SERVING\x10\x02\x32\xfe\x01\n\nOpsService\x12p\n\tGetHealth\x12\x1d.voka.ops.v1.GetHealthRequest\x1a\x1e.voka.ops.v1.GetHealthResponse\"$\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x1a\x12\x18/api/v1/health/{service}\x12~\n\x0bWatchHealth\x12\x1f.voka.ops.v1.WatchHealthRequest\x1a .voka.ops.v1.WatchHealthResponse\"*\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02 \x12\x1e/api/v1/health/{service}:watch0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15voka/ops/v1/ops.proto\x12\x0bvoka.ops.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19voka/api/v1/options.proto\"g\n\x0f\x44\x65pendencyCheck\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12*\n\x07latency\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xed\x02\n\x06Health\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.voka.ops.v1.ServingStatus\x12\x10\n\x08\x64raining\x18\x04 \x01(\x08\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06uptime\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\x0c\x64\x65pendencies\x18\x07 \x03(\x0b\x32\x1c.voka.ops.v1.DependencyCheck\x12*\n\x06system\x18\x08 \x01(\x0b\x32\x1a.voka.ops.v1.SystemFigures\x12$\n\x03\x61pi\x18\t \x01(\x0b\x32\x17.voka.ops.v1.ApiFigures\x12\"\n\x06\x61lerts\x18\n \x03(\x0b\x32\x12.voka.ops.v1.Alert\"\x83\x01\n\rSystemFigures\x12\x13\n\x0b\x63pu_percent\x18\x01 \x01(\x01\x12\x16\n\x0ememory_percent\x18\x02 \x01(\x01\x12\x14\n\x0c\x64isk_percent\x18\x03 \x01(\x01\x12/\n\x0bsample_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"v\n\nApiFigures\x12.\n\x0bp95_latency\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05\x63\x61lls\x18\x02 \x01(\x05\x12)\n\x06window\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xaf\x01\n\x05\x41lert\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x08severity\x18\x02 \x01(\x0e\x32\x1a.voka.ops.v1.AlertSeverity\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x0c\n\x04unit\x18\x05 \x01(\t\x12)\n\x05since\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07summary\x18\x07 \x01(\t\")\n\x10GetHealthRequest\x12\x15\n\x07service\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"8\n\x11GetHealthResponse\x12#\n\x06health\x18\x01 \x01(\x0b\x32\x13.voka.ops.v1.Health\"l\n\x12WatchHealthRequest\x12\x15\n\x07service\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12+\n\x08interval\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nmax_events\x18\x03 \x01(\x05\":\n\x13WatchHealthResponse\x12#\n\x06health\x18\x01 \x01(\x0b\x32\x13.voka.ops.v1.Health*k\n\rServingStatus\x12\x1e\n\x1aSERVING_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16SERVING_STATUS_SERVING\x10\x01\x12\x1e\n\x1aSERVING_STATUS_NOT_SERVING\x10\x02*h\n\rAlertSeverity\x12\x1e\n\x1a\x41LERT_SEVERITY_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41LERT_SEVERITY_WARNING\x10\x01\x12\x1b\n\x17\x41LERT_SEVERITY_CRITICAL\x10\x02\x32\xfe\x01\n\nOpsService\x12p\n\tGetHealth\x12\x1d.voka.ops.v1.GetHealthRequest\x1a\x1e.voka.ops.v1.GetHealthResponse\"$\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x1a\x12\x18/api/v1/health/{service}\x12~\n\x0bWatchHealth\x12\x1f.voka.ops.v1.WatchHealthRequest\x1a .voka.ops.v1.WatchHealthResponse\"*\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02 \x12\x1e/api/v1/health/{service}:watch0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,20 +44,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OPSSERVICE'].methods_by_name['GetHealth']._serialized_options = b'\210\265\030\001\202\323\344\223\002\032\022\030/api/v1/health/{service}'
   _globals['_OPSSERVICE'].methods_by_name['WatchHealth']._loaded_options = None
   _globals['_OPSSERVICE'].methods_by_name['WatchHealth']._serialized_options = b'\210\265\030\001\202\323\344\223\002 \022\036/api/v1/health/{service}:watch'
-  _globals['_SERVINGSTATUS']._serialized_start=819
-  _globals['_SERVINGSTATUS']._serialized_end=926
+  _globals['_SERVINGSTATUS']._serialized_start=1369
+  _globals['_SERVINGSTATUS']._serialized_end=1476
+  _globals['_ALERTSEVERITY']._serialized_start=1478
+  _globals['_ALERTSEVERITY']._serialized_end=1582
   _globals['_DEPENDENCYCHECK']._serialized_start=193
   _globals['_DEPENDENCYCHECK']._serialized_end=296
   _globals['_HEALTH']._serialized_start=299
-  _globals['_HEALTH']._serialized_end=546
-  _globals['_GETHEALTHREQUEST']._serialized_start=548
-  _globals['_GETHEALTHREQUEST']._serialized_end=589
-  _globals['_GETHEALTHRESPONSE']._serialized_start=591
-  _globals['_GETHEALTHRESPONSE']._serialized_end=647
-  _globals['_WATCHHEALTHREQUEST']._serialized_start=649
-  _globals['_WATCHHEALTHREQUEST']._serialized_end=757
-  _globals['_WATCHHEALTHRESPONSE']._serialized_start=759
-  _globals['_WATCHHEALTHRESPONSE']._serialized_end=817
-  _globals['_OPSSERVICE']._serialized_start=929
-  _globals['_OPSSERVICE']._serialized_end=1183
+  _globals['_HEALTH']._serialized_end=664
+  _globals['_SYSTEMFIGURES']._serialized_start=667
+  _globals['_SYSTEMFIGURES']._serialized_end=798
+  _globals['_APIFIGURES']._serialized_start=800
+  _globals['_APIFIGURES']._serialized_end=918
+  _globals['_ALERT']._serialized_start=921
+  _globals['_ALERT']._serialized_end=1096
+  _globals['_GETHEALTHREQUEST']._serialized_start=1098
+  _globals['_GETHEALTHREQUEST']._serialized_end=1139
+  _globals['_GETHEALTHRESPONSE']._serialized_start=1141
+  _globals['_GETHEALTHRESPONSE']._serialized_end=1197
+  _globals['_WATCHHEALTHREQUEST']._serialized_start=1199
+  _globals['_WATCHHEALTHREQUEST']._serialized_end=1307
+  _globals['_WATCHHEALTHRESPONSE']._serialized_start=1309
+  _globals['_WATCHHEALTHRESPONSE']._serialized_end=1367
+  _globals['_OPSSERVICE']._serialized_start=1585
+  _globals['_OPSSERVICE']._serialized_end=1839
 # @@protoc_insertion_point(module_scope)

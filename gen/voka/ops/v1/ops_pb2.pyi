@@ -45,6 +45,30 @@ SERVING_STATUS_NOT_SERVING: ServingStatus.ValueType  # 2
 """Up, but a required dependency is down or the service is draining."""
 Global___ServingStatus: _TypeAlias = ServingStatus  # noqa: Y015
 
+class _AlertSeverity:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AlertSeverityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AlertSeverity.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ALERT_SEVERITY_UNSPECIFIED: _AlertSeverity.ValueType  # 0
+    """Unknown."""
+    ALERT_SEVERITY_WARNING: _AlertSeverity.ValueType  # 1
+    """Needs attention soon (resources running short, slow answers)."""
+    ALERT_SEVERITY_CRITICAL: _AlertSeverity.ValueType  # 2
+    """The service cannot do its job (a dependency is down)."""
+
+class AlertSeverity(_AlertSeverity, metaclass=_AlertSeverityEnumTypeWrapper):
+    """How urgent an alert is."""
+
+ALERT_SEVERITY_UNSPECIFIED: AlertSeverity.ValueType  # 0
+"""Unknown."""
+ALERT_SEVERITY_WARNING: AlertSeverity.ValueType  # 1
+"""Needs attention soon (resources running short, slow answers)."""
+ALERT_SEVERITY_CRITICAL: AlertSeverity.ValueType  # 2
+"""The service cannot do its job (a dependency is down)."""
+Global___AlertSeverity: _TypeAlias = AlertSeverity  # noqa: Y015
+
 @_typing.final
 class DependencyCheck(_message.Message):
     """Result of checking one dependency."""
@@ -94,6 +118,9 @@ class Health(_message.Message):
     START_TIME_FIELD_NUMBER: _builtins.int
     UPTIME_FIELD_NUMBER: _builtins.int
     DEPENDENCIES_FIELD_NUMBER: _builtins.int
+    SYSTEM_FIELD_NUMBER: _builtins.int
+    API_FIELD_NUMBER: _builtins.int
+    ALERTS_FIELD_NUMBER: _builtins.int
     service: _builtins.str
     """Domain name, e.g. "translate"."""
     version: _builtins.str
@@ -114,6 +141,18 @@ class Health(_message.Message):
     def dependencies(self) -> _containers.RepeatedCompositeFieldContainer[Global___DependencyCheck]:
         """One entry per dependency."""
 
+    @_builtins.property
+    def system(self) -> Global___SystemFigures:
+        """CPU, memory and disk use where the process runs, sampled by the health loop."""
+
+    @_builtins.property
+    def api(self) -> Global___ApiFigures:
+        """The service's own RPC latency over a recent window."""
+
+    @_builtins.property
+    def alerts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Alert]:
+        """Alerts firing now, most severe first."""
+
     def __init__(
         self,
         *,
@@ -124,14 +163,139 @@ class Health(_message.Message):
         start_time: _timestamp_pb2.Timestamp | None = ...,
         uptime: _duration_pb2.Duration | None = ...,
         dependencies: _abc.Iterable[Global___DependencyCheck] | None = ...,
+        system: Global___SystemFigures | None = ...,
+        api: Global___ApiFigures | None = ...,
+        alerts: _abc.Iterable[Global___Alert] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["start_time", b"start_time", "uptime", b"uptime"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["api", b"api", "start_time", b"start_time", "system", b"system", "uptime", b"uptime"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dependencies", b"dependencies", "draining", b"draining", "service", b"service", "start_time", b"start_time", "status", b"status", "uptime", b"uptime", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alerts", b"alerts", "api", b"api", "dependencies", b"dependencies", "draining", b"draining", "service", b"service", "start_time", b"start_time", "status", b"status", "system", b"system", "uptime", b"uptime", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Health: _TypeAlias = Health  # noqa: Y015
+
+@_typing.final
+class SystemFigures(_message.Message):
+    """CPU, memory and disk use where the process runs: the container's cgroup limits where it has
+    them (Kubernetes), the host's otherwise.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CPU_PERCENT_FIELD_NUMBER: _builtins.int
+    MEMORY_PERCENT_FIELD_NUMBER: _builtins.int
+    DISK_PERCENT_FIELD_NUMBER: _builtins.int
+    SAMPLE_TIME_FIELD_NUMBER: _builtins.int
+    cpu_percent: _builtins.float
+    """CPU busy, as a percentage of the CPU available, since the previous sample."""
+    memory_percent: _builtins.float
+    """Memory in use, as a percentage of the memory available."""
+    disk_percent: _builtins.float
+    """Space used on the filesystem holding the service's data directory, as a percentage."""
+    @_builtins.property
+    def sample_time(self) -> _timestamp_pb2.Timestamp:
+        """When the figures were sampled."""
+
+    def __init__(
+        self,
+        *,
+        cpu_percent: _builtins.float = ...,
+        memory_percent: _builtins.float = ...,
+        disk_percent: _builtins.float = ...,
+        sample_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sample_time", b"sample_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cpu_percent", b"cpu_percent", "disk_percent", b"disk_percent", "memory_percent", b"memory_percent", "sample_time", b"sample_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SystemFigures: _TypeAlias = SystemFigures  # noqa: Y015
+
+@_typing.final
+class ApiFigures(_message.Message):
+    """Latency of the service's unary RPCs (streams last as long as their callers want, so they are
+    left out) over a recent window.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    P95_LATENCY_FIELD_NUMBER: _builtins.int
+    CALLS_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    calls: _builtins.int
+    """Unary RPCs completed within the window (up to the window's capacity)."""
+    @_builtins.property
+    def p95_latency(self) -> _duration_pb2.Duration:
+        """95th percentile of the RPC latency over the window; zero without calls."""
+
+    @_builtins.property
+    def window(self) -> _duration_pb2.Duration:
+        """How far back the window reaches."""
+
+    def __init__(
+        self,
+        *,
+        p95_latency: _duration_pb2.Duration | None = ...,
+        calls: _builtins.int = ...,
+        window: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["p95_latency", b"p95_latency", "window", b"window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calls", b"calls", "p95_latency", b"p95_latency", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApiFigures: _TypeAlias = ApiFigures  # noqa: Y015
+
+@_typing.final
+class Alert(_message.Message):
+    """An alert rule whose condition has held for its hold time."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    SEVERITY_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Rule name: "cpu_high", "memory_high", "disk_high", "broker_down", "latency_high"."""
+    severity: Global___AlertSeverity.ValueType
+    """How urgent it is."""
+    value: _builtins.float
+    """The value measured last (percent, seconds, or 1 for a dependency that is down)."""
+    threshold: _builtins.float
+    """The value above which the rule fires (0 for a dependency that must be up)."""
+    unit: _builtins.str
+    """Unit of value and threshold: "%", "s", or empty."""
+    summary: _builtins.str
+    """What is wrong, in words."""
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """When the condition started to hold (it fired a hold time later)."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        severity: Global___AlertSeverity.ValueType = ...,
+        value: _builtins.float = ...,
+        threshold: _builtins.float = ...,
+        unit: _builtins.str = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        summary: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "severity", b"severity", "since", b"since", "summary", b"summary", "threshold", b"threshold", "unit", b"unit", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Alert: _TypeAlias = Alert  # noqa: Y015
 
 @_typing.final
 class GetHealthRequest(_message.Message):
