@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from google.protobuf import duration_pb2
-
+from services.meetings.figures import MeetingFigures
 from services.meetings.records import ClientFigures, ClientRecord, ProjectRecord
 from voka.meetings.v1 import client_pb2, project_pb2
-from voka.wellknown import timestamp
+from voka.wellknown import duration, timestamp
 
 
 def hours(centihours: int | None) -> str:
@@ -48,7 +47,8 @@ def client(record: ClientRecord) -> client_pb2.Client:
     )
 
 
-def project(record: ProjectRecord) -> project_pb2.Project:
+def project(record: ProjectRecord, meeting_count: int = 0) -> project_pb2.Project:
+    """`meeting_count` is counted when read (0 for a project just created)."""
     message = project_pb2.Project(
         name=project_name(record.id),
         client=client_name(record.client_id) if record.client_id else "",
@@ -62,7 +62,7 @@ def project(record: ProjectRecord) -> project_pb2.Project:
         due_date=_iso(record.due_date),
         tags=record.tags,
         owner=record.owner,
-        meeting_count=0,  # meetings are not built yet
+        meeting_count=meeting_count,
         create_time=timestamp(record.create_time),
         update_time=timestamp(record.update_time),
     )
@@ -77,10 +77,11 @@ def money(currency: str, amount_minor: int) -> project_pb2.Money:
     return project_pb2.Money(currency_code=currency, amount_minor=amount_minor)
 
 
-def client_stats(client_id: str, figures: ClientFigures, now: datetime) -> client_pb2.ClientStats:
-    """Meeting, recording and commitment figures stay zero/unset until meetings are built."""
+def client_stats(
+    client_id: str, figures: ClientFigures, meetings: MeetingFigures, now: datetime
+) -> client_pb2.ClientStats:
     average = figures.average_active_progress
-    return client_pb2.ClientStats(
+    stats = client_pb2.ClientStats(
         client=client_name(client_id),
         project_count=figures.project_count,
         projects_by_status=[
@@ -91,14 +92,19 @@ def client_stats(client_id: str, figures: ClientFigures, now: datetime) -> clien
         estimated_hours=hours(figures.estimated_centihours),
         spent_hours=hours(figures.spent_centihours),
         average_progress_percent=0 if average is None else round_half_up(average),
-        meeting_count=0,
-        recorded_duration=duration_pb2.Duration(),
+        meeting_count=meetings.meeting_count,
+        recorded_duration=duration(meetings.recorded_ms / 1000),
+        overdue_commitment_count=meetings.overdue_commitment_count,
         compute_time=timestamp(now),
     )
+    _meeting_times(stats, meetings)
+    return stats
 
 
-def project_stats(record: ProjectRecord, now: datetime) -> project_pb2.ProjectStats:
-    """Figures of one project: its own columns; meeting figures stay zero/unset for now."""
+def project_stats(
+    record: ProjectRecord, meetings: MeetingFigures, chat_questions: int, now: datetime
+) -> project_pb2.ProjectStats:
+    """Figures of one project: its own columns, its meetings' and its chat's."""
     stats = project_pb2.ProjectStats(
         project=project_name(record.id),
         status=record.status,  # type: ignore[arg-type]
@@ -107,12 +113,30 @@ def project_stats(record: ProjectRecord, now: datetime) -> project_pb2.ProjectSt
         spent_hours=hours(record.spent_centihours or 0),
         hours_used_percent=hours_used(record.estimated_centihours, record.spent_centihours),
         days_until_due=(record.due_date - now.date()).days if record.due_date else 0,
-        recorded_duration=duration_pb2.Duration(),
+        meeting_count=meetings.meeting_count,
+        upcoming_meeting_count=meetings.upcoming_meeting_count,
+        recording_count=meetings.recording_count,
+        recorded_duration=duration(meetings.recorded_ms / 1000),
+        summarized_meeting_count=meetings.summarized_meeting_count,
+        commitment_count=meetings.commitment_count,
+        overdue_commitment_count=meetings.overdue_commitment_count,
+        chat_question_count=chat_questions,
         compute_time=timestamp(now),
     )
     if record.budget_currency is not None:
         stats.budget.CopyFrom(money(record.budget_currency, record.budget_minor or 0))
+    _meeting_times(stats, meetings)
     return stats
+
+
+def _meeting_times(
+    stats: project_pb2.ProjectStats | client_pb2.ClientStats, meetings: MeetingFigures
+) -> None:
+    """The last and next meeting times, left unset when there is none."""
+    if meetings.last_meeting_time is not None:
+        stats.last_meeting_time.CopyFrom(timestamp(meetings.last_meeting_time))
+    if meetings.next_meeting_time is not None:
+        stats.next_meeting_time.CopyFrom(timestamp(meetings.next_meeting_time))
 
 
 def hours_used(estimated: int | None, spent: int | None) -> int:

@@ -9,7 +9,7 @@ summaries. Open commitments are every summary's, latest meeting first.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from services.meetings import meeting_convert
 from services.meetings.convert import hours, hours_used, project_name
@@ -35,7 +35,7 @@ def _summary_ref(content: ProjectContent, meeting: MeetingRecord) -> knowledge_p
     return ref
 
 
-def open_commitments(content: ProjectContent, today: str) -> list[meeting_pb2.Commitment]:
+def open_commitments(content: ProjectContent, today: date) -> list[meeting_pb2.Commitment]:
     found = []
     for meeting in content.meetings:
         summary = content.summaries.get(meeting.id)
@@ -45,7 +45,7 @@ def open_commitments(content: ProjectContent, today: str) -> list[meeting_pb2.Co
                     description=c.description,
                     owner=c.owner,
                     due_date=c.due_date,
-                    overdue=bool(c.due_date) and c.due_date < today,
+                    overdue=c.is_overdue(today),
                     meeting=meeting_convert.meeting_name(meeting.id),
                 )
             )
@@ -136,7 +136,7 @@ def _overview(content: ProjectContent, commitments: list[meeting_pb2.Commitment]
 
 
 def insights(content: ProjectContent, now: datetime) -> knowledge_pb2.ProjectInsights:
-    commitments = open_commitments(content, now.date().isoformat())
+    commitments = open_commitments(content, now.date())
     overdue = [c for c in commitments if c.overdue]
     found = [*_schedule(content, now), *_from_summaries(content, overdue)]
     found.sort(key=lambda i: i.severity, reverse=True)  # stable: rule order within a severity

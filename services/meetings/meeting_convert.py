@@ -145,7 +145,7 @@ def summary(record: SummaryRecord, today: date) -> meeting_pb2.Summary:
                 description=c.description,
                 owner=c.owner,
                 due_date=c.due_date,
-                overdue=bool(c.due_date) and c.due_date < today.isoformat(),
+                overdue=c.is_overdue(today),
                 meeting=meeting,
             )
             for c in content.commitments

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from voka.meetings.v1 import meeting_pb2
 
@@ -128,7 +128,12 @@ class SegmentRecord:
 class Commitment:
     description: str
     owner: str = ""
-    due_date: str = ""
+    due_date: str = ""  # YYYY-MM-DD as the model wrote it; empty: none
+
+    def is_overdue(self, today: date) -> bool:
+        """Due before `today`; computed when read, as the contract says (ISO dates compare
+        as strings)."""
+        return bool(self.due_date) and self.due_date < today.isoformat()
 
 
 @dataclass(frozen=True)

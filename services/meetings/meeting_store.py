@@ -131,6 +131,8 @@ summaries = sa.Table(
     sa.Column("search_text", sa.Text(), nullable=False),
 )
 
+HAS_CONTENT = summaries.c.generate_time.is_not(None)  # a summary written at least once
+
 MEETING_ORDERS: dict[str, Order[MeetingRecord]] = {
     "start_time": Order(
         meetings.c.start_time, meetings.c.id, False, "datetime", lambda r: r.start_time
@@ -384,9 +386,20 @@ class MeetingRepo:
         if not meeting_ids:
             return {}
         statement = sa.select(summaries).where(
-            summaries.c.meeting_id.in_(list(meeting_ids)), summaries.c.generate_time.is_not(None)
+            summaries.c.meeting_id.in_(list(meeting_ids)), HAS_CONTENT
         )
         return {row.meeting_id: _summary(row) for row in await self.session.execute(statement)}
+
+    async def commitments(self, *where: sa.ColumnElement[bool]) -> list[Commitment]:
+        """The commitments of the summaries with content of the meetings matching `where`:
+        only that column is read (they are JSON, counted by the caller, not the database)."""
+        statement = (
+            sa.select(summaries.c.commitments)
+            .select_from(summaries.join(meetings, meetings.c.id == summaries.c.meeting_id))
+            .where(HAS_CONTENT, *where)
+        )
+        found = await self.session.execute(statement)
+        return [c for text in found.scalars() for c in _commitments(text)]
 
     async def put_summary(self, record: SummaryRecord) -> None:
         """Insert or replace the meeting's summary row."""
@@ -536,7 +549,7 @@ def _summary(row: sa.Row[Any]) -> SummaryRecord:
     content = SummaryContent(
         text=data["text"], key_points=tuple(json.loads(data["key_points"])),
         decisions=tuple(json.loads(data["decisions"])),
-        commitments=tuple(Commitment(**c) for c in json.loads(data["commitments"])),
+        commitments=_commitments(data["commitments"]),
         next_steps=tuple(json.loads(data["next_steps"])),
         participants=tuple(json.loads(data["participants"])),
     )  # fmt: skip
@@ -546,3 +559,7 @@ def _summary(row: sa.Row[Any]) -> SummaryRecord:
         raw_output=data["raw_output"], generate_time=_optional_utc(data["generate_time"]),
         update_time=utc(data["update_time"]),
     )  # fmt: skip
+
+
+def _commitments(stored: str) -> tuple[Commitment, ...]:
+    return tuple(Commitment(**c) for c in json.loads(stored))

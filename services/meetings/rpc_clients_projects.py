@@ -8,20 +8,21 @@ resource answers NOT_FOUND, exactly like a missing one.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from services.meetings import audio_files, convert, validation
+from services.meetings.chat_store import ChatRepo
 from services.meetings.deps import Deps
+from services.meetings.figures import meeting_figures
 from services.meetings.meeting_store import MeetingRepo, meetings
 from services.meetings.records import (
     ClientRecord,
+    ProjectRecord,
     changed_client,
     changed_project,
     new_client,
     new_project,
 )
 from services.meetings.rpc_common import Context, check, new_id, now, owner, resource_id, valid
-from services.meetings.store import CLIENT_ORDERS, PROJECT_ORDERS, Store, Tenant, projects
+from services.meetings.store import CLIENT_ORDERS, PROJECT_ORDERS, Store, Tenant
 from services.meetings.validation import (
     CLIENT_FIELDS,
     CLIENT_OUTPUT_ONLY,
@@ -30,7 +31,7 @@ from services.meetings.validation import (
 )
 from voka import errors
 from voka.errors import FieldViolation
-from voka.meetings.v1 import meetings_pb2
+from voka.meetings.v1 import meetings_pb2, project_pb2
 from voka.pagination import Page, decode_token, next_token, page_size
 
 CLIENT = "meetings.voka.dev/Client"
@@ -115,9 +116,8 @@ class ClientProjectRpcs:
                     "HAS_PROJECTS",
                     request.name,
                 )
-            of_client = sa.select(projects.c.id).where(projects.c.client_id == client_id)
             paths = await MeetingRepo(tenant.session).recording_paths(
-                meetings.c.project_id.in_(of_client)
+                meetings.c.project_id.in_(tenant.client_project_ids(client_id))
             )
             await tenant.delete_client(client_id)
         await audio_files.remove(*paths)
@@ -127,11 +127,13 @@ class ClientProjectRpcs:
         self, request: meetings_pb2.GetClientStatsRequest, context: Context
     ) -> meetings_pb2.GetClientStatsResponse:
         client_id = resource_id(request.name, "clients", "name", "/stats")
+        at = now()
         async with self._store.tenant(owner()) as tenant:
             if not await tenant.lock_client(client_id, exclusive=False):
                 raise errors.not_found(CLIENT, convert.client_name(client_id))
             figures = await tenant.client_figures(client_id)
-        stats = convert.client_stats(client_id, figures, now())
+            held = await meeting_figures(tenant.session, tenant.client_project_ids(client_id), at)
+        stats = convert.client_stats(client_id, figures, held, at)
         return meetings_pb2.GetClientStatsResponse(stats=stats)
 
     # Projects
@@ -159,9 +161,10 @@ class ClientProjectRpcs:
         project_id = resource_id(request.name, "projects", "name")
         async with self._store.tenant(owner()) as tenant:
             record = await tenant.project(project_id)
-        if record is None:
-            raise errors.not_found(PROJECT, request.name)
-        return meetings_pb2.GetProjectResponse(project=convert.project(record))
+            if record is None:
+                raise errors.not_found(PROJECT, request.name)
+            (message,) = await _projects(tenant, [record])
+        return meetings_pb2.GetProjectResponse(project=message)
 
     async def ListProjects(
         self, request: meetings_pb2.ListProjectsRequest, context: Context
@@ -173,8 +176,9 @@ class ClientProjectRpcs:
         order = valid(order, violations + bad_query + bad_token)
         async with self._store.tenant(owner()) as tenant:
             listing = await tenant.list_projects(query, Page(size, cursor))
+            found = await _projects(tenant, listing.items)
         return meetings_pb2.ListProjectsResponse(
-            projects=[convert.project(r) for r in listing.items],
+            projects=found,
             next_page_token=next_token(order, query.fingerprint(), listing),
             total_size=listing.total,
         )
@@ -203,7 +207,8 @@ class ClientProjectRpcs:
                 + validation.date_order(record.start_date, record.due_date, "project.due_date")
             )
             await tenant.save_project(record)
-        return meetings_pb2.UpdateProjectResponse(project=convert.project(record))
+            (message,) = await _projects(tenant, [record])
+        return meetings_pb2.UpdateProjectResponse(project=message)
 
     async def DeleteProject(
         self, request: meetings_pb2.DeleteProjectRequest, context: Context
@@ -232,11 +237,14 @@ class ClientProjectRpcs:
         self, request: meetings_pb2.GetProjectStatsRequest, context: Context
     ) -> meetings_pb2.GetProjectStatsResponse:
         project_id = resource_id(request.name, "projects", "name", "/stats")
+        at = now()
         async with self._store.tenant(owner()) as tenant:
             record = await tenant.project(project_id)
-        if record is None:
-            raise errors.not_found(PROJECT, convert.project_name(project_id))
-        stats = convert.project_stats(record, now())
+            if record is None:
+                raise errors.not_found(PROJECT, convert.project_name(project_id))
+            held = await meeting_figures(tenant.session, [project_id], at)
+            asked = await ChatRepo(tenant.session).question_counts([project_id])
+        stats = convert.project_stats(record, held, asked.get(project_id, 0), at)
         return meetings_pb2.GetProjectStatsResponse(stats=stats)
 
 
@@ -245,6 +253,12 @@ async def _client(tenant: Tenant, client_id: str) -> ClientRecord:
     if record is None:
         raise errors.not_found(CLIENT, convert.client_name(client_id))
     return record
+
+
+async def _projects(tenant: Tenant, records: list[ProjectRecord]) -> list[project_pb2.Project]:
+    """The projects as messages, with their meeting counts read in one query for them all."""
+    counts = await MeetingRepo(tenant.session).meeting_counts(r.id for r in records)
+    return [convert.project(r, counts.get(r.id, 0)) for r in records]
 
 
 async def _client_violations(tenant: Tenant, client_id: str | None) -> list[FieldViolation]:

@@ -264,6 +264,12 @@ class Tenant:
         )
         return int((await self._session.execute(statement)).scalar_one())
 
+    def client_project_ids(self, client_id: str) -> sa.Select[Any]:
+        """A query of the ids of the client's projects, for figures over their meetings."""
+        return sa.select(projects.c.id).where(
+            projects.c.owner == self.owner, projects.c.client_id == client_id
+        )
+
     async def delete_client(self, client_id: str) -> None:
         """The client and its projects (their tags go by cascade)."""
         await self._session.execute(

@@ -5,7 +5,11 @@ users with their own tokens, and checks of error answers."""
 from __future__ import annotations
 
 import dataclasses
+import io
+import math
+import struct
 import time
+import wave
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,11 +17,13 @@ from typing import Any
 
 import grpc
 import pytest
+from google.api import httpbody_pb2
 from google.protobuf import field_mask_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from services.meetings import peers
+from services.meetings.chat_store import ChatRecord, ChatRepo
 from services.meetings.meeting_records import (
     Commitment,
     RecordingRecord,
@@ -31,7 +37,14 @@ from services.meetings.store import Store
 from tests.fixtures.tokens import TokenFactory
 from tools.processes import NatsServer
 from voka.config import Settings
-from voka.meetings.v1 import client_pb2, meeting_pb2, meetings_pb2, meetings_pb2_grpc, project_pb2
+from voka.meetings.v1 import (
+    client_pb2,
+    knowledge_pb2,
+    meeting_pb2,
+    meetings_pb2,
+    meetings_pb2_grpc,
+    project_pb2,
+)
 from voka.server import Running, start
 from voka.service_identity import ServiceIdentity
 
@@ -157,6 +170,38 @@ async def pages(user: User, rpc: str, field: str, **request: Any) -> list[list[s
             return found
 
 
+def wav(seconds: float = 0.5, rate: int = 16_000) -> bytes:
+    """A short mono tone as a WAV file."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        samples = (int(8000 * math.sin(i / 10)) for i in range(int(seconds * rate)))
+        out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
+    return buffer.getvalue()
+
+
+async def upload(
+    user: User, parent: str, data: bytes, content_type: str = "audio/wav"
+) -> meetings_pb2.UploadRecordingResponse:
+    """UploadRecording as a client streams it: the metadata with the first chunk."""
+    chunks = [data[i : i + 4096] for i in range(0, len(data), 4096)] or [b""]
+
+    async def messages():
+        yield m.UploadRecordingRequest(
+            parent=parent,
+            file_name="call.wav",
+            language="en",
+            skip_summary=False,
+            body=httpbody_pb2.HttpBody(content_type=content_type, data=chunks[0]),
+        )
+        for chunk in chunks[1:]:
+            yield m.UploadRecordingRequest(body=httpbody_pb2.HttpBody(data=chunk))
+
+    return await user.UploadRecording(messages())
+
+
 LAUNCH_SUMMARY = SummaryContent(
     text="The team agreed the launch date.", decisions=("Launch in March",),
     commitments=(Commitment("send the budget", "Ana", "2030-01-20"),),
@@ -196,3 +241,14 @@ async def seed_meeting(
             "", "", at, at,
         ))  # fmt: skip
     return made.name
+
+
+async def add_chat(
+    service: Running, project: str, text: str, role: int = knowledge_pb2.CHAT_ROLE_USER
+) -> None:
+    """A chat message of `project` stored as AskProject leaves it, without the assistant."""
+    assert service.resources.sessions is not None
+    record = ChatRecord(f"c{abs(hash(text))}", project.removeprefix("projects/"), role, text,
+                        datetime(2030, 2, 1, tzinfo=UTC), author="users/alice")  # fmt: skip
+    async with Store(service.resources.sessions).session() as session:
+        await ChatRepo(session).add([record])

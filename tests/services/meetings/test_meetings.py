@@ -4,16 +4,11 @@ and leave, and what UploadRecording refuses or stores (the pipeline itself: test
 
 from __future__ import annotations
 
-import io
-import math
-import struct
-import wave
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 import pytest
-from google.api import httpbody_pb2
 from google.protobuf import timestamp_pb2
 
 from services.meetings.service import SPEC
@@ -29,6 +24,8 @@ from tests.services.meetings.conftest import (
     new_client,
     new_project,
     pages,
+    upload,
+    wav,
 )
 from tools.processes import NatsServer
 from voka.meetings.v1 import meeting_pb2, meetings_pb2, meetings_pb2_grpc
@@ -71,34 +68,6 @@ def person(name: str, email: str = "", user: str = "", **fields) -> M.Participan
 async def new_meeting(user: User, hours: float = 0, **fields) -> M.Meeting:
     meeting = M.Meeting(**{"title": "Kick-off", "start_time": at(hours)} | fields)
     return (await user.CreateMeeting(m.CreateMeetingRequest(meeting=meeting))).meeting
-
-
-def wav(seconds: float = 0.5, rate: int = 16_000) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        samples = (int(8000 * math.sin(i / 10)) for i in range(int(seconds * rate)))
-        out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
-    return buffer.getvalue()
-
-
-async def upload(user: User, parent: str, data: bytes, content_type: str = "audio/wav"):
-    chunks = [data[i : i + 4096] for i in range(0, len(data), 4096)] or [b""]
-
-    async def messages():
-        yield m.UploadRecordingRequest(
-            parent=parent,
-            file_name="call.wav",
-            language="en",
-            skip_summary=False,
-            body=httpbody_pb2.HttpBody(content_type=content_type, data=chunks[0]),
-        )
-        for chunk in chunks[1:]:
-            yield m.UploadRecordingRequest(body=httpbody_pb2.HttpBody(data=chunk))
-
-    return await user.UploadRecording(messages())
 
 
 async def test_schedule_a_meeting_with_an_unguessable_jitsi_room(alice: User):

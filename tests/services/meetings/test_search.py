@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 
 from google.protobuf import timestamp_pb2
 
-from services.meetings.chat_store import ChatRecord, ChatRepo
-from services.meetings.store import Store
 from tests.services.meetings.conftest import (
     User,
+    add_chat,
     bad_fields,
     new_client,
     new_project,
@@ -27,15 +26,6 @@ m, K, M = meetings_pb2, knowledge_pb2, meeting_pb2
 async def search(user: User, query: str, **fields: object) -> list[knowledge_pb2.SearchResult]:
     reply = await user.Search(m.SearchRequest(query=query, page_size=100, **fields))
     return list(reply.results)
-
-
-async def add_chat(service: Running, project: str, text: str) -> None:
-    assert service.resources.sessions is not None
-    record = ChatRecord(f"c{abs(hash(text))}", project.removeprefix("projects/"),
-                        K.CHAT_ROLE_USER, text, datetime(2030, 2, 1, tzinfo=UTC),
-                        author="users/alice")  # fmt: skip
-    async with Store(service.resources.sessions).session() as session:
-        await ChatRepo(session).add([record])
 
 
 async def acme(alice: User, service: Running) -> tuple[str, str, str]:
