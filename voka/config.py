@@ -65,6 +65,29 @@ class Settings(BaseSettings):
         default=10.0, description="SIGTERM: time in-flight RPCs get to finish."
     )
     version: str = Field(default="dev", description="Build version reported by health.")
+    health_interval_seconds: float = Field(
+        default=5.0,
+        description="How often dependency checks re-run, system figures are sampled and alert "
+        "rules are evaluated.",
+    )
+    latency_window_seconds: float = Field(
+        default=60.0, description="How far back the unary RPC p95 latency of the health reaches."
+    )
+    alert_hold_seconds: float = Field(
+        default=60.0, description="How long an alert's condition must hold before it fires."
+    )
+    alert_cpu_percent: float = Field(
+        default=80.0, description="Alert when CPU use (of the container's quota) is above this."
+    )
+    alert_memory_percent: float = Field(
+        default=85.0, description="Alert when memory use (of the container's limit) is above this."
+    )
+    alert_disk_percent: float = Field(
+        default=90.0, description="Alert when the data directory's filesystem is fuller than this."
+    )
+    alert_latency_p95_seconds: float = Field(
+        default=2.0, description="Alert when the unary RPC p95 latency is above this."
+    )
     addresses: dict[str, str] = Field(
         default_factory=dict,
         description='Peer addresses by domain (VOKA_ADDRESSES=\'{"auth": "host:port"}\').',

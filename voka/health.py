@@ -2,7 +2,9 @@
 `voka.ops.v1.OpsService` (the detailed view, REST `GET /api/v1/health/{service}`).
 
 A monitor re-runs the checks periodically, so a service whose database goes away leaves the
-load balancer's rotation on its own, and comes back when the database does.
+load balancer's rotation on its own, and comes back when the database does. The same loop samples
+the system figures (voka/system.py) and evaluates the alert rules (voka/alerts.py); the RPC
+latency window (voka/latency.py) is fed by the `observe` hook.
 """
 
 from __future__ import annotations
@@ -13,14 +15,19 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio
 
 from voka import errors, metrics
+from voka.alerts import Alerts, Change
 from voka.errors import FieldViolation
+from voka.latency import LatencyWindow
 from voka.ops.v1 import ops_pb2, ops_pb2_grpc
+from voka.system import SystemSampler
 from voka.wellknown import duration, timestamp
 
 log = logging.getLogger("voka.health")
@@ -28,17 +35,32 @@ log = logging.getLogger("voka.health")
 # A check returns a short description of what it verified, or raises.
 Check = Callable[[], Awaitable[str]]
 Listener = Callable[[ops_pb2.Health], Awaitable[None]]
+AlertListener = Callable[[Change], Awaitable[None]]
 CHECK_TIMEOUT = 2.0
 # gRPC health name for liveness probes: SERVING for as long as the process answers at all, so a
 # database outage takes a pod out of rotation (readiness, the "" name) without restarting it.
 LIVENESS = "liveness"
 
 
+@dataclass
+class Vitals:
+    """What the health loop measures besides the dependencies, and the rules over it all."""
+
+    system: SystemSampler = field(default_factory=lambda: SystemSampler(Path(".")))
+    latencies: LatencyWindow = field(default_factory=LatencyWindow)
+    alerts: Alerts = field(default_factory=lambda: Alerts([], hold_seconds=0.0))
+
+
 class HealthMonitor:
     """Runs the checks, remembers the last verdict, and keeps gRPC health in step with it."""
 
     def __init__(
-        self, service: str, version: str, checks: Mapping[str, Check], grpc_names: list[str]
+        self,
+        service: str,
+        version: str,
+        checks: Mapping[str, Check],
+        grpc_names: list[str],
+        vitals: Vitals | None = None,
     ) -> None:
         self.service = service
         self.version = version
@@ -50,10 +72,17 @@ class HealthMonitor:
         self._draining = False
         self._last_status = ops_pb2.SERVING_STATUS_UNSPECIFIED
         self._listeners: list[Listener] = []
+        self._alert_listeners: list[AlertListener] = []
+        self.vitals = vitals or Vitals()
+        self._system = self.vitals.system.sample()
 
     def on_change(self, listener: Listener) -> None:
         """Call `listener` with the new health whenever the serving status changes."""
         self._listeners.append(listener)
+
+    def on_alert(self, listener: AlertListener) -> None:
+        """Call `listener` with each alert that fires or resolves."""
+        self._alert_listeners.append(listener)
 
     async def start(self) -> None:
         await self.grpc_health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
@@ -71,6 +100,9 @@ class HealthMonitor:
             start_time=timestamp(self._started),
             uptime=duration(datetime.now(UTC) - self._started),
             dependencies=results,
+            system=self._system,
+            api=self.vitals.latencies.figures(),
+            alerts=self.vitals.alerts.active(),
         )
         await self._publish(health)
         return health
@@ -93,10 +125,26 @@ class HealthMonitor:
             await listener(health)
 
     async def watch(self, interval: float) -> None:
-        """Re-check forever; run as a background task."""
+        """Re-check, re-sample and evaluate the alerts forever; run as a background task."""
         while True:
-            await self.snapshot()
+            try:
+                await self.tick()
+            except Exception:  # the loop is what keeps readiness true; it must outlive a bug
+                log.exception("health: tick failed")
             await asyncio.sleep(interval)
+
+    async def tick(self) -> ops_pb2.Health:
+        """One round of the loop: sample, check, evaluate, tell the alert listeners."""
+        self._system = self.vitals.system.sample()
+        health = await self.snapshot()
+        metrics.record_health(health)
+        for change in self.vitals.alerts.evaluate(health, datetime.now(UTC)):
+            verb = "resolved" if change.resolve_time else "raised"
+            fields = {"alert": change.alert.name, "value": change.alert.value}
+            log.warning("alert %s: %s", verb, change.alert.summary, extra={"fields": fields})
+            for listener in self._alert_listeners:
+                await listener(change)
+        return health
 
     async def drain(self) -> None:
         """Report NOT_SERVING from now on, so balancers stop sending before we stop serving."""

@@ -16,38 +16,56 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from voka import metrics, telemetry
-from voka.calls import Call
+from voka.calls import Call, Hook
 from voka.errors import VokaError
+from voka.latency import LatencyWindow
 
 log = logging.getLogger("voka.rpc")
 
 
-@asynccontextmanager
-async def observe(call: Call) -> AsyncIterator[None]:
-    """One span, one log line and the RPC metrics per call, with the final status code."""
-    parent = telemetry.extract(tuple(call.context.invocation_metadata() or ()))
-    token = otel_context.attach(parent)
-    start = time.perf_counter()
-    metrics.RPC_STARTED.labels(call.service, call.name).inc()
-    in_flight = metrics.RPC_IN_FLIGHT.labels(call.service)
-    in_flight.inc()
-    with telemetry.tracer().start_as_current_span(
-        call.method.lstrip("/"), kind=SpanKind.SERVER, attributes=_span_attributes(call)
-    ) as span:
-        code = grpc.StatusCode.OK
-        try:
-            yield
-            code = _code(call) or grpc.StatusCode.OK
-        except grpc.aio.AbortError:
-            code = _code(call) or grpc.StatusCode.UNKNOWN
-            raise
-        except (asyncio.CancelledError, GeneratorExit):
-            code = grpc.StatusCode.CANCELLED
-            raise
-        finally:
-            in_flight.dec()
-            _record(call, span, code, time.perf_counter() - start)
-            otel_context.detach(token)
+# Probes and health views every service answers: frequent and fast, they would hide a slow API.
+_KIT_SERVICES = frozenset({
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1alpha.ServerReflection",
+    "voka.ops.v1.OpsService",
+})  # fmt: skip
+
+
+def observe(latencies: LatencyWindow) -> Hook:
+    """One span, one log line and the RPC metrics per call, with the final status code; the
+    latency of each unary call of the service's own API also goes to `latencies` (the health's
+    p95 and its alert; streams last as long as their callers want)."""
+
+    @asynccontextmanager
+    async def hook(call: Call) -> AsyncIterator[None]:
+        parent = telemetry.extract(tuple(call.context.invocation_metadata() or ()))
+        token = otel_context.attach(parent)
+        start = time.perf_counter()
+        metrics.RPC_STARTED.labels(call.service, call.name).inc()
+        in_flight = metrics.RPC_IN_FLIGHT.labels(call.service)
+        in_flight.inc()
+        with telemetry.tracer().start_as_current_span(
+            call.method.lstrip("/"), kind=SpanKind.SERVER, attributes=_span_attributes(call)
+        ) as span:
+            code = grpc.StatusCode.OK
+            try:
+                yield
+                code = _code(call) or grpc.StatusCode.OK
+            except grpc.aio.AbortError:
+                code = _code(call) or grpc.StatusCode.UNKNOWN
+                raise
+            except (asyncio.CancelledError, GeneratorExit):
+                code = grpc.StatusCode.CANCELLED
+                raise
+            finally:
+                in_flight.dec()
+                seconds = time.perf_counter() - start
+                _record(call, span, code, seconds)
+                if not call.streaming_response and call.service not in _KIT_SERVICES:
+                    latencies.record(seconds)
+                otel_context.detach(token)
+
+    return hook
 
 
 def _code(call: Call) -> grpc.StatusCode | None:

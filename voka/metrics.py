@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from voka.ops.v1 import ops_pb2
+
 RPC_STARTED = Counter(
     "grpc_server_started_total", "RPCs started on the server.", ["grpc_service", "grpc_method"]
 )
@@ -20,6 +22,29 @@ RPC_SECONDS = Histogram(
 )
 RPC_IN_FLIGHT = Gauge("voka_grpc_server_in_flight", "RPCs being handled now.", ["grpc_service"])
 SERVING = Gauge("voka_serving", "1 while the service reports SERVING, else 0.", ["service"])
+
+# The health loop's figures, so Prometheus alerts on what the service's own rules see
+# (k8s/base/prometheus/voka-alerts.yaml).
+CPU_PERCENT = Gauge("voka_system_cpu_percent", "CPU use, % of what is available.", ["service"])
+MEMORY_PERCENT = Gauge("voka_system_memory_percent", "Memory use, % of the limit.", ["service"])
+DISK_PERCENT = Gauge("voka_system_disk_percent", "Data filesystem use, %.", ["service"])
+P95_SECONDS = Gauge(
+    "voka_rpc_p95_seconds", "p95 latency of unary RPCs over the recent window.", ["service"]
+)
+DEPENDENCY_UP = Gauge(
+    "voka_dependency_up", "1 while a dependency check passes, else 0.", ["service", "dependency"]
+)
+
+
+def record_health(health: ops_pb2.Health) -> None:
+    """Set the gauges from one round of the health loop."""
+    service = health.service
+    CPU_PERCENT.labels(service).set(health.system.cpu_percent)
+    MEMORY_PERCENT.labels(service).set(health.system.memory_percent)
+    DISK_PERCENT.labels(service).set(health.system.disk_percent)
+    P95_SECONDS.labels(service).set(health.api.p95_latency.ToTimedelta().total_seconds())
+    for dependency in health.dependencies:
+        DEPENDENCY_UP.labels(service, dependency.name).set(1 if dependency.ok else 0)
 
 
 def serve_metrics(host: str, port: int) -> None:

@@ -19,19 +19,20 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from voka import authn, credentials, db, hooks, telemetry
-from voka.bus import Bus
+from voka import alerts, authn, credentials, db, hooks, telemetry
+from voka.bus import PUBLISH_TIMEOUT, Bus
 from voka.calls import Hook, HookInterceptor
 from voka.config import Settings
-from voka.health import Check, HealthMonitor, OpsServicer
+from voka.health import Check, HealthMonitor, OpsServicer, Vitals
+from voka.latency import LatencyWindow
 from voka.metrics import serve_metrics
 from voka.ops.v1 import events_pb2, ops_pb2, ops_pb2_grpc
 from voka.ratelimit import RateLimiter, rate_limit_hook
+from voka.system import SystemSampler
 
 log = logging.getLogger("voka.server")
 SettingsT = TypeVar("SettingsT", bound=Settings)
 
-HEALTH_INTERVAL = 5.0
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # audio uploads; services set tighter limits per field
 
 
@@ -137,11 +138,13 @@ async def start(spec: ServiceSpec, settings: Settings) -> Running:
         verifier = resources.verifier = kit.verifier
         resources.on_stop.extend(kit.on_stop)
     names = [r.name for r in registrations]
-    monitor = HealthMonitor(spec.name, settings.version, resources.checks, names)
+    vitals = _vitals(settings)
+    monitor = HealthMonitor(spec.name, settings.version, resources.checks, names, vitals)
     if resources.bus is not None:
         monitor.on_change(_status_event_publisher(resources.bus, monitor))
+        monitor.on_alert(_alert_event_publisher(resources.bus, monitor))
     server = grpc.aio.server(
-        interceptors=[HookInterceptor(_hooks(settings, verifier))],
+        interceptors=[HookInterceptor(_hooks(settings, verifier, vitals.latencies))],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -153,13 +156,21 @@ async def start(spec: ServiceSpec, settings: Settings) -> Running:
     port = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
     await server.start()
     await monitor.start()
-    task = asyncio.create_task(monitor.watch(HEALTH_INTERVAL))
+    task = asyncio.create_task(monitor.watch(settings.health_interval_seconds))
     log.info("%s serving gRPC on %s:%d", spec.name, settings.host, port)
     return Running(server, port, monitor, resources, [task])
 
 
-def _hooks(settings: Settings, verifier: authn.Verifier) -> list[Hook]:
-    stack = [hooks.observe, hooks.map_errors, authn.identity_hook(verifier)]
+def _vitals(settings: Settings) -> Vitals:
+    return Vitals(
+        system=SystemSampler(settings.data_dir),
+        latencies=LatencyWindow(settings.latency_window_seconds),
+        alerts=alerts.Alerts(alerts.rules(settings), settings.alert_hold_seconds),
+    )
+
+
+def _hooks(settings: Settings, verifier: authn.Verifier, latencies: LatencyWindow) -> list[Hook]:
+    stack = [hooks.observe(latencies), hooks.map_errors, authn.identity_hook(verifier)]
     if settings.rate_limit_per_second > 0:
         limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         stack.append(rate_limit_hook(limiter))
@@ -219,6 +230,22 @@ def _status_event_publisher(
         )
         with contextlib.suppress(Exception):  # the event is informative; never block health
             await bus.publish(event)
+
+    return publish
+
+
+def _alert_event_publisher(
+    bus: Bus, monitor: HealthMonitor
+) -> Callable[[alerts.Change], Awaitable[None]]:
+    async def publish(change: alerts.Change) -> None:
+        event = change.event(monitor.service, monitor.instance)
+        try:
+            # A hint, not a stored truth (the health shows the alerts): no ack to wait for,
+            # and while NATS is down the client keeps it until it reconnects.
+            async with asyncio.timeout(PUBLISH_TIMEOUT):
+                await bus.emit(event)
+        except Exception as exc:  # an alert must never take the health loop down
+            log.warning("alert event %s not published: %r", change.alert.name, exc)
 
     return publish
 

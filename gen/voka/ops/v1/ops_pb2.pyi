@@ -215,8 +215,8 @@ Global___SystemFigures: _TypeAlias = SystemFigures  # noqa: Y015
 
 @_typing.final
 class ApiFigures(_message.Message):
-    """Latency of the service's unary RPCs (streams last as long as their callers want, so they are
-    left out) over a recent window.
+    """Latency of the service's own unary RPCs over a recent window. Streams (they last as long as
+    their callers want) and the probes and health views every service answers are left out.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
