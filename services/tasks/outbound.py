@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from services.tasks import peers
 from services.tasks.functions import webhooks as delivery
+from services.tasks.intake import Intake
 from services.tasks.registry import Registry
 from services.tasks.scheduler import Scheduler
 from services.tasks.settings import TasksSettings
 from services.tasks.store import Store
 from services.tasks.validation import Submits
 from services.tasks.webhook_api import Webhooks
-from services.tasks.webhook_dispatcher import Dispatcher, intake
+from services.tasks.webhook_dispatcher import Dispatcher
 from services.tasks.webhook_store import WebhookStore
 from voka import service_identity
 from voka.server import Resources
@@ -19,7 +20,7 @@ from voka.server import Resources
 
 async def start(
     resources: Resources, settings: TasksSettings, store: Store, scheduler: Scheduler,
-    registry: Registry,
+    registry: Registry, *, intake: Intake,
 ) -> Webhooks:  # fmt: skip
     """Configure this process's task functions, start the dispatcher; the webhook RPCs'
     dependencies come back."""
@@ -33,7 +34,7 @@ async def start(
         resources.bus,
         WebhookStore(store.transactions),
         Submits(registry, settings.tasks_shards),
-        intake(store, scheduler),
+        intake.accept,
         settings.tasks_webhook_max_failures,
     )
     await dispatcher.start()

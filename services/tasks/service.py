@@ -10,6 +10,7 @@ from services.tasks import outbound
 from services.tasks.autoscaler import Autoscaler
 from services.tasks.bounds import PoolStore
 from services.tasks.events import parse_worker_type
+from services.tasks.intake import Intake
 from services.tasks.leases import LeaseStore
 from services.tasks.ownership import Ownership
 from services.tasks.pools import LivePools, Pools
@@ -41,7 +42,8 @@ async def build(resources: Resources) -> list[Registration]:
     await pools.live.start()  # before the embedded worker's first beat
     resources.on_stop.append(pools.live.stop)
     # before the embedded worker: its deliveries and peer calls use this configuration
-    webhooks = await outbound.start(resources, settings, store, scheduler, registry)
+    intake = Intake(store, scheduler)
+    webhooks = await outbound.start(resources, settings, store, scheduler, registry, intake=intake)
     types = [parse_worker_type(t) for t in settings.tasks_embedded_workers]
     if types:
         worker = Worker(resources.bus, registry, types, settings.tasks_worker_concurrency,
@@ -53,8 +55,9 @@ async def build(resources: Resources) -> list[Registration]:
     autoscaler.start()
     resources.on_stop.append(autoscaler.stop)
     servicer = TasksServicer(
-        store, leases, registry, scheduler, resources.bus, pools=pools, webhooks=webhooks
-    )
+        store, leases, registry, scheduler, resources.bus, pools=pools, webhooks=webhooks,
+        intake=intake,
+    )  # fmt: skip
     return [registration(servicer)]
 
 

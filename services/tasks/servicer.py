@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -14,8 +14,8 @@ from typing import Any
 import grpc
 
 from services.tasks import control, convert, metrics, watch
-from services.tasks.batching import GroupCommit
 from services.tasks.changes import NewTask, TaskQuery
+from services.tasks.intake import Intake
 from services.tasks.leases import LeaseStore
 from services.tasks.pools import Pools
 from services.tasks.records import TaskRecord
@@ -58,6 +58,7 @@ class TasksServicer(WebhookRpcs, tasks_pb2_grpc.TasksServiceServicer):
         *,
         pools: Pools,
         webhooks: Webhooks,
+        intake: Intake,
     ) -> None:
         self.webhooks = webhooks
         self._store = store
@@ -67,17 +68,7 @@ class TasksServicer(WebhookRpcs, tasks_pb2_grpc.TasksServiceServicer):
         self._scheduler = scheduler
         self._bus = bus
         self._submits = Submits(registry, scheduler.settings.tasks_shards)
-        # Concurrent submits share transactions: one insert for everything waiting.
-        self._inserts: GroupCommit[NewTask, tuple[TaskRecord, bool]] = GroupCommit(store.submit)
-
-    async def _accept(self, batch: Sequence[NewTask]) -> list[tuple[TaskRecord, bool]]:
-        """Insert (one transaction shared with concurrent submits) and queue; each task with
-        whether its idempotency key made it a known one."""
-        results = await self._inserts.submit(batch)
-        fresh = [record for record, dedup in results if not dedup]
-        await self._scheduler.admit(fresh)
-        metrics.submitted([r.worker_type for r in fresh], len(results) - len(fresh))
-        return results
+        self._accept = intake.accept
 
     async def SubmitTask(
         self, request: T.SubmitTaskRequest, context: grpc.aio.ServicerContext[Any, Any]

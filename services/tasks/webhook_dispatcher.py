@@ -26,12 +26,9 @@ from typing import Any
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
 
-from services.tasks import metrics
 from services.tasks.changes import NewTask
 from services.tasks.functions.webhooks import FUNCTION
 from services.tasks.records import TaskRecord
-from services.tasks.scheduler import Scheduler
-from services.tasks.store import Store
 from services.tasks.validation import Submits
 from services.tasks.webhook_records import WebhookRecord
 from services.tasks.webhook_store import NewDelivery, WebhookStore
@@ -43,21 +40,7 @@ from voka.wellknown import utc
 
 log = logging.getLogger("voka.tasks.webhooks")
 REFRESH_SECONDS = 5.0
-Accept = Callable[[Sequence[NewTask]], Awaitable[list[TaskRecord]]]
-
-
-def intake(store: Store, scheduler: Scheduler) -> Accept:
-    """Store delivery tasks (a known idempotency key returns the task already there) and queue
-    the new ones, as a submit does."""
-
-    async def accept(batch: Sequence[NewTask]) -> list[TaskRecord]:
-        results = await store.submit(batch)
-        fresh = [record for record, dedup in results if not dedup]
-        await scheduler.admit(fresh)
-        metrics.submitted([r.worker_type for r in fresh], len(results) - len(fresh))
-        return [record for record, _ in results]
-
-    return accept
+Accept = Callable[[Sequence[NewTask]], Awaitable[list[tuple[TaskRecord, bool]]]]
 
 
 def delivery_id(webhook_id: str, event_id: str) -> str:
@@ -160,7 +143,7 @@ class Dispatcher:
                 log.error("webhooks: %s not queued for %s: %s", event.id, webhook.name, problems)
                 continue
             batch.append((webhook, delivery, new))
-        records = await self._accept([new for _, _, new in batch])
+        records = [record for record, _ in await self._accept([new for _, _, new in batch])]
         await self._store.add_deliveries([
             NewDelivery(id=delivery, webhook_id=webhook.id, event_id=event.id,
                         event_subject=event.subject, task_id=record.id, payload=body,
