@@ -20,19 +20,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-# googleapis-common-protos ships .pyi stubs but no py.typed marker.
-from google.api import annotations_pb2, http_pb2
-from google.protobuf import descriptor_pb2
-
-from voka.api.v1 import options_pb2
+from gateway.contracts import (
+    OPS_DOMAIN_VARIABLE,
+    OPS_SERVICE,
+    TEMPLATE_VARIABLE,
+    Binding,
+    domain_of_service,
+    http_bindings,
+    public_grpc_paths,
+    service_names,
+)
+from tools import openapi
 from voka.authn import AUDIENCE, ISSUER
 from voka.config import DOMAINS
 
 JSON = dict[str, Any]
 
-OPS_SERVICE = "voka.ops.v1.OpsService"
-# The OpsService path variable that names the domain asked (`/api/v1/health/{service}`).
-OPS_DOMAIN_VARIABLE = "service"
 NOT_FOUND_MESSAGE = "no such API path"
 # Envoy's own answers (transcoder rejections, rate limit, no healthy upstream, unknown path) in
 # the same JSON shape as converted gRPC errors: {"code": <google.rpc.Code>, "message": ...}.
@@ -43,6 +46,10 @@ STAT_PREFIX = "voka_edge"
 JWT_PROVIDER = "voka_auth"
 JWKS_PATH = "/api/v1/auth/jwks"
 JWKS_CLUSTER = "voka_jwks"
+# The API reference, answered by Envoy itself to anyone (tools/openapi.py, gateway/docs.html).
+OPENAPI_PATH = "/api/v1/openapi.json"
+DOCS_PATH = "/docs"
+DOCS_PAGE = Path(__file__).with_name("docs.html")
 # API keys (`vk_...`, in `authorization: Bearer` or `x-api-key`) are not JWTs: the service
 # behind resolves them (through the auth service), so the edge lets them through to it instead of
 # refusing them as malformed tokens. Anything else still needs a JWT here.
@@ -55,7 +62,6 @@ GATEWAY_SECRET_ENV = "VOKA_GATEWAY_SECRET"  # noqa: S105 - the variable's name
 # is unknown at the edge until the next fetch.
 JWKS_CACHE_S = 60.0
 
-_VARIABLE = re.compile(r"\{([^}=]+)(?:=([^}]*))?\}")
 _WILDCARDS = frozenset({"*", "**"})
 _TYPE = "type.googleapis.com/"
 _TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
@@ -77,6 +83,9 @@ _CORS_EXPOSE = ("grpc-status", "grpc-message")
 # buffers whole; Envoy's 1 MiB default would refuse a minute of WAV.
 _MAX_BODY_BYTES = 64 * 1024 * 1024
 _MAX_CONNECTIONS = 50_000
+# Envoy refuses a direct_response body over 4 KiB unless the route config raises the limit; the
+# inlined OpenAPI document is about 0.5 MiB.
+_MAX_DIRECT_RESPONSE_BYTES = 4 * 1024 * 1024
 
 
 class RateLimit(NamedTuple):
@@ -84,23 +93,6 @@ class RateLimit(NamedTuple):
 
     tokens_per_fill: int
     fill_interval_s: float
-
-
-@dataclass(frozen=True)
-class Binding:
-    """One `google.api.http` rule (a method's own or one of its `additional_bindings`)."""
-
-    service: str
-    method: str
-    verb: str
-    template: str
-    body: str
-    public: bool = False  # `(voka.api.v1.access) = ACCESS_PUBLIC`: no credential needed
-
-    @property
-    def domain(self) -> str | None:
-        """The domain serving this binding, or None for OpsService (served by every domain)."""
-        return domain_of_service(self.service)
 
 
 @dataclass(frozen=True)
@@ -124,87 +116,6 @@ class RouteMatch:
 DEFAULT_RATE_LIMIT = RateLimit(tokens_per_fill=1000, fill_interval_s=1.0)
 
 
-# --- reading the contracts -------------------------------------------------------------------
-
-
-def load_descriptor_set(descriptor_set: Path) -> descriptor_pb2.FileDescriptorSet:
-    """Parse the set; importing annotations_pb2 above registers the `google.api.http` option."""
-    return descriptor_pb2.FileDescriptorSet.FromString(descriptor_set.read_bytes())
-
-
-def domain_of_service(full_name: str) -> str | None:
-    """`voka.<domain>.v1.X` -> domain; None for anything else, OpsService included."""
-    parts = full_name.split(".")
-    if len(parts) == 4 and parts[0] == "voka" and parts[2] == "v1" and parts[1] in DOMAINS:
-        return parts[1]
-    return None
-
-
-def _voka_services(
-    fds: descriptor_pb2.FileDescriptorSet,
-) -> Iterator[tuple[str, descriptor_pb2.ServiceDescriptorProto]]:
-    for file in fds.file:
-        for service in file.service:
-            full_name = f"{file.package}.{service.name}"
-            if full_name == OPS_SERVICE or domain_of_service(full_name):
-                yield full_name, service
-
-
-def service_names(descriptor_set: Path) -> list[str]:
-    """Every service the edge transcodes: each domain's service(s) and OpsService."""
-    return sorted(name for name, _ in _voka_services(load_descriptor_set(descriptor_set)))
-
-
-def _rule_bindings(
-    service: str, method: str, rule: http_pb2.HttpRule, public: bool = False
-) -> Iterator[Binding]:
-    pattern = rule.WhichOneof("pattern")
-    if pattern == "custom":
-        yield Binding(service, method, rule.custom.kind, rule.custom.path, rule.body, public)
-    elif pattern is not None:
-        yield Binding(service, method, pattern, getattr(rule, pattern), rule.body, public)
-    for extra in rule.additional_bindings:
-        yield from _rule_bindings(service, method, extra, public)
-
-
-def is_public(options: descriptor_pb2.MethodOptions) -> bool:
-    """Whether the contract marks the method ACCESS_PUBLIC; leaving the option out means
-    AUTHENTICATED (contracts.md), so only an explicit PUBLIC opens a path at the edge."""
-    extension: Any = options_pb2.access
-    return bool(options.Extensions[extension] == options_pb2.ACCESS_PUBLIC)
-
-
-def public_grpc_paths(descriptor_set: Path) -> list[str]:
-    """Native gRPC paths (`/voka.x.v1.XService/Method`) of every ACCESS_PUBLIC method."""
-    return sorted(
-        f"/{full_name}/{method.name}"
-        for full_name, service in _voka_services(load_descriptor_set(descriptor_set))
-        for method in service.method
-        if is_public(method.options)
-    )
-
-
-def _http_rule(options: descriptor_pb2.MethodOptions) -> http_pb2.HttpRule | None:
-    # googleapis' stubs type extensions as plain FieldDescriptors, which protobuf's stubs reject.
-    extension: Any = annotations_pb2.http
-    if not options.HasExtension(extension):
-        return None
-    rule: http_pb2.HttpRule = options.Extensions[extension]
-    return rule
-
-
-def http_bindings(descriptor_set: Path) -> list[Binding]:
-    """Every HTTP binding of every voka service method, additional bindings included."""
-    bindings: list[Binding] = []
-    for full_name, service in _voka_services(load_descriptor_set(descriptor_set)):
-        for method in service.method:
-            rule = _http_rule(method.options)
-            if rule is not None:
-                public = is_public(method.options)
-                bindings.extend(_rule_bindings(full_name, method.name, rule, public))
-    return bindings
-
-
 # --- deriving route matches -----------------------------------------------------------------
 
 
@@ -221,7 +132,7 @@ def route_match(template: str) -> RouteMatch:
     wildcard the template is an exact path (custom verb kept); otherwise it is the literal
     segments before the first wildcard, as a prefix ending in '/'.
     """
-    expanded = _VARIABLE.sub(lambda m: m.group(2) or "*", template)
+    expanded = TEMPLATE_VARIABLE.sub(lambda m: m.group(2) or "*", template)
     segments = _without_verb(expanded).split("/")[1:]
     first_wild = next((i for i, s in enumerate(segments) if s in _WILDCARDS), None)
     if first_wild is None:
@@ -233,7 +144,7 @@ def route_match(template: str) -> RouteMatch:
 
 def _for_domain(template: str, domain: str) -> str:
     """An OpsService template with its domain variable filled in."""
-    return _VARIABLE.sub(
+    return TEMPLATE_VARIABLE.sub(
         lambda m: domain if m.group(1) == OPS_DOMAIN_VARIABLE else m.group(0), template
     )
 
@@ -306,7 +217,7 @@ def template_regex(template: str) -> str:
     """An RE2 regex of a path template: `*` is one segment, `**` one or more, the rest literal."""
     out: list[str] = []
     last = 0
-    for m in _VARIABLE.finditer(template):
+    for m in TEMPLATE_VARIABLE.finditer(template):
         out.append(re.escape(template[last : m.start()]))
         segments = (m.group(2) or "*").split("/")
         out.append("/".join(_SEGMENT_REGEX.get(seg) or re.escape(seg) for seg in segments))
@@ -322,7 +233,7 @@ def _method_is(verb: str) -> list[JSON]:
 def _public_match(template: str, verb: str) -> JSON:
     path: JSON = (
         {"safe_regex": {"regex": template_regex(template)}}
-        if _VARIABLE.search(template)
+        if TEMPLATE_VARIABLE.search(template)
         else {"path": template}
     )
     return {**path, "headers": _method_is(verb)}
@@ -369,10 +280,11 @@ def jwt_rules(descriptor_set: Path, table: Mapping[str, Sequence[RouteMatch]]) -
         for p in public_grpc_paths(descriptor_set)
         if domain_of_service(p.strip("/").split("/")[0]) in table
     ]
+    docs = [_public_match(path, "GET") for path in (OPENAPI_PATH, DOCS_PATH)]
     required = {"provider_name": JWT_PROVIDER}
     return [
         *_skip_rules(),
-        *({"match": m} for m in [*public, *grpc_public]),
+        *({"match": m} for m in [*docs, *public, *grpc_public]),
         *({"match": m.as_envoy(), "requires": required} for m, _ in ordered_routes(table)),
     ]
 
@@ -426,6 +338,36 @@ def _service_route(match: RouteMatch, domain: str, idle_timeout_s: float) -> JSO
     }
 
 
+def _docs_routes(descriptor_set: Path, domains: Iterable[str]) -> list[JSON]:
+    """`GET /api/v1/openapi.json` (the document of the domains served, compact) and `GET /docs`
+    (the page that renders it), inlined: no file to mount beside Envoy, in a pod or here."""
+    document = json.dumps(openapi.document(descriptor_set, domains), separators=(",", ":"))
+    return [
+        _static_route(OPENAPI_PATH, document, "application/json"),
+        _static_route(DOCS_PATH, DOCS_PAGE.read_text(), "text/html; charset=utf-8"),
+    ]
+
+
+def _static_route(path: str, body: str, content_type: str) -> JSON:
+    """A GET answered by Envoy with `body`; the transcoder is off, as on the 404 route."""
+    return {
+        "name": f"docs {path}",
+        "match": {"path": path, "headers": _method_is("GET")},
+        "direct_response": {"status": 200, "body": {"inline_string": body}},
+        "response_headers_to_add": [
+            {
+                "header": {"key": "content-type", "value": content_type},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            }
+        ],
+        "typed_per_filter_config": {_TRANSCODER: _transcoder_off()},
+    }
+
+
+def _transcoder_off() -> JSON:
+    return _typed("envoy.config.route.v3.FilterConfig", disabled=True)
+
+
 def _not_found_route() -> JSON:
     """Catch-all 404, rendered as JSON by the local reply config. The transcoder is off on this
     route, or `reject_unknown_method` would answer first with its own 404."""
@@ -433,9 +375,7 @@ def _not_found_route() -> JSON:
         "name": "not_found",
         "match": {"prefix": "/"},
         "direct_response": {"status": 404, "body": {"inline_string": NOT_FOUND_MESSAGE}},
-        "typed_per_filter_config": {
-            _TRANSCODER: _typed("envoy.config.route.v3.FilterConfig", disabled=True)
-        },
+        "typed_per_filter_config": {_TRANSCODER: _transcoder_off()},
     }
 
 
@@ -455,13 +395,16 @@ def _cors_policy(origins: Sequence[str]) -> JSON:
 
 
 def _virtual_host(
-    table: Mapping[str, Sequence[RouteMatch]], cors_origins: Sequence[str], idle_timeout_s: float
+    table: Mapping[str, Sequence[RouteMatch]],
+    cors_origins: Sequence[str],
+    idle_timeout_s: float,
+    docs: list[JSON],
 ) -> JSON:
     routes = [_service_route(m, d, idle_timeout_s) for m, d in ordered_routes(table)]
     return {
         "name": "voka",
         "domains": ["*"],
-        "routes": [*routes, _not_found_route()],
+        "routes": [*docs, *routes, _not_found_route()],
         "typed_per_filter_config": {_CORS: _cors_policy(cors_origins)},
         "request_headers_to_add": [_gateway_proof()],
     }
@@ -729,7 +672,11 @@ def _connection_manager(
         merge_slashes=True,
         stream_idle_timeout=_duration(stream_idle_timeout_s),
         access_log=[_access_log()],
-        route_config={"name": "voka_routes", "virtual_hosts": [virtual_host]},
+        route_config={
+            "name": "voka_routes",
+            "virtual_hosts": [virtual_host],
+            "max_direct_response_body_size_bytes": _MAX_DIRECT_RESPONSE_BYTES,
+        },
         http_filters=http_filters,
         local_reply_config=_local_reply_config(),
     )
@@ -794,7 +741,8 @@ def build_config(
         health_requires_upstreams=health_requires_upstreams,
         jwt_filter=jwt_filter,
     )
-    vhost = _virtual_host(table, cors_origins, stream_idle_timeout_s)
+    docs = _docs_routes(descriptor_set, table)
+    vhost = _virtual_host(table, cors_origins, stream_idle_timeout_s, docs)
     hcm = _connection_manager(vhost, filters, stream_idle_timeout_s)
     return {
         "node": {"id": "voka-gateway", "cluster": "voka"},

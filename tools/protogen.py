@@ -1,4 +1,5 @@
-"""Generate the Python stubs and Envoy's descriptor set from the contracts, or check for drift.
+"""Generate the Python stubs, Envoy's descriptor set and the OpenAPI document from the
+contracts, or check for drift.
 
 Generated code is committed so services import it without a build step; `--check` regenerates
 into a scratch directory and compares byte for byte, which is what CI runs.
@@ -14,11 +15,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tools import openapi
+
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
 GOOGLEAPIS = ROOT / "third_party" / "googleapis"
 GEN = ROOT / "gen"
 DESCRIPTOR_SET = "voka.binpb"
+OPENAPI_DOCUMENT = "openapi.json"
 # Types Envoy must know to render error details as JSON, though no contract imports them.
 EXTRA_DESCRIPTOR_INPUTS = ("google/rpc/error_details.proto", "google/rpc/status.proto")
 
@@ -29,7 +33,8 @@ def proto_files(proto_root: Path) -> list[str]:
 
 
 def generate(proto_root: Path, out: Path) -> None:
-    """Write stubs, type stubs and the descriptor set for every contract under proto_root."""
+    """Write stubs, type stubs, the descriptor set and the OpenAPI document (read from the
+    descriptor set, so its comments come from `--include_source_info`) for every contract."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -50,6 +55,7 @@ def generate(proto_root: Path, out: Path) -> None:
         *files,
         *EXTRA_DESCRIPTOR_INPUTS,
     )
+    openapi.write(out / DESCRIPTOR_SET, out / OPENAPI_DOCUMENT)
 
 
 def _mypy_plugins(out: Path) -> list[str]:

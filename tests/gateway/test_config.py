@@ -20,9 +20,11 @@ from typing import Any
 import pytest
 
 from gateway.config import (
+    DOCS_PATH,
     JWKS_CLUSTER,
     JWT_PROVIDER,
     NOT_FOUND_MESSAGE,
+    OPENAPI_PATH,
     Binding,
     RouteMatch,
     build_config,
@@ -32,6 +34,7 @@ from gateway.config import (
     template_regex,
     write_config,
 )
+from tools import openapi
 from voka.config import DOMAINS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -590,3 +593,24 @@ def test_jwt_provider_fetches_jwks_through_envoys_own_listener():
     address = endpoint["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
     assert address == {"address": "127.0.0.1", "port_value": 8123}
     assert first_match(config, "/api/v1/auth/jwks")["route"]["cluster"] == "auth"
+
+
+# --- API docs --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [OPENAPI_PATH, DOCS_PATH])
+def test_api_docs_are_answered_by_envoy_to_anyone(path: str):
+    config = build_config(DESCRIPTOR_SET, UPSTREAMS)
+    route = first_match(config, path)
+    assert route["direct_response"]["status"] == 200
+    assert route["match"]["headers"][0]["string_match"] == {"exact": "GET"}
+    assert edge_requires(config, "GET", path) is None
+
+
+def test_the_served_document_covers_the_domains_served():
+    config = build_config(DESCRIPTOR_SET, {"auth": "127.0.0.1:1"})
+    body = first_match(config, OPENAPI_PATH)["direct_response"]["body"]["inline_string"]
+    document = json.loads(body)
+    assert document == openapi.document(DESCRIPTOR_SET, ["auth"])
+    limit = hcm(config)["route_config"]["max_direct_response_body_size_bytes"]
+    assert len(body.encode()) < limit

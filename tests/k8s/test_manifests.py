@@ -597,6 +597,12 @@ def test_drift_is_reported(tmp_path: Path):
     assert k8s_gateway.main(["--check", "--out", str(tmp_path)]) == 1
 
 
+def test_generated_config_maps_fit_the_api_servers_limit():
+    """A ConfigMap holds at most 1 MiB; envoy.json carries the inlined OpenAPI document."""
+    for name in (k8s_gateway.CONFIG_FILE, k8s_gateway.DESCRIPTOR_FILE):
+        assert (k8s_gateway.GATEWAY_DIR / name).stat().st_size < 1024 * 1024, name
+
+
 def test_envoy_reaches_every_service_by_its_service_name():
     config = json.loads((k8s_gateway.GATEWAY_DIR / k8s_gateway.CONFIG_FILE).read_text())
     services = by_kind(render("base"), "Service")
