@@ -14,10 +14,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from services.meetings import passages
 from services.meetings.chat_store import ChatRecord
 from services.meetings.convert import hours
+from services.meetings.meeting_records import MeetingRecord
 from services.meetings.project_content import ProjectContent
 from services.meetings.summaries import shorten
 from voka.assistant.v1 import assistant_pb2
@@ -57,10 +59,14 @@ def _header(content: ProjectContent) -> str:
     return shorten("\n".join(facts), HEADER_CHARS)
 
 
-def _meeting_lines(content: ProjectContent) -> str:
+def _state(meeting: MeetingRecord, ended_before: datetime) -> str:
+    name = meeting_pb2.MeetingState.Name(meeting.state_at(ended_before))  # type: ignore[arg-type]
+    return name.removeprefix("MEETING_STATE_").lower()
+
+
+def _meeting_lines(content: ProjectContent, ended_before: datetime) -> str:
     lines = [
-        f"- {m.start_time.date().isoformat()} {m.title} "
-        f"({meeting_pb2.MeetingState.Name(m.state).removeprefix('MEETING_STATE_').lower()})"  # type: ignore[arg-type]
+        f"- {m.start_time.date().isoformat()} {m.title} ({_state(m, ended_before)})"
         for m in content.meetings[:MEETING_LINES]
     ]
     total = len(content.meetings)
@@ -99,10 +105,11 @@ def _turns(history: Sequence[ChatRecord], budget: int) -> list[assistant_pb2.Cha
 
 def build(
     content: ProjectContent, question: str, history: Sequence[ChatRecord], *, budget: int,
-    max_sources: int, language: str,
+    max_sources: int, language: str, ended_before: datetime,
 ) -> Prompt:  # fmt: skip
+    """Meetings' states as read at `ended_before` (`MeetingRecord.state_at`)."""
     words = passages.terms(question)
-    header = f"{_header(content)}\n{_meeting_lines(content)}"
+    header = f"{_header(content)}\n{_meeting_lines(content, ended_before)}"
     header = header[: max(0, budget)]
     citations = _sources(content, words, budget - len(header), max_sources)
     sources = "\n".join(f"[{c.index}] {_label(c.source)}: {c.snippet}" for c in citations)

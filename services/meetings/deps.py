@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from services.meetings.peers import Peers
@@ -18,6 +19,10 @@ class Deps:
     bus: Bus | None
     recordings_dir: Path
     peers: Peers
+
+    def ended_before(self, now: datetime) -> datetime:
+        """Meetings scheduled to end before this read as ENDED (`MeetingRecord.state_at`)."""
+        return now - timedelta(seconds=self.settings.meetings_auto_end_after)
 
     async def publish(self, message: object, event_id: str | None = None) -> None:
         """Publish an event where the service runs with NATS (tests of the plain CRUD run

@@ -54,7 +54,10 @@ def participant(record: ParticipantRecord) -> meeting_pb2.Participant:
     return message
 
 
-def meeting(record: MeetingRecord, jitsi_base_url: str) -> meeting_pb2.Meeting:
+def meeting(
+    record: MeetingRecord, jitsi_base_url: str, ended_before: datetime
+) -> meeting_pb2.Meeting:
+    """`state` as read at `ended_before` (`MeetingRecord.state_at`)."""
     message = M.Meeting(
         name=meeting_name(record.id),
         project=project_name(record.project_id) if record.project_id else "",
@@ -64,7 +67,7 @@ def meeting(record: MeetingRecord, jitsi_base_url: str) -> meeting_pb2.Meeting:
         end_time=timestamp(record.end_time),
         time_zone=record.time_zone,
         participants=[participant(p) for p in record.participants],
-        state=record.state,  # type: ignore[arg-type]
+        state=record.state_at(ended_before),  # type: ignore[arg-type]
         room_name=record.room_name,
         room_url=room_url(jitsi_base_url, record.room_name),
         organizer=record.organizer,

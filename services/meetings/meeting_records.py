@@ -10,6 +10,7 @@ from datetime import date, datetime
 from voka.meetings.v1 import meeting_pb2
 
 M = meeting_pb2
+OPEN_STATES = (M.MEETING_STATE_SCHEDULED, M.MEETING_STATE_IN_PROGRESS)  # may still lapse
 RUNNING_RECORDINGS = frozenset({M.RECORDING_STATE_UPLOADED, M.RECORDING_STATE_TRANSCRIBING})
 
 
@@ -75,6 +76,17 @@ class MeetingRecord:
         if any(p.role == M.PARTICIPANT_ROLE_HOST for p in mine):
             return Access.MANAGE
         return Access.VIEW if mine else Access.NONE
+
+    def state_at(self, ended_before: datetime) -> int:
+        """The state as read: still SCHEDULED or IN_PROGRESS, but its scheduled end and its
+        last join both before `ended_before` (now less the grace), it is ENDED — people who
+        close the page without leaving would keep it open for ever. Worked out when read,
+        never stored: the row keeps what happened, and a later join or a new end time brings
+        the meeting back."""
+        joins = [p.join_time for p in self.participants if p.join_time is not None]
+        if self.state in OPEN_STATES and max([self.end_time, *joins]) < ended_before:
+            return M.MEETING_STATE_ENDED
+        return self.state
 
     @property
     def transcript_state(self) -> int:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.meetings.meeting_records import (
+    OPEN_STATES,
     Commitment,
     MeetingRecord,
     ParticipantRecord,
@@ -29,8 +30,11 @@ from services.meetings.meeting_records import (
     Viewer,
 )
 from services.meetings.store import fold, metadata, projects, search_text
+from voka.meetings.v1 import meeting_pb2
 from voka.pagination import Listing, Order, Page, fingerprint
 from voka.wellknown import utc
+
+M = meeting_pb2
 
 # Mirrors migrations/versions/0002_meetings.py and 0003_chat_search.py (the folded search
 # columns); the migrations are what create them.
@@ -162,6 +166,21 @@ def visible_to(viewer: Viewer) -> list[sa.ColumnElement[bool]]:
     ]
 
 
+def state_at(ended_before: datetime) -> sa.ColumnElement[int]:
+    """`MeetingRecord.state_at` in SQL, for the state filter."""
+    last_join = (
+        sa.select(sa.func.max(participants.c.join_time))
+        .where(participants.c.meeting_id == meetings.c.id)
+        .scalar_subquery()
+    )
+    lapsed = sa.and_(
+        meetings.c.state.in_(OPEN_STATES),
+        meetings.c.end_time < ended_before,
+        sa.or_(last_join.is_(None), last_join < ended_before),
+    )
+    return sa.case((lapsed, M.MEETING_STATE_ENDED), else_=meetings.c.state)
+
+
 @dataclass(frozen=True)
 class MeetingQuery:
     """Filters of ListMeetings, normalised; empty values and 0 mean any."""
@@ -177,7 +196,8 @@ class MeetingQuery:
     def fingerprint(self) -> str:
         return fingerprint("meetings", *astuple(self))
 
-    def where(self) -> list[Any]:
+    def where(self, ended_before: datetime) -> list[Any]:
+        """The filters; `state` as read at `ended_before` (`MeetingRecord.state_at`)."""
         clauses: list[Any] = []
         if self.project_id:
             clauses.append(meetings.c.project_id == self.project_id)
@@ -189,7 +209,7 @@ class MeetingQuery:
         if self.start_to is not None:
             clauses.append(meetings.c.start_time < self.start_to)
         if self.state:
-            clauses.append(meetings.c.state == self.state)
+            clauses.append(state_at(ended_before) == self.state)
         if self.participant:
             column = (
                 participants.c.user_subject
@@ -252,9 +272,9 @@ class MeetingRepo:
         return list((await self.session.execute(statement)).scalars())
 
     async def list_meetings(
-        self, viewer: Viewer, query: MeetingQuery, page: Page
+        self, viewer: Viewer, query: MeetingQuery, page: Page, ended_before: datetime
     ) -> Listing[MeetingRecord]:
-        where = [*visible_to(viewer), *query.where()]
+        where = [*visible_to(viewer), *query.where(ended_before)]
         order = MEETING_ORDERS[query.order_by]
         if page.cursor is not None:
             where.append(order.after(page.cursor))
@@ -262,7 +282,7 @@ class MeetingRepo:
         count = (
             sa.select(sa.func.count())
             .select_from(meetings)
-            .where(*visible_to(viewer), *query.where())
+            .where(*visible_to(viewer), *query.where(ended_before))
         )
         total = int((await self.session.execute(count)).scalar_one())
         return Listing(found[: page.size], len(found) > page.size, total)

@@ -100,6 +100,7 @@ class ChatRpcs:
         prompt = chat_prompt.build(
             content, ask.question, history, budget=self._deps.settings.meetings_chat_context_chars,
             max_sources=ask.max_sources, language=ask.language,
+            ended_before=self._deps.ended_before(now()),
         )  # fmt: skip
         question = ChatRecord(new_id(), ask.project_id, K.CHAT_ROLE_USER, ask.question, now(),
                               author=me)  # fmt: skip

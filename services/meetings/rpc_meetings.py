@@ -78,7 +78,8 @@ class MeetingRpcs:
     _deps: Deps
 
     def _meeting(self, record: MeetingRecord) -> meeting_pb2.Meeting:
-        return meeting_convert.meeting(record, self._deps.settings.meetings_jitsi_base_url)
+        base = self._deps.settings.meetings_jitsi_base_url
+        return meeting_convert.meeting(record, base, self._deps.ended_before(now()))
 
     async def CreateMeeting(
         self, request: meetings_pb2.CreateMeetingRequest, context: Context
@@ -132,7 +133,9 @@ class MeetingRpcs:
         cursor, bad_token = decode_token(request.page_token, order, query.fingerprint())
         order = valid(order, violations + bad_query + bad_token)
         async with self._deps.store.session() as session:
-            listing = await MeetingRepo(session).list_meetings(viewer(), query, Page(size, cursor))
+            listing = await MeetingRepo(session).list_meetings(
+                viewer(), query, Page(size, cursor), self._deps.ended_before(now())
+            )
         return meetings_pb2.ListMeetingsResponse(
             meetings=[self._meeting(r) for r in listing.items],
             next_page_token=next_token(order, query.fingerprint(), listing),
@@ -225,7 +228,7 @@ class MeetingRpcs:
     async def JoinMeeting(
         self, request: meetings_pb2.JoinMeetingRequest, context: Context
     ) -> meetings_pb2.JoinMeetingResponse:
-        """The first one in starts the meeting (again, after it ended)."""
+        """The first one in starts the meeting (again, after it ended or lapsed)."""
         display_name, violations = validation.text(
             "display_name", request.display_name, "display_name",
             limit=meeting_validation.MAX_DISPLAY_NAME,
@@ -245,7 +248,7 @@ class MeetingRpcs:
                 display_name=display_name["display_name"], role=role, at=at,
             )  # fmt: skip
             await (repo.add_participants([me]) if new else repo.save_participant(me))
-            starts = record.state != M.MEETING_STATE_IN_PROGRESS
+            starts = record.state_at(self._deps.ended_before(at)) != M.MEETING_STATE_IN_PROGRESS
             if starts:
                 await repo.save_meeting(dataclasses.replace(
                     record, state=M.MEETING_STATE_IN_PROGRESS, update_time=at,
@@ -281,7 +284,7 @@ class MeetingRpcs:
             me = dataclasses.replace(me, presence=M.PARTICIPANT_PRESENCE_LEFT, leave_time=at)
             await repo.save_participant(me)
             ends = len(inside) == 1
-            state = M.MEETING_STATE_ENDED if ends else record.state
+            state = M.MEETING_STATE_ENDED if ends else record.state_at(self._deps.ended_before(at))
             if ends:
                 await repo.save_meeting(dataclasses.replace(
                     record, state=state, actual_end_time=at, update_time=at

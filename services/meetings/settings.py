@@ -47,6 +47,12 @@ class MeetingsSettings(Settings):
         description="Characters of project data, sources and earlier turns given to the model "
         "with a chat question (in that order of priority; the rest is left out).",
     )
+    meetings_auto_end_after: float = Field(
+        default=7200.0,
+        ge=0,
+        description="Seconds after its scheduled end when a meeting still SCHEDULED or "
+        "IN_PROGRESS reads as ENDED (worked out when read; the row keeps what happened).",
+    )
     meetings_peer_timeout: float = Field(
         default=120.0, description="Seconds a call to the speech or assistant service may take."
     )

@@ -24,6 +24,7 @@ from tests.services.meetings.conftest import (
     new_client,
     new_project,
     pages,
+    start_meetings,
     upload,
     wav,
 )
@@ -268,6 +269,59 @@ async def test_list_filters_and_pages(alice: User):
     first = await alice.ListMeetings(m.ListMeetingsRequest(page_size=1))
     reused = m.ListMeetingsRequest(page_token=first.next_page_token, order_by="start_time desc")
     assert await bad_fields(alice.ListMeetings(reused)) == {"page_token"}
+
+
+def hours_ago(hours: float) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(datetime.now(UTC) - timedelta(hours=hours))
+    return stamp
+
+
+async def state(user: User, name: str) -> int:
+    return (await user.GetMeeting(m.GetMeetingRequest(name=name))).meeting.state
+
+
+async def test_a_meeting_two_hours_past_its_end_reads_as_ended(alice: User):
+    lapsed = (await new_meeting(alice, start_time=hours_ago(4))).name  # ended 3 h ago
+    moved = (await new_meeting(alice, start_time=hours_ago(5))).name
+    recent = (await new_meeting(alice, start_time=hours_ago(2))).name  # ended 1 h ago
+    assert [await state(alice, n) for n in (lapsed, moved, recent)] == [
+        M.MEETING_STATE_ENDED, M.MEETING_STATE_ENDED, M.MEETING_STATE_SCHEDULED,
+    ]  # fmt: skip
+
+    async def listed(wanted: int) -> set[str]:
+        reply = await alice.ListMeetings(m.ListMeetingsRequest(state=wanted))
+        return {x.name for x in reply.meetings}
+
+    assert await listed(M.MEETING_STATE_ENDED) == {lapsed, moved}
+    assert await listed(M.MEETING_STATE_SCHEDULED) == {recent}
+
+    await alice.JoinMeeting(m.JoinMeetingRequest(name=lapsed))  # a join brings it back
+    assert await state(alice, lapsed) == M.MEETING_STATE_IN_PROGRESS
+    assert await listed(M.MEETING_STATE_IN_PROGRESS) == {lapsed}
+    left = await alice.LeaveMeeting(m.LeaveMeetingRequest(name=lapsed))
+    assert left.meeting_state == M.MEETING_STATE_ENDED
+    later = M.Meeting(name=moved, start_time=at(1), end_time=at(2))  # so does a new time
+    await alice.UpdateMeeting(
+        m.UpdateMeetingRequest(meeting=later, update_mask=mask("start_time", "end_time"))
+    )
+    assert await state(alice, moved) == M.MEETING_STATE_SCHEDULED
+
+
+async def test_the_grace_after_the_end_is_a_setting(
+    settings: MeetingsSettings, tokens: TokenFactory
+):
+    running = await start_meetings(settings.model_copy(update={"meetings_auto_end_after": 0}))
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            alice = User(meetings_pb2_grpc.MeetingsServiceStub(channel),
+                         tokens.metadata(subject="users/alice"))  # fmt: skip
+            name = (await new_meeting(alice, start_time=hours_ago(2))).name
+            assert await state(alice, name) == M.MEETING_STATE_ENDED
+            await alice.JoinMeeting(m.JoinMeetingRequest(name=name))
+            assert await state(alice, name) == M.MEETING_STATE_ENDED  # nobody joined since
+    finally:
+        await running.stop()
 
 
 async def test_upload_refuses_what_is_not_audio_and_stores_the_rest(alice: User):
