@@ -19,7 +19,7 @@ test: install check-gen lint typecheck breaking
 install:
 	@scripts/bootstrap.sh
 
-## gen: regenerate gen/ (stubs + descriptor set) from protos/
+## gen: regenerate gen/ (stubs, descriptor set, OpenAPI document) from protos/
 gen: install
 	$(PY) tools/protogen.py
 	$(PY) -m tools.settings_doc
