@@ -9,7 +9,7 @@ own comments, read from the descriptor set's source info (protogen writes it wit
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,7 +123,10 @@ def clean_comment(raw: str) -> str:
     return "\n".join(ln for ln in lines if not ln.startswith(_LINT_DIRECTIVE)).strip()
 
 
-def _messages(scope: str, messages: Any) -> Iterator[tuple[str, descriptor_pb2.DescriptorProto]]:
+def _messages(
+    scope: str, messages: Iterable[descriptor_pb2.DescriptorProto]
+) -> Iterator[tuple[str, descriptor_pb2.DescriptorProto]]:
+    """Every message under `scope`, nested ones included, by full name."""
     for message in messages:
         name = f"{scope}.{message.name}" if scope else message.name
         yield name, message
@@ -245,14 +248,15 @@ class Schemas:
         return _described(schema, self.protos.comment(name))
 
     def _enum(self, name: str) -> JSON:
+        """Values by name; the comment, then each documented value as a Markdown list item."""
         enum = self.protos.enums[name]
-        values = [
-            f"* `{v.name}`: {text}" if (text := self.protos.comment(f"{name}.{v.name}")) else ""
+        items = "\n".join(
+            f"* `{v.name}`: {text}"
             for v in enum.value
-        ]
-        lines = [self.protos.comment(name), *(v for v in values if v)]
-        schema = {"type": "string", "enum": [v.name for v in enum.value]}
-        return _described(schema, "\n".join(ln for ln in lines if ln))
+            if (text := self.protos.comment(f"{name}.{v.name}"))
+        )
+        description = "\n\n".join(p for p in (self.protos.comment(name), items) if p)
+        return _described({"type": "string", "enum": [v.name for v in enum.value]}, description)
 
 
 def _oneof_siblings(
