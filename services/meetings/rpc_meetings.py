@@ -254,6 +254,11 @@ class MeetingRpcs:
                     record, state=M.MEETING_STATE_IN_PROGRESS, update_time=at,
                     actual_start_time=record.actual_start_time or at, actual_end_time=None,
                 ))  # fmt: skip
+        await self._deps.emit(events_pb2.ParticipantJoinedEvent(
+            meeting=meeting_convert.meeting_name(record.id), display_name=me.display_name,
+            participant=meeting_convert.participant_name(record.id, me.id),
+            join_time=timestamp(at), owner=record.organizer,
+        ))  # fmt: skip
         if starts:
             await self._deps.publish(events_pb2.MeetingStartedEvent(
                 meeting=request.name, project=_project(record), start_time=timestamp(at),
@@ -289,6 +294,11 @@ class MeetingRpcs:
                 await repo.save_meeting(dataclasses.replace(
                     record, state=state, actual_end_time=at, update_time=at
                 ))  # fmt: skip
+        await self._deps.emit(events_pb2.ParticipantLeftEvent(
+            meeting=meeting_convert.meeting_name(record.id), display_name=me.display_name,
+            participant=meeting_convert.participant_name(record.id, me.id),
+            leave_time=timestamp(at), owner=record.organizer,
+        ))  # fmt: skip
         if ends:
             await self._deps.publish(events_pb2.MeetingEndedEvent(
                 meeting=request.name, project=_project(record),

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
+import nats
 import pytest
 from google.protobuf import timestamp_pb2
 
@@ -29,7 +30,7 @@ from tests.services.meetings.conftest import (
     wav,
 )
 from tools.processes import NatsServer
-from voka.meetings.v1 import meeting_pb2, meetings_pb2, meetings_pb2_grpc
+from voka.meetings.v1 import events_pb2, meeting_pb2, meetings_pb2, meetings_pb2_grpc
 from voka.server import start
 
 m = meetings_pb2
@@ -401,4 +402,33 @@ async def test_an_erased_account_leaves_no_recording_files(
             listed = await stays.ListMeetings(m.ListMeetingsRequest())
             assert listed.total_size == 1
     finally:
+        await running.stop()
+
+
+async def test_joins_and_leaves_are_announced(
+    settings: MeetingsSettings, tokens: TokenFactory, nats_server: NatsServer
+):
+    running = await start(SPEC, settings.model_copy(update={"nats_url": nats_server.url}))
+    listener = await nats.connect(nats_server.url)
+    try:
+        heard = await listener.subscribe("voka.meetings.participant.>")
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            alice = User(meetings_pb2_grpc.MeetingsServiceStub(channel),
+                         tokens.metadata(subject="users/alice"))  # fmt: skip
+            meeting = (await new_meeting(alice)).name
+            me = await alice.JoinMeeting(m.JoinMeetingRequest(name=meeting, display_name="Al"))
+            await alice.LeaveMeeting(m.LeaveMeetingRequest(name=meeting))
+        joined, left = [await heard.next_msg(timeout=5) for _ in range(2)]
+        assert (joined.subject, left.subject) == (
+            "voka.meetings.participant.joined", "voka.meetings.participant.left",
+        )  # fmt: skip
+        entered = events_pb2.ParticipantJoinedEvent.FromString(joined.data)
+        assert (entered.meeting, entered.participant, entered.display_name, entered.owner) == (
+            meeting, me.participant.name, "Al", "users/alice",
+        )  # fmt: skip
+        went = events_pb2.ParticipantLeftEvent.FromString(left.data)
+        assert (went.meeting, went.participant) == (meeting, me.participant.name)
+        assert went.leave_time.ToDatetime() >= me.participant.join_time.ToDatetime()
+    finally:
+        await listener.close()
         await running.stop()
