@@ -59,6 +59,7 @@ _UNSET: dict[str, Any] = dict.fromkeys(  # columns a new task leaves NULL, not i
     ("raw_args", "dispatch_id", "last_error", "result", "start_time", "end_time",
      "next_attempt_time", "dead_letter_time", "purge_time")
 )  # fmt: skip
+ROW_KEYS = (*(f.name for f in fields(NewTask)), *_NEW, "update_time")  # the keys of `row()`
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ class Progress:
             "b_start": self.start_time,
             "b_end": (self.end_time or at) if done else None,
             "b_result": json.dumps(self.result) if done else None,
+            "b_at": at,
         }
 
 

@@ -17,8 +17,17 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.tasks.changes import HANDOUT_COLUMNS, Attempt, Handout, NewTask, Progress, TaskQuery
+from services.tasks.changes import (
+    HANDOUT_COLUMNS,
+    ROW_KEYS,
+    Attempt,
+    Handout,
+    NewTask,
+    Progress,
+    TaskQuery,
+)
 from services.tasks.leases import Fence
+from services.tasks.prepared import Prepared
 from services.tasks.records import (
     WAITING_STATES,
     AttemptError,
@@ -129,16 +138,6 @@ class Store:
         holds their write locks; when every report matched its row, nothing is read back."""
         if not reports:
             return {}
-        current = sa.and_(
-            tasks.c.id == sa.bindparam("b_id"),
-            tasks.c.state == S.TASK_STATE_RUNNING,
-            tasks.c.dispatch_id == sa.bindparam("b_dispatch"),
-        )
-        update = sa.update(tasks).where(current).values(
-            state=sa.bindparam("b_state"), worker=sa.bindparam("b_worker"),
-            start_time=sa.bindparam("b_start"), end_time=sa.bindparam("b_end"),
-            result=sa.bindparam("b_result"), update_time=at,
-        )  # fmt: skip
         ids = [report.task_id for report in reports]
         marked = sa.select(tasks.c.id, tasks.c.dispatch_id, tasks.c.state).where(
             tasks.c.id.in_(ids), tasks.c.update_time == at
@@ -149,7 +148,7 @@ class Store:
             params = [report.params(at) for report in reports if report.shard in held]
             if not params:
                 return []
-            done = connection.execute(update, params).rowcount
+            done = _PROGRESS.executemany(connection, params)
             if done == len(params) and connection.dialect.supports_sane_multi_rowcount:
                 # Each report matches one row at most (by primary key): every one applied.
                 return [(p["b_id"], p["b_dispatch"], p["b_state"]) for p in params]
@@ -292,13 +291,28 @@ def _filters(query: TaskQuery) -> list[sa.ColumnElement[bool]]:
     return found
 
 
+_CONFLICT = [tasks.c.owner, tasks.c.idempotency_key]
+_INSERTS = {  # new tasks, a known (owner, idempotency key) skipped
+    "sqlite": Prepared(sqlite_insert(tasks).on_conflict_do_nothing(index_elements=_CONFLICT),
+                       ROW_KEYS),
+    "postgresql": Prepared(
+        postgresql_insert(tasks).on_conflict_do_nothing(index_elements=_CONFLICT), ROW_KEYS
+    ),
+}  # fmt: skip
+_PROGRESS = Prepared(  # a STARTED or SUCCEEDED report, applied only to its current attempt
+    sa.update(tasks)
+    .where(tasks.c.id == sa.bindparam("b_id"), tasks.c.state == S.TASK_STATE_RUNNING,
+           tasks.c.dispatch_id == sa.bindparam("b_dispatch"))
+    .values(state=sa.bindparam("b_state"), worker=sa.bindparam("b_worker"),
+            start_time=sa.bindparam("b_start"), end_time=sa.bindparam("b_end"),
+            result=sa.bindparam("b_result"), update_time=sa.bindparam("b_at"))
+)  # fmt: skip
+
+
 def _submit(
     batch: Sequence[NewTask], rows: list[dict[str, Any]], connection: Connection
 ) -> list[tuple[TaskRecord, bool]]:
-    dialect = connection.dialect.name
-    insert = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(tasks)
-    conflict = [tasks.c.owner, tasks.c.idempotency_key]
-    connection.execute(insert.on_conflict_do_nothing(index_elements=conflict), rows)
+    _INSERTS[connection.dialect.name].executemany(connection, rows)
     keys = [new for new in batch if new.idempotency_key is not None]
     taken: set[str] = set()
     if keys:  # without a key nothing conflicts: every row went in
