@@ -20,6 +20,7 @@ import grpc
 
 from voka import errors
 from voka.auth.v1 import auth_pb2, auth_pb2_grpc
+from voka.config import Settings
 
 SECRET_ENV = "VOKA_SERVICE_SECRET"  # noqa: S105 - the variable name, not a secret
 ISSUE_TIMEOUT = 5.0
@@ -180,3 +181,34 @@ def channel(address: str, identity: ServiceIdentity) -> grpc.aio.Channel:
     """A channel to a peer whose every call carries this service's token (create it inside the
     running loop)."""
     return grpc.aio.insecure_channel(address, interceptors=interceptors(identity))
+
+
+class NoIdentityError(RuntimeError):
+    """This service has no secret to prove itself with, so it cannot call its peers."""
+
+
+class PeerChannels:
+    """One channel per peer domain, each carrying this service's identity, made on first use
+    (inside the running loop, as grpc.aio wants). Without an identity, `channel` raises
+    NoIdentityError naming the peer, which each service maps to its own kind of refusal."""
+
+    def __init__(self, settings: Settings, identity: ServiceIdentity | None) -> None:
+        self._settings = settings
+        self._identity = identity
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def channel(self, domain: str) -> grpc.aio.Channel:
+        if self._identity is None:
+            raise NoIdentityError(
+                f"{self._settings.service} has no service identity to call {domain} "
+                f"({SECRET_ENV} is not set)"
+            )
+        if domain not in self._channels:
+            address = self._settings.address_of(domain)
+            self._channels[domain] = channel(address, self._identity)
+        return self._channels[domain]
+
+    async def close(self) -> None:
+        for made in self._channels.values():
+            await made.close()
+        self._channels.clear()

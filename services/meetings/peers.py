@@ -49,24 +49,16 @@ class Peers:
 
     def __init__(self, settings: MeetingsSettings, identity: ServiceIdentity | None) -> None:
         self._settings = settings
-        self._identity = identity
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._channels = service_identity.PeerChannels(settings, identity)
 
     def _channel(self, domain: str) -> grpc.aio.Channel:
-        """Made on first use, inside the running loop."""
-        if self._identity is None:
-            raise errors.unavailable(
-                f"meetings cannot call {domain}: it has no service identity "
-                f"({service_identity.SECRET_ENV} is not set)"
-            )
-        if domain not in self._channels:
-            address = self._settings.address_of(domain)
-            self._channels[domain] = service_identity.channel(address, self._identity)
-        return self._channels[domain]
+        try:
+            return self._channels.channel(domain)
+        except service_identity.NoIdentityError as exc:
+            raise errors.unavailable(str(exc)) from exc
 
     async def close(self) -> None:
-        for channel in self._channels.values():
-            await channel.close()
+        await self._channels.close()
 
     async def create_transcription(
         self, audio: bytes, content_type: str, *, language: str, file_name: str, reference: str,

@@ -14,8 +14,6 @@ import grpc
 from services.tasks.registry import NonRetryableError
 from services.tasks.settings import TasksSettings
 from voka import service_identity
-from voka.config import Settings
-from voka.service_identity import ServiceIdentity
 
 R = TypeVar("R")
 CALL_TIMEOUT = 60.0
@@ -24,29 +22,14 @@ RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXC
                        grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})  # fmt: skip
 
 
-class Peers:
-    """Channels to peers, made inside the running loop on first use."""
-
-    def __init__(self, settings: Settings, identity: ServiceIdentity | None) -> None:
-        self._settings = settings
-        self._identity = identity
-        self._channels: dict[str, grpc.aio.Channel] = {}
+class Peers(service_identity.PeerChannels):
+    """Channels to peers; no identity is a refusal no retry can change."""
 
     def channel(self, domain: str) -> grpc.aio.Channel:
-        if self._identity is None:
-            raise NonRetryableError(
-                f"the tasks service has no service identity to call {domain} "
-                f"({service_identity.SECRET_ENV} is not set)"
-            )
-        if domain not in self._channels:
-            address = self._settings.address_of(domain)
-            self._channels[domain] = service_identity.channel(address, self._identity)
-        return self._channels[domain]
-
-    async def close(self) -> None:
-        for channel in self._channels.values():
-            await channel.close()
-        self._channels.clear()
+        try:
+            return super().channel(domain)
+        except service_identity.NoIdentityError as exc:
+            raise NonRetryableError(str(exc)) from exc
 
 
 _peers: Peers | None = None

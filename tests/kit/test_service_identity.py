@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from voka import service_identity
+from voka.config import Settings
 from voka.service_identity import ServiceIdentity, _with_token
 
 
@@ -130,3 +131,16 @@ async def test_every_call_kind_carries_the_token():
         await echo.server.stop(None)
     assert {unary, unary_stream, stream_unary, stream_stream} == {b"Bearer token-1"}
     assert forwarded == b"Bearer user"  # a call acting for a user keeps the user's token
+
+
+async def test_peer_channels_without_an_identity_refuse_naming_the_peer_and_the_variable():
+    peers = service_identity.PeerChannels(Settings(service="meetings"), None)
+    with pytest.raises(service_identity.NoIdentityError, match=r"meetings .* speech .*SECRET"):
+        peers.channel("speech")
+
+
+async def test_peer_channels_are_made_once_per_peer():
+    peers = service_identity.PeerChannels(Settings(service="meetings"), identity(FakeAuth([0.0])))
+    assert peers.channel("speech") is peers.channel("speech")
+    assert peers.channel("speech") is not peers.channel("assistant")
+    await peers.close()
