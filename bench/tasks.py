@@ -67,12 +67,17 @@ class Run:
     name: str
     count: int
     seconds: float  # first submit → last start (voka: → every task SUCCEEDED in the database)
+    started_seconds: float  # first submit → last start, for every system alike
     submit_seconds: float  # the client's submit loop
     latencies: list[float]  # submit→start per task, seconds
 
     @property
     def rate(self) -> float:
         return self.count / self.seconds
+
+    @property
+    def started_rate(self) -> float:
+        return self.count / self.started_seconds
 
     def percentile(self, q: int) -> float:
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[q - 1]
@@ -127,7 +132,8 @@ def measure(system: System, count: int, probe_dir: Path, timeout: float) -> Run:
     last_start = max(starts[i] for i in range(count))
     end = max(last_start, system.settled(WARM_UP + count))
     latencies = [starts[i] - submitted[i] for i in range(count)]
-    return Run(system.name, count, end - submitted[0], submit_seconds, latencies)
+    return Run(system.name, count, end - submitted[0], last_start - submitted[0], submit_seconds,
+               latencies)  # fmt: skip
 
 
 # --- voka ---------------------------------------------------------------------------------------
@@ -341,6 +347,12 @@ def table(runs: Sequence[Run]) -> str:
                 f"{r.percentile(50) * 1e3:>8.1f} {r.percentile(99) * 1e3:>8.1f}")  # fmt: skip
         line += "".join(f" {r.rate / p.rate:>11.2f}x" for p in peers)
         lines.append(line)
+    lines.append("")
+    lines.append("the same clock for every system (tasks / first submit → last start):")
+    for r in runs:
+        ratios = "".join(f", {r.started_rate / p.started_rate:.2f}x {p.name.split(' ')[0]}"
+                         for p in peers)  # fmt: skip
+        lines.append(f"  {r.name:<36} {r.started_rate:>6.0f}/s{ratios}")
     lines.append("")
     lines += [f"  {r.name}: client submit loop {r.submit_seconds:.2f}s" for r in runs]
     return "\n".join(lines)
