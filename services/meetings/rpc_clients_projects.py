@@ -21,7 +21,16 @@ from services.meetings.records import (
     new_client,
     new_project,
 )
-from services.meetings.rpc_common import Context, check, new_id, now, owner, resource_id, valid
+from services.meetings.rpc_common import (
+    Context,
+    check,
+    new_id,
+    now,
+    owner,
+    requested_page,
+    resource_id,
+    valid,
+)
 from services.meetings.store import CLIENT_ORDERS, PROJECT_ORDERS, Store, Tenant
 from services.meetings.validation import (
     CLIENT_FIELDS,
@@ -32,7 +41,7 @@ from services.meetings.validation import (
 from voka import errors
 from voka.errors import FieldViolation
 from voka.meetings.v1 import meetings_pb2, project_pb2
-from voka.pagination import Page, decode_token, next_token, page_size
+from voka.pagination import next_token
 
 CLIENT = "meetings.voka.dev/Client"
 PROJECT = "meetings.voka.dev/Project"
@@ -72,13 +81,10 @@ class ClientProjectRpcs:
     async def ListClients(
         self, request: meetings_pb2.ListClientsRequest, context: Context
     ) -> meetings_pb2.ListClientsResponse:
-        size, violations = page_size(request.page_size)
         query, bad_query = validation.client_query(request)
-        order = CLIENT_ORDERS.get(query.order_by)
-        cursor, bad_token = decode_token(request.page_token, order, query.fingerprint())
-        order = valid(order, violations + bad_query + bad_token)
+        order, page = requested_page(request, query, bad_query, CLIENT_ORDERS)
         async with self._store.tenant(owner()) as tenant:
-            listing = await tenant.list_clients(query, Page(size, cursor))
+            listing = await tenant.list_clients(query, page)
         return meetings_pb2.ListClientsResponse(
             clients=[convert.client(r) for r in listing.items],
             next_page_token=next_token(order, query.fingerprint(), listing),
@@ -169,13 +175,10 @@ class ClientProjectRpcs:
     async def ListProjects(
         self, request: meetings_pb2.ListProjectsRequest, context: Context
     ) -> meetings_pb2.ListProjectsResponse:
-        size, violations = page_size(request.page_size)
         query, bad_query = validation.project_query(request)
-        order = PROJECT_ORDERS.get(query.order_by)
-        cursor, bad_token = decode_token(request.page_token, order, query.fingerprint())
-        order = valid(order, violations + bad_query + bad_token)
+        order, page = requested_page(request, query, bad_query, PROJECT_ORDERS)
         async with self._store.tenant(owner()) as tenant:
-            listing = await tenant.list_projects(query, Page(size, cursor))
+            listing = await tenant.list_projects(query, page)
             found = await _projects(tenant, listing.items)
         return meetings_pb2.ListProjectsResponse(
             projects=found,

@@ -28,12 +28,20 @@ from services.meetings.meeting_validation import (
     MEETING_FIELDS,
     MEETING_OUTPUT_ONLY,
 )
-from services.meetings.rpc_common import Context, check, new_id, now, resource_id, valid, viewer
+from services.meetings.rpc_common import (
+    Context,
+    check,
+    new_id,
+    now,
+    requested_page,
+    resource_id,
+    viewer,
+)
 from services.meetings.validation import update_paths
 from voka import errors
 from voka.errors import FieldViolation
 from voka.meetings.v1 import events_pb2, meeting_pb2, meetings_pb2
-from voka.pagination import Page, decode_token, next_token, page_size
+from voka.pagination import next_token
 from voka.wellknown import timestamp
 
 M = meeting_pb2
@@ -127,14 +135,11 @@ class MeetingRpcs:
     async def ListMeetings(
         self, request: meetings_pb2.ListMeetingsRequest, context: Context
     ) -> meetings_pb2.ListMeetingsResponse:
-        size, violations = page_size(request.page_size)
         query, bad_query = meeting_validation.meeting_query(request)
-        order = MEETING_ORDERS.get(query.order_by)
-        cursor, bad_token = decode_token(request.page_token, order, query.fingerprint())
-        order = valid(order, violations + bad_query + bad_token)
+        order, page = requested_page(request, query, bad_query, MEETING_ORDERS)
         async with self._deps.store.session() as session:
             listing = await MeetingRepo(session).list_meetings(
-                viewer(), query, Page(size, cursor), self._deps.ended_before(now())
+                viewer(), query, page, self._deps.ended_before(now())
             )
         return meetings_pb2.ListMeetingsResponse(
             meetings=[self._meeting(r) for r in listing.items],
