@@ -220,7 +220,9 @@ def histogram(metric: Histogram, label: str | None = None) -> tasks_pb2.LatencyH
 
     Percentiles are estimated from the cumulative buckets, interpolating linearly inside the
     bucket the rank falls in (as PromQL's histogram_quantile does); above the last finite bound
-    the estimate is that bound. `max` is the largest value observed by this process."""
+    the estimate is that bound. `max` is the largest value observed by this process, and no
+    estimate goes above it (interpolating inside a wide bucket would otherwise report a p99
+    that no task ever waited)."""
     buckets: dict[float, float] = {}
     count = 0.0
     total_seconds = 0.0
@@ -242,7 +244,8 @@ def histogram(metric: Histogram, label: str | None = None) -> tasks_pb2.LatencyH
     message.sum.FromNanoseconds(round(total_seconds * 1e9))
     message.max.FromNanoseconds(round(largest * 1e9))
     for field, q in (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99)):
-        getattr(message, field).FromNanoseconds(round(quantile(q, ordered, count) * 1e9))
+        estimate = min(quantile(q, ordered, count), largest) if largest else 0.0
+        getattr(message, field).FromNanoseconds(round(estimate * 1e9))
     for bound, cumulative in ordered:
         bucket = message.buckets.add(count=int(cumulative))
         if not math.isinf(bound):

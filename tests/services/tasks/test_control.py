@@ -57,7 +57,7 @@ async def test_metrics_count_submitted_and_succeeded_tasks(stub, tokens: TokenFa
     assert after.queue_latency.count - before.queue_latency.count >= 3
     assert after.run_time.count - before.run_time.count >= 3
     latency = after.queue_latency
-    assert latency.p50.ToTimedelta() <= latency.p99.ToTimedelta() <= latency.max.ToTimedelta() * 2
+    assert latency.p50.ToTimedelta() <= latency.p99.ToTimedelta() <= latency.max.ToTimedelta()
     assert after.queue_latency.buckets[-1].count == after.queue_latency.count  # +Inf bucket
     assert after.submitted_per_second > 0
     assert after.window.seconds == 60
