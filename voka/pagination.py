@@ -95,11 +95,18 @@ class Order(Generic[R]):
         return sa.or_(beyond, sa.and_(self.expression == cursor.value, tie))
 
 
-def page_size(value: int, path: str = "page_size") -> tuple[int, list[FieldViolation]]:
-    """0 means the default; more than the maximum is clamped, as AIP-158 allows."""
+def page_size(
+    value: int,
+    path: str = "page_size",
+    *,
+    default: int = DEFAULT_PAGE_SIZE,
+    maximum: int = MAX_PAGE_SIZE,
+) -> tuple[int, list[FieldViolation]]:
+    """0 means the default; more than the maximum is clamped, as AIP-158 allows. A call whose
+    pages cost more per item (ranked search results) passes smaller bounds."""
     if value < 0:
         return 0, [FieldViolation(path, "must not be negative")]
-    return min(value or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE), []
+    return min(value or default, maximum), []
 
 
 def fingerprint(*parts: Any) -> str:

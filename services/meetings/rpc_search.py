@@ -13,7 +13,7 @@ from services.meetings.search_store import ALL_KINDS, SearchQuery, SearchRepo
 from services.meetings.validation import resource_id
 from voka.errors import FieldViolation
 from voka.meetings.v1 import knowledge_pb2, meetings_pb2
-from voka.pagination import offset_of, offset_token
+from voka.pagination import offset_of, offset_token, page_size
 
 K = knowledge_pb2
 MAX_QUERY = 1000
@@ -68,11 +68,9 @@ class SearchRpcs:
         self, request: meetings_pb2.SearchRequest, context: Context
     ) -> meetings_pb2.SearchResponse:
         query, violations = _query(request)
-        if request.page_size < 0:
-            violations.append(FieldViolation("page_size", "must not be negative"))
+        size, bad_size = page_size(request.page_size, default=DEFAULT_PAGE, maximum=MAX_PAGE)
         start, bad_token = offset_of(request.page_token, query.fingerprint())
-        check(violations + bad_token)
-        size = min(request.page_size or DEFAULT_PAGE, MAX_PAGE)
+        check(violations + bad_size + bad_token)
         async with self._deps.store.session() as session:
             found = await SearchRepo(session).candidates(viewer(), query)
         ranked = [r for r in passages.rank(found, query.words) if r.score >= query.min_score]
