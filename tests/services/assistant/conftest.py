@@ -43,14 +43,6 @@ class User:
         return lambda request, **kwargs: method(request, metadata=self.metadata, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path_factory.mktemp("nats"))
-    server.start()
-    yield server
-    server.stop()
-
-
 def _admin() -> str:
     return make_url(postgres_admin_url()).set(drivername="postgresql").render_as_string(False)
 

@@ -5,7 +5,7 @@ gcc into the data directory). No Kinect is attached to any machine this runs on.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -47,14 +47,6 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dump
     return directory, scenes, dump.write(directory, scenes, fps=RECORDED_FPS)
 
 
-@pytest.fixture(scope="package")
-def nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path_factory.mktemp("nats"))
-    server.start()
-    yield server
-    server.stop()
-
-
 def settings_for(
     tokens: TokenFactory, nats: NatsServer, data_dir: Path, **extra: object
 ) -> KinectSettings:
@@ -78,7 +70,7 @@ async def _serve(settings: KinectSettings) -> AsyncIterator[kinect_pb2_grpc.Kine
         await running.stop()
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 async def synthetic(
     tokens: TokenFactory, nats: NatsServer, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[kinect_pb2_grpc.KinectServiceStub]:
@@ -87,7 +79,7 @@ async def synthetic(
         yield stub
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 async def recorded(
     tokens: TokenFactory,
     nats: NatsServer,

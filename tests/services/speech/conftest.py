@@ -7,7 +7,7 @@ Speech: generated with Piper (neural, en_US) and espeak-ng (robotic, en and es),
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,14 +113,6 @@ def service_settings(
         "speech_sample_max_count": 3, **extra,
     }  # fmt: skip
     return SpeechSettings(**values)
-
-
-@pytest.fixture(scope="module")
-def nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path_factory.mktemp("nats"))
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

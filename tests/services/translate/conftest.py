@@ -5,7 +5,7 @@ the pairs it has: en-es, fr-es, ca-en, ...)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -34,14 +34,6 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copytree(first, root / pair)
     convert(first, root / SUBDIR / CT2_PAIR)
     return root
-
-
-@pytest.fixture(scope="module")
-def nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path_factory.mktemp("nats"))
-    server.start()
-    yield server
-    server.stop()
 
 
 def settings_for(
