@@ -1,7 +1,8 @@
 """Word error rate, the measure the recognition tests assert on.
 
 WER = (substitutions + deletions + insertions) / words in the reference, after both texts are
-lower-cased and stripped of punctuation (Whisper's punctuation and casing are not errors).
+lower-cased and stripped of punctuation, with small numbers written as digits (Whisper's
+punctuation, casing and "9" for "nine" are not errors).
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ import unicodedata
 _PUNCTUATION = re.compile(r"[^\w\s']", re.UNICODE)
 
 
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                 "ten", "eleven", "twelve")  # fmt: skip
+_NUMBERS = {word: str(value) for value, word in enumerate(_NUMBER_WORDS)}
+
+
 def words(text: str) -> list[str]:
     normal = unicodedata.normalize("NFKC", text).lower()
-    return _PUNCTUATION.sub(" ", normal).split()
+    return [_NUMBERS.get(word, word) for word in _PUNCTUATION.sub(" ", normal).split()]
 
 
 def wer(reference: str, hypothesis: str) -> float:
