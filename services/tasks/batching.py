@@ -4,8 +4,8 @@ Callers hand items in and wait; one loop takes everything waiting (up to `limit`
 the batch operation once, and answers every caller of that batch with its own share of the
 results. Nothing waits on a timer: while one batch runs the next one fills, so batches grow
 with load and stay small when it is light. Submits are inserted this way (one transaction for
-many SubmitTask calls), the scheduler applies attempt reports this way, and workers publish
-their reports this way (one message per shard for many attempts).
+many SubmitTask calls) and the scheduler applies attempt reports this way. `Outbox` is its
+fire-and-forget sibling, for callers that need no results of their own.
 """
 
 from __future__ import annotations
@@ -81,3 +81,60 @@ class GroupCommit(Generic[Item, Result]):
             if not future.done():
                 future.set_result(list(results[start : start + len(items)]) if results else [])
             start += len(items)
+
+
+class Outbox(Generic[Item]):
+    """Items sent in rounds, without a future per caller: `add(items)` returns at once the
+    future of the round that will carry them, and one loop sends everything waiting per
+    round. A caller that must know its items went out awaits that future; everyone who added
+    to the round shares it, so a burst of short task attempts costs one wake-up per round,
+    not one per attempt (workers publish their reports this way)."""
+
+    def __init__(self, send: Callable[[list[Item]], Awaitable[None]]) -> None:
+        self._send = send
+        self._items: list[Item] = []
+        self._round: asyncio.Future[None] | None = None
+        self._ready = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
+
+    def add(self, items: Sequence[Item]) -> asyncio.Future[None]:
+        if self._loop is None:
+            self._loop = asyncio.create_task(self._run(), name="tasks-outbox")
+        if self._round is None:
+            self._round = asyncio.get_running_loop().create_future()
+            self._round.add_done_callback(_retrieved)
+            self._ready.set()
+        self._items.extend(items)
+        return self._round
+
+    async def close(self) -> None:
+        """Stop the loop; a round not sent is cancelled."""
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+        if self._round is not None:
+            self._round.cancel()
+        self._items, self._round = [], None
+
+    async def _run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            items, sent = self._items, self._round
+            self._items, self._round = [], None
+            if sent is None:
+                continue
+            try:
+                await self._send(items)
+            except Exception as exc:
+                log.warning("round of %d not sent: %s", len(items), exc)
+                sent.set_exception(exc)
+            else:
+                sent.set_result(None)
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    """A failed round whose callers were all cancelled meanwhile is not an unhandled error."""
+    if not future.cancelled():
+        future.exception()

@@ -85,14 +85,6 @@ class Identity:
     start_time: datetime
 
 
-def in_flight(shard: int, started: events_pb2.AttemptReport) -> events_pb2.InFlightAttempt:
-    """An attempt a worker runs, from its STARTED report."""
-    return events_pb2.InFlightAttempt(
-        task=started.task, attempt=started.attempt, dispatch_id=started.dispatch_id,
-        shard=shard, start_time=started.start_time,
-    )  # fmt: skip
-
-
 def status_event(
     who: Identity,
     worker_type: WorkerType,

@@ -28,23 +28,23 @@ import time
 import traceback
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSubscription
 
 from services.tasks import convert
-from services.tasks.batching import GroupCommit
+from services.tasks.batching import Outbox
 from services.tasks.events import parse_worker_type, type_token
-from services.tasks.heartbeats import BusyMeter, Heartbeat, Identity, in_flight, status_event
+from services.tasks.heartbeats import BusyMeter, Heartbeat, Identity, status_event
 from services.tasks.records import WorkerType
 from services.tasks.registry import NonRetryableError, Registry, TaskFunction, default_registry
 from services.tasks.settings import TasksSettings
-from voka import telemetry, wellknown
+from voka import telemetry
 from voka.bus import Bus, Event, Subscription, subject_of
 from voka.tasks.v1 import events_pb2, tasks_pb2
 
@@ -54,10 +54,6 @@ PROCESS_TYPES = frozenset({tasks_pb2.WORKER_TYPE_CPU_INTENSIVE,
                            tasks_pb2.WORKER_TYPE_MEMORY_INTENSIVE})  # fmt: skip
 STARTED_DELAY = 0.05  # an attempt done sooner reports STARTED and its outcome in one message
 DETAILS_LIMIT = 8192
-
-
-def _now() -> timestamp_pb2.Timestamp:
-    return wellknown.timestamp(datetime.now(UTC))
 
 
 class Worker:
@@ -79,11 +75,8 @@ class Worker:
         self._concurrency = concurrency
         self._processes: Executor | None = None
         self._subscriptions: list[Subscription[events_pb2.TaskDispatchedEvent]] = []
-        self._reports: GroupCommit[tuple[int, events_pb2.AttemptReport], None] = GroupCommit(
-            self._publish_reports
-        )
-        self._running: set[_Attempt] = set()
-        self._stoppable: dict[tuple[str, str], asyncio.Future[Any]] = {}  # async calls running
+        self._reports: Outbox[tuple[int, events_pb2.AttemptReport]] = Outbox(self._publish_reports)
+        self._running: dict[tuple[str, str], _Attempt] = {}
         self._cancels: NatsSubscription | None = None
         self._announcer: asyncio.Task[None] | None = None
         self.name = f"{socket.gethostname()}:{os.getpid()}"
@@ -110,8 +103,7 @@ class Worker:
 
     def status(self, worker_type: WorkerType) -> events_pb2.WorkerStatusReportedEvent:
         """This worker's heartbeat for one of its types (`heartbeats.py`)."""
-        running = [in_flight(a.shard, a.started) for a in self._running
-                   if a.worker_type == worker_type]  # fmt: skip
+        running = [a.in_flight() for a in self._running.values() if a.worker_type == worker_type]
         return status_event(self._identity, worker_type, running, self._meter, self.draining)
 
     async def stop(self, grace: float = 10.0) -> None:
@@ -131,27 +123,37 @@ class Worker:
             self._processes.shutdown(wait=False, cancel_futures=True)
 
     async def _on_dispatch(self, event: Event[events_pb2.TaskDispatchedEvent]) -> None:
+        """Start each attempt as a slot frees up, then wait until their reports are stored
+        (the bus acks the dispatch message after this returns)."""
         worker_type = event.message.worker_type
-        await asyncio.gather(*(self._attempt(d, worker_type) for d in event.message.dispatches))
+        attempts: list[asyncio.Task[asyncio.Future[None]]] = []
+        try:
+            for dispatch in event.message.dispatches:
+                await self._slots.acquire()
+                attempts.append(asyncio.create_task(self._attempt(dispatch, worker_type)))
+            rounds = await asyncio.gather(*attempts)
+        except asyncio.CancelledError:  # the worker stops: attempts not reported are redone
+            for attempt in attempts:
+                attempt.cancel()
+            raise
+        await asyncio.gather(*set(rounds))
 
-    async def _attempt(self, dispatch: events_pb2.TaskDispatch, worker_type: WorkerType) -> None:
-        """Run one attempt in a slot; its reports are published after the slot is free."""
-        async with self._slots:
-            started = P.AttemptReport(task=dispatch.task, attempt=dispatch.attempt,
-                                      dispatch_id=dispatch.dispatch_id,
-                                      phase=P.ATTEMPT_PHASE_STARTED, start_time=_now())  # fmt: skip
-            attempt = _Attempt(dispatch.shard, worker_type, started,
-                               time.monotonic() + STARTED_DELAY)  # fmt: skip
-            self._running.add(attempt)
-            self._meter.begin(worker_type)
-            try:
-                outcome = await self._run(dispatch)
-            finally:
-                self._running.discard(attempt)
-                self._meter.end(worker_type)
-        outcome.start_time.CopyFrom(started.start_time)
-        reports = [outcome] if attempt.announced else [started, outcome]
-        await self._reports.submit([(dispatch.shard, r) for r in reports])
+    async def _attempt(
+        self, dispatch: events_pb2.TaskDispatch, worker_type: WorkerType
+    ) -> asyncio.Future[None]:
+        """Run one attempt in the slot taken for it; returns the round carrying its reports."""
+        attempt = _Attempt(dispatch, worker_type, time.time_ns(), time.monotonic() + STARTED_DELAY)
+        key = attempt.key
+        self._running[key] = attempt
+        self._meter.begin(worker_type)
+        try:
+            outcome = await self._run(attempt)
+        finally:
+            self._running.pop(key, None)
+            self._meter.end(worker_type)
+            self._slots.release()
+        reports = [outcome] if attempt.announced else [attempt.started(), outcome]
+        return self._reports.add([(dispatch.shard, r) for r in reports])
 
     async def _announce_started(self) -> None:
         """STARTED goes out on its own only for attempts still running after STARTED_DELAY;
@@ -159,59 +161,48 @@ class Worker:
         while True:
             await asyncio.sleep(STARTED_DELAY / 2)
             now = time.monotonic()
-            due = [a for a in self._running if not a.announced and a.due <= now]
+            due = [a for a in self._running.values() if not a.announced and a.due <= now]
             for attempt in due:
                 attempt.announced = True
             if due:
-                with contextlib.suppress(Exception):  # the outcome report still follows
-                    await self._reports.submit([(a.shard, a.started) for a in due])
+                self._reports.add([(a.dispatch.shard, a.started()) for a in due])
 
-    async def _run(self, dispatch: events_pb2.TaskDispatch) -> events_pb2.AttemptReport:
+    async def _run(self, attempt: _Attempt) -> events_pb2.AttemptReport:
+        dispatch = attempt.dispatch
         report = P.AttemptReport(task=dispatch.task, attempt=dispatch.attempt,
-                                 dispatch_id=dispatch.dispatch_id)  # fmt: skip
+                                 dispatch_id=dispatch.dispatch_id,
+                                 start_time=attempt.start_time)  # fmt: skip
         function = self._registry.get(dispatch.function_name)
         try:
             if function is None:
                 raise LookupError(f"{dispatch.function_name} is not registered here")
             args = convert.struct_to_python(dispatch.args)
-            timeout = dispatch.attempt_timeout.ToTimedelta().total_seconds() or None
-            async with asyncio.timeout(timeout):
-                value = await self._stoppable_call(dispatch, function, args)
+            attempt.stoppable = function.is_async
+            async with asyncio.timeout(_seconds(dispatch.attempt_timeout) or None):
+                value = await self._call(function, args)
             report.result.CopyFrom(convert.json_value(value))
             report.phase = P.ATTEMPT_PHASE_SUCCEEDED
         except Exception as exc:
             report.phase = P.ATTEMPT_PHASE_FAILED
             report.error.CopyFrom(_error(exc, function))
         except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
+            if not attempt.cancelled:
                 raise  # this worker is stopping, not the attempt
+            _uncancel()
             report.phase = P.ATTEMPT_PHASE_CANCELLED  # stopped on a cancellation request
-        report.end_time.CopyFrom(_now())
+        report.end_time.CopyFrom(_stamp(time.time_ns()))
         return report
 
-    async def _stoppable_call(
-        self, dispatch: events_pb2.TaskDispatch, function: TaskFunction, args: dict[str, Any]
-    ) -> Any:
-        """Run the function; an async one can be stopped by a cancellation request (a thread
-        or a process cannot be stopped safely: those attempts run to their end)."""
-        if not function.is_async:
-            return await self._call(function, args)
-        key = (dispatch.task, dispatch.dispatch_id)
-        call = asyncio.ensure_future(function.call(**args))
-        self._stoppable[key] = call
-        try:
-            return await call
-        finally:
-            self._stoppable.pop(key, None)
-
     async def _on_cancel(self, msg: Msg) -> None:
-        """A caller cancelled a task: stop its attempt if it runs here (every worker hears it)."""
+        """A caller cancelled a task: stop its attempt if it runs here (every worker hears
+        it). Only an async function can be stopped safely; a thread or a process runs on to
+        its end."""
         with contextlib.suppress(DecodeError):
             event = events_pb2.TaskCancellationRequestedEvent.FromString(msg.data)
-            call = self._stoppable.get((event.task, event.dispatch_id))
-            if call is not None:
-                call.cancel()
+            attempt = self._running.get((event.task, event.dispatch_id))
+            if attempt is not None and attempt.stoppable and attempt.task is not None:
+                attempt.cancelled = True
+                attempt.task.cancel()
 
     async def _call(self, function: TaskFunction, args: dict[str, Any]) -> Any:
         if function.is_async:
@@ -242,13 +233,53 @@ class Worker:
 
 @dataclass(eq=False)
 class _Attempt:
-    """An attempt running here, and whether its STARTED report went out on its own."""
+    """An attempt running here: when it started, whether its STARTED report went out on its
+    own, and how to stop it."""
 
-    shard: int
+    dispatch: events_pb2.TaskDispatch
     worker_type: WorkerType
-    started: events_pb2.AttemptReport
+    start_ns: int
     due: float  # monotonic time after which STARTED is sent without waiting for the outcome
     announced: bool = False
+    stoppable: bool = False  # an async call, which a cancellation request may stop
+    cancelled: bool = False  # stopped on a cancellation request
+    task: asyncio.Task[Any] | None = field(default_factory=asyncio.current_task)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.dispatch.task, self.dispatch.dispatch_id)
+
+    @property
+    def start_time(self) -> timestamp_pb2.Timestamp:
+        return _stamp(self.start_ns)
+
+    def started(self) -> events_pb2.AttemptReport:
+        d = self.dispatch
+        return P.AttemptReport(
+            task=d.task, attempt=d.attempt, dispatch_id=d.dispatch_id,
+            phase=P.ATTEMPT_PHASE_STARTED, start_time=self.start_time,
+        )  # fmt: skip
+
+    def in_flight(self) -> events_pb2.InFlightAttempt:
+        d = self.dispatch
+        return events_pb2.InFlightAttempt(task=d.task, attempt=d.attempt,
+                                          dispatch_id=d.dispatch_id, shard=d.shard,
+                                          start_time=self.start_time)  # fmt: skip
+
+
+def _stamp(ns: int) -> timestamp_pb2.Timestamp:
+    return timestamp_pb2.Timestamp(seconds=ns // 1_000_000_000, nanos=ns % 1_000_000_000)
+
+
+def _seconds(span: duration_pb2.Duration) -> float:
+    return span.seconds + span.nanos / 1e9
+
+
+def _uncancel() -> None:
+    """The attempt's own cancellation is handled: later awaits of its task must not see it."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
 
 
 def _error(exc: Exception, function: TaskFunction | None) -> tasks_pb2.TaskError:
@@ -260,7 +291,7 @@ def _error(exc: Exception, function: TaskFunction | None) -> tasks_pb2.TaskError
         kind, retryable = type(exc).__name__, not isinstance(exc, NonRetryableError | TypeError)
     details = "".join(traceback.format_exception(exc))[-DETAILS_LIMIT:]
     return tasks_pb2.TaskError(message=str(exc) or kind, type=kind, retryable=retryable,
-                               details=details, time=_now())  # fmt: skip
+                               details=details, time=_stamp(time.time_ns()))  # fmt: skip
 
 
 async def _serve(types: Sequence[tasks_pb2.WorkerType.ValueType], concurrency: int) -> None:
