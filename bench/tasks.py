@@ -44,7 +44,7 @@ import grpc
 import redis
 from google.protobuf import struct_pb2
 
-from bench import tasks_probe
+from bench import cpu, tasks_probe
 from tests.fixtures.tokens import TokenFactory
 from tests.services.tasks.processes import Child, Replica, Worker
 from tools.processes import NatsServer
@@ -70,6 +70,7 @@ class Run:
     started_seconds: float  # first submit → last start, for every system alike
     submit_seconds: float  # the client's submit loop
     latencies: list[float]  # submit→start per task, seconds
+    cpu: dict[str, float]  # CPU milliseconds per task, by role (service, workers, broker, client)
 
     @property
     def rate(self) -> float:
@@ -85,6 +86,7 @@ class Run:
 
 class System(Protocol):
     name: str
+    roles: dict[str, list[int]]  # role → the pids whose process trees do its work
 
     def submit(self, indices: range) -> list[float]:
         """Submit one task per index; returns each task's submit time (epoch seconds)."""
@@ -124,6 +126,7 @@ def measure(system: System, count: int, probe_dir: Path, timeout: float) -> Run:
     wait_for(lambda: started_count(probe_dir, WARM_INDEX + WARM_UP) >= WARM_UP,
              f"{system.name} warm-up", START_TIMEOUT)  # fmt: skip
     system.settled(WARM_UP)
+    before = cpu.snapshot(system.roles)
     began = time.time()
     submitted = system.submit(range(count))
     submit_seconds = time.time() - began
@@ -131,9 +134,11 @@ def measure(system: System, count: int, probe_dir: Path, timeout: float) -> Run:
     starts = tasks_probe.starts(probe_dir)
     last_start = max(starts[i] for i in range(count))
     end = max(last_start, system.settled(WARM_UP + count))
+    after = cpu.snapshot(system.roles)
+    spent = {role: (after[role] - before[role]) * 1e3 / count for role in after}
     latencies = [starts[i] - submitted[i] for i in range(count)]
     return Run(system.name, count, end - submitted[0], last_start - submitted[0], submit_seconds,
-               latencies)  # fmt: skip
+               latencies, spent)  # fmt: skip
 
 
 # --- voka ---------------------------------------------------------------------------------------
@@ -150,10 +155,12 @@ class Voka:
     separate processes, reached over gRPC: submits are spread over the replicas."""
 
     def __init__(
-        self, channels: Sequence[grpc.Channel], tokens: TokenFactory, stream: bool
-    ) -> None:
+        self, channels: Sequence[grpc.Channel], tokens: TokenFactory, stream: bool,
+        roles: dict[str, list[int]],
+    ) -> None:  # fmt: skip
         how = "StreamSubmitTasks" if stream else "SubmitTask per task"
         self.name = f"voka ({how}, {len(channels)} repl.)"
+        self.roles = roles
         self._stubs = [tasks_pb2_grpc.TasksServiceStub(channel) for channel in channels]
         self._metadata = tokens.metadata(subject="users/bench", roles=("user", "admin"), ttl=3600)
         self._stream = stream
@@ -245,13 +252,15 @@ def voka(work: Path, workers: int, probe_dir: Path, stream: bool, replicas: int)
     pool = [Worker(["GENERAL_PURPOSE"], env, logs / f"worker-{n}.log") for n in range(workers)]
     try:
         with running(*pool), contextlib.ExitStack() as stack:
-            channels = []
+            channels, pids = [], []
             for n in range(replicas):  # one after another: the first one creates the schema
                 replica = Replica(env, logs / f"replica-{n}.log")
                 stack.callback(replica.kill)
                 replica.wait_serving()
+                pids.append(replica.pid)
                 channels.append(stack.enter_context(grpc.insecure_channel(replica.address)))
-            system = Voka(channels, tokens, stream)
+            roles = {"service": pids, "workers": [w.pid for w in pool], "broker": [nats.pid or 0]}
+            system = Voka(channels, tokens, stream, roles)
             system.wait_balanced()
             yield system
     finally:
@@ -264,9 +273,10 @@ def voka(work: Path, workers: int, probe_dir: Path, stream: bool, replicas: int)
 class Peer:
     """Celery or Dramatiq: `send(index)` is the framework's own submit call."""
 
-    def __init__(self, name: str, send: Callable[[int], Any]) -> None:
+    def __init__(self, name: str, send: Callable[[int], Any], workers: Child) -> None:
         self.name = name
         self._send = send
+        self.roles = {"workers": [workers.pid], "broker": cpu.named("redis-server")}
 
     def submit(self, indices: range) -> list[float]:
         times = []
@@ -301,8 +311,9 @@ def celery(work: Path, workers: int, probe_dir: Path) -> Iterator[Peer]:
         env = {tasks_probe.PROBE_DIR: str(probe_dir), "VOKA_BENCH_CELERY_BROKER": url}
         args = ["celery", "-A", "bench.tasks_celery", "worker", "-P", "prefork",
                 "-c", str(workers), "-l", "WARNING"]  # fmt: skip
-        with running(Child(args, env, work / "logs" / "celery.log")):
-            yield Peer("celery (redis, prefork)", tasks_celery.probe.delay)
+        child = Child(args, env, work / "logs" / "celery.log")
+        with running(child):
+            yield Peer("celery (redis, prefork)", tasks_celery.probe.delay, child)
 
 
 @contextlib.contextmanager
@@ -313,8 +324,9 @@ def dramatiq(work: Path, workers: int, probe_dir: Path) -> Iterator[Peer]:
 
         env = {tasks_probe.PROBE_DIR: str(probe_dir), "VOKA_BENCH_DRAMATIQ_BROKER": url}
         args = ["dramatiq", "bench.tasks_dramatiq", "--processes", str(workers)]
-        with running(Child(args, env, work / "logs" / "dramatiq.log")):
-            yield Peer("dramatiq (redis, default threads)", tasks_dramatiq.probe.send)
+        child = Child(args, env, work / "logs" / "dramatiq.log")
+        with running(child):
+            yield Peer("dramatiq (redis, default threads)", tasks_dramatiq.probe.send, child)
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -355,6 +367,12 @@ def table(runs: Sequence[Run]) -> str:
         lines.append(f"  {r.name:<36} {r.started_rate:>6.0f}/s{ratios}")
     lines.append("")
     lines += [f"  {r.name}: client submit loop {r.submit_seconds:.2f}s" for r in runs]
+    lines.append("")
+    lines.append("CPU per task, ms (each role's processes and their children, all threads; /proc):")
+    roles = ("service", "workers", "broker", "client")
+    for r in runs:
+        spent = "".join(f"  {role} {r.cpu[role]:.3f}" for role in roles if role in r.cpu)
+        lines.append(f"  {r.name:<36}{spent}  total {sum(r.cpu.values()):.3f}")
     return "\n".join(lines)
 
 

@@ -97,6 +97,10 @@ class NatsServer:
         health = f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"
         wait_http(health, exited_with_log("nats-server", self._process, self.log_file))
 
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
     def exit_code(self) -> int | None:
         """None while running (or never started), else the exit code."""
         return None if self._process is None else self._process.poll()

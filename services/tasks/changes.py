@@ -62,16 +62,18 @@ _UNSET: dict[str, Any] = dict.fromkeys(  # columns a new task leaves NULL, not i
 ROW_KEYS = (*(f.name for f in fields(NewTask)), *_NEW, "update_time")  # the keys of `row()`
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Handout:
-    """What dispatching needs of a task (fewer columns than a TaskRecord: cheaper to read)."""
+    """What dispatching needs of a task (fewer columns than a TaskRecord: cheaper to read).
+    A queued task carries one from when it was queued, so handing it out reads nothing back
+    but its new attempt count; the hand-out fills in `attempts` and `dispatch_id`."""
 
     id: str
     shard: int
     attempts: int
     dispatch_id: str
     function_name: str
-    args: dict[str, Any] | None
+    args: str | None  # JSON text, as stored
     priority: Priority
     worker_type: WorkerType
     idempotency_key: str | None
@@ -87,10 +89,13 @@ class Handout:
 
     @classmethod
     def of(cls, record: TaskRecord) -> Handout:
-        assert record.dispatch_id is not None
-        return cls(**{f.name: getattr(record, f.name) for f in fields(cls)})
+        """The task's hand-out as the record stands (its last attempt, if any)."""
+        values = {name: getattr(record, name) for name in _HANDOUT_FIELDS}
+        args = None if record.args is None else json.dumps(record.args)
+        return cls(**{**values, "dispatch_id": record.dispatch_id or "", "args": args})
 
 
+_HANDOUT_FIELDS = tuple(f.name for f in fields(Handout))
 HANDOUT_COLUMNS = [tasks.c[f.name] for f in fields(Handout)]
 
 

@@ -57,6 +57,7 @@ log = logging.getLogger("voka.tasks.scheduler")
 P = events_pb2  # phases
 REPORT_BATCH = 2000  # reports applied in one transaction, at most
 RESYNC_MARGIN = 5.0  # seconds a resync looks back beyond the previous one (clock skew)
+HANDOUTS_KEPT = 100_000  # queued tasks whose hand-out is kept in memory, at most
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Running:
 
     task: Handout
     lost_at: float  # epoch seconds: no outcome by then → WorkerLost
+    started: bool = False  # its start was counted (a STARTED report, or the database knew it)
 
     @property
     def dispatch_id(self) -> str:
@@ -162,7 +164,7 @@ class Scheduler:
         now = time.time()
         for record in await self._store.unfinished([shard]):
             if record.state == tasks_pb2.TASK_STATE_RUNNING and record.dispatch_id:
-                self._track(Handout.of(record), now)
+                self._track(Handout.of(record), now).started = record.start_time is not None
             else:
                 self._queue(record, now)
         self._owned[shard] = await self._bus.subscribe(
@@ -226,8 +228,14 @@ class Scheduler:
         if record.state == tasks_pb2.TASK_STATE_RUNNING:
             return
         ready = record.next_attempt_time or record.not_before_time or record.create_time
-        self.queues.add(Item(record.id, record.shard, record.worker_type, record.priority,
-                             ready.timestamp()), now)  # fmt: skip
+        self.queues.add(self._item(record, ready), now)
+
+    def _item(self, record: TaskRecord, ready: datetime) -> Item:
+        """The task as queued here, with its hand-out while the queues are not too long to
+        keep them all in memory (beyond that, a hand-out reads the task back)."""
+        handout = Handout.of(record) if len(self.queues) < HANDOUTS_KEPT else None
+        return Item(record.id, record.shard, record.worker_type, record.priority,
+                    ready.timestamp(), handout)  # fmt: skip
 
     def forget(self, task_id: str) -> None:
         """A cancelled task leaves its queue."""
@@ -282,8 +290,7 @@ class Scheduler:
         """Mark the attempts RUNNING in one statement (so a crash from here on is covered by
         the lost-attempt sweep), then publish them to the worker type's pool, several
         messages at once."""
-        records = await self._store.dispatch([i.task_id for i in items], uuid.uuid4().hex,
-                                             now_utc(), self.fence())  # fmt: skip
+        records = await self._store.dispatch(items, uuid.uuid4().hex, now_utc(), self.fence())
         for record in records:
             self._track(record, now)
         size = self._settings.tasks_dispatch_batch
@@ -304,9 +311,10 @@ class Scheduler:
         suffix = type_token(worker_type)
         await asyncio.gather(*(self._bus.publish(m, suffix=suffix) for m in messages))
 
-    def _track(self, task: Handout, now: float) -> None:
+    def _track(self, task: Handout, now: float) -> Running:
         lost_at = now + task.attempt_timeout + self._settings.tasks_visibility_seconds
-        self._running[task.id] = Running(task, lost_at)
+        running = self._running[task.id] = Running(task, lost_at)
+        return running
 
     def extend(self, attempts: Iterable[events_pb2.InFlightAttempt], seconds: float) -> None:
         """A worker's heartbeat lists these attempts as running: each is lost only if no
@@ -329,7 +337,7 @@ class Scheduler:
             create_time=wellknown.timestamp(record.create_time),
         )  # fmt: skip
         if record.args is not None:
-            message.args.update(record.args)
+            message.args_json = record.args
         if record.deadline_time is not None:
             message.deadline_time.CopyFrom(wellknown.timestamp(record.deadline_time))
         return message
@@ -349,16 +357,10 @@ class Scheduler:
         if event.message.shard not in self._owned:
             raise NotServedError(f"shard {event.message.shard} is not served here")
         worker, shard, reports = event.message.worker, event.message.shard, event.message.reports
-        # A short attempt's STARTED travels with its outcome: the success stands for both.
-        started = {(r.task, r.dispatch_id) for r in reports if r.phase == P.ATTEMPT_PHASE_STARTED}
-        done = {(r.task, r.dispatch_id) for r in reports if r.phase == P.ATTEMPT_PHASE_SUCCEEDED}
         progress, failures = [], []
         for report in reports:
-            key = (report.task, report.dispatch_id)
-            if report.phase == P.ATTEMPT_PHASE_SUCCEEDED:
-                progress.append(_progress(report, worker, shard, started=key in started))
-            elif report.phase == P.ATTEMPT_PHASE_STARTED and key not in done:
-                progress.append(_progress(report, worker, shard, started=True))
+            if report.phase in (P.ATTEMPT_PHASE_SUCCEEDED, P.ATTEMPT_PHASE_STARTED):
+                progress.append(_progress(report, worker, shard))
             elif report.phase in (P.ATTEMPT_PHASE_FAILED, P.ATTEMPT_PHASE_CANCELLED):
                 failures.append(report)
         if progress:
@@ -383,7 +385,8 @@ class Scheduler:
             if state is None or running is None or running.dispatch_id != report.dispatch_id:
                 continue
             task = running.task
-            if report.started:  # counted once; announced if still running
+            if report.started or not running.started:  # counted once; announced if running
+                running.started = True
                 _started_metrics(tally, task, report.start_time)
                 if state == tasks_pb2.TASK_STATE_RUNNING:
                     events.append(started_event(task, report.worker, report.start_time))
@@ -425,9 +428,7 @@ class Scheduler:
             next_time = at + timedelta(seconds=delay)
             changed = await self._store.retrying(current, error, next_time, at)
             if changed and record.shard in self._owned:
-                item = Item(record.id, record.shard, record.worker_type, record.priority,
-                            next_time.timestamp())  # fmt: skip
-                self.queues.add(item, time.time())
+                self.queues.add(self._item(record, next_time), time.time())
         if changed:
             self._finished(record.id)
             metrics.ran(record.worker_type, _seconds(record.start_time, at))
@@ -466,12 +467,14 @@ class NotServedError(Exception):
     """A report for a shard this replica does not serve (any more)."""
 
 
-def _progress(report: events_pb2.AttemptReport, worker: str, shard: int, started: bool) -> Progress:
-    """A STARTED or SUCCEEDED report; `started`: it counts the attempt's start."""
+def _progress(report: events_pb2.AttemptReport, worker: str, shard: int) -> Progress:
+    """A STARTED or SUCCEEDED report (a success's start is counted with it unless a STARTED
+    report counted it before)."""
     return Progress(
         task_id=report.task.removeprefix("tasks/"), dispatch_id=report.dispatch_id,
         shard=shard, worker=worker, start_time=_time(report.start_time) or now_utc(),
-        succeeded=report.phase == P.ATTEMPT_PHASE_SUCCEEDED, started=started,
+        succeeded=report.phase == P.ATTEMPT_PHASE_SUCCEEDED,
+        started=report.phase == P.ATTEMPT_PHASE_STARTED,
         end_time=_time(report.end_time),
         result=convert.to_python(report.result) if report.HasField("result") else None,
     )  # fmt: skip

@@ -20,7 +20,11 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.tasks.changes import Handout
 
 CRITICAL = 1
 BACKGROUND = 5
@@ -39,6 +43,7 @@ class Item:
     worker_type: int
     priority: int
     ready_at: float  # when it may start (its not-before or retry time, or its submit)
+    handout: Handout | None = field(default=None, compare=False)  # kept for the hand-out
 
     @property
     def key(self) -> QueueKey:

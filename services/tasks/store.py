@@ -6,7 +6,6 @@ racing after a failover, change nothing: the first writer wins and the others se
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -35,6 +34,7 @@ from services.tasks.records import (
     TaskState,
     tasks,
 )
+from services.tasks.scheduling import Item
 from services.tasks.transactions import Transactions
 from voka.tasks.v1 import tasks_pb2
 from voka.wellknown import utc
@@ -112,20 +112,34 @@ class Store:
         )
 
     async def dispatch(
-        self, task_ids: Sequence[str], dispatch_id: str, now: datetime, fence: Fence
+        self, items: Sequence[Item], dispatch_id: str, now: datetime, fence: Fence
     ) -> list[Handout]:
-        """QUEUED → RUNNING for each task, counting the attempt, in one statement. The batch
-        shares `dispatch_id` (new for every hand-out, so still unique per attempt). Returns
-        the tasks that moved (a task cancelled meanwhile does not)."""
-        update = (
-            sa.update(tasks)
-            .where(tasks.c.id.in_(task_ids), tasks.c.state == S.TASK_STATE_QUEUED,
-                   fence.condition())
-            .values(state=S.TASK_STATE_RUNNING, attempts=tasks.c.attempts + 1,
-                    dispatch_id=dispatch_id, next_attempt_time=None, update_time=now)
-            .returning(*HANDOUT_COLUMNS)
-        )  # fmt: skip
-        return await self._db.write(lambda c: [_handout(row) for row in c.execute(update)])
+        """QUEUED → RUNNING for each task of a shard still held, counting the attempt, in one
+        statement. The batch shares `dispatch_id` (new for every hand-out, so still unique per
+        attempt). Returns the tasks that moved (a task cancelled meanwhile does not): from the
+        hand-out each item carries, with the attempt count read back, or read whole where an
+        item carries none (a task queued from another replica's hint)."""
+
+        def run(connection: Connection) -> list[Handout]:
+            held = set(connection.execute(fence.held()).scalars())
+            ids = [item.task_id for item in items if item.shard in held]
+            if not ids:
+                return []
+            values = {"ids": ids, "b_dispatch": dispatch_id, "b_at": now}
+            moved = connection.execute(_HANDOUT, values).all()
+            kept = {item.task_id: item.handout for item in items if item.handout is not None}
+            missing = [task_id for task_id, _ in moved if task_id not in kept]
+            if missing:
+                select = sa.select(*HANDOUT_COLUMNS).where(tasks.c.id.in_(missing))
+                kept.update((row.id, _handout(row)) for row in connection.execute(select))
+            handouts = []
+            for task_id, attempts in moved:
+                handout = kept[task_id]
+                handout.attempts, handout.dispatch_id = attempts, dispatch_id
+                handouts.append(handout)
+            return handouts
+
+        return await self._db.write(run)
 
     async def progress(
         self, reports: Sequence[Progress], at: datetime, fence: Fence
@@ -299,6 +313,15 @@ _INSERTS = {  # new tasks, a known (owner, idempotency key) skipped
         postgresql_insert(tasks).on_conflict_do_nothing(index_elements=_CONFLICT), ROW_KEYS
     ),
 }  # fmt: skip
+_HANDOUT = (  # a batch handed out; only the attempt count is read back
+    sa.update(tasks)
+    .where(tasks.c.id.in_(sa.bindparam("ids", expanding=True)),
+           tasks.c.state == S.TASK_STATE_QUEUED)
+    .values(state=S.TASK_STATE_RUNNING, attempts=tasks.c.attempts + 1,
+            dispatch_id=sa.bindparam("b_dispatch"), next_attempt_time=None,
+            update_time=sa.bindparam("b_at"))
+    .returning(tasks.c.id, tasks.c.attempts)
+)  # fmt: skip
 _PROGRESS = Prepared(  # a STARTED or SUCCEEDED report, applied only to its current attempt
     sa.update(tasks)
     .where(tasks.c.id == sa.bindparam("b_id"), tasks.c.state == S.TASK_STATE_RUNNING,
@@ -341,7 +364,6 @@ def _handout(row: sa.Row[Any]) -> Handout:
     values = dict(row._mapping)
     for key in ("deadline_time", "not_before_time", "create_time"):
         values[key] = values[key] and utc(values[key])
-    values["args"] = None if values["args"] is None else json.loads(values["args"])
     return Handout(**values)
 
 

@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import multiprocessing
 import os
@@ -52,7 +53,7 @@ log = logging.getLogger("voka.tasks.worker")
 P = events_pb2
 PROCESS_TYPES = frozenset({tasks_pb2.WORKER_TYPE_CPU_INTENSIVE,
                            tasks_pb2.WORKER_TYPE_MEMORY_INTENSIVE})  # fmt: skip
-STARTED_DELAY = 0.05  # an attempt done sooner reports STARTED and its outcome in one message
+STARTED_DELAY = 0.05  # a success sooner than this reports only its outcome (it has its start)
 DETAILS_LIMIT = 8192
 
 
@@ -152,12 +153,15 @@ class Worker:
             self._running.pop(key, None)
             self._meter.end(worker_type)
             self._slots.release()
-        reports = [outcome] if attempt.announced else [attempt.started(), outcome]
+        # A success says when it started; a failure's start is recorded by its STARTED.
+        succeeded = outcome.phase == P.ATTEMPT_PHASE_SUCCEEDED
+        reports = [outcome] if attempt.announced or succeeded else [attempt.started(), outcome]
         return self._reports.add([(dispatch.shard, r) for r in reports])
 
     async def _announce_started(self) -> None:
         """STARTED goes out on its own only for attempts still running after STARTED_DELAY;
-        shorter ones send it with their outcome (one sweep for all, not a timer each)."""
+        a shorter success's outcome says when it started, which is all its STARTED would have
+        said (one sweep for all, not a timer each)."""
         while True:
             await asyncio.sleep(STARTED_DELAY / 2)
             now = time.monotonic()
@@ -176,7 +180,7 @@ class Worker:
         try:
             if function is None:
                 raise LookupError(f"{dispatch.function_name} is not registered here")
-            args = convert.struct_to_python(dispatch.args)
+            args = arguments(dispatch)
             attempt.stoppable = function.is_async
             async with asyncio.timeout(_seconds(dispatch.attempt_timeout) or None):
                 value = await self._call(function, args)
@@ -265,6 +269,14 @@ class _Attempt:
         return events_pb2.InFlightAttempt(task=d.task, attempt=d.attempt,
                                           dispatch_id=d.dispatch_id, shard=d.shard,
                                           start_time=self.start_time)  # fmt: skip
+
+
+def arguments(dispatch: events_pb2.TaskDispatch) -> dict[str, Any]:
+    """The keyword arguments, in either form a scheduler sends them."""
+    if dispatch.WhichOneof("arguments") == "args_json":
+        args: dict[str, Any] = json.loads(dispatch.args_json)
+        return args
+    return convert.struct_to_python(dispatch.args)
 
 
 def _stamp(ns: int) -> timestamp_pb2.Timestamp:

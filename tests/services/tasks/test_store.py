@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.tasks.changes import Attempt, NewTask, Progress, TaskQuery
+from services.tasks.changes import Attempt, Handout, NewTask, Progress, TaskQuery
 from services.tasks.leases import Fence, LeaseStore
 from services.tasks.records import AttemptError
+from services.tasks.scheduling import Item
 from services.tasks.store import Store
 from voka import db
 from voka.tasks.v1 import tasks_pb2
@@ -48,6 +50,29 @@ def new_task(owner: str = "users/a", key: str | None = None) -> NewTask:
     )  # fmt: skip
 
 
+def items(*queued: NewTask) -> list[Item]:
+    """The tasks as queued from another replica's hint: no hand-out kept, so it is read back."""
+    return [Item(new.id, new.shard, new.worker_type, new.priority, 0.0) for new in queued]
+
+
+async def test_a_kept_hand_out_and_one_read_back_agree(store: Store, fence: Fence):
+    kept, read = new_task(), new_task()
+    [(record, _), _] = await store.submit([kept, read])
+    item = replace(items(kept)[0], handout=Handout.of(record))
+    now = datetime.now(UTC)
+    handouts = await store.dispatch([item, *items(read)], "d1", now, fence)
+    assert [(h.id, h.attempts, h.dispatch_id) for h in handouts] == [
+        (kept.id, 1, "d1"), (read.id, 1, "d1")
+    ]  # fmt: skip
+    own = ("id", "create_time")  # the two tasks differ in these only
+    assert {k: v for k, v in asdict(handouts[0]).items() if k not in own} == {
+        k: v for k, v in asdict(handouts[1]).items() if k not in own
+    }
+    stored = await store.get(read.id)
+    assert stored is not None
+    assert handouts[1].create_time == stored.create_time
+
+
 async def test_idempotency_key_is_unique_per_owner(store: Store):
     first, same, other = new_task(key="k"), new_task(key="k"), new_task("users/b", key="k")
     (record, dedup), *_ = await store.submit([first])
@@ -65,12 +90,12 @@ async def test_only_the_current_attempt_changes_a_running_task(store: Store, fen
     task = new_task()
     await store.submit([task])
     now = datetime.now(UTC)
-    [handout] = await store.dispatch([task.id], "d1", now, fence)
+    [handout] = await store.dispatch(items(task), "d1", now, fence)
     assert (handout.id, handout.attempts, handout.dispatch_id) == (task.id, 1, "d1")
     running = await store.get(task.id)
     assert running is not None
     assert running.state == T.TASK_STATE_RUNNING
-    assert await store.dispatch([task.id], "d2", now, fence) == []  # not QUEUED any more
+    assert await store.dispatch(items(task), "d2", now, fence) == []  # not QUEUED any more
 
     def success(dispatch_id: str, result: object) -> Progress:
         return Progress(task.id, dispatch_id, 1, "w1", now, succeeded=True, result=result)
@@ -88,7 +113,7 @@ async def test_progress_applies_a_batch_and_names_only_what_changed(store: Store
     started, finished, stale = new_task(), new_task(), new_task()
     await store.submit([started, finished, stale])
     now = datetime.now(UTC)
-    await store.dispatch([started.id, finished.id, stale.id], "d1", now, fence)
+    await store.dispatch(items(started, finished, stale), "d1", now, fence)
     batch = [
         Progress(started.id, "d1", 1, "w1", now),
         Progress(finished.id, "d1", 1, "w1", now),
@@ -107,7 +132,7 @@ async def test_dead_letter_then_requeue_counts_attempts_from_zero(store: Store, 
     task = new_task()
     await store.submit([task])
     now = datetime.now(UTC)
-    await store.dispatch([task.id], "d1", now, fence)
+    await store.dispatch(items(task), "d1", now, fence)
     error = AttemptError(message="boom", type="RuntimeError", retryable=True, attempt=1)
     current = Attempt(task.id, "d1", fence)
     assert await store.dead_lettered(current, error, T.DEAD_LETTER_REASON_MAX_ATTEMPTS, now)
@@ -126,7 +151,7 @@ async def test_cancel_waiting_is_final_and_running_only_requests_it(store: Store
     waiting, running = new_task(), new_task()
     await store.submit([waiting, running])
     now = datetime.now(UTC)
-    await store.dispatch([running.id], "d1", now, fence)
+    await store.dispatch(items(running), "d1", now, fence)
     assert await store.cancel(waiting.id, "stop", now)
     assert await store.cancel(running.id, "stop", now)
     w, r = await store.get(waiting.id), await store.get(running.id)
@@ -140,7 +165,7 @@ async def test_a_replica_that_lost_its_lease_changes_nothing(store: Store, fence
     task = new_task()
     await store.submit([task])
     now = datetime.now(UTC)
-    assert await store.dispatch([task.id], "d1", now, fence)
+    assert await store.dispatch(items(task), "d1", now, fence)
     leases = LeaseStore(store.transactions)
     await leases.release("r1", fence.epochs)  # r1 stalls; its lease is gone
     later = now + timedelta(minutes=5)

@@ -415,6 +415,7 @@ class TaskDispatch(_message.Message):
     FUNCTION_NAME_FIELD_NUMBER: _builtins.int
     ARGS_FIELD_NUMBER: _builtins.int
     RAW_ARGS_FIELD_NUMBER: _builtins.int
+    ARGS_JSON_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     OWNER_FIELD_NUMBER: _builtins.int
@@ -438,6 +439,10 @@ class TaskDispatch(_message.Message):
     """The registered function to run."""
     raw_args: _builtins.bytes
     """Opaque bytes."""
+    args_json: _builtins.str
+    """Keyword arguments as the text of a JSON object, as the task store keeps them: cheaper to
+    pass on and to read than a Struct. Schedulers send this form; workers read both.
+    """
     priority: _tasks_pb2.Priority.ValueType
     """The task's priority."""
     idempotency_key: _builtins.str
@@ -477,6 +482,7 @@ class TaskDispatch(_message.Message):
         function_name: _builtins.str = ...,
         args: _struct_pb2.Struct | None = ...,
         raw_args: _builtins.bytes = ...,
+        args_json: _builtins.str = ...,
         priority: _tasks_pb2.Priority.ValueType = ...,
         idempotency_key: _builtins.str = ...,
         owner: _builtins.str = ...,
@@ -485,11 +491,11 @@ class TaskDispatch(_message.Message):
         visibility_timeout: _duration_pb2.Duration | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "arguments", b"arguments", "attempt_timeout", b"attempt_timeout", "create_time", b"create_time", "deadline_time", b"deadline_time", "raw_args", b"raw_args", "visibility_timeout", b"visibility_timeout"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "args_json", b"args_json", "arguments", b"arguments", "attempt_timeout", b"attempt_timeout", "create_time", b"create_time", "deadline_time", b"deadline_time", "raw_args", b"raw_args", "visibility_timeout", b"visibility_timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "arguments", b"arguments", "attempt", b"attempt", "attempt_timeout", b"attempt_timeout", "create_time", b"create_time", "deadline_time", b"deadline_time", "dispatch_id", b"dispatch_id", "function_name", b"function_name", "idempotency_key", b"idempotency_key", "owner", b"owner", "priority", b"priority", "raw_args", b"raw_args", "shard", b"shard", "shard_epoch", b"shard_epoch", "task", b"task", "visibility_timeout", b"visibility_timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "args_json", b"args_json", "arguments", b"arguments", "attempt", b"attempt", "attempt_timeout", b"attempt_timeout", "create_time", b"create_time", "deadline_time", b"deadline_time", "dispatch_id", b"dispatch_id", "function_name", b"function_name", "idempotency_key", b"idempotency_key", "owner", b"owner", "priority", b"priority", "raw_args", b"raw_args", "shard", b"shard", "shard_epoch", b"shard_epoch", "task", b"task", "visibility_timeout", b"visibility_timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_arguments: _TypeAlias = _typing.Literal["args", "raw_args"]  # noqa: Y015
+    _WhichOneofReturnType_arguments: _TypeAlias = _typing.Literal["args", "raw_args", "args_json"]  # noqa: Y015
     _WhichOneofArgType_arguments: _TypeAlias = _typing.Literal["arguments", b"arguments"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_arguments) -> _WhichOneofReturnType_arguments | None: ...
 
