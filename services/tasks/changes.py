@@ -19,12 +19,13 @@ S = tasks_pb2  # states, priorities, reasons
 
 @dataclass(frozen=True)
 class NewTask:
-    """A validated submit, ready to insert."""
+    """A validated submit, ready to insert; once inserted it also stands for the task (its
+    answer to the caller, its place in the queues) without reading anything back."""
 
     id: str
     owner: str
     function_name: str
-    args: dict[str, Any] | None
+    args: str | None  # the text of a JSON object, made once, as stored and as dispatched
     priority: Priority
     worker_type: WorkerType
     idempotency_key: str | None
@@ -37,15 +38,27 @@ class NewTask:
     state: TaskState
     create_time: datetime
 
+    @property
+    def name(self) -> str:
+        return f"tasks/{self.id}"
+
+    @property
+    def final(self) -> bool:
+        return False  # a new task is queued or scheduled
+
+    @property
+    def ready_time(self) -> datetime:
+        return self.not_before_time or self.create_time
+
     def record(self) -> TaskRecord:
         """The task as inserted (what reading the row back would give)."""
-        return TaskRecord(**self.__dict__, **_NEW, **_UNSET, update_time=self.create_time,
-                          has_result=False)  # fmt: skip
+        args = None if self.args is None else json.loads(self.args)
+        return TaskRecord(**{**self.__dict__, "args": args}, **_NEW, **_UNSET,
+                          update_time=self.create_time, has_result=False)  # fmt: skip
 
     def row(self) -> dict[str, Any]:
         """The columns to insert; those a new task leaves NULL (`_UNSET`) are left out."""
-        args = None if self.args is None else json.dumps(self.args)
-        return {**self.__dict__, **_NEW, "args": args, "update_time": self.create_time}
+        return {**self.__dict__, **_NEW, "update_time": self.create_time}
 
 
 _NEW: dict[str, Any] = {  # a new task's own values of the columns NewTask does not carry
@@ -88,14 +101,17 @@ class Handout:
         return f"tasks/{self.id}"
 
     @classmethod
-    def of(cls, record: TaskRecord) -> Handout:
-        """The task's hand-out as the record stands (its last attempt, if any)."""
-        values = {name: getattr(record, name) for name in _HANDOUT_FIELDS}
-        args = None if record.args is None else json.dumps(record.args)
-        return cls(**{**values, "dispatch_id": record.dispatch_id or "", "args": args})
+    def of(cls, task: TaskRecord | NewTask) -> Handout:
+        """The task's hand-out as it stands (its last attempt, if any)."""
+        values: dict[str, Any] = {name: getattr(task, name, None) for name in _HANDOUT_FIELDS}
+        if isinstance(task, NewTask):
+            return cls(**{**values, "attempts": 0, "dispatch_id": ""})
+        args = None if task.args is None else json.dumps(task.args)
+        return cls(**{**values, "dispatch_id": task.dispatch_id or "", "args": args})
 
 
 _HANDOUT_FIELDS = tuple(f.name for f in fields(Handout))
+Accepted = NewTask | TaskRecord  # a submit's task: the new one inserted, or the one its key names
 HANDOUT_COLUMNS = [tasks.c[f.name] for f in fields(Handout)]
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from google.protobuf.message import Message
 
 from services.tasks import convert
-from services.tasks.changes import Handout, Progress
+from services.tasks.changes import Accepted, Handout, Progress
 from services.tasks.records import AttemptError, DeadLetterReason, TaskRecord
 from voka import wellknown
 from voka.tasks.v1 import events_pb2, tasks_pb2
@@ -42,15 +42,14 @@ def succeeded_event(task: Handout, done: Progress) -> events_pb2.TaskSucceededEv
     return event
 
 
-def submitted_event(record: TaskRecord) -> events_pb2.TaskSubmittedEvent:
+def submitted_event(record: Accepted) -> events_pb2.TaskSubmittedEvent:
     """The task was accepted (emitted for shards another replica serves: their owner's hint)."""
     event = P.TaskSubmittedEvent(task=record.name, function_name=record.function_name,
                                  priority=record.priority, worker_type=record.worker_type,
                                  shard=record.shard, owner=record.owner,
                                  create_time=wellknown.timestamp(record.create_time))  # fmt: skip
-    ready = record.next_attempt_time or record.not_before_time
-    if ready is not None:
-        event.not_before_time.CopyFrom(wellknown.timestamp(ready))
+    if record.ready_time != record.create_time:
+        event.not_before_time.CopyFrom(wellknown.timestamp(record.ready_time))
     return event
 
 

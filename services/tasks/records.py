@@ -171,6 +171,11 @@ class TaskRecord:
     def final(self) -> bool:
         return self.state in FINAL_STATES
 
+    @property
+    def ready_time(self) -> datetime:
+        """When it may run: its retry time, not-before time, or submit."""
+        return self.next_attempt_time or self.not_before_time or self.create_time
+
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> TaskRecord:
         values = dict(row._mapping)

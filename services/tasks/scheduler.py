@@ -33,7 +33,7 @@ from nats.aio.subscription import Subscription as NatsSubscription
 
 from services.tasks import convert, metrics
 from services.tasks.batching import GroupCommit
-from services.tasks.changes import Attempt, Handout, Progress
+from services.tasks.changes import Accepted, Attempt, Handout, Progress
 from services.tasks.events import type_token
 from services.tasks.leases import Fence
 from services.tasks.lifecycle import (
@@ -183,7 +183,7 @@ class Scheduler:
         for task_id in [t for t, r in self._running.items() if r.shard == shard]:
             del self._running[task_id]
 
-    async def admit(self, records: Sequence[TaskRecord]) -> None:
+    async def admit(self, records: Sequence[Accepted]) -> None:
         """Queue accepted tasks of the shards served here; for the others, tell their owner
         (a TaskSubmittedEvent, a hint: `resync` finds a task whose hint was lost)."""
         now = time.time()
@@ -224,13 +224,12 @@ class Scheduler:
                 self._queue(record, now)
                 self._wake.set()
 
-    def _queue(self, record: TaskRecord, now: float) -> None:
+    def _queue(self, record: Accepted, now: float) -> None:
         if record.state == tasks_pb2.TASK_STATE_RUNNING:
             return
-        ready = record.next_attempt_time or record.not_before_time or record.create_time
-        self.queues.add(self._item(record, ready), now)
+        self.queues.add(self._item(record, record.ready_time), now)
 
-    def _item(self, record: TaskRecord, ready: datetime) -> Item:
+    def _item(self, record: Accepted, ready: datetime) -> Item:
         """The task as queued here, with its hand-out while the queues are not too long to
         keep them all in memory (beyond that, a hand-out reads the task back)."""
         handout = Handout.of(record) if len(self.queues) < HANDOUTS_KEPT else None

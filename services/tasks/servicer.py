@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 
 from services.tasks import control, convert, metrics, watch
-from services.tasks.changes import NewTask, TaskQuery
+from services.tasks.changes import Accepted, NewTask, TaskQuery
 from services.tasks.intake import Intake
 from services.tasks.leases import LeaseStore
 from services.tasks.pools import Pools
@@ -106,7 +106,7 @@ class TasksServicer(WebhookRpcs, tasks_pb2_grpc.TasksServiceServicer):
         owner = authn.caller().subject
         summary = T.StreamSubmitTasksResponse()
         names: list[str] = []
-        inserting: asyncio.Future[list[tuple[TaskRecord, bool]]] | None = None
+        inserting: asyncio.Future[list[tuple[Accepted, bool]]] | None = None
         try:
             async for message in request_iterator:
                 batch = self._checked(message, owner, summary)
@@ -359,7 +359,7 @@ class TasksServicer(WebhookRpcs, tasks_pb2_grpc.TasksServiceServicer):
 
 
 def _count(
-    summary: T.StreamSubmitTasksResponse, names: list[str], results: list[tuple[TaskRecord, bool]]
+    summary: T.StreamSubmitTasksResponse, names: list[str], results: list[tuple[Accepted, bool]]
 ) -> None:
     for record, deduplicated in results:
         summary.deduplicated_count += deduplicated
@@ -367,7 +367,7 @@ def _count(
         names.append(record.name)
 
 
-def _response(record: TaskRecord, deduplicated: bool) -> T.SubmitTaskResponse:
+def _response(record: Accepted, deduplicated: bool) -> T.SubmitTaskResponse:
     return T.SubmitTaskResponse(
         name=record.name,
         state=record.state,

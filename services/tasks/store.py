@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from services.tasks.changes import (
     HANDOUT_COLUMNS,
     ROW_KEYS,
+    Accepted,
     Attempt,
     Handout,
     NewTask,
@@ -55,9 +56,10 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
-    async def submit(self, batch: Sequence[NewTask]) -> list[tuple[TaskRecord, bool]]:
+    async def submit(self, batch: Sequence[NewTask]) -> list[tuple[Accepted, bool]]:
         """Insert the batch in one transaction; an item whose (owner, idempotency key) is
-        known returns the known task with `True` (deduplicated). The insert comes first and
+        known returns the known task with `True` (deduplicated), a new one itself with
+        `False`. The insert comes first and
         skips key conflicts, so the transaction takes SQLite's write lock before it reads
         (a read-then-write transaction fails at once when another writer got in between)."""
         rows = [new.row() for new in batch]
@@ -334,7 +336,7 @@ _PROGRESS = Prepared(  # a STARTED or SUCCEEDED report, applied only to its curr
 
 def _submit(
     batch: Sequence[NewTask], rows: list[dict[str, Any]], connection: Connection
-) -> list[tuple[TaskRecord, bool]]:
+) -> list[tuple[Accepted, bool]]:
     _INSERTS[connection.dialect.name].executemany(connection, rows)
     keys = [new for new in batch if new.idempotency_key is not None]
     taken: set[str] = set()
@@ -344,7 +346,7 @@ def _submit(
     known = _by_keys(connection, [new for new in keys if new.id in taken])
     return [
         (known[(new.owner, new.idempotency_key)], True) if new.id in taken
-        else (new.record(), False)
+        else (new, False)
         for new in batch
     ]  # fmt: skip
 

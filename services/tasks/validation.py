@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
+import json
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -20,6 +21,27 @@ MIN_TIMEOUT = timedelta(seconds=1)
 MAX_TIMEOUT = timedelta(hours=24)
 PRIORITIES = frozenset(tasks_pb2.Priority.values())  # the enum wrapper builds a list per call
 WORKER_TYPES = frozenset(tasks_pb2.WorkerType.values())
+
+
+class TaskIds:
+    """Random task ids (128 bits, hex), read from the OS's random source a block at a time:
+    `secrets.token_hex` makes a system call per id, which costs more than the rest of a
+    submit's checks. A forked child draws a block of its own, never its parent's."""
+
+    def __init__(self, block: int = 256) -> None:
+        self._size = 32 * block  # hex digits
+        self._block = ""
+        self._at = self._size
+        self._pid = 0
+
+    def next(self) -> str:
+        if self._at >= self._size or self._pid != os.getpid():
+            self._block, self._at, self._pid = os.urandom(self._size // 2).hex(), 0, os.getpid()
+        self._at += 32
+        return self._block[self._at - 32 : self._at]
+
+
+_IDS = TaskIds()
 
 
 class Submits:
@@ -52,7 +74,7 @@ class Submits:
         owner: str,
         now: datetime,
     ) -> NewTask:
-        task_id = secrets.token_hex(16)  # as random as uuid4().hex, a third of the cost
+        task_id = _IDS.next()
         not_before = _time(request, "not_before_time")
         later = not_before is not None and not_before > now
         timeout = function.attempt_timeout
@@ -62,7 +84,7 @@ class Submits:
             id=task_id,
             owner=owner,
             function_name=function.name,
-            args=args,
+            args=json.dumps(args),
             priority=request.priority or tasks_pb2.PRIORITY_NORMAL,
             worker_type=request.worker_type or function.worker_type,
             idempotency_key=request.idempotency_key or None,

@@ -26,9 +26,8 @@ from typing import Any
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
 
-from services.tasks.changes import NewTask
+from services.tasks.changes import Accepted, NewTask
 from services.tasks.functions.webhooks import FUNCTION
-from services.tasks.records import TaskRecord
 from services.tasks.validation import Submits
 from services.tasks.webhook_records import WebhookRecord
 from services.tasks.webhook_store import NewDelivery, WebhookStore
@@ -40,7 +39,7 @@ from voka.wellknown import utc
 
 log = logging.getLogger("voka.tasks.webhooks")
 REFRESH_SECONDS = 5.0
-Accept = Callable[[Sequence[NewTask]], Awaitable[list[tuple[TaskRecord, bool]]]]
+Accept = Callable[[Sequence[NewTask]], Awaitable[list[tuple[Accepted, bool]]]]
 
 
 def delivery_id(webhook_id: str, event_id: str) -> str:

@@ -35,7 +35,7 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 
 def task(worker_type: int, state: int) -> NewTask:
     return NewTask(
-        id=uuid.uuid4().hex, owner="users/a", function_name="demo.cpu_burn", args={},
+        id=uuid.uuid4().hex, owner="users/a", function_name="demo.cpu_burn", args="{}",
         priority=3, worker_type=worker_type, idempotency_key=None, not_before_time=None,
         deadline_time=None, attempt_timeout=60.0, max_attempts=3, shard_key="", shard=0,
         state=state, create_time=datetime.now(UTC),

@@ -43,7 +43,7 @@ async def fence(store: Store) -> Fence:
 
 def new_task(owner: str = "users/a", key: str | None = None) -> NewTask:
     return NewTask(
-        id=uuid.uuid4().hex, owner=owner, function_name="demo.noop", args={}, priority=3,
+        id=uuid.uuid4().hex, owner=owner, function_name="demo.noop", args="{}", priority=3,
         worker_type=5, idempotency_key=key, not_before_time=None, deadline_time=None,
         attempt_timeout=60.0, max_attempts=3, shard_key="", shard=1,
         state=T.TASK_STATE_QUEUED, create_time=datetime.now(UTC),

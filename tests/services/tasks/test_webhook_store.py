@@ -46,7 +46,7 @@ def webhook(
 
 def task(owner: str = "users/a") -> NewTask:
     return NewTask(
-        id=uuid.uuid4().hex, owner=owner, function_name="webhooks.deliver", args={}, priority=3,
+        id=uuid.uuid4().hex, owner=owner, function_name="webhooks.deliver", args="{}", priority=3,
         worker_type=T.WORKER_TYPE_NETWORK_INTENSIVE, idempotency_key=None, not_before_time=None,
         deadline_time=None, attempt_timeout=60.0, max_attempts=3, shard_key="", shard=0,
         state=T.TASK_STATE_QUEUED, create_time=datetime.now(UTC),
