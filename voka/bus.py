@@ -22,7 +22,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -346,6 +346,7 @@ class Bus:
         handler_timeout: float | None = 300.0,
         fetch_timeout: float = 5.0,
         suffix: str = "",
+        confirm_acks: bool = True,
     ) -> Subscription[M]:
         """Consume `message_type` events with the durable pull consumer `durable` (one name
         per consuming service and purpose; replicas share it and split the work).
@@ -355,7 +356,10 @@ class Bus:
         only with an empty `backoff`. A running handler keeps its delivery alive with
         in-progress acks until `handler_timeout`. After `max_deliver` failed deliveries the
         event goes to `voka.dlq.<subject>`. `suffix` narrows (or widens, with `*`/`>`) the
-        filter to `<subject>.<suffix>` for events published with a routing token."""
+        filter to `<subject>.<suffix>` for events published with a routing token.
+        `confirm_acks=False` sends each ack without waiting for the server to confirm it (a
+        round trip saved per event): for handlers whose repeat changes nothing, as a lost
+        ack only means the event comes once more."""
         options = ConsumerOptions(
             max_deliver=max_deliver,
             backoff=tuple(backoff[: max_deliver - 1]),
@@ -364,6 +368,7 @@ class Bus:
             concurrency=concurrency,
             handler_timeout=handler_timeout,
             fetch_timeout=fetch_timeout,
+            confirm_acks=confirm_acks,
         )
         subject = _with_suffix(subject_of(message_type), suffix)
         return await self._bind(durable, [subject], label=subject, message_types=[message_type],
@@ -448,6 +453,7 @@ class ConsumerOptions:
     handler_timeout: float | None = 300.0
     fetch_timeout: float = 5.0
     new_only: bool = False
+    confirm_acks: bool = True
 
     def __post_init__(self) -> None:
         if self.max_deliver < 1 or self.batch < 1 or self.concurrency < 1:
@@ -474,6 +480,31 @@ class ConsumerOptions:
             max_deliver=self.max_deliver,
             backoff=list(self.backoff) or None,
         )
+
+
+class _KeepAlive:
+    """In-progress acks every `interval` while a handler runs: a timer rather than a task per
+    delivery, since most handlers are done long before the first beat is due."""
+
+    def __init__(self, msg: Msg, interval: float) -> None:
+        self._msg = msg
+        self._interval = interval
+        self._loop = asyncio.get_running_loop()
+        self._timer = self._loop.call_later(interval, self._beat)
+        self._sending: asyncio.Task[None] | None = None
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        if self._sending is not None:
+            self._sending.cancel()
+
+    def _beat(self) -> None:
+        self._sending = self._loop.create_task(self._send())
+        self._timer = self._loop.call_later(self._interval, self._beat)
+
+    async def _send(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._msg.in_progress()
 
 
 class Subscription(Generic[M]):
@@ -600,15 +631,18 @@ class Subscription(Generic[M]):
             await self._dead_letter(msg, str(exc), "poison")
             return
         start = time.perf_counter()
+        # In-progress acks at a third of the ack deadline, so a slow handler is not mistaken
+        # for a dead one (and its event handed to someone else meanwhile).
+        keep_alive = _KeepAlive(msg, self._options.ack_deadline(meta.num_delivered) / 3)
         try:
-            async with self._keep_alive(msg, meta.num_delivered):
-                await self._run_handler(event)
+            await self._run_handler(event)
         except Exception as exc:
             await self._on_failure(msg, event, exc)
             return
         finally:
+            keep_alive.stop()
             HANDLE_SECONDS.labels(self.subject, self.durable).observe(time.perf_counter() - start)
-        await msg.ack_sync()
+        await (msg.ack_sync() if self._options.confirm_acks else msg.ack())
         HANDLED.labels(self.subject, self.durable, "ack").inc()
 
     def _decode(self, msg: Msg) -> Event[M]:
@@ -651,24 +685,6 @@ class Subscription(Generic[M]):
                     await self._handler(event)
         finally:
             otel_context.detach(token)
-
-    @contextlib.asynccontextmanager
-    async def _keep_alive(self, msg: Msg, delivered: int) -> AsyncIterator[None]:
-        """In-progress acks at a third of the ack deadline, so a slow handler is not
-        mistaken for a dead one (and its event handed to someone else meanwhile)."""
-        interval = self._options.ack_deadline(delivered) / 3
-
-        async def beat() -> None:
-            while True:
-                await asyncio.sleep(interval)
-                with contextlib.suppress(Exception):
-                    await msg.in_progress()
-
-        task = asyncio.create_task(beat())
-        try:
-            yield
-        finally:
-            task.cancel()
 
     async def _on_failure(self, msg: Msg, event: Event[M], exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"

@@ -90,8 +90,9 @@ class Outbox(Generic[Item]):
     to the round shares it, so a burst of short task attempts costs one wake-up per round,
     not one per attempt (workers publish their reports this way)."""
 
-    def __init__(self, send: Callable[[list[Item]], Awaitable[None]]) -> None:
+    def __init__(self, send: Callable[[list[Item]], Awaitable[None]], linger: float = 0.0) -> None:
         self._send = send
+        self._linger = linger  # a round waits this long after its first item for more
         self._items: list[Item] = []
         self._round: asyncio.Future[None] | None = None
         self._ready = asyncio.Event()
@@ -121,6 +122,8 @@ class Outbox(Generic[Item]):
         while True:
             await self._ready.wait()
             self._ready.clear()
+            if self._linger:
+                await asyncio.sleep(self._linger)
             items, sent = self._items, self._round
             self._items, self._round = [], None
             if sent is None:

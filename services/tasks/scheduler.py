@@ -170,6 +170,7 @@ class Scheduler:
         self._owned[shard] = await self._bus.subscribe(
             events_pb2.TaskAttemptsReportedEvent, f"tasks-reports-{shard}", self._on_reports,
             suffix=str(shard), backoff=(5.0,), max_deliver=10, batch=64, concurrency=32,
+            confirm_acks=False,  # a report applied twice changes nothing the second time
         )  # fmt: skip
         self._wake.set()
 

@@ -128,17 +128,18 @@ class Store:
             if not ids:
                 return []
             values = {"ids": ids, "b_dispatch": dispatch_id, "b_at": now}
-            moved = connection.execute(_HANDOUT, values).all()
+            moved: dict[str, int] = dict(connection.execute(_HANDOUT, values).tuples().all())
             kept = {item.task_id: item.handout for item in items if item.handout is not None}
-            missing = [task_id for task_id, _ in moved if task_id not in kept]
+            missing = [task_id for task_id in moved if task_id not in kept]
             if missing:
                 select = sa.select(*HANDOUT_COLUMNS).where(tasks.c.id.in_(missing))
                 kept.update((row.id, _handout(row)) for row in connection.execute(select))
             handouts = []
-            for task_id, attempts in moved:
-                handout = kept[task_id]
-                handout.attempts, handout.dispatch_id = attempts, dispatch_id
-                handouts.append(handout)
+            for task_id in ids:  # in the order taken (best first), whatever RETURNING's
+                if task_id in moved:
+                    handout = kept[task_id]
+                    handout.attempts, handout.dispatch_id = moved[task_id], dispatch_id
+                    handouts.append(handout)
             return handouts
 
         return await self._db.write(run)

@@ -55,6 +55,7 @@ PROCESS_TYPES = frozenset({tasks_pb2.WORKER_TYPE_CPU_INTENSIVE,
                            tasks_pb2.WORKER_TYPE_MEMORY_INTENSIVE})  # fmt: skip
 STARTED_DELAY = 0.05  # a success sooner than this reports only its outcome (it has its start)
 DETAILS_LIMIT = 8192
+REPORT_LINGER = 0.002  # seconds a round of reports waits for more (fewer, fuller messages)
 
 
 class Worker:
@@ -98,6 +99,7 @@ class Worker:
                 events_pb2.TaskDispatchedEvent, f"tasks-workers-{token}", self._on_dispatch,
                 suffix=token, backoff=(self._ack_wait,), max_deliver=5,
                 concurrency=self._concurrency, batch=self._concurrency, handler_timeout=None,
+                confirm_acks=False,  # a lost ack: the attempt comes again (at least once)
             )  # fmt: skip
             self._subscriptions.append(subscription)
         self._heartbeat.start()
