@@ -388,6 +388,26 @@ async def test_slow_handler_is_kept_alive_not_redelivered(bus: Bus):
     assert deliveries == [1]
 
 
+async def test_unconfirmed_acks_still_settle_every_event(bus: Bus):
+    """`confirm_acks=False` only stops waiting for the server's answer: each event is handled
+    once and acked, slow ones kept alive meanwhile."""
+    seen: list[tuple[str, int]] = []
+    done = asyncio.Event()
+
+    async def handler(event: Event[StatusEvent]) -> None:
+        seen.append((event.message.service, event.delivered))
+        await asyncio.sleep(1.0 if event.message.service == "slow" else 0)  # 2 ack deadlines
+        if len(seen) == 3:
+            done.set()
+
+    await bus.subscribe(StatusEvent, "unconfirmed", handler, backoff=(0.5,), confirm_acks=False)
+    for service in ("translate", "slow", "speech"):
+        await bus.publish(status_event(service))
+    await asyncio.wait_for(done.wait(), WAIT)
+    await _settled(bus, "unconfirmed")
+    assert sorted(seen) == [("slow", 1), ("speech", 1), ("translate", 1)]
+
+
 async def test_graceful_stop_lets_the_handler_finish_and_ack(bus: Bus):
     started, finished = asyncio.Event(), asyncio.Event()
 
