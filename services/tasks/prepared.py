@@ -33,15 +33,26 @@ class _Compiled:
     pick: Callable[[Row], tuple[Any, ...]]  # the row's values in the SQL's order
     convert: Sequence[tuple[int, Callable[[Any], Any]]]  # position → bind processor
 
-    def parameters(self, row: Row) -> tuple[Any, ...]:
-        values = self.pick({**self.constants, **row} if self.constants else row)
+    def parameters(self, rows: Sequence[Row]) -> list[tuple[Any, ...]]:
+        """Every row's parameters. A value that is the very object the previous row had
+        there (a batch's one timestamp, its shared create time) is converted once."""
+        pick, constants = self.pick, self.constants
+        picked = [pick({**constants, **row} if constants else row) for row in rows]
         if not self.convert:
-            return values
-        converted = list(values)
-        for position, process in self.convert:
-            if converted[position] is not None:
-                converted[position] = process(converted[position])
-        return tuple(converted)
+            return picked
+        last: dict[int, tuple[Any, Any]] = {}
+        converted = []
+        for values in picked:
+            out = list(values)
+            for position, process in self.convert:
+                value = out[position]
+                if value is not None:
+                    seen = last.get(position)
+                    if seen is None or seen[0] is not value:
+                        seen = last[position] = (value, process(value))
+                    out[position] = seen[1]
+            converted.append(tuple(out))
+        return converted
 
 
 class Prepared:
@@ -59,9 +70,7 @@ class Prepared:
             return connection.execute(self._statement, list(rows)).rowcount
         if self._sqlite is None:
             self._sqlite = self._compile(connection.dialect)
-        compiled = self._sqlite
-        parameters = [compiled.parameters(row) for row in rows]
-        return connection.exec_driver_sql(compiled.sql, parameters).rowcount
+        return connection.exec_driver_sql(self._sqlite.sql, self._sqlite.parameters(rows)).rowcount
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self._statement.compile(dialect=dialect, column_keys=self._keys)
