@@ -29,7 +29,10 @@ class TasksSettings(Settings):
         default=30.0, description="A running attempt with no heartbeat this long is lost."
     )
     tasks_dispatch_window: int = Field(
-        default=512, description="Attempts handed out and not yet finished, per worker type."
+        default=1024,
+        description="Attempts handed out and not yet finished, per worker type: more keeps a "
+        "pool of short tasks busier (fuller messages, fewer round trips); fewer lets a later, "
+        "more urgent task overtake sooner (lower it for pools of long tasks).",
     )
     tasks_dispatch_batch: int = Field(
         default=32, description="Attempts per dispatch message, at most."

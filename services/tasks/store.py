@@ -128,7 +128,9 @@ class Store:
             if not ids:
                 return []
             values = {"ids": ids, "b_dispatch": dispatch_id, "b_at": now}
-            moved: dict[str, int] = dict(connection.execute(_HANDOUT, values).tuples().all())
+            moved = {
+                task_id: attempts for task_id, attempts in connection.execute(_HANDOUT, values)
+            }
             kept = {item.task_id: item.handout for item in items if item.handout is not None}
             missing = [task_id for task_id in moved if task_id not in kept]
             if missing:
