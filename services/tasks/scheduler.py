@@ -4,8 +4,9 @@ NATS JetStream, and applies the workers' reports to the database.
 A replica serves the shards it holds (`acquire` rebuilds a shard's queues from the database and
 starts consuming its reports, `release` forgets it); which shards those are is decided by the
 leases (`leases.py`), or, for a single replica, all of them. Flow control: at most
-`dispatch_window` attempts per worker type are out at once, so the priority order is decided
-here, at hand-out time, not by whatever reached JetStream first.
+a window of attempts per worker type is out at once (`window.py`: it follows the pool's pace),
+so the priority order is decided here, at hand-out time, not by whatever reached JetStream
+first.
 
 The hot path is batched end to end: one UPDATE hands out a batch, its attempts travel in a few
 messages published together, and the reports of many attempts are applied in one transaction
@@ -49,6 +50,7 @@ from services.tasks.records import AttemptError, TaskRecord, WorkerType
 from services.tasks.scheduling import Item, ReadyQueues
 from services.tasks.settings import TasksSettings
 from services.tasks.store import Store
+from services.tasks.window import DispatchWindow
 from voka import wellknown
 from voka.bus import Bus, Event, Subscription, subject_of
 from voka.tasks.v1 import events_pb2, tasks_pb2
@@ -108,7 +110,11 @@ class Scheduler:
         )
         self._gauged: set[tuple[str, str, str]] = set()  # queue-depth label sets now non-zero
         self._gauged_at = 0.0
-        self._refill = max(settings.tasks_dispatch_batch, settings.tasks_dispatch_window // 2)
+        self.window = DispatchWindow(
+            settings.tasks_dispatch_window,
+            max(settings.tasks_dispatch_window, settings.tasks_dispatch_window_max),
+            settings.tasks_dispatch_horizon_seconds, period=settings.tasks_tick_seconds,
+        )  # fmt: skip
         self._visibility = wellknown.duration(settings.tasks_visibility_seconds)
         self.start_time = now_utc()
 
@@ -262,14 +268,17 @@ class Scheduler:
             await self._store.mark_queued([i.task_id for i in promoted], now_utc(), self.fence())
         await self._expire_lost(now)
         busy = self.in_flight()
+        self.window.update()
         handouts = []
         for worker_type in tasks_pb2.WorkerType.values():
-            credit = self._settings.tasks_dispatch_window - busy[worker_type]
+            window = self.window.size(worker_type)
+            credit = window - busy[worker_type]
             ready = self.queues.ready_count(worker_type)
-            # A deep queue goes out in large batches (one statement, and messages of one shard
-            # each: the fuller they are, the fewer messages carry the reports back); a shallow
-            # one at once.
-            if ready and credit >= min(ready, self._refill):
+            # A deep queue goes out in large batches, once half the window is free (one
+            # statement, and messages of one shard each: the fuller they are, the fewer
+            # messages carry the reports back); a shallow one at once.
+            refill = max(self._settings.tasks_dispatch_batch, window // 2)
+            if ready and credit >= min(ready, refill):
                 items = self.queues.take(worker_type, now, credit)
                 if items:
                     handouts.append(self._dispatch(worker_type, items, now))
@@ -438,7 +447,9 @@ class Scheduler:
         return changed
 
     def _finished(self, task_id: str) -> None:
-        self._running.pop(task_id, None)
+        running = self._running.pop(task_id, None)
+        if running is not None:
+            self.window.finished(running.worker_type)
         self._wake.set()
 
     async def announce(self, task_id: str) -> TaskRecord | None:

@@ -29,10 +29,18 @@ class TasksSettings(Settings):
         default=30.0, description="A running attempt with no heartbeat this long is lost."
     )
     tasks_dispatch_window: int = Field(
-        default=1024,
-        description="Attempts handed out and not yet finished, per worker type: more keeps a "
-        "pool of short tasks busier (fuller messages, fewer round trips); fewer lets a later, "
-        "more urgent task overtake sooner (lower it for pools of long tasks).",
+        default=512,
+        description="Attempts of a worker type handed out and not yet finished, at least: the "
+        "window grows with the pool's pace (see VOKA_TASKS_DISPATCH_HORIZON_SECONDS).",
+    )
+    tasks_dispatch_window_max: int = Field(
+        default=4096, description="The most the dispatch window grows to, per worker type."
+    )
+    tasks_dispatch_horizon_seconds: float = Field(
+        default=1.0,
+        description="The dispatch window holds about this many seconds of the pool's work (its "
+        "attempts finished per second, smoothed): more keeps a pool of short tasks busier, "
+        "less lets a later, more urgent task overtake sooner.",
     )
     tasks_dispatch_batch: int = Field(
         default=32, description="Attempts per dispatch message, at most."
