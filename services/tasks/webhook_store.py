@@ -46,7 +46,9 @@ def _figures(*, since_change: bool = False) -> tuple[sa.ScalarSelect[Any], sa.Sc
         """A select over this webhook's deliveries whose task is in `states` (own aliases,
         so the subqueries nest), and its task's end time."""
         d, t = deliveries.alias(), tasks.alias()
-        select = sa.select().select_from(d.join(t, t.c.id == d.c.task_id))
+        # Correlated to the webhook row explicitly: nested inside another of these subqueries,
+        # automatic correlation looks one level up only, and would read every webhook's rows.
+        select = sa.select().select_from(d.join(t, t.c.id == d.c.task_id)).correlate(webhooks)
         return select.where(d.c.webhook_id == webhooks.c.id, t.c.state.in_(states)), t.c.end_time
 
     ok, ok_end = ended(T.TASK_STATE_SUCCEEDED)

@@ -135,6 +135,42 @@ async def test_a_run_of_failures_switches_a_webhook_off_until_its_owner_changes_
     assert await hooks.switch_off_failing(3, datetime.now(UTC)) == []  # a fresh run
 
 
+async def test_another_webhooks_success_does_not_break_a_run_of_failures(stores):
+    """A webhook's last success is its own: one delivered to another webhook between two of
+    its failures leaves the run at two (the figure once read every webhook's successes)."""
+    tasks, hooks = stores
+    failing, healthy = webhook(), webhook()
+    for record in (failing, healthy):
+        await hooks.create(record, limit=10)
+    first, success, second = made = [task() for _ in range(3)]
+    await tasks.submit(made)
+    now = datetime.now(UTC)
+    await hooks.add_deliveries([
+        NewDelivery(id=uuid.uuid4().hex, webhook_id=hook.id, event_id=f"e{i}",
+                    event_subject="voka.meetings.client.created", task_id=t.id,
+                    payload={}, create_time=now)
+        for i, (hook, t) in enumerate(zip((failing, healthy, failing), made, strict=True))
+    ])  # fmt: skip
+    error = AttemptError(message="HTTP 503", type="DeliveryFailed", retryable=True, attempt=3)
+    await _dead_letter(tasks, first.id, error)
+    await _end(tasks, success.id, T.TASK_STATE_SUCCEEDED)
+    await _dead_letter(tasks, second.id, error)
+    figures = await hooks.get(failing.id)
+    assert figures is not None
+    assert figures.consecutive_failures == 2
+    assert await hooks.switch_off_failing(2, datetime.now(UTC)) == [failing.name]
+
+
+async def _end(tasks: Store, task_id: str, state: int) -> None:
+    at = datetime.now(UTC)
+    update = (
+        sa.update(table)
+        .where(table.c.id == task_id)
+        .values(state=state, end_time=at, update_time=at)
+    )
+    await tasks.transactions.write(lambda c: c.execute(update))
+
+
 async def _dead_letter(tasks: Store, task_id: str, error: AttemptError) -> None:
     """What the scheduler does after the last failed attempt (without a lease fence)."""
     at = datetime.now(UTC)
