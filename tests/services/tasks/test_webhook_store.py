@@ -161,21 +161,18 @@ async def test_another_webhooks_success_does_not_break_a_run_of_failures(stores)
     assert await hooks.switch_off_failing(2, datetime.now(UTC)) == [failing.name]
 
 
-async def _end(tasks: Store, task_id: str, state: int) -> None:
+async def _end(tasks: Store, task_id: str, state: int, **values: object) -> None:
+    """A task reaching a final state as the scheduler records it (without a lease fence)."""
     at = datetime.now(UTC)
     update = (
         sa.update(table)
         .where(table.c.id == task_id)
-        .values(state=state, end_time=at, update_time=at)
+        .values(state=state, end_time=at, update_time=at, **values)
     )
     await tasks.transactions.write(lambda c: c.execute(update))
 
 
 async def _dead_letter(tasks: Store, task_id: str, error: AttemptError) -> None:
-    """What the scheduler does after the last failed attempt (without a lease fence)."""
-    at = datetime.now(UTC)
-    update = sa.update(table).where(table.c.id == task_id).values(
-        state=T.TASK_STATE_DEAD_LETTERED, attempts=3, last_error=error.to_json(), end_time=at,
-        dead_letter_time=at, update_time=at,
-    )  # fmt: skip
-    await tasks.transactions.write(lambda c: c.execute(update))
+    """What the scheduler does after the last failed attempt."""
+    await _end(tasks, task_id, T.TASK_STATE_DEAD_LETTERED, attempts=3,
+               last_error=error.to_json(), dead_letter_time=datetime.now(UTC))  # fmt: skip
