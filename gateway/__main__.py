@@ -15,15 +15,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway.config import DEFAULT_RATE_LIMIT, RateLimit, write_config
-from voka.config import DOMAINS, Settings
+from voka import registry
+from voka.config import Settings
 
 
 def _upstream(text: str) -> tuple[str, str]:
     """Parse `domain=host:port`; argparse turns the ValueError into a usage error."""
     domain, sep, address = text.partition("=")
-    if not sep or domain not in DOMAINS or ":" not in address:
+    if not sep or domain not in registry.names() or ":" not in address:
         raise argparse.ArgumentTypeError(
-            f"expected domain=host:port with domain in {', '.join(DOMAINS)}, got {text!r}"
+            f"expected domain=host:port with domain in {', '.join(registry.names())}, got {text!r}"
         )
     return domain, address
 
@@ -56,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
-    upstreams = {domain: settings.address_of(domain) for domain in DOMAINS}
+    upstreams = {domain: settings.address_of(domain) for domain in registry.names()}
     upstreams.update(dict(args.upstream))
     if not args.descriptor.is_file():
         print(f"no descriptor set at {args.descriptor}: run `make gen`", file=sys.stderr)

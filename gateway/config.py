@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+from gateway import openapi
 from gateway.contracts import (
     OPS_DOMAIN_VARIABLE,
     OPS_SERVICE,
@@ -30,9 +31,8 @@ from gateway.contracts import (
     public_grpc_paths,
     service_names,
 )
-from tools import openapi
+from voka import registry
 from voka.authn import AUDIENCE, ISSUER
-from voka.config import DOMAINS
 
 JSON = dict[str, Any]
 
@@ -46,7 +46,7 @@ STAT_PREFIX = "voka_edge"
 JWT_PROVIDER = "voka_auth"
 JWKS_PATH = "/api/v1/auth/jwks"
 JWKS_CLUSTER = "voka_jwks"
-# The API reference, answered by Envoy itself to anyone (tools/openapi.py, gateway/docs.html).
+# The API reference, answered by Envoy itself to anyone (gateway/openapi/, gateway/docs.html).
 OPENAPI_PATH = "/api/v1/openapi.json"
 DOCS_PATH = "/docs"
 DOCS_PAGE = Path(__file__).with_name("docs.html")
@@ -164,15 +164,15 @@ def _claim(claims: dict[RouteMatch, str], match: RouteMatch, domain: str) -> Non
 
 
 def route_prefixes(
-    descriptor_set: Path, domains: Iterable[str] = DOMAINS
+    descriptor_set: Path, domains: Iterable[str] | None = None
 ) -> dict[str, list[RouteMatch]]:
     """Route matches per domain: its native gRPC prefix and one match per REST binding.
 
     Raises ValueError when two domains would claim the same match: Envoy would silently send
     one domain's traffic to the other.
     """
-    requested = set(domains)
-    wanted = [d for d in DOMAINS if d in requested]
+    requested = set(registry.names() if domains is None else domains)
+    wanted = [d for d in registry.names() if d in requested]
     claims: dict[RouteMatch, str] = {}
     for domain in wanted:
         _claim(claims, RouteMatch("prefix", f"/voka.{domain}.v1."), domain)
@@ -727,7 +727,7 @@ def build_config(
     Domains left out of `upstreams` get no routes, and their services are not transcoded.
     `stream_idle_timeout_s` bounds silence on a stream (SSE included), not its length.
     """
-    unknown = sorted(set(upstreams) - set(DOMAINS))
+    unknown = sorted(set(upstreams) - set(registry.names()))
     if unknown:
         raise ValueError(f"unknown domains in upstreams: {', '.join(unknown)}")
     table = route_prefixes(descriptor_set, upstreams)

@@ -1,7 +1,7 @@
 """What the edge reads from the contracts' descriptor set: the voka services, each method's
 `google.api.http` bindings and its `(voka.api.v1.access)` rule.
 
-Envoy's configuration (gateway.config) and the OpenAPI document (tools.openapi) are both derived
+Envoy's configuration (gateway.config) and the OpenAPI document (gateway.openapi) are both derived
 from these, so a binding is read one way for routing, JWT rules and the API reference alike.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2
 
+from voka import registry
 from voka.api.v1 import options_pb2
-from voka.config import DOMAINS
 
 OPS_SERVICE = "voka.ops.v1.OpsService"
 # The OpsService path variable that names the domain asked (`/api/v1/health/{service}`).
@@ -52,7 +52,7 @@ def load_descriptor_set(descriptor_set: Path) -> descriptor_pb2.FileDescriptorSe
 def domain_of_service(full_name: str) -> str | None:
     """`voka.<domain>.v1.X` -> domain; None for anything else, OpsService included."""
     parts = full_name.split(".")
-    if len(parts) == 4 and parts[0] == "voka" and parts[2] == "v1" and parts[1] in DOMAINS:
+    if len(parts) == 4 and parts[0] == "voka" and parts[2] == "v1" and parts[1] in registry.names():
         return parts[1]
     return None
 

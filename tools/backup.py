@@ -11,13 +11,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from voka import registry
 from voka.backup import BackupError, backup
-from voka.config import DOMAINS, Settings
+from voka.config import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.backup", description=__doc__)
-    parser.add_argument("--service", required=True, choices=DOMAINS)
+    parser.add_argument("--service", required=True, choices=registry.names())
     parser.add_argument("--out", required=True, type=Path, help="directory for the copy")
     parser.add_argument("--database-url", help="back up this database instead")
     args = parser.parse_args(argv)

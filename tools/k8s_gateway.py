@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gateway.config import JSON, build_config
-from voka.config import DEFAULT_PORTS, DOMAINS
+from voka import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 DESCRIPTOR_SET = ROOT / "gen" / "voka.binpb"
@@ -41,8 +41,8 @@ MOUNT_DIR = PurePosixPath("/etc/envoy")
 def upstreams() -> dict[str, str]:
     """Each domain at its (headless) Service's cluster DNS name and the domain's gRPC port."""
     return {
-        domain: f"{domain}.{NAMESPACE}.svc.{CLUSTER_DOMAIN}:{DEFAULT_PORTS[domain]}"
-        for domain in DOMAINS
+        domain: f"{domain}.{NAMESPACE}.svc.{CLUSTER_DOMAIN}:{registry.declaration(domain).port}"
+        for domain in registry.names()
     }
 
 

@@ -35,7 +35,7 @@ from tools.processes import (
     stop,
     wait_http,
 )
-from voka.config import DEFAULT_PORTS, DOMAINS
+from voka import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 DESCRIPTOR_SET = ROOT / "gen" / "voka.binpb"
@@ -48,7 +48,7 @@ def service_secrets(var: Path) -> dict[str, str]:
     generated there (0600) on first start. Never in the repository; auth only gets the hashes."""
     directory = var / SECRETS_DIR
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return {domain: _secret(directory / domain) for domain in DOMAINS}
+    return {domain: _secret(directory / domain) for domain in registry.names()}
 
 
 def _secret(path: Path) -> str:
@@ -80,22 +80,24 @@ class Ports:
     nats_monitor: int = 8322
     envoy: int = 8080
     envoy_admin: int = 9901
-    services: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    services: Mapping[str, int] = field(
+        default_factory=lambda: {d.name: d.port for d in registry.declarations().values()}
+    )
     metrics: Mapping[str, int] = field(
-        default_factory=lambda: {d: p + 1000 for d, p in DEFAULT_PORTS.items()}
+        default_factory=lambda: {d.name: d.metrics_port for d in registry.declarations().values()}
     )
 
     @classmethod
     def free(cls) -> Ports:
         """Ports nobody listens on now: for tests beside a running `make up`."""
-        take = iter(free_ports(4 + 2 * len(DOMAINS)))
+        take = iter(free_ports(4 + 2 * len(registry.names())))
         return cls(
             nats=next(take),
             nats_monitor=next(take),
             envoy=next(take),
             envoy_admin=next(take),
-            services={d: next(take) for d in DOMAINS},
-            metrics={d: next(take) for d in DOMAINS},
+            services={d: next(take) for d in registry.names()},
+            metrics={d: next(take) for d in registry.names()},
         )
 
 
@@ -139,9 +141,9 @@ class Mesh:
         self._gateway_secret = gateway_secret(self.var)
         try:
             self._nats.start()
-            for domain in DOMAINS:
+            for domain in registry.names():
                 self._start_service(domain)
-            for domain in DOMAINS:
+            for domain in registry.names():
                 self._wait_serving(domain)
             self._start_envoy()
         except BaseException:
@@ -154,7 +156,7 @@ class Mesh:
             "VOKA_NATS_URL": self.nats_url,
             "VOKA_PORT": str(self.ports.services[domain]),
             "VOKA_METRICS_PORT": str(self.ports.metrics[domain]),
-            "VOKA_ADDRESSES": json.dumps({d: self.service_address(d) for d in DOMAINS}),
+            "VOKA_ADDRESSES": json.dumps({d: self.service_address(d) for d in registry.names()}),
             "VOKA_DRAIN_SECONDS": "0.2",
             "VOKA_SERVICE_SECRET": self._secrets[domain],
             **(
@@ -190,7 +192,7 @@ class Mesh:
         write_config(
             config,
             descriptor_set=DESCRIPTOR_SET,
-            upstreams={d: self.service_address(d) for d in DOMAINS},
+            upstreams={d: self.service_address(d) for d in registry.names()},
             listen_port=self.ports.envoy,
             admin_port=self.ports.envoy_admin,
             **self._envoy_options,
@@ -210,7 +212,7 @@ class Mesh:
             {GATEWAY_SECRET_ENV: self._gateway_secret},
         )
         wait_http(f"{self.rest_url}/health", self._alive("envoy"))
-        for domain in DOMAINS:
+        for domain in registry.names():
             wait_http(f"{self.rest_url}/api/v1/health/{domain}", self._alive("envoy"))
 
     def _spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> None:
@@ -261,7 +263,7 @@ def _print_banner(mesh: Mesh) -> None:
                 f"{d} (gRPC / metrics)",
                 f"{mesh.service_address(d)}  http://127.0.0.1:{mesh.ports.metrics[d]}/metrics",
             )
-            for d in DOMAINS
+            for d in registry.names()
         ),
         ("logs", str(mesh.var / "logs")),
     ]

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tools import openapi
+from gateway import openapi
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings
 
-from voka.config import DOMAINS, Settings
+from voka import registry
+from voka.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "configuration.md"
@@ -40,7 +41,7 @@ def _rows(model: type[BaseSettings], skip: frozenset[str] = frozenset()) -> list
 def service_settings() -> dict[str, type[Settings]]:
     """Each domain's Settings subclass, where it has one."""
     found: dict[str, type[Settings]] = {}
-    for domain in DOMAINS:
+    for domain in registry.names():
         if not (ROOT / "services" / domain / "settings.py").exists():
             continue
         module = importlib.import_module(f"services.{domain}.settings")

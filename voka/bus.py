@@ -421,6 +421,14 @@ class Bus:
         self._subscriptions.add(subscription)
         return subscription
 
+    async def listen(
+        self, subjects: str, on_message: Callable[[Msg], Awaitable[None]], *, queue: str = ""
+    ) -> Listener:
+        """Plain NATS messages on `subjects`, outside JetStream: wake-up hints (`emit`), fan-outs
+        and advisories, whose loss costs at most one polling round. The one place a service
+        subscribes to NATS directly; `queue` shares the messages among a group's members."""
+        return Listener(await self.nc.subscribe(subjects, queue=queue, cb=on_message))
+
     async def check(self) -> str:
         """Health: connected, and JetStream answers."""
         if not self.nc.is_connected:
@@ -437,6 +445,24 @@ class Bus:
 
     def _forget(self, subscription: Subscription[Any]) -> None:
         self._subscriptions.discard(subscription)
+
+
+class Listener:
+    """A `Bus.listen` subscription: stop it, or use it as an async context manager."""
+
+    def __init__(self, subscription: NatsSubscription) -> None:
+        self._subscription = subscription
+
+    async def stop(self) -> None:
+        """Unsubscribe; a connection already closed has nothing left to stop."""
+        with contextlib.suppress(nats.errors.Error):
+            await self._subscription.unsubscribe()
+
+    async def __aenter__(self) -> Listener:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
 
 
 @dataclass(frozen=True)
@@ -533,15 +559,15 @@ class Subscription(Generic[M]):
         self._options = options
         self._inflight: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
-        self._advisories: NatsSubscription | None = None
+        self._advisories: Listener | None = None
         self._stopped = False
 
     async def start(self) -> None:
         """Start fetching, and listen for events JetStream gave up on without a verdict."""
-        self._advisories = await self._bus.nc.subscribe(
+        self._advisories = await self._bus.listen(
             f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{self._stream}.{self.durable}",
+            self._on_max_deliveries,
             queue=self.durable,  # one replica dead-letters it, not all of them
-            cb=self._on_max_deliveries,
         )
         self._tasks.append(asyncio.create_task(self._fetch_loop(), name=f"bus:{self.durable}"))
 
@@ -563,8 +589,7 @@ class Subscription(Generic[M]):
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         if self._advisories is not None:
-            with contextlib.suppress(Exception):
-                await self._advisories.unsubscribe()
+            await self._advisories.stop()
         with contextlib.suppress(Exception):
             await self._pull.unsubscribe()
         self._bus._forget(self)

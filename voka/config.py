@@ -1,7 +1,8 @@
 """Typed settings for every process of the mesh, read once from `VOKA_*` environment variables.
 
 Each default works on one machine (`make up`); Kubernetes overrides them per Deployment.
-Service addresses live here too, so a service finds its peers the same way everywhere.
+Service addresses live here too, so a service finds its peers the same way everywhere; the
+default ports come from the services' own declarations (`voka.registry`).
 """
 
 from __future__ import annotations
@@ -12,18 +13,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# One gRPC port per domain on a single machine; metrics listen on the gRPC port + 1000.
-DEFAULT_PORTS: dict[str, int] = {
-    "auth": 50051,
-    "translate": 50052,
-    "speech": 50053,
-    "assistant": 50054,
-    "tasks": 50055,
-    "kinect": 50056,
-    "meetings": 50057,
-}
-DOMAINS: tuple[str, ...] = tuple(DEFAULT_PORTS)
-METRICS_PORT_OFFSET = 1000
+from voka import registry
 
 
 class Settings(BaseSettings):
@@ -95,13 +85,13 @@ class Settings(BaseSettings):
 
     @cached_property
     def grpc_port(self) -> int:
-        return DEFAULT_PORTS[self.service] if self.port is None else self.port
+        return registry.declaration(self.service).port if self.port is None else self.port
 
     @cached_property
     def prometheus_port(self) -> int:
         if self.metrics_port is not None:
             return self.metrics_port
-        return self.grpc_port + METRICS_PORT_OFFSET if self.grpc_port else 0
+        return self.grpc_port + registry.METRICS_PORT_OFFSET if self.grpc_port else 0
 
     @cached_property
     def sqlalchemy_url(self) -> str:
@@ -111,4 +101,4 @@ class Settings(BaseSettings):
 
     def address_of(self, domain: str) -> str:
         """Where to reach a peer service: configured, else its default port on this host."""
-        return self.addresses.get(domain) or f"127.0.0.1:{DEFAULT_PORTS[domain]}"
+        return self.addresses.get(domain) or f"127.0.0.1:{registry.declaration(domain).port}"

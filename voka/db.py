@@ -3,7 +3,8 @@
 The same code runs on an SQLite file (one machine) and on PostgreSQL (Kubernetes); only the URL
 changes. Each service owns one database. Migrations come from two places, run as one upgrade:
 the kit's own tables (`voka/migrations/versions`, branch "voka", e.g. the inbox) and the
-service's (`services/<service>/migrations/versions`, its own branch), sharing one `env.py`.
+service's (the folder its declaration names, `voka.registry`; its own branch), sharing one
+`env.py`.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
+from voka import registry
+
 KIT_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 DEFAULT_VERSION_TABLE = "alembic_version"
 MIGRATION_LOCK_KEY = int.from_bytes(
     hashlib.sha256(b"voka.db.migrate").digest()[:8], "big", signed=True
@@ -117,11 +119,12 @@ async def check(engine: AsyncEngine) -> None:
 
 
 def version_locations(service: str) -> list[Path]:
-    """The kit's migrations, then the service's when it has any."""
+    """The kit's migrations, then the service's when it declares any (a name no service
+    declares, such as the kit's own tests', gets the kit's alone)."""
     locations = [KIT_MIGRATIONS / "versions"]
-    own = SERVICES_DIR / service / "migrations" / "versions"
-    if own.is_dir():
-        locations.append(own)
+    declared = registry.declarations().get(service)
+    if declared is not None and declared.migrations is not None:
+        locations.append(declared.migrations)
     return locations
 
 

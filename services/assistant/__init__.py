@@ -1,1 +1,5 @@
 """The assistant service: conversations, streamed replies, model providers and MCP tools."""
+
+from voka.registry import declare
+
+DECLARATION = declare("assistant", 50054, __file__)

@@ -1,1 +1,5 @@
 """The auth service: accounts, tokens, API keys, roles, sessions and the audit log."""
+
+from voka.registry import declare
+
+DECLARATION = declare("auth", 50051, __file__)

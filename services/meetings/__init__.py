@@ -1,5 +1,5 @@
-"""The meetings service: clients, projects, meetings, transcripts and summaries.
+"""The meetings service: clients, projects, meetings, recordings, transcripts and summaries."""
 
-Built so far: clients and projects (CRUD, lists, stats), each row owned by the user who created
-it. Meetings, recordings, transcripts, summaries and the AI features still answer UNIMPLEMENTED.
-"""
+from voka.registry import declare
+
+DECLARATION = declare("meetings", 50057, __file__)

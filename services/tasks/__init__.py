@@ -1,1 +1,5 @@
 """The tasks service: the sharded priority task scheduler, its workers and webhooks."""
+
+from voka.registry import declare
+
+DECLARATION = declare("tasks", 50055, __file__)

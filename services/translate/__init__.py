@@ -1,1 +1,5 @@
 """The translate service: text translation (MarianMT, CTranslate2, Apertium)."""
+
+from voka.registry import declare
+
+DECLARATION = declare("translate", 50052, __file__)

@@ -18,7 +18,7 @@ from grpc_status import rpc_status
 from tests.e2e.conftest import RATE_LIMIT_BURST, RATE_LIMITED, sign_in
 from tools.mesh import Mesh
 from voka.api.v1 import options_pb2
-from voka.config import DOMAINS
+from voka import registry
 from voka.kinect.v1 import kinect_pb2, kinect_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 def _methods() -> Iterator[tuple[str, MethodDescriptor]]:
     pool = descriptor_pool.Default()
-    for domain in DOMAINS:
+    for domain in registry.names():
         importlib.import_module(f"voka.{domain}.v1.{domain}_pb2")
         service = pool.FindFileByName(f"voka/{domain}/v1/{domain}.proto").services_by_name
         for svc in service.values():
@@ -41,7 +41,7 @@ PROTECTED = [(d, m) for d, m in _methods() if _access(m) != options_pb2.ACCESS_P
 
 
 def test_every_service_has_protected_rpcs():
-    assert {d for d, _ in PROTECTED} == set(DOMAINS)
+    assert {d for d, _ in PROTECTED} == set(registry.names())
 
 
 def _call(channel: grpc.Channel, method: MethodDescriptor) -> None:
@@ -59,7 +59,7 @@ def _call(channel: grpc.Channel, method: MethodDescriptor) -> None:
         list(reply)
 
 
-@pytest.mark.parametrize("domain", DOMAINS)
+@pytest.mark.parametrize("domain", registry.names())
 def test_anonymous_call_to_every_protected_rpc_is_unauthenticated(mesh: Mesh, domain: str):
     methods = [m for d, m in PROTECTED if d == domain]
     with grpc.insecure_channel(mesh.service_address(domain)) as channel:

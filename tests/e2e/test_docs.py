@@ -9,7 +9,8 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
-from tools import openapi, protogen
+from gateway import openapi
+from tools import protogen
 
 pytestmark = pytest.mark.integration
 

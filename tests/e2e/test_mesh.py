@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tests.e2e.conftest import sign_in
 from tools.mesh import Mesh
-from voka.config import DOMAINS
+from voka import registry
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,7 @@ SERVICES = {
 }
 
 
-@pytest.mark.parametrize("domain", DOMAINS)
+@pytest.mark.parametrize("domain", registry.names())
 def test_rest_call_through_envoy_reaches_each_service(rest: httpx.Client, domain: str):
     reply = rest.get(f"/api/v1/health/{domain}")
     assert reply.status_code == 200
@@ -38,7 +38,7 @@ def test_rest_call_through_envoy_reaches_each_service(rest: httpx.Client, domain
 
 def test_reflection_lists_all_seven_services(mesh: Mesh):
     found: set[str] = set()
-    for domain in DOMAINS:
+    for domain in registry.names():
         with grpc.insecure_channel(mesh.service_address(domain)) as channel:
             stub = reflection_pb2_grpc.ServerReflectionStub(channel)
             request = reflection_pb2.ServerReflectionRequest(list_services="")
@@ -128,12 +128,12 @@ async def test_each_service_published_its_status_on_nats(mesh: Mesh):
     finally:
         await nc.close()
     events = [events_pb2.ServiceStatusChangedEvent.FromString(m.data) for m in messages]
-    assert {e.service for e in events} >= set(DOMAINS)
+    assert {e.service for e in events} >= set(registry.names())
     assert all(m.headers and m.headers.get("Voka-Event-Id") for m in messages)
 
 
 def test_health_checks_nats_in_every_service(rest: httpx.Client):
-    for domain in DOMAINS:
+    for domain in registry.names():
         health = rest.get(f"/api/v1/health/{domain}").json()["health"]
         checks = {d["name"]: d["ok"] for d in health["dependencies"]}
         assert checks.get("nats") is True, (domain, health)

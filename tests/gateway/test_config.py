@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from gateway import openapi
 from gateway.config import (
     DOCS_PATH,
     JWKS_CLUSTER,
@@ -34,14 +35,13 @@ from gateway.config import (
     template_regex,
     write_config,
 )
-from tools import openapi
-from voka.config import DOMAINS
+from voka import registry
 
 ROOT = Path(__file__).resolve().parents[2]
 DESCRIPTOR_SET = ROOT / "gen" / "voka.binpb"
 GOOGLEAPIS = ROOT / "third_party" / "googleapis"
 ENVOY = Path(sys.executable).parent / "envoy"
-UPSTREAMS = {d: f"127.0.0.1:{50051 + i}" for i, d in enumerate(DOMAINS)}
+UPSTREAMS = {d: f"127.0.0.1:{50051 + i}" for i, d in enumerate(registry.names())}
 SAMPLE_VARIABLE = re.compile(r"\{([^}=]+)(?:=([^}]*))?\}")
 
 # Two domains shaped like the real contracts: canonical paths, custom verbs, nested resources,
@@ -199,7 +199,7 @@ def test_every_binding_reaches_its_own_domain(descriptor_set: Path):
     assert any(b.service == "voka.ops.v1.OpsService" for b in bindings)
     checked = 0
     for binding in bindings:
-        targets = [binding.domain] if binding.domain else list(DOMAINS)
+        targets = [binding.domain] if binding.domain else list(registry.names())
         for domain in targets:
             path = sample_path(binding.template, domain) + "?page_size=1"
             assert cluster_for(config, path) == domain, (binding, path)
@@ -278,7 +278,7 @@ def test_longer_prefix_wins_over_shorter(synthetic_set: Path):
 
 def test_health_paths_go_to_their_domain(descriptor_set: Path):
     config = build_config(descriptor_set, UPSTREAMS)
-    for domain in DOMAINS:
+    for domain in registry.names():
         assert cluster_for(config, f"/api/v1/health/{domain}") == domain
         assert cluster_for(config, f"/api/v1/health/{domain}:watch?maxEvents=3") == domain
     assert first_match(config, "/api/v1/health/nobody").get("direct_response")
@@ -286,7 +286,7 @@ def test_health_paths_go_to_their_domain(descriptor_set: Path):
 
 def test_native_grpc_goes_to_its_domain(descriptor_set: Path):
     config = build_config(descriptor_set, UPSTREAMS)
-    for domain in DOMAINS:
+    for domain in registry.names():
         assert cluster_for(config, f"/voka.{domain}.v1.AnyService/AnyMethod") == domain
 
 
@@ -502,7 +502,7 @@ def _sample_bindings(public: bool) -> list[tuple[str, str]]:
         (b.verb, sample_path(b.template, domain))
         for b in http_bindings(DESCRIPTOR_SET)
         if b.public == public
-        for domain in ([b.domain] if b.domain else list(DOMAINS))
+        for domain in ([b.domain] if b.domain else list(registry.names()))
     ]
 
 

@@ -33,7 +33,8 @@ from services.tasks.events import parse_worker_type
 from services.tasks.settings import TasksSettings
 from tests.k8s import kustomize
 from tools import k8s_gateway
-from voka.config import DEFAULT_PORTS, DOMAINS, METRICS_PORT_OFFSET, Settings
+from voka import registry
+from voka.config import Settings
 from voka.health import LIVENESS
 from voka.tasks.v1 import tasks_pb2
 
@@ -203,11 +204,11 @@ def test_everything_lives_in_the_voka_namespace(docs: list[Doc]):
 
 def test_every_domain_has_a_deployment_service_and_budget(docs: list[Doc]):
     for kind in ("Deployment", "Service", "PodDisruptionBudget"):
-        assert set(DOMAINS) <= set(by_kind(docs, kind)), kind
+        assert set(registry.names()) <= set(by_kind(docs, kind)), kind
 
 
 def test_each_deployment_runs_its_own_service(docs: list[Doc]):
-    for domain in DOMAINS:
+    for domain in registry.names():
         c = container(docs, domain)
         assert c["image"].split("/")[-1].split(":")[0] == VOKA_IMAGE
         assert c["command"] == ["python", "-m", f"services.{domain}"]
@@ -215,10 +216,10 @@ def test_each_deployment_runs_its_own_service(docs: list[Doc]):
 
 
 def test_probes_use_grpc_health_on_the_domain_port(docs: list[Doc]):
-    for domain in DOMAINS:
-        c, port = container(docs, domain), DEFAULT_PORTS[domain]
+    for domain in registry.names():
+        c, port = container(docs, domain), registry.declaration(domain).port
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-        assert ports == {"grpc": port, "metrics": port + METRICS_PORT_OFFSET}
+        assert ports == {"grpc": port, "metrics": port + registry.METRICS_PORT_OFFSET}
         for probe in ("startupProbe", "readinessProbe"):
             assert c[probe]["grpc"] == {"port": port}, f"{domain} {probe}"
         # Liveness asks the kit's always-on name: a database outage must not restart pods.
@@ -226,28 +227,30 @@ def test_probes_use_grpc_health_on_the_domain_port(docs: list[Doc]):
 
 
 def test_services_expose_the_grpc_and_metrics_ports_headless(docs: list[Doc]):
-    for domain in DOMAINS:
+    for domain in registry.names():
         spec = one(docs, "Service", domain)["spec"]
-        port = DEFAULT_PORTS[domain]
+        port = registry.declaration(domain).port
         assert spec["clusterIP"] == "None", "Envoy balances per pod over the headless name"
         assert spec["selector"] == {"app.kubernetes.io/name": domain}
         assert {(p["name"], p["port"], p["targetPort"]) for p in spec["ports"]} == {
             ("grpc", port, "grpc"),
-            ("metrics", port + METRICS_PORT_OFFSET, "metrics"),
+            ("metrics", port + registry.METRICS_PORT_OFFSET, "metrics"),
         }
 
 
 def test_prometheus_scrapes_the_metrics_port(docs: list[Doc]):
-    for domain in DOMAINS:
+    for domain in registry.names():
         template = one(docs, "Deployment", domain)["spec"]["template"]
         annotations = template["metadata"]["annotations"]
         assert annotations["prometheus.io/scrape"] == "true"
-        assert annotations["prometheus.io/port"] == str(DEFAULT_PORTS[domain] + METRICS_PORT_OFFSET)
+        assert annotations["prometheus.io/port"] == str(
+            registry.declaration(domain).port + registry.METRICS_PORT_OFFSET
+        )
         assert annotations["prometheus.io/path"] == "/metrics"
 
 
 def test_database_url_comes_from_a_secret_reference(target: str, docs: list[Doc]):
-    for domain in DOMAINS:
+    for domain in registry.names():
         url = env_of(container(docs, domain))["VOKA_DATABASE_URL"]
         ref = url["valueFrom"]["secretKeyRef"]
         assert "value" not in url
@@ -267,7 +270,7 @@ def test_no_secret_values_are_committed(docs: list[Doc]):
 def test_services_find_each_other_through_the_shared_config_map(docs: list[Doc]):
     env = shared_env(docs)
     addresses = json.loads(env["VOKA_ADDRESSES"])
-    assert set(addresses) == set(DOMAINS)
+    assert set(addresses) == set(registry.names())
     services = by_kind(docs, "Service")
     for domain, address in addresses.items():
         host, port = address.rsplit(":", 1)
@@ -280,7 +283,7 @@ def test_services_find_each_other_through_the_shared_config_map(docs: list[Doc])
     assert env["VOKA_HOST"] == "0.0.0.0"
     assert env["VOKA_LOG_JSON"] == "true"
     assert env["VOKA_DRAIN_SECONDS"] == "5"
-    for domain in DOMAINS:
+    for domain in registry.names():
         refs = [e["configMapRef"]["name"] for e in container(docs, domain)["envFrom"]]
         assert refs == [generated(docs, "voka-env")["metadata"]["name"]]
 
@@ -289,7 +292,7 @@ def test_the_kit_reads_the_rendered_environment(docs: list[Doc], monkeypatch: py
     """The ConfigMap plus each Deployment's plain values, parsed by voka.config.Settings."""
     for key in [k for k in os.environ if k.startswith("VOKA_")]:
         monkeypatch.delenv(key)
-    for domain in DOMAINS:
+    for domain in registry.names():
         for key, value in {**shared_env(docs), "VOKA_SERVICE": domain}.items():
             monkeypatch.setenv(key, value)
         for name, entry in env_of(container(docs, domain)).items():
@@ -297,8 +300,11 @@ def test_the_kit_reads_the_rendered_environment(docs: list[Doc], monkeypatch: py
                 monkeypatch.setenv(name, entry["value"])
         settings = Settings()
         assert settings.service == domain
-        assert settings.grpc_port == DEFAULT_PORTS[domain]
-        assert settings.prometheus_port == DEFAULT_PORTS[domain] + METRICS_PORT_OFFSET
+        assert settings.grpc_port == registry.declaration(domain).port
+        assert (
+            settings.prometheus_port
+            == registry.declaration(domain).port + registry.METRICS_PORT_OFFSET
+        )
         assert settings.address_of("auth") == "auth:50051"
         assert settings.log_json is True
         assert str(settings.data_dir) == "/app/var"
@@ -307,7 +313,7 @@ def test_the_kit_reads_the_rendered_environment(docs: list[Doc], monkeypatch: py
 def test_termination_grace_covers_prestop_drain_and_rpc_grace(docs: list[Doc]):
     env = shared_env(docs)
     shutdown = float(env["VOKA_DRAIN_SECONDS"]) + float(env["VOKA_SHUTDOWN_GRACE_SECONDS"])
-    for domain in DOMAINS:
+    for domain in registry.names():
         spec = one(docs, "Deployment", domain)["spec"]["template"]["spec"]
         pause = container(docs, domain)["lifecycle"]["preStop"]["sleep"]["seconds"]
         assert spec["terminationGracePeriodSeconds"] >= pause + shutdown + 5, domain
@@ -348,7 +354,7 @@ def _secret_ref(env: Doc) -> tuple[str, str]:
 def test_service_identities_and_the_gateway_secret_come_from_secrets(docs: list[Doc]):
     """Each service proves itself with its own secret; auth gets only their hashes; Envoy and
     auth share the gateway secret (services/auth/context.py). No value is in the manifests."""
-    for domain in DOMAINS:
+    for domain in registry.names():
         env = env_of(container(docs, domain))
         assert _secret_ref(env["VOKA_SERVICE_SECRET"]) == ("voka-service-identity", domain)
     auth = env_of(container(docs, "auth"))
@@ -438,7 +444,7 @@ def test_speech_replicas_share_their_uploads(docs: list[Doc]):
 
 
 def test_voka_pods_write_only_to_their_empty_dirs(docs: list[Doc]):
-    for domain in DOMAINS:
+    for domain in registry.names():
         spec = one(docs, "Deployment", domain)["spec"]["template"]["spec"]
         volumes = {v["name"]: v for v in spec["volumes"]}
         mounts = {m["mountPath"]: m["name"] for m in container(docs, domain)["volumeMounts"]}
@@ -453,7 +459,7 @@ def test_autoscalers_own_the_replica_count(target: str, docs: list[Doc]):
     if target == "dev":
         assert autoscalers == {}
     else:
-        assert set(autoscalers) == (set(DOMAINS) - NOT_AUTOSCALED) | {"envoy"}
+        assert set(autoscalers) == (set(registry.names()) - NOT_AUTOSCALED) | {"envoy"}
     for name, hpa in autoscalers.items():
         ref = hpa["spec"]["scaleTargetRef"]
         assert (ref["kind"], ref["name"]) == ("Deployment", name)
@@ -559,7 +565,7 @@ def _allowed(docs: list[Doc], source: str, destination: str, port: str) -> bool:
 def test_network_policies_allow_only_the_mesh_paths(docs: list[Doc]):
     deny = one(docs, "NetworkPolicy", "default-deny-ingress")["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
-    for domain in DOMAINS:
+    for domain in registry.names():
         assert _allowed(docs, "envoy", domain, "grpc")
         assert _allowed(docs, "tasks", domain, "grpc")
         assert _allowed(docs, domain, "nats", "client")
@@ -568,7 +574,7 @@ def test_network_policies_allow_only_the_mesh_paths(docs: list[Doc]):
     assert not _allowed(docs, "envoy", "nats", "client")
     # Dedicated task workers reach NATS only, and nothing reaches them.
     assert _allowed(docs, "tasks-workers", "nats", "client")
-    assert not any(_allowed(docs, "tasks-workers", d, "grpc") for d in DOMAINS)
+    assert not any(_allowed(docs, "tasks-workers", d, "grpc") for d in registry.names())
     # Every port a policy names is a named port of the pods it selects.
     pods = _pods(docs)
     for name, policy in by_kind(docs, "NetworkPolicy").items():
@@ -613,7 +619,7 @@ def test_envoy_reaches_every_service_by_its_service_name():
         "address": "127.0.0.1",
         "port_value": 8080,
     }
-    assert set(clusters) == set(DOMAINS)
+    assert set(clusters) == set(registry.names())
     for domain, cluster in clusters.items():
         (endpoint,) = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
         address = endpoint["endpoint"]["address"]["socket_address"]
@@ -742,7 +748,7 @@ def test_nats_server_accepts_the_config(tmp_path: Path):
 
 
 def test_overlays_pick_their_image(target: str, docs: list[Doc]):
-    images = {container(docs, d)["image"] for d in DOMAINS}
+    images = {container(docs, d)["image"] for d in registry.names()}
     expected = {"base": VOKA_IMAGE, "dev": f"{VOKA_IMAGE}:dev"}
     if target in expected:
         assert images == {expected[target]}

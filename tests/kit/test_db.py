@@ -9,7 +9,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tools.processes import free_ports
-from voka import db
+from voka import db, registry
 
 
 async def _tables(engine: AsyncEngine) -> set[str]:
@@ -125,17 +125,21 @@ def downgrade():
 """
 
 
-def _fake_service(root: Path, name: str) -> None:
-    versions = root / name / "migrations" / "versions"
-    versions.mkdir(parents=True)
-    (versions / f"{name}_0001_things.py").write_text(SERVICE_REVISION.format(name=name))
+def _fake_services(root: Path, monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    """Services with a migration each, declared as a service package declares itself."""
+    declared = dict(registry.declarations())
+    for number, name in enumerate(names):
+        versions = root / name / "migrations" / "versions"
+        versions.mkdir(parents=True)
+        (versions / f"{name}_0001_things.py").write_text(SERVICE_REVISION.format(name=name))
+        declared[name] = registry.Declaration(name, 60000 + number, versions)
+    monkeypatch.setattr(registry, "declarations", lambda: declared)
 
 
 async def test_service_branch_runs_beside_the_kit_branch(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(db, "SERVICES_DIR", tmp_path / "services")
-    _fake_service(tmp_path / "services", "alpha")
+    _fake_services(tmp_path / "services", monkeypatch, "alpha")
     engine = db.create_engine(database_url)
     try:
         await db.migrate(engine, "alpha")
@@ -149,9 +153,7 @@ async def test_service_branch_runs_beside_the_kit_branch(
 async def test_two_services_share_a_database_with_own_version_tables(
     postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(db, "SERVICES_DIR", tmp_path / "services")
-    for name in ("alpha", "beta"):
-        _fake_service(tmp_path / "services", name)
+    _fake_services(tmp_path / "services", monkeypatch, "alpha", "beta")
     engine = db.create_engine(postgres_url)
     try:
         await db.migrate(engine, "alpha", version_table="alpha_version")

@@ -18,7 +18,15 @@ from typing import Any
 from google.api import field_behavior_pb2
 
 from gateway.contracts import TEMPLATE_VARIABLE
-from tools.openapi_schemas import HTTP_BODY, JSON, WELL_KNOWN, Field, Schemas, behaviors, type_name
+from gateway.openapi.schemas import (
+    HTTP_BODY,
+    JSON,
+    WELL_KNOWN,
+    Field,
+    Schemas,
+    behaviors,
+    type_name,
+)
 
 _SEGMENT_PATTERN = {"*": "^[^/]+$", "**": "^.+$"}
 # Well-known types the transcoder parses from a query string value.

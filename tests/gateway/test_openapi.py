@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
+from gateway import openapi
 from gateway.contracts import http_bindings
-from tools import openapi, protogen
-from tools.openapi_params import bind_path
+from gateway.openapi.params import bind_path
+from tools import protogen
 
 DESCRIPTOR_SET = protogen.GEN / protogen.DESCRIPTOR_SET
 PROTECTED = [{"bearerAuth": []}, {"apiKey": []}]

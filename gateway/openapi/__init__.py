@@ -4,8 +4,8 @@
 covers it), and Envoy serves the same document at `GET /api/v1/openapi.json` with a browsable
 page at `GET /docs` (gateway.config). It reads the bindings exactly as the gateway does
 (gateway.contracts): one operation per `google.api.http` binding, additional bindings included,
-with the security the method's `(voka.api.v1.access)` asks for. Schemas: tools.openapi_schemas;
-parameters: tools.openapi_params; notes: docs/contracts.md.
+with the security the method's `(voka.api.v1.access)` asks for. Schemas: gateway.openapi.schemas;
+parameters: gateway.openapi.params; notes: docs/contracts.md.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from gateway.contracts import (
     method_bindings,
     voka_services,
 )
-from tools.openapi_params import bind_path, query_params
-from tools.openapi_schemas import BINARY, HTTP_BODY, JSON, WELL_KNOWN, Schemas, index
-from voka.config import DOMAINS
+from gateway.openapi.params import bind_path, query_params
+from gateway.openapi.schemas import BINARY, HTTP_BODY, JSON, WELL_KNOWN, Schemas, index
+from voka import registry
 
 OPENAPI_VERSION = "3.1.0"
 TITLE = "Voka REST API"
@@ -54,9 +54,10 @@ ERRORS: dict[str, tuple[str, str]] = {
 }
 
 
-def document(descriptor_set: Path, domains: Iterable[str] = DOMAINS) -> JSON:
+def document(descriptor_set: Path, domains: Iterable[str] | None = None) -> JSON:
     """The document for the bindings of `domains` (OpsService's once, for each of them)."""
-    served = [d for d in DOMAINS if d in set(domains)]
+    wanted = set(registry.names() if domains is None else domains)
+    served = [d for d in registry.names() if d in wanted]
     fds = load_descriptor_set(descriptor_set)
     schemas = Schemas(index(fds))
     paths: dict[str, JSON] = {}
