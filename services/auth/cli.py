@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from services.auth import validation as check
 from services.auth.keys import KeyRing, Rotation
 from services.auth.passwords import hash_password
-from services.auth.servicer import AuthServicer
+from services.auth.rpcs import AuthServicer
 from services.auth.settings import AuthSettings
 from services.auth.store import Client
 from voka import db, errors

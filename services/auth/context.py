@@ -1,6 +1,6 @@
-"""Who asks and about whom: the client address (see ClientAddresses), the caller's session,
-and the `users/{user}` names a caller may use (its own, `users/me`, or anyone's for an admin;
-anything else is NOT_FOUND, so ids cannot be probed)."""
+"""Who asks and about what: the client address (see ClientAddresses), the caller's session,
+and the resource names of the contract (`users/me` is the caller's own user). Whether the caller
+may see a user's records is the kit's rule (voka.tenancy): the service only resolves names."""
 
 from __future__ import annotations
 
@@ -75,19 +75,10 @@ def user_id_of(identity: authn.Identity) -> str:
     return match.group(1) if match else ""
 
 
-def target(
-    identity: authn.Identity, user: str, resource: str, name: str, services_too: bool = False
-) -> str:
-    """The user id a caller may act on, from the `{user}` part of a name."""
-    own = user_id_of(identity)
-    if user == "me":
-        if not own:
-            raise errors.not_found(resource, name)
-        return own
-    allowed = identity.is_admin or (services_too and identity.is_service) or user == own
-    if not allowed:
-        raise errors.not_found(resource, name)
-    return user
+def user_id_in(user: str) -> str:
+    """The user id the `{user}` part of a name stands for: `me` is the caller's own ('' for
+    callers that are no user)."""
+    return user_id_of(authn.caller()) if user == "me" else user
 
 
 def parse(pattern: re.Pattern[str], name: str, field: str) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""Rows of the auth store → contract messages (never a hash or a secret)."""
+"""Records of the auth stores → contract messages: the one place that decides what a client
+sees of a record (never a hash or a secret)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from services.auth.store import Row, now
+from services.auth.store import (
+    ApiKeyRecord,
+    AuditEventRecord,
+    RevokedTokenRecord,
+    SessionRecord,
+    UserRecord,
+    now,
+)
 from voka import wellknown
 from voka.auth.v1 import auth_pb2
 from voka.wellknown import utc
@@ -25,13 +33,13 @@ def struct(value: dict[str, Any]) -> struct_pb2.Struct:
     return message
 
 
-def locked_until(row: Row) -> datetime | None:
+def locked_until(row: UserRecord) -> datetime | None:
     """When the failed-login lock of the account ends, or None when it is not locked."""
     lock = row.lock_expire_time
     return utc(lock) if lock is not None and utc(lock) > now() else None
 
 
-def user_state(row: Row) -> auth_pb2.UserState.ValueType:
+def user_state(row: UserRecord) -> auth_pb2.UserState.ValueType:
     if row.disabled:
         return auth_pb2.USER_STATE_DISABLED
     if locked_until(row) is not None:
@@ -39,9 +47,9 @@ def user_state(row: Row) -> auth_pb2.UserState.ValueType:
     return auth_pb2.USER_STATE_ACTIVE
 
 
-def user(row: Row) -> auth_pb2.User:
+def user(row: UserRecord) -> auth_pb2.User:
     return auth_pb2.User(
-        name=f"users/{row.id}",
+        name=row.name,
         username=row.username,
         email=row.email,
         display_name=row.display_name or row.username,
@@ -56,7 +64,7 @@ def user(row: Row) -> auth_pb2.User:
     )
 
 
-def preferences(row: Row) -> auth_pb2.Preferences:
+def preferences(row: UserRecord) -> auth_pb2.Preferences:
     return auth_pb2.Preferences(
         name=f"users/{row.id}/preferences",
         language_code=row.language_code,
@@ -66,7 +74,7 @@ def preferences(row: Row) -> auth_pb2.Preferences:
     )
 
 
-def session(row: Row, current_sid: str) -> auth_pb2.Session:
+def session(row: SessionRecord, current_sid: str) -> auth_pb2.Session:
     return auth_pb2.Session(
         name=f"users/{row.user_id}/sessions/{row.id}",
         current=row.id == current_sid,
@@ -81,7 +89,7 @@ def session(row: Row, current_sid: str) -> auth_pb2.Session:
     )
 
 
-def api_key_state(row: Row) -> auth_pb2.ApiKeyState.ValueType:
+def api_key_state(row: ApiKeyRecord) -> auth_pb2.ApiKeyState.ValueType:
     if row.revoke_time is not None:
         return auth_pb2.API_KEY_STATE_REVOKED
     if row.expire_time is not None and utc(row.expire_time) <= now():
@@ -89,9 +97,9 @@ def api_key_state(row: Row) -> auth_pb2.ApiKeyState.ValueType:
     return auth_pb2.API_KEY_STATE_ACTIVE
 
 
-def api_key(row: Row) -> auth_pb2.ApiKey:
+def api_key(row: ApiKeyRecord) -> auth_pb2.ApiKey:
     return auth_pb2.ApiKey(
-        name=f"users/{row.user_id}/api-keys/{row.id}",
+        name=row.name,
         display_name=row.display_name,
         key_prefix=row.key_prefix,
         expire_time=timestamp(row.expire_time),
@@ -102,7 +110,7 @@ def api_key(row: Row) -> auth_pb2.ApiKey:
     )
 
 
-def audit_event(row: Row) -> auth_pb2.AuditEvent:
+def audit_event(row: AuditEventRecord) -> auth_pb2.AuditEvent:
     return auth_pb2.AuditEvent(
         name=f"audit-events/{row.id}",
         type=row.type,
@@ -118,7 +126,7 @@ def audit_event(row: Row) -> auth_pb2.AuditEvent:
     )
 
 
-def revoked_token(row: Row) -> auth_pb2.RevokedToken:
+def revoked_token(row: RevokedTokenRecord) -> auth_pb2.RevokedToken:
     return auth_pb2.RevokedToken(
         token_id=row.jti,
         subject=row.subject,

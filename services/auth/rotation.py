@@ -17,9 +17,8 @@ import logging
 from google.protobuf import timestamp_pb2
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.auth import store
 from services.auth.keys import ALGORITHM, KeyRing, Rotation
-from services.auth.store import Client
+from services.auth.store import AuditStore, Client, now
 from voka.auth.v1 import auth_pb2, events_pb2
 from voka.bus import Bus
 
@@ -81,8 +80,7 @@ class RingWatcher:
 
     async def _record(self, rotation: Rotation) -> None:
         async with self._db.begin() as db:
-            await store.audit(
-                db,
+            await AuditStore(db).record(
                 auth_pb2.AUDIT_EVENT_TYPE_SIGNING_KEY_ROTATED,
                 Client("", "key ring"),
                 resource=rotation.new_kid,
@@ -90,7 +88,7 @@ class RingWatcher:
             )
         if self._bus is None:
             return
-        event = rotated_event(rotation, store.now().timestamp())
+        event = rotated_event(rotation, now().timestamp())
         try:
             await self._bus.publish(event, event_id=f"signing-key-{rotation.new_kid}")
         except Exception:  # the audit log holds it; kits still refresh on an unknown kid

@@ -1,41 +1,17 @@
-"""The auth service's wiring: key ring, token issuer, its own verifier, servicer.
-
-The auth service verifies its callers with the keys it holds and the denylist in its own
-database, instead of fetching its own JWKS over the network, and resolves API keys in its own
-store.
-"""
+"""The auth service's wiring: key ring and its watcher, token issuer, servicer, and the
+verifier of its own callers (verifier.py)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from services.auth import store
 from services.auth.keys import KeyRing
 from services.auth.rotation import RingWatcher
-from services.auth.servicer import AuthServicer
-from services.auth.sessions import roles_of
+from services.auth.rpcs import AuthServicer
 from services.auth.settings import AuthSettings
 from services.auth.tokens import TokenIssuer
-from voka import authn, wellknown
+from services.auth.verifier import own_verifier
 from voka.server import Registration, Resources, ServiceSpec, registration
-
-OWN_JWKS_SECONDS = 1.0  # the ring is in memory: re-reading it is cheap, rotation shows at once
-
-
-class StoreApiKeys:
-    """API keys resolved in the auth service's own store (other services ask it over gRPC)."""
-
-    def __init__(self, servicer: AuthServicer) -> None:
-        self._servicer = servicer
-
-    async def verify(self, token: str) -> authn.Identity:
-        key, user = await self._servicer.resolve_api_key(token, store.Client("", "api key"))
-        expires = wellknown.utc(key.expire_time).timestamp() if key.expire_time else math.inf
-        name = f"users/{user.id}"
-        return authn.Identity(
-            name, frozenset(roles_of(user)), "", expires, f"{name}/api-keys/{key.id}"
-        )
 
 
 async def build(resources: Resources) -> list[Registration]:
@@ -50,14 +26,9 @@ async def build(resources: Resources) -> list[Registration]:
     async def jwks() -> dict[str, Any]:
         return ring.jwks()
 
-    async def revoked(identity: authn.Identity) -> bool:
-        async with sessions() as db:
-            return await store.is_denied(db, identity.token_id)
-
     issuer = TokenIssuer(ring, settings.auth_access_token_seconds)
     servicer = AuthServicer(settings, sessions, resources.bus, issuer, jwks)
-    tokens = authn.TokenVerifier(authn.JwksCache(jwks, ttl=OWN_JWKS_SECONDS), revoked=revoked)
-    resources.verifier = authn.CredentialVerifier(tokens, StoreApiKeys(servicer))
+    resources.verifier = own_verifier(jwks, sessions, servicer)
     return [registration(servicer)]
 
 

@@ -12,11 +12,10 @@ from datetime import datetime, timedelta
 
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import convert, store, tokens
 from services.auth.settings import AuthSettings
-from services.auth.store import Client, Row
+from services.auth.store import Client, SessionRecord, Stores, UserRecord
 from services.auth.tokens import AccessToken, TokenIssuer
 from voka import wellknown
 from voka.auth.v1 import events_pb2
@@ -52,18 +51,18 @@ class Revoked:
     events: list[Message] = field(default_factory=list)
 
 
-def roles_of(user: Row) -> list[str]:
+def roles_of(user: UserRecord) -> list[str]:
     return [convert.ROLE_NAMES.get(user.role, "user")]
 
 
 class Sessions:
-    """Opens, refreshes and revokes sessions inside the caller's transaction."""
+    """Opens, refreshes and revokes sessions inside the caller's transaction (`tx`)."""
 
     def __init__(self, settings: AuthSettings, issuer: TokenIssuer) -> None:
         self._settings = settings
         self._issuer = issuer
 
-    async def open(self, db: AsyncSession, user: Row, client: Client) -> Opened:
+    async def open(self, tx: Stores, user: UserRecord, client: Client) -> Opened:
         moment = store.now()
         maximum = moment + timedelta(seconds=self._settings.auth_session_max_seconds)
         refresh_expire = min(
@@ -71,33 +70,31 @@ class Sessions:
         )
         session_id = store.new_id()
         access = self._issuer.issue(f"users/{user.id}", roles_of(user), session_id)
-        await db.execute(
-            store.sessions.insert().values(
-                id=session_id,
-                user_id=user.id,
-                ip_address=client.ip_address,
-                user_agent=client.user_agent,
-                last_ip_address=client.ip_address,
-                refresh_count=0,
-                create_time=moment,
-                expire_time=refresh_expire,
-                max_expire_time=maximum,
-                last_access_jti=access.jti,
-                last_access_expire_time=_datetime(access.expires_at),
-            )
+        await tx.sessions.insert(
+            id=session_id,
+            user_id=user.id,
+            ip_address=client.ip_address,
+            user_agent=client.user_agent,
+            last_ip_address=client.ip_address,
+            create_time=moment,
+            expire_time=refresh_expire,
+            max_expire_time=maximum,
+            last_access_jti=access.jti,
+            last_access_expire_time=_datetime(access.expires_at),
         )
-        secret = await self._new_refresh_token(db, session_id, refresh_expire)
+        secret = await self._new_refresh_token(tx, session_id, refresh_expire)
         return Opened(f"users/{user.id}/sessions/{session_id}", access, secret, refresh_expire)
 
-    async def refresh(self, db: AsyncSession, session: Row, user: Row, client: Client) -> Opened:
+    async def refresh(
+        self, tx: Stores, session: SessionRecord, user: UserRecord, client: Client
+    ) -> Opened:
         moment = store.now()
         refresh_expire = min(
             moment + timedelta(seconds=self._settings.auth_refresh_token_seconds),
             wellknown.utc(session.max_expire_time),
         )
         access = self._issuer.issue(f"users/{user.id}", roles_of(user), session.id)
-        await store.update_session(
-            db,
+        await tx.sessions.update(
             session.id,
             last_ip_address=client.ip_address,
             refresh_count=session.refresh_count + 1,
@@ -106,23 +103,26 @@ class Sessions:
             last_access_jti=access.jti,
             last_access_expire_time=_datetime(access.expires_at),
         )
-        secret = await self._new_refresh_token(db, session.id, refresh_expire)
+        secret = await self._new_refresh_token(tx, session.id, refresh_expire)
         return Opened(f"users/{user.id}/sessions/{session.id}", access, secret, refresh_expire)
 
-    async def _new_refresh_token(
-        self, db: AsyncSession, session_id: str, expire_time: datetime
-    ) -> str:
+    async def _new_refresh_token(self, tx: Stores, session_id: str, expire_time: datetime) -> str:
         secret = tokens.new_refresh_token()
-        await store.insert_refresh_token(db, tokens.digest(secret), session_id, expire_time)
+        await tx.refresh_tokens.insert(tokens.digest(secret), session_id, expire_time)
         return secret
 
     async def revoke(
-        self, db: AsyncSession, rows: list[Row], reason: int, actor: str, revoked: Revoked
+        self,
+        tx: Stores,
+        rows: list[SessionRecord],
+        reason: int,
+        actor: str,
+        revoked: Revoked,
     ) -> None:
         """End these sessions and denylist their last access tokens."""
         moment = store.now()
         for row in rows:
-            await store.update_session(db, row.id, revoke_time=moment)
+            await tx.sessions.update(row.id, revoke_time=moment)
             user = f"users/{row.user_id}"
             revoked.count += 1
             revoked.events.append(
@@ -135,7 +135,7 @@ class Sessions:
                 )
             )
             await deny(
-                db,
+                tx,
                 row.last_access_jti,
                 user,
                 row.last_access_expire_time,
@@ -144,16 +144,16 @@ class Sessions:
             )
 
     async def revoke_all(
-        self, db: AsyncSession, user_id: str, reason: int, actor: str, revoked: Revoked
+        self, tx: Stores, user_id: str, reason: int, actor: str, revoked: Revoked
     ) -> None:
-        await self.revoke(db, await store.active_sessions(db, user_id), reason, actor, revoked)
+        await self.revoke(tx, await tx.sessions.active(user_id), reason, actor, revoked)
 
 
 async def deny(
-    db: AsyncSession, jti: str, subject: str, expire: datetime, *, reason: int, revoked: Revoked
+    tx: Stores, jti: str, subject: str, expire: datetime, *, reason: int, revoked: Revoked
 ) -> None:
     """Denylist one access token and queue the event the other services' kits consume."""
-    if await store.deny(db, jti, subject, expire, reason):
+    if await tx.revoked_tokens.deny(jti, subject, expire, reason):
         revoked.events.append(
             events_pb2.AccessTokenRevokedEvent(
                 token_id=jti,

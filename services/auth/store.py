@@ -1,122 +1,36 @@
-"""The auth service's tables and the queries on them.
+"""The auth service's stores: one class per resource, each on the database session it is given.
 
-Each function takes the caller's session, so a change and its audit entry commit together. Rows
-come back as SQLAlchemy rows; `convert` turns them into contract messages.
+Every change of the service commits with its audit entry, often touching several resources
+(a password change ends the sessions, denylists their tokens, updates the user and writes the
+audit log): so the stores take the session of the caller's transaction, and `Stores.on` puts
+all of them on one. Queries return record dataclasses; `convert` turns them into messages.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.auth.tables import (
+    api_keys,
+    audit_events,
+    refresh_tokens,
+    revoked_tokens,
+    sessions,
+    users,
+)
+from voka import pagination
 from voka.auth.v1 import auth_pb2
+from voka.pagination import Listing, Page
 from voka.wellknown import utc
 
-metadata = sa.MetaData()
-TS = sa.DateTime(timezone=True)
-Row = sa.Row[Any]
-
-users = sa.Table(
-    "auth_users",
-    metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("username", sa.String(64), nullable=False),
-    sa.Column("username_key", sa.String(64), nullable=False, unique=True),
-    sa.Column("email", sa.String(254), nullable=False),
-    sa.Column("email_key", sa.String(254), nullable=False, unique=True),
-    sa.Column("display_name", sa.String(100), nullable=False),
-    sa.Column("password_hash", sa.String(255), nullable=False),
-    sa.Column("role", sa.Integer(), nullable=False),
-    sa.Column("disabled", sa.Boolean(), nullable=False),
-    sa.Column("state_reason", sa.String(500), nullable=False),
-    sa.Column("create_time", TS, nullable=False),
-    sa.Column("update_time", TS, nullable=False),
-    sa.Column("password_change_time", TS, nullable=False),
-    sa.Column("last_login_time", TS),
-    sa.Column("login_count", sa.Integer(), nullable=False),
-    sa.Column("failed_login_count", sa.Integer(), nullable=False),
-    sa.Column("consecutive_failures", sa.Integer(), nullable=False),
-    sa.Column("last_failed_login_time", TS),
-    sa.Column("lock_expire_time", TS),
-    sa.Column("language_code", sa.String(35), nullable=False),
-    sa.Column("time_zone", sa.String(64), nullable=False),
-    sa.Column("settings", sa.JSON(), nullable=False),
-    sa.Column("preferences_update_time", TS),
-)
-
-sessions = sa.Table(
-    "auth_sessions",
-    metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("user_id", sa.String(32), sa.ForeignKey("auth_users.id"), nullable=False),
-    sa.Column("ip_address", sa.String(64), nullable=False),
-    sa.Column("user_agent", sa.String(500), nullable=False),
-    sa.Column("last_ip_address", sa.String(64), nullable=False),
-    sa.Column("refresh_count", sa.Integer(), nullable=False),
-    sa.Column("create_time", TS, nullable=False),
-    sa.Column("last_refresh_time", TS),
-    sa.Column("expire_time", TS, nullable=False),
-    sa.Column("max_expire_time", TS, nullable=False),
-    sa.Column("revoke_time", TS),
-    sa.Column("last_access_jti", sa.String(64), nullable=False),
-    sa.Column("last_access_expire_time", TS, nullable=False),
-)
-
-refresh_tokens = sa.Table(
-    "auth_refresh_tokens",
-    metadata,
-    sa.Column("token_hash", sa.String(64), primary_key=True),
-    sa.Column("session_id", sa.String(32), sa.ForeignKey("auth_sessions.id"), nullable=False),
-    sa.Column("used", sa.Boolean(), nullable=False),
-    sa.Column("expire_time", TS, nullable=False),
-)
-
-api_keys = sa.Table(
-    "auth_api_keys",
-    metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("user_id", sa.String(32), sa.ForeignKey("auth_users.id"), nullable=False),
-    sa.Column("display_name", sa.String(100), nullable=False),
-    sa.Column("key_prefix", sa.String(16), nullable=False, unique=True),
-    sa.Column("secret_hash", sa.String(64), nullable=False),
-    sa.Column("expire_time", TS),
-    sa.Column("create_time", TS, nullable=False),
-    sa.Column("last_used_time", TS),
-    sa.Column("revoke_time", TS),
-)
-
-revoked_tokens = sa.Table(
-    "auth_revoked_tokens",
-    metadata,
-    sa.Column("jti", sa.String(64), primary_key=True),
-    sa.Column("subject", sa.String(200), nullable=False),
-    sa.Column("expire_time", TS, nullable=False),
-    sa.Column("revoke_time", TS, nullable=False),
-    sa.Column("reason", sa.Integer(), nullable=False),
-)
-
-audit_events = sa.Table(
-    "auth_audit_events",
-    metadata,
-    sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=True),
-    sa.Column("id", sa.String(32), nullable=False, unique=True),
-    sa.Column("type", sa.Integer(), nullable=False),
-    sa.Column("event_time", TS, nullable=False),
-    sa.Column("actor", sa.String(200), nullable=False),
-    sa.Column("user", sa.String(200), nullable=False),
-    sa.Column("login", sa.String(254), nullable=False),
-    sa.Column("resource", sa.String(300), nullable=False),
-    sa.Column("ip_address", sa.String(64), nullable=False),
-    sa.Column("user_agent", sa.String(500), nullable=False),
-    sa.Column("reason", sa.String(500), nullable=False),
-    sa.Column("details", sa.JSON(), nullable=False),
-)
+R = TypeVar("R", bound=pagination.Identified)
 
 
 def now() -> datetime:
@@ -128,18 +42,6 @@ def new_id() -> str:
 
 
 @dataclass(frozen=True)
-class Page:
-    """An offset page: the token is the offset, opaque to clients."""
-
-    size: int
-    offset: int
-
-    @property
-    def next_token(self) -> str:
-        return str(self.offset + self.size)
-
-
-@dataclass(frozen=True)
 class Client:
     """Where a request came from, for sessions, the audit log and the per-address limits."""
 
@@ -147,76 +49,286 @@ class Client:
     user_agent: str
 
 
-# ---------------------------------------------------------------- users
+# ---------------------------------------------------------------- records
 
 
-async def user_by_id(db: AsyncSession, user_id: str) -> Row | None:
-    return (await db.execute(sa.select(users).where(users.c.id == user_id))).first()
+@dataclass(frozen=True)
+class UserRecord:
+    """An account, with its preferences and login counters."""
+
+    id: str
+    username: str
+    username_key: str
+    email: str
+    email_key: str
+    display_name: str
+    password_hash: str
+    role: auth_pb2.Role.ValueType
+    disabled: bool
+    state_reason: str
+    create_time: datetime
+    update_time: datetime
+    password_change_time: datetime
+    last_login_time: datetime | None
+    login_count: int
+    failed_login_count: int
+    consecutive_failures: int
+    last_failed_login_time: datetime | None
+    lock_expire_time: datetime | None
+    language_code: str
+    time_zone: str
+    settings: dict[str, Any]
+    preferences_update_time: datetime | None
+
+    @property
+    def name(self) -> str:
+        """The user's resource name, which is also its owner's: a user owns itself."""
+        return f"users/{self.id}"
 
 
-async def user_by_login(db: AsyncSession, username_key: str, email_key: str) -> Row | None:
-    query = sa.select(users).where(
-        sa.or_(users.c.username_key == username_key, users.c.email_key == email_key)
-    )
-    return (await db.execute(query)).first()
+@dataclass(frozen=True)
+class SessionRecord:
+    """A refresh-token family opened by one login."""
+
+    id: str
+    user_id: str
+    ip_address: str
+    user_agent: str
+    last_ip_address: str
+    refresh_count: int
+    create_time: datetime
+    last_refresh_time: datetime | None
+    expire_time: datetime
+    max_expire_time: datetime
+    revoke_time: datetime | None
+    last_access_jti: str
+    last_access_expire_time: datetime
+
+    @property
+    def owner(self) -> str:
+        return f"users/{self.user_id}"
 
 
-async def taken(db: AsyncSession, column: str, key: str, except_id: str = "") -> bool:
-    """Whether another account holds this username or email key."""
-    query = sa.select(users.c.id).where(users.c[column] == key, users.c.id != except_id)
-    return (await db.execute(query)).first() is not None
+@dataclass(frozen=True)
+class RefreshTokenRecord:
+    """One refresh token of a session (only its SHA-256 is kept)."""
+
+    token_hash: str
+    session_id: str
+    used: bool
+    expire_time: datetime
 
 
-async def insert_user(db: AsyncSession, **values: Any) -> Row:
-    moment = now()
-    row = {
-        "id": new_id(),
-        "display_name": "",
-        "role": auth_pb2.ROLE_USER,
-        "disabled": False,
-        "state_reason": "",
-        "create_time": moment,
-        "update_time": moment,
-        "password_change_time": moment,
-        "login_count": 0,
-        "failed_login_count": 0,
-        "consecutive_failures": 0,
-        "language_code": "",
-        "time_zone": "",
-        "settings": {},
-        **values,
-    }
-    await db.execute(sa.insert(users).values(row))
-    user = await user_by_id(db, row["id"])
-    assert user is not None
-    return user
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """An API key (its SHA-256 and lookup prefix, never the secret)."""
+
+    id: str
+    user_id: str
+    display_name: str
+    key_prefix: str
+    secret_hash: str
+    expire_time: datetime | None
+    create_time: datetime
+    last_used_time: datetime | None
+    revoke_time: datetime | None
+
+    @property
+    def owner(self) -> str:
+        return f"users/{self.user_id}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.owner}/api-keys/{self.id}"
 
 
-async def update_user(db: AsyncSession, user_id: str, **values: Any) -> Row:
-    await db.execute(sa.update(users).where(users.c.id == user_id).values(values))
-    user = await user_by_id(db, user_id)
-    assert user is not None
-    return user
+@dataclass(frozen=True)
+class RevokedTokenRecord:
+    """An access token on the denylist until it expires."""
+
+    jti: str
+    subject: str
+    expire_time: datetime
+    revoke_time: datetime
+    reason: auth_pb2.RevocationReason.ValueType
+
+    @property
+    def id(self) -> str:
+        """The tie-breaker of the denylist's page order."""
+        return self.jti
 
 
-async def delete_user(db: AsyncSession, user_id: str) -> None:
-    """Sessions, tokens and keys go with the account (explicitly: no reliance on cascades)."""
-    session_ids = sa.select(sessions.c.id).where(sessions.c.user_id == user_id)
-    await db.execute(sa.delete(refresh_tokens).where(refresh_tokens.c.session_id.in_(session_ids)))
-    await db.execute(sa.delete(sessions).where(sessions.c.user_id == user_id))
-    await db.execute(sa.delete(api_keys).where(api_keys.c.user_id == user_id))
-    await db.execute(sa.delete(users).where(users.c.id == user_id))
+@dataclass(frozen=True)
+class AuditEventRecord:
+    """One entry of the audit log; `seq` keeps the order of writing."""
+
+    seq: int
+    id: str
+    type: auth_pb2.AuditEventType.ValueType
+    event_time: datetime
+    actor: str
+    user: str
+    login: str
+    resource: str
+    ip_address: str
+    user_agent: str
+    reason: str
+    details: dict[str, Any]
 
 
-async def admin_count(db: AsyncSession) -> int:
-    query = sa.select(sa.func.count()).where(users.c.role == auth_pb2.ROLE_ADMIN)
-    return int((await db.execute(query)).scalar_one())
+# ---------------------------------------------------------------- list filters and orders
 
 
-def user_filters(query: str, role: int, state: int) -> list[Any]:
-    clauses: list[Any] = []
-    if query:
-        pattern = f"%{query.lower()}%"
+@dataclass(frozen=True)
+class UserFilters:
+    """What ListUsers asks for (a page token is bound to them)."""
+
+    query: str = ""
+    role: int = 0
+    state: int = 0
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """What ListAuditEvents asks for (a page token is bound to them)."""
+
+    types: tuple[int, ...] = ()
+    user: str = ""
+    ip_address: str = ""
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+
+
+USER_ORDER: pagination.Order[UserRecord] = pagination.Order(
+    users.c.create_time, users.c.id, descending=True, kind="datetime",
+    value=lambda r: r.create_time,
+)  # fmt: skip
+SESSION_ORDER: pagination.Order[SessionRecord] = pagination.Order(
+    sa.func.coalesce(sessions.c.last_refresh_time, sessions.c.create_time), sessions.c.id,
+    descending=True, kind="datetime", value=lambda r: r.last_refresh_time or r.create_time,
+)  # fmt: skip
+"""Most recently used first."""
+API_KEY_ORDER: pagination.Order[ApiKeyRecord] = pagination.Order(
+    api_keys.c.create_time, api_keys.c.id, descending=True, kind="datetime",
+    value=lambda r: r.create_time,
+)  # fmt: skip
+REVOKED_TOKEN_ORDER: pagination.Order[RevokedTokenRecord] = pagination.Order(
+    revoked_tokens.c.revoke_time, revoked_tokens.c.jti, descending=False, kind="datetime",
+    value=lambda r: r.revoke_time,
+)  # fmt: skip
+"""Oldest first: a kit loading the denylist reads it in the order it grew."""
+AUDIT_ORDER: pagination.Order[AuditEventRecord] = pagination.Order(
+    audit_events.c.seq, audit_events.c.id, descending=True, kind="int", value=lambda r: r.seq
+)
+"""Newest first, in the order the entries were written."""
+
+
+async def _page(
+    db: AsyncSession,
+    table: sa.Table,
+    clauses: Sequence[sa.ColumnElement[bool]],
+    order: pagination.Order[R],
+    page: Page,
+    *,
+    record: Callable[..., R],
+    count: bool = False,
+) -> Listing[R]:
+    """One keyset page of `table` in `order`; with `count`, how many rows match in all."""
+    query = sa.select(table).where(*clauses)
+    if page.cursor is not None:
+        query = query.where(order.after(page.cursor))
+    rows = (await db.execute(query.order_by(*order.clauses()).limit(page.size + 1))).all()
+    total = 0
+    if count:
+        counted = sa.select(sa.func.count()).select_from(table).where(*clauses)
+        total = int((await db.execute(counted)).scalar_one())
+    items = [record(**row._mapping) for row in rows[: page.size]]
+    return Listing(items, len(rows) > page.size, total)
+
+
+# ---------------------------------------------------------------- stores
+
+
+class UserStore:
+    """Accounts: the only store that deletes across tables (an account takes its sessions,
+    refresh tokens and API keys with it)."""
+
+    def __init__(self, db: AsyncSession) -> None:
+        self._db = db
+
+    async def get(self, user_id: str) -> UserRecord | None:
+        row = (await self._db.execute(sa.select(users).where(users.c.id == user_id))).first()
+        return UserRecord(**row._mapping) if row else None
+
+    async def by_login(self, username_key: str, email_key: str) -> UserRecord | None:
+        query = sa.select(users).where(
+            sa.or_(users.c.username_key == username_key, users.c.email_key == email_key)
+        )
+        row = (await self._db.execute(query)).first()
+        return UserRecord(**row._mapping) if row else None
+
+    async def taken(self, column: str, key: str, except_id: str = "") -> bool:
+        """Whether another account holds this username or email key."""
+        query = sa.select(users.c.id).where(users.c[column] == key, users.c.id != except_id)
+        return (await self._db.execute(query)).first() is not None
+
+    async def insert(self, **values: Any) -> UserRecord:
+        moment = now()
+        row = {
+            "id": new_id(),
+            "display_name": "",
+            "role": auth_pb2.ROLE_USER,
+            "disabled": False,
+            "state_reason": "",
+            "create_time": moment,
+            "update_time": moment,
+            "password_change_time": moment,
+            "login_count": 0,
+            "failed_login_count": 0,
+            "consecutive_failures": 0,
+            "language_code": "",
+            "time_zone": "",
+            "settings": {},
+            **values,
+        }
+        await self._db.execute(sa.insert(users).values(row))
+        return await self._reread(row["id"])
+
+    async def update(self, user_id: str, **values: Any) -> UserRecord:
+        await self._db.execute(sa.update(users).where(users.c.id == user_id).values(values))
+        return await self._reread(user_id)
+
+    async def _reread(self, user_id: str) -> UserRecord:
+        user = await self.get(user_id)
+        assert user is not None
+        return user
+
+    async def delete(self, user_id: str) -> None:
+        """Sessions, tokens and keys go with the account (explicitly: no reliance on
+        cascades)."""
+        session_ids = sa.select(sessions.c.id).where(sessions.c.user_id == user_id)
+        await self._db.execute(
+            sa.delete(refresh_tokens).where(refresh_tokens.c.session_id.in_(session_ids))
+        )
+        await self._db.execute(sa.delete(sessions).where(sessions.c.user_id == user_id))
+        await self._db.execute(sa.delete(api_keys).where(api_keys.c.user_id == user_id))
+        await self._db.execute(sa.delete(users).where(users.c.id == user_id))
+
+    async def admin_count(self) -> int:
+        query = sa.select(sa.func.count()).where(users.c.role == auth_pb2.ROLE_ADMIN)
+        return int((await self._db.execute(query)).scalar_one())
+
+    async def page(self, filters: UserFilters, page: Page) -> Listing[UserRecord]:
+        clauses = _user_clauses(filters)
+        return await _page(
+            self._db, users, clauses, USER_ORDER, page, record=UserRecord, count=True
+        )
+
+
+def _user_clauses(filters: UserFilters) -> list[sa.ColumnElement[bool]]:
+    clauses: list[sa.ColumnElement[bool]] = []
+    if filters.query:
+        pattern = f"%{filters.query.lower()}%"
         clauses.append(
             sa.or_(
                 sa.func.lower(users.c.username).like(pattern),
@@ -224,231 +336,244 @@ def user_filters(query: str, role: int, state: int) -> list[Any]:
                 sa.func.lower(users.c.display_name).like(pattern),
             )
         )
-    if role:
-        clauses.append(users.c.role == role)
+    if filters.role:
+        clauses.append(users.c.role == filters.role)
     locked = sa.and_(users.c.lock_expire_time.is_not(None), users.c.lock_expire_time > now())
-    if state == auth_pb2.USER_STATE_DISABLED:
+    if filters.state == auth_pb2.USER_STATE_DISABLED:
         clauses.append(users.c.disabled.is_(True))
-    elif state == auth_pb2.USER_STATE_LOCKED:
+    elif filters.state == auth_pb2.USER_STATE_LOCKED:
         clauses.extend([users.c.disabled.is_(False), locked])
-    elif state == auth_pb2.USER_STATE_ACTIVE:
+    elif filters.state == auth_pb2.USER_STATE_ACTIVE:
         clauses.extend([users.c.disabled.is_(False), sa.not_(locked)])
     return clauses
 
 
-async def list_users(db: AsyncSession, clauses: list[Any], page: Page) -> tuple[list[Row], int]:
-    total = await db.execute(sa.select(sa.func.count()).select_from(users).where(*clauses))
-    query = (
-        sa.select(users)
-        .where(*clauses)
-        .order_by(users.c.create_time.desc(), users.c.id.desc())
-        .limit(page.size)
-        .offset(page.offset)
-    )
-    return list((await db.execute(query)).all()), int(total.scalar_one())
+class SessionStore:
+    """Sessions: opened by a login, refreshed, revoked."""
 
+    def __init__(self, db: AsyncSession) -> None:
+        self._db = db
 
-# ---------------------------------------------------------------- sessions and refresh tokens
+    async def insert(self, **values: Any) -> None:
+        await self._db.execute(sa.insert(sessions).values(refresh_count=0, **values))
 
+    async def get(self, session_id: str) -> SessionRecord | None:
+        query = sa.select(sessions).where(sessions.c.id == session_id)
+        row = (await self._db.execute(query)).first()
+        return SessionRecord(**row._mapping) if row else None
 
-async def insert_session(db: AsyncSession, **values: Any) -> str:
-    session_id = new_id()
-    await db.execute(sa.insert(sessions).values(id=session_id, refresh_count=0, **values))
-    return session_id
-
-
-async def session_by_id(db: AsyncSession, session_id: str) -> Row | None:
-    return (await db.execute(sa.select(sessions).where(sessions.c.id == session_id))).first()
-
-
-async def update_session(db: AsyncSession, session_id: str, **values: Any) -> None:
-    await db.execute(sa.update(sessions).where(sessions.c.id == session_id).values(values))
-
-
-async def active_sessions(db: AsyncSession, user_id: str, page: Page | None = None) -> list[Row]:
-    query = (
-        sa.select(sessions)
-        .where(
-            sessions.c.user_id == user_id,
-            sessions.c.revoke_time.is_(None),
-            sessions.c.expire_time > now(),
+    async def update(self, session_id: str, **values: Any) -> None:
+        await self._db.execute(
+            sa.update(sessions).where(sessions.c.id == session_id).values(values)
         )
-        .order_by(
-            sa.func.coalesce(sessions.c.last_refresh_time, sessions.c.create_time).desc(),
-            sessions.c.id,
+
+    async def active(self, user_id: str) -> list[SessionRecord]:
+        """Every live session of the user, most recently used first."""
+        query = sa.select(sessions).where(*_active_sessions(user_id))
+        rows = (await self._db.execute(query.order_by(*SESSION_ORDER.clauses()))).all()
+        return [SessionRecord(**row._mapping) for row in rows]
+
+    async def page(self, user_id: str, page: Page) -> Listing[SessionRecord]:
+        """A page of the user's live sessions (no total: the contract has none)."""
+        clauses = _active_sessions(user_id)
+        return await _page(self._db, sessions, clauses, SESSION_ORDER, page, record=SessionRecord)
+
+
+def _active_sessions(user_id: str) -> list[sa.ColumnElement[bool]]:
+    return [
+        sessions.c.user_id == user_id,
+        sessions.c.revoke_time.is_(None),
+        sessions.c.expire_time > now(),
+    ]
+
+
+class RefreshTokenStore:
+    """The refresh tokens of the sessions, each usable once."""
+
+    def __init__(self, db: AsyncSession) -> None:
+        self._db = db
+
+    async def insert(self, token_hash: str, session_id: str, expire_time: datetime) -> None:
+        await self._db.execute(
+            sa.insert(refresh_tokens).values(
+                token_hash=token_hash, session_id=session_id, used=False, expire_time=expire_time
+            )
         )
-    )
-    if page is not None:
-        query = query.limit(page.size).offset(page.offset)
-    return list((await db.execute(query)).all())
 
+    async def get(self, token_hash: str) -> RefreshTokenRecord | None:
+        query = sa.select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash)
+        row = (await self._db.execute(query)).first()
+        return RefreshTokenRecord(**row._mapping) if row else None
 
-async def insert_refresh_token(
-    db: AsyncSession, token_hash: str, session_id: str, expire_time: datetime
-) -> None:
-    await db.execute(
-        sa.insert(refresh_tokens).values(
-            token_hash=token_hash, session_id=session_id, used=False, expire_time=expire_time
+    async def use(self, token_hash: str) -> bool:
+        """Mark the token used; False when it already was (two refreshes racing: one is
+        reuse)."""
+        result = await self._db.execute(
+            sa.update(refresh_tokens)
+            .where(refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.used.is_(False))
+            .values(used=True)
         )
-    )
+        return bool(getattr(result, "rowcount", 0) == 1)
 
 
-async def refresh_token(db: AsyncSession, token_hash: str) -> Row | None:
-    query = sa.select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash)
-    return (await db.execute(query)).first()
+class ApiKeyStore:
+    """API keys of the users."""
 
+    def __init__(self, db: AsyncSession) -> None:
+        self._db = db
 
-async def use_refresh_token(db: AsyncSession, token_hash: str) -> bool:
-    """Mark the token used; False when it already was (two refreshes racing: one is reuse)."""
-    result = await db.execute(
-        sa.update(refresh_tokens)
-        .where(refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.used.is_(False))
-        .values(used=True)
-    )
-    return bool(getattr(result, "rowcount", 0) == 1)
+    async def insert(self, **values: Any) -> ApiKeyRecord:
+        key_id = new_id()
+        await self._db.execute(sa.insert(api_keys).values(id=key_id, create_time=now(), **values))
+        key = await self.get(values["user_id"], key_id)
+        assert key is not None
+        return key
 
+    async def get(self, user_id: str, key_id: str) -> ApiKeyRecord | None:
+        return await self._one(api_keys.c.id == key_id, api_keys.c.user_id == user_id)
 
-# ---------------------------------------------------------------- denylist
+    async def by_prefix(self, prefix: str) -> ApiKeyRecord | None:
+        return await self._one(api_keys.c.key_prefix == prefix)
 
+    async def _one(self, *clauses: sa.ColumnElement[bool]) -> ApiKeyRecord | None:
+        row = (await self._db.execute(sa.select(api_keys).where(*clauses))).first()
+        return ApiKeyRecord(**row._mapping) if row else None
 
-async def deny(
-    db: AsyncSession, jti: str, subject: str, expire_time: datetime, reason: int
-) -> bool:
-    """Put a still-valid access token on the denylist; False when it already was or expired."""
-    if not jti or utc(expire_time) <= now():
-        return False
-    if (
-        await db.execute(sa.select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti))
-    ).first():
-        return False
-    await db.execute(
-        sa.insert(revoked_tokens).values(
-            jti=jti, subject=subject, expire_time=expire_time, revoke_time=now(), reason=reason
+    async def update(self, key_id: str, **values: Any) -> None:
+        await self._db.execute(sa.update(api_keys).where(api_keys.c.id == key_id).values(values))
+
+    async def page(self, user_id: str, show_inactive: bool, page: Page) -> Listing[ApiKeyRecord]:
+        """A page of the user's keys, newest first (no total: the contract has none)."""
+        clauses = [api_keys.c.user_id == user_id]
+        if not show_inactive:
+            clauses.extend(_active_keys())
+        return await _page(self._db, api_keys, clauses, API_KEY_ORDER, page, record=ApiKeyRecord)
+
+    async def figures(self, user_id: str) -> tuple[int, datetime | None]:
+        """Active keys of the user, and the last time any of its keys was used."""
+        active = sa.select(sa.func.count()).where(api_keys.c.user_id == user_id, *_active_keys())
+        last = sa.select(sa.func.max(api_keys.c.last_used_time)).where(
+            api_keys.c.user_id == user_id
         )
-    )
-    return True
+        count = int((await self._db.execute(active)).scalar_one())
+        return count, (await self._db.execute(last)).scalar_one()
 
 
-async def is_denied(db: AsyncSession, jti: str) -> bool:
-    query = sa.select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti)
-    return (await db.execute(query)).first() is not None
-
-
-async def denied_tokens(db: AsyncSession, after: datetime | None, page: Page) -> list[Row]:
-    clauses = [revoked_tokens.c.expire_time > now()]
-    if after is not None:
-        clauses.append(revoked_tokens.c.revoke_time > after)
-    query = (
-        sa.select(revoked_tokens)
-        .where(*clauses)
-        .order_by(revoked_tokens.c.revoke_time, revoked_tokens.c.jti)
-        .limit(page.size)
-        .offset(page.offset)
-    )
-    return list((await db.execute(query)).all())
-
-
-# ---------------------------------------------------------------- API keys
-
-
-async def insert_api_key(db: AsyncSession, **values: Any) -> Row:
-    key_id = new_id()
-    await db.execute(sa.insert(api_keys).values(id=key_id, create_time=now(), **values))
-    key = await api_key_by_id(db, values["user_id"], key_id)
-    assert key is not None
-    return key
-
-
-async def api_key_by_id(db: AsyncSession, user_id: str, key_id: str) -> Row | None:
-    query = sa.select(api_keys).where(api_keys.c.id == key_id, api_keys.c.user_id == user_id)
-    return (await db.execute(query)).first()
-
-
-async def api_key_by_prefix(db: AsyncSession, prefix: str) -> Row | None:
-    query = sa.select(api_keys).where(api_keys.c.key_prefix == prefix)
-    return (await db.execute(query)).first()
-
-
-def active_key_clauses() -> list[Any]:
+def _active_keys() -> list[sa.ColumnElement[bool]]:
     return [
         api_keys.c.revoke_time.is_(None),
         sa.or_(api_keys.c.expire_time.is_(None), api_keys.c.expire_time > now()),
     ]
 
 
-async def list_api_keys(
-    db: AsyncSession, user_id: str, show_inactive: bool, page: Page
-) -> list[Row]:
-    clauses = [api_keys.c.user_id == user_id]
-    if not show_inactive:
-        clauses.extend(active_key_clauses())
-    query = (
-        sa.select(api_keys)
-        .where(*clauses)
-        .order_by(api_keys.c.create_time.desc(), api_keys.c.id)
-        .limit(page.size)
-        .offset(page.offset)
-    )
-    return list((await db.execute(query)).all())
+class RevokedTokenStore:
+    """The access-token denylist (entries leave the lists once the token expired)."""
 
+    def __init__(self, db: AsyncSession) -> None:
+        self._db = db
 
-async def update_api_key(db: AsyncSession, key_id: str, **values: Any) -> None:
-    await db.execute(sa.update(api_keys).where(api_keys.c.id == key_id).values(values))
-
-
-async def api_key_figures(db: AsyncSession, user_id: str) -> tuple[int, datetime | None]:
-    """Active keys of the user, and the last time any of its keys was used."""
-    active = sa.select(sa.func.count()).where(api_keys.c.user_id == user_id, *active_key_clauses())
-    last = sa.select(sa.func.max(api_keys.c.last_used_time)).where(api_keys.c.user_id == user_id)
-    return int((await db.execute(active)).scalar_one()), (await db.execute(last)).scalar_one()
-
-
-# ---------------------------------------------------------------- audit log
-
-
-async def audit(
-    db: AsyncSession,
-    event_type: int,
-    client: Client,
-    *,
-    actor: str = "",
-    user: str = "",
-    login: str = "",
-    resource: str = "",
-    reason: str = "",
-    details: dict[str, Any] | None = None,
-) -> None:
-    await db.execute(
-        sa.insert(audit_events).values(
-            id=new_id(),
-            type=event_type,
-            event_time=now(),
-            actor=actor,
-            user=user,
-            login=login[:254],
-            resource=resource,
-            ip_address=client.ip_address[:64],
-            user_agent=client.user_agent[:500],
-            reason=reason[:500],
-            details=details or {},
+    async def deny(self, jti: str, subject: str, expire_time: datetime, reason: int) -> bool:
+        """Put a still-valid access token on the denylist; False when it already was or
+        expired."""
+        if not jti or utc(expire_time) <= now() or await self.is_denied(jti):
+            return False
+        await self._db.execute(
+            sa.insert(revoked_tokens).values(
+                jti=jti, subject=subject, expire_time=expire_time, revoke_time=now(), reason=reason
+            )
         )
-    )
+        return True
+
+    async def is_denied(self, jti: str) -> bool:
+        query = sa.select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti)
+        return (await self._db.execute(query)).first() is not None
+
+    async def page(self, after: datetime | None, page: Page) -> Listing[RevokedTokenRecord]:
+        """Live entries revoked after `after` (None: all), oldest first."""
+        clauses = [revoked_tokens.c.expire_time > now()]
+        if after is not None:
+            clauses.append(revoked_tokens.c.revoke_time > after)
+        return await _page(
+            self._db, revoked_tokens, clauses, REVOKED_TOKEN_ORDER, page, record=RevokedTokenRecord
+        )
 
 
-async def list_audit_events(
-    db: AsyncSession, clauses: Sequence[Any], page: Page
-) -> tuple[list[Row], int]:
-    total = await db.execute(sa.select(sa.func.count()).select_from(audit_events).where(*clauses))
-    query = (
-        sa.select(audit_events)
-        .where(*clauses)
-        .order_by(audit_events.c.seq.desc())
-        .limit(page.size)
-        .offset(page.offset)
-    )
-    return list((await db.execute(query)).all()), int(total.scalar_one())
+class AuditStore:
+    """The audit log: written with the change it records, read by admins."""
+
+    def __init__(self, db: AsyncSession) -> None:
+        self._db = db
+
+    async def record(
+        self,
+        event_type: int,
+        client: Client,
+        *,
+        actor: str = "",
+        user: str = "",
+        login: str = "",
+        resource: str = "",
+        reason: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        await self._db.execute(
+            sa.insert(audit_events).values(
+                id=new_id(),
+                type=event_type,
+                event_time=now(),
+                actor=actor,
+                user=user,
+                login=login[:254],
+                resource=resource,
+                ip_address=client.ip_address[:64],
+                user_agent=client.user_agent[:500],
+                reason=reason[:500],
+                details=details or {},
+            )
+        )
+
+    async def get(self, event_id: str) -> AuditEventRecord | None:
+        query = sa.select(audit_events).where(audit_events.c.id == event_id)
+        row = (await self._db.execute(query)).first()
+        return AuditEventRecord(**row._mapping) if row else None
+
+    async def page(self, filters: AuditFilters, page: Page) -> Listing[AuditEventRecord]:
+        table = audit_events
+        clauses: list[sa.ColumnElement[bool]] = []
+        if filters.types:
+            clauses.append(table.c.type.in_(filters.types))
+        if filters.user:
+            clauses.append((table.c.user == filters.user) | (table.c.actor == filters.user))
+        if filters.ip_address:
+            clauses.append(table.c.ip_address == filters.ip_address)
+        if filters.start_time is not None:
+            clauses.append(table.c.event_time >= filters.start_time)
+        if filters.end_time is not None:
+            clauses.append(table.c.event_time < filters.end_time)
+        return await _page(
+            self._db, table, clauses, AUDIT_ORDER, page, record=AuditEventRecord, count=True
+        )
 
 
-async def audit_event(db: AsyncSession, event_id: str) -> Row | None:
-    query = sa.select(audit_events).where(audit_events.c.id == event_id)
-    return (await db.execute(query)).first()
+@dataclass(frozen=True)
+class Stores:
+    """Every store of the service on one database session: what one transaction touches
+    commits (or rolls back) together."""
+
+    users: UserStore
+    sessions: SessionStore
+    refresh_tokens: RefreshTokenStore
+    api_keys: ApiKeyStore
+    revoked_tokens: RevokedTokenStore
+    audit: AuditStore
+
+    @classmethod
+    def on(cls, db: AsyncSession) -> Stores:
+        return cls(
+            UserStore(db),
+            SessionStore(db),
+            RefreshTokenStore(db),
+            ApiKeyStore(db),
+            RevokedTokenStore(db),
+            AuditStore(db),
+        )

@@ -1,4 +1,5 @@
-"""Normalising and checking what clients send: usernames, emails, passwords, preferences.
+"""Normalising and checking what clients send: usernames, emails, passwords, preferences,
+pages.
 
 Every bad field is reported at once (a BadRequest with one violation each), so a form can mark
 all of them in one round trip.
@@ -9,10 +10,12 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from voka import errors
+from voka import errors, pagination
 from voka.errors import FieldViolation
+from voka.pagination import Page
 
 USERNAME = re.compile(r"^[\w.-]{3,32}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -20,7 +23,6 @@ LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 PASSWORD_MIN, PASSWORD_MAX = 10, 256
 DISPLAY_NAME_MAX = 100
 SETTINGS_MAX_KEYS, SETTINGS_MAX_BYTES = 64, 16 * 1024
-PAGE_DEFAULT, PAGE_MAX = 50, 500
 
 
 def normal_username(value: str) -> str:
@@ -90,15 +92,10 @@ def check(violations: list[FieldViolation]) -> None:
         raise errors.invalid_argument(violations)
 
 
-def page_size(value: int, field: str = "page_size") -> int:
-    if value < 0 or value > PAGE_MAX:
-        raise errors.invalid_argument([FieldViolation(field, f"0 to {PAGE_MAX}")])
-    return value or PAGE_DEFAULT
-
-
-def page_offset(token: str, field: str = "page_token") -> int:
-    if not token:
-        return 0
-    if not token.isdigit():
-        raise errors.invalid_argument([FieldViolation(field, "not a token this list gave")])
-    return int(token)
+def page(size: int, token: str, order: pagination.Order[Any], query: str) -> Page:
+    """The page a List asks for: the kit's size bounds, and a token only the same query
+    (`query`, the fingerprint of its filters) may continue."""
+    page_size, bad_size = pagination.page_size(size)
+    cursor, bad_token = pagination.decode_token(token, order, query)
+    check(bad_size + bad_token)
+    return Page(page_size, cursor)

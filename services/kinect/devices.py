@@ -1,31 +1,54 @@
-"""The devices as the contract shows them: names, what was last asked of each (libfreenect
-cannot read the LED or the asked angle back), and their `Device` messages."""
+"""The devices of the chosen source: their names, the commands they take, and what was last
+asked of each (libfreenect cannot read the LED or the asked angle back), read into a
+`DeviceState` that convert.py shows as the contract's `Device`."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from services.kinect.camera import CaptureError, Motor
-from services.kinect.frames import HEIGHT, WIDTH, FrameSource, LedState
+from google.protobuf.message import Message
+
+from services.kinect.camera import CaptureError, DeviceInfo, Motor
+from services.kinect.frames import FrameSource, LedState
 from services.kinect.hub import FrameHub
 from services.kinect.selection import Selection
-from voka import errors, wellknown
+from voka import errors
+from voka.bus import Bus
 from voka.errors import FieldViolation
 from voka.kinect.v1 import kinect_pb2
 
-K = kinect_pb2
 RESOURCE_TYPE = "kinect.voka.dev/Device"
+EVENT_TIMEOUT = 5.0
 NAME = re.compile(r"devices/(0|[1-9][0-9]{0,2})")
-MODES = [
-    K.FrameMode(type=K.FRAME_TYPE_DEPTH, width=WIDTH, height=HEIGHT, max_fps=30),
-    K.FrameMode(type=K.FRAME_TYPE_RGB, width=WIDTH, height=HEIGHT, max_fps=30),
-]
 
 
 def name_of(index: int) -> str:
     return f"devices/{index}"
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    """One device as last read: `motor` is None when the device did not answer."""
+
+    index: int
+    info: DeviceInfo
+    source: FrameSource
+    led: LedState
+    active_streams: int
+    connect_time: datetime
+    motor: Motor | None
+    target_tilt_degrees: float | None  # None: never asked, the motor's own angle
+    moving: bool  # a tilt was just asked of a real motor, which starts after the answer
+    read_time: datetime
+
+    @property
+    def name(self) -> str:
+        return name_of(self.index)
 
 
 class Devices:
@@ -58,42 +81,35 @@ class Devices:
             raise errors.not_found(RESOURCE_TYPE, name)
         return index
 
-    async def describe(self, index: int) -> kinect_pb2.Device:
+    async def state(self, index: int) -> DeviceState:
         """The device now, its motor read from the device (when it answers)."""
-        info = self.selection.camera.devices[index]
-        device = K.Device(
-            name=name_of(index),
-            source=self.source,
-            serial=info.serial,
-            model=info.model,
-            led=self._led.get(index, K.LED_STATE_UNSPECIFIED),
-            modes=MODES,
-            active_streams=self._hub.active(index),
-            connect_time=wellknown.timestamp(self._since),
-        )
         try:
-            motor = await self.selection.camera.motor(index)
+            motor: Motor | None = await self.selection.camera.motor(index)
         except CaptureError:
             motor = None
-        device.connected = motor is not None
-        if motor is not None:
-            _put_motor(device, motor)
-        device.target_tilt_degrees = self._target.get(index, device.tilt_degrees)
-        device.update_time.CopyFrom(wellknown.timestamp(datetime.now(UTC)))
-        return device
+        return DeviceState(
+            index=index,
+            info=self.selection.camera.devices[index],
+            source=self.source,
+            led=self._led.get(index, kinect_pb2.LED_STATE_UNSPECIFIED),
+            active_streams=self._hub.active(index),
+            connect_time=self._since,
+            motor=motor,
+            target_tilt_degrees=self._target.get(index),
+            moving=False,
+            read_time=datetime.now(UTC),
+        )
 
-    async def set_tilt(self, index: int, degrees: float) -> kinect_pb2.Device:
+    async def set_tilt(self, index: int, degrees: float) -> DeviceState:
         await self._command(self.selection.camera.set_tilt(index, degrees))
         self._target[index] = degrees
-        device = await self.describe(index)
-        if self.source == K.FRAME_SOURCE_HARDWARE:
-            device.tilt_status = K.TILT_STATUS_MOVING  # the motor starts after the answer
-        return device
+        state = await self.state(index)
+        return replace(state, moving=self.source == kinect_pb2.FRAME_SOURCE_HARDWARE)
 
-    async def set_led(self, index: int, led: LedState) -> kinect_pb2.Device:
+    async def set_led(self, index: int, led: LedState) -> DeviceState:
         await self._command(self.selection.camera.set_led(index, led))
         self._led[index] = led
-        return await self.describe(index)
+        return await self.state(index)
 
     @staticmethod
     async def _command(command: Awaitable[None]) -> None:
@@ -103,8 +119,11 @@ class Devices:
             raise errors.unavailable(f"the device did not take the command: {exc}") from exc
 
 
-def _put_motor(device: kinect_pb2.Device, motor: Motor) -> None:
-    device.tilt_degrees = motor.tilt_degrees
-    device.tilt_status = motor.tilt_status
-    x, y, z = motor.accelerometer
-    device.accelerometer.CopyFrom(K.Accelerometer(x=x, y=y, z=z))
+async def announce(bus: Bus | None, events: Sequence[Message]) -> None:
+    """Publish device events; they inform, so a slow or absent NATS never blocks the service."""
+    if bus is None:
+        return
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(EVENT_TIMEOUT):
+            for event in events:
+                await bus.publish(event)

@@ -15,7 +15,6 @@ from PIL import Image
 from services.kinect.frames import FrameFormat, Pixels, RawFrame, to_millimetres
 from voka.kinect.v1 import kinect_pb2
 
-K = kinect_pb2
 NEAR_MM, FAR_MM = 500, 4500  # the range false colour spreads over
 
 
@@ -29,25 +28,25 @@ def encode(
     """(data, width, height) of `frame` in `fmt` keeping every `downsample`-th pixel."""
     pixels = frame.pixels[::downsample, ::downsample]
     height, width = pixels.shape[:2]
-    if frame.type == K.FRAME_TYPE_DEPTH:
+    if frame.type == kinect_pb2.FRAME_TYPE_DEPTH:
         return _depth(pixels, fmt, colorize), width, height
     return _rgb(pixels, fmt, jpeg_quality), width, height
 
 
 def _depth(disparity: Pixels, fmt: FrameFormat, colorize: bool) -> bytes:
-    if fmt == K.FRAME_FORMAT_DEPTH_11BIT:
+    if fmt == kinect_pb2.FRAME_FORMAT_DEPTH_11BIT:
         return disparity.astype("<u2").tobytes()
     mm = to_millimetres(disparity)
-    if fmt == K.FRAME_FORMAT_PNG:
+    if fmt == kinect_pb2.FRAME_FORMAT_PNG:
         image = Image.fromarray(false_colour(mm) if colorize else mm)
         return _save(image, "PNG")
     return mm.astype("<u2").tobytes()  # DEPTH_MM
 
 
 def _rgb(pixels: Pixels, fmt: FrameFormat, quality: int) -> bytes:
-    if fmt == K.FRAME_FORMAT_PNG:
+    if fmt == kinect_pb2.FRAME_FORMAT_PNG:
         return _save(Image.fromarray(pixels), "PNG")
-    if fmt == K.FRAME_FORMAT_JPEG:
+    if fmt == kinect_pb2.FRAME_FORMAT_JPEG:
         return _save(Image.fromarray(pixels), "JPEG", quality=quality)
     return np.ascontiguousarray(pixels).tobytes()  # RGB24
 

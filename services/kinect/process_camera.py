@@ -34,16 +34,15 @@ from services.kinect.frames import (
 )
 from voka.kinect.v1 import kinect_pb2
 
-K = kinect_pb2
 ROOT = Path(__file__).resolve().parents[2]  # the capture process imports services.kinect.wire
 HARDWARE_MODEL = "Kinect for Xbox 360"
 REPLAY_MODEL = "Recorded Kinect (fakenect replay)"
 START_TIMEOUT = 30.0  # importing numpy and libfreenect on a loaded two-core machine
 # libfreenect's tilt status codes -> the contract's.
 TILT_STATUS: dict[int, TiltStatus] = {
-    0x00: K.TILT_STATUS_STOPPED,
-    0x01: K.TILT_STATUS_AT_LIMIT,
-    0x04: K.TILT_STATUS_MOVING,
+    0x00: kinect_pb2.TILT_STATUS_STOPPED,
+    0x01: kinect_pb2.TILT_STATUS_AT_LIMIT,
+    0x04: kinect_pb2.TILT_STATUS_MOVING,
 }
 
 
@@ -146,14 +145,18 @@ class ProcessCamera:
 
     @property
     def source(self) -> FrameSource:
-        return K.FRAME_SOURCE_HARDWARE if self._recording is None else K.FRAME_SOURCE_RECORDED
+        return (
+            kinect_pb2.FRAME_SOURCE_HARDWARE
+            if self._recording is None
+            else kinect_pb2.FRAME_SOURCE_RECORDED
+        )
 
     @property
     def devices(self) -> list[DeviceInfo]:
         return self._devices
 
     async def capture(self, index: int, frame_type: FrameType) -> RawFrame:
-        depth = frame_type == K.FRAME_TYPE_DEPTH
+        depth = frame_type == kinect_pb2.FRAME_TYPE_DEPTH
         header, payload = await self._call("depth" if depth else "video", index=index)
         if depth:
             pixels: Pixels = np.frombuffer(payload, "<u2").astype(np.uint16).reshape(HEIGHT, WIDTH)
@@ -172,8 +175,8 @@ class ProcessCamera:
         header, _ = await self._call("motor", index=index)
         accel = (float(header["accel"][0]), float(header["accel"][1]), float(header["accel"][2]))
         if self._recording is not None and index in self._tilt:  # a stand-in takes the angle
-            return Motor(self._tilt[index], K.TILT_STATUS_STOPPED, accel)
-        status = TILT_STATUS.get(int(header["status"]), K.TILT_STATUS_UNSPECIFIED)
+            return Motor(self._tilt[index], kinect_pb2.TILT_STATUS_STOPPED, accel)
+        status = TILT_STATUS.get(int(header["status"]), kinect_pb2.TILT_STATUS_UNSPECIFIED)
         return Motor(float(header["tilt"]), status, accel)
 
     async def _call(self, op: str, **args: Any) -> tuple[wire.Header, bytes]:

@@ -1,5 +1,6 @@
 """The kinect service's wiring: the frame source chosen from configuration, the hub sharing
-its capture loops, the device registry, the servicer, and the connected/disconnected events.
+its capture loops, the device registry, the servicer (rpcs/), and the connected/disconnected
+events.
 
 No Kinect has ever been attached to the machines this runs on in development or CI: there it
 serves the synthetic scene, or a recording replayed through Debian's fakenect and the real
@@ -8,23 +9,17 @@ libfreenect adapter (docs/kinect.md).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
-from google.protobuf.message import Message
-
-from services.kinect.devices import Devices, name_of
+from services.kinect import convert
+from services.kinect.devices import Devices, announce
 from services.kinect.hub import FrameHub
+from services.kinect.rpcs import KinectServicer
 from services.kinect.selection import select
-from services.kinect.servicer import KinectServicer
 from services.kinect.settings import KinectSettings
-from voka.bus import Bus
-from voka.kinect.v1 import events_pb2
 from voka.server import Registration, Resources, ServiceSpec, registration
 
 log = logging.getLogger("voka.kinect")
-EVENT_TIMEOUT = 5.0
 
 
 async def build(resources: Resources) -> list[Registration]:
@@ -44,34 +39,16 @@ async def build(resources: Resources) -> list[Registration]:
         devices.count,
         selection.fallback_reason or "hardware",
     )
-    names = [name_of(i) for i in range(devices.count)]
-    await _announce(resources.bus, [
-        events_pb2.DeviceConnectedEvent(device=name, source=camera.source, serial=info.serial)
-        for name, info in zip(names, camera.devices, strict=True)
-    ])  # fmt: skip
+    await announce(resources.bus, convert.connected_events(camera.source, camera.devices))
 
     async def stop() -> None:
         await hub.close()
         await camera.close()
-        await _announce(resources.bus, [
-            events_pb2.DeviceDisconnectedEvent(
-                device=name, source=camera.source, reason="the service stopped"
-            )
-            for name in names
-        ])  # fmt: skip
+        events = convert.disconnected_events(camera.source, devices.count, "the service stopped")
+        await announce(resources.bus, events)
 
     resources.on_stop.append(stop)
     return [registration(KinectServicer(devices, hub, settings.kinect_max_fps))]
-
-
-async def _announce(bus: Bus | None, events: list[Message]) -> None:
-    """Publish device events; they inform, so a slow or absent NATS never blocks the service."""
-    if bus is None:
-        return
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(EVENT_TIMEOUT):
-            for event in events:
-                await bus.publish(event)
 
 
 SPEC = ServiceSpec(name="kinect", build=build)

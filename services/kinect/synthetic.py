@@ -27,7 +27,6 @@ from services.kinect.frames import (
 )
 from voka.kinect.v1 import kinect_pb2
 
-K = kinect_pb2
 GRAVITY = 9.80665
 TICKS_PER_SECOND = 1_000_000  # the synthetic device clock, for `device_timestamp`
 SENSOR_FPS = 30  # a Kinect's rate
@@ -67,12 +66,15 @@ class SyntheticCamera:
     def __init__(self, fps: int = SENSOR_FPS) -> None:
         self._interval = 1.0 / fps
         self._started = asyncio.get_running_loop().time()
-        self._next: dict[FrameType, float] = {K.FRAME_TYPE_DEPTH: 0.0, K.FRAME_TYPE_RGB: 0.0}
+        self._next: dict[FrameType, float] = {
+            kinect_pb2.FRAME_TYPE_DEPTH: 0.0,
+            kinect_pb2.FRAME_TYPE_RGB: 0.0,
+        }
         self._tilt = 0.0
 
     @property
     def source(self) -> FrameSource:
-        return K.FRAME_SOURCE_SYNTHETIC
+        return kinect_pb2.FRAME_SOURCE_SYNTHETIC
 
     @property
     def devices(self) -> list[DeviceInfo]:
@@ -84,7 +86,7 @@ class SyntheticCamera:
         self._next[frame_type] = due + self._interval
         await asyncio.sleep(due - loop.time())
         t = due - self._started
-        depth = frame_type == K.FRAME_TYPE_DEPTH
+        depth = frame_type == kinect_pb2.FRAME_TYPE_DEPTH
         pixels: Pixels = await asyncio.to_thread(depth_at if depth else rgb_at, t)
         return RawFrame(frame_type, pixels, int(t * TICKS_PER_SECOND), datetime.now(UTC))
 
@@ -97,7 +99,7 @@ class SyntheticCamera:
     async def motor(self, index: int) -> Motor:
         angle = math.radians(self._tilt)
         accel = (0.0, GRAVITY * math.cos(angle), GRAVITY * math.sin(angle))
-        return Motor(self._tilt, K.TILT_STATUS_STOPPED, accel)
+        return Motor(self._tilt, kinect_pb2.TILT_STATUS_STOPPED, accel)
 
     async def close(self) -> None:
         """Nothing to release."""

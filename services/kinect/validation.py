@@ -11,14 +11,21 @@ from voka import errors
 from voka.errors import FieldViolation
 from voka.kinect.v1 import kinect_pb2
 
-K = kinect_pb2
 MAX_TILT = 27.0
 DOWNSAMPLES = (1, 2, 4, 8)
 MAX_FPS = 30
 MAX_FRAMES = 100_000
-DEPTH_FORMATS = (K.FRAME_FORMAT_DEPTH_11BIT, K.FRAME_FORMAT_DEPTH_MM, K.FRAME_FORMAT_PNG)
-RGB_FORMATS = (K.FRAME_FORMAT_RGB24, K.FRAME_FORMAT_PNG, K.FRAME_FORMAT_JPEG)
-LEDS = tuple(v for v in K.LedState.values() if v != K.LED_STATE_UNSPECIFIED)
+DEPTH_FORMATS = (
+    kinect_pb2.FRAME_FORMAT_DEPTH_11BIT,
+    kinect_pb2.FRAME_FORMAT_DEPTH_MM,
+    kinect_pb2.FRAME_FORMAT_PNG,
+)
+RGB_FORMATS = (
+    kinect_pb2.FRAME_FORMAT_RGB24,
+    kinect_pb2.FRAME_FORMAT_PNG,
+    kinect_pb2.FRAME_FORMAT_JPEG,
+)
+LEDS = tuple(v for v in kinect_pb2.LedState.values() if v != kinect_pb2.LED_STATE_UNSPECIFIED)
 
 
 @dataclass(frozen=True)
@@ -61,15 +68,15 @@ def led(value: LedState) -> None:
 
 def stream(request: kinect_pb2.StreamFramesRequest, max_fps: int) -> StreamAsk:
     problems = _downsample(request.downsample)
-    types = tuple(dict.fromkeys(request.types)) or (K.FRAME_TYPE_DEPTH,)
-    if any(t not in (K.FRAME_TYPE_DEPTH, K.FRAME_TYPE_RGB) for t in types):
+    types = tuple(dict.fromkeys(request.types)) or (kinect_pb2.FRAME_TYPE_DEPTH,)
+    if any(t not in (kinect_pb2.FRAME_TYPE_DEPTH, kinect_pb2.FRAME_TYPE_RGB) for t in types):
         problems.append(FieldViolation("types", "must be FRAME_TYPE_DEPTH or FRAME_TYPE_RGB"))
     if not 0 <= request.fps <= MAX_FPS:
         problems.append(FieldViolation("fps", "must be between 1 and 30 (0: 30)"))
-    depth_format = request.depth_format or K.FRAME_FORMAT_DEPTH_MM
+    depth_format = request.depth_format or kinect_pb2.FRAME_FORMAT_DEPTH_MM
     if depth_format not in DEPTH_FORMATS:
         problems.append(FieldViolation("depth_format", "must be DEPTH_11BIT, DEPTH_MM or PNG"))
-    rgb_format = request.rgb_format or K.FRAME_FORMAT_RGB24
+    rgb_format = request.rgb_format or kinect_pb2.FRAME_FORMAT_RGB24
     if rgb_format not in RGB_FORMATS:
         problems.append(FieldViolation("rgb_format", "must be RGB24, PNG or JPEG"))
     if not 0 <= request.jpeg_quality <= 100:
@@ -90,14 +97,16 @@ def stream(request: kinect_pb2.StreamFramesRequest, max_fps: int) -> StreamAsk:
 
 def snapshot(request: kinect_pb2.GetSnapshotRequest) -> SnapshotAsk:
     problems = _downsample(request.downsample)
-    frame_type = request.type or K.FRAME_TYPE_DEPTH
-    if frame_type not in (K.FRAME_TYPE_DEPTH, K.FRAME_TYPE_RGB):
+    frame_type = request.type or kinect_pb2.FRAME_TYPE_DEPTH
+    if frame_type not in (kinect_pb2.FRAME_TYPE_DEPTH, kinect_pb2.FRAME_TYPE_RGB):
         problems.append(FieldViolation("type", "must be FRAME_TYPE_DEPTH or FRAME_TYPE_RGB"))
-    fmt = request.format or K.FRAME_FORMAT_PNG
-    allowed = (K.FRAME_FORMAT_PNG, K.FRAME_FORMAT_JPEG)
-    if fmt not in allowed or (fmt == K.FRAME_FORMAT_JPEG and frame_type != K.FRAME_TYPE_RGB):
+    fmt = request.format or kinect_pb2.FRAME_FORMAT_PNG
+    allowed = (kinect_pb2.FRAME_FORMAT_PNG, kinect_pb2.FRAME_FORMAT_JPEG)
+    if fmt not in allowed or (
+        fmt == kinect_pb2.FRAME_FORMAT_JPEG and frame_type != kinect_pb2.FRAME_TYPE_RGB
+    ):
         problems.append(FieldViolation("format", "must be PNG, or JPEG for FRAME_TYPE_RGB"))
-    if request.colorize and frame_type != K.FRAME_TYPE_DEPTH:
+    if request.colorize and frame_type != kinect_pb2.FRAME_TYPE_DEPTH:
         problems.append(FieldViolation("colorize", "applies to depth frames only"))
     require(problems)
     return SnapshotAsk(frame_type, fmt, request.downsample or 1, request.colorize)

@@ -8,20 +8,15 @@ from datetime import timedelta
 
 from google.protobuf import duration_pb2
 from google.protobuf.message import Message
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import convert, store, tokens
+from services.auth import convert, tokens
 from services.auth import validation as check
-from services.auth.context import (
-    API_KEY,
-    parse,
-    target,
-)
-from services.auth.rpcs.base import A, AuthRpcs, Context, epoch
+from services.auth.context import API_KEY, parse, user_id_in
+from services.auth.rpcs.base import AuthRpcs, Context, epoch
 from services.auth.sessions import roles_of
-from services.auth.store import Client, Page, Row
-from voka import authn, errors, wellknown
-from voka.auth.v1 import events_pb2
+from services.auth.store import API_KEY_ORDER, ApiKeyRecord, ApiKeyStore, Client, UserRecord, now
+from voka import authn, errors, pagination, tenancy, wellknown
+from voka.auth.v1 import auth_pb2, events_pb2
 from voka.errors import FieldViolation
 
 
@@ -29,20 +24,18 @@ class ApiKeyRpcs(AuthRpcs):
     """The API-key RPCs and their resolution."""
 
     async def CreateApiKey(
-        self, request: A.CreateApiKeyRequest, context: Context
-    ) -> A.CreateApiKeyResponse:
+        self, request: auth_pb2.CreateApiKeyRequest, context: Context
+    ) -> auth_pb2.CreateApiKeyResponse:
         identity = authn.caller()
         given = request.api_key
         expire = (
-            given.expire_time.ToDatetime(store.now().tzinfo)
-            if given.HasField("expire_time")
-            else None
+            given.expire_time.ToDatetime(now().tzinfo) if given.HasField("expire_time") else None
         )
-        limit = store.now() + timedelta(days=self._settings.auth_api_key_max_days)
+        limit = now() + timedelta(days=self._settings.auth_api_key_max_days)
         problems = []
         if not 1 <= len(given.display_name.strip()) <= 100:
             problems.append(FieldViolation("api_key.display_name", "1 to 100 characters"))
-        if expire is not None and not store.now() < expire <= limit:
+        if expire is not None and not now() < expire <= limit:
             problems.append(
                 FieldViolation(
                     "api_key.expire_time", "in the future, within the maximum key lifetime"
@@ -51,10 +44,9 @@ class ApiKeyRpcs(AuthRpcs):
         check.check(problems)
         secret, prefix = tokens.new_api_key()
         events: list[Message] = []
-        async with self._tx(events) as db:
-            user = await self._owned_user(db, request.parent, "parent")
-            row = await store.insert_api_key(
-                db,
+        async with self._tx(events) as tx:
+            user = await self._named_user(tx.users, request.parent, "parent")
+            row = await tx.api_keys.insert(
                 user_id=user.id,
                 display_name=given.display_name.strip(),
                 key_prefix=prefix,
@@ -62,18 +54,17 @@ class ApiKeyRpcs(AuthRpcs):
                 expire_time=expire,
             )
             key = convert.api_key(row)
-            await store.audit(
-                db,
-                A.AUDIT_EVENT_TYPE_API_KEY_CREATED,
+            await tx.audit.record(
+                auth_pb2.AUDIT_EVENT_TYPE_API_KEY_CREATED,
                 self._clients.of(context),
                 actor=identity.subject,
-                user=f"users/{user.id}",
+                user=user.name,
                 resource=key.name,
             )
             events.append(
                 events_pb2.ApiKeyCreatedEvent(
                     api_key=key.name,
-                    user=f"users/{user.id}",
+                    user=user.name,
                     display_name=key.display_name,
                     key_prefix=prefix,
                     expire_time=convert.timestamp(expire),
@@ -81,114 +72,111 @@ class ApiKeyRpcs(AuthRpcs):
                     create_time=key.create_time,
                 )
             )
-        return A.CreateApiKeyResponse(api_key=key, secret=secret)
+        return auth_pb2.CreateApiKeyResponse(api_key=key, secret=secret)
 
     async def ListApiKeys(
-        self, request: A.ListApiKeysRequest, context: Context
-    ) -> A.ListApiKeysResponse:
-        page = Page(check.page_size(request.page_size), check.page_offset(request.page_token))
-        async with self._db() as db:
-            user = await self._owned_user(db, request.parent, "parent")
-            rows = await store.list_api_keys(
-                db, user.id, request.show_inactive, Page(page.size + 1, page.offset)
-            )
-        return A.ListApiKeysResponse(
-            api_keys=[convert.api_key(r) for r in rows[: page.size]],
-            next_page_token=page.next_token if len(rows) > page.size else "",
+        self, request: auth_pb2.ListApiKeysRequest, context: Context
+    ) -> auth_pb2.ListApiKeysResponse:
+        async with self._read() as stores:
+            user = await self._named_user(stores.users, request.parent, "parent")
+            query = pagination.fingerprint("api-keys", user.id, request.show_inactive)
+            page = check.page(request.page_size, request.page_token, API_KEY_ORDER, query)
+            listing = await stores.api_keys.page(user.id, request.show_inactive, page)
+        return auth_pb2.ListApiKeysResponse(
+            api_keys=[convert.api_key(r) for r in listing.items],
+            next_page_token=pagination.next_token(API_KEY_ORDER, query, listing),
         )
 
-    async def _api_key(self, db: AsyncSession, name: str) -> Row:
+    async def _api_key(self, api_keys: ApiKeyStore, name: str) -> ApiKeyRecord:
         user, key_id = parse(API_KEY, name, "name")
-        user_id = target(authn.caller(), user, "ApiKey", name)
-        row = await store.api_key_by_id(db, user_id, key_id)
-        if row is None:
-            raise errors.not_found("ApiKey", name)
+        row = await api_keys.get(user_id_in(user), key_id)
+        tenancy.require_visible(row.owner if row else None, "ApiKey", name)
+        assert row is not None
         return row
 
-    async def GetApiKey(self, request: A.GetApiKeyRequest, context: Context) -> A.GetApiKeyResponse:
-        async with self._db() as db:
-            return A.GetApiKeyResponse(
-                api_key=convert.api_key(await self._api_key(db, request.name))
-            )
+    async def GetApiKey(
+        self, request: auth_pb2.GetApiKeyRequest, context: Context
+    ) -> auth_pb2.GetApiKeyResponse:
+        async with self._read() as stores:
+            row = await self._api_key(stores.api_keys, request.name)
+        return auth_pb2.GetApiKeyResponse(api_key=convert.api_key(row))
 
     async def RevokeApiKey(
-        self, request: A.RevokeApiKeyRequest, context: Context
-    ) -> A.RevokeApiKeyResponse:
+        self, request: auth_pb2.RevokeApiKeyRequest, context: Context
+    ) -> auth_pb2.RevokeApiKeyResponse:
         identity = authn.caller()
         events: list[Message] = []
-        async with self._tx(events) as db:
-            row = await self._api_key(db, request.name)
+        async with self._tx(events) as tx:
+            row = await self._api_key(tx.api_keys, request.name)
             if row.revoke_time is None:
-                moment = store.now()
-                await store.update_api_key(db, row.id, revoke_time=moment)
-                await store.audit(
-                    db,
-                    A.AUDIT_EVENT_TYPE_API_KEY_REVOKED,
+                moment = now()
+                await tx.api_keys.update(row.id, revoke_time=moment)
+                await tx.audit.record(
+                    auth_pb2.AUDIT_EVENT_TYPE_API_KEY_REVOKED,
                     self._clients.of(context),
                     actor=identity.subject,
-                    user=f"users/{row.user_id}",
+                    user=row.owner,
                     resource=request.name,
                 )
                 events.append(
                     events_pb2.ApiKeyRevokedEvent(
                         api_key=request.name,
-                        user=f"users/{row.user_id}",
+                        user=row.owner,
                         key_prefix=row.key_prefix,
                         actor=identity.subject,
                         revoke_time=convert.timestamp(moment),
                     )
                 )
-                row = await self._api_key(db, request.name)
-        return A.RevokeApiKeyResponse(api_key=convert.api_key(row))
+                row = await self._api_key(tx.api_keys, request.name)
+        return auth_pb2.RevokeApiKeyResponse(api_key=convert.api_key(row))
 
-    async def resolve_api_key(self, secret: str, client: Client) -> tuple[Row, Row]:
+    async def resolve_api_key(self, secret: str, client: Client) -> tuple[ApiKeyRecord, UserRecord]:
         """The key and its owner for a presented secret; UNAUTHENTICATED (and audited) when it
         is unknown, revoked, expired or its owner disabled. Records the use once a minute."""
-        async with self._db.begin() as db:
-            row = await store.api_key_by_prefix(db, tokens.api_key_prefix(secret))
+        async with self._tx() as tx:
+            row = await tx.api_keys.by_prefix(tokens.api_key_prefix(secret))
             good = row is not None and hmac.compare_digest(row.secret_hash, tokens.digest(secret))
-            user = await store.user_by_id(db, row.user_id) if good and row else None
+            user = await tx.users.get(row.user_id) if good and row else None
             if (
                 row is None
                 or user is None
-                or convert.api_key_state(row) != A.API_KEY_STATE_ACTIVE
+                or convert.api_key_state(row) != auth_pb2.API_KEY_STATE_ACTIVE
                 or user.disabled
             ):
-                await store.audit(
-                    db,
-                    A.AUDIT_EVENT_TYPE_API_KEY_REJECTED,
+                await tx.audit.record(
+                    auth_pb2.AUDIT_EVENT_TYPE_API_KEY_REJECTED,
                     client,
-                    resource=f"users/{row.user_id}/api-keys/{row.id}" if row else "",
+                    resource=row.name if row else "",
                     details={"key_prefix": tokens.api_key_prefix(secret)},
                 )
                 raise errors.unauthenticated("API key not valid")
             last = row.last_used_time
-            if last is None or store.now() - wellknown.utc(last) > timedelta(minutes=1):
-                await store.update_api_key(db, row.id, last_used_time=store.now())
+            if last is None or now() - wellknown.utc(last) > timedelta(minutes=1):
+                await tx.api_keys.update(row.id, last_used_time=now())
         return row, user
 
     async def AuthenticateApiKey(
-        self, request: A.AuthenticateApiKeyRequest, context: Context
-    ) -> A.AuthenticateApiKeyResponse:
+        self, request: auth_pb2.AuthenticateApiKeyRequest, context: Context
+    ) -> auth_pb2.AuthenticateApiKeyResponse:
         key, user = await self.resolve_api_key(request.api_key, self._clients.of(context))
-        return A.AuthenticateApiKeyResponse(
-            subject=f"users/{user.id}",
+        return auth_pb2.AuthenticateApiKeyResponse(
+            subject=user.name,
             roles=roles_of(user),
-            api_key=f"users/{user.id}/api-keys/{key.id}",
+            api_key=key.name,
             expire_time=convert.timestamp(key.expire_time),
             cache_ttl=duration_pb2.Duration(seconds=self._settings.auth_api_key_cache_seconds),
         )
 
     async def ExchangeApiKey(
-        self, request: A.ExchangeApiKeyRequest, context: Context
-    ) -> A.ExchangeApiKeyResponse:
+        self, request: auth_pb2.ExchangeApiKeyRequest, context: Context
+    ) -> auth_pb2.ExchangeApiKeyResponse:
         key, user = await self.resolve_api_key(request.api_key, self._clients.of(context))
         not_after = wellknown.utc(key.expire_time).timestamp() if key.expire_time else None
-        access = self._issuer.issue(f"users/{user.id}", roles_of(user), not_after=not_after)
-        return A.ExchangeApiKeyResponse(
+        access = self._issuer.issue(user.name, roles_of(user), not_after=not_after)
+        return auth_pb2.ExchangeApiKeyResponse(
             access_token=access.token,
             token_type="Bearer",  # noqa: S106 - the scheme, not a secret
             expires_in=duration_pb2.Duration(seconds=int(access.expires_at - access.issued_at)),
             access_token_expire_time=convert.timestamp(epoch(access.expires_at)),
-            api_key=f"users/{user.id}/api-keys/{key.id}",
+            api_key=key.name,
         )

@@ -1,5 +1,6 @@
-"""What every AuthService RPC shares: configuration, the database and bus, transactions whose
-events are published after the commit, and the ownership checks on `users/{user}` names.
+"""What every AuthService RPC shares: configuration, the stores and bus, transactions whose
+events are published after the commit, and the users that `users/{user}` names point at (seen
+through the kit's tenancy rule: a user owns itself, admins see every user).
 
 Every change commits with its audit entry in one transaction; events are published after the
 commit (best effort: the audit log is the record, events keep caches fresh).
@@ -17,30 +18,23 @@ import grpc
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.auth import store
 from services.auth import validation as check
-from services.auth.context import (
-    USER,
-    ClientAddresses,
-    parse,
-    target,
-)
+from services.auth.context import USER, ClientAddresses, parse, user_id_in
 from services.auth.ratelimit import SlidingWindow
 from services.auth.sessions import Revoked, Sessions, deny
 from services.auth.settings import AuthSettings
-from services.auth.store import Row
+from services.auth.store import Stores, UserRecord, UserStore
 from services.auth.tokens import TokenIssuer
-from voka import authn, errors
-from voka.auth.v1 import auth_pb2, auth_pb2_grpc
+from voka import authn, errors, tenancy
+from voka.auth.v1 import auth_pb2_grpc
 from voka.bus import Bus
 
 log = logging.getLogger("voka.auth")
-A = auth_pb2
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class AuthRpcs(auth_pb2_grpc.AuthServiceServicer):
-    """The shared state and helpers of the AuthService RPCs (one concern per subclass)."""
+    """The shared state and helpers of the AuthService RPCs (one resource per subclass)."""
 
     def __init__(
         self,
@@ -62,11 +56,17 @@ class AuthRpcs(auth_pb2_grpc.AuthServiceServicer):
         self._ip_registrations = SlidingWindow(settings.auth_ip_registrations, window)
 
     @contextlib.asynccontextmanager
-    async def _tx(self, events: list[Message] | None = None) -> AsyncIterator[AsyncSession]:
-        """A transaction; `events` are published once it committed."""
+    async def _tx(self, events: list[Message] | None = None) -> AsyncIterator[Stores]:
+        """The stores in one transaction; `events` are published once it committed."""
         async with self._db.begin() as db:
-            yield db
+            yield Stores.on(db)
         await self._publish(events or [])
+
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[Stores]:
+        """The stores for reading, outside a transaction."""
+        async with self._db() as db:
+            yield Stores.on(db)
 
     async def _publish(self, events: Sequence[Message]) -> None:
         if self._bus is None:
@@ -77,22 +77,33 @@ class AuthRpcs(auth_pb2_grpc.AuthServiceServicer):
             except Exception:  # the audit log holds it; a NATS outage must not fail the RPC
                 log.warning("could not publish %s", event.DESCRIPTOR.name, exc_info=True)
 
-    async def _user(self, db: AsyncSession, user_id: str, name: str) -> Row:
-        row = await store.user_by_id(db, user_id)
-        if row is None:
-            raise errors.not_found("User", name)
-        return row
-
-    async def _owned_user(
-        self, db: AsyncSession, name: str, field: str, services_too: bool = False
-    ) -> Row:
+    async def _named_user(self, users: UserStore, name: str, field: str) -> UserRecord:
+        """The user a `users/{user}` name (in `field`) points at."""
         (user,) = parse(USER, name, field)
-        return await self._user(db, target(authn.caller(), user, "User", name, services_too), name)
+        return await self._user(users, user, "User", name)
 
-    async def _unique(self, db: AsyncSession, username: str, email: str, own: str = "") -> None:
-        if username and await store.taken(db, "username_key", check.username_key(username), own):
+    async def _user(
+        self,
+        users: UserStore,
+        user: str,
+        resource_type: str,
+        name: str,
+        *,
+        services_too: bool = False,
+    ) -> UserRecord:
+        """The user of the `{user}` part of `name`, a `resource_type`: NOT_FOUND unless it
+        exists and the caller may see it (with `services_too`, services see every user too)."""
+        record = await users.get(user_id_in(user))
+        if record is not None and services_too and authn.caller().is_service:
+            return record
+        tenancy.require_visible(record.name if record else None, resource_type, name)
+        assert record is not None
+        return record
+
+    async def _unique(self, users: UserStore, username: str, email: str, own: str = "") -> None:
+        if username and await users.taken("username_key", check.username_key(username), own):
             raise errors.already_exists("username", username)
-        if email and await store.taken(db, "email_key", email, own):
+        if email and await users.taken("email_key", email, own):
             raise errors.already_exists("email", email)
 
     def _rate_limited(self, window: SlidingWindow, key: str, what: str) -> None:
@@ -103,12 +114,10 @@ class AuthRpcs(auth_pb2_grpc.AuthServiceServicer):
             )
 
 
-async def deny_bearer(
-    db: AsyncSession, identity: authn.Identity, reason: int, revoked: Revoked
-) -> None:
+async def deny_bearer(tx: Stores, identity: authn.Identity, reason: int, revoked: Revoked) -> None:
     """Cut off the access token of the call itself (API-key callers have none)."""
     await deny(
-        db,
+        tx,
         identity.token_id,
         identity.subject,
         epoch(min(identity.expires_at, 4e9)),

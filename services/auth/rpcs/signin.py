@@ -7,15 +7,14 @@ from datetime import timedelta
 from typing import Any
 
 from google.protobuf.message import Message
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import convert, store
+from services.auth import convert
 from services.auth import validation as check
 from services.auth.passwords import hash_password, verify_password
-from services.auth.rpcs.base import A, AuthRpcs, Context
-from services.auth.store import Client, Row
+from services.auth.rpcs.base import AuthRpcs, Context
+from services.auth.store import Client, Stores, UserRecord, now
 from voka import errors
-from voka.auth.v1 import events_pb2
+from voka.auth.v1 import auth_pb2, events_pb2
 from voka.errors import FieldViolation
 
 WRONG_CREDENTIALS = "wrong username or password"
@@ -24,7 +23,9 @@ WRONG_CREDENTIALS = "wrong username or password"
 class SignInRpcs(AuthRpcs):
     """Register and Login."""
 
-    async def Register(self, request: A.RegisterRequest, context: Context) -> A.RegisterResponse:
+    async def Register(
+        self, request: auth_pb2.RegisterRequest, context: Context
+    ) -> auth_pb2.RegisterResponse:
         client = self._clients.of(context)
         self._rate_limited(self._ip_registrations, client.ip_address, "registrations")
         username, email = check.normal_username(request.username), check.normal_email(request.email)
@@ -45,7 +46,7 @@ class SignInRpcs(AuthRpcs):
             display_name=request.display_name,
             language_code=request.language_code,
         )
-        return A.RegisterResponse(user=convert.user(user))
+        return auth_pb2.RegisterResponse(user=convert.user(user))
 
     async def create_user(
         self,
@@ -56,14 +57,13 @@ class SignInRpcs(AuthRpcs):
         *,
         display_name: str = "",
         language_code: str = "",
-        role: int = A.ROLE_USER,
-    ) -> Row:
+        role: int = auth_pb2.ROLE_USER,
+    ) -> UserRecord:
         """A new account, checked for duplicates (the create-admin command uses it too)."""
         events: list[Message] = []
-        async with self._tx(events) as db:
-            await self._unique(db, username, email)
-            row = await store.insert_user(
-                db,
+        async with self._tx(events) as tx:
+            await self._unique(tx.users, username, email)
+            row = await tx.users.insert(
                 username=username,
                 username_key=check.username_key(username),
                 email=email,
@@ -73,11 +73,10 @@ class SignInRpcs(AuthRpcs):
                 language_code=language_code,
                 role=role,
             )
-            name = f"users/{row.id}"
-            await store.audit(db, A.AUDIT_EVENT_TYPE_USER_REGISTERED, client, user=name)
+            await tx.audit.record(auth_pb2.AUDIT_EVENT_TYPE_USER_REGISTERED, client, user=row.name)
             events.append(
                 events_pb2.UserRegisteredEvent(
-                    user=name,
+                    user=row.name,
                     username=username,
                     email=email,
                     role=role,  # type: ignore[arg-type]
@@ -86,7 +85,9 @@ class SignInRpcs(AuthRpcs):
             )
         return row
 
-    async def Login(self, request: A.LoginRequest, context: Context) -> A.LoginResponse:
+    async def Login(
+        self, request: auth_pb2.LoginRequest, context: Context
+    ) -> auth_pb2.LoginResponse:
         client = self._clients.of(context)
         self._rate_limited(self._ip_failures, client.ip_address, "failed logins")
         login = request.username.strip()
@@ -98,15 +99,13 @@ class SignInRpcs(AuthRpcs):
                     if not getattr(request, f).strip()
                 ]
             )
-        async with self._db() as db:
-            user = await store.user_by_login(
-                db, check.username_key(login), check.normal_email(login)
-            )
+        async with self._read() as stores:
+            user = await stores.users.by_login(check.username_key(login), check.normal_email(login))
         locked = convert.locked_until(user) if user is not None else None
         if user is not None and locked is not None:
             await self._login_failed(user, login, client, "locked")
             raise errors.resource_exhausted(
-                "account locked after too many failed logins", locked - store.now()
+                "account locked after too many failed logins", locked - now()
             )
         if not await verify_password(user.password_hash if user else None, request.password):
             await self._wrong_password(user, login, client)
@@ -116,7 +115,7 @@ class SignInRpcs(AuthRpcs):
             raise errors.permission_denied("account disabled")
         return await self._login_succeeded(user, client)
 
-    async def _wrong_password(self, user: Row | None, login: str, client: Client) -> None:
+    async def _wrong_password(self, user: UserRecord | None, login: str, client: Client) -> None:
         """Count the failure; the one that reaches the threshold locks the account."""
         self._ip_failures.add(client.ip_address)
         if user is None:
@@ -125,19 +124,19 @@ class SignInRpcs(AuthRpcs):
         failures = user.consecutive_failures + 1
         lock = None
         if failures >= self._settings.auth_lockout_threshold:
-            lock = store.now() + timedelta(seconds=self._settings.auth_lockout_seconds)
+            lock = now() + timedelta(seconds=self._settings.auth_lockout_seconds)
         await self._login_failed(
             user, login, client, "wrong password", failures=failures, lock=lock
         )
         if lock is not None:
             raise errors.resource_exhausted(
-                "account locked after too many failed logins", lock - store.now()
+                "account locked after too many failed logins", lock - now()
             )
         raise errors.unauthenticated(WRONG_CREDENTIALS)
 
     async def _login_failed(
         self,
-        user: Row | None,
+        user: UserRecord | None,
         login: str,
         client: Client,
         reason: str,
@@ -145,21 +144,19 @@ class SignInRpcs(AuthRpcs):
         failures: int = 0,
         lock: Any = None,
     ) -> None:
-        name = f"users/{user.id}" if user is not None else ""
+        name = user.name if user is not None else ""
         events: list[Message] = []
-        async with self._tx(events) as db:
+        async with self._tx(events) as tx:
             if user is not None and failures:
-                await store.update_user(
-                    db,
+                await tx.users.update(
                     user.id,
                     failed_login_count=user.failed_login_count + 1,
                     consecutive_failures=failures,
-                    last_failed_login_time=store.now(),
+                    last_failed_login_time=now(),
                     **({"lock_expire_time": lock} if lock is not None else {}),
                 )
-            await store.audit(
-                db,
-                A.AUDIT_EVENT_TYPE_LOGIN_FAILED,
+            await tx.audit.record(
+                auth_pb2.AUDIT_EVENT_TYPE_LOGIN_FAILED,
                 client,
                 user=name,
                 login=login,
@@ -174,17 +171,17 @@ class SignInRpcs(AuthRpcs):
                     consecutive_failure_count=failures,
                     ip_address=client.ip_address,
                     user_agent=client.user_agent,
-                    event_time=convert.timestamp(store.now()),
+                    event_time=convert.timestamp(now()),
                 )
             )
             if lock is not None:
                 await self._locked(
-                    db, name=name, failures=failures, lock=lock, client=client, events=events
+                    tx, name=name, failures=failures, lock=lock, client=client, events=events
                 )
 
     async def _locked(
         self,
-        db: AsyncSession,
+        tx: Stores,
         *,
         name: str,
         failures: int,
@@ -192,9 +189,8 @@ class SignInRpcs(AuthRpcs):
         client: Client,
         events: list[Message],
     ) -> None:
-        await store.audit(
-            db,
-            A.AUDIT_EVENT_TYPE_USER_LOCKED,
+        await tx.audit.record(
+            auth_pb2.AUDIT_EVENT_TYPE_USER_LOCKED,
             client,
             user=name,
             reason="too many failed logins",
@@ -209,22 +205,20 @@ class SignInRpcs(AuthRpcs):
             )
         )
 
-    async def _login_succeeded(self, user: Row, client: Client) -> A.LoginResponse:
-        name = f"users/{user.id}"
+    async def _login_succeeded(self, user: UserRecord, client: Client) -> auth_pb2.LoginResponse:
+        name = user.name
         events: list[Message] = []
-        async with self._tx(events) as db:
-            user = await store.update_user(
-                db,
+        async with self._tx(events) as tx:
+            user = await tx.users.update(
                 user.id,
                 login_count=user.login_count + 1,
                 consecutive_failures=0,
                 lock_expire_time=None,
-                last_login_time=store.now(),
+                last_login_time=now(),
             )
-            opened = await self._sessions.open(db, user, client)
-            await store.audit(
-                db,
-                A.AUDIT_EVENT_TYPE_LOGIN_SUCCEEDED,
+            opened = await self._sessions.open(tx, user, client)
+            await tx.audit.record(
+                auth_pb2.AUDIT_EVENT_TYPE_LOGIN_SUCCEEDED,
                 client,
                 actor=name,
                 user=name,
@@ -236,7 +230,7 @@ class SignInRpcs(AuthRpcs):
                     session=opened.session,
                     ip_address=client.ip_address,
                     user_agent=client.user_agent,
-                    event_time=convert.timestamp(store.now()),
+                    event_time=convert.timestamp(now()),
                 )
             )
-        return A.LoginResponse(user=convert.user(user), **opened.fields())  # type: ignore[arg-type]
+        return auth_pb2.LoginResponse(user=convert.user(user), **opened.fields())  # type: ignore[arg-type]

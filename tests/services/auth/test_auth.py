@@ -16,7 +16,6 @@ from voka.auth.v1 import auth_pb2
 from voka.server import Running
 
 pytestmark = pytest.mark.integration
-A = auth_pb2
 
 
 async def _code(call) -> grpc.StatusCode:
@@ -25,22 +24,22 @@ async def _code(call) -> grpc.StatusCode:
     return err.value.code()
 
 
-async def _admin(auth: Running, stub) -> A.LoginResponse:
+async def _admin(auth: Running, stub) -> auth_pb2.LoginResponse:
     settings = auth.resources.settings
     assert isinstance(settings, AuthSettings)
     await create_admin(settings, "root", "root@example.com", PASSWORD)
-    return await stub.Login(A.LoginRequest(username="root", password=PASSWORD))
+    return await stub.Login(auth_pb2.LoginRequest(username="root", password=PASSWORD))
 
 
 async def test_register_normalises_and_refuses_duplicates(stub):
     reply = await stub.Register(
-        A.RegisterRequest(username=" Alice ", email=" Alice@Example.COM ", password=PASSWORD)
+        auth_pb2.RegisterRequest(username=" Alice ", email=" Alice@Example.COM ", password=PASSWORD)
     )
     assert (reply.user.username, reply.user.email) == ("Alice", "alice@example.com")
-    assert reply.user.role == A.ROLE_USER
-    again = A.RegisterRequest(username="ALICE", email="other@example.com", password=PASSWORD)
+    assert reply.user.role == auth_pb2.ROLE_USER
+    again = auth_pb2.RegisterRequest(username="ALICE", email="other@example.com", password=PASSWORD)
     assert await _code(stub.Register(again)) == grpc.StatusCode.ALREADY_EXISTS
-    bad = A.RegisterRequest(username="a", email="nope", password="short")
+    bad = auth_pb2.RegisterRequest(username="a", email="nope", password="short")
     assert await _code(stub.Register(bad)) == grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -49,7 +48,7 @@ async def test_login_token_has_the_contract_claims(stub):
     header = jwt.get_unverified_header(login.access_token)
     claims = jwt.decode(login.access_token, options={"verify_signature": False})
     assert header["alg"] == "EdDSA"
-    jwks = await stub.GetJwks(A.GetJwksRequest())
+    jwks = await stub.GetJwks(auth_pb2.GetJwksRequest())
     assert header["kid"] == jwks.keys[0].kid
     assert claims["iss"] == "voka-auth"
     assert claims["aud"] == "voka"
@@ -57,53 +56,59 @@ async def test_login_token_has_the_contract_claims(stub):
     assert claims["roles"] == ["user"]
     assert claims["sid"] == login.session.rsplit("/", 1)[1]
     assert claims["jti"]
-    me = await stub.GetUser(A.GetUserRequest(name="users/me"), metadata=bearer(login.access_token))
+    me = await stub.GetUser(
+        auth_pb2.GetUserRequest(name="users/me"), metadata=bearer(login.access_token)
+    )
     assert me.user.name == login.user.name
 
 
 async def test_wrong_password_is_unauthenticated_like_an_unknown_account(stub):
     await signed_up(stub)
-    wrong = A.LoginRequest(username="alice", password="not the password")
-    unknown = A.LoginRequest(username="nobody", password="not the password")
+    wrong = auth_pb2.LoginRequest(username="alice", password="not the password")
+    unknown = auth_pb2.LoginRequest(username="nobody", password="not the password")
     assert await _code(stub.Login(wrong)) == grpc.StatusCode.UNAUTHENTICATED
     assert await _code(stub.Login(unknown)) == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_family(stub):
     login = await signed_up(stub)
-    first = await stub.RefreshToken(A.RefreshTokenRequest(refresh_token=login.refresh_token))
+    first = await stub.RefreshToken(auth_pb2.RefreshTokenRequest(refresh_token=login.refresh_token))
     assert first.refresh_token != login.refresh_token
-    reuse = stub.RefreshToken(A.RefreshTokenRequest(refresh_token=login.refresh_token))
+    reuse = stub.RefreshToken(auth_pb2.RefreshTokenRequest(refresh_token=login.refresh_token))
     assert await _code(reuse) == grpc.StatusCode.UNAUTHENTICATED
     # The family is dead: the newest refresh token and the newest access token are refused too.
-    newest = stub.RefreshToken(A.RefreshTokenRequest(refresh_token=first.refresh_token))
+    newest = stub.RefreshToken(auth_pb2.RefreshTokenRequest(refresh_token=first.refresh_token))
     assert await _code(newest) == grpc.StatusCode.UNAUTHENTICATED
-    me = stub.GetUser(A.GetUserRequest(name="users/me"), metadata=bearer(first.access_token))
+    me = stub.GetUser(auth_pb2.GetUserRequest(name="users/me"), metadata=bearer(first.access_token))
     assert await _code(me) == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_logout_denylists_the_access_token_and_ends_the_session(stub):
     login = await signed_up(stub)
-    reply = await stub.Logout(A.LogoutRequest(), metadata=bearer(login.access_token))
+    reply = await stub.Logout(auth_pb2.LogoutRequest(), metadata=bearer(login.access_token))
     assert reply.revoked_session_count == 1
-    me = stub.GetUser(A.GetUserRequest(name="users/me"), metadata=bearer(login.access_token))
+    me = stub.GetUser(auth_pb2.GetUserRequest(name="users/me"), metadata=bearer(login.access_token))
     assert await _code(me) == grpc.StatusCode.UNAUTHENTICATED
-    refresh = stub.RefreshToken(A.RefreshTokenRequest(refresh_token=login.refresh_token))
+    refresh = stub.RefreshToken(auth_pb2.RefreshTokenRequest(refresh_token=login.refresh_token))
     assert await _code(refresh) == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_change_password_revokes_sessions_and_opens_a_new_one(stub):
     login = await signed_up(stub)
-    other = await stub.Login(A.LoginRequest(username="alice", password=PASSWORD))
-    request = A.ChangePasswordRequest(current_password=PASSWORD, new_password="a new passphrase")
+    other = await stub.Login(auth_pb2.LoginRequest(username="alice", password=PASSWORD))
+    request = auth_pb2.ChangePasswordRequest(
+        current_password=PASSWORD, new_password="a new passphrase"
+    )
     reply = await stub.ChangePassword(request, metadata=bearer(login.access_token))
     assert reply.revoked_session_count == 2
     for old in (login.access_token, other.access_token):
-        me = stub.GetUser(A.GetUserRequest(name="users/me"), metadata=bearer(old))
+        me = stub.GetUser(auth_pb2.GetUserRequest(name="users/me"), metadata=bearer(old))
         assert await _code(me) == grpc.StatusCode.UNAUTHENTICATED
-    me = await stub.GetUser(A.GetUserRequest(name="users/me"), metadata=bearer(reply.access_token))
+    me = await stub.GetUser(
+        auth_pb2.GetUserRequest(name="users/me"), metadata=bearer(reply.access_token)
+    )
     assert me.user.name == login.user.name
-    old_login = stub.Login(A.LoginRequest(username="alice", password=PASSWORD))
+    old_login = stub.Login(auth_pb2.LoginRequest(username="alice", password=PASSWORD))
     assert await _code(old_login) == grpc.StatusCode.UNAUTHENTICATED
 
 
@@ -113,15 +118,18 @@ async def test_a_user_cannot_read_or_change_another_users_data(stub):
     as_bob = bearer(bob.access_token)
     name = alice.user.name
     calls = [
-        stub.GetUser(A.GetUserRequest(name=name), metadata=as_bob),
+        stub.GetUser(auth_pb2.GetUserRequest(name=name), metadata=as_bob),
         stub.UpdateUser(
-            A.UpdateUserRequest(user=A.User(name=name, display_name="x")), metadata=as_bob
+            auth_pb2.UpdateUserRequest(user=auth_pb2.User(name=name, display_name="x")),
+            metadata=as_bob,
         ),
-        stub.DeleteUser(A.DeleteUserRequest(name=name), metadata=as_bob),
-        stub.GetPreferences(A.GetPreferencesRequest(name=f"{name}/preferences"), metadata=as_bob),
-        stub.ListSessions(A.ListSessionsRequest(parent=name), metadata=as_bob),
-        stub.ListApiKeys(A.ListApiKeysRequest(parent=name), metadata=as_bob),
-        stub.GetUserStats(A.GetUserStatsRequest(name=f"{name}/stats"), metadata=as_bob),
+        stub.DeleteUser(auth_pb2.DeleteUserRequest(name=name), metadata=as_bob),
+        stub.GetPreferences(
+            auth_pb2.GetPreferencesRequest(name=f"{name}/preferences"), metadata=as_bob
+        ),
+        stub.ListSessions(auth_pb2.ListSessionsRequest(parent=name), metadata=as_bob),
+        stub.ListApiKeys(auth_pb2.ListApiKeysRequest(parent=name), metadata=as_bob),
+        stub.GetUserStats(auth_pb2.GetUserStatsRequest(name=f"{name}/stats"), metadata=as_bob),
     ]
     for call in calls:
         assert await _code(call) == grpc.StatusCode.NOT_FOUND
@@ -131,12 +139,13 @@ async def test_non_admin_on_admin_rpcs_is_permission_denied(stub):
     login = await signed_up(stub)
     as_user = bearer(login.access_token)
     calls = [
-        stub.ListUsers(A.ListUsersRequest(), metadata=as_user),
-        stub.DisableUser(A.DisableUserRequest(name=login.user.name), metadata=as_user),
+        stub.ListUsers(auth_pb2.ListUsersRequest(), metadata=as_user),
+        stub.DisableUser(auth_pb2.DisableUserRequest(name=login.user.name), metadata=as_user),
         stub.SetUserRole(
-            A.SetUserRoleRequest(name=login.user.name, role=A.ROLE_ADMIN), metadata=as_user
+            auth_pb2.SetUserRoleRequest(name=login.user.name, role=auth_pb2.ROLE_ADMIN),
+            metadata=as_user,
         ),
-        stub.ListAuditEvents(A.ListAuditEventsRequest(), metadata=as_user),
+        stub.ListAuditEvents(auth_pb2.ListAuditEventsRequest(), metadata=as_user),
     ]
     for call in calls:
         assert await _code(call) == grpc.StatusCode.PERMISSION_DENIED
@@ -146,27 +155,30 @@ async def test_twenty_wrong_passwords_lock_the_account_and_are_audited(auth, stu
     await signed_up(stub)
     codes = []
     for _ in range(20):
-        wrong = A.LoginRequest(username="alice", password="wrong password!")
+        wrong = auth_pb2.LoginRequest(username="alice", password="wrong password!")
         codes.append(await _code(stub.Login(wrong)))
     assert codes[:9] == [grpc.StatusCode.UNAUTHENTICATED] * 9, codes
     assert set(codes[9:]) == {grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
     assert set(codes[9:]) == {grpc.StatusCode.RESOURCE_EXHAUSTED}
-    right = stub.Login(A.LoginRequest(username="alice", password=PASSWORD))
+    right = stub.Login(auth_pb2.LoginRequest(username="alice", password=PASSWORD))
     assert await _code(right) == grpc.StatusCode.RESOURCE_EXHAUSTED
     admin = await _admin(auth, stub)
     failed = await stub.ListAuditEvents(
-        A.ListAuditEventsRequest(types=[A.AUDIT_EVENT_TYPE_LOGIN_FAILED], page_size=100),
+        auth_pb2.ListAuditEventsRequest(
+            types=[auth_pb2.AUDIT_EVENT_TYPE_LOGIN_FAILED], page_size=100
+        ),
         metadata=bearer(admin.access_token),
     )
     assert failed.total_size == 21
     assert {e.login for e in failed.audit_events} == {"alice"}
     locked = await stub.ListAuditEvents(
-        A.ListAuditEventsRequest(types=[A.AUDIT_EVENT_TYPE_USER_LOCKED]),
+        auth_pb2.ListAuditEventsRequest(types=[auth_pb2.AUDIT_EVENT_TYPE_USER_LOCKED]),
         metadata=bearer(admin.access_token),
     )
     assert locked.total_size == 1
     users = await stub.ListUsers(
-        A.ListUsersRequest(state=A.USER_STATE_LOCKED), metadata=bearer(admin.access_token)
+        auth_pb2.ListUsersRequest(state=auth_pb2.USER_STATE_LOCKED),
+        metadata=bearer(admin.access_token),
     )
     assert [u.username for u in users.users] == ["alice"]
 
@@ -175,28 +187,29 @@ async def test_admin_disables_enables_and_changes_roles(auth, stub):
     alice = await signed_up(stub)
     admin = bearer((await _admin(auth, stub)).access_token)
     disabled = await stub.DisableUser(
-        A.DisableUserRequest(name=alice.user.name, reason="abuse"), metadata=admin
+        auth_pb2.DisableUserRequest(name=alice.user.name, reason="abuse"), metadata=admin
     )
-    assert disabled.user.state == A.USER_STATE_DISABLED
-    me = stub.GetUser(A.GetUserRequest(name="users/me"), metadata=bearer(alice.access_token))
+    assert disabled.user.state == auth_pb2.USER_STATE_DISABLED
+    me = stub.GetUser(auth_pb2.GetUserRequest(name="users/me"), metadata=bearer(alice.access_token))
     assert await _code(me) == grpc.StatusCode.UNAUTHENTICATED
-    login = stub.Login(A.LoginRequest(username="alice", password=PASSWORD))
+    login = stub.Login(auth_pb2.LoginRequest(username="alice", password=PASSWORD))
     assert await _code(login) == grpc.StatusCode.PERMISSION_DENIED
-    await stub.EnableUser(A.EnableUserRequest(name=alice.user.name), metadata=admin)
+    await stub.EnableUser(auth_pb2.EnableUserRequest(name=alice.user.name), metadata=admin)
     promoted = await stub.SetUserRole(
-        A.SetUserRoleRequest(name=alice.user.name, role=A.ROLE_ADMIN), metadata=admin
+        auth_pb2.SetUserRoleRequest(name=alice.user.name, role=auth_pb2.ROLE_ADMIN), metadata=admin
     )
-    assert promoted.user.role == A.ROLE_ADMIN
-    page = await stub.ListUsers(A.ListUsersRequest(page_size=1), metadata=admin)
+    assert promoted.user.role == auth_pb2.ROLE_ADMIN
+    page = await stub.ListUsers(auth_pb2.ListUsersRequest(page_size=1), metadata=admin)
     assert page.total_size == 2
     assert len(page.users) == 1
     assert page.next_page_token
     roles = await stub.ListAuditEvents(
-        A.ListAuditEventsRequest(types=[A.AUDIT_EVENT_TYPE_ROLE_CHANGED]), metadata=admin
+        auth_pb2.ListAuditEventsRequest(types=[auth_pb2.AUDIT_EVENT_TYPE_ROLE_CHANGED]),
+        metadata=admin,
     )
     event = roles.audit_events[0]
     assert event.details["new_role"] == "ROLE_ADMIN"
-    one = await stub.GetAuditEvent(A.GetAuditEventRequest(name=event.name), metadata=admin)
+    one = await stub.GetAuditEvent(auth_pb2.GetAuditEventRequest(name=event.name), metadata=admin)
     assert one.audit_event == event
 
 
@@ -204,53 +217,62 @@ async def test_api_key_create_use_list_revoke(stub):
     login = await signed_up(stub)
     me = bearer(login.access_token)
     created = await stub.CreateApiKey(
-        A.CreateApiKeyRequest(parent="users/me", api_key=A.ApiKey(display_name="ci")), metadata=me
+        auth_pb2.CreateApiKeyRequest(parent="users/me", api_key=auth_pb2.ApiKey(display_name="ci")),
+        metadata=me,
     )
     assert created.secret.startswith(created.api_key.key_prefix)
     as_key = bearer(created.secret)
-    whoami = await stub.GetUser(A.GetUserRequest(name="users/me"), metadata=as_key)
+    whoami = await stub.GetUser(auth_pb2.GetUserRequest(name="users/me"), metadata=as_key)
     assert whoami.user.name == login.user.name
-    exchanged = await stub.ExchangeApiKey(A.ExchangeApiKeyRequest(api_key=created.secret))
+    exchanged = await stub.ExchangeApiKey(auth_pb2.ExchangeApiKeyRequest(api_key=created.secret))
     claims = jwt.decode(exchanged.access_token, options={"verify_signature": False})
     assert claims["sub"] == login.user.name
-    listed = await stub.ListApiKeys(A.ListApiKeysRequest(parent="users/me"), metadata=me)
+    listed = await stub.ListApiKeys(auth_pb2.ListApiKeysRequest(parent="users/me"), metadata=me)
     assert [k.name for k in listed.api_keys] == [created.api_key.name]
     assert listed.api_keys[0].HasField("last_used_time")
-    revoked = await stub.RevokeApiKey(A.RevokeApiKeyRequest(name=created.api_key.name), metadata=me)
-    assert revoked.api_key.state == A.API_KEY_STATE_REVOKED
-    again = stub.GetUser(A.GetUserRequest(name="users/me"), metadata=as_key)
+    revoked = await stub.RevokeApiKey(
+        auth_pb2.RevokeApiKeyRequest(name=created.api_key.name), metadata=me
+    )
+    assert revoked.api_key.state == auth_pb2.API_KEY_STATE_REVOKED
+    again = stub.GetUser(auth_pb2.GetUserRequest(name="users/me"), metadata=as_key)
     assert await _code(again) == grpc.StatusCode.UNAUTHENTICATED
-    active = await stub.ListApiKeys(A.ListApiKeysRequest(parent="users/me"), metadata=me)
+    active = await stub.ListApiKeys(auth_pb2.ListApiKeysRequest(parent="users/me"), metadata=me)
     assert list(active.api_keys) == []
 
 
 async def test_preferences_and_stats(stub):
     login = await signed_up(stub)
     me = bearer(login.access_token)
-    prefs = A.Preferences(language_code="es", time_zone="Europe/Madrid")
+    prefs = auth_pb2.Preferences(language_code="es", time_zone="Europe/Madrid")
     prefs.settings.update({"assistant.hemisphere_balance": 0.7})
-    await stub.UpdatePreferences(A.UpdatePreferencesRequest(preferences=prefs), metadata=me)
-    one = A.UpdatePreferencesRequest(preferences=A.Preferences(time_zone="Mars/Olympus"))
+    await stub.UpdatePreferences(auth_pb2.UpdatePreferencesRequest(preferences=prefs), metadata=me)
+    one = auth_pb2.UpdatePreferencesRequest(
+        preferences=auth_pb2.Preferences(time_zone="Mars/Olympus")
+    )
     assert await _code(stub.UpdatePreferences(one, metadata=me)) == (
         grpc.StatusCode.INVALID_ARGUMENT
     )
-    got = await stub.GetPreferences(A.GetPreferencesRequest(), metadata=me)
+    got = await stub.GetPreferences(auth_pb2.GetPreferencesRequest(), metadata=me)
     assert got.preferences.language_code == "es"
     assert got.preferences.settings["assistant.hemisphere_balance"] == 0.7
-    stats = await stub.GetUserStats(A.GetUserStatsRequest(name="users/me/stats"), metadata=me)
+    stats = await stub.GetUserStats(
+        auth_pb2.GetUserStatsRequest(name="users/me/stats"), metadata=me
+    )
     assert stats.stats.login_count == 1
     assert stats.stats.active_session_count == 1
 
 
 async def test_sessions_list_and_revoke(stub):
     login = await signed_up(stub)
-    second = await stub.Login(A.LoginRequest(username="alice", password=PASSWORD))
+    second = await stub.Login(auth_pb2.LoginRequest(username="alice", password=PASSWORD))
     me = bearer(login.access_token)
-    listed = await stub.ListSessions(A.ListSessionsRequest(parent="users/me"), metadata=me)
+    listed = await stub.ListSessions(auth_pb2.ListSessionsRequest(parent="users/me"), metadata=me)
     assert {s.name for s in listed.sessions} == {login.session, second.session}
     assert [s.current for s in listed.sessions if s.name == login.session] == [True]
-    await stub.RevokeSession(A.RevokeSessionRequest(name=second.session), metadata=me)
-    gone = stub.GetUser(A.GetUserRequest(name="users/me"), metadata=bearer(second.access_token))
+    await stub.RevokeSession(auth_pb2.RevokeSessionRequest(name=second.session), metadata=me)
+    gone = stub.GetUser(
+        auth_pb2.GetUserRequest(name="users/me"), metadata=bearer(second.access_token)
+    )
     assert await _code(gone) == grpc.StatusCode.UNAUTHENTICATED
 
 
@@ -264,6 +286,65 @@ async def test_forged_tokens_are_refused(stub, tokens: TokenFactory):
     expired = tokens.mint(subject=login.user.name, ttl=-10, kid=kid)  # foreign key, known kid
     wrong_kid = tokens.mint(subject=login.user.name)
     for token in (tampered, alg_none, expired, wrong_kid):
-        call = stub.GetUser(A.GetUserRequest(name="users/me"), metadata=bearer(token))
+        call = stub.GetUser(auth_pb2.GetUserRequest(name="users/me"), metadata=bearer(token))
         assert await _code(call) == grpc.StatusCode.UNAUTHENTICATED, token
     assert claims["exp"] > time.time()
+
+
+async def test_a_page_token_only_continues_the_list_it_came_from(auth, stub):
+    alice = await signed_up(stub, "alice")
+    bob = await signed_up(stub, "bob")
+    await stub.Login(auth_pb2.LoginRequest(username="alice", password=PASSWORD))
+    admin = bearer((await _admin(auth, stub)).access_token)
+    users = await stub.ListUsers(auth_pb2.ListUsersRequest(page_size=1), metadata=admin)
+    rest = await stub.ListUsers(
+        auth_pb2.ListUsersRequest(page_size=5, page_token=users.next_page_token), metadata=admin
+    )
+    assert len({u.name for u in [*users.users, *rest.users]}) == users.total_size == 3
+    other_filter = auth_pb2.ListUsersRequest(query="bob", page_token=users.next_page_token)
+    assert await _code(stub.ListUsers(other_filter, metadata=admin)) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+    audit = await stub.ListAuditEvents(auth_pb2.ListAuditEventsRequest(page_size=1), metadata=admin)
+    assert audit.next_page_token
+    other_types = auth_pb2.ListAuditEventsRequest(
+        types=[auth_pb2.AUDIT_EVENT_TYPE_LOGIN_SUCCEEDED], page_token=audit.next_page_token
+    )
+    assert await _code(stub.ListAuditEvents(other_types, metadata=admin)) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+    me = bearer(alice.access_token)
+    sessions = await stub.ListSessions(
+        auth_pb2.ListSessionsRequest(parent="users/me", page_size=1), metadata=me
+    )
+    last = await stub.ListSessions(
+        auth_pb2.ListSessionsRequest(parent="users/me", page_token=sessions.next_page_token),
+        metadata=me,
+    )
+    assert len({s.name for s in [*sessions.sessions, *last.sessions]}) == 2
+    assert not last.next_page_token
+    bobs = auth_pb2.ListSessionsRequest(parent=bob.user.name, page_token=sessions.next_page_token)
+    assert await _code(stub.ListSessions(bobs, metadata=admin)) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+    for _ in range(2):
+        await stub.CreateApiKey(
+            auth_pb2.CreateApiKeyRequest(
+                parent="users/me", api_key=auth_pb2.ApiKey(display_name="ci")
+            ),
+            metadata=me,
+        )
+    keys = await stub.ListApiKeys(
+        auth_pb2.ListApiKeysRequest(parent="users/me", page_size=1), metadata=me
+    )
+    assert keys.next_page_token
+    inactive_too = auth_pb2.ListApiKeysRequest(
+        parent="users/me", show_inactive=True, page_token=keys.next_page_token
+    )
+    assert await _code(stub.ListApiKeys(inactive_too, metadata=me)) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+    garbage = auth_pb2.ListUsersRequest(page_token="50")
+    assert await _code(stub.ListUsers(garbage, metadata=admin)) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )

@@ -19,7 +19,6 @@ from tests.services.kinect.conftest import MAX_STREAMS
 from voka.kinect.v1 import kinect_pb2
 
 pytestmark = pytest.mark.integration
-K = kinect_pb2
 
 
 def fields(err: grpc.aio.AioRpcError) -> list[str]:
@@ -29,8 +28,8 @@ def fields(err: grpc.aio.AioRpcError) -> list[str]:
     return [v.field for v in bad.field_violations]
 
 
-async def frames(stub, tokens, **ask) -> list[K.Frame]:
-    stream = stub.StreamFrames(K.StreamFramesRequest(**ask), metadata=tokens.metadata())
+async def frames(stub, tokens, **ask) -> list[kinect_pb2.Frame]:
+    stream = stub.StreamFrames(kinect_pb2.StreamFramesRequest(**ask), metadata=tokens.metadata())
     return [reply.frame async for reply in stream]
 
 
@@ -38,23 +37,23 @@ async def frames(stub, tokens, **ask) -> list[K.Frame]:
 
 
 async def test_auto_without_kinect_or_recording_says_synthetic_and_why(synthetic, tokens):
-    status = await synthetic.GetStatus(K.GetStatusRequest(), metadata=tokens.metadata())
-    assert status.source == K.FRAME_SOURCE_SYNTHETIC
+    status = await synthetic.GetStatus(kinect_pb2.GetStatusRequest(), metadata=tokens.metadata())
+    assert status.source == kinect_pb2.FRAME_SOURCE_SYNTHETIC
     assert status.connected
     assert status.device_count == 1
     assert status.driver_available  # libfreenect loads here; there is just no Kinect
     assert "no Kinect found" in status.fallback_reason
     assert status.device.name == "devices/0"
     assert status.device.serial == "synthetic"
-    assert status.device.source == K.FRAME_SOURCE_SYNTHETIC
+    assert status.device.source == kinect_pb2.FRAME_SOURCE_SYNTHETIC
 
 
 async def test_recording_says_recorded(recorded, recording, tokens):
-    status = await recorded.GetStatus(K.GetStatusRequest(), metadata=tokens.metadata())
-    assert status.source == K.FRAME_SOURCE_RECORDED
+    status = await recorded.GetStatus(kinect_pb2.GetStatusRequest(), metadata=tokens.metadata())
+    assert status.source == kinect_pb2.FRAME_SOURCE_RECORDED
     assert status.fallback_reason == "configured: VOKA_KINECT_SOURCE=recorded"
     assert status.device.serial == f"recorded:{recording[0].resolve()}"
-    listed = await recorded.ListDevices(K.ListDevicesRequest(), metadata=tokens.metadata())
+    listed = await recorded.ListDevices(kinect_pb2.ListDevicesRequest(), metadata=tokens.metadata())
     assert [d.name for d in listed.devices] == ["devices/0"]
     assert listed.total_size == 1
 
@@ -68,16 +67,16 @@ async def test_recorded_frames_arrive_with_their_recorded_values(recorded, recor
     got = await frames(
         recorded,
         tokens,
-        types=[K.FRAME_TYPE_DEPTH, K.FRAME_TYPE_RGB],
-        depth_format=K.FRAME_FORMAT_DEPTH_11BIT,
+        types=[kinect_pb2.FRAME_TYPE_DEPTH, kinect_pb2.FRAME_TYPE_RGB],
+        depth_format=kinect_pb2.FRAME_FORMAT_DEPTH_11BIT,
         max_frames=10,
     )
-    assert {f.source for f in got} == {K.FRAME_SOURCE_RECORDED}
-    depths = [f for f in got if f.type == K.FRAME_TYPE_DEPTH]
+    assert {f.source for f in got} == {kinect_pb2.FRAME_SOURCE_RECORDED}
+    depths = [f for f in got if f.type == kinect_pb2.FRAME_TYPE_DEPTH]
     assert len(depths) >= 4  # beyond the 3 recorded: the replay looped
     for frame in got:
         scene = scenes[stamps.index(frame.device_timestamp)]
-        expected = scene.depth if frame.type == K.FRAME_TYPE_DEPTH else scene.rgb
+        expected = scene.depth if frame.type == kinect_pb2.FRAME_TYPE_DEPTH else scene.rgb
         assert (frame.width, frame.height) == (640, 480)
         assert (
             frame.data
@@ -87,7 +86,7 @@ async def test_recorded_frames_arrive_with_their_recorded_values(recorded, recor
 
 async def test_recorded_depth_in_millimetres_has_no_reading_as_zero(recorded, tokens):
     (frame,) = await frames(recorded, tokens, max_frames=1, downsample=4)
-    assert frame.format == K.FRAME_FORMAT_DEPTH_MM
+    assert frame.format == kinect_pb2.FRAME_FORMAT_DEPTH_MM
     assert (frame.width, frame.height) == (160, 120)
     mm = np.frombuffer(frame.data, "<u2").reshape(120, 160)
     assert mm[0, 0] == 0  # 2047 in the recording
@@ -100,9 +99,9 @@ async def test_recorded_motor_is_read_through_libfreenect(recorded, tokens):
     that lands just after such a restart sees no entry yet (zeros), so read again after the
     next frame, a few times at most."""
 
-    async def device() -> K.Device:
+    async def device() -> kinect_pb2.Device:
         await frames(recorded, tokens, max_frames=1)
-        request = K.GetDeviceRequest(name="devices/0")
+        request = kinect_pb2.GetDeviceRequest(name="devices/0")
         return (await recorded.GetDevice(request, metadata=tokens.metadata())).device
 
     for _ in range(5):
@@ -123,22 +122,26 @@ async def test_synthetic_stream_keeps_the_asked_rate(synthetic, tokens):
     elapsed = time.monotonic() - started
     assert [f.sequence for f in got] == [1, 2, 3, 4]
     assert 0.5 < elapsed < 3.0  # three intervals of 0.2 s, not four frames at 30 fps
-    assert {(f.width, f.height, f.source) for f in got} == {(80, 60, K.FRAME_SOURCE_SYNTHETIC)}
+    assert {(f.width, f.height, f.source) for f in got} == {
+        (80, 60, kinect_pb2.FRAME_SOURCE_SYNTHETIC)
+    }
     mm = np.frombuffer(got[0].data, "<u2")
     assert 1000 < np.median(mm) < 4000  # the wall, 2.5 to 3.8 m
 
 
 async def test_cancelled_stream_is_released(synthetic, tokens):
-    stream = synthetic.StreamFrames(K.StreamFramesRequest(fps=30), metadata=tokens.metadata())
+    stream = synthetic.StreamFrames(
+        kinect_pb2.StreamFramesRequest(fps=30), metadata=tokens.metadata()
+    )
     await stream.read()
     device = await synthetic.GetDevice(
-        K.GetDeviceRequest(name="devices/0"), metadata=tokens.metadata()
+        kinect_pb2.GetDeviceRequest(name="devices/0"), metadata=tokens.metadata()
     )
     assert device.device.active_streams == 1
     stream.cancel()
     for _ in range(50):
         device = await synthetic.GetDevice(
-            K.GetDeviceRequest(name="devices/0"), metadata=tokens.metadata()
+            kinect_pb2.GetDeviceRequest(name="devices/0"), metadata=tokens.metadata()
         )
         if device.device.active_streams == 0:
             break
@@ -149,7 +152,7 @@ async def test_cancelled_stream_is_released(synthetic, tokens):
 async def test_streams_beyond_the_limit_are_resource_exhausted(synthetic, tokens):
     opened = [
         synthetic.StreamFrames(
-            K.StreamFramesRequest(fps=1, downsample=8), metadata=tokens.metadata()
+            kinect_pb2.StreamFramesRequest(fps=1, downsample=8), metadata=tokens.metadata()
         )
         for _ in range(MAX_STREAMS)
     ]
@@ -166,7 +169,9 @@ async def test_streams_beyond_the_limit_are_resource_exhausted(synthetic, tokens
 
 async def test_stream_request_is_validated_field_by_field(synthetic, tokens):
     with pytest.raises(grpc.aio.AioRpcError) as bad:
-        await frames(synthetic, tokens, fps=31, downsample=3, depth_format=K.FRAME_FORMAT_JPEG)
+        await frames(
+            synthetic, tokens, fps=31, downsample=3, depth_format=kinect_pb2.FRAME_FORMAT_JPEG
+        )
     assert fields(bad.value) == ["downsample", "fps", "depth_format"]
 
 
@@ -178,9 +183,9 @@ async def test_stream_request_is_validated_field_by_field(synthetic, tokens):
     [
         ({}, "image/png", "I;16", (640, 480)),
         ({"colorize": True, "downsample": 2}, "image/png", "RGB", (320, 240)),
-        ({"type": K.FRAME_TYPE_RGB}, "image/png", "RGB", (640, 480)),
+        ({"type": kinect_pb2.FRAME_TYPE_RGB}, "image/png", "RGB", (640, 480)),
         (
-            {"type": K.FRAME_TYPE_RGB, "format": K.FRAME_FORMAT_JPEG},
+            {"type": kinect_pb2.FRAME_TYPE_RGB, "format": kinect_pb2.FRAME_FORMAT_JPEG},
             "image/jpeg",
             "RGB",
             (640, 480),
@@ -188,7 +193,9 @@ async def test_stream_request_is_validated_field_by_field(synthetic, tokens):
     ],
 )
 async def test_snapshot_is_a_valid_image(synthetic, tokens, ask, content_type, mode, size):
-    body = await synthetic.GetSnapshot(K.GetSnapshotRequest(**ask), metadata=tokens.metadata())
+    body = await synthetic.GetSnapshot(
+        kinect_pb2.GetSnapshotRequest(**ask), metadata=tokens.metadata()
+    )
     assert body.content_type == content_type
     image = Image.open(io.BytesIO(body.data))
     image.load()
@@ -196,7 +203,7 @@ async def test_snapshot_is_a_valid_image(synthetic, tokens, ask, content_type, m
 
 
 async def test_recorded_snapshot_png_holds_the_recorded_millimetres(recorded, recording, tokens):
-    body = await recorded.GetSnapshot(K.GetSnapshotRequest(), metadata=tokens.metadata())
+    body = await recorded.GetSnapshot(kinect_pb2.GetSnapshotRequest(), metadata=tokens.metadata())
     assert body.data.startswith(b"\x89PNG")
     pixels = np.array(Image.open(io.BytesIO(body.data)))
     assert pixels[0, 0] == 0
@@ -206,7 +213,8 @@ async def test_recorded_snapshot_png_holds_the_recorded_millimetres(recorded, re
 async def test_jpeg_depth_snapshot_names_the_field(synthetic, tokens):
     with pytest.raises(grpc.aio.AioRpcError) as bad:
         await synthetic.GetSnapshot(
-            K.GetSnapshotRequest(format=K.FRAME_FORMAT_JPEG), metadata=tokens.metadata()
+            kinect_pb2.GetSnapshotRequest(format=kinect_pb2.FRAME_FORMAT_JPEG),
+            metadata=tokens.metadata(),
         )
     assert fields(bad.value) == ["format"]
 
@@ -217,29 +225,39 @@ async def test_jpeg_depth_snapshot_names_the_field(synthetic, tokens):
 @pytest.mark.parametrize("degrees", [27.5, -28.0, float("nan")])
 async def test_tilt_outside_the_range_names_the_field(synthetic, tokens, degrees):
     with pytest.raises(grpc.aio.AioRpcError) as bad:
-        await synthetic.SetTilt(K.SetTiltRequest(tilt_degrees=degrees), metadata=tokens.metadata())
+        await synthetic.SetTilt(
+            kinect_pb2.SetTiltRequest(tilt_degrees=degrees), metadata=tokens.metadata()
+        )
     assert fields(bad.value) == ["tilt_degrees"]
 
 
 async def test_a_signed_in_user_tilts_and_lights_the_stand_in(synthetic, tokens):
     """The contract makes SetTilt and SetLed ACCESS_AUTHENTICATED: no admin needed."""
     user = tokens.metadata(subject="users/plain", roles=("user",))
-    tilted = await synthetic.SetTilt(K.SetTiltRequest(tilt_degrees=-12.5), metadata=user)
+    tilted = await synthetic.SetTilt(kinect_pb2.SetTiltRequest(tilt_degrees=-12.5), metadata=user)
     assert tilted.device.tilt_degrees == -12.5 == tilted.device.target_tilt_degrees
-    assert tilted.device.tilt_status == K.TILT_STATUS_STOPPED  # a stand-in takes it at once
-    lit = await synthetic.SetLed(K.SetLedRequest(led=K.LED_STATE_BLINK_GREEN), metadata=user)
-    assert lit.device.led == K.LED_STATE_BLINK_GREEN
+    assert (
+        tilted.device.tilt_status == kinect_pb2.TILT_STATUS_STOPPED
+    )  # a stand-in takes it at once
+    lit = await synthetic.SetLed(
+        kinect_pb2.SetLedRequest(led=kinect_pb2.LED_STATE_BLINK_GREEN), metadata=user
+    )
+    assert lit.device.led == kinect_pb2.LED_STATE_BLINK_GREEN
     with pytest.raises(grpc.aio.AioRpcError) as bad:
-        await synthetic.SetLed(K.SetLedRequest(), metadata=user)
+        await synthetic.SetLed(kinect_pb2.SetLedRequest(), metadata=user)
     assert fields(bad.value) == ["led"]
 
 
 async def test_unknown_device_is_not_found_and_a_bad_name_invalid(synthetic, tokens):
     with pytest.raises(grpc.aio.AioRpcError) as missing:
-        await synthetic.GetDevice(K.GetDeviceRequest(name="devices/4"), metadata=tokens.metadata())
+        await synthetic.GetDevice(
+            kinect_pb2.GetDeviceRequest(name="devices/4"), metadata=tokens.metadata()
+        )
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.aio.AioRpcError) as bad:
-        await synthetic.SetTilt(K.SetTiltRequest(name="cameras/0"), metadata=tokens.metadata())
+        await synthetic.SetTilt(
+            kinect_pb2.SetTiltRequest(name="cameras/0"), metadata=tokens.metadata()
+        )
     assert fields(bad.value) == ["name"]
 
 
@@ -248,18 +266,18 @@ async def test_unknown_device_is_not_found_and_a_bad_name_invalid(synthetic, tok
 
 async def test_anonymous_callers_are_refused_everywhere(synthetic):
     calls = [
-        synthetic.GetStatus(K.GetStatusRequest()),
-        synthetic.ListDevices(K.ListDevicesRequest()),
-        synthetic.GetDevice(K.GetDeviceRequest(name="devices/0")),
-        synthetic.SetTilt(K.SetTiltRequest(tilt_degrees=5)),
-        synthetic.SetLed(K.SetLedRequest(led=K.LED_STATE_RED)),
-        synthetic.GetSnapshot(K.GetSnapshotRequest()),
+        synthetic.GetStatus(kinect_pb2.GetStatusRequest()),
+        synthetic.ListDevices(kinect_pb2.ListDevicesRequest()),
+        synthetic.GetDevice(kinect_pb2.GetDeviceRequest(name="devices/0")),
+        synthetic.SetTilt(kinect_pb2.SetTiltRequest(tilt_degrees=5)),
+        synthetic.SetLed(kinect_pb2.SetLedRequest(led=kinect_pb2.LED_STATE_RED)),
+        synthetic.GetSnapshot(kinect_pb2.GetSnapshotRequest()),
     ]
     for call in calls:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await call
         assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        async for _ in synthetic.StreamFrames(K.StreamFramesRequest(max_frames=1)):
+        async for _ in synthetic.StreamFrames(kinect_pb2.StreamFramesRequest(max_frames=1)):
             pass
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
