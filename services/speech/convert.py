@@ -4,27 +4,26 @@ from __future__ import annotations
 
 from services.speech.engines.base import FASTER_WHISPER, WHISPER_CPP, ModelInfo, Segment, Transcript
 from services.speech.engines.base import Word as EngineWord
-from services.speech.records import SampleRecord, TranscriptionRecord
-from services.speech.sample_store import Usage
+from services.speech.records import TranscriptionRecord, VoiceSampleRecord
 from services.speech.tts.base import CUSTOM, ESPEAK_NG, PIPER, Voice
+from services.speech.voice_sample_store import Usage
 from voka.speech.v1 import speech_pb2
 from voka.wellknown import duration, timestamp
 
-S = speech_pb2
 RECOGNITION_ENGINES: dict[str, int] = {
-    WHISPER_CPP: S.RECOGNITION_ENGINE_WHISPER_CPP,
-    FASTER_WHISPER: S.RECOGNITION_ENGINE_FASTER_WHISPER,
+    WHISPER_CPP: speech_pb2.RECOGNITION_ENGINE_WHISPER_CPP,
+    FASTER_WHISPER: speech_pb2.RECOGNITION_ENGINE_FASTER_WHISPER,
 }
 ENGINE_NAMES: dict[int, str] = {v: k for k, v in RECOGNITION_ENGINES.items()}
 VOICE_ENGINES: dict[str, int] = {
-    ESPEAK_NG: S.VOICE_ENGINE_ESPEAK_NG,
-    PIPER: S.VOICE_ENGINE_PIPER,
-    CUSTOM: S.VOICE_ENGINE_CUSTOM,
+    ESPEAK_NG: speech_pb2.VOICE_ENGINE_ESPEAK_NG,
+    PIPER: speech_pb2.VOICE_ENGINE_PIPER,
+    CUSTOM: speech_pb2.VOICE_ENGINE_CUSTOM,
 }
 GENDERS: dict[str, int] = {
-    "female": S.VOICE_GENDER_FEMALE,
-    "male": S.VOICE_GENDER_MALE,
-    "neutral": S.VOICE_GENDER_NEUTRAL,
+    "female": speech_pb2.VOICE_GENDER_FEMALE,
+    "male": speech_pb2.VOICE_GENDER_MALE,
+    "neutral": speech_pb2.VOICE_GENDER_NEUTRAL,
 }
 
 
@@ -58,16 +57,16 @@ def result(
         language_probability=transcript.language_probability,
         segments=[segment(i, s) for i, s in enumerate(transcript.segments)],
         duration=duration(transcript.duration),
-        engine=RECOGNITION_ENGINES.get(model.engine, S.RECOGNITION_ENGINE_UNSPECIFIED),  # type: ignore[arg-type]
+        engine=RECOGNITION_ENGINES.get(model.engine, speech_pb2.RECOGNITION_ENGINE_UNSPECIFIED),  # type: ignore[arg-type]
         model=model.id,
-        task=task or S.RECOGNITION_TASK_TRANSCRIBE,  # type: ignore[arg-type]
+        task=task or speech_pb2.RECOGNITION_TASK_TRANSCRIBE,  # type: ignore[arg-type]
         processing_duration=duration(processing_seconds),
     )
 
 
 def recognition_model(value: ModelInfo) -> speech_pb2.RecognitionModel:
     return speech_pb2.RecognitionModel(
-        engine=RECOGNITION_ENGINES.get(value.engine, S.RECOGNITION_ENGINE_UNSPECIFIED),  # type: ignore[arg-type]
+        engine=RECOGNITION_ENGINES.get(value.engine, speech_pb2.RECOGNITION_ENGINE_UNSPECIFIED),  # type: ignore[arg-type]
         model=value.id,
         display_name=value.display_name or value.id,
         multilingual=value.multilingual,
@@ -81,9 +80,9 @@ def voice(value: Voice) -> speech_pb2.Voice:
     return speech_pb2.Voice(
         name=f"voices/{value.id}",
         display_name=value.name,
-        engine=VOICE_ENGINES.get(value.engine, S.VOICE_ENGINE_UNSPECIFIED),  # type: ignore[arg-type]
+        engine=VOICE_ENGINES.get(value.engine, speech_pb2.VOICE_ENGINE_UNSPECIFIED),  # type: ignore[arg-type]
         languages=list(value.languages or (value.language,)),
-        gender=GENDERS.get(value.gender, S.VOICE_GENDER_UNSPECIFIED),  # type: ignore[arg-type]
+        gender=GENDERS.get(value.gender, speech_pb2.VOICE_GENDER_UNSPECIFIED),  # type: ignore[arg-type]
         sample_rate_hertz=value.sample_rate,
         quality=value.quality,
         description=value.description,
@@ -114,7 +113,7 @@ def transcription(record: TranscriptionRecord, view: int) -> speech_pb2.Transcri
         message.audio_duration.CopyFrom(duration(record.audio_seconds))
     if record.result is not None:
         message.result.CopyFrom(record.result)
-        if view != S.TRANSCRIPTION_VIEW_FULL:
+        if view != speech_pb2.TRANSCRIPTION_VIEW_FULL:
             message.result.ClearField("segments")
     if record.error is not None:
         message.error.CopyFrom(record.error)
@@ -125,7 +124,7 @@ def transcription(record: TranscriptionRecord, view: int) -> speech_pb2.Transcri
     return message
 
 
-def sample(record: SampleRecord) -> speech_pb2.VoiceSample:
+def voice_sample(record: VoiceSampleRecord) -> speech_pb2.VoiceSample:
     return speech_pb2.VoiceSample(
         name=record.name,
         display_name=record.display_name,

@@ -16,25 +16,25 @@ from voka.bus import subject_of
 from voka.speech.v1 import events_pb2, speech_pb2
 from voka.wellknown import duration, timestamp
 
-E = events_pb2
-S = speech_pb2
 JOB_EVENTS: dict[str, type[Message]] = {
     t.DESCRIPTOR.full_name: t
     for t in (
-        E.TranscriptionRequestedEvent,
-        E.TranscriptionProgressedEvent,
-        E.TranscriptionCompletedEvent,
-        E.TranscriptionFailedEvent,
-        E.TranscriptionCancellationRequestedEvent,
-        E.TranscriptionCancelledEvent,
+        events_pb2.TranscriptionRequestedEvent,
+        events_pb2.TranscriptionProgressedEvent,
+        events_pb2.TranscriptionCompletedEvent,
+        events_pb2.TranscriptionFailedEvent,
+        events_pb2.TranscriptionCancellationRequestedEvent,
+        events_pb2.TranscriptionCancelledEvent,
     )
 }
 JOB_SUBJECTS = "voka.speech.transcription.>"
-CANCELLATION_SUBJECT = subject_of(E.TranscriptionCancellationRequestedEvent)
+CANCELLATION_SUBJECT = subject_of(events_pb2.TranscriptionCancellationRequestedEvent)
 
 
-def requested(record: TranscriptionRecord, audio_uri: str) -> E.TranscriptionRequestedEvent:
-    return E.TranscriptionRequestedEvent(
+def requested(
+    record: TranscriptionRecord, audio_uri: str
+) -> events_pb2.TranscriptionRequestedEvent:
+    return events_pb2.TranscriptionRequestedEvent(
         transcription=record.name,
         owner=record.owner,
         audio_uri=audio_uri,
@@ -49,8 +49,8 @@ def requested(record: TranscriptionRecord, audio_uri: str) -> E.TranscriptionReq
 
 def progressed(
     record: TranscriptionRecord, worker: str, audio_seconds: float
-) -> E.TranscriptionProgressedEvent:
-    return E.TranscriptionProgressedEvent(
+) -> events_pb2.TranscriptionProgressedEvent:
+    return events_pb2.TranscriptionProgressedEvent(
         transcription=record.name,
         owner=record.owner,
         attempt=record.attempts,
@@ -64,8 +64,8 @@ def progressed(
 
 def cancellation_requested(
     record: TranscriptionRecord, requester: str, reason: str
-) -> E.TranscriptionCancellationRequestedEvent:
-    return E.TranscriptionCancellationRequestedEvent(
+) -> events_pb2.TranscriptionCancellationRequestedEvent:
+    return events_pb2.TranscriptionCancellationRequestedEvent(
         transcription=record.name,
         requester=requester,
         reason=reason,
@@ -78,20 +78,20 @@ def final(record: TranscriptionRecord) -> tuple[Message, str]:
     end = timestamp(record.end_time or record.update_time)
     common = {"transcription": record.name, "owner": record.owner,
               "external_reference": record.external_reference}  # fmt: skip
-    if record.state == S.TRANSCRIPTION_STATE_SUCCEEDED:
-        message: Message = E.TranscriptionCompletedEvent(
+    if record.state == speech_pb2.TRANSCRIPTION_STATE_SUCCEEDED:
+        message: Message = events_pb2.TranscriptionCompletedEvent(
             **common, result=record.result, attempts=record.attempts,
             create_time=timestamp(record.create_time), end_time=end,
         )  # fmt: skip
         return message, f"{record.id}-completed"
-    if record.state == S.TRANSCRIPTION_STATE_FAILED:
-        message = E.TranscriptionFailedEvent(
+    if record.state == speech_pb2.TRANSCRIPTION_STATE_FAILED:
+        message = events_pb2.TranscriptionFailedEvent(
             **common, error=record.error, attempts=record.attempts,
             create_time=timestamp(record.create_time), end_time=end,
         )  # fmt: skip
         return message, f"{record.id}-failed"
-    if record.state == S.TRANSCRIPTION_STATE_CANCELLED:
+    if record.state == speech_pb2.TRANSCRIPTION_STATE_CANCELLED:
         reason = record.error.message if record.error is not None else ""
-        message = E.TranscriptionCancelledEvent(**common, reason=reason, end_time=end)
+        message = events_pb2.TranscriptionCancelledEvent(**common, reason=reason, end_time=end)
         return message, f"{record.id}-cancelled"
     raise ValueError(f"{record.name} is not in a final state")

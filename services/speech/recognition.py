@@ -1,27 +1,40 @@
-"""Recognition as the service uses it: warm models, inference in worker threads, bounded queue.
+"""Recognition as the service uses it: the contract's `RecognitionConfig` in, a transcript or a
+`TranscriptionResult` out, with the model run off the event loop.
 
-The event loop never runs a model: each recognition goes to a worker thread through
-`BoundedWorkers`, which refuses work beyond the queue with RESOURCE_EXHAUSTED. A model that is
-not installed is refused before queueing (ModelMissing), so a client learns at once what to
-install. Loading a cold model happens in the worker too, so it never blocks the loop.
+Transcribe, streams, voice samples and the job worker all go through `Recognition`, so the
+options, the error mapping and the timing are the same everywhere. Under it, `RecognitionPool`
+runs each recognition in a thread of a `BoundedThreadPool`, which refuses work beyond its queue
+with RESOURCE_EXHAUSTED. A model that is not installed is refused before queueing
+(ModelMissing), so a client learns at once what to install; a cold model loads in the thread
+too, so loading never blocks the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 
 import numpy as np
 
+from services.speech import convert
 from services.speech.engines.base import (
+    ModelCorrupt,
     ModelInfo,
+    ModelMissing,
     Segment,
+    SegmentCallback,
     TranscribeOptions,
     Transcript,
+    UnsupportedOption,
 )
 from services.speech.models import ModelCatalogue
-from services.speech.workers import BoundedWorkers
+from services.speech.settings import SpeechSettings
+from services.speech.thread_pool import BoundedThreadPool
+from voka import errors
+from voka.errors import FieldViolation
+from voka.speech.v1 import speech_pb2
 
 
 class Cancelled(Exception):
@@ -33,7 +46,7 @@ class RecognitionPool:
 
     def __init__(self, catalogue: ModelCatalogue, *, queue_size: int, workers: int = 1) -> None:
         self.catalogue = catalogue
-        self._workers = BoundedWorkers("recognition", workers=workers, queue_size=queue_size)
+        self._threads = BoundedThreadPool("recognition", workers=workers, queue_size=queue_size)
 
     def models(self) -> list[ModelInfo]:
         """Every model the catalogue knows, with `loaded` telling which are warm."""
@@ -53,14 +66,14 @@ class RecognitionPool:
         engine: str | None = None,
         cancel: threading.Event | None = None,
     ) -> Transcript:
-        """Recognise `audio` with the model (None: the default) in a worker thread.
+        """Recognise `audio` with the model (None: the default) in a pool thread.
 
         `on_segment` is called on the event loop for each segment as it is decoded. Setting
         `cancel` stops the recognition at its next segment with Cancelled.
         """
         info = self.resolve(model_id, engine)
         relay = _segment_relay(asyncio.get_running_loop(), on_segment, cancel)
-        return await self._workers.run(self._run, info, audio, options, relay)
+        return await self._threads.run(self._run, info, audio, options, relay)
 
     def _run(
         self,
@@ -73,7 +86,7 @@ class RecognitionPool:
         return recognizer.transcribe(audio, options, relay)
 
     def close(self) -> None:
-        self._workers.close()
+        self._threads.close()
 
 
 def _segment_relay(
@@ -81,7 +94,7 @@ def _segment_relay(
     on_segment: Callable[[Segment], None] | None,
     cancel: threading.Event | None,
 ) -> Callable[[Segment], None]:
-    """Runs in the worker: stops on cancel, else hands the segment to the loop."""
+    """Runs in the pool thread: stops on cancel, else hands the segment to the loop."""
 
     def relay(segment: Segment) -> None:
         if cancel is not None and cancel.is_set():
@@ -90,3 +103,61 @@ def _segment_relay(
             loop.call_soon_threadsafe(on_segment, segment)
 
     return relay
+
+
+def options(config: speech_pb2.RecognitionConfig) -> TranscribeOptions:
+    return TranscribeOptions(
+        language=config.language or None,
+        translate=config.task == speech_pb2.RECOGNITION_TASK_TRANSLATE,
+        initial_prompt=config.initial_prompt or None,
+        word_timestamps=config.word_timestamps,
+        vad=config.vad_filter,
+        beam_size=config.beam_size or 1,
+    )
+
+
+class Recognition:
+    """The pool behind the contract's vocabulary; engine errors become statuses."""
+
+    def __init__(self, pool: RecognitionPool) -> None:
+        self.pool = pool
+
+    @classmethod
+    def from_settings(cls, settings: SpeechSettings) -> Recognition:
+        """Models from the configured directory, warm once used, behind the bounded pool."""
+        catalogue = ModelCatalogue.from_settings(settings)
+        return cls(RecognitionPool(catalogue, queue_size=settings.speech_queue_size,
+                                   workers=settings.speech_workers))  # fmt: skip
+
+    async def transcript(
+        self,
+        audio: np.ndarray,
+        config: speech_pb2.RecognitionConfig,
+        on_segment: SegmentCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Transcript:
+        """`on_segment` runs on the event loop; setting `cancel` stops it with Cancelled."""
+        engine = convert.ENGINE_NAMES.get(config.engine)
+        try:
+            return await self.pool.transcribe(
+                config.model or None, audio, options(config), on_segment,
+                engine=engine, cancel=cancel,
+            )  # fmt: skip
+        except ModelMissing as exc:
+            raise errors.failed_precondition(str(exc), "MODEL_NOT_INSTALLED", exc.model) from exc
+        except ModelCorrupt as exc:
+            raise errors.failed_precondition(str(exc), "MODEL_CORRUPT", exc.model) from exc
+        except UnsupportedOption as exc:
+            raise errors.invalid_argument([FieldViolation(exc.field, str(exc))]) from exc
+
+    async def result(
+        self,
+        audio: np.ndarray,
+        config: speech_pb2.RecognitionConfig,
+        on_segment: SegmentCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> speech_pb2.TranscriptionResult:
+        started = time.perf_counter()
+        transcript = await self.transcript(audio, config, on_segment, cancel)
+        model = self.pool.resolve(config.model or None, convert.ENGINE_NAMES.get(config.engine))
+        return convert.result(transcript, model, config.task, time.perf_counter() - started)

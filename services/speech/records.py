@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from google.rpc import status_pb2
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voka import pagination
 from voka.speech.v1 import speech_pb2
 from voka.wellknown import utc
 
@@ -49,7 +50,7 @@ transcriptions = sa.Table(
     sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
 )
 
-samples = sa.Table(
+voice_samples = sa.Table(
     "speech_voice_samples",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
@@ -69,11 +70,14 @@ samples = sa.Table(
     sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
 )
 
-S = speech_pb2
-FINAL_STATES = frozenset(
-    {S.TRANSCRIPTION_STATE_SUCCEEDED, S.TRANSCRIPTION_STATE_FAILED, S.TRANSCRIPTION_STATE_CANCELLED}
+FINAL_STATES = frozenset({
+    speech_pb2.TRANSCRIPTION_STATE_SUCCEEDED,
+    speech_pb2.TRANSCRIPTION_STATE_FAILED,
+    speech_pb2.TRANSCRIPTION_STATE_CANCELLED,
+})  # fmt: skip
+ACTIVE_STATES = frozenset(
+    {speech_pb2.TRANSCRIPTION_STATE_QUEUED, speech_pb2.TRANSCRIPTION_STATE_RUNNING}
 )
-ACTIVE_STATES = frozenset({S.TRANSCRIPTION_STATE_QUEUED, S.TRANSCRIPTION_STATE_RUNNING})
 
 
 def _times(row: sa.Row[Any]) -> dict[str, Any]:
@@ -131,7 +135,7 @@ class TranscriptionRecord:
 
 
 @dataclass(frozen=True)
-class SampleRecord:
+class VoiceSampleRecord:
     """One row of `speech_voice_samples`."""
 
     id: str
@@ -155,26 +159,30 @@ class SampleRecord:
         return f"samples/{self.id}"
 
     @classmethod
-    def from_row(cls, row: sa.Row[Any]) -> SampleRecord:
+    def from_row(cls, row: sa.Row[Any]) -> VoiceSampleRecord:
         return cls(**_times(row))
 
 
-async def newest_first(
+def newest_first(table: sa.Table) -> pagination.Order[Any]:
+    """The order of every speech List: newest first by (create_time, id)."""
+    return pagination.Order(
+        table.c.create_time, table.c.id, descending=True, kind="datetime",
+        value=lambda record: record.create_time,
+    )  # fmt: skip
+
+
+async def page_rows(
     session: AsyncSession,
     table: sa.Table,
+    order: pagination.Order[Any],
     where: list[sa.ColumnElement[bool]],
-    after: tuple[datetime, str] | None,
-    limit: int,
+    page: pagination.Page,
 ) -> tuple[list[sa.Row[Any]], int, bool]:
-    """One keyset page of `table` by (create_time, id) descending, strictly after `after`; the
-    rows, the total matching `where`, and whether more follow."""
-    time_column, id_column = table.c.create_time, table.c.id
-    page = sa.select(table).where(*where).order_by(time_column.desc(), id_column.desc())
-    if after is not None:
-        time, last = after
-        page = page.where(
-            sa.or_(time_column < time, sa.and_(time_column == time, id_column < last))
-        )
-    rows = list((await session.execute(page.limit(limit + 1))).all())
+    """One keyset page of `table` in `order`, strictly after the page's cursor; the rows, the
+    total matching `where`, and whether more follow."""
+    select = sa.select(table).where(*where).order_by(*order.clauses())
+    if page.cursor is not None:
+        select = select.where(order.after(page.cursor))
+    rows = list((await session.execute(select.limit(page.size + 1))).all())
     total = await session.scalar(sa.select(sa.func.count()).select_from(table).where(*where))
-    return rows[:limit], int(total or 0), len(rows) > limit
+    return rows[: page.size], int(total or 0), len(rows) > page.size

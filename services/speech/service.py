@@ -10,18 +10,19 @@ from __future__ import annotations
 import asyncio
 
 from services.speech.blobs import Blobs
-from services.speech.jobs import Jobs
+from services.speech.erasure import eraser
 from services.speech.models import ensure_default_models
-from services.speech.recognize import Recognition
-from services.speech.sample_store import SampleStore
-from services.speech.samples import Samples
-from services.speech.servicer import SpeechServicer
+from services.speech.recognition import Recognition
+from services.speech.rpcs import SpeechServicer
 from services.speech.settings import SpeechSettings
-from services.speech.store import JobStore
 from services.speech.synthesis import Synthesis
+from services.speech.transcription_store import TranscriptionStore
+from services.speech.transcriptions import Transcriptions
 from services.speech.tts.catalogue import VoiceCatalogue
+from services.speech.voice_sample_store import VoiceSampleStore
+from services.speech.voice_samples import VoiceSamples
 from services.speech.worker import Worker
-from voka.erasure import Eraser, erase_deleted_users
+from voka.erasure import erase_deleted_users
 from voka.server import Registration, Resources, ServiceSpec, registration
 
 
@@ -32,7 +33,9 @@ async def build(resources: Resources) -> list[Registration]:
     await asyncio.to_thread(ensure_default_models, settings)
     recognition = Recognition.from_settings(settings)
     voices = VoiceCatalogue.from_settings(settings)
-    blobs, jobs = Blobs(settings.data_dir / "speech"), JobStore(resources.sessions)
+    blobs = Blobs(settings.data_dir / "speech")
+    transcription_store = TranscriptionStore(resources.sessions)
+    voice_sample_store = VoiceSampleStore(resources.sessions)
 
     async def close_engines() -> None:
         recognition.pool.close()
@@ -40,32 +43,23 @@ async def build(resources: Resources) -> list[Registration]:
 
     resources.on_stop.append(close_engines)
     if settings.speech_embedded_worker:
-        worker = Worker(resources.bus, jobs, blobs, recognition, settings)
+        worker = Worker(resources.bus, transcription_store, blobs, recognition, settings)
         await worker.start()
         resources.on_stop.append(worker.stop)
-    samples = SampleStore(resources.sessions)
-    await erase_deleted_users(resources.bus, "speech", eraser(jobs, samples, blobs))
+    await erase_deleted_users(
+        resources.bus, "speech", eraser(transcription_store, voice_sample_store, blobs)
+    )
     servicer = SpeechServicer(
-        recognition,
-        Jobs(jobs, blobs, resources.bus, settings),
-        Synthesis(voices, settings),
-        Samples(samples, blobs, recognition, settings),
-        settings,
+        settings=settings,
+        recognition=recognition,
+        transcriptions=Transcriptions(transcription_store, blobs, resources.bus),
+        transcription_store=transcription_store,
+        voices=voices,
+        synthesis=Synthesis(voices),
+        voice_samples=VoiceSamples(voice_sample_store, blobs, recognition, settings),
+        voice_sample_store=voice_sample_store,
     )
     return [registration(servicer)]
-
-
-def eraser(jobs: JobStore, samples: SampleStore, blobs: Blobs) -> Eraser:
-    """A deleted user's jobs and samples: rows first (nothing points at a file any more), then
-    their files."""
-
-    async def erase(owner: str) -> int:
-        paths = [*await jobs.erase_owner(owner), *await samples.erase_owner(owner)]
-        for path in paths:
-            await blobs.delete(path)
-        return len(paths)
-
-    return erase
 
 
 SPEC = ServiceSpec(name="speech", build=build, database=True)

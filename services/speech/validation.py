@@ -1,19 +1,21 @@
 """Field-level checks of requests: every bad field is named, all at once, by its path in the
-request (`config.beam_size`)."""
+request (`config.beam_size`). An upload's body is a field too: audio that is not what it claims,
+or beyond the limits, is a violation on `body`."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable
 
 from google.protobuf import duration_pb2
 
+from services.speech import audio
 from services.speech.audio import AudioError
-from voka import errors
+from voka import errors, tenancy
 from voka.errors import FieldViolation
 from voka.speech.v1 import speech_pb2
 
-S = speech_pb2
 _ISO_639 = re.compile(r"^[a-z]{2,3}$")
 _BCP_47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -28,11 +30,11 @@ MAX_DESCRIPTION = 1000
 SAMPLE_FIELDS = ("display_name", "language", "description")
 STREAM_ENCODINGS = frozenset(
     {
-        S.AUDIO_ENCODING_UNSPECIFIED,
-        S.AUDIO_ENCODING_LINEAR16,
-        S.AUDIO_ENCODING_WAV,
-        S.AUDIO_ENCODING_OGG_OPUS,
-        S.AUDIO_ENCODING_WEBM_OPUS,
+        speech_pb2.AUDIO_ENCODING_UNSPECIFIED,
+        speech_pb2.AUDIO_ENCODING_LINEAR16,
+        speech_pb2.AUDIO_ENCODING_WAV,
+        speech_pb2.AUDIO_ENCODING_OGG_OPUS,
+        speech_pb2.AUDIO_ENCODING_WEBM_OPUS,
     }
 )
 
@@ -46,6 +48,24 @@ def check(*groups: Iterable[FieldViolation]) -> None:
 
 def audio_violation(error: AudioError, path: str = "body") -> FieldViolation:
     return FieldViolation(path, f"{error} ({error.reason})")
+
+
+def checked_upload(data: bytes, *, max_bytes: int, max_seconds: float) -> audio.AudioFormat:
+    """The upload's format from its bytes and header's claims, without decoding it."""
+    try:
+        return audio.check(data, max_bytes=max_bytes, max_seconds=max_seconds)
+    except AudioError as exc:
+        raise errors.invalid_argument([audio_violation(exc)]) from exc
+
+
+async def decoded_upload(data: bytes, *, max_bytes: int, max_seconds: float) -> audio.DecodedAudio:
+    """The upload decoded in full, off the event loop."""
+    try:
+        return await asyncio.to_thread(
+            audio.decode, data, max_bytes=max_bytes, max_seconds=max_seconds
+        )
+    except AudioError as exc:
+        raise errors.invalid_argument([audio_violation(exc)]) from exc
 
 
 def _length(value: str, path: str, limit: int) -> list[FieldViolation]:
@@ -77,8 +97,8 @@ def language(code: str, path: str, *, bcp47: bool = False) -> list[FieldViolatio
 def config(value: speech_pb2.RecognitionConfig, path: str = "config") -> list[FieldViolation]:
     found = [
         *language(value.language, f"{path}.language"),
-        *_enum(value.task, S.RecognitionTask, f"{path}.task"),
-        *_enum(value.engine, S.RecognitionEngine, f"{path}.engine"),
+        *_enum(value.task, speech_pb2.RecognitionTask, f"{path}.task"),
+        *_enum(value.engine, speech_pb2.RecognitionEngine, f"{path}.engine"),
         *_length(value.initial_prompt, f"{path}.initial_prompt", MAX_PROMPT_CHARS),
         *_between(value.beam_size, 0, 10, f"{path}.beam_size"),
     ]
@@ -97,9 +117,10 @@ def resource_id(name: str, collection: str, path: str = "name") -> tuple[str, li
     return name[len(prefix) :], []
 
 
-def owner_filter(value: str, path: str = "owner") -> list[FieldViolation]:
-    if value and not _OWNER.match(value):
-        return [FieldViolation(path, "must be `users/{user}` or `services/{domain}`")]
+def owner(value: str, path: str = "owner") -> list[FieldViolation]:
+    """A List's owner: empty (the caller's own), `-` (everyone's) or one owner's name."""
+    if value and value != tenancy.EVERYONE and not _OWNER.match(value):
+        return [FieldViolation(path, "must be `users/{user}`, `services/{domain}` or `-`")]
     return []
 
 
@@ -114,10 +135,10 @@ def create_transcription(request: speech_pb2.CreateTranscriptionRequest) -> list
 
 def list_transcriptions(request: speech_pb2.ListTranscriptionsRequest) -> list[FieldViolation]:
     return [
-        *_enum(request.state, S.TranscriptionState, "state"),
-        *_enum(request.view, S.TranscriptionView, "view"),
+        *_enum(request.state, speech_pb2.TranscriptionState, "state"),
+        *_enum(request.view, speech_pb2.TranscriptionView, "view"),
         *_length(request.external_reference, "external_reference", MAX_REFERENCE),
-        *owner_filter(request.owner),
+        *owner(request.owner),
     ]
 
 
@@ -152,7 +173,7 @@ def synthesize(request: speech_pb2.SynthesizeSpeechRequest, max_chars: int) -> l
     found = [
         *language(request.language, "language", bcp47=True),
         *_between(request.pitch, -12, 12, "pitch"),
-        *_enum(request.audio_encoding, S.AudioEncoding, "audio_encoding"),
+        *_enum(request.audio_encoding, speech_pb2.AudioEncoding, "audio_encoding"),
     ]
     if not request.text.strip():
         found.append(FieldViolation("text", "must not be empty"))
@@ -161,7 +182,7 @@ def synthesize(request: speech_pb2.SynthesizeSpeechRequest, max_chars: int) -> l
         found += _between(request.speaking_rate, 0.25, 4.0, "speaking_rate")
     if request.sample_rate_hertz:
         found += _between(request.sample_rate_hertz, 8000, 48000, "sample_rate_hertz")
-    if request.audio_encoding == S.AUDIO_ENCODING_WEBM_OPUS:
+    if request.audio_encoding == speech_pb2.AUDIO_ENCODING_WEBM_OPUS:
         found.append(FieldViolation("audio_encoding", "WEBM_OPUS is an input encoding only"))
     if request.voice:
         found += resource_id(request.voice, "voices", "voice")[1]

@@ -11,8 +11,8 @@ Delivery is at least once, the job row is the truth:
   attempt counts itself (`attempts`) and, past `speech_job_max_attempts`, fails the job rather
   than trying again;
 * audio that does not decode fails the job at once (INVALID_ARGUMENT), never retried;
-* every write is conditional on the attempt (see `store`), so a worker given up on cannot
-  overwrite the one that took over.
+* every write is conditional on the attempt (see `transcription_store`), so a worker given up
+  on cannot overwrite the one that took over.
 """
 
 from __future__ import annotations
@@ -31,26 +31,23 @@ from datetime import UTC, datetime
 
 from google.rpc import code_pb2
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription as NatsSubscription
 
 from services.speech import audio, events
 from services.speech.blobs import Blobs, sha256
 from services.speech.engines.base import Segment
-from services.speech.recognition import Cancelled
-from services.speech.recognize import Recognition
+from services.speech.recognition import Cancelled, Recognition
 from services.speech.records import TranscriptionRecord
 from services.speech.settings import SpeechSettings
-from services.speech.store import JobStore
+from services.speech.transcription_store import TranscriptionStore
 from voka import db, telemetry
-from voka.bus import Bus, Event, Subscription
+from voka.bus import Bus, Event, Listener, Subscription
 from voka.errors import VokaError
-from voka.speech.v1 import events_pb2, speech_pb2
+from voka.speech.v1 import events_pb2
 
 log = logging.getLogger("voka.speech.worker")
 DURABLE = "speech-transcribers"
 PROGRESS_INTERVAL = 1.0  # seconds between progress reports, at most
 BUSY_PAUSE = 1.0  # the recognition queue is full: try again after this
-S = speech_pb2
 
 
 def _now() -> datetime:
@@ -63,7 +60,7 @@ class Worker:
     def __init__(
         self,
         bus: Bus,
-        jobs: JobStore,
+        jobs: TranscriptionStore,
         blobs: Blobs,
         recognition: Recognition,
         settings: SpeechSettings,
@@ -75,15 +72,13 @@ class Worker:
         self._settings = settings
         self._cancels: dict[str, threading.Event] = {}
         self._subscription: Subscription[events_pb2.TranscriptionRequestedEvent] | None = None
-        self._cancel_feed: NatsSubscription | None = None
+        self._cancel_feed: Listener | None = None
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
     async def start(self) -> None:
         settings = self._settings
         # Every worker hears every cancel (a plain subscription, not a shared consumer).
-        self._cancel_feed = await self._bus.nc.subscribe(
-            events.CANCELLATION_SUBJECT, cb=self._on_cancel
-        )
+        self._cancel_feed = await self._bus.listen(events.CANCELLATION_SUBJECT, self._on_cancel)
         self._subscription = await self._bus.subscribe(
             events_pb2.TranscriptionRequestedEvent, DURABLE, self._on_requested,
             backoff=(settings.speech_job_ack_seconds,),
@@ -96,8 +91,7 @@ class Worker:
         if self._subscription is not None:
             await self._subscription.stop(grace)
         if self._cancel_feed is not None:
-            with contextlib.suppress(Exception):
-                await self._cancel_feed.unsubscribe()
+            await self._cancel_feed.stop()
 
     async def _on_cancel(self, msg: Msg) -> None:
         with contextlib.suppress(Exception):
@@ -246,8 +240,8 @@ async def _serve(settings: SpeechSettings) -> None:
     await db.migrate(engine, "speech")
     bus = await Bus.connect(settings.nats_url, name="voka-speech-worker")
     recognition = Recognition.from_settings(settings)
-    worker = Worker(bus, JobStore(db.session_factory(engine)), Blobs(settings.data_dir / "speech"),
-                    recognition, settings)  # fmt: skip
+    store = TranscriptionStore(db.session_factory(engine))
+    worker = Worker(bus, store, Blobs(settings.data_dir / "speech"), recognition, settings)
     await worker.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

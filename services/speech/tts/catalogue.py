@@ -16,10 +16,10 @@ import numpy as np
 
 from services.speech.audio import wav_pcm16
 from services.speech.settings import SpeechSettings
+from services.speech.thread_pool import BoundedThreadPool
 from services.speech.tts.base import PIPER, SynthesisOptions, Synthesizer, Voice
 from services.speech.tts.espeak import EspeakSynthesizer
 from services.speech.tts.piper import PiperSynthesizer
-from services.speech.workers import BoundedWorkers
 
 # Output encodings: name → (container, codec, MIME type, sample rates the codec takes).
 ENCODINGS: dict[str, tuple[str, str, str, tuple[int, ...]]] = {
@@ -45,7 +45,7 @@ class VoiceCatalogue:
     ) -> None:
         self._engines = {s.engine: s for s in synthesizers}
         self._voices = _with_defaults([v for s in synthesizers for v in s.voices()])
-        self._workers = BoundedWorkers("tts", workers=workers, queue_size=queue_size)
+        self._threads = BoundedThreadPool("tts", workers=workers, queue_size=queue_size)
 
     @classmethod
     def from_settings(cls, settings: SpeechSettings) -> VoiceCatalogue:
@@ -77,12 +77,12 @@ class VoiceCatalogue:
     async def synthesize(self, text: str, voice_id: str, options: SynthesisOptions) -> bytes:
         """WAV bytes, made in a worker thread; RESOURCE_EXHAUSTED when the queue is full."""
         voice = self.voice(voice_id)
-        return await self._workers.run(
+        return await self._threads.run(
             self._engines[voice.engine].synthesize, text, voice_id, options
         )
 
     def close(self) -> None:
-        self._workers.close()
+        self._threads.close()
 
 
 def speaks(voice: Voice, language: str) -> bool:

@@ -11,10 +11,15 @@ import pytest
 from google.rpc import code_pb2
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.speech.records import SampleRecord
-from services.speech.sample_store import QuotaExceeded, SampleQuery, SampleStore
-from services.speech.store import JobQuery, JobStore, NewTranscription
+from services.speech.records import VoiceSampleRecord
+from services.speech.transcription_store import (
+    NewTranscription,
+    TranscriptionFilter,
+    TranscriptionStore,
+)
+from services.speech.voice_sample_store import QuotaExceeded, VoiceSampleFilter, VoiceSampleStore
 from voka import db
+from voka.pagination import Cursor, Page
 from voka.speech.v1 import speech_pb2
 
 pytestmark = pytest.mark.integration
@@ -43,7 +48,7 @@ def new_job(
 
 
 async def test_a_stale_attempt_cannot_overwrite_the_current_one(sessions):
-    store = JobStore(sessions)
+    store = TranscriptionStore(sessions)
     job, _ = await store.create(new_job())
     first = await store.start(job.id, "w1", NOW)
     second = await store.start(job.id, "w2", NOW)  # w1 was given up on
@@ -61,7 +66,7 @@ async def test_a_stale_attempt_cannot_overwrite_the_current_one(sessions):
 
 
 async def test_cancel_queued_at_once_and_running_by_request(sessions):
-    store = JobStore(sessions)
+    store = TranscriptionStore(sessions)
     queued, _ = await store.create(new_job())
     cancelled = await store.cancel(queued.id, "no", NOW)
     assert cancelled.state == S.TRANSCRIPTION_STATE_CANCELLED
@@ -77,7 +82,7 @@ async def test_cancel_queued_at_once_and_running_by_request(sessions):
 
 
 async def test_request_ids_deduplicate_for_a_day_per_owner(sessions):
-    store = JobStore(sessions)
+    store = TranscriptionStore(sessions)
     first, dup = await store.create(new_job(request_id="k"))
     again, dup_again = await store.create(new_job(request_id="k"))
     assert (dup, dup_again, again.id) == (False, True, first.id)
@@ -90,23 +95,25 @@ async def test_request_ids_deduplicate_for_a_day_per_owner(sessions):
 
 
 async def test_keyset_pages_newest_first(sessions):
-    store = JobStore(sessions)
+    store = TranscriptionStore(sessions)
     made = [(await store.create(new_job(owner="users/p", minutes=i)))[0].id for i in range(5)]
-    first, total, more = await store.page(JobQuery("users/p", limit=3))
+    listing = await store.page(TranscriptionFilter("users/p"), Page(3))
+    first, total, more = listing.items, listing.total, listing.more
     last = first[-1]
-    rest, _, more_after = await store.page(
-        JobQuery("users/p", after=(last.create_time, last.id), limit=3)
+    after = await store.page(
+        TranscriptionFilter("users/p"), Page(3, Cursor(last.create_time, last.id))
     )
+    rest, more_after = after.items, after.more
     assert [r.id for r in first + rest] == made[::-1]
     assert (total, more, more_after) == (5, True, False)
 
 
 async def test_sample_quota_counts_count_and_bytes(sessions):
-    store = SampleStore(sessions)
+    store = VoiceSampleStore(sessions)
 
-    def record(size: int) -> SampleRecord:
+    def record(size: int) -> VoiceSampleRecord:
         sample_id = uuid.uuid4().hex
-        return SampleRecord(
+        return VoiceSampleRecord(
             id=sample_id, owner="users/q", display_name="s", language="en", description="",
             file_name="", content_type="audio/wav", size_bytes=size, sha256="0" * 64,
             duration_seconds=1.0, sample_rate=16000, channel_count=1,
@@ -120,6 +127,7 @@ async def test_sample_quota_counts_count_and_bytes(sessions):
     assert (await store.add(record(40), max_count=2, max_bytes=100)).count == 2
     with pytest.raises(QuotaExceeded):
         await store.add(record(0), max_count=2, max_bytes=100)
-    rows, total, _ = await store.page(SampleQuery("users/q"))
+    listing = await store.page(VoiceSampleFilter("users/q"), Page(50))
+    rows, total = listing.items, listing.total
     assert total == 2
     assert sorted(r.size_bytes for r in rows) == [40, 60]

@@ -14,7 +14,6 @@ import numpy as np
 from services.speech import audio
 from voka.speech.v1 import speech_pb2
 
-S = speech_pb2
 EMPTY = np.zeros(0, dtype=np.float32)
 
 
@@ -132,8 +131,8 @@ def _wav_start(head: bytes) -> tuple[int, int, int] | None:
 def decoder_for(
     config: speech_pb2.StreamingRecognitionConfig, max_bytes: int, max_seconds: float
 ) -> ChunkDecoder:
-    if config.encoding == S.AUDIO_ENCODING_WAV:
+    if config.encoding == speech_pb2.AUDIO_ENCODING_WAV:
         return Wav()
-    if config.encoding in (S.AUDIO_ENCODING_OGG_OPUS, S.AUDIO_ENCODING_WEBM_OPUS):
+    if config.encoding in (speech_pb2.AUDIO_ENCODING_OGG_OPUS, speech_pb2.AUDIO_ENCODING_WEBM_OPUS):
         return Whole(max_bytes, max_seconds)
     return Pcm16(config.sample_rate_hertz or audio.SAMPLE_RATE, config.audio_channel_count or 1)

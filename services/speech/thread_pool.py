@@ -19,8 +19,8 @@ from voka.errors import resource_exhausted
 T = TypeVar("T")
 
 
-class BoundedWorkers:
-    """`workers` threads and at most `queue_size` jobs waiting for one."""
+class BoundedThreadPool:
+    """`workers` threads and at most `queue_size` calls waiting for one."""
 
     def __init__(self, name: str, *, workers: int, queue_size: int) -> None:
         self.name = name

@@ -1,6 +1,8 @@
-"""StreamingRecognize: audio chunks in, speech events, partial and final results out.
+"""One live recognition stream (StreamingRecognize): audio chunks in, speech events, partial
+and final results out, so finals arrive while the speaker goes on.
 
-Three parts run at once for one stream: the reader turns chunks into samples and feeds the
+Three parts run at once for one stream: the reader turns chunks into samples (`chunk_decoders`,
+in the encoding the config names) and feeds the
 segmenter (VAD), which hands over each utterance as soon as its trailing silence is heard; the
 recognizer transcribes finished utterances in order and sends their finals while more audio
 arrives; with interim results, a partial of the utterance under way is made about once a
@@ -18,16 +20,15 @@ import numpy as np
 from google.protobuf import duration_pb2
 
 from services.speech import audio, convert, validation
+from services.speech.chunk_decoders import ChunkDecoder, decoder_for
 from services.speech.engines.base import Transcript
-from services.speech.recognize import Recognition
-from services.speech.stream_audio import ChunkDecoder, decoder_for
+from services.speech.recognition import Recognition
 from services.speech.vad import Segmenter, Utterance
 from voka import errors
 from voka.errors import FieldViolation, VokaError
 from voka.speech.v1 import speech_pb2
 from voka.wellknown import duration
 
-S = speech_pb2
 MAX_CHUNK_BYTES = 1 << 20
 PARTIAL_EVERY = 1.0  # seconds of new speech between two partial results
 Response = speech_pb2.StreamingRecognizeResponse
@@ -147,14 +148,14 @@ class _Stream:
         was_speaking = self._segmenter.in_speech
         finished = self._segmenter.feed_utterances(samples)
         if not was_speaking and (finished or self._segmenter.in_speech):
-            self._event(S.SPEECH_EVENT_SPEECH_STARTED)
+            self._event(speech_pb2.SPEECH_EVENT_SPEECH_STARTED)
         self._close_utterances(finished)
         if self._segmenter.in_speech and self._config.interim_results:
             self._maybe_partial()
 
     def _close_utterances(self, finished: list[Utterance]) -> None:
         for utterance in finished:
-            self._event(S.SPEECH_EVENT_SPEECH_ENDED)
+            self._event(speech_pb2.SPEECH_EVENT_SPEECH_ENDED)
             self._utterances.put_nowait(utterance)
             self._partial_at = 0.0
             if self._config.single_utterance:
@@ -194,7 +195,7 @@ class _Stream:
             self._finals += 1
             self._out.put_nowait(Response(result=result, received_duration=self._received()))
             if self._config.single_utterance:
-                self._event(S.SPEECH_EVENT_END_OF_SINGLE_UTTERANCE)
+                self._event(speech_pb2.SPEECH_EVENT_END_OF_SINGLE_UTTERANCE)
                 return
 
     @staticmethod

@@ -1,7 +1,8 @@
-"""Transcription jobs in the database. Every state change is one conditional UPDATE (on the
-expected state and, for a worker's writes, on its attempt number), so a worker that was given
-up on, a repeated delivery or a cancel racing a finish change nothing: the first writer wins
-and the others see no row.
+"""Transcription jobs in the database, the truth about every job (events only announce it).
+
+Every state change is one conditional UPDATE (on the expected state and, for a worker's writes,
+on its attempt number), so a worker that was given up on, a repeated delivery or a cancel racing
+a finish change nothing: the first writer wins and the others see no row.
 """
 
 from __future__ import annotations
@@ -21,13 +22,21 @@ from services.speech.records import (
     FINAL_STATES,
     TranscriptionRecord,
     newest_first,
+    page_rows,
     transcriptions,
 )
+from voka import pagination
+from voka.pagination import Listing, Page
 from voka.speech.v1 import speech_pb2
 
-S = speech_pb2
-T = transcriptions
+columns = transcriptions.c
+QUEUED = speech_pb2.TRANSCRIPTION_STATE_QUEUED
+RUNNING = speech_pb2.TRANSCRIPTION_STATE_RUNNING
+SUCCEEDED = speech_pb2.TRANSCRIPTION_STATE_SUCCEEDED
+FAILED = speech_pb2.TRANSCRIPTION_STATE_FAILED
+CANCELLED = speech_pb2.TRANSCRIPTION_STATE_CANCELLED
 REQUEST_ID_WINDOW = timedelta(hours=24)
+NEWEST_FIRST: pagination.Order[TranscriptionRecord] = newest_first(transcriptions)
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,7 @@ class NewTranscription:
         return {
             **self.__dict__,
             "config": self.config.SerializeToString(),
-            "state": S.TRANSCRIPTION_STATE_QUEUED,
+            "state": QUEUED,
             "audio_seconds": None,
             "progress_percent": 0,
             "processed_seconds": 0.0,
@@ -62,23 +71,21 @@ class NewTranscription:
 
 
 @dataclass(frozen=True)
-class JobQuery:
+class TranscriptionFilter:
     """ListTranscriptions filters; `owner` None means every owner (admins)."""
 
     owner: str | None
     state: int = 0
     external_reference: str = ""
-    after: tuple[datetime, str] | None = None
-    limit: int = 50
 
     def where(self) -> list[sa.ColumnElement[bool]]:
         clauses: list[sa.ColumnElement[bool]] = []
         if self.owner is not None:
-            clauses.append(T.c.owner == self.owner)
+            clauses.append(columns.owner == self.owner)
         if self.state:
-            clauses.append(T.c.state == self.state)
+            clauses.append(columns.state == self.state)
         if self.external_reference:
-            clauses.append(T.c.external_reference == self.external_reference)
+            clauses.append(columns.external_reference == self.external_reference)
         return clauses
 
 
@@ -86,7 +93,7 @@ def _error(code: int, message: str) -> bytes:
     return status_pb2.Status(code=code, message=message).SerializeToString()
 
 
-class JobStore:
+class TranscriptionStore:
     """The transcription table, through the service's session factory."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -101,13 +108,15 @@ class JobStore:
             if new.request_id:
                 await self._forget_old_request_id(session, new)
             dialect = session.get_bind().dialect.name
-            insert = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(T)
-            conflict = [T.c.owner, T.c.request_id]
+            insert = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(transcriptions)
+            conflict = [columns.owner, columns.request_id]
             await session.execute(insert.on_conflict_do_nothing(index_elements=conflict), new.row())
-            mine = await _one(session, T.c.id == new.id)
+            mine = await _one(session, columns.id == new.id)
             if mine is not None:
                 return mine, False
-            earlier = await _one(session, T.c.owner == new.owner, T.c.request_id == new.request_id)
+            earlier = await _one(
+                session, columns.owner == new.owner, columns.request_id == new.request_id
+            )
         if earlier is None:
             raise RuntimeError(f"transcription {new.id} neither inserted nor deduplicated")
         return earlier, True
@@ -117,29 +126,29 @@ class JobStore:
         """AIP-155 keys live 24 hours: an older job keeps its data but frees its key."""
         stale = new.create_time - REQUEST_ID_WINDOW
         await session.execute(
-            sa.update(T)
-            .where(T.c.owner == new.owner, T.c.request_id == new.request_id)
-            .where(T.c.create_time < stale)
+            sa.update(transcriptions)
+            .where(columns.owner == new.owner, columns.request_id == new.request_id)
+            .where(columns.create_time < stale)
             .values(request_id=None)
         )
 
     async def get(self, job_id: str) -> TranscriptionRecord | None:
         async with self._sessions() as session:
-            return await _one(session, T.c.id == job_id)
+            return await _one(session, columns.id == job_id)
 
-    async def page(self, query: JobQuery) -> tuple[list[TranscriptionRecord], int, bool]:
-        """A page newest first, the total matching, and whether more follow."""
+    async def page(self, matching: TranscriptionFilter, page: Page) -> Listing[TranscriptionRecord]:
+        """A page newest first, whether more follow, and the total matching."""
         async with self._sessions() as session:
-            rows, total, more = await newest_first(
-                session, T, query.where(), query.after, query.limit
+            rows, total, more = await page_rows(
+                session, transcriptions, NEWEST_FIRST, matching.where(), page
             )
-        return [TranscriptionRecord.from_row(r) for r in rows], total, more
+        return Listing([TranscriptionRecord.from_row(r) for r in rows], more, total)
 
     async def start(self, job_id: str, worker: str, now: datetime) -> TranscriptionRecord | None:
         """A worker begins an attempt: QUEUED, or RUNNING when the last worker died."""
         return await self._update(
-            [T.c.id == job_id, T.c.state.in_(ACTIVE_STATES)],
-            state=S.TRANSCRIPTION_STATE_RUNNING, attempts=T.c.attempts + 1, worker=worker,
+            [columns.id == job_id, columns.state.in_(ACTIVE_STATES)],
+            state=RUNNING, attempts=columns.attempts + 1, worker=worker,
             start_time=now, progress_percent=0, processed_seconds=0.0, update_time=now,
         )  # fmt: skip
 
@@ -160,7 +169,7 @@ class JobStore:
         seconds = result.duration.ToTimedelta().total_seconds()
         return await self._update(
             _running(job_id, attempt),
-            state=S.TRANSCRIPTION_STATE_SUCCEEDED, result=result.SerializeToString(), error=None,
+            state=SUCCEEDED, result=result.SerializeToString(), error=None,
             progress_percent=100, processed_seconds=seconds, audio_seconds=seconds,
             end_time=now, update_time=now,
         )  # fmt: skip
@@ -170,7 +179,7 @@ class JobStore:
     ) -> TranscriptionRecord | None:
         return await self._update(
             _running(job_id, attempt),
-            state=S.TRANSCRIPTION_STATE_FAILED, error=_error(code, message),
+            state=FAILED, error=_error(code, message),
             end_time=now, update_time=now,
         )  # fmt: skip
 
@@ -179,8 +188,8 @@ class JobStore:
     ) -> TranscriptionRecord | None:
         """The worker stopped a job whose cancel was asked while it ran."""
         return await self._update(
-            [*_running(job_id, attempt), T.c.cancel_requested.is_(True)],
-            state=S.TRANSCRIPTION_STATE_CANCELLED, end_time=now, update_time=now,
+            [*_running(job_id, attempt), columns.cancel_requested.is_(True)],
+            state=CANCELLED, end_time=now, update_time=now,
             error=_error(code_pb2.CANCELLED, reason),
         )  # fmt: skip
 
@@ -188,31 +197,31 @@ class JobStore:
         """QUEUED: CANCELLED now. RUNNING: `cancel_requested`, the worker stops it. Final or
         gone: None."""
         queued = await self._update(
-            [T.c.id == job_id, T.c.state == S.TRANSCRIPTION_STATE_QUEUED],
-            state=S.TRANSCRIPTION_STATE_CANCELLED, error=_error(code_pb2.CANCELLED, reason),
+            [columns.id == job_id, columns.state == QUEUED],
+            state=CANCELLED, error=_error(code_pb2.CANCELLED, reason),
             end_time=now, update_time=now,
         )  # fmt: skip
         if queued is not None:
             return queued
         return await self._update(
-            [T.c.id == job_id, T.c.state == S.TRANSCRIPTION_STATE_RUNNING],
+            [columns.id == job_id, columns.state == RUNNING],
             cancel_requested=True, error=_error(code_pb2.CANCELLED, reason), update_time=now,
         )  # fmt: skip
 
     async def abandon(self, job_id: str, message: str, now: datetime) -> None:
         """A QUEUED job whose request event could not be published fails (UNAVAILABLE)."""
         await self._update(
-            [T.c.id == job_id, T.c.state == S.TRANSCRIPTION_STATE_QUEUED],
-            state=S.TRANSCRIPTION_STATE_FAILED, error=_error(code_pb2.UNAVAILABLE, message),
+            [columns.id == job_id, columns.state == QUEUED],
+            state=FAILED, error=_error(code_pb2.UNAVAILABLE, message),
             end_time=now, update_time=now,
         )  # fmt: skip
 
     async def delete(self, job_id: str) -> str | None:
         """Remove a finished job; its audio path, or None when it is not final (or gone)."""
         statement = (
-            sa.delete(T)
-            .where(T.c.id == job_id, T.c.state.in_(FINAL_STATES))
-            .returning(T.c.audio_path)
+            sa.delete(transcriptions)
+            .where(columns.id == job_id, columns.state.in_(FINAL_STATES))
+            .returning(columns.audio_path)
         )
         async with self._sessions() as session, session.begin():
             return (await session.execute(statement)).scalar_one_or_none()
@@ -220,23 +229,25 @@ class JobStore:
     async def erase_owner(self, owner: str) -> list[str]:
         """Remove every job of `owner`, whatever its state (a running one's worker then finds
         no row to update); their audio paths."""
-        statement = sa.delete(T).where(T.c.owner == owner).returning(T.c.audio_path)
+        statement = (
+            sa.delete(transcriptions).where(columns.owner == owner).returning(columns.audio_path)
+        )
         async with self._sessions() as session, session.begin():
             return list((await session.execute(statement)).scalars())
 
     async def _update(
         self, where: list[sa.ColumnElement[bool]], **values: Any
     ) -> TranscriptionRecord | None:
-        statement = sa.update(T).where(*where).values(**values).returning(*T.c)
+        statement = sa.update(transcriptions).where(*where).values(**values).returning(*columns)
         async with self._sessions() as session, session.begin():
             row = (await session.execute(statement)).first()
         return None if row is None else TranscriptionRecord.from_row(row)
 
 
 def _running(job_id: str, attempt: int) -> list[sa.ColumnElement[bool]]:
-    return [T.c.id == job_id, T.c.state == S.TRANSCRIPTION_STATE_RUNNING, T.c.attempts == attempt]
+    return [columns.id == job_id, columns.state == RUNNING, columns.attempts == attempt]
 
 
 async def _one(session: AsyncSession, *where: sa.ColumnElement[bool]) -> TranscriptionRecord | None:
-    row = (await session.execute(sa.select(T).where(*where))).first()
+    row = (await session.execute(sa.select(transcriptions).where(*where))).first()
     return None if row is None else TranscriptionRecord.from_row(row)

@@ -1,0 +1,25 @@
+"""The SpeechService: one servicer assembled from one class per resource of the contract
+(recognition, recognition models, transcriptions, synthesis, voices, voice samples)."""
+
+from __future__ import annotations
+
+from services.speech.rpcs.recognition import RecognitionRpcs
+from services.speech.rpcs.recognition_models import RecognitionModelRpcs
+from services.speech.rpcs.synthesis import SynthesisRpcs
+from services.speech.rpcs.transcriptions import TranscriptionRpcs
+from services.speech.rpcs.voice_samples import VoiceSampleRpcs
+from services.speech.rpcs.voices import VoiceRpcs
+
+
+class SpeechServicer(
+    RecognitionRpcs,
+    RecognitionModelRpcs,
+    TranscriptionRpcs,
+    SynthesisRpcs,
+    VoiceRpcs,
+    VoiceSampleRpcs,
+):
+    """Speech to text, text to speech, voices and voice samples."""
+
+
+__all__ = ["SpeechServicer"]

@@ -1,0 +1,37 @@
+"""Recognition within the request: a whole upload (Transcribe) or a live stream
+(StreamingRecognize)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from services.speech import validation
+from services.speech.recognition_stream import recognize_stream
+from services.speech.rpcs.base import Context, SpeechRpcs
+from voka.speech.v1 import speech_pb2
+
+
+class RecognitionRpcs(SpeechRpcs):
+    """Transcribe and StreamingRecognize."""
+
+    async def Transcribe(
+        self, request: speech_pb2.TranscribeRequest, context: Context
+    ) -> speech_pb2.TranscribeResponse:
+        validation.check(validation.config(request.config))
+        decoded = await validation.decoded_upload(
+            request.body.data, max_bytes=self._settings.speech_max_upload_bytes,
+            max_seconds=self._settings.speech_max_seconds,
+        )  # fmt: skip
+        result = await self._recognition.result(decoded.samples, request.config)
+        return speech_pb2.TranscribeResponse(result=result, content_type=decoded.format.mime_type)
+
+    async def StreamingRecognize(
+        self,
+        request_iterator: AsyncIterator[speech_pb2.StreamingRecognizeRequest],
+        context: Context,
+    ) -> AsyncIterator[speech_pb2.StreamingRecognizeResponse]:
+        async for response in recognize_stream(
+            request_iterator, self._recognition,
+            self._settings.speech_max_upload_bytes, self._settings.speech_max_seconds,
+        ):  # fmt: skip
+            yield response
