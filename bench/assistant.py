@@ -34,7 +34,7 @@ from typing import Any
 import grpc
 
 from services.assistant import prompt
-from services.assistant.chat import ChatLoop
+from services.assistant.chat_loop import ChatLoop
 from services.assistant.hemisphere import Balance
 from services.assistant.providers.base import (
     ChatMessage,

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from services.assistant.replies import Outcome
 
 log = logging.getLogger(__name__)
-A, E = assistant_pb2, events_pb2
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,9 +33,9 @@ class Origin:
     """Who a reply is for, which RPC asked for it and how it is made: its events' envelope."""
 
     owner: str
-    channel: E.ReplyChannel.ValueType
+    channel: events_pb2.ReplyChannel.ValueType
     provider: str
-    hemisphere: A.HemisphereBalance
+    hemisphere: assistant_pb2.HemisphereBalance
     conversation: str = ""  # `conversations/{id}`; empty for stand-alone chats
     completion: str = ""  # `completions/{id}` for async completions
 
@@ -49,7 +48,7 @@ class Announcer:
 
     async def reply(self, origin: Origin, outcome: Outcome, reply_message: str = "") -> None:
         """A reply ended (completed, cancelled or cut short); `reply_message` if stored."""
-        await self._emit(E.ReplyCompletedEvent(
+        await self._emit(events_pb2.ReplyCompletedEvent(
             owner=origin.owner, conversation=origin.conversation, reply_message=reply_message,
             completion=origin.completion, channel=origin.channel, model=outcome.model,
             provider=origin.provider, usage=outcome.usage(), timing=outcome.timing(),
@@ -59,7 +58,7 @@ class Announcer:
 
     async def tool_call(self, origin: Origin, result: ToolResult, tool: str) -> None:
         """A tool call returned (or was refused); `tool` is its resource name."""
-        await self._emit(E.ToolCallExecutedEvent(
+        await self._emit(events_pb2.ToolCallExecutedEvent(
             owner=origin.owner, conversation=origin.conversation, tool=tool,
             tool_call_id=result.call_id, is_error=result.is_error, refused=result.refused,
             timed_out=result.timed_out, duration=wellknown.duration(result.duration_ms / 1000),

@@ -1,8 +1,13 @@
 """Which hemisphere balance is in force: the request's override, else the conversation's,
-else the user's, else the service's default."""
+else the user's, else the service's default; and setting a user's or a conversation's."""
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import UTC, datetime
+
+from services.assistant.balance_store import BalanceStore
+from services.assistant.conversation_store import ConversationStore
 from services.assistant.hemisphere import (
     CONVERSATION,
     DEFAULT,
@@ -12,14 +17,16 @@ from services.assistant.hemisphere import (
     InForce,
 )
 from services.assistant.records import ConversationRecord
-from services.assistant.store import Store
 
 
 class Balances:
-    """Resolves balances against the store."""
+    """Resolves and sets balances against the stores."""
 
-    def __init__(self, store: Store, default: Balance) -> None:
-        self._store = store
+    def __init__(
+        self, users: BalanceStore, conversations: ConversationStore, default: Balance
+    ) -> None:
+        self._users = users
+        self._conversations = conversations
         self.default = default
 
     async def in_force(
@@ -33,7 +40,24 @@ class Balances:
         if conversation is not None and conversation.technical is not None:
             own = Balance(conversation.technical, conversation.emotional or 0.0)
             return InForce(own, CONVERSATION, conversation.hemisphere_time)
-        users = await self._store.balance(owner)
+        users = await self._users.get(owner)
         if users is not None:
             return InForce(users[0], USER, users[1])
         return InForce(self.default, DEFAULT)
+
+    async def set(
+        self, owner: str, conversation: ConversationRecord | None, balance: Balance | None
+    ) -> None:
+        """The conversation's balance when one is given, else the user's; None removes it."""
+        now = datetime.now(UTC)
+        if conversation is None:
+            await self._users.set(owner, balance, now)
+            return
+        changed = dataclasses.replace(
+            conversation,
+            technical=None if balance is None else balance.technical,
+            emotional=None if balance is None else balance.emotional,
+            hemisphere_time=None if balance is None else now,
+            update_time=now,
+        )
+        await self._conversations.update(changed)

@@ -21,7 +21,6 @@ from voka.assistant.v1 import assistant_pb2
 from voka.errors import FieldViolation, VokaError
 from voka.speech.v1 import speech_pb2
 
-A, S = assistant_pb2, speech_pb2
 DEFAULT_SILENCE = 0.7  # seconds that end an utterance, as the contract says
 RETRY_PAUSE = 2.0  # seconds of audio dropped after a failed stream, at least
 
@@ -31,22 +30,30 @@ class Heard:
     """A partial or final transcript of the chat's utterance `index`."""
 
     index: int
-    result: S.StreamingRecognitionResult
+    result: speech_pb2.StreamingRecognitionResult
 
 
 def nothing_heard() -> VokaError:
     return errors.invalid_argument([FieldViolation("audio", "nothing intelligible was heard")])
 
 
-def recognition_config(config: A.VoiceChatConfig) -> S.StreamingRecognitionConfig:
+def recognition_config(
+    config: assistant_pb2.VoiceChatConfig,
+) -> speech_pb2.StreamingRecognitionConfig:
     """The speech service's stream settings for a voice chat's config."""
-    silence = (config.end_of_utterance_silence if config.HasField("end_of_utterance_silence")
-               else wellknown.duration(DEFAULT_SILENCE))  # fmt: skip
-    return S.StreamingRecognitionConfig(
-        config=S.RecognitionConfig(language=config.language, model=config.recognition_model),
-        encoding=encoding(config.input_encoding), sample_rate_hertz=config.input_sample_rate_hertz,
-        interim_results=config.interim_transcripts, min_silence_duration=silence,
-    )  # fmt: skip
+    if config.HasField("end_of_utterance_silence"):
+        silence = config.end_of_utterance_silence
+    else:
+        silence = wellknown.duration(DEFAULT_SILENCE)
+    return speech_pb2.StreamingRecognitionConfig(
+        config=speech_pb2.RecognitionConfig(
+            language=config.language, model=config.recognition_model
+        ),
+        encoding=encoding(config.input_encoding),
+        sample_rate_hertz=config.input_sample_rate_hertz,
+        interim_results=config.interim_transcripts,
+        min_silence_duration=silence,
+    )
 
 
 async def _until_end(chunks: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
@@ -57,7 +64,7 @@ async def _until_end(chunks: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes
 class Ear:
     """Recognition streams of one voice chat; `results()` yields what was heard, in order."""
 
-    def __init__(self, speech: SpeechClient, config: A.VoiceChatConfig,
+    def __init__(self, speech: SpeechClient, config: assistant_pb2.VoiceChatConfig,
                  metadata: Sequence[tuple[str, str]]) -> None:  # fmt: skip
         self._speech = speech
         self._config = recognition_config(config)

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from voka.assistant.v1 import assistant_pb2
 from voka.wellknown import utc
 
 metadata = sa.MetaData()
@@ -123,3 +124,12 @@ def conversation_row(record: ConversationRecord) -> dict[str, Any]:
     values["context"] = json.dumps(record.context)
     values["allowed_tools"] = json.dumps(list(record.allowed_tools))
     return values
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message with its place: turn number and position in the conversation."""
+
+    seq: int
+    turn: int
+    message: assistant_pb2.Message

@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 
 from services.assistant import convert
 from services.assistant.announce import Announcer, Origin
-from services.assistant.chat import ChatEvent, ChatLoop, ToolCallEvent, ToolResultEvent
+from services.assistant.chat_loop import ChatEvent, ChatLoop, ToolCallEvent, ToolResultEvent
 from services.assistant.load import Load
 from services.assistant.providers.base import (
     ChatRequest,
@@ -27,8 +27,10 @@ from services.assistant.providers.base import (
 from voka import errors, wellknown
 from voka.assistant.v1 import assistant_pb2
 
-A = assistant_pb2
 ToolName = Callable[[str], str]  # the model's tool name -> `servers/{server}/tools/{tool}`
+# A stream event of a reply: the response `oneof` field (`started`, `delta`, `tool_call`,
+# `tool_result`, `completed`) and its message.
+ReplyEvent = tuple[str, Message]
 
 
 @dataclass
@@ -36,8 +38,8 @@ class Round:
     """An intermediate assistant message: the text before its tool calls, and the results."""
 
     text: str
-    calls: list[A.ToolCall] = field(default_factory=list)
-    results: list[A.ToolResult] = field(default_factory=list)
+    calls: list[assistant_pb2.ToolCall] = field(default_factory=list)
+    results: list[assistant_pb2.ToolResult] = field(default_factory=list)
 
 
 @dataclass
@@ -57,19 +59,19 @@ class Outcome:
     ended: float | None = None
 
     @property
-    def calls(self) -> list[A.ToolCall]:
+    def calls(self) -> list[assistant_pb2.ToolCall]:
         return [c for r in self.rounds for c in r.calls]
 
     @property
-    def results(self) -> list[A.ToolResult]:
+    def results(self) -> list[assistant_pb2.ToolResult]:
         return [r for rnd in self.rounds for r in rnd.results]
 
-    def usage(self) -> A.TokenUsage:
+    def usage(self) -> assistant_pb2.TokenUsage:
         return convert.usage(self.input_tokens, self.output_tokens)
 
-    def timing(self) -> A.ReplyTiming:
+    def timing(self) -> assistant_pb2.ReplyTiming:
         end = self.ended or time.monotonic()
-        timing = A.ReplyTiming(
+        timing = assistant_pb2.ReplyTiming(
             queue_duration=wellknown.duration(self.queue),
             total_duration=wellknown.duration(end - self.began),
         )
@@ -80,14 +82,25 @@ class Outcome:
                 timing.tokens_per_second = (self.output_tokens - 1) / span
         return timing
 
-    def see(self, event: ChatEvent, tool_name: ToolName) -> tuple[str, Message] | None:
+    def completed(self, reply_message: str = "") -> assistant_pb2.ReplyCompleted:
+        """The stream's last event; `reply_message` names the stored reply, if any."""
+        return assistant_pb2.ReplyCompleted(
+            reply_message=reply_message,
+            text=self.text,
+            model=self.model,
+            usage=self.usage(),
+            timing=self.timing(),
+            finish_reason=convert.finish_reason(self.finish),
+        )
+
+    def see(self, event: ChatEvent, tool_name: ToolName) -> ReplyEvent | None:
         """Fold an event in; the stream event it becomes (`delta`, `tool_call`, ...)."""
         now = time.monotonic()
         if isinstance(event, TokenDelta):
             self.first_token = self.first_token or now
             self.last_token = now
             self.text += event.text
-            return "delta", A.TextDelta(text=event.text)
+            return "delta", assistant_pb2.TextDelta(text=event.text)
         if isinstance(event, ToolCallEvent):
             if not self.rounds or self.rounds[-1].results:
                 self.rounds.append(Round(self.text))
@@ -138,7 +151,7 @@ class Replies:
 
     async def events(
         self, job: Generation, tool_name: ToolName
-    ) -> AsyncGenerator[tuple[str, Message], None]:
+    ) -> AsyncGenerator[ReplyEvent, None]:
         """The reply's stream events; closing the iterator stops generation (the outcome
         then says `cancelled`), a provider failure ends it as UNAVAILABLE (`error`)."""
         outcome = job.outcome

@@ -1,22 +1,24 @@
-"""The assistant service's wiring: store, model providers, MCP tools, the chat loop, the
-bounded reply slots, the completion consumer and the servicer."""
+"""The assistant service's wiring: stores, model providers, MCP tools, the chat loop, the
+bounded reply slots, the completion consumer, the speech client and the servicer."""
 
 from __future__ import annotations
 
 from services.assistant.announce import Announcer
+from services.assistant.balance_store import BalanceStore
 from services.assistant.balances import Balances
-from services.assistant.chat import ChatLoop
-from services.assistant.chats import Chats
+from services.assistant.chat_loop import ChatLoop
+from services.assistant.completion_store import CompletionStore
 from services.assistant.completions import Completions
-from services.assistant.deps import Deps
+from services.assistant.conversation_store import ConversationStore
 from services.assistant.hemisphere import Balance
 from services.assistant.load import Load
+from services.assistant.message_store import MessageStore
 from services.assistant.providers.registry import ProviderRegistry
 from services.assistant.replies import Replies
-from services.assistant.servicer import AssistantServicer
+from services.assistant.rpcs import AssistantServicer, Deps
 from services.assistant.settings import AssistantSettings
 from services.assistant.speech import SpeechClient
-from services.assistant.store import Store
+from services.assistant.standalone_chats import StandaloneChats
 from services.assistant.tools import ToolBox
 from services.assistant.turns import Turns
 from voka import service_identity
@@ -27,24 +29,41 @@ async def build(resources: Resources) -> list[Registration]:
     settings = resources.settings_as(AssistantSettings)
     if resources.sessions is None or resources.bus is None:
         raise RuntimeError("assistant needs its database and NATS")
-    store = Store(resources.sessions)
+    conversations = ConversationStore(resources.sessions)
+    messages = MessageStore(resources.sessions)
+    completion_store = CompletionStore(resources.sessions)
     registry = ProviderRegistry.from_settings(settings)
     resources.on_stop.append(registry.aclose)
     tools = ToolBox.from_config(settings.assistant_mcp_config)
     await tools.start()
     resources.on_stop.append(tools.aclose)
     technical = settings.assistant_default_technical
-    balances = Balances(store, Balance(technical, round(1 - technical, 6)))
+    default = Balance(technical, round(1 - technical, 6))
+    balances = Balances(BalanceStore(resources.sessions), conversations, default)
     announcer = Announcer(resources.bus)
-    turns = Turns(store, registry, tools, balances, announcer,
-                  max_output_tokens=settings.assistant_max_output_tokens,
-                  context_tokens=settings.assistant_context_tokens)  # fmt: skip
-    loop = ChatLoop(registry, tools, tool_timeout=settings.assistant_tool_timeout,
-                    max_tool_rounds=settings.assistant_max_tool_rounds)  # fmt: skip
-    replies = Replies(loop, Load(settings.assistant_max_concurrent_replies,
-                                 settings.assistant_max_queued_replies), announcer)  # fmt: skip
-    chats = Chats(turns, tools, balances, announcer, settings.assistant_max_output_tokens)
-    completions = Completions(store, resources.bus, turns, chats, replies)
+    loop = ChatLoop(
+        registry,
+        tools,
+        tool_timeout=settings.assistant_tool_timeout,
+        max_tool_rounds=settings.assistant_max_tool_rounds,
+    )
+    load = Load(settings.assistant_max_concurrent_replies, settings.assistant_max_queued_replies)
+    replies = Replies(loop, load, announcer)
+    turns = Turns(
+        conversations,
+        messages,
+        registry,
+        tools,
+        balances,
+        replies=replies,
+        announcer=announcer,
+        max_output_tokens=settings.assistant_max_output_tokens,
+        context_tokens=settings.assistant_context_tokens,
+    )
+    chats = StandaloneChats(
+        turns, tools, balances, replies, announcer, max_output=settings.assistant_max_output_tokens
+    )
+    completions = Completions(completion_store, resources.bus, turns, chats, replies)
     await completions.start(settings.assistant_completion_workers)
     resources.on_stop.append(completions.stop)
     identity = service_identity.from_env("assistant", settings.address_of("auth"))
@@ -52,13 +71,23 @@ async def build(resources: Resources) -> list[Registration]:
         settings.address_of("speech"), identity, settings.assistant_speech_timeout
     )
     resources.on_stop.append(speech.close)
-    deps = Deps(store=store, registry=registry, tools=tools, balances=balances, turns=turns,
-                chats=chats, replies=replies, completions=completions, speech=speech,
-                kinds={p.name: p.kind for p in settings.providers},
-                max_output_tokens=settings.assistant_max_output_tokens,
-                tool_timeout=settings.assistant_tool_timeout)  # fmt: skip
-    servicer = AssistantServicer(deps)
-    return [registration(servicer)]
+    deps = Deps(
+        conversations=conversations,
+        messages=messages,
+        completion_store=completion_store,
+        registry=registry,
+        tools=tools,
+        balances=balances,
+        turns=turns,
+        chats=chats,
+        replies=replies,
+        completions=completions,
+        speech=speech,
+        kinds={p.name: p.kind for p in settings.providers},
+        max_output_tokens=settings.assistant_max_output_tokens,
+        tool_timeout=settings.assistant_tool_timeout,
+    )
+    return [registration(AssistantServicer(deps))]
 
 
 SPEC = ServiceSpec(name="assistant", build=build, database=True)

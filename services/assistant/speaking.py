@@ -15,8 +15,7 @@ from voka import errors
 from voka.assistant.v1 import assistant_pb2
 from voka.speech.v1 import speech_pb2
 
-A, S = assistant_pb2, speech_pb2
-Out = A.StreamVoiceChatResponse
+Out = assistant_pb2.StreamVoiceChatResponse
 _RATE = re.compile(r"rate=(\d+)")
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 
@@ -41,7 +40,7 @@ def split_sentences(text: str) -> tuple[list[str], str]:
 class Speaker:
     """Speaks one reply: `add` its text as it arrives, `flush` the rest at its end."""
 
-    def __init__(self, speech: SpeechClient, config: A.VoiceChatConfig,
+    def __init__(self, speech: SpeechClient, config: assistant_pb2.VoiceChatConfig,
                  metadata: Sequence[tuple[str, str]]) -> None:  # fmt: skip
         self._speech = speech
         self._config = config
@@ -67,10 +66,10 @@ class Speaker:
         config = self._config
         if config.disable_audio_output:
             return
-        output = config.output_encoding or A.AUDIO_ENCODING_LINEAR16
+        output = config.output_encoding or assistant_pb2.AUDIO_ENCODING_LINEAR16
         data, rate = b"", config.output_sample_rate_hertz
         if text:
-            request = S.SynthesizeSpeechRequest(
+            request = speech_pb2.SynthesizeSpeechRequest(
                 text=text, voice=config.voice, language=config.language,
                 speaking_rate=config.speaking_rate, audio_encoding=encoding(output),
                 sample_rate_hertz=config.output_sample_rate_hertz)  # fmt: skip
@@ -80,6 +79,6 @@ class Speaker:
                 yield Out(error=exc.to_status())
                 return
             data, rate = body.data, sample_rate(body, config.output_sample_rate_hertz)
-        yield Out(audio=A.AudioChunk(data=data, encoding=output, sample_rate_hertz=rate,
+        yield Out(audio=assistant_pb2.AudioChunk(data=data, encoding=output, sample_rate_hertz=rate,
                                      sequence=self._sequence, text=text, last=last))  # fmt: skip
         self._sequence += 1

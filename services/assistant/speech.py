@@ -2,6 +2,11 @@
 activity detection and partial results) and SynthesizeSpeech (TTS) over gRPC, behind one circuit
 breaker, so a dead speech service costs a quick UNAVAILABLE instead of a hang per utterance.
 
+Answers follow the kit's peer rule (`voka.peer_calls`): a refusal that no retry can change is
+FAILED_PRECONDITION naming the speech service, anything else UNAVAILABLE. Only the peer's own
+failures (down, timed out, an internal fault) count against the breaker: a refused request, or a
+caller's token it does not accept, shows it is up.
+
 A synthesis has a deadline. A recognition stream lasts as long as the caller talks, so its
 deadline starts when its audio ends: the last final result must come within it.
 
@@ -11,27 +16,29 @@ service's own identity (`voka.service_identity`) is attached by the channel's in
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import functools
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
 from google.api import httpbody_pb2
 
-from voka import errors
+from voka import errors, peer_calls
 from voka.assistant.v1 import assistant_pb2
 from voka.breaker import CircuitBreaker
 from voka.service_identity import ServiceIdentity, channel
 from voka.speech.v1 import speech_pb2, speech_pb2_grpc
 
-S = speech_pb2
+PEER = "speech"
 Metadata = Sequence[tuple[str, str]]
 PEER_FAILURES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
                  grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)  # fmt: skip
 
 
-def encoding(value: assistant_pb2.AudioEncoding.ValueType) -> S.AudioEncoding.ValueType:
+def encoding(value: assistant_pb2.AudioEncoding.ValueType) -> speech_pb2.AudioEncoding.ValueType:
     """The speech contract's encoding of the same name."""
-    return S.AudioEncoding.Value(assistant_pb2.AudioEncoding.Name(value))
+    return speech_pb2.AudioEncoding.Value(assistant_pb2.AudioEncoding.Name(value))
 
 
 class SpeechClient:
@@ -48,8 +55,10 @@ class SpeechClient:
     def _speech(self) -> speech_pb2_grpc.SpeechServiceStub:
         """The stub, on a channel made inside the running loop on first use."""
         if self._stub is None:
-            self._channel = (channel(self._address, self._identity) if self._identity
-                             else grpc.aio.insecure_channel(self._address))  # fmt: skip
+            if self._identity is not None:
+                self._channel = channel(self._address, self._identity)
+            else:
+                self._channel = grpc.aio.insecure_channel(self._address)
             self._stub = speech_pb2_grpc.SpeechServiceStub(self._channel)
         return self._stub
 
@@ -58,60 +67,71 @@ class SpeechClient:
             await self._channel.close()
 
     async def recognize(
-        self, config: S.StreamingRecognitionConfig, audio: AsyncIterator[bytes],
+        self,
+        config: speech_pb2.StreamingRecognitionConfig,
+        audio: AsyncIterator[bytes],
         metadata: Metadata,
-    ) -> AsyncIterator[S.StreamingRecognizeResponse]:  # fmt: skip
+    ) -> AsyncIterator[speech_pb2.StreamingRecognizeResponse]:
         """StreamingRecognize over `audio`, half-closed when `audio` ends; the results as they
-        come. Failures are UNAVAILABLE (counted by the breaker) or the speech service's code."""
+        come."""
         self._check_breaker()
         loop = asyncio.get_running_loop()
-        async with asyncio.timeout(None) as deadline:
+        with peer_calls.answering(PEER), self._counted():
+            async with asyncio.timeout(None) as deadline:
 
-            async def requests() -> AsyncIterator[S.StreamingRecognizeRequest]:
-                yield S.StreamingRecognizeRequest(config=config)
-                async for chunk in audio:
-                    yield S.StreamingRecognizeRequest(audio=chunk)
-                deadline.reschedule(loop.time() + self._timeout)
+                async def requests() -> AsyncIterator[speech_pb2.StreamingRecognizeRequest]:
+                    yield speech_pb2.StreamingRecognizeRequest(config=config)
+                    async for chunk in audio:
+                        yield speech_pb2.StreamingRecognizeRequest(audio=chunk)
+                    deadline.reschedule(loop.time() + self._timeout)
 
-            rpc: Any = self._speech().StreamingRecognize  # the stubs are typed for sync gRPC
-            call = rpc(requests(), metadata=tuple(metadata))
-            try:
-                async for response in call:
-                    yield response
-            except grpc.aio.AioRpcError as exc:
-                raise self._failure(exc) from exc
-            except TimeoutError as exc:
-                call.cancel()
-                self.breaker.failed()
-                raise errors.unavailable(
-                    f"speech service: no final transcript {self._timeout:g} s after the audio "
-                    "ended") from exc  # fmt: skip
-        self.breaker.succeeded()
+                rpc: Any = self._speech().StreamingRecognize  # the stubs are typed for sync gRPC
+                call = rpc(requests(), metadata=tuple(metadata))
+                try:
+                    async for response in call:
+                        yield response
+                except grpc.aio.AioRpcError as exc:
+                    raise peer_calls.refusal(exc) or exc from exc
+                except TimeoutError as exc:
+                    call.cancel()
+                    self.breaker.failed()
+                    raise errors.unavailable(
+                        f"speech service: no final transcript {self._timeout:g} s after the "
+                        "audio ended"
+                    ) from exc
 
     async def speak(
-        self, request: S.SynthesizeSpeechRequest, metadata: Metadata
+        self, request: speech_pb2.SynthesizeSpeechRequest, metadata: Metadata
     ) -> httpbody_pb2.HttpBody:
         self._check_breaker()
-        try:
-            rpc: Any = self._speech().SynthesizeSpeech
-            body: httpbody_pb2.HttpBody = await rpc(
-                request, metadata=tuple(metadata), timeout=self._timeout)  # fmt: skip
-        except grpc.aio.AioRpcError as exc:
-            raise self._failure(exc) from exc
-        self.breaker.succeeded()
-        return body
+        with peer_calls.answering(PEER), self._counted():
+            stub: Any = self._speech()  # the stubs are typed for sync gRPC
+            rpc = functools.partial(stub.SynthesizeSpeech, metadata=tuple(metadata))
+            body: httpbody_pb2.HttpBody = await peer_calls.call(rpc, request, timeout=self._timeout)
+            return body
 
     def _check_breaker(self) -> None:
         if not self.breaker.allow():
             raise errors.unavailable(
                 f"speech service unavailable (circuit open, retry in "
-                f"{self.breaker.retry_after:.0f} s)")  # fmt: skip
+                f"{self.breaker.retry_after:.0f} s)"
+            )
 
-    def _failure(self, exc: grpc.aio.AioRpcError) -> errors.VokaError:
-        """A failed call as the caller sees it; only the peer's own failures count against
-        the breaker (a refused request shows it is up)."""
-        if exc.code() in PEER_FAILURES:
-            self.breaker.failed()
-            return errors.unavailable(f"speech service: {exc.details()}")
-        self.breaker.succeeded()
-        return errors.VokaError(message=f"speech service: {exc.details()}", code=exc.code())
+    @contextmanager
+    def _counted(self) -> Iterator[None]:
+        """A call's answer, told to the breaker."""
+        try:
+            yield
+        except peer_calls.RefusedError:
+            self.breaker.succeeded()
+            raise
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in PEER_FAILURES:
+                self.breaker.failed()
+            else:
+                self.breaker.succeeded()
+            raise
+        except errors.VokaError:
+            raise  # counted where it was raised
+        else:
+            self.breaker.succeeded()

@@ -12,13 +12,14 @@ from voka import errors
 from voka.assistant.v1 import assistant_pb2
 from voka.errors import FieldViolation
 
-A = assistant_pb2
 MAX_MESSAGE = 32000
 MAX_TITLE = 200
 MAX_INSTRUCTIONS = 8000
 MAX_REQUEST_ID = 128
 MAX_STOP_SEQUENCES = 4
 TOOL_TIMEOUT = (1.0, 600.0)
+SILENCE_SECONDS = (0.1, 5.0)
+UPDATABLE = ("display_name", "model", "instructions", "context", "hemisphere", "tool_policy")
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _TOOL = re.compile(r"^servers/[A-Za-z0-9_.-]+/tools/([A-Za-z0-9_.-]+|-)$")
 
@@ -32,6 +33,14 @@ def resource_id(name: str, collection: str, path: str) -> tuple[str, Violations]
     if name.startswith(f"{collection}/") and _ID.match(found):
         return found, []
     return "", [FieldViolation(path, f"must be {collection}/{{id}}")]
+
+
+def server_name(name: str, path: str = "name") -> tuple[str, Violations]:
+    """The server in `servers/{server}`, or a violation naming the expected shape."""
+    server = name.removeprefix("servers/")
+    if name.startswith("servers/") and server:
+        return server, []
+    return "", [FieldViolation(path, "must be servers/{server}")]
 
 
 def require(violations: Violations) -> None:
@@ -52,7 +61,7 @@ def request_id(value: str, path: str = "request_id") -> Violations:
     return text(value, path, MAX_REQUEST_ID)
 
 
-def sampling(options: A.SamplingOptions, path: str = "sampling") -> Violations:
+def sampling(options: assistant_pb2.SamplingOptions, path: str = "sampling") -> Violations:
     """Each knob within its documented range."""
     ranges: dict[Knob, tuple[float, float]] = {
         "temperature": (0.0, 2.0),
@@ -74,11 +83,13 @@ def sampling(options: A.SamplingOptions, path: str = "sampling") -> Violations:
     return problems
 
 
-def balance(message: A.HemisphereBalance, present: bool, path: str) -> Violations:
+def balance(message: assistant_pb2.HemisphereBalance, present: bool, path: str) -> Violations:
     return hemisphere.check(message, path) if present else []
 
 
-def turn(request: A.ProcessMessageRequest | A.StreamReplyRequest) -> Violations:
+def turn(
+    request: assistant_pb2.ProcessMessageRequest | assistant_pb2.StreamReplyRequest,
+) -> Violations:
     """ProcessMessage and StreamReply share their input fields."""
     problems = text(request.message, "message", MAX_MESSAGE, required=True)
     if request.conversation:
@@ -88,7 +99,7 @@ def turn(request: A.ProcessMessageRequest | A.StreamReplyRequest) -> Violations:
     return problems + request_id(request.request_id)
 
 
-def tool_policy(policy: A.ToolPolicy, path: str) -> Violations:
+def tool_policy(policy: assistant_pb2.ToolPolicy, path: str) -> Violations:
     problems = tools(policy.allowed_tools, f"{path}.allowed_tools")
     if policy.HasField("tool_timeout"):
         seconds = policy.tool_timeout.ToTimedelta().total_seconds()
@@ -106,7 +117,7 @@ def tools(names: Iterable[str], path: str) -> Violations:
 
 
 def conversation_fields(
-    conversation: A.Conversation, fields: set[str], path: str = "conversation"
+    conversation: assistant_pb2.Conversation, fields: set[str], path: str = "conversation"
 ) -> Violations:
     """The settable fields among `fields`."""
     problems: Violations = []
@@ -123,7 +134,7 @@ def conversation_fields(
     return problems
 
 
-def completion(message: A.Completion, path: str = "completion") -> Violations:
+def completion(message: assistant_pb2.Completion, path: str = "completion") -> Violations:
     """A completion's input fields."""
     problems = text(message.prompt, f"{path}.prompt", MAX_MESSAGE)
     if not message.prompt.strip() and not message.messages:
@@ -138,7 +149,7 @@ def completion(message: A.Completion, path: str = "completion") -> Violations:
 
 
 def chat_messages(
-    messages: Iterable[A.ChatMessage], path: str = "messages", required: bool = True
+    messages: Iterable[assistant_pb2.ChatMessage], path: str = "messages", required: bool = True
 ) -> Violations:
     """CompleteChat's message list: a role on each, a bounded text."""
     items = list(messages)
@@ -146,7 +157,55 @@ def chat_messages(
         return [FieldViolation(path, "at least one message is required")]
     problems: Violations = []
     for i, message in enumerate(items):
-        if message.role == A.MESSAGE_ROLE_UNSPECIFIED:
+        if message.role == assistant_pb2.MESSAGE_ROLE_UNSPECIFIED:
             problems.append(FieldViolation(f"{path}[{i}].role", "is required"))
         problems += text(message.content, f"{path}[{i}].content", MAX_MESSAGE)
+    return problems
+
+
+def known_model(model: str, known: Iterable[str], path: str) -> Violations:
+    return [] if model in set(known) else [FieldViolation(path, f"unknown model {model!r}")]
+
+
+def update_fields(request: assistant_pb2.UpdateConversationRequest) -> set[str]:
+    """The fields to change: the mask's (INVALID_ARGUMENT naming any it cannot update), or
+    every populated settable field."""
+    if request.HasField("update_mask") and request.update_mask.paths:
+        fields = set(request.update_mask.paths)
+        unknown = sorted(fields - set(UPDATABLE))
+        require([FieldViolation("update_mask", f"cannot update {p!r}") for p in unknown])
+        return fields
+    populated = {f.name for f, _ in request.conversation.ListFields()}
+    return populated & set(UPDATABLE)
+
+
+def balance_setting(request: assistant_pb2.SetHemisphereBalanceRequest) -> Violations:
+    """A balance to set, or `reset` without one."""
+    present = request.HasField("balance")
+    if request.reset and present:
+        return [FieldViolation("balance", "must be unset with reset")]
+    if not request.reset and not present:
+        return [FieldViolation("balance", "is required unless reset")]
+    problems = hemisphere.check(request.balance, "balance") if present else []
+    if request.conversation:
+        problems += resource_id(request.conversation, "conversations", "conversation")[1]
+    return problems
+
+
+def voice_chat_config(config: assistant_pb2.VoiceChatConfig) -> Violations:
+    """StreamVoiceChat's first message."""
+    problems: Violations = []
+    if config.conversation:
+        problems += resource_id(config.conversation, "conversations", "config.conversation")[1]
+    rate = config.input_sample_rate_hertz
+    if rate and not 8000 <= rate <= 48000:
+        problems.append(FieldViolation("config.input_sample_rate_hertz", "8000 to 48000"))
+    if config.input_encoding == assistant_pb2.AUDIO_ENCODING_MP3:
+        problems.append(FieldViolation("config.input_encoding", "MP3 is output only"))
+    if config.HasField("end_of_utterance_silence"):
+        seconds = config.end_of_utterance_silence.ToTimedelta().total_seconds()
+        if not SILENCE_SECONDS[0] <= seconds <= SILENCE_SECONDS[1]:
+            problems.append(FieldViolation("config.end_of_utterance_silence", "100ms to 5s"))
+    problems += sampling(config.sampling, "config.sampling")
+    problems += balance(config.hemisphere, config.HasField("hemisphere"), "config.hemisphere")
     return problems

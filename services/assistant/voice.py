@@ -10,26 +10,22 @@ stops, the partial reply is stored with finish reason CANCELLED and `reply_compl
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import aclosing
 from typing import Any
 
 from services.assistant import convert, validation
 from services.assistant.hemisphere import Balance
 from services.assistant.listening import Ear, Heard, nothing_heard
-from services.assistant.rpc_replies import Event, completed
 from services.assistant.speaking import Speaker
 from services.assistant.speech import SpeechClient
 from services.assistant.turns import Turn, TurnInput, Turns
 from voka import errors
 from voka.assistant.v1 import assistant_pb2, events_pb2
-from voka.authn import Identity
 from voka.errors import FieldViolation
 
-A, E = assistant_pb2, events_pb2
-Out = A.StreamVoiceChatResponse
-Requests = AsyncIterator[A.StreamVoiceChatRequest]
-TurnEvents = Callable[[Turn, str], AsyncGenerator[Event, None]]
+Out = assistant_pb2.StreamVoiceChatResponse
+Requests = AsyncIterator[assistant_pb2.StreamVoiceChatRequest]
 MAX_CHUNK_BYTES = 1 << 20
 REPLY_EVENTS = {"started": "reply_started", "delta": "reply_delta", "tool_call": "tool_call",
                 "tool_result": "tool_result", "completed": "reply_completed"}  # fmt: skip
@@ -37,25 +33,35 @@ REPLY_EVENTS = {"started": "reply_started", "delta": "reply_delta", "tool_call":
 
 def transcript(heard: Heard) -> Out:
     result = heard.result
-    return Out(transcript=A.VoiceTranscript(
-        utterance_index=heard.index, text=result.text.strip(), is_final=result.is_final,
-        language=result.language, language_probability=result.language_probability))  # fmt: skip
+    return Out(
+        transcript=assistant_pb2.VoiceTranscript(
+            utterance_index=heard.index,
+            text=result.text.strip(),
+            is_final=result.is_final,
+            language=result.language,
+            language_probability=result.language_probability,
+        )
+    )
 
 
 class VoiceChat:
     """The state of one StreamVoiceChat call."""
 
     def __init__(
-        self, turns: Turns, turn_events: TurnEvents, speech: SpeechClient, *,
-        config: A.VoiceChatConfig, conversation: str, identity: Identity,
+        self,
+        turns: Turns,
+        speech: SpeechClient,
+        *,
+        config: assistant_pb2.VoiceChatConfig,
+        conversation: str,
+        owner: str,
         metadata: Sequence[tuple[str, str]],
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._turns = turns
-        self._turn_events = turn_events
         self._speech = speech
         self._config = config
         self._conversation = conversation
-        self._identity = identity
+        self._owner = owner
         self._metadata = metadata
         self._ear = Ear(speech, config, metadata)
         self._out: asyncio.Queue[Out | BaseException | None] = asyncio.Queue()
@@ -95,9 +101,9 @@ class VoiceChat:
                 self._ear.hear(message.audio)
             elif kind == "config":
                 validation.require([FieldViolation("config", "only in the first message")])
-            elif message.control.action == A.VOICE_CHAT_ACTION_END_OF_UTTERANCE:
+            elif message.control.action == assistant_pb2.VOICE_CHAT_ACTION_END_OF_UTTERANCE:
                 self._ear.end_utterance()
-            elif message.control.action == A.VOICE_CHAT_ACTION_CANCEL_REPLY:
+            elif message.control.action == assistant_pb2.VOICE_CHAT_ACTION_CANCEL_REPLY:
                 self._cancel_reply()
         await self._ear.close()
 
@@ -134,15 +140,24 @@ class VoiceChat:
 
     async def _answer(self, text: str) -> None:
         """One turn: reply events with the audio interleaved, then reply_completed."""
-        config, identity = self._config, self._identity
+        config = self._config
         override = Balance.of(config.hemisphere) if config.HasField("hemisphere") else None
+        ask = TurnInput(
+            owner=self._owner,
+            message=text,
+            conversation=self._conversation,
+            context=convert.plain(config.context),
+            model=config.model,
+            sampling=config.sampling,
+            hemisphere=override,
+            disable_tools=config.disable_tools,
+            channel=events_pb2.REPLY_CHANNEL_VOICE,
+        )
         turn: Turn | None = None
         try:
-            turn = await self._turns.begin(TurnInput(
-                owner=identity.subject, admin=identity.is_admin, message=text,
-                conversation=self._conversation, context=convert.plain(config.context),
-                model=config.model, sampling=config.sampling, hemisphere=override,
-                disable_tools=config.disable_tools, channel=E.REPLY_CHANNEL_VOICE))  # fmt: skip
+            # Read again for each utterance: settings change and conversations go meanwhile.
+            record = await self._turns.conversation(self._conversation)
+            turn = await self._turns.begin(ask, record)
             await self._speak(turn)
         except errors.VokaError as exc:
             self._out.put_nowait(Out(error=exc.to_status()))
@@ -150,12 +165,12 @@ class VoiceChat:
             if not self._cancelled:
                 raise
             if turn is not None and turn.reply is not None:  # stored as cancelled
-                self._out.put_nowait(Out(reply_completed=completed(turn.outcome,
-                                                                   turn.reply.name)))  # fmt: skip
+                completed = turn.outcome.completed(turn.reply.name)
+                self._out.put_nowait(Out(reply_completed=completed))
 
     async def _speak(self, turn: Turn) -> None:
         speaker = Speaker(self._speech, self._config, self._metadata)
-        async with aclosing(self._turn_events(turn, "")) as events:
+        async with aclosing(self._turns.stream(turn)) as events:
             async for kind, message in events:
                 if kind == "completed":
                     await self._put_all(speaker.flush())

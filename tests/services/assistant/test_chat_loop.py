@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.assistant.chat import ChatEvent, ChatLoop, ToolCallEvent, ToolResultEvent
+from services.assistant.chat_loop import ChatEvent, ChatLoop, ToolCallEvent, ToolResultEvent
 from services.assistant.providers.base import (
     ChatMessage,
     ChatRequest,

@@ -12,26 +12,27 @@ from services.assistant.tools import McpServerInfo
 from voka import wellknown
 from voka.assistant.v1 import assistant_pb2
 
-A = assistant_pb2
-KINDS: Mapping[str, A.ProviderKind.ValueType] = {
-    "local": A.PROVIDER_KIND_LOCAL,
-    "openai": A.PROVIDER_KIND_OPENAI_COMPATIBLE,
-    "anthropic": A.PROVIDER_KIND_ANTHROPIC,
+KINDS: Mapping[str, assistant_pb2.ProviderKind.ValueType] = {
+    "local": assistant_pb2.PROVIDER_KIND_LOCAL,
+    "openai": assistant_pb2.PROVIDER_KIND_OPENAI_COMPATIBLE,
+    "anthropic": assistant_pb2.PROVIDER_KIND_ANTHROPIC,
 }
-CIRCUITS: Mapping[str, A.CircuitState.ValueType] = {
-    "closed": A.CIRCUIT_STATE_CLOSED,
-    "open": A.CIRCUIT_STATE_OPEN,
-    "half_open": A.CIRCUIT_STATE_HALF_OPEN,
+CIRCUITS: Mapping[str, assistant_pb2.CircuitState.ValueType] = {
+    "closed": assistant_pb2.CIRCUIT_STATE_CLOSED,
+    "open": assistant_pb2.CIRCUIT_STATE_OPEN,
+    "half_open": assistant_pb2.CIRCUIT_STATE_HALF_OPEN,
 }
 
 
-def model(info: ModelInfo, kind: str, default: str, available: bool, max_output: int) -> A.Model:
-    return A.Model(
+def model(
+    info: ModelInfo, kind: str, default: str, available: bool, max_output: int
+) -> assistant_pb2.Model:
+    return assistant_pb2.Model(
         id=info.id,
         display_name=info.description or info.id,
         provider=info.provider,
-        provider_kind=KINDS.get(kind, A.PROVIDER_KIND_UNSPECIFIED),
-        capabilities=A.ModelCapabilities(
+        provider_kind=KINDS.get(kind, assistant_pb2.PROVIDER_KIND_UNSPECIFIED),
+        capabilities=assistant_pb2.ModelCapabilities(
             streaming=info.supports_streaming, tool_calls=info.supports_tools
         ),
         context_length=info.context_window,
@@ -49,19 +50,22 @@ def ordered(models: Sequence[ModelInfo], default: str) -> list[ModelInfo]:
 
 def provider_status(
     health: ProviderHealth, kind: str, load: Load, models: Sequence[ModelInfo]
-) -> A.ProviderStatus:
+) -> assistant_pb2.ProviderStatus:
     slots = load.of(health.provider)
     if health.healthy:
+        closed = health.state == "closed"
         state = (
-            A.PROVIDER_HEALTH_HEALTHY if health.state == "closed" else A.PROVIDER_HEALTH_DEGRADED
+            assistant_pb2.PROVIDER_HEALTH_HEALTHY
+            if closed
+            else assistant_pb2.PROVIDER_HEALTH_DEGRADED
         )
     else:
-        state = A.PROVIDER_HEALTH_UNAVAILABLE
-    return A.ProviderStatus(
+        state = assistant_pb2.PROVIDER_HEALTH_UNAVAILABLE
+    return assistant_pb2.ProviderStatus(
         provider=health.provider,
-        kind=KINDS.get(kind, A.PROVIDER_KIND_UNSPECIFIED),
+        kind=KINDS.get(kind, assistant_pb2.PROVIDER_KIND_UNSPECIFIED),
         health=state,
-        circuit_state=CIRCUITS.get(health.state, A.CIRCUIT_STATE_UNSPECIFIED),
+        circuit_state=CIRCUITS.get(health.state, assistant_pb2.CIRCUIT_STATE_UNSPECIFIED),
         in_flight=slots.in_flight,
         queued=slots.queued,
         max_concurrency=slots.concurrency,
@@ -70,17 +74,21 @@ def provider_status(
     )
 
 
-def mcp_server(info: McpServerInfo, admin: bool, tool_timeout: float) -> A.McpServer:
+def mcp_server(info: McpServerInfo, admin: bool, tool_timeout: float) -> assistant_pb2.McpServer:
     """A server as the contract shows it; `tool_timeout` is the service's default limit."""
     if info.connected:
-        state = A.MCP_SERVER_STATE_CONNECTED
+        state = assistant_pb2.MCP_SERVER_STATE_CONNECTED
     else:
-        state = A.MCP_SERVER_STATE_FAILED if info.error else A.MCP_SERVER_STATE_DISCONNECTED
-    server = A.McpServer(
+        state = (
+            assistant_pb2.MCP_SERVER_STATE_FAILED
+            if info.error
+            else assistant_pb2.MCP_SERVER_STATE_DISCONNECTED
+        )
+    server = assistant_pb2.McpServer(
         name=f"servers/{info.name}",
         display_name=info.name,
-        transport=A.MCP_TRANSPORT_STDIO if info.transport == "stdio"
-        else A.MCP_TRANSPORT_STREAMABLE_HTTP,
+        transport=assistant_pb2.MCP_TRANSPORT_STDIO if info.transport == "stdio"
+        else assistant_pb2.MCP_TRANSPORT_STREAMABLE_HTTP,
         endpoint=info.target if admin else "",
         state=state,
         error=info.error,
@@ -95,16 +103,21 @@ def mcp_server(info: McpServerInfo, admin: bool, tool_timeout: float) -> A.McpSe
     return server
 
 
-def mcp_tools(servers: Sequence[McpServerInfo], specs: Sequence[ToolSpec]) -> list[A.McpTool]:
+def mcp_tools(
+    servers: Sequence[McpServerInfo], specs: Sequence[ToolSpec]
+) -> list[assistant_pb2.McpTool]:
     """Every tool of the given servers, by resource name."""
     by_name = {spec.name: spec for spec in specs}
     tools = []
     for server in servers:
         for tool in server.tools:
             spec = by_name.get(tool)
-            message = A.McpTool(name=toolnames.resource(server.name, tool), tool_name=tool,
-                                description=spec.description if spec else "",
-                                allowed_by_default=True)  # fmt: skip
+            message = assistant_pb2.McpTool(
+                name=toolnames.resource(server.name, tool),
+                tool_name=tool,
+                description=spec.description if spec else "",
+                allowed_by_default=True,
+            )
             if spec is not None:
                 message.input_schema.update(spec.parameters)
             tools.append(message)

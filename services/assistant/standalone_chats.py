@@ -3,7 +3,9 @@ the caller's message list behind the service's system prompt, nothing stored."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+from collections.abc import AsyncGenerator, Iterable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,12 +14,10 @@ from services.assistant.announce import Announcer, Origin
 from services.assistant.balances import Balances
 from services.assistant.hemisphere import Balance, InForce
 from services.assistant.providers.base import ChatMessage, ChatRequest
-from services.assistant.replies import Outcome
+from services.assistant.replies import Outcome, Replies, ReplyEvent
 from services.assistant.tools import ToolBox
 from services.assistant.turns import Turns, sampling
 from voka.assistant.v1 import assistant_pb2, events_pb2
-
-A, E = assistant_pb2, events_pb2
 
 
 @dataclass(frozen=True)
@@ -25,14 +25,14 @@ class ChatInput:
     """A stand-alone chat's input, from any of the RPCs that take one."""
 
     owner: str
-    messages: Sequence[A.ChatMessage]
+    messages: Sequence[assistant_pb2.ChatMessage]
     model: str = ""
-    sampling: A.SamplingOptions = field(default_factory=A.SamplingOptions)
+    sampling: assistant_pb2.SamplingOptions = field(default_factory=assistant_pb2.SamplingOptions)
     hemisphere: Balance | None = None
     context: dict[str, Any] | None = None
     tools: Sequence[str] = ()
     instructions: str = ""
-    channel: E.ReplyChannel.ValueType = E.REPLY_CHANNEL_CHAT
+    channel: events_pb2.ReplyChannel.ValueType = events_pb2.REPLY_CHANNEL_CHAT
     completion: str = ""  # `completions/{id}` when an async completion asks
 
 
@@ -49,26 +49,39 @@ class Chat:
     tool_timeout: float | None = None  # the service's default
 
 
-def chat_message(message: A.ChatMessage) -> ChatMessage:
+def chat_message(message: assistant_pb2.ChatMessage) -> ChatMessage:
     calls = convert.provider_calls(message.tool_calls)
     role = convert.ROLES[message.role]
     return ChatMessage(role, message.content, calls, message.tool_call_id or None)  # type: ignore[arg-type]
 
 
-def with_prompt(messages: Iterable[A.ChatMessage], text: str) -> list[A.ChatMessage]:
+def with_prompt(
+    messages: Iterable[assistant_pb2.ChatMessage], text: str
+) -> list[assistant_pb2.ChatMessage]:
     """A completion's messages followed by its prompt as the last user message."""
-    extra = [A.ChatMessage(role=A.MESSAGE_ROLE_USER, content=text)] if text.strip() else []
-    return [*messages, *extra]
+    if not text.strip():
+        return list(messages)
+    prompt_message = assistant_pb2.ChatMessage(role=assistant_pb2.MESSAGE_ROLE_USER, content=text)
+    return [*messages, prompt_message]
 
 
-class Chats:
-    """Prepares stand-alone chats and announces their end."""
+class StandaloneChats:
+    """Prepares stand-alone chats, streams them in a provider slot and announces their end."""
 
-    def __init__(self, turns: Turns, tools: ToolBox, balances: Balances, announcer: Announcer,
-                 max_output: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        turns: Turns,
+        tools: ToolBox,
+        balances: Balances,
+        replies: Replies,
+        announcer: Announcer,
+        *,
+        max_output: int,
+    ) -> None:
         self._turns = turns
         self._tools = tools
         self.balances = balances
+        self._replies = replies
         self._announcer = announcer
         self._max_output = max_output
 
@@ -80,10 +93,32 @@ class Chats:
         options = sampling(ask.sampling, balance.balance, self._max_output)
         allowed = toolnames.allowed(ask.tools, self._tools.servers())
         request = ChatRequest(model_id, messages, options)
-        origin = Origin(ask.owner, ask.channel, provider, balance.balance.message(),
-                        completion=ask.completion)  # fmt: skip
+        origin = Origin(
+            ask.owner,
+            ask.channel,
+            provider,
+            balance.balance.message(),
+            completion=ask.completion,
+        )
         return Chat(provider, request, allowed, balance, Outcome(model_id), origin)
 
-    async def finish(self, chat: Chat) -> None:
-        """A stand-alone chat ended (nothing is stored): announce `reply.completed`."""
-        await self._announcer.reply(chat.origin, chat.outcome)
+    async def stream(self, chat: Chat) -> AsyncGenerator[ReplyEvent, None]:
+        """The chat in a provider slot: started, deltas and tool events, completed; its end
+        is announced whatever happens."""
+        async with self._replies.slot(chat.provider) as waited:
+            chat.outcome.queue = waited
+            yield (
+                "started",
+                assistant_pb2.ReplyStarted(
+                    model=chat.outcome.model, hemisphere=chat.balance.balance.message()
+                ),
+            )
+            try:
+                tool_name = self._turns.tool_name
+                async with aclosing(self._replies.events(chat, tool_name)) as events:
+                    async for event in events:
+                        yield event
+            finally:
+                # Nothing is stored: the end is announced as `reply.completed`.
+                await asyncio.shield(self._announcer.reply(chat.origin, chat.outcome))
+        yield "completed", chat.outcome.completed()

@@ -1,0 +1,97 @@
+"""Conversations' settings and counters. Settings change one by one (UpdateConversation), the
+counters only through `MessageStore.append`, so an update never undoes a reply's accounting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.assistant.records import (
+    ConversationRecord,
+    conversation_row,
+    conversations,
+    messages,
+)
+
+# Columns an update leaves alone: identity, creation and what appending messages counts.
+KEPT_ON_UPDATE = ("id", "owner", "create_time", "message_count", "input_tokens",
+                  "output_tokens", "last_message_time")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ConversationQuery:
+    """ListConversations filters; `owner` None: every owner (admins)."""
+
+    owner: str | None
+    title: str = ""
+
+
+class ConversationStore:
+    """`assistant_conversations`, through the service's session factory."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def create(self, record: ConversationRecord) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(conversations.insert().values(conversation_row(record)))
+
+    async def get(self, conversation_id: str) -> ConversationRecord | None:
+        select = sa.select(conversations).where(conversations.c.id == conversation_id)
+        async with self._sessions() as session:
+            row = (await session.execute(select)).first()
+        return None if row is None else ConversationRecord.from_row(row)
+
+    async def page(
+        self, query: ConversationQuery, after: tuple[datetime, str] | None, limit: int
+    ) -> tuple[list[ConversationRecord], bool]:
+        """Most recently active first, and whether more follow."""
+        order = conversations.c.activity_time
+        select = sa.select(conversations).where(*self._filters(query))
+        if after is not None:
+            time, last_id = after
+            beyond = sa.and_(order == time, conversations.c.id < last_id)
+            select = select.where(sa.or_(order < time, beyond))
+        select = select.order_by(order.desc(), conversations.c.id.desc()).limit(limit + 1)
+        async with self._sessions() as session:
+            rows = (await session.execute(select)).all()
+        records = [ConversationRecord.from_row(r) for r in rows]
+        return records[:limit], len(records) > limit
+
+    async def count(self, query: ConversationQuery) -> int:
+        select = sa.select(sa.func.count()).select_from(conversations)
+        async with self._sessions() as session:
+            found = await session.execute(select.where(*self._filters(query)))
+        return int(found.scalar_one())
+
+    async def update(self, record: ConversationRecord) -> None:
+        """Write a record's settings (not its counters, which only appends change)."""
+        values = conversation_row(record)
+        for kept in KEPT_ON_UPDATE:
+            values.pop(kept)
+        update = conversations.update().where(conversations.c.id == record.id).values(values)
+        async with self._sessions() as session, session.begin():
+            await session.execute(update)
+
+    async def delete(self, conversation_id: str) -> None:
+        """The conversation and its messages, in one transaction."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                messages.delete().where(messages.c.conversation_id == conversation_id)
+            )
+            await session.execute(
+                conversations.delete().where(conversations.c.id == conversation_id)
+            )
+
+    @staticmethod
+    def _filters(query: ConversationQuery) -> list[sa.ColumnElement[bool]]:
+        filters: list[sa.ColumnElement[bool]] = []
+        if query.owner is not None:
+            filters.append(conversations.c.owner == query.owner)
+        if query.title:
+            pattern = "%" + query.title.lower().replace("\\", "\\\\").replace("%", "\\%") + "%"
+            filters.append(sa.func.lower(conversations.c.display_name).like(pattern, escape="\\"))
+        return filters
