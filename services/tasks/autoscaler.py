@@ -27,7 +27,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from services.tasks import metrics
-from services.tasks.bounds import WORKER_TYPES, PoolBounds, PoolStore, announce
+from services.tasks.bounds import WORKER_TYPES, announce
+from services.tasks.pool_store import PoolBounds, PoolStore
 from services.tasks.pools import LivePools, PoolFigures, pool_message
 from services.tasks.records import WorkerType
 from services.tasks.scheduler import Scheduler

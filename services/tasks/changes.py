@@ -10,11 +10,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from services.tasks.leases import Fence
+from services.tasks.lease_store import Fence
 from services.tasks.records import Priority, TaskRecord, TaskState, WorkerType, tasks
 from voka.tasks.v1 import tasks_pb2
-
-S = tasks_pb2  # states, priorities, reasons
 
 
 @dataclass(frozen=True)
@@ -65,7 +63,7 @@ _NEW: dict[str, Any] = {  # a new task's own values of the columns NewTask does 
     "attempts": 0,
     "worker": "",
     "cancel_requested": False,
-    "dead_letter_reason": S.DEAD_LETTER_REASON_UNSPECIFIED,
+    "dead_letter_reason": tasks_pb2.DEAD_LETTER_REASON_UNSPECIFIED,
     "dead_letter_retries": 0,
 }
 _UNSET: dict[str, Any] = dict.fromkeys(  # columns a new task leaves NULL, not inserted
@@ -127,7 +125,7 @@ class Attempt:
         """Still this attempt (anything else is a stale report), on a shard still held."""
         return sa.and_(
             tasks.c.id == self.task_id,
-            tasks.c.state == S.TASK_STATE_RUNNING,
+            tasks.c.state == tasks_pb2.TASK_STATE_RUNNING,
             tasks.c.dispatch_id == self.dispatch_id,
             self.fence.condition(),
         )
@@ -152,7 +150,7 @@ class Progress:
         return {
             "b_id": self.task_id,
             "b_dispatch": self.dispatch_id,
-            "b_state": S.TASK_STATE_SUCCEEDED if done else S.TASK_STATE_RUNNING,
+            "b_state": tasks_pb2.TASK_STATE_SUCCEEDED if done else tasks_pb2.TASK_STATE_RUNNING,
             "b_worker": self.worker,
             "b_start": self.start_time,
             "b_end": (self.end_time or at) if done else None,

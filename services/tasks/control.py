@@ -16,19 +16,18 @@ from google.protobuf import struct_pb2
 
 from services.tasks import bounds, metrics
 from services.tasks.changes import TaskQuery
-from services.tasks.leases import LeaseStore
+from services.tasks.lease_store import LeaseStore
 from services.tasks.pools import Pools, pool_message, utilisation_message
 from services.tasks.records import SHARD, WORKER_TYPE
 from services.tasks.registry import Registry, TaskFunction
 from services.tasks.scheduler import Scheduler
-from services.tasks.store import Store
+from services.tasks.store import TaskStore
 from voka import errors, wellknown
 from voka.errors import FieldViolation
 from voka.tasks.v1 import tasks_pb2
 
-T = tasks_pb2
-WORKER_TYPES = [t for t in T.WorkerType.values() if t != T.WORKER_TYPE_UNSPECIFIED]
-PRIORITIES = [p for p in T.Priority.values() if p != T.PRIORITY_UNSPECIFIED]
+WORKER_TYPES = [t for t in tasks_pb2.WorkerType.values() if t != tasks_pb2.WORKER_TYPE_UNSPECIFIED]
+PRIORITIES = [p for p in tasks_pb2.Priority.values() if p != tasks_pb2.PRIORITY_UNSPECIFIED]
 MIN_WINDOW, MAX_WINDOW, DEFAULT_WINDOW = 10.0, 86_400.0, 60.0
 DEMO_MAX, DEMO_DEFAULT = 10_000, 100
 DEMO_MAX_SECONDS, DEMO_DEFAULT_SECONDS = 60.0, 0.1
@@ -43,8 +42,8 @@ def _now() -> datetime:
 
 
 async def task_metrics(
-    scheduler: Scheduler, store: Store, pools: Pools, request: T.GetTaskMetricsRequest
-) -> T.TaskMetrics:
+    scheduler: Scheduler, store: TaskStore, pools: Pools, request: tasks_pb2.GetTaskMetricsRequest
+) -> tasks_pb2.TaskMetrics:
     window = DEFAULT_WINDOW
     if request.HasField("window"):
         window = request.window.ToTimedelta().total_seconds()
@@ -53,12 +52,16 @@ async def task_metrics(
     now = _now()
     depths = scheduler.queues.depths(now.timestamp())
     busy = scheduler.in_flight()
-    message = T.TaskMetrics(
+    message = tasks_pb2.TaskMetrics(
         window=wellknown.duration(window),
         compute_time=wellknown.timestamp(now),
         queued_total=sum(d.count for d in depths),
-        scheduled_total=await store.count(TaskQuery(owner=None, state=T.TASK_STATE_SCHEDULED)),
-        retrying_total=await store.count(TaskQuery(owner=None, state=T.TASK_STATE_RETRYING)),
+        scheduled_total=await store.count(
+            TaskQuery(owner=None, state=tasks_pb2.TASK_STATE_SCHEDULED)
+        ),
+        retrying_total=await store.count(
+            TaskQuery(owner=None, state=tasks_pb2.TASK_STATE_RETRYING)
+        ),
         running_total=sum(busy.values()),
         submitted_per_second=metrics.RATES.per_second("submitted", window),
         started_per_second=metrics.RATES.per_second("started", window),
@@ -69,7 +72,7 @@ async def task_metrics(
         run_time=metrics.histogram(metrics.RUN_TIME),
         retries=metrics.RATES.count("retried", window),
         dead_letter_size=await store.count(TaskQuery(owner=None, dead_letters=True)),
-        counters=T.TaskCounters(
+        counters=tasks_pb2.TaskCounters(
             submitted=metrics.total(metrics.SUBMITTED),
             started=metrics.total(metrics.STARTED),
             succeeded=metrics.total(metrics.SUCCEEDED),
@@ -101,7 +104,7 @@ async def task_metrics(
 
 async def scheduler_status(
     scheduler: Scheduler, leases: LeaseStore, pools: Pools
-) -> T.SchedulerStatus:
+) -> tasks_pb2.SchedulerStatus:
     """Shards and replicas as the lease table has them; queue figures of the shards served
     by the answering replica (others' are theirs to tell); pools from the workers' beats and
     the stored bounds."""
@@ -110,7 +113,7 @@ async def scheduler_status(
     depths = queues.depths(now.timestamp())
     running = scheduler.running_by_shard()
     settings = scheduler.settings
-    status = T.SchedulerStatus(
+    status = tasks_pb2.SchedulerStatus(
         shard_count=settings.tasks_shards,
         answered_by=scheduler.replica,
         compute_time=wellknown.timestamp(now),
@@ -147,17 +150,20 @@ async def scheduler_status(
     return status
 
 
-def _shard_state(owned: bool, paused: bool) -> T.ShardState.ValueType:
+def _shard_state(owned: bool, paused: bool) -> tasks_pb2.ShardState.ValueType:
     if not owned:
-        return T.SHARD_STATE_UNOWNED
-    return T.SHARD_STATE_PAUSED if paused else T.SHARD_STATE_ACTIVE
+        return tasks_pb2.SHARD_STATE_UNOWNED
+    return tasks_pb2.SHARD_STATE_PAUSED if paused else tasks_pb2.SHARD_STATE_ACTIVE
 
 
 # ControlScheduler
 
 
 async def control(
-    scheduler: Scheduler, leases: LeaseStore, pools: Pools, request: T.ControlSchedulerRequest
+    scheduler: Scheduler,
+    leases: LeaseStore,
+    pools: Pools,
+    request: tasks_pb2.ControlSchedulerRequest,
 ) -> str:
     """Applies the action; returns what was done, in words."""
     action = request.WhichOneof("action")
@@ -182,12 +188,12 @@ async def control(
         pause = action == "pause_worker_type"
         changed = await leases.set_pause(WORKER_TYPE, worker_type, pause, _now())
         scheduler.apply_pauses(*await leases.pauses())
-        name = T.WorkerType.Name(worker_type)
+        name = tasks_pb2.WorkerType.Name(worker_type)
         return f"{name} {'paused' if pause else 'resumed'}" + ("" if changed else " (already)")
     if action == "resize_pool":
         live = pools.live.figures(request.resize_pool.worker_type).workers
         size = await bounds.resize(pools.store, pools.bus, request.resize_pool, live)
-        return (f"{T.WorkerType.Name(size.worker_type)} pool: {size.min_workers} to "
+        return (f"{tasks_pb2.WorkerType.Name(size.worker_type)} pool: {size.min_workers} to "
                 f"{size.max_workers} workers, {size.desired_workers} wanted")  # fmt: skip
     if action == "drain_replica":
         replica = request.drain_replica.replica or scheduler.replica
@@ -214,8 +220,8 @@ def _demo_args(function: TaskFunction, index: int, seconds: float) -> dict[str, 
 
 
 def demo_requests(
-    registry: Registry, request: T.SubmitDemoTasksRequest, rng: random.Random | None = None
-) -> list[T.SubmitTaskRequest]:
+    registry: Registry, request: tasks_pb2.SubmitDemoTasksRequest, rng: random.Random | None = None
+) -> list[tasks_pb2.SubmitTaskRequest]:
     """The submits SubmitDemoTasks makes (checked like any other submit afterwards)."""
     count = request.count or DEMO_DEFAULT
     demos, seconds = _demo_choices(registry, request, count)
@@ -230,13 +236,13 @@ def demo_requests(
         args.update(_demo_args(function, index, seconds))
         priority = request.priority or PRIORITIES[index % len(PRIORITIES)]
         submits.append(
-            T.SubmitTaskRequest(function_name=function.name, args=args, priority=priority)
+            tasks_pb2.SubmitTaskRequest(function_name=function.name, args=args, priority=priority)
         )
     return submits
 
 
 def _demo_choices(
-    registry: Registry, request: T.SubmitDemoTasksRequest, count: int
+    registry: Registry, request: tasks_pb2.SubmitDemoTasksRequest, count: int
 ) -> tuple[list[TaskFunction], float]:
     """The demo functions to cycle through and each task's duration; INVALID_ARGUMENT with
     every bad field."""
@@ -254,9 +260,9 @@ def _demo_choices(
         demos = [f for f in demos if f.worker_type == request.worker_type]
         if not demos and request.worker_type in WORKER_TYPES:
             problems.append(FieldViolation("worker_type", "no demo function of this type"))
-    if request.worker_type not in T.WorkerType.values():
+    if request.worker_type not in tasks_pb2.WorkerType.values():
         problems.append(FieldViolation("worker_type", "is not a worker type"))
-    if request.priority not in T.Priority.values():
+    if request.priority not in tasks_pb2.Priority.values():
         problems.append(FieldViolation("priority", "is not a priority"))
     seconds = DEMO_DEFAULT_SECONDS
     if request.HasField("task_duration"):

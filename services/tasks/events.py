@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from google.protobuf.message import Message
+from nats.aio.msg import Msg
 
+from voka.bus import EVENT_TYPE
 from voka.tasks.v1 import events_pb2, tasks_pb2
 
 LIFECYCLE_SUBJECTS = "voka.tasks.task.*"  # submitted, started, succeeded, ... (4 tokens)
@@ -18,6 +20,13 @@ LIFECYCLE_TYPES: dict[str, type[Message]] = {
         events_pb2.TaskCancelledEvent,
     )
 }
+
+
+def is_about(msg: Msg, task: str) -> bool:
+    """Whether a message on LIFECYCLE_SUBJECTS is a lifecycle event of `task` (`tasks/{id}`):
+    what wakes a WatchTask stream."""
+    kind = LIFECYCLE_TYPES.get((msg.headers or {}).get(EVENT_TYPE, ""))
+    return kind is not None and getattr(kind.FromString(msg.data), "task", "") == task
 
 
 def type_token(worker_type: tasks_pb2.WorkerType.ValueType) -> str:

@@ -10,13 +10,13 @@ from services.tasks import metrics
 from services.tasks.batching import GroupCommit
 from services.tasks.changes import Accepted, NewTask
 from services.tasks.scheduler import Scheduler
-from services.tasks.store import Store
+from services.tasks.store import TaskStore
 
 
 class Intake:
     """One way in for new tasks, so every path stores, queues and counts them alike."""
 
-    def __init__(self, store: Store, scheduler: Scheduler) -> None:
+    def __init__(self, store: TaskStore, scheduler: Scheduler) -> None:
         self._inserts: GroupCommit[NewTask, tuple[Accepted, bool]] = GroupCommit(store.submit)
         self._scheduler = scheduler
 

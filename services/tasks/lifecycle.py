@@ -13,17 +13,15 @@ from services.tasks.records import AttemptError, DeadLetterReason, TaskRecord
 from voka import wellknown
 from voka.tasks.v1 import events_pb2, tasks_pb2
 
-P = events_pb2
-
 
 def started_event(
     task: Handout, worker: str, start: datetime | None
 ) -> events_pb2.TaskStartedEvent:
     """An attempt of `task` started on `worker`."""
-    event = P.TaskStartedEvent(task=task.name, function_name=task.function_name,
-                               attempt=task.attempts, worker=worker,
-                               worker_type=task.worker_type, shard=task.shard,
-                               owner=task.owner)  # fmt: skip
+    event = events_pb2.TaskStartedEvent(task=task.name, function_name=task.function_name,
+                                        attempt=task.attempts, worker=worker,
+                                        worker_type=task.worker_type, shard=task.shard,
+                                        owner=task.owner)  # fmt: skip
     if start is not None:
         event.start_time.CopyFrom(wellknown.timestamp(start))
     return event
@@ -31,9 +29,9 @@ def started_event(
 
 def succeeded_event(task: Handout, done: Progress) -> events_pb2.TaskSucceededEvent:
     """The attempt of `task` that `done` reports succeeded (its result is in GetTask)."""
-    event = P.TaskSucceededEvent(task=task.name, function_name=task.function_name,
-                                 attempt=task.attempts, worker=done.worker,
-                                 owner=task.owner)  # fmt: skip
+    event = events_pb2.TaskSucceededEvent(task=task.name, function_name=task.function_name,
+                                          attempt=task.attempts, worker=done.worker,
+                                          owner=task.owner)  # fmt: skip
     if done.end_time is not None:
         event.end_time.CopyFrom(wellknown.timestamp(done.end_time))
         event.run_time.CopyFrom(
@@ -44,10 +42,11 @@ def succeeded_event(task: Handout, done: Progress) -> events_pb2.TaskSucceededEv
 
 def submitted_event(record: Accepted) -> events_pb2.TaskSubmittedEvent:
     """The task was accepted (emitted for shards another replica serves: their owner's hint)."""
-    event = P.TaskSubmittedEvent(task=record.name, function_name=record.function_name,
-                                 priority=record.priority, worker_type=record.worker_type,
-                                 shard=record.shard, owner=record.owner,
-                                 create_time=wellknown.timestamp(record.create_time))  # fmt: skip
+    event = events_pb2.TaskSubmittedEvent(
+        task=record.name, function_name=record.function_name, priority=record.priority,
+        worker_type=record.worker_type, shard=record.shard, owner=record.owner,
+        create_time=wellknown.timestamp(record.create_time),
+    )  # fmt: skip
     if record.ready_time != record.create_time:
         event.not_before_time.CopyFrom(wellknown.timestamp(record.ready_time))
     return event
@@ -59,23 +58,24 @@ def lifecycle_event(record: TaskRecord) -> Message | None:
     if s == tasks_pb2.TASK_STATE_RUNNING:
         return started_event(Handout.of(record), record.worker, record.start_time)
     if s == tasks_pb2.TASK_STATE_SUCCEEDED:
-        return P.TaskSucceededEvent(task=name, function_name=record.function_name,
-                                    attempt=record.attempts, worker=record.worker,
-                                    owner=record.owner)  # fmt: skip
+        return events_pb2.TaskSucceededEvent(task=name, function_name=record.function_name,
+                                             attempt=record.attempts, worker=record.worker,
+                                             owner=record.owner)  # fmt: skip
     error = convert.task_error(record.last_error) if record.last_error else None
     if s == tasks_pb2.TASK_STATE_RETRYING:
-        return P.TaskFailedEvent(task=name, function_name=record.function_name,
-                                 attempt=record.attempts, owner=record.owner, error=error,
-                                 will_retry=True)  # fmt: skip
+        return events_pb2.TaskFailedEvent(task=name, function_name=record.function_name,
+                                          attempt=record.attempts, owner=record.owner, error=error,
+                                          will_retry=True)  # fmt: skip
     if s == tasks_pb2.TASK_STATE_DEAD_LETTERED:
-        return P.TaskDeadLetteredEvent(task=name, dead_letter=f"dead-letters/{record.id}",
-                                       function_name=record.function_name, owner=record.owner,
-                                       reason=record.dead_letter_reason,
-                                       attempts=record.attempts, last_error=error)  # fmt: skip
+        return events_pb2.TaskDeadLetteredEvent(
+            task=name, dead_letter=f"dead-letters/{record.id}",
+            function_name=record.function_name, owner=record.owner,
+            reason=record.dead_letter_reason, attempts=record.attempts, last_error=error,
+        )  # fmt: skip
     if s == tasks_pb2.TASK_STATE_CANCELLED:
-        return P.TaskCancelledEvent(task=name, function_name=record.function_name,
-                                    owner=record.owner,
-                                    was_running=record.attempts > 0)  # fmt: skip
+        return events_pb2.TaskCancelledEvent(task=name, function_name=record.function_name,
+                                             owner=record.owner,
+                                             was_running=record.attempts > 0)  # fmt: skip
     return None
 
 
@@ -95,7 +95,7 @@ def dead_letter_reason(
 
 
 def attempt_error(report: events_pb2.AttemptReport, worker: str) -> AttemptError:
-    if report.phase == P.ATTEMPT_PHASE_CANCELLED:
+    if report.phase == events_pb2.ATTEMPT_PHASE_CANCELLED:
         return AttemptError(message="attempt stopped after a cancel", type="Cancelled",
                             retryable=False, attempt=report.attempt, worker=worker)  # fmt: skip
     error = report.error

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.tasks.events import type_token
-from services.tasks.scheduling import Depth
+from services.tasks.ready_queues import Depth
 from voka.tasks.v1 import tasks_pb2
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
@@ -101,7 +101,7 @@ class Rates:
 RATES = Rates()
 
 
-# Recording (called by the servicer and the scheduler).
+# Recording (called by the RPCs, the intake and the scheduler).
 
 
 class Tally:

@@ -1,4 +1,4 @@
-"""This replica's share of the shards, kept through the leases (`leases.py`).
+"""This replica's share of the shards, kept through the leases (`lease_store.py`).
 
 Every `lease_seconds / 3` the replica: beats its heartbeat; renews the leases it holds (one it
 could not renew was taken over and is dropped at once); counts the live replicas (heartbeat
@@ -18,7 +18,7 @@ import math
 import random
 from datetime import UTC, datetime
 
-from services.tasks.leases import LeaseStore, later
+from services.tasks.lease_store import LeaseStore, later
 from services.tasks.scheduler import Scheduler
 
 log = logging.getLogger("voka.tasks.ownership")

@@ -1,7 +1,8 @@
 """The other services of the mesh as task functions reach them: one gRPC channel per peer, each
 call carrying the tasks service's own identity (`voka.service_identity`), never a caller's token
-(tasks keep no tokens) and never a shared key. A peer's refusal that another attempt cannot
-change (bad arguments, a missing model, no identity) is a NonRetryableError; overload and
+(tasks keep no tokens) and never a shared key. Which answers are final is the kit's rule
+(`voka.peer_calls`): a final refusal (bad arguments, a missing model), like having no
+identity at all, is a NonRetryableError, so the task dead-letters at once; overload and
 outages raise as they are, so the scheduler retries them with backoff."""
 
 from __future__ import annotations
@@ -13,13 +14,10 @@ import grpc
 
 from services.tasks.registry import NonRetryableError
 from services.tasks.settings import TasksSettings
-from voka import service_identity
+from voka import peer_calls, service_identity
 
 R = TypeVar("R")
 CALL_TIMEOUT = 60.0
-RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                       grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED,
-                       grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})  # fmt: skip
 
 
 class Peers(service_identity.PeerChannels):
@@ -53,8 +51,6 @@ def current() -> Peers:
 async def call(rpc: Callable[..., Awaitable[R]], request: Any) -> R:
     """`rpc(request)` with a deadline; a final refusal becomes a NonRetryableError."""
     try:
-        return await rpc(request, timeout=CALL_TIMEOUT)
-    except grpc.aio.AioRpcError as exc:
-        if exc.code() in RETRYABLE:
-            raise
-        raise NonRetryableError(f"{exc.code().name}: {exc.details()}") from exc
+        return await peer_calls.call(rpc, request, timeout=CALL_TIMEOUT)
+    except peer_calls.RefusedError as exc:
+        raise NonRetryableError(str(exc)) from exc

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription as NatsSubscription
 
-from services.tasks.bounds import PoolBounds, PoolStore
+from services.tasks.pool_store import PoolBounds, PoolStore
 from services.tasks.records import WorkerType
 from services.tasks.scheduler import Scheduler
-from voka.bus import Bus, subject_of
+from voka.bus import Bus, Listener, subject_of
 from voka.tasks.v1 import events_pb2, tasks_pb2
 
 # Visibility timeouts after a dead worker's last beat before its attempt is retried: the
@@ -58,15 +57,14 @@ class LivePools:
         self._visibility = visibility
         self._clock = clock
         self._beats: dict[tuple[str, WorkerType], tuple[Beat, float]] = {}
-        self._subscription: NatsSubscription | None = None
+        self._beat_listener: Listener | None = None
 
     async def start(self) -> None:
-        self._subscription = await self._bus.nc.subscribe(f"{subject_of(Beat)}.*", cb=self._on_beat)
+        self._beat_listener = await self._bus.listen(f"{subject_of(Beat)}.*", self._on_beat)
 
     async def stop(self) -> None:
-        if self._subscription is not None:
-            with contextlib.suppress(Exception):
-                await self._subscription.unsubscribe()
+        if self._beat_listener is not None:
+            await self._beat_listener.stop()
 
     async def _on_beat(self, msg: Msg) -> None:
         with contextlib.suppress(DecodeError):

@@ -3,10 +3,10 @@ NATS JetStream, and applies the workers' reports to the database.
 
 A replica serves the shards it holds (`acquire` rebuilds a shard's queues from the database and
 starts consuming its reports, `release` forgets it); which shards those are is decided by the
-leases (`leases.py`), or, for a single replica, all of them. Flow control: at most
-a window of attempts per worker type is out at once (`window.py`: it follows the pool's pace),
-so the priority order is decided here, at hand-out time, not by whatever reached JetStream
-first.
+leases (`lease_store.py`, `ownership.py`), or, for a single replica, all of them. The order
+within them is the aging rule of `ready_queues.py`. Flow control: at most a window of attempts
+per worker type is out at once (`window.py`: it follows the pool's pace), so the priority
+order is decided here, at hand-out time, not by whatever reached JetStream first.
 
 The hot path is batched end to end: one UPDATE hands out a batch, its attempts travel in a few
 messages published together, and the reports of many attempts are applied in one transaction
@@ -30,13 +30,12 @@ from datetime import UTC, datetime, timedelta
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import DecodeError, Message
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription as NatsSubscription
 
 from services.tasks import convert, metrics
 from services.tasks.batching import GroupCommit
 from services.tasks.changes import Accepted, Attempt, Handout, Progress
 from services.tasks.events import type_token
-from services.tasks.leases import Fence
+from services.tasks.lease_store import Fence
 from services.tasks.lifecycle import (
     attempt_error,
     dead_letter_reason,
@@ -46,17 +45,16 @@ from services.tasks.lifecycle import (
     succeeded_event,
 )
 from services.tasks.policy import retry_delay
+from services.tasks.ready_queues import Item, ReadyQueues
 from services.tasks.records import AttemptError, TaskRecord, WorkerType
-from services.tasks.scheduling import Item, ReadyQueues
 from services.tasks.settings import TasksSettings
-from services.tasks.store import Store
+from services.tasks.store import TaskStore
 from services.tasks.window import DispatchWindow
 from voka import wellknown
-from voka.bus import Bus, Event, Subscription, subject_of
+from voka.bus import Bus, Event, Listener, Subscription, subject_of
 from voka.tasks.v1 import events_pb2, tasks_pb2
 
 log = logging.getLogger("voka.tasks.scheduler")
-P = events_pb2  # phases
 REPORT_BATCH = 2000  # reports applied in one transaction, at most
 RESYNC_MARGIN = 5.0  # seconds a resync looks back beyond the previous one (clock skew)
 HANDOUTS_KEPT = 100_000  # queued tasks whose hand-out is kept in memory, at most
@@ -91,7 +89,7 @@ class Scheduler:
     """Ready queues + dispatch loop + report handling for the shards this replica holds."""
 
     def __init__(
-        self, store: Store, bus: Bus, settings: TasksSettings, replica: str | None = None
+        self, store: TaskStore, bus: Bus, settings: TasksSettings, replica: str | None = None
     ) -> None:
         self._store = store
         self._bus = bus
@@ -100,7 +98,7 @@ class Scheduler:
         self.queues = ReadyQueues(settings.tasks_aging_seconds)
         self._owned: dict[int, Subscription[events_pb2.TaskAttemptsReportedEvent]] = {}
         self.epochs: dict[int, int] = {}  # shard → the epoch of this replica's lease
-        self._hints: NatsSubscription | None = None
+        self._hints: Listener | None = None
         self._synced = now_utc()
         self._running: dict[str, Running] = {}
         self._wake = asyncio.Event()
@@ -143,8 +141,8 @@ class Scheduler:
     async def start(self) -> None:
         """Run the dispatch loop and listen for tasks other replicas accepted for our shards
         (shards themselves come and go through `acquire` and `release`)."""
-        self._hints = await self._bus.nc.subscribe(
-            subject_of(events_pb2.TaskSubmittedEvent), cb=self._on_submitted
+        self._hints = await self._bus.listen(
+            subject_of(events_pb2.TaskSubmittedEvent), self._on_submitted
         )
         self._loop = asyncio.create_task(self._run(), name="tasks-scheduler")
 
@@ -154,8 +152,7 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
         if self._hints is not None:
-            with contextlib.suppress(Exception):
-                await self._hints.unsubscribe()
+            await self._hints.stop()
         for shard in list(self._owned):
             await self.release(shard)
         await self._progress.close()
@@ -368,9 +365,15 @@ class Scheduler:
         worker, shard, reports = event.message.worker, event.message.shard, event.message.reports
         progress, failures = [], []
         for report in reports:
-            if report.phase in (P.ATTEMPT_PHASE_SUCCEEDED, P.ATTEMPT_PHASE_STARTED):
+            if report.phase in (
+                events_pb2.ATTEMPT_PHASE_SUCCEEDED,
+                events_pb2.ATTEMPT_PHASE_STARTED,
+            ):
                 progress.append(_progress(report, worker, shard))
-            elif report.phase in (P.ATTEMPT_PHASE_FAILED, P.ATTEMPT_PHASE_CANCELLED):
+            elif report.phase in (
+                events_pb2.ATTEMPT_PHASE_FAILED,
+                events_pb2.ATTEMPT_PHASE_CANCELLED,
+            ):
                 failures.append(report)
         if progress:
             await self._progress.submit(progress)
@@ -484,8 +487,8 @@ def _progress(report: events_pb2.AttemptReport, worker: str, shard: int) -> Prog
     return Progress(
         task_id=report.task.removeprefix("tasks/"), dispatch_id=report.dispatch_id,
         shard=shard, worker=worker, start_time=_time(report.start_time) or now_utc(),
-        succeeded=report.phase == P.ATTEMPT_PHASE_SUCCEEDED,
-        started=report.phase == P.ATTEMPT_PHASE_STARTED,
+        succeeded=report.phase == events_pb2.ATTEMPT_PHASE_SUCCEEDED,
+        started=report.phase == events_pb2.ATTEMPT_PHASE_STARTED,
         end_time=_time(report.end_time),
         result=convert.to_python(report.result) if report.HasField("result") else None,
     )  # fmt: skip

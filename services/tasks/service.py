@@ -1,71 +1,83 @@
-"""The tasks service's wiring: store, registry, scheduler (owning every shard for now), the
-live pools heard from the workers' heartbeats, the embedded worker pools `make up` relies on,
-the autoscaler, and the servicer."""
+"""The tasks service's wiring: the stores (sharing one writer: `transactions.py`), the registry,
+the scheduler and the leases that decide its shards, the live pools heard from the workers'
+heartbeats, what the service sends out of itself (webhook deliveries, calls to peers), the
+embedded worker pools `make up` relies on, the autoscaler, and the servicer."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from services.tasks import outbound
+from services.tasks import peers
 from services.tasks.autoscaler import Autoscaler
-from services.tasks.bounds import PoolStore
 from services.tasks.events import parse_worker_type
+from services.tasks.functions import webhooks as delivery
 from services.tasks.intake import Intake
-from services.tasks.leases import LeaseStore
+from services.tasks.lease_store import LeaseStore
 from services.tasks.ownership import Ownership
+from services.tasks.pool_store import PoolStore
 from services.tasks.pools import LivePools, Pools
 from services.tasks.registry import default_registry
+from services.tasks.rpcs import TasksServicer
+from services.tasks.rpcs.base import Webhooks
 from services.tasks.scheduler import Scheduler
-from services.tasks.servicer import TasksServicer
 from services.tasks.settings import TasksSettings
-from services.tasks.store import Store
+from services.tasks.store import TaskStore
+from services.tasks.validation import Submits
+from services.tasks.webhooks.dispatcher import Dispatcher
+from services.tasks.webhooks.store import WebhookStore
 from services.tasks.worker import Worker
+from voka import service_identity
 from voka.server import Registration, Resources, ServiceSpec, registration
 
 
 async def build(resources: Resources) -> list[Registration]:
     settings = resources.settings_as(TasksSettings)
-    if resources.sessions is None or resources.bus is None:
+    bus = resources.bus
+    if resources.sessions is None or bus is None:
         raise RuntimeError("tasks needs its database and NATS")
-    store = Store(resources.sessions)
-    resources.on_stop.append(_closer(store))
+    store = TaskStore(resources.sessions)
+
+    async def close_store() -> None:
+        store.close()
+
+    resources.on_stop.append(close_store)
     registry = default_registry(settings.tasks_function_modules)
-    scheduler = Scheduler(store, resources.bus, settings)
+    scheduler = Scheduler(store, bus, settings)
     await scheduler.start()
     resources.on_stop.append(scheduler.stop)
     leases = LeaseStore(store.transactions)
     ownership = Ownership(leases, scheduler)
     await ownership.start()
     resources.on_stop.append(ownership.stop)
-    pools = Pools(LivePools(resources.bus, scheduler, settings.tasks_visibility_seconds),
-                  PoolStore(store.transactions), resources.bus)  # fmt: skip
+    pools = Pools(LivePools(bus, scheduler, settings.tasks_visibility_seconds),
+                  PoolStore(store.transactions), bus)  # fmt: skip
     await pools.live.start()  # before the embedded worker's first beat
     resources.on_stop.append(pools.live.stop)
-    # before the embedded worker: its deliveries and peer calls use this configuration
     intake = Intake(store, scheduler)
-    webhooks = await outbound.start(resources, settings, store, scheduler, registry, intake=intake)
+    # Before the embedded worker: its deliveries and peer calls use this configuration.
+    delivery.configure(settings)
+    identity = service_identity.from_env("tasks", settings.address_of("auth"))
+    outgoing = peers.Peers(settings, identity)
+    peers.configure(outgoing)
+    resources.on_stop.append(outgoing.close)
+    webhook_store = WebhookStore(store.transactions)
+    dispatcher = Dispatcher(bus, webhook_store, Submits(registry, settings.tasks_shards),
+                            intake.accept, settings.tasks_webhook_max_failures)  # fmt: skip
+    await dispatcher.start()
+    resources.on_stop.append(dispatcher.stop)
     types = [parse_worker_type(t) for t in settings.tasks_embedded_workers]
     if types:
-        worker = Worker(resources.bus, registry, types, settings.tasks_worker_concurrency,
+        worker = Worker(bus, registry, types, settings.tasks_worker_concurrency,
                         ack_wait=settings.tasks_visibility_seconds)  # fmt: skip
         await worker.start()
         resources.on_stop.append(worker.stop)
-    autoscaler = Autoscaler(pools.store, pools.live, scheduler, resources.bus,
+    autoscaler = Autoscaler(pools.store, pools.live, scheduler, bus,
                             settings.tasks_visibility_seconds / 3)  # fmt: skip
     autoscaler.start()
     resources.on_stop.append(autoscaler.stop)
     servicer = TasksServicer(
-        store, leases, registry, scheduler, resources.bus, pools=pools, webhooks=webhooks,
-        intake=intake,
+        store, leases, registry, scheduler, bus, pools=pools, intake=intake,
+        webhooks=Webhooks.of(webhook_store, dispatcher, settings),
     )  # fmt: skip
     return [registration(servicer)]
-
-
-def _closer(store: Store) -> Callable[[], Awaitable[None]]:
-    async def close() -> None:
-        store.close()
-
-    return close
 
 
 SPEC = ServiceSpec(name="tasks", build=build, database=True)

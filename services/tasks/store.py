@@ -26,8 +26,9 @@ from services.tasks.changes import (
     Progress,
     TaskQuery,
 )
-from services.tasks.leases import Fence
+from services.tasks.lease_store import Fence
 from services.tasks.prepared import Prepared
+from services.tasks.ready_queues import Item
 from services.tasks.records import (
     WAITING_STATES,
     AttemptError,
@@ -35,16 +36,15 @@ from services.tasks.records import (
     TaskState,
     tasks,
 )
-from services.tasks.scheduling import Item
 from services.tasks.transactions import Transactions
 from voka.tasks.v1 import tasks_pb2
 from voka.wellknown import utc
 
-S = tasks_pb2  # states, priorities, reasons
 
-
-class Store:
-    """The task table, through the service's session factory."""
+class TaskStore:
+    """The task table, through the service's session factory. Its `transactions` are shared
+    with the lease, pool and webhook stores, so on SQLite every write of the service goes
+    through one writer thread (`transactions.py`)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         engine = sessions.kw.get("bind")
@@ -63,10 +63,10 @@ class Store:
         skips key conflicts, so the transaction takes SQLite's write lock before it reads
         (a read-then-write transaction fails at once when another writer got in between)."""
         rows = [new.row() for new in batch]
-        return await self._db.write(functools.partial(_submit, batch, rows))
+        return await self._db.write(functools.partial(self._submit, batch, rows))
 
     async def get(self, task_id: str) -> TaskRecord | None:
-        return await self._db.read(functools.partial(_get, task_id=task_id))
+        return await self._db.read(functools.partial(self._get, task_id=task_id))
 
     async def page(self, query: TaskQuery) -> tuple[list[TaskRecord], bool]:
         """A page newest first (by create time, or dead-letter time for the DLQ) and whether
@@ -79,7 +79,7 @@ class Store:
                 sa.or_(order < time, sa.and_(order == time, tasks.c.id < last_id))
             )
         select = select.order_by(order.desc(), tasks.c.id.desc()).limit(query.limit + 1)
-        records = await self._db.read(functools.partial(_records, select))
+        records = await self._db.read(functools.partial(self._records, select))
         return records[: query.limit], len(records) > query.limit
 
     async def count(self, query: TaskQuery) -> int:
@@ -88,9 +88,9 @@ class Store:
 
     async def unfinished(self, shards: Sequence[int]) -> list[TaskRecord]:
         """Tasks of these shards not in a final state: what a new owner rebuilds from."""
-        states = [*WAITING_STATES, S.TASK_STATE_RUNNING]
+        states = [*WAITING_STATES, tasks_pb2.TASK_STATE_RUNNING]
         select = sa.select(tasks).where(tasks.c.shard.in_(shards), tasks.c.state.in_(states))
-        return await self._db.read(functools.partial(_records, select))
+        return await self._db.read(functools.partial(self._records, select))
 
     async def waiting(self, shards: Sequence[int], since: datetime) -> list[str]:
         """Ids of the waiting tasks of these shards changed since `since`."""
@@ -102,14 +102,14 @@ class Store:
 
     async def many(self, task_ids: Sequence[str]) -> list[TaskRecord]:
         select = sa.select(tasks).where(tasks.c.id.in_(task_ids))
-        return await self._db.read(functools.partial(_records, select))
+        return await self._db.read(functools.partial(self._records, select))
 
     async def mark_queued(self, task_ids: Sequence[str], now: datetime, fence: Fence) -> None:
         """SCHEDULED or RETRYING tasks whose time came are QUEUED."""
-        waiting = [S.TASK_STATE_SCHEDULED, S.TASK_STATE_RETRYING]
+        waiting = [tasks_pb2.TASK_STATE_SCHEDULED, tasks_pb2.TASK_STATE_RETRYING]
         await self._update(
             sa.and_(tasks.c.id.in_(task_ids), tasks.c.state.in_(waiting), fence.condition()),
-            state=S.TASK_STATE_QUEUED,
+            state=tasks_pb2.TASK_STATE_QUEUED,
             update_time=now,
         )
 
@@ -135,7 +135,7 @@ class Store:
             missing = [task_id for task_id in moved if task_id not in kept]
             if missing:
                 select = sa.select(*HANDOUT_COLUMNS).where(tasks.c.id.in_(missing))
-                kept.update((row.id, _handout(row)) for row in connection.execute(select))
+                kept.update((row.id, self._handout(row)) for row in connection.execute(select))
             handouts = []
             for task_id in ids:  # in the order taken (best first), whatever RETURNING's
                 if task_id in moved:
@@ -182,7 +182,7 @@ class Store:
     ) -> bool:
         return await self._update(
             current.condition(),
-            state=S.TASK_STATE_RETRYING,
+            state=tasks_pb2.TASK_STATE_RETRYING,
             last_error=error.to_json(),
             next_attempt_time=next_time,
             update_time=at,
@@ -193,7 +193,7 @@ class Store:
     ) -> bool:
         return await self._update(
             current.condition(),
-            state=S.TASK_STATE_DEAD_LETTERED,
+            state=tasks_pb2.TASK_STATE_DEAD_LETTERED,
             last_error=error.to_json(),
             dead_letter_reason=reason,
             dead_letter_time=at,
@@ -205,7 +205,7 @@ class Store:
         self, current: Attempt, error: AttemptError | None, at: datetime
     ) -> bool:
         """A running attempt stopped (or failed) after a cancel was asked."""
-        values: dict[str, Any] = {"state": S.TASK_STATE_CANCELLED, "end_time": at}
+        values: dict[str, Any] = {"state": tasks_pb2.TASK_STATE_CANCELLED, "end_time": at}
         if error is not None:
             values["last_error"] = error.to_json()
         return await self._update(current.condition(), **values, update_time=at)
@@ -216,11 +216,11 @@ class Store:
                              attempt=0, time=at.isoformat())  # fmt: skip
         waiting = sa.and_(tasks.c.id == task_id, tasks.c.state.in_(list(WAITING_STATES)))
         if await self._update(
-            waiting, state=S.TASK_STATE_CANCELLED, end_time=at, update_time=at,
+            waiting, state=tasks_pb2.TASK_STATE_CANCELLED, end_time=at, update_time=at,
             last_error=error.to_json(),
         ):  # fmt: skip
             return True
-        running = sa.and_(tasks.c.id == task_id, tasks.c.state == S.TASK_STATE_RUNNING)
+        running = sa.and_(tasks.c.id == task_id, tasks.c.state == tasks_pb2.TASK_STATE_RUNNING)
         return await self._update(running, cancel_requested=True, update_time=at)
 
     async def requeue_dead_letter(
@@ -233,7 +233,7 @@ class Store:
         return await self._update(
             sa.and_(
                 tasks.c.id == task_id,
-                tasks.c.state == S.TASK_STATE_DEAD_LETTERED,
+                tasks.c.state == tasks_pb2.TASK_STATE_DEAD_LETTERED,
                 tasks.c.purge_time.is_(None),
             ),
             **values,
@@ -252,7 +252,7 @@ class Store:
                     update_time=at)
             .returning(*tasks.c)
         )  # fmt: skip
-        return await self._db.write(functools.partial(_records, update))
+        return await self._db.write(functools.partial(self._records, update))
 
     async def purge_dead_letters(
         self, query: TaskQuery, force: bool, at: datetime, sample: int = 100
@@ -277,13 +277,63 @@ class Store:
         update = sa.update(tasks).where(where).values(**values)
         return await self._db.write(lambda c: bool(c.execute(update).rowcount))
 
+    @staticmethod
+    def _submit(
+        batch: Sequence[NewTask], rows: list[dict[str, Any]], connection: Connection
+    ) -> list[tuple[Accepted, bool]]:
+        _INSERTS[connection.dialect.name].executemany(connection, rows)
+        keys = [new for new in batch if new.idempotency_key is not None]
+        taken: set[str] = set()
+        if keys:  # without a key nothing conflicts: every row went in
+            ids = sa.select(tasks.c.id).where(tasks.c.id.in_([new.id for new in keys]))
+            taken = {new.id for new in keys} - set(connection.execute(ids).scalars())
+        known = TaskStore._by_keys(connection, [new for new in keys if new.id in taken])
+        return [
+            (known[(new.owner, new.idempotency_key)], True) if new.id in taken
+            else (new, False)
+            for new in batch
+        ]  # fmt: skip
+
+    @staticmethod
+    def _by_keys(
+        connection: Connection, batch: Sequence[NewTask]
+    ) -> dict[tuple[str, str | None], TaskRecord]:
+        if not batch:
+            return {}
+        owners = {new.owner for new in batch}
+        keys = {new.idempotency_key for new in batch}
+        found = TaskStore._select(
+            connection, tasks.c.owner.in_(owners), tasks.c.idempotency_key.in_(keys)
+        )
+        return {(r.owner, r.idempotency_key): r for r in found}
+
+    @staticmethod
+    def _handout(row: sa.Row[Any]) -> Handout:
+        values = dict(row._mapping)
+        for key in ("deadline_time", "not_before_time", "create_time"):
+            values[key] = values[key] and utc(values[key])
+        return Handout(**values)
+
+    @staticmethod
+    def _records(statement: sa.Executable, connection: Connection) -> list[TaskRecord]:
+        return [TaskRecord.from_row(row) for row in connection.execute(statement).all()]
+
+    @staticmethod
+    def _select(connection: Connection, *where: sa.ColumnElement[bool]) -> list[TaskRecord]:
+        return TaskStore._records(sa.select(tasks).where(*where), connection)
+
+    @staticmethod
+    def _get(connection: Connection, task_id: str) -> TaskRecord | None:
+        found = TaskStore._select(connection, tasks.c.id == task_id)
+        return found[0] if found else None
+
 
 _REQUEUED: dict[str, Any] = {
-    "state": S.TASK_STATE_QUEUED,
+    "state": tasks_pb2.TASK_STATE_QUEUED,
     "attempts": 0,
     "dispatch_id": None,
     "cancel_requested": False,
-    "dead_letter_reason": S.DEAD_LETTER_REASON_UNSPECIFIED,
+    "dead_letter_reason": tasks_pb2.DEAD_LETTER_REASON_UNSPECIFIED,
     "dead_letter_time": None,
     "end_time": None,
     "next_attempt_time": None,
@@ -293,7 +343,7 @@ _REQUEUED: dict[str, Any] = {
 def _filters(query: TaskQuery) -> list[sa.ColumnElement[bool]]:
     wanted = {
         tasks.c.owner: query.owner or None,
-        tasks.c.state: S.TASK_STATE_DEAD_LETTERED if query.dead_letters else query.state,
+        tasks.c.state: tasks_pb2.TASK_STATE_DEAD_LETTERED if query.dead_letters else query.state,
         tasks.c.priority: query.priority,
         tasks.c.worker_type: query.worker_type,
         tasks.c.function_name: query.function_name,
@@ -321,65 +371,17 @@ _INSERTS = {  # new tasks, a known (owner, idempotency key) skipped
 _HANDOUT = (  # a batch handed out; only the attempt count is read back
     sa.update(tasks)
     .where(tasks.c.id.in_(sa.bindparam("ids", expanding=True)),
-           tasks.c.state == S.TASK_STATE_QUEUED)
-    .values(state=S.TASK_STATE_RUNNING, attempts=tasks.c.attempts + 1,
+           tasks.c.state == tasks_pb2.TASK_STATE_QUEUED)
+    .values(state=tasks_pb2.TASK_STATE_RUNNING, attempts=tasks.c.attempts + 1,
             dispatch_id=sa.bindparam("b_dispatch"), next_attempt_time=None,
             update_time=sa.bindparam("b_at"))
     .returning(tasks.c.id, tasks.c.attempts)
 )  # fmt: skip
 _PROGRESS = Prepared(  # a STARTED or SUCCEEDED report, applied only to its current attempt
     sa.update(tasks)
-    .where(tasks.c.id == sa.bindparam("b_id"), tasks.c.state == S.TASK_STATE_RUNNING,
+    .where(tasks.c.id == sa.bindparam("b_id"), tasks.c.state == tasks_pb2.TASK_STATE_RUNNING,
            tasks.c.dispatch_id == sa.bindparam("b_dispatch"))
     .values(state=sa.bindparam("b_state"), worker=sa.bindparam("b_worker"),
             start_time=sa.bindparam("b_start"), end_time=sa.bindparam("b_end"),
             result=sa.bindparam("b_result"), update_time=sa.bindparam("b_at"))
 )  # fmt: skip
-
-
-def _submit(
-    batch: Sequence[NewTask], rows: list[dict[str, Any]], connection: Connection
-) -> list[tuple[Accepted, bool]]:
-    _INSERTS[connection.dialect.name].executemany(connection, rows)
-    keys = [new for new in batch if new.idempotency_key is not None]
-    taken: set[str] = set()
-    if keys:  # without a key nothing conflicts: every row went in
-        ids = sa.select(tasks.c.id).where(tasks.c.id.in_([new.id for new in keys]))
-        taken = {new.id for new in keys} - set(connection.execute(ids).scalars())
-    known = _by_keys(connection, [new for new in keys if new.id in taken])
-    return [
-        (known[(new.owner, new.idempotency_key)], True) if new.id in taken
-        else (new, False)
-        for new in batch
-    ]  # fmt: skip
-
-
-def _by_keys(
-    connection: Connection, batch: Sequence[NewTask]
-) -> dict[tuple[str, str | None], TaskRecord]:
-    if not batch:
-        return {}
-    owners = {new.owner for new in batch}
-    keys = {new.idempotency_key for new in batch}
-    found = _select(connection, tasks.c.owner.in_(owners), tasks.c.idempotency_key.in_(keys))
-    return {(r.owner, r.idempotency_key): r for r in found}
-
-
-def _handout(row: sa.Row[Any]) -> Handout:
-    values = dict(row._mapping)
-    for key in ("deadline_time", "not_before_time", "create_time"):
-        values[key] = values[key] and utc(values[key])
-    return Handout(**values)
-
-
-def _records(statement: sa.Executable, connection: Connection) -> list[TaskRecord]:
-    return [TaskRecord.from_row(row) for row in connection.execute(statement).all()]
-
-
-def _select(connection: Connection, *where: sa.ColumnElement[bool]) -> list[TaskRecord]:
-    return _records(sa.select(tasks).where(*where), connection)
-
-
-def _get(connection: Connection, task_id: str) -> TaskRecord | None:
-    found = _select(connection, tasks.c.id == task_id)
-    return found[0] if found else None

@@ -33,7 +33,7 @@ from services.tasks.events import parse_worker_type, type_token
 from services.tasks.records import WorkerType
 from services.tasks.settings import TasksSettings
 from voka import telemetry
-from voka.bus import Bus, domain_of, subject_of
+from voka.bus import Bus, Listener, domain_of, subject_of
 from voka.tasks.v1 import events_pb2, tasks_pb2
 
 log = logging.getLogger("voka.tasks.supervisor")
@@ -93,18 +93,21 @@ class Supervisor:
         self.desired: dict[WorkerType, int] = {}
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
+        self._listeners: list[Listener] = []
 
     async def start(self) -> None:
         await self.recheck()
         for worker_type in self._pools:
             subject = f"{subject_of(Resized)}.{type_token(worker_type)}"
-            await self._bus.nc.subscribe(subject, cb=self._on_resized)
+            self._listeners.append(await self._bus.listen(subject, self._on_resized))
         self._loops = [asyncio.create_task(self._reconcile()), asyncio.create_task(self._poll())]
 
     async def stop(self, grace: float) -> None:
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
+        for listener in self._listeners:
+            await listener.stop()
         await asyncio.gather(*(pool.stop(grace) for pool in self._pools.values()))
 
     async def recheck(self) -> None:

@@ -1,9 +1,11 @@
-"""Submit requests → validated `NewTask`s, or every field violation at once."""
+"""Request checks: submits become validated `NewTask`s, or every field violation at once;
+resource names, dead-letter retries and filters are checked the same way."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -11,9 +13,11 @@ from services.tasks.changes import NewTask
 from services.tasks.convert import struct_to_python
 from services.tasks.policy import shard_of
 from services.tasks.registry import Registry, TaskFunction
+from voka import errors
 from voka.errors import FieldViolation
 from voka.tasks.v1 import tasks_pb2
 
+MAX_BATCH = 1000  # submits per request (or per stream message)
 MAX_KEY = 128
 MAX_SHARD_KEY = 200
 MAX_ATTEMPTS = 100
@@ -142,3 +146,50 @@ def _time(
         return None
     value: datetime = getattr(request, field).ToDatetime(tzinfo=UTC)
     return value
+
+
+def resource_id(name: str, prefix: str) -> str:
+    """The id in a `{prefix}{id}` name (`tasks/{id}`, `dead-letters/{id}`); INVALID_ARGUMENT
+    for anything else."""
+    found = name.removeprefix(prefix)
+    if not name.startswith(prefix) or not found or "/" in found:
+        raise errors.invalid_argument([FieldViolation("name", f"must be {prefix}{{id}}")])
+    return found
+
+
+def batch_problems(count: int, unit: str = "items") -> list[FieldViolation]:
+    """A batch of submits holds 1 to MAX_BATCH of them."""
+    if 1 <= count <= MAX_BATCH:
+        return []
+    return [FieldViolation("requests", f"1 to {MAX_BATCH} {unit}")]
+
+
+def retry_problems(request: tasks_pb2.RetryDeadLetterRequest) -> list[FieldViolation]:
+    """RetryDeadLetter's overrides: attempts within bounds (0: as before), a known priority."""
+    problems = []
+    if not 0 <= request.max_attempts <= MAX_ATTEMPTS:
+        problems.append(FieldViolation("max_attempts", f"must be 1 to {MAX_ATTEMPTS}"))
+    if request.priority not in PRIORITIES:
+        problems.append(FieldViolation("priority", "is not a priority"))
+    return problems
+
+
+def filter_problems(worker_type: int, reason: int = 0) -> list[FieldViolation]:
+    """The enum filters of the bulk dead-letter RPCs must name a value of their enum."""
+    problems = []
+    if worker_type not in WORKER_TYPES:
+        problems.append(FieldViolation("worker_type", "is not a worker type"))
+    if reason not in tasks_pb2.DeadLetterReason.values():
+        problems.append(FieldViolation("reason", "is not a dead-letter reason"))
+    return problems
+
+
+def dead_letter_ids(names: Sequence[str]) -> tuple[list[str], list[FieldViolation]]:
+    """The ids of `dead-letters/{id}` names, with a violation for each other name."""
+    ids, problems = [], []
+    for index, name in enumerate(names):
+        found = name.removeprefix("dead-letters/")
+        if not name.startswith("dead-letters/") or not found or "/" in found:
+            problems.append(FieldViolation(f"names[{index}]", "must be dead-letters/{id}"))
+        ids.append(found)
+    return ids, problems

@@ -36,7 +36,6 @@ from typing import Any
 from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription as NatsSubscription
 
 from services.tasks import convert
 from services.tasks.batching import Outbox
@@ -46,11 +45,10 @@ from services.tasks.records import WorkerType
 from services.tasks.registry import NonRetryableError, Registry, TaskFunction, default_registry
 from services.tasks.settings import TasksSettings
 from voka import telemetry
-from voka.bus import Bus, Event, Subscription, subject_of
+from voka.bus import Bus, Event, Listener, Subscription, subject_of
 from voka.tasks.v1 import events_pb2, tasks_pb2
 
 log = logging.getLogger("voka.tasks.worker")
-P = events_pb2
 PROCESS_TYPES = frozenset({tasks_pb2.WORKER_TYPE_CPU_INTENSIVE,
                            tasks_pb2.WORKER_TYPE_MEMORY_INTENSIVE})  # fmt: skip
 STARTED_DELAY = 0.05  # a success sooner than this reports only its outcome (it has its start)
@@ -79,7 +77,7 @@ class Worker:
         self._subscriptions: list[Subscription[events_pb2.TaskDispatchedEvent]] = []
         self._reports: Outbox[tuple[int, events_pb2.AttemptReport]] = Outbox(self._publish_reports)
         self._running: dict[tuple[str, str], _Attempt] = {}
-        self._cancels: NatsSubscription | None = None
+        self._cancels: Listener | None = None
         self._announcer: asyncio.Task[None] | None = None
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._identity = Identity(self.name, socket.gethostname(), os.getpid(), concurrency,
@@ -90,8 +88,8 @@ class Worker:
 
     async def start(self) -> None:
         self._announcer = asyncio.create_task(self._announce_started(), name="tasks-started")
-        self._cancels = await self._bus.nc.subscribe(
-            subject_of(events_pb2.TaskCancellationRequestedEvent), cb=self._on_cancel
+        self._cancels = await self._bus.listen(
+            subject_of(events_pb2.TaskCancellationRequestedEvent), self._on_cancel
         )
         for worker_type in self._types:
             token = type_token(worker_type)
@@ -117,8 +115,7 @@ class Worker:
         await asyncio.gather(*(s.stop(grace) for s in self._subscriptions))
         await self._heartbeat.stop()
         if self._cancels is not None:
-            with contextlib.suppress(Exception):
-                await self._cancels.unsubscribe()
+            await self._cancels.stop()
         if self._announcer is not None:
             self._announcer.cancel()
         await self._reports.close()
@@ -156,7 +153,7 @@ class Worker:
             self._meter.end(worker_type)
             self._slots.release()
         # A success says when it started; a failure's start is recorded by its STARTED.
-        succeeded = outcome.phase == P.ATTEMPT_PHASE_SUCCEEDED
+        succeeded = outcome.phase == events_pb2.ATTEMPT_PHASE_SUCCEEDED
         reports = [outcome] if attempt.announced or succeeded else [attempt.started(), outcome]
         return self._reports.add([(dispatch.shard, r) for r in reports])
 
@@ -175,9 +172,9 @@ class Worker:
 
     async def _run(self, attempt: _Attempt) -> events_pb2.AttemptReport:
         dispatch = attempt.dispatch
-        report = P.AttemptReport(task=dispatch.task, attempt=dispatch.attempt,
-                                 dispatch_id=dispatch.dispatch_id,
-                                 start_time=attempt.start_time)  # fmt: skip
+        report = events_pb2.AttemptReport(task=dispatch.task, attempt=dispatch.attempt,
+                                          dispatch_id=dispatch.dispatch_id,
+                                          start_time=attempt.start_time)  # fmt: skip
         function = self._registry.get(dispatch.function_name)
         try:
             if function is None:
@@ -187,15 +184,15 @@ class Worker:
             async with asyncio.timeout(_seconds(dispatch.attempt_timeout) or None):
                 value = await self._call(function, args)
             report.result.CopyFrom(convert.json_value(value))
-            report.phase = P.ATTEMPT_PHASE_SUCCEEDED
+            report.phase = events_pb2.ATTEMPT_PHASE_SUCCEEDED
         except Exception as exc:
-            report.phase = P.ATTEMPT_PHASE_FAILED
+            report.phase = events_pb2.ATTEMPT_PHASE_FAILED
             report.error.CopyFrom(_error(exc, function))
         except asyncio.CancelledError:
             if not attempt.cancelled:
                 raise  # this worker is stopping, not the attempt
             _uncancel()
-            report.phase = P.ATTEMPT_PHASE_CANCELLED  # stopped on a cancellation request
+            report.phase = events_pb2.ATTEMPT_PHASE_CANCELLED  # stopped on a cancellation request
         report.end_time.CopyFrom(_stamp(time.time_ns()))
         return report
 
@@ -231,8 +228,10 @@ class Worker:
         for shard, report in reports:
             by_shard.setdefault(shard, []).append(report)
         await asyncio.gather(*(
-            self._bus.publish(P.TaskAttemptsReportedEvent(worker=self.name, shard=shard,
-                                                          reports=batch), suffix=str(shard))
+            self._bus.publish(
+                events_pb2.TaskAttemptsReportedEvent(worker=self.name, shard=shard, reports=batch),
+                suffix=str(shard),
+            )
             for shard, batch in by_shard.items()
         ))  # fmt: skip
 
@@ -261,9 +260,9 @@ class _Attempt:
 
     def started(self) -> events_pb2.AttemptReport:
         d = self.dispatch
-        return P.AttemptReport(
+        return events_pb2.AttemptReport(
             task=d.task, attempt=d.attempt, dispatch_id=d.dispatch_id,
-            phase=P.ATTEMPT_PHASE_STARTED, start_time=self.start_time,
+            phase=events_pb2.ATTEMPT_PHASE_STARTED, start_time=self.start_time,
         )  # fmt: skip
 
     def in_flight(self) -> events_pb2.InFlightAttempt:

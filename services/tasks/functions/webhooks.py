@@ -1,8 +1,8 @@
-"""`webhooks.deliver`: one HTTP POST of one event to one webhook, signed (webhook_signing).
+"""`webhooks.deliver`: one HTTP POST of one event to one webhook, signed (`webhooks/signing.py`).
 
 The dispatcher queues it (never a caller: its arguments carry the webhook's secret sealed under
 the service's key, which only the service can make). Each attempt resolves the target again
-and checks the address (webhook_targets), connects to that address, follows no redirect,
+and checks the address (`webhooks/targets.py`), connects to that address, follows no redirect,
 and waits `VOKA_TASKS_WEBHOOK_TIMEOUT_SECONDS` at most. A 2xx succeeds; a 4xx other than 408
 and 429 will not get better and dead-letters at once; anything else (5xx, 3xx, 408, 429, no
 answer) raises so the scheduler retries with backoff, then dead-letters. The outcome's text
@@ -19,11 +19,11 @@ from typing import Any
 
 import httpx
 
-from services.tasks import webhook_signing, webhook_targets
 from services.tasks.registry import NonRetryableError, task_function
 from services.tasks.settings import TasksSettings
-from services.tasks.webhook_secrets import Sealer, SealError
-from services.tasks.webhook_targets import Allowed, TargetRefused
+from services.tasks.webhooks import signing, targets
+from services.tasks.webhooks.secrets import Sealer, SealError
+from services.tasks.webhooks.targets import Allowed, TargetRefused
 from voka.tasks.v1 import tasks_pb2
 
 FUNCTION = "webhooks.deliver"
@@ -82,7 +82,7 @@ def _current() -> DeliveryConfig:
         "properties": {
             "webhook": {"type": "string", "maxLength": 100},
             "delivery": {"type": "string", "maxLength": 200},
-            "target_uri": {"type": "string", "maxLength": webhook_targets.MAX_URI},
+            "target_uri": {"type": "string", "maxLength": targets.MAX_URI},
             "sealed_secret": {"type": "string", "maxLength": 1000},
             "body": {"type": "string", "maxLength": 1_000_000},
         },
@@ -99,9 +99,9 @@ async def deliver(
     config = _current()
     try:
         secret = config.sealer.open(sealed_secret, webhook)
-        url = webhook_targets.parse(target_uri, config.allowed)
+        url = targets.parse(target_uri, config.allowed)
         host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
-        ip = await webhook_targets.resolve(host, port, config.allowed)
+        ip = await targets.resolve(host, port, config.allowed)
     except (SealError, TargetRefused) as exc:
         raise DeliveryRefused(f"no answer after 0 ms: {exc}") from exc
     data = body.encode()
@@ -110,7 +110,7 @@ async def deliver(
         "user-agent": USER_AGENT,
         "host": url.netloc,
         "x-voka-delivery": delivery,
-        webhook_signing.HEADER: webhook_signing.sign(secret, data, int(time.time())),
+        signing.HEADER: signing.sign(secret, data, int(time.time())),
     }
     address = f"[{ip}]" if ip.version == 6 else str(ip)
     pinned = url._replace(netloc=f"{address}:{port}").geturl()

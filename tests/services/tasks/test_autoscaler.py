@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from services.tasks.autoscaler import Load, desired_workers
-from services.tasks.bounds import PoolBounds
 from services.tasks.heartbeats import BusyMeter
+from services.tasks.pool_store import PoolBounds
 from voka.tasks.v1 import tasks_pb2
 
 CPU = tasks_pb2.WORKER_TYPE_CPU_INTENSIVE

@@ -11,9 +11,10 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 
-from services.tasks.bounds import PoolBounds, PoolStore, check
+from services.tasks.bounds import check
 from services.tasks.changes import NewTask
-from services.tasks.store import Store
+from services.tasks.pool_store import PoolBounds, PoolStore
+from services.tasks.store import TaskStore
 from voka import db
 from voka.errors import VokaError
 from voka.tasks.v1 import tasks_pb2
@@ -24,10 +25,10 @@ MIN = "resize_pool.min_workers"
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
+async def store(database_url: str) -> AsyncIterator[TaskStore]:
     engine = db.create_engine(database_url)
     await db.migrate(engine, "tasks")
-    store = Store(db.session_factory(engine))
+    store = TaskStore(db.session_factory(engine))
     yield store
     store.close()
     await engine.dispose()
@@ -42,7 +43,7 @@ def task(worker_type: int, state: int) -> NewTask:
     )  # fmt: skip
 
 
-async def test_bounds_are_created_replaced_and_read_back(store: Store):
+async def test_bounds_are_created_replaced_and_read_back(store: TaskStore):
     pools = PoolStore(store.transactions)
     assert await pools.bounds() == {}
     now = datetime.now(UTC)
@@ -52,7 +53,7 @@ async def test_bounds_are_created_replaced_and_read_back(store: Store):
     assert await pools.bounds() == {CPU: PoolBounds(CPU, 0, 3, 3), IO: PoolBounds(IO, 0, 8, 0)}
 
 
-async def test_the_autoscaler_changes_only_the_row_it_read(store: Store):
+async def test_the_autoscaler_changes_only_the_row_it_read(store: TaskStore):
     pools = PoolStore(store.transactions)
     now = datetime.now(UTC)
     await pools.set_bounds(PoolBounds(CPU, 0, 10, 2), now)
@@ -65,7 +66,7 @@ async def test_the_autoscaler_changes_only_the_row_it_read(store: Store):
     assert (await pools.bounds())[CPU] == PoolBounds(CPU, 0, 4, 3)
 
 
-async def test_demand_counts_queued_and_handed_out_tasks_per_type(store: Store):
+async def test_demand_counts_queued_and_handed_out_tasks_per_type(store: TaskStore):
     states = [T.TASK_STATE_QUEUED, T.TASK_STATE_QUEUED, T.TASK_STATE_SCHEDULED]
     await store.submit([task(CPU, s) for s in states] + [task(IO, T.TASK_STATE_QUEUED)])
     demand = await PoolStore(store.transactions).demand()

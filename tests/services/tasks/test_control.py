@@ -9,8 +9,8 @@ import pytest
 from google.protobuf import duration_pb2, struct_pb2
 from prometheus_client import REGISTRY
 
-from services.tasks.leases import LeaseStore
-from services.tasks.store import Store
+from services.tasks.lease_store import LeaseStore
+from services.tasks.store import TaskStore
 from tests.fixtures.tokens import TokenFactory
 from tests.services.tasks.conftest import WAIT, wait_final
 from voka.server import Running
@@ -29,7 +29,7 @@ def submit(function: str, **args: object) -> T.SubmitTaskRequest:
 async def stored_pauses(service: Running) -> tuple[set[int], set[int]]:
     """The pauses in the service's database, read through a store of our own."""
     assert service.resources.sessions is not None
-    store = Store(service.resources.sessions)
+    store = TaskStore(service.resources.sessions)
     try:
         return await LeaseStore(store.transactions).pauses()
     finally:

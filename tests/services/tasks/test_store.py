@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.tasks.changes import Attempt, Handout, NewTask, Progress, TaskQuery
-from services.tasks.leases import Fence, LeaseStore
+from services.tasks.lease_store import Fence, LeaseStore
+from services.tasks.ready_queues import Item
 from services.tasks.records import AttemptError
-from services.tasks.scheduling import Item
-from services.tasks.store import Store
+from services.tasks.store import TaskStore
 from voka import db
 from voka.tasks.v1 import tasks_pb2
 
@@ -22,17 +22,17 @@ T = tasks_pb2
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
+async def store(database_url: str) -> AsyncIterator[TaskStore]:
     engine = db.create_engine(database_url)
     await db.migrate(engine, "tasks")
-    store = Store(db.session_factory(engine))
+    store = TaskStore(db.session_factory(engine))
     yield store
     store.close()
     await engine.dispose()
 
 
 @pytest.fixture
-async def fence(store: Store) -> Fence:
+async def fence(store: TaskStore) -> Fence:
     """Shard 1 (every test task's) leased to replica r1."""
     leases = LeaseStore(store.transactions)
     await leases.prepare(4)
@@ -55,7 +55,7 @@ def items(*queued: NewTask) -> list[Item]:
     return [Item(new.id, new.shard, new.worker_type, new.priority, 0.0) for new in queued]
 
 
-async def test_a_kept_hand_out_and_one_read_back_agree(store: Store, fence: Fence):
+async def test_a_kept_hand_out_and_one_read_back_agree(store: TaskStore, fence: Fence):
     kept, read = new_task(), new_task()
     [(record, _), _] = await store.submit([kept, read])
     item = replace(items(kept)[0], handout=Handout.of(record))
@@ -73,7 +73,7 @@ async def test_a_kept_hand_out_and_one_read_back_agree(store: Store, fence: Fenc
     assert handouts[1].create_time == stored.create_time
 
 
-async def test_idempotency_key_is_unique_per_owner(store: Store):
+async def test_idempotency_key_is_unique_per_owner(store: TaskStore):
     first, same, other = new_task(key="k"), new_task(key="k"), new_task("users/b", key="k")
     (record, dedup), *_ = await store.submit([first])
     assert not dedup
@@ -86,7 +86,7 @@ async def test_idempotency_key_is_unique_per_owner(store: Store):
     assert record.create_time.tzinfo is not None
 
 
-async def test_only_the_current_attempt_changes_a_running_task(store: Store, fence: Fence):
+async def test_only_the_current_attempt_changes_a_running_task(store: TaskStore, fence: Fence):
     task = new_task()
     await store.submit([task])
     now = datetime.now(UTC)
@@ -109,7 +109,7 @@ async def test_only_the_current_attempt_changes_a_running_task(store: Store, fen
     assert (done.result, done.worker) == ({"ok": True}, "w1")  # the duplicate changed nothing
 
 
-async def test_progress_applies_a_batch_and_names_only_what_changed(store: Store, fence: Fence):
+async def test_progress_applies_a_batch_and_names_only_what_changed(store: TaskStore, fence: Fence):
     started, finished, stale = new_task(), new_task(), new_task()
     await store.submit([started, finished, stale])
     now = datetime.now(UTC)
@@ -128,7 +128,7 @@ async def test_progress_applies_a_batch_and_names_only_what_changed(store: Store
     assert (running.worker, done.result) == ("w1", [1, 2])
 
 
-async def test_dead_letter_then_requeue_counts_attempts_from_zero(store: Store, fence: Fence):
+async def test_dead_letter_then_requeue_counts_attempts_from_zero(store: TaskStore, fence: Fence):
     task = new_task()
     await store.submit([task])
     now = datetime.now(UTC)
@@ -147,7 +147,7 @@ async def test_dead_letter_then_requeue_counts_attempts_from_zero(store: Store, 
     assert (again.priority, again.dead_letter_retries) == (T.PRIORITY_HIGH, 1)
 
 
-async def test_cancel_waiting_is_final_and_running_only_requests_it(store: Store, fence: Fence):
+async def test_cancel_waiting_is_final_and_running_only_requests_it(store: TaskStore, fence: Fence):
     waiting, running = new_task(), new_task()
     await store.submit([waiting, running])
     now = datetime.now(UTC)
@@ -161,7 +161,7 @@ async def test_cancel_waiting_is_final_and_running_only_requests_it(store: Store
     assert (r.state, r.cancel_requested) == (T.TASK_STATE_RUNNING, True)
 
 
-async def test_a_replica_that_lost_its_lease_changes_nothing(store: Store, fence: Fence):
+async def test_a_replica_that_lost_its_lease_changes_nothing(store: TaskStore, fence: Fence):
     task = new_task()
     await store.submit([task])
     now = datetime.now(UTC)

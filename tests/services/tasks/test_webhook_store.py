@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from services.tasks.changes import NewTask
 from services.tasks.records import AttemptError
 from services.tasks.records import tasks as table
-from services.tasks.store import Store
-from services.tasks.webhook_records import WebhookRecord
-from services.tasks.webhook_store import NewDelivery, WebhookStore
+from services.tasks.store import TaskStore
+from services.tasks.webhooks.records import WebhookRecord
+from services.tasks.webhooks.store import NewDelivery, WebhookStore
 from voka import db
 from voka.pagination import Cursor, Page
 from voka.tasks.v1 import tasks_pb2
@@ -24,10 +24,10 @@ T = tasks_pb2
 
 
 @pytest.fixture
-async def stores(database_url: str) -> AsyncIterator[tuple[Store, WebhookStore]]:
+async def stores(database_url: str) -> AsyncIterator[tuple[TaskStore, WebhookStore]]:
     engine = db.create_engine(database_url)
     await db.migrate(engine, "tasks")
-    store = Store(db.session_factory(engine))
+    store = TaskStore(db.session_factory(engine))
     yield store, WebhookStore(store.transactions)
     store.close()
     await engine.dispose()
@@ -161,7 +161,7 @@ async def test_another_webhooks_success_does_not_break_a_run_of_failures(stores)
     assert await hooks.switch_off_failing(2, datetime.now(UTC)) == [failing.name]
 
 
-async def _end(tasks: Store, task_id: str, state: int, **values: object) -> None:
+async def _end(tasks: TaskStore, task_id: str, state: int, **values: object) -> None:
     """A task reaching a final state as the scheduler records it (without a lease fence)."""
     at = datetime.now(UTC)
     update = (
@@ -172,7 +172,7 @@ async def _end(tasks: Store, task_id: str, state: int, **values: object) -> None
     await tasks.transactions.write(lambda c: c.execute(update))
 
 
-async def _dead_letter(tasks: Store, task_id: str, error: AttemptError) -> None:
+async def _dead_letter(tasks: TaskStore, task_id: str, error: AttemptError) -> None:
     """What the scheduler does after the last failed attempt."""
     await _end(tasks, task_id, T.TASK_STATE_DEAD_LETTERED, attempts=3,
                last_error=error.to_json(), dead_letter_time=datetime.now(UTC))  # fmt: skip

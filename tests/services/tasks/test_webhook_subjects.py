@@ -3,7 +3,7 @@ like any other event, without a list to keep in the tasks service."""
 
 from __future__ import annotations
 
-from services.tasks.webhook_subjects import followed, pattern_problem, public_events
+from services.tasks.webhooks.subjects import followed, pattern_problem, public_events
 from voka.ops.v1 import events_pb2
 
 

@@ -15,10 +15,10 @@ from google.protobuf import field_mask_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from services.tasks import webhook_signing, webhook_targets
 from services.tasks.service import SPEC
 from services.tasks.settings import TasksSettings
-from services.tasks.webhook_targets import Allowed, TargetRefused
+from services.tasks.webhooks import signing, targets
+from services.tasks.webhooks.targets import Allowed, TargetRefused
 from tests.fixtures.tokens import TokenFactory
 from tests.services.tasks.receiver import Receiver
 from tools.processes import NatsServer
@@ -263,9 +263,9 @@ async def test_an_event_is_delivered_signed_and_once(
     [request] = receiver.at("/once")
     assert request.method == "POST"
     assert request.headers["content-type"] == "application/json"
-    signature = request.headers[webhook_signing.HEADER.lower()]
-    assert webhook_signing.verify(signature, request.body, made.secret)
-    assert not webhook_signing.verify(signature, request.body + b" ", made.secret)
+    signature = request.headers[signing.HEADER.lower()]
+    assert signing.verify(signature, request.body, made.secret)
+    assert not signing.verify(signature, request.body + b" ", made.secret)
     body = json.loads(request.body)
     assert body["id"] == event_id
     assert body["subject"] == SUBJECT
@@ -290,9 +290,9 @@ async def test_rotating_the_secret_changes_the_signature(
     await publish(publisher, uuid.uuid4().hex, "clients/two")
     await eventually(lambda: receiver.at("/rotate"))
     [request] = receiver.at("/rotate")
-    signature = request.headers[webhook_signing.HEADER.lower()]
-    assert webhook_signing.verify(signature, request.body, rotated.secret)
-    assert not webhook_signing.verify(signature, request.body, made.secret)
+    signature = request.headers[signing.HEADER.lower()]
+    assert signing.verify(signature, request.body, rotated.secret)
+    assert not signing.verify(signature, request.body, made.secret)
     await stub.DeleteWebhook(T.DeleteWebhookRequest(name=made.name), metadata=me)
 
 
@@ -347,17 +347,17 @@ async def test_a_receiver_that_keeps_failing_gets_its_webhook_switched_off(
 
 async def test_addresses_inside_are_refused_unless_allowed():
     with pytest.raises(TargetRefused, match="not public"):
-        await webhook_targets.resolve("localhost", 443, Allowed())
+        await targets.resolve("localhost", 443, Allowed())
     with pytest.raises(TargetRefused, match="not public"):
-        await webhook_targets.resolve("169.254.169.254", 80, Allowed())
+        await targets.resolve("169.254.169.254", 80, Allowed())
     allowed = Allowed.parse(["127.0.0.1/32"])
-    assert str(await webhook_targets.resolve("127.0.0.1", 80, allowed)) == "127.0.0.1"
+    assert str(await targets.resolve("127.0.0.1", 80, allowed)) == "127.0.0.1"
     with pytest.raises(TargetRefused, match="https"):
-        webhook_targets.parse("http://hooks.example.com/", Allowed())
+        targets.parse("http://hooks.example.com/", Allowed())
 
 
 def test_signatures_expire():
-    header = webhook_signing.sign("whsec_x", b"{}", at=1_000)
-    assert webhook_signing.verify(header, b"{}", "whsec_x", now=1_100)
-    assert not webhook_signing.verify(header, b"{}", "whsec_x", now=1_000 + 301)
-    assert not webhook_signing.verify(header, b"{}", "whsec_y", now=1_100)
+    header = signing.sign("whsec_x", b"{}", at=1_000)
+    assert signing.verify(header, b"{}", "whsec_x", now=1_100)
+    assert not signing.verify(header, b"{}", "whsec_x", now=1_000 + 301)
+    assert not signing.verify(header, b"{}", "whsec_y", now=1_100)

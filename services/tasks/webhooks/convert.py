@@ -6,18 +6,19 @@ from google.protobuf import json_format
 
 from services.tasks.functions.webhooks import outcome
 from services.tasks.records import AttemptError
-from services.tasks.webhook_records import DeliveryRecord, WebhookRecord
+from services.tasks.webhooks.records import DeliveryRecord, WebhookRecord
 from voka.tasks.v1 import tasks_pb2
 from voka.wellknown import duration, timestamp
 
-T = tasks_pb2
-FINAL = frozenset({T.WEBHOOK_DELIVERY_STATE_SUCCEEDED, T.WEBHOOK_DELIVERY_STATE_FAILED,
-                   T.WEBHOOK_DELIVERY_STATE_CANCELLED})  # fmt: skip
+FINAL = frozenset({
+    tasks_pb2.WEBHOOK_DELIVERY_STATE_SUCCEEDED, tasks_pb2.WEBHOOK_DELIVERY_STATE_FAILED,
+    tasks_pb2.WEBHOOK_DELIVERY_STATE_CANCELLED,
+})  # fmt: skip
 
 
 def webhook(record: WebhookRecord, secret: str = "") -> tasks_pb2.Webhook:
     """The resource; `secret` only in the answers of create and rotate."""
-    message = T.Webhook(
+    message = tasks_pb2.Webhook(
         name=record.name, description=record.description, target_uri=record.target_uri,
         event_subjects=record.event_subjects, active=record.active, secret=secret,
         max_attempts=record.max_attempts, owner=record.owner,
@@ -31,10 +32,10 @@ def webhook(record: WebhookRecord, secret: str = "") -> tasks_pb2.Webhook:
 
 def delivery(record: DeliveryRecord) -> tasks_pb2.WebhookDelivery:
     error = AttemptError.from_json(record.last_error)
-    failed = record.state != T.WEBHOOK_DELIVERY_STATE_SUCCEEDED and error is not None
+    failed = record.state != tasks_pb2.WEBHOOK_DELIVERY_STATE_SUCCEEDED and error is not None
     message_text = error.message if failed and error is not None else ""
     code, latency = outcome(record.result, message_text)
-    message = T.WebhookDelivery(
+    message = tasks_pb2.WebhookDelivery(
         name=record.name, event_subject=record.event_subject, event_id=record.event_id,
         task=f"tasks/{record.task_id}", state=record.state, attempts=record.attempts,
         response_code=code, last_error=message_text,

@@ -1,5 +1,6 @@
-"""Shard leases in the database: which replica serves which shard, until when, under which
-fencing epoch; and the replicas' heartbeats that the shards are balanced over.
+"""What the replicas share in the database: shard leases (which replica serves which shard,
+until when, under which fencing epoch), the replicas' heartbeats that the shards are balanced
+over, and the pauses every replica applies.
 
 Every change of owner raises the shard's epoch. A replica's statements on tasks carry a
 `Fence` (its id and the epoch of each shard it holds) and match a row only while the lease
@@ -23,8 +24,6 @@ from services.tasks.records import SHARD, WORKER_TYPE, pauses, replicas, shard_l
 from services.tasks.transactions import Transactions
 from voka.wellknown import utc
 
-L = shard_leases
-
 
 @dataclass(frozen=True)
 class Fence:
@@ -39,10 +38,10 @@ class Fence:
         if not self.epochs:
             return sa.false()
         return sa.exists().where(
-            L.c.shard == tasks.c.shard,
-            L.c.owner == self.replica,
+            shard_leases.c.shard == tasks.c.shard,
+            shard_leases.c.owner == self.replica,
             _at_epochs(self.epochs),
-            L.c.expire_time > self.now,
+            shard_leases.c.expire_time > self.now,
         )
 
     def held(self) -> sa.Select[int]:
@@ -50,8 +49,12 @@ class Fence:
         lease rows stay locked (PostgreSQL's FOR SHARE) until the transaction ends, so no
         takeover lands between this check and the writes it guards."""
         return (
-            sa.select(L.c.shard)
-            .where(L.c.owner == self.replica, _at_epochs(self.epochs), L.c.expire_time > self.now)
+            sa.select(shard_leases.c.shard)
+            .where(
+                shard_leases.c.owner == self.replica,
+                _at_epochs(self.epochs),
+                shard_leases.c.expire_time > self.now,
+            )
             .with_for_update(read=True)
         )
 
@@ -89,8 +92,10 @@ class LeaseStore:
 
         def insert(connection: Connection) -> None:
             dialect = connection.dialect.name
-            statement = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(L)
-            connection.execute(statement.on_conflict_do_nothing(index_elements=[L.c.shard]), rows)
+            statement = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(shard_leases)
+            connection.execute(
+                statement.on_conflict_do_nothing(index_elements=[shard_leases.c.shard]), rows
+            )
 
         await self._db.write(insert)
 
@@ -121,7 +126,9 @@ class LeaseStore:
         await self._db.write(lambda c: c.execute(delete))
 
     async def leases(self) -> list[Lease]:
-        rows = await self._db.read(lambda c: c.execute(sa.select(L).order_by(L.c.shard)).all())
+        rows = await self._db.read(
+            lambda c: c.execute(sa.select(shard_leases).order_by(shard_leases.c.shard)).all()
+        )
         return [Lease(**_aware(row._mapping)) for row in rows]
 
     async def renew(
@@ -132,10 +139,11 @@ class LeaseStore:
         if not epochs:
             return set()
         update = (
-            sa.update(L)
-            .where(L.c.owner == replica, _at_epochs(epochs), L.c.expire_time > now)
+            sa.update(shard_leases)
+            .where(shard_leases.c.owner == replica, _at_epochs(epochs),
+                   shard_leases.c.expire_time > now)
             .values(expire_time=until)
-            .returning(L.c.shard)
+            .returning(shard_leases.c.shard)
         )  # fmt: skip
         rows = await self._db.write(lambda c: c.execute(update).all())
         return {int(row.shard) for row in rows}
@@ -152,11 +160,12 @@ class LeaseStore:
                 if len(taken) >= count:
                     break
                 update = (
-                    sa.update(L)
-                    .where(L.c.shard == shard,
-                           sa.or_(L.c.owner.is_(None), L.c.expire_time <= now))
-                    .values(owner=replica, epoch=L.c.epoch + 1, expire_time=until)
-                    .returning(L.c.epoch)
+                    sa.update(shard_leases)
+                    .where(shard_leases.c.shard == shard,
+                           sa.or_(shard_leases.c.owner.is_(None),
+                                  shard_leases.c.expire_time <= now))
+                    .values(owner=replica, epoch=shard_leases.c.epoch + 1, expire_time=until)
+                    .returning(shard_leases.c.epoch)
                 )  # fmt: skip
                 epoch = connection.execute(update).scalar()
                 if epoch is not None:
@@ -171,8 +180,8 @@ class LeaseStore:
         if not epochs:
             return
         update = (
-            sa.update(L)
-            .where(L.c.owner == replica, _at_epochs(epochs))
+            sa.update(shard_leases)
+            .where(shard_leases.c.owner == replica, _at_epochs(epochs))
             .values(owner=None, expire_time=None)
         )  # fmt: skip
         await self._db.write(lambda c: c.execute(update))
@@ -211,7 +220,7 @@ def _aware(row: sa.RowMapping) -> dict[str, Any]:
 def _at_epochs(epochs: Mapping[int, int]) -> sa.ColumnElement[bool]:
     """The lease rows of these shards at these epochs: one row-value IN, cheap to build on
     every statement (an OR of pairs costs milliseconds of expression building)."""
-    return sa.tuple_(L.c.shard, L.c.epoch).in_(list(epochs.items()))
+    return sa.tuple_(shard_leases.c.shard, shard_leases.c.epoch).in_(list(epochs.items()))
 
 
 def later(now: datetime, seconds: float) -> datetime:

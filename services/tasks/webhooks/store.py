@@ -18,13 +18,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from services.tasks.records import tasks
 from services.tasks.transactions import Transactions
-from services.tasks.webhook_records import DeliveryRecord, WebhookRecord, deliveries, webhooks
-from services.tasks.webhook_subjects import matches
+from services.tasks.webhooks.records import DeliveryRecord, WebhookRecord, deliveries, webhooks
+from services.tasks.webhooks.subjects import matches
 from voka import pagination
 from voka.pagination import Cursor, Listing, Page
 from voka.tasks.v1 import tasks_pb2
 
-T = tasks_pb2
 CHUNK = 200  # rows read at a time while filtering a page by subject
 
 ORDER: pagination.Order[WebhookRecord] = pagination.Order(
@@ -51,29 +50,33 @@ def _figures(*, since_change: bool = False) -> tuple[sa.ScalarSelect[Any], sa.Sc
         select = sa.select().select_from(d.join(t, t.c.id == d.c.task_id)).correlate(webhooks)
         return select.where(d.c.webhook_id == webhooks.c.id, t.c.state.in_(states)), t.c.end_time
 
-    ok, ok_end = ended(T.TASK_STATE_SUCCEEDED)
+    ok, ok_end = ended(tasks_pb2.TASK_STATE_SUCCEEDED)
     last_ok = ok.add_columns(sa.func.max(ok_end)).scalar_subquery()
-    dead, dead_end = ended(T.TASK_STATE_DEAD_LETTERED)
+    dead, dead_end = ended(tasks_pb2.TASK_STATE_DEAD_LETTERED)
     failures = dead.add_columns(sa.func.count()).where(
         sa.or_(last_ok.is_(None), dead_end > last_ok)
     )
     if since_change:
         failures = failures.where(dead_end > webhooks.c.update_time)
-    done, done_end = ended(T.TASK_STATE_SUCCEEDED, T.TASK_STATE_DEAD_LETTERED)
+    done, done_end = ended(tasks_pb2.TASK_STATE_SUCCEEDED, tasks_pb2.TASK_STATE_DEAD_LETTERED)
     last = done.add_columns(sa.func.max(done_end))
     return failures.scalar_subquery(), last.scalar_subquery()
 
 
-WAITING = (T.TASK_STATE_SCHEDULED, T.TASK_STATE_QUEUED, T.TASK_STATE_RUNNING)
+WAITING = (
+    tasks_pb2.TASK_STATE_SCHEDULED,
+    tasks_pb2.TASK_STATE_QUEUED,
+    tasks_pb2.TASK_STATE_RUNNING,
+)
 DELIVERY_STATE = sa.case(
-    (tasks.c.state == T.TASK_STATE_SUCCEEDED, T.WEBHOOK_DELIVERY_STATE_SUCCEEDED),
-    (tasks.c.state == T.TASK_STATE_DEAD_LETTERED, T.WEBHOOK_DELIVERY_STATE_FAILED),
-    (tasks.c.state == T.TASK_STATE_CANCELLED, T.WEBHOOK_DELIVERY_STATE_CANCELLED),
-    (tasks.c.state == T.TASK_STATE_RETRYING, T.WEBHOOK_DELIVERY_STATE_RETRYING),
+    (tasks.c.state == tasks_pb2.TASK_STATE_SUCCEEDED, tasks_pb2.WEBHOOK_DELIVERY_STATE_SUCCEEDED),
+    (tasks.c.state == tasks_pb2.TASK_STATE_DEAD_LETTERED, tasks_pb2.WEBHOOK_DELIVERY_STATE_FAILED),
+    (tasks.c.state == tasks_pb2.TASK_STATE_CANCELLED, tasks_pb2.WEBHOOK_DELIVERY_STATE_CANCELLED),
+    (tasks.c.state == tasks_pb2.TASK_STATE_RETRYING, tasks_pb2.WEBHOOK_DELIVERY_STATE_RETRYING),
     # queued again after a failed attempt, or running a second attempt
-    (tasks.c.attempts > sa.case((tasks.c.state == T.TASK_STATE_RUNNING, 1), else_=0),
-     T.WEBHOOK_DELIVERY_STATE_RETRYING),
-    else_=T.WEBHOOK_DELIVERY_STATE_PENDING,
+    (tasks.c.attempts > sa.case((tasks.c.state == tasks_pb2.TASK_STATE_RUNNING, 1), else_=0),
+     tasks_pb2.WEBHOOK_DELIVERY_STATE_RETRYING),
+    else_=tasks_pb2.WEBHOOK_DELIVERY_STATE_PENDING,
 )  # fmt: skip
 """Where a delivery stands, from its task: the contract's WebhookDeliveryState."""
 
@@ -117,7 +120,7 @@ class WebhookStore:
     async def active(self) -> list[WebhookRecord]:
         """Every active webhook (the dispatcher's view), without figures."""
         select = sa.select(webhooks).where(webhooks.c.active.is_(True))
-        return await self._db.read(functools.partial(_all, select))
+        return await self._db.read(functools.partial(self._all, select))
 
     async def switch_off_failing(self, limit: int, at: datetime) -> list[str]:
         """Deactivate every active webhook with `limit` or more deliveries dead-lettered in a
@@ -185,7 +188,7 @@ class WebhookStore:
             sa.select(tasks.c.id)
             .select_from(deliveries.join(tasks, tasks.c.id == deliveries.c.task_id))
             .where(deliveries.c.webhook_id == webhook_id,
-                   tasks.c.state.in_([*WAITING, T.TASK_STATE_RETRYING]))
+                   tasks.c.state.in_([*WAITING, tasks_pb2.TASK_STATE_RETRYING]))
         )  # fmt: skip
 
         def run(connection: Connection) -> list[str]:
@@ -234,14 +237,14 @@ class WebhookStore:
         failures, last = _figures()
         figures = failures.label("consecutive_failures"), last.label("last_delivery_time")
         select = sa.select(webhooks, *figures).where(*where).order_by(*ORDER.clauses())
-        return await self._db.read(functools.partial(_all, select))
+        return await self._db.read(functools.partial(self._all, select))
+
+    @staticmethod
+    def _all(select: sa.Select[Any], connection: Connection) -> list[WebhookRecord]:
+        return [WebhookRecord.from_row(row) for row in connection.execute(select)]
 
 
 def _row(record: WebhookRecord) -> dict[str, Any]:
     row = {c.name: getattr(record, c.name) for c in webhooks.columns}
     row["event_subjects"] = json.dumps(record.event_subjects)
     return row
-
-
-def _all(select: sa.Select[Any], connection: Connection) -> list[WebhookRecord]:
-    return [WebhookRecord.from_row(row) for row in connection.execute(select)]

@@ -13,8 +13,8 @@ from functools import cache
 
 from google.protobuf.message import Message
 
+from voka import registry
 from voka.bus import subject_of
-from voka.config import DOMAINS
 
 INTERNAL = frozenset({
     "voka.tasks.task.dispatched",
@@ -29,7 +29,7 @@ _TOKEN = re.compile(r"^([a-z0-9_-]+|\*|>)$")
 def public_events() -> dict[str, type[Message]]:
     """Subject → event type, for every deliverable event of every domain (and ops)."""
     found: dict[str, type[Message]] = {}
-    for domain in (*DOMAINS, "ops"):
+    for domain in (*registry.names(), "ops"):
         module = importlib.import_module(f"voka.{domain}.v1.events_pb2")
         for name in module.DESCRIPTOR.message_types_by_name:
             kind: type[Message] = getattr(module, name)

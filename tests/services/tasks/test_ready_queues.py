@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.tasks.scheduling import BACKGROUND, CRITICAL, Item, ReadyQueues, effective_level
+from services.tasks.ready_queues import BACKGROUND, CRITICAL, Item, ReadyQueues, effective_level
 
 GP, CPU = 5, 1  # worker types
 HIGH, NORMAL, LOW = 2, 3, 4

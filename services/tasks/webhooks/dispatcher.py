@@ -29,10 +29,10 @@ from google.protobuf.message import Message
 from services.tasks.changes import Accepted, NewTask
 from services.tasks.functions.webhooks import FUNCTION
 from services.tasks.validation import Submits
-from services.tasks.webhook_records import WebhookRecord
-from services.tasks.webhook_store import NewDelivery, WebhookStore
-from services.tasks.webhook_subjects import followed, matches, public_events
-from services.tasks.webhook_validation import DEFAULT_ATTEMPTS
+from services.tasks.webhooks.records import WebhookRecord
+from services.tasks.webhooks.store import NewDelivery, WebhookStore
+from services.tasks.webhooks.subjects import followed, matches, public_events
+from services.tasks.webhooks.validation import DEFAULT_ATTEMPTS
 from voka.bus import Bus, ConsumerOptions, Event, Subscription, domain_of
 from voka.tasks.v1 import tasks_pb2
 from voka.wellknown import utc

@@ -1,4 +1,6 @@
-"""The scheduler's in-memory queues: pure, synchronous, driven by the caller's clock.
+"""The scheduler's in-memory ready queues and their ordering (the aging rule): pure,
+synchronous, driven by the caller's clock, so the order can be proven on its own
+(`test_ready_queues.py`) apart from the scheduler's I/O.
 
 One queue per (shard, worker type, priority) holds ready tasks in the order they became ready;
 a timer heap holds tasks whose time has not come (not-before, retry backoff). The database is

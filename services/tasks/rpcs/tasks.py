@@ -1,0 +1,191 @@
+"""The task RPCs: submit (one, a batch, a stream), get, list, cancel and watch.
+
+Submits go through the one intake (`intake.py`) that the webhook dispatcher uses too, so every
+way in stores, queues and counts tasks alike; StreamSubmitTasks overlaps a message's insert
+with reading and checking the next (the bulk producers' path, tuned for throughput).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+from services.tasks import convert, metrics
+from services.tasks.changes import Accepted, NewTask, TaskQuery
+from services.tasks.events import LIFECYCLE_SUBJECTS, is_about
+from services.tasks.records import TaskRecord
+from services.tasks.rpcs.base import BaseRpcs, Context, fingerprint, now, task_page
+from services.tasks.validation import MAX_BATCH, batch_problems, resource_id
+from voka import authn, errors, pagination, tenancy, watch, wellknown
+from voka.tasks.v1 import events_pb2, tasks_pb2
+
+MAX_STREAM_NAMES = 10_000  # StreamSubmitTasks returns names up to this many items
+
+
+class TasksRpcs(BaseRpcs):
+    """SubmitTask ... WatchTask."""
+
+    async def SubmitTask(
+        self, request: tasks_pb2.SubmitTaskRequest, context: Context
+    ) -> tasks_pb2.SubmitTaskResponse:
+        new, problems = self._submits.check(request, authn.caller().subject, now())
+        if new is None:
+            raise errors.invalid_argument(problems)
+        return _response(*(await self._accept([new]))[0])
+
+    async def BatchSubmitTasks(
+        self, request: tasks_pb2.BatchSubmitTasksRequest, context: Context
+    ) -> tasks_pb2.BatchSubmitTasksResponse:
+        if problems := batch_problems(len(request.requests)):
+            raise errors.invalid_argument(problems)
+        owner, at = authn.caller().subject, now()
+        batch, problems = [], []
+        for index, item in enumerate(request.requests):
+            new, bad = self._submits.check(item, owner, at, f"requests[{index}].")
+            problems += bad
+            if new is not None:
+                batch.append(new)
+        if problems:
+            raise errors.invalid_argument(problems)
+        results = await self._accept(batch)
+        return tasks_pb2.BatchSubmitTasksResponse(results=[_response(*r) for r in results])
+
+    async def StreamSubmitTasks(
+        self,
+        request_iterator: AsyncIterator[tasks_pb2.StreamSubmitTasksRequest],
+        context: Context,
+    ) -> tasks_pb2.StreamSubmitTasksResponse:
+        """Each message is checked and queued as it arrives (one transaction per message); a
+        refused item is reported by its position in the stream and does not stop the rest.
+        A message's insert runs while the next one is read and checked (one in flight)."""
+        owner = authn.caller().subject
+        summary = tasks_pb2.StreamSubmitTasksResponse()
+        names: list[str] = []
+        inserting: asyncio.Future[list[tuple[Accepted, bool]]] | None = None
+        try:
+            async for message in request_iterator:
+                batch = self._checked(message, owner, summary)
+                if inserting is not None:
+                    _count(summary, names, await inserting)
+                inserting = asyncio.ensure_future(self._accept(batch)) if batch else None
+            if inserting is not None:
+                _count(summary, names, await inserting)
+        except BaseException:
+            if inserting is not None:  # what was taken in gets queued all the same
+                with contextlib.suppress(Exception):
+                    await inserting
+            raise
+        if summary.received_count <= MAX_STREAM_NAMES:
+            summary.names.extend(names)
+        return summary
+
+    def _checked(
+        self,
+        message: tasks_pb2.StreamSubmitTasksRequest,
+        owner: str,
+        summary: tasks_pb2.StreamSubmitTasksResponse,
+    ) -> list[NewTask]:
+        """The message's valid submits; the others are counted and reported in `summary`."""
+        if problems := batch_problems(len(message.requests), "items per message"):
+            raise errors.invalid_argument(problems)
+        batch, offset, at = [], summary.received_count, now()
+        for index, item in enumerate(message.requests):
+            new, bad = self._submits.check(item, owner, at, f"requests[{index}].")
+            if new is not None:
+                batch.append(new)
+            else:
+                summary.refused_count += 1
+                if len(summary.failures) < MAX_BATCH:
+                    status = errors.invalid_argument(bad).to_status()
+                    summary.failures.add(index=offset + index, status=status)
+        summary.received_count += len(message.requests)
+        return batch
+
+    async def GetTask(
+        self, request: tasks_pb2.GetTaskRequest, context: Context
+    ) -> tasks_pb2.GetTaskResponse:
+        record = await self._task(resource_id(request.name, "tasks/"))
+        full = request.view != tasks_pb2.TASK_VIEW_BASIC
+        return tasks_pb2.GetTaskResponse(task=convert.task(record, full))
+
+    async def ListTasks(
+        self, request: tasks_pb2.ListTasksRequest, context: Context
+    ) -> tasks_pb2.ListTasksResponse:
+        filters = TaskQuery(owner=tenancy.list_owner(request.owner), state=request.state,
+                            priority=request.priority, worker_type=request.worker_type,
+                            function_name=request.function_name,
+                            idempotency_key=request.idempotency_key)  # fmt: skip
+        page, after = task_page(request.page_size, request.page_token, filters)
+        records, more = await self._store.page(replace(filters, after=after, limit=page))
+        token = ""
+        if more:
+            token = pagination.keyset_token(
+                fingerprint(filters), records[-1].create_time, records[-1].id
+            )
+        full = request.view == tasks_pb2.TASK_VIEW_FULL
+        return tasks_pb2.ListTasksResponse(tasks=[convert.task(r, full) for r in records],
+                                           next_page_token=token)  # fmt: skip
+
+    async def CancelTask(
+        self, request: tasks_pb2.CancelTaskRequest, context: Context
+    ) -> tasks_pb2.CancelTaskResponse:
+        record = await self._task(resource_id(request.name, "tasks/"))
+        if record.final:
+            state = tasks_pb2.TaskState.Name(record.state)
+            raise errors.failed_precondition(f"task is already {state}", "STATE", record.name)
+        await self._store.cancel(record.id, request.reason, now())
+        after = await self._task(record.id)
+        if after.state == tasks_pb2.TASK_STATE_CANCELLED:
+            self._scheduler.forget(record.id)
+            await self._scheduler.announce(record.id)
+            metrics.finished(metrics.CANCELLED, record.worker_type)
+        elif after.cancel_requested and after.dispatch_id:  # running: ask its worker to stop
+            await self._bus.emit(events_pb2.TaskCancellationRequestedEvent(
+                task=after.name, attempt=after.attempts, dispatch_id=after.dispatch_id,
+                worker=after.worker,
+            ))  # fmt: skip
+        return tasks_pb2.CancelTaskResponse(task=convert.task(after))
+
+    async def WatchTask(
+        self, request: tasks_pb2.WatchTaskRequest, context: Context
+    ) -> AsyncIterator[tasks_pb2.WatchTaskResponse]:
+        """The task now, then each change of its state, attempt or worker, until it is final;
+        its lifecycle events, from whichever replica, wake the re-read (`voka.watch`)."""
+        record = await self._task(resource_id(request.name, "tasks/"))
+        watched: watch.Watched[TaskRecord] = watch.Watched(
+            read=functools.partial(self._store.get, record.id),
+            version=lambda task: (task.state, task.attempts, task.worker),
+            final=lambda task: task.final,
+        )
+        concerns = functools.partial(is_about, task=record.name)
+        first = True
+        async for change in watch.changes(self._bus, LIFECYCLE_SUBJECTS, concerns, watched):
+            message = convert.task(change, full=False)
+            if change.has_result:
+                message.result.CopyFrom(convert.json_value(change.result))
+            yield tasks_pb2.WatchTaskResponse(task=message, initial=first)
+            first = False
+
+
+def _count(
+    summary: tasks_pb2.StreamSubmitTasksResponse,
+    names: list[str],
+    results: list[tuple[Accepted, bool]],
+) -> None:
+    for record, deduplicated in results:
+        summary.deduplicated_count += deduplicated
+        summary.accepted_count += not deduplicated
+        names.append(record.name)
+
+
+def _response(record: Accepted, deduplicated: bool) -> tasks_pb2.SubmitTaskResponse:
+    return tasks_pb2.SubmitTaskResponse(
+        name=record.name,
+        state=record.state,
+        shard=record.shard,
+        deduplicated=deduplicated,
+        create_time=wellknown.timestamp(record.create_time),
+    )
