@@ -15,9 +15,9 @@ import sys
 from huggingface_hub import snapshot_download
 
 from services.translate.catalogue import ENGINE_NAMES, LANGUAGES, Catalogue, parse_engines
+from services.translate.engines import every_engine
 from services.translate.engines.ctranslate2 import SUBDIR, convert
 from services.translate.engines.neural import hub_model
-from services.translate.service import engines
 from services.translate.settings import TranslateSettings
 
 _NAMES = {kind: name for name, kind in ENGINE_NAMES.items()}
@@ -106,7 +106,7 @@ def download(repo: str, into: object, timeout: int) -> None:
 
 
 def list_models(settings: TranslateSettings) -> int:
-    catalogue = Catalogue(list(engines(settings)), parse_engines(settings.translate_engines))
+    catalogue = Catalogue(every_engine(settings), parse_engines(settings.translate_engines))
     for route in catalogue.routes():
         legs = " → ".join(
             f"{leg.source}-{leg.target} {_NAMES[leg.engine]} ({leg.model})" for leg in route.legs

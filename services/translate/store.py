@@ -1,54 +1,37 @@
-"""The translate service's tables: each owner's history, and one usage row per text translated
-or attempted (kept when history is deleted or skipped, so stats keep counting)."""
+"""Each owner's translation history and the usage rows behind the stats, through the
+service's session factory.
+
+History and usage of a batch of translations are written in one transaction, so a retried
+write never leaves half of it behind. History pages are keyset pages, newest first: rows written
+or deleted between two pages never shift them, and a page is an index range scan.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from voka.wellknown import utc
-
-metadata = sa.MetaData()
-
-translations = sa.Table(
-    "translate_translations",
-    metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("owner", sa.String(200), nullable=False),
-    sa.Column("source_text", sa.Text(), nullable=False),
-    sa.Column("translated_text", sa.Text(), nullable=False),
-    sa.Column("source_language_code", sa.String(16), nullable=False),
-    sa.Column("detected_language_code", sa.String(16)),
-    sa.Column("detected_confidence", sa.Float()),
-    sa.Column("target_language_code", sa.String(16), nullable=False),
-    sa.Column("engine", sa.Integer(), nullable=False),
-    sa.Column("legs", sa.JSON(), nullable=False),
-    sa.Column("character_count", sa.Integer(), nullable=False),
-    sa.Column("cached", sa.Boolean(), nullable=False),
-    sa.Column("latency_ms", sa.Float(), nullable=False),
-    sa.Column("origin", sa.Integer(), nullable=False),
-    sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
+from services.translate.records import (
+    Figures,
+    Stats,
+    TranslationRecord,
+    UsageRecord,
+    translations,
+    usage,
 )
+from voka import pagination
 
-usage = sa.Table(
-    "translate_usage",
-    metadata,
-    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-    sa.Column("owner", sa.String(200), nullable=False),
-    sa.Column("source_language_code", sa.String(16), nullable=False),
-    sa.Column("target_language_code", sa.String(16), nullable=False),
-    sa.Column("engine", sa.Integer(), nullable=False),
-    sa.Column("character_count", sa.Integer(), nullable=False),
-    sa.Column("cached", sa.Boolean(), nullable=False),
-    sa.Column("failed", sa.Boolean(), nullable=False),
-    sa.Column("latency_ms", sa.Float(), nullable=False),
-    sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
+NEWEST_FIRST: pagination.Order[TranslationRecord] = pagination.Order(
+    expression=translations.c.create_time,
+    id_column=translations.c.id,
+    descending=True,
+    kind="datetime",
+    value=lambda record: record.create_time,
 )
 
 
@@ -62,8 +45,8 @@ class Filter:
     start: datetime | None = None
     end: datetime | None = None
 
-    def where(self, table: sa.Table) -> list[Any]:
-        clauses: list[Any] = []
+    def where(self, table: sa.Table) -> list[sa.ColumnElement[bool]]:
+        clauses: list[sa.ColumnElement[bool]] = []
         if self.owner is not None:
             clauses.append(table.c.owner == self.owner)
         if self.source:
@@ -77,107 +60,78 @@ class Filter:
         return clauses
 
 
-async def add(
-    session: AsyncSession, history: Sequence[dict[str, Any]], usages: Sequence[dict[str, Any]]
-) -> None:
-    if history:
-        await session.execute(sa.insert(translations), list(history))
-    if usages:
-        await session.execute(sa.insert(usage), list(usages))
+class TranslationStore:
+    """The history and usage tables."""
 
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
 
-async def get(session: AsyncSession, translation_id: str) -> dict[str, Any] | None:
-    row = (
-        await session.execute(sa.select(translations).where(translations.c.id == translation_id))
-    ).first()
-    return dict(row._mapping) if row else None
+    async def add(
+        self, history: Sequence[TranslationRecord], usages: Sequence[UsageRecord]
+    ) -> None:
+        """Both in one transaction (one executemany per table)."""
+        async with self._sessions.begin() as session:
+            if history:
+                await session.execute(sa.insert(translations), [vars(r) for r in history])
+            if usages:
+                await session.execute(sa.insert(usage), [vars(r) for r in usages])
 
+    async def get(self, translation_id: str) -> TranslationRecord | None:
+        query = sa.select(translations).where(translations.c.id == translation_id)
+        async with self._sessions() as session:
+            row = (await session.execute(query)).first()
+        return None if row is None else TranslationRecord.from_row(row)
 
-async def page(
-    session: AsyncSession, where: Filter, offset: int, limit: int
-) -> tuple[list[dict[str, Any]], int]:
-    """One page, newest first, and the count of all matching rows."""
-    clauses = where.where(translations)
-    rows = await session.execute(
-        sa.select(translations)
-        .where(*clauses)
-        .order_by(translations.c.create_time.desc(), translations.c.id.desc())
-        .offset(offset)
-        .limit(limit)
-    )
-    total = await session.scalar(
-        sa.select(sa.func.count()).select_from(translations).where(*clauses)
-    )
-    return [dict(r._mapping) for r in rows], int(total or 0)
-
-
-async def delete(session: AsyncSession, translation_id: str) -> None:
-    await session.execute(sa.delete(translations).where(translations.c.id == translation_id))
-
-
-async def purge(session: AsyncSession, where: Filter, validate_only: bool) -> int:
-    clauses = where.where(translations)
-    if validate_only:
-        count = await session.scalar(
-            sa.select(sa.func.count()).select_from(translations).where(*clauses)
+    async def page(
+        self, where: Filter, page: pagination.Page
+    ) -> pagination.Listing[TranslationRecord]:
+        """One page newest first, after `page.cursor`, and the count of all matching rows."""
+        clauses = where.where(translations)
+        query = sa.select(translations).where(*clauses).order_by(*NEWEST_FIRST.clauses())
+        if page.cursor is not None:
+            query = query.where(NEWEST_FIRST.after(page.cursor))
+        count = sa.select(sa.func.count()).select_from(translations).where(*clauses)
+        async with self._sessions() as session:
+            rows = (await session.execute(query.limit(page.size + 1))).all()
+            total = await session.scalar(count)
+        return pagination.Listing(
+            [TranslationRecord.from_row(r) for r in rows[: page.size]],
+            more=len(rows) > page.size,
+            total=int(total or 0),
         )
-        return int(count or 0)
-    result = await session.execute(sa.delete(translations).where(*clauses))
-    return int(result.rowcount)  # type: ignore[attr-defined]
 
+    async def delete(self, translation_id: str) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                sa.delete(translations).where(translations.c.id == translation_id)
+            )
 
-async def erase_owner(session: AsyncSession, owner: str) -> int:
-    """Everything kept for `owner`: its history and its usage rows (global stats lose them)."""
-    removed = 0
-    for table in (translations, usage):
-        result = await session.execute(sa.delete(table).where(table.c.owner == owner))
-        removed += int(result.rowcount)  # type: ignore[attr-defined]
-    return removed
+    async def purge(self, where: Filter, validate_only: bool) -> int:
+        """Delete the matching history (or only count it); usage rows stay."""
+        clauses = where.where(translations)
+        async with self._sessions.begin() as session:
+            if validate_only:
+                count = await session.scalar(
+                    sa.select(sa.func.count()).select_from(translations).where(*clauses)
+                )
+                return int(count or 0)
+            result = await session.execute(sa.delete(translations).where(*clauses))
+        return _rowcount(result)
 
+    async def erase_owner(self, owner: str) -> int:
+        """Everything kept for `owner`: its history and its usage rows (global stats lose
+        them)."""
+        removed = 0
+        async with self._sessions.begin() as session:
+            for table in (translations, usage):
+                result = await session.execute(sa.delete(table).where(table.c.owner == owner))
+                removed += _rowcount(result)
+        return removed
 
-@dataclass
-class Figures:
-    """Usage of one (pair, engine) group, or of all groups together."""
-
-    requests: int = 0
-    characters: int = 0
-    errors: int = 0
-    cached: int = 0
-    latencies: list[float] = field(default_factory=list)  # ms, successful requests
-    last: datetime | None = None
-    first: datetime | None = None
-
-    def add(self, row: Any) -> None:
-        self.requests += 1
-        self.characters += row.character_count
-        self.errors += int(row.failed)
-        self.cached += int(row.cached)
-        if not row.failed:
-            self.latencies.append(row.latency_ms)
-        when = utc(row.create_time)
-        self.last = max(self.last or when, when)
-        self.first = min(self.first or when, when)
-
-    @property
-    def mean_ms(self) -> float:
-        return sum(self.latencies) / len(self.latencies) if self.latencies else 0.0
-
-    @property
-    def p95_ms(self) -> float:
-        """Nearest-rank 95th percentile."""
-        if not self.latencies:
-            return 0.0
-        ordered = sorted(self.latencies)
-        return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
-
-
-async def stats(
-    session: AsyncSession, where: Filter
-) -> tuple[Figures, dict[tuple[str, str, int], Figures]]:
-    """Totals and figures per (source, target, engine). Percentiles need the latencies, so
-    rows are read in the window; a rollup table is the next step when windows grow large."""
-    rows = await session.execute(
-        sa.select(
+    async def stats(self, where: Filter) -> Stats:
+        """Totals and figures per (source, target, engine). Percentiles need the latencies, so
+        rows are read in the window; a rollup table is the next step when windows grow large."""
+        query = sa.select(
             usage.c.source_language_code,
             usage.c.target_language_code,
             usage.c.engine,
@@ -187,11 +141,15 @@ async def stats(
             usage.c.latency_ms,
             usage.c.create_time,
         ).where(*where.where(usage))
-    )
-    total = Figures()
-    groups: dict[tuple[str, str, int], Figures] = {}
-    for row in rows:
-        total.add(row)
-        key = (row.source_language_code, row.target_language_code, row.engine)
-        groups.setdefault(key, Figures()).add(row)
-    return total, groups
+        total = Figures()
+        groups: dict[tuple[str, str, int], Figures] = {}
+        async with self._sessions() as session:
+            for row in await session.execute(query):
+                total.add(row)
+                key = (row.source_language_code, row.target_language_code, row.engine)
+                groups.setdefault(key, Figures()).add(row)
+        return total, groups
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)

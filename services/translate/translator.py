@@ -18,6 +18,18 @@ from voka import errors
 
 
 @dataclass(frozen=True)
+class Job:
+    """One validated text to translate, as any of the three translate RPCs asks for it."""
+
+    text: str
+    source: str
+    target: str
+    engine: int
+    skip_history: bool
+    origin: int
+
+
+@dataclass(frozen=True)
 class Outcome:
     """A finished translation, with everything the answer, history and stats report."""
 

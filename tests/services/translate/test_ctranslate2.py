@@ -13,8 +13,7 @@ from services.translate.engines.ctranslate2 import SUBDIR, CTranslate2Engine
 from services.translate.engines.marian import MarianEngine
 from tests.fixtures.tokens import TokenFactory
 from tests.services.translate.conftest import CT2_PAIR
-from voka.translate.v1 import translate_pb2 as T
-from voka.translate.v1 import translate_pb2_grpc
+from voka.translate.v1 import translate_pb2, translate_pb2_grpc
 
 
 async def test_converted_pair_is_served_by_ctranslate2(
@@ -22,19 +21,21 @@ async def test_converted_pair_is_served_by_ctranslate2(
 ) -> None:
     source, target = CT2_PAIR.split("-")
     reply = await stub.TranslateText(
-        T.TranslateTextRequest(
+        translate_pb2.TranslateTextRequest(
             text="Good morning.", source_language_code=source, target_language_code=target
         ),
         metadata=tokens.metadata(),
     )
-    assert reply.engine == T.ENGINE_CTRANSLATE2
+    assert reply.engine == translate_pb2.ENGINE_CTRANSLATE2
     assert reply.translated_text
     (pair,) = (
         await stub.ListLanguagePairs(
-            T.ListLanguagePairsRequest(source_language_code=source, target_language_code=target)
+            translate_pb2.ListLanguagePairsRequest(
+                source_language_code=source, target_language_code=target
+            )
         )
     ).language_pairs
-    assert (pair.engine, pair.installed) == (T.ENGINE_CTRANSLATE2, True)
+    assert (pair.engine, pair.installed) == (translate_pb2.ENGINE_CTRANSLATE2, True)
 
 
 def test_engine_batches_keep_order_and_count(models_dir: Path) -> None:

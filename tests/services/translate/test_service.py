@@ -23,7 +23,6 @@ from voka import errors
 from voka.translate.v1 import events_pb2, translate_pb2
 
 pytestmark = pytest.mark.integration
-T = translate_pb2
 
 
 def user(tokens: TokenFactory) -> tuple[tuple[str, str]]:
@@ -47,13 +46,13 @@ def batches(model: str) -> tuple[float, float]:
 
 async def test_apertium_translates_english_to_spanish(stub, tokens):
     reply = await stub.TranslateText(
-        T.TranslateTextRequest(
+        translate_pb2.TranslateTextRequest(
             text="Hello, how are you?", source_language_code="en", target_language_code="es"
         ),
         metadata=user(tokens),
     )
     assert reply.translated_text.startswith("Hola")
-    assert reply.engine == T.ENGINE_APERTIUM
+    assert reply.engine == translate_pb2.ENGINE_APERTIUM
     assert reply.model == "apertium eng-spa"
     assert [(leg.source_language_code, leg.target_language_code) for leg in reply.legs] == [
         ("en", "es")
@@ -63,7 +62,9 @@ async def test_apertium_translates_english_to_spanish(stub, tokens):
 
 async def test_auto_detects_french_and_splits_sentences(stub, tokens):
     reply = await stub.TranslateText(
-        T.TranslateTextRequest(text="Bonjour le monde. Merci beaucoup.", target_language_code="es"),
+        translate_pb2.TranslateTextRequest(
+            text="Bonjour le monde. Merci beaucoup.", target_language_code="es"
+        ),
         metadata=user(tokens),
     )
     assert reply.detected_language.language_code == "fr"
@@ -77,7 +78,7 @@ async def test_concurrent_requests_coalesce_into_batches(stub, tokens):
     replies = await asyncio.gather(
         *(
             stub.TranslateText(
-                T.TranslateTextRequest(
+                translate_pb2.TranslateTextRequest(
                     text=t, source_language_code="en", target_language_code="de"
                 ),
                 metadata=user(tokens),
@@ -85,7 +86,7 @@ async def test_concurrent_requests_coalesce_into_batches(stub, tokens):
             for t in texts
         )
     )
-    assert all(r.engine == T.ENGINE_MARIAN and r.translated_text for r in replies)
+    assert all(r.engine == translate_pb2.ENGINE_MARIAN and r.translated_text for r in replies)
     count, total = (
         a - b for a, b in zip(batches("Helsinki-NLP/opus-mt-en-de"), before, strict=True)
     )
@@ -94,7 +95,7 @@ async def test_concurrent_requests_coalesce_into_batches(stub, tokens):
 
 
 async def test_repeated_text_comes_from_the_cache(stub, tokens):
-    request = T.TranslateTextRequest(
+    request = translate_pb2.TranslateTextRequest(
         text=f"Good night {uuid.uuid4().hex[:6]}.",
         source_language_code="en",
         target_language_code="de",
@@ -110,31 +111,35 @@ async def test_repeated_text_comes_from_the_cache(stub, tokens):
 
 async def test_pivot_through_english_across_engines(stub, tokens):
     reply = await stub.TranslateText(
-        T.TranslateTextRequest(text="Hallo.", source_language_code="de", target_language_code="es"),
+        translate_pb2.TranslateTextRequest(
+            text="Hallo.", source_language_code="de", target_language_code="es"
+        ),
         metadata=user(tokens),
     )
     assert [
         (leg.engine, leg.source_language_code, leg.target_language_code) for leg in reply.legs
-    ] == [(T.ENGINE_MARIAN, "de", "en"), (T.ENGINE_APERTIUM, "en", "es")]
-    assert reply.engine == T.ENGINE_APERTIUM  # any rule-based leg marks the whole
+    ] == [(translate_pb2.ENGINE_MARIAN, "de", "en"), (translate_pb2.ENGINE_APERTIUM, "en", "es")]
+    assert reply.engine == translate_pb2.ENGINE_APERTIUM  # any rule-based leg marks the whole
 
 
 async def test_pivot_with_two_marian_legs(stub, tokens):
     reply = await stub.TranslateText(
-        T.TranslateTextRequest(text="Hallo.", source_language_code="de", target_language_code="it"),
+        translate_pb2.TranslateTextRequest(
+            text="Hallo.", source_language_code="de", target_language_code="it"
+        ),
         metadata=user(tokens),
     )
     assert [leg.model for leg in reply.legs] == [
         "Helsinki-NLP/opus-mt-de-en",
         "Helsinki-NLP/opus-mt-en-it",
     ]
-    assert reply.engine == T.ENGINE_MARIAN
+    assert reply.engine == translate_pb2.ENGINE_MARIAN
 
 
 async def test_missing_model_names_pair_and_install_command(stub, tokens):
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.TranslateText(
-            T.TranslateTextRequest(
+            translate_pb2.TranslateTextRequest(
                 text="Hola.", source_language_code="es", target_language_code="ru"
             ),
             metadata=user(tokens),
@@ -147,11 +152,11 @@ async def test_missing_model_names_pair_and_install_command(stub, tokens):
 async def test_forced_engine_not_installed_is_failed_precondition(stub, tokens):
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.TranslateText(
-            T.TranslateTextRequest(
+            translate_pb2.TranslateTextRequest(
                 text="Hello.",
                 source_language_code="en",
                 target_language_code="es",
-                engine=T.ENGINE_MARIAN,
+                engine=translate_pb2.ENGINE_MARIAN,
             ),
             metadata=user(tokens),
         )
@@ -161,11 +166,16 @@ async def test_forced_engine_not_installed_is_failed_precondition(stub, tokens):
 @pytest.mark.parametrize(
     ("request_", "field"),
     [
-        (T.TranslateTextRequest(text="", target_language_code="es"), "text"),
-        (T.TranslateTextRequest(text="a" * 5001, target_language_code="es"), "text"),
-        (T.TranslateTextRequest(text="Hi", target_language_code="xx"), "target_language_code"),
+        (translate_pb2.TranslateTextRequest(text="", target_language_code="es"), "text"),
+        (translate_pb2.TranslateTextRequest(text="a" * 5001, target_language_code="es"), "text"),
         (
-            T.TranslateTextRequest(text="Hi", source_language_code="qq", target_language_code="es"),
+            translate_pb2.TranslateTextRequest(text="Hi", target_language_code="xx"),
+            "target_language_code",
+        ),
+        (
+            translate_pb2.TranslateTextRequest(
+                text="Hi", source_language_code="qq", target_language_code="es"
+            ),
             "source_language_code",
         ),
     ],
@@ -177,8 +187,11 @@ async def test_invalid_input_names_the_field(stub, tokens, request_, field):
 
 
 async def test_batch_names_bad_items_and_keeps_failures_per_item(stub, tokens):
-    bad = T.BatchTranslateTextRequest(
-        requests=[T.TranslateTextRequest(text="ok"), T.TranslateTextRequest(text="")],
+    bad = translate_pb2.BatchTranslateTextRequest(
+        requests=[
+            translate_pb2.TranslateTextRequest(text="ok"),
+            translate_pb2.TranslateTextRequest(text=""),
+        ],
         target_language_code="zz",
     )
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -188,10 +201,10 @@ async def test_batch_names_bad_items_and_keeps_failures_per_item(stub, tokens):
         fields
     )
     reply = await stub.BatchTranslateText(
-        T.BatchTranslateTextRequest(
+        translate_pb2.BatchTranslateTextRequest(
             requests=[
-                T.TranslateTextRequest(text="Hello."),
-                T.TranslateTextRequest(
+                translate_pb2.TranslateTextRequest(text="Hello."),
+                translate_pb2.TranslateTextRequest(
                     text="Hola.", source_language_code="es", target_language_code="ru"
                 ),
             ],
@@ -206,14 +219,14 @@ async def test_batch_names_bad_items_and_keeps_failures_per_item(stub, tokens):
 
 async def test_stream_answers_each_segment_and_survives_a_bad_one(stub, tokens):
     segments = [
-        T.StreamTranslateTextRequest(
+        translate_pb2.StreamTranslateTextRequest(
             segment_id="a",
             text="Good morning.",
             source_language_code="en",
             target_language_code="es",
         ),
-        T.StreamTranslateTextRequest(segment_id="b", text=""),
-        T.StreamTranslateTextRequest(text="Thank you."),  # languages carried over
+        translate_pb2.StreamTranslateTextRequest(segment_id="b", text=""),
+        translate_pb2.StreamTranslateTextRequest(text="Thank you."),  # languages carried over
     ]
     answers = {
         a.segment_id: a
@@ -228,28 +241,34 @@ async def test_stream_answers_each_segment_and_survives_a_bad_one(stub, tokens):
 async def test_history_is_isolated_between_users(stub, tokens):
     alice, bob = user(tokens), user(tokens)
     reply = await stub.TranslateText(
-        T.TranslateTextRequest(
+        translate_pb2.TranslateTextRequest(
             text="Good morning.", source_language_code="en", target_language_code="es"
         ),
         metadata=alice,
     )
-    mine = await stub.ListTranslations(T.ListTranslationsRequest(), metadata=alice)
+    mine = await stub.ListTranslations(translate_pb2.ListTranslationsRequest(), metadata=alice)
     assert [t.name for t in mine.translations] == [reply.translation]
     assert mine.translations[0].source_text == "Good morning."
-    theirs = await stub.ListTranslations(T.ListTranslationsRequest(owner="-"), metadata=bob)
+    theirs = await stub.ListTranslations(
+        translate_pb2.ListTranslationsRequest(owner="-"), metadata=bob
+    )
     assert theirs.total_size == 0  # `owner` is for admins; bob gets his own, empty
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.GetTranslation(T.GetTranslationRequest(name=reply.translation), metadata=bob)
+        await stub.GetTranslation(
+            translate_pb2.GetTranslationRequest(name=reply.translation), metadata=bob
+        )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
-    await stub.DeleteTranslation(T.DeleteTranslationRequest(name=reply.translation), metadata=alice)
+    await stub.DeleteTranslation(
+        translate_pb2.DeleteTranslationRequest(name=reply.translation), metadata=alice
+    )
     assert (
-        await stub.ListTranslations(T.ListTranslationsRequest(), metadata=alice)
+        await stub.ListTranslations(translate_pb2.ListTranslationsRequest(), metadata=alice)
     ).total_size == 0
 
 
 async def test_stats_count_requests_errors_and_cache(stub, tokens):
     me = user(tokens)
-    request = T.TranslateTextRequest(
+    request = translate_pb2.TranslateTextRequest(
         text="I like the sea.",
         source_language_code="en",
         target_language_code="es",
@@ -259,19 +278,21 @@ async def test_stats_count_requests_errors_and_cache(stub, tokens):
     await stub.TranslateText(request, metadata=me)
     with pytest.raises(grpc.aio.AioRpcError):
         await stub.TranslateText(
-            T.TranslateTextRequest(
+            translate_pb2.TranslateTextRequest(
                 text="Hola.", source_language_code="es", target_language_code="ru"
             ),
             metadata=me,
         )
-    stats = (await stub.GetTranslationStats(T.GetTranslationStatsRequest(), metadata=me)).stats
+    stats = (
+        await stub.GetTranslationStats(translate_pb2.GetTranslationStatsRequest(), metadata=me)
+    ).stats
     assert (stats.request_count, stats.error_count, stats.cached_count) == (3, 1, 1)
     assert stats.character_count == 2 * 15 + 5
     top = stats.pairs[0]
     assert (top.source_language_code, top.target_language_code, top.engine, top.request_count) == (
         "en",
         "es",
-        T.ENGINE_APERTIUM,
+        translate_pb2.ENGINE_APERTIUM,
         2,
     )
     assert top.p95_latency.ToTimedelta() >= top.mean_latency.ToTimedelta() / 2
@@ -282,7 +303,7 @@ async def test_completed_event_is_published(stub, tokens, nats: NatsServer):
     subscription = await client.subscribe("voka.translate.translation.completed")
     me = tokens.metadata(subject="users/eventful")
     await stub.TranslateText(
-        T.TranslateTextRequest(
+        translate_pb2.TranslateTextRequest(
             text="The cat sleeps.", source_language_code="en", target_language_code="es"
         ),
         metadata=me,
@@ -291,7 +312,7 @@ async def test_completed_event_is_published(stub, tokens, nats: NatsServer):
     event = events_pb2.TranslationCompletedEvent.FromString(message.data)
     assert (event.owner, event.engine, event.character_count) == (
         "users/eventful",
-        T.ENGINE_APERTIUM,
+        translate_pb2.ENGINE_APERTIUM,
         15,
     )
     await client.close()
@@ -302,21 +323,23 @@ async def _connect(url: str):
 
 
 async def test_languages_and_pairs_report_engines(stub):
-    languages = (await stub.ListLanguages(T.ListLanguagesRequest())).languages
+    languages = (await stub.ListLanguages(translate_pb2.ListLanguagesRequest())).languages
     codes = {lang.language_code for lang in languages}
     assert {"es", "en", "fr", "de", "it", "pt", "nl", "ru", "zh", "ja", "ar"} <= codes
     pairs = await stub.ListLanguagePairs(
-        T.ListLanguagePairsRequest(source_language_code="en", target_language_code="es")
+        translate_pb2.ListLanguagePairsRequest(source_language_code="en", target_language_code="es")
     )
     (pair,) = pairs.language_pairs
     assert (pair.engine, pair.installed, pair.route_type) == (
-        T.ENGINE_APERTIUM,
+        translate_pb2.ENGINE_APERTIUM,
         True,
-        T.ROUTE_TYPE_DIRECT,
+        translate_pb2.ROUTE_TYPE_DIRECT,
     )
     missing = (
         await stub.ListLanguagePairs(
-            T.ListLanguagePairsRequest(source_language_code="es", target_language_code="ru")
+            translate_pb2.ListLanguagePairsRequest(
+                source_language_code="es", target_language_code="ru"
+            )
         )
     ).language_pairs[0]
     assert missing.install_commands == ["python -m services.translate models pull es-ru"]
@@ -341,3 +364,59 @@ async def test_full_queue_is_resource_exhausted(models_dir: Path):
         assert len((await running)[0]) == 1
         assert len((await queued)[0]) == 2
         await batcher.close()
+
+
+async def test_history_pages_follow_their_token_and_refuse_other_filters(stub, tokens):
+    me = user(tokens)
+    for text in ("One.", "Two.", "Three."):
+        await stub.TranslateText(
+            translate_pb2.TranslateTextRequest(
+                text=text, source_language_code="en", target_language_code="es"
+            ),
+            metadata=me,
+        )
+    spanish = translate_pb2.ListTranslationsRequest(target_language_code="es", page_size=2)
+    first = await stub.ListTranslations(spanish, metadata=me)
+    assert (len(first.translations), first.total_size) == (2, 3)
+    spanish.page_token = first.next_page_token
+    second = await stub.ListTranslations(spanish, metadata=me)
+    assert [t.source_text for t in [*first.translations, *second.translations]] == [
+        "Three.",
+        "Two.",
+        "One.",
+    ]
+    assert second.next_page_token == ""
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.ListTranslations(
+            translate_pb2.ListTranslationsRequest(
+                target_language_code="fr", page_size=2, page_token=first.next_page_token
+            ),
+            metadata=me,
+        )
+    assert violations(err.value) == ["page_token"]
+
+
+async def test_pair_page_token_is_bound_to_its_filters(stub):
+    english = translate_pb2.ListLanguagePairsRequest(source_language_code="en", page_size=5)
+    first = await stub.ListLanguagePairs(english)
+    assert first.next_page_token
+    english.page_token = first.next_page_token
+    second = await stub.ListLanguagePairs(english)
+    shown = [p.name for p in [*first.language_pairs, *second.language_pairs]]
+    assert len(set(shown)) == 10
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.ListLanguagePairs(
+            translate_pb2.ListLanguagePairsRequest(
+                source_language_code="fr", page_size=5, page_token=first.next_page_token
+            )
+        )
+    assert violations(err.value) == ["page_token"]
+
+
+async def test_missing_target_is_invalid_even_with_a_source(stub, tokens):
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.TranslateText(
+            translate_pb2.TranslateTextRequest(text="Hi", source_language_code="en"),
+            metadata=user(tokens),
+        )
+    assert violations(err.value) == ["target_language_code"]
