@@ -1599,8 +1599,8 @@ class ListConversationsRequest(_message.Message):
     query: _builtins.str
     """Only conversations whose title contains this text (case-insensitive); empty: all."""
     owner: _builtins.str
-    """Admins only: only this owner's conversations (`users/{user}`); empty: all. Other callers
-    always get their own.
+    """Whose: empty: the caller's. Admins only: `users/{user}`, or `-` for everyone. Other
+    callers always get their own.
     """
     view: Global___ConversationView.ValueType
     """Unset: BASIC."""
@@ -2883,8 +2883,8 @@ class ListCompletionsRequest(_message.Message):
     state: Global___CompletionState.ValueType
     """Only completions in this state; unset: any."""
     owner: _builtins.str
-    """Admins only: only this owner's completions (`users/{user}`, `services/{domain}`); empty:
-    all. Other callers always get their own.
+    """Whose: empty: the caller's. Admins only: `users/{user}`, `services/{domain}`, or `-` for
+    everyone. Other callers always get their own.
     """
     def __init__(
         self,

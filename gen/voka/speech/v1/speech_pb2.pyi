@@ -1081,8 +1081,8 @@ class ListTranscriptionsRequest(_message.Message):
     external_reference: _builtins.str
     """Only jobs created with this external reference; empty: any."""
     owner: _builtins.str
-    """Admins only: only this owner's jobs (`users/{user}`, `services/{domain}`); empty: all.
-    Other callers always get their own.
+    """Whose: empty: the caller's. Admins only: `users/{user}`, `services/{domain}`, or `-` for
+    everyone. Other callers always get their own.
     """
     view: Global___TranscriptionView.ValueType
     """Unset: BASIC."""
@@ -1757,8 +1757,8 @@ class ListVoiceSamplesRequest(_message.Message):
     language: _builtins.str
     """Only samples in this language (BCP 47); empty: all."""
     owner: _builtins.str
-    """Admins only: only this owner's samples (`users/{user}`); empty: all. Other callers always
-    get their own.
+    """Whose: empty: the caller's. Admins only: `users/{user}`, or `-` for everyone. Other
+    callers always get their own.
     """
     def __init__(
         self,

@@ -895,8 +895,8 @@ class ListTasksRequest(_message.Message):
     idempotency_key: _builtins.str
     """Only the task submitted with this idempotency key; empty: any."""
     owner: _builtins.str
-    """Admins only: only this owner's tasks (`users/{user}`, `services/{domain}`); empty: all.
-    Other callers always get their own.
+    """Whose: empty: the caller's. Admins only: `users/{user}`, `services/{domain}`, or `-` for
+    everyone. Other callers always get their own.
     """
     view: Global___TaskView.ValueType
     """Unset: BASIC."""
@@ -2215,7 +2215,9 @@ class ListDeadLettersRequest(_message.Message):
     reason: Global___DeadLetterReason.ValueType
     """Only this reason; unset: any."""
     owner: _builtins.str
-    """Admins only: only this owner's; empty: all. Other callers always get their own."""
+    """Whose: empty: the caller's. Admins only: an owner, or `-` for everyone. Other callers
+    always get their own.
+    """
     def __init__(
         self,
         *,
