@@ -1,42 +1,32 @@
-"""The speech and assistant services as the recording pipeline calls them, always with the
-meetings service's own identity (`voka.service_identity`): the pipeline runs from events,
-long after the uploader's token has expired, so no user token is forwarded.
+"""The speech and assistant services as the meetings service calls them, always with its own
+identity (`voka.service_identity`): the pipeline runs from events, long after the uploader's
+token has expired, so no user token is forwarded.
 
 The speech jobs are therefore owned by `services/meetings` at the speech service, and the
 meetings service keeps its own tenancy over them: a recording's transcription is only ever
 reached through its meeting, and completion events are only taken from jobs it owns.
 
-A peer's refusal (bad audio, a missing model) is `Refused`: retrying cannot help. Anything
-else (down, timed out) is raised as it is, for the event's redelivery with backoff to retry.
-RPCs that wait on the assistant for a user (project chat) map both with `answering`.
+Which answers are final and which are retried is the kit's one policy (`voka.peer_calls`): a
+refusal raises `RefusedError`, anything else raises as it is, for the event's redelivery with
+backoff; RPCs that wait on the assistant for a user (project chat) map both with `answering`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import grpc
 from google.api import httpbody_pb2
 
 from services.meetings.settings import MeetingsSettings
-from voka import errors, service_identity
+from voka import errors, peer_calls, service_identity
 from voka.assistant.v1 import assistant_pb2, assistant_pb2_grpc
 from voka.service_identity import ServiceIdentity
 from voka.speech.v1 import speech_pb2, speech_pb2_grpc
 
 SERVICE = "meetings"
 SUBJECT = f"services/{SERVICE}"
-REFUSALS = frozenset({
-    grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
-    grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.PERMISSION_DENIED,
-    grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNIMPLEMENTED,
-})  # fmt: skip
-
-
-class RefusedError(Exception):
-    """The peer refused the request for good (its code and message are the text)."""
 
 
 def own_identity(settings: MeetingsSettings) -> ServiceIdentity | None:
@@ -48,7 +38,7 @@ class Peers:
     """Stubs for the speech and assistant services on channels carrying the identity."""
 
     def __init__(self, settings: MeetingsSettings, identity: ServiceIdentity | None) -> None:
-        self._settings = settings
+        self._timeout = settings.meetings_peer_timeout
         self._channels = service_identity.PeerChannels(settings, identity)
 
     def _channel(self, domain: str) -> grpc.aio.Channel:
@@ -73,8 +63,8 @@ class Peers:
             config=speech_pb2.RecognitionConfig(language=hint),
             file_name=file_name[:255], external_reference=reference, request_id=request_id,
         )  # fmt: skip
-        reply = await _call(stub.CreateTranscription, request, self._settings)
-        return reply.transcription  # type: ignore[no-any-return]
+        reply = await peer_calls.call(stub.CreateTranscription, request, timeout=self._timeout)
+        return reply.transcription
 
     async def complete_chat(
         self, messages: list[assistant_pb2.ChatMessage], *, model: str, max_tokens: int
@@ -85,7 +75,7 @@ class Peers:
         request = assistant_pb2.CompleteChatRequest(
             messages=messages, model=model, sampling=_sampling(max_tokens)
         )
-        return await _call(stub.CompleteChat, request, self._settings)  # type: ignore[no-any-return]
+        return await peer_calls.call(stub.CompleteChat, request, timeout=self._timeout)
 
     async def stream_chat(
         self, messages: list[assistant_pb2.ChatMessage], *, model: str, max_tokens: int
@@ -97,44 +87,16 @@ class Peers:
             messages=messages, model=model, sampling=_sampling(max_tokens)
         )
         rpc: Any = stub.StreamCompleteChat  # the stubs are typed for sync gRPC
-        call = rpc(request, timeout=self._settings.meetings_peer_timeout)
+        call = rpc(request, timeout=self._timeout)
         try:
             async for event in call:
                 yield event
         except grpc.aio.AioRpcError as exc:
-            raise _refused(exc) or exc from exc
+            raise peer_calls.refusal(exc) or exc from exc
         finally:
             call.cancel()
-
-
-@contextmanager
-def answering(peer: str = "assistant") -> Iterator[None]:
-    """For an RPC whose caller waits on `peer`: its refusal is FAILED_PRECONDITION, anything
-    else from it (down, overloaded, timed out) UNAVAILABLE; both name the peer."""
-    try:
-        yield
-    except RefusedError as exc:
-        raise errors.failed_precondition(f"the {peer} service refused: {exc}",
-                                         f"{peer.upper()}_REFUSED") from exc  # fmt: skip
-    except grpc.aio.AioRpcError as exc:
-        raise errors.unavailable(
-            f"the {peer} service is unavailable ({exc.code().name}: {exc.details()}); try again"
-        ) from exc
 
 
 def _sampling(max_tokens: int) -> assistant_pb2.SamplingOptions:
     """Low temperature: summaries follow a format, answers keep to their sources."""
     return assistant_pb2.SamplingOptions(temperature=0.2, max_output_tokens=max_tokens)
-
-
-def _refused(exc: grpc.aio.AioRpcError) -> RefusedError | None:
-    if exc.code() in REFUSALS:
-        return RefusedError(f"{exc.code().name}: {exc.details()}")
-    return None
-
-
-async def _call(method: Any, request: Any, settings: MeetingsSettings) -> Any:
-    try:
-        return await method(request, timeout=settings.meetings_peer_timeout)
-    except grpc.aio.AioRpcError as exc:
-        raise _refused(exc) or exc from exc

@@ -23,17 +23,16 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from services.meetings import peers
-from services.meetings.chat_store import ChatRecord, ChatRepo
-from services.meetings.meeting_records import (
+from services.meetings.chat.records import ChatRecord
+from services.meetings.database import Database
+from services.meetings.meetings.records import (
     Commitment,
     RecordingRecord,
     SegmentRecord,
     SummaryContent,
     SummaryRecord,
 )
-from services.meetings.meeting_store import MeetingRepo
 from services.meetings.service import SPEC
-from services.meetings.store import Store
 from tests.fixtures.tokens import TokenFactory
 from tools.processes import NatsServer
 from voka.config import Settings
@@ -224,19 +223,18 @@ async def seed_meeting(
     meeting_id = made.name.removeprefix("meetings/")
     recording_id, at = f"r{meeting_id[:20]}", datetime.now(UTC)
     assert service.resources.sessions is not None
-    async with Store(service.resources.sessions).session() as session:
-        repo = MeetingRepo(session)
-        await repo.add_recording(RecordingRecord(
+    async with Database(service.resources.sessions).transaction() as stores:
+        await stores.recordings.add(RecordingRecord(
             id=recording_id, meeting_id=meeting_id, uploader="users/alice", file_name="a.wav",
             content_type="audio/wav", size_bytes=1, sha256="0", path="/none",
             duration_ms=60_000, language="en", state=meeting_pb2.RECORDING_STATE_TRANSCRIBED,
             transcription="", error="", meeting_offset_ms=0, summarize=True, create_time=at,
         ))  # fmt: skip
-        await repo.add_segments(meeting_id, [
+        await stores.recordings.add_segments(meeting_id, [
             SegmentRecord(recording_id, i, i * 5000, i * 5000 + 4000, "", text)
             for i, text in enumerate(said)
         ])  # fmt: skip
-        await repo.put_summary(SummaryRecord(
+        await stores.summaries.put(SummaryRecord(
             meeting_id, meeting_pb2.PROCESSING_STATE_COMPLETED, 1, summary, "en", "local/test",
             "", "", at, at,
         ))  # fmt: skip
@@ -250,5 +248,5 @@ async def add_chat(
     assert service.resources.sessions is not None
     record = ChatRecord(f"c{abs(hash(text))}", project.removeprefix("projects/"), role, text,
                         datetime(2030, 2, 1, tzinfo=UTC), author="users/alice")  # fmt: skip
-    async with Store(service.resources.sessions).session() as session:
-        await ChatRepo(session).add([record])
+    async with Database(service.resources.sessions).transaction() as stores:
+        await stores.chat.add([record])

@@ -17,10 +17,10 @@ import grpc
 import pytest
 
 from services.assistant.service import SPEC as ASSISTANT
-from services.meetings.chat_store import ChatRecord, ChatRepo
+from services.meetings.chat.records import ChatRecord
+from services.meetings.database import Database
 from services.meetings.service import SPEC
 from services.meetings.settings import MeetingsSettings
-from services.meetings.store import Store
 from tests.fixtures.tokens import TokenFactory
 from tests.services.assistant.conftest import assistant_settings
 from tests.services.meetings.conftest import User, bad_fields, failure, new_project, seed_meeting
@@ -177,8 +177,8 @@ async def test_chat_history_pages_oldest_first(alice: User, service: Running):
         for i in range(5)
     ]
     assert service.resources.sessions is not None
-    async with Store(service.resources.sessions).session() as session:
-        await ChatRepo(session).add(records[::-1])
+    async with Database(service.resources.sessions).transaction() as stores:
+        await stores.chat.add(records[::-1])
     first = await alice.ListChatMessages(m.ListChatMessagesRequest(parent=project.name,
                                                                    page_size=3))  # fmt: skip
     assert [c.content for c in first.chat_messages] == ["q0", "q1", "q2"]

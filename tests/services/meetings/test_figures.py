@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.meetings.meeting_records import Commitment, SummaryContent
+from services.meetings.meetings.records import Commitment, SummaryContent
 from tests.services.meetings.conftest import (
     User,
     add_chat,

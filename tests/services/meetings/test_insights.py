@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import grpc
 
-from services.meetings.meeting_records import Commitment, SummaryContent
+from services.meetings.meetings.records import Commitment, SummaryContent
 from tests.services.meetings.conftest import User, bad_fields, failure, new_project, seed_meeting
 from voka.meetings.v1 import knowledge_pb2, meetings_pb2, project_pb2
 from voka.server import Running

@@ -1,32 +1,29 @@
-"""The meetings service's tables and every query on them, scoped to one owner.
+"""The clients and projects tables and every query on them.
 
-Tenancy is structural: handlers only reach the tables through a `Tenant`, which puts
-`owner = <caller>` into every statement it runs, and a project's client must have the same
-owner (a composite foreign key), so one user's rows can neither be read nor linked by another.
+A project's client must have the project's owner (a composite foreign key), so one user's rows
+can never be linked to another's. Who may read a row is the handlers' call (`voka.tenancy`);
+lists take the owner they show as a query condition.
 
-Search and ordering use derived columns written with each row (case-folded text), so they
-behave the same on SQLite and PostgreSQL, including for non-ASCII text.
+Search and ordering use derived columns written with each row (case-folded text, `schema`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, astuple, dataclass
 from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.meetings.records import ClientFigures, ClientRecord, ProjectRecord
+from services.meetings.clients.records import ClientFigures, ClientRecord, ProjectRecord
+from services.meetings.schema import contains_all, fold, metadata, search_text
 from voka.meetings.v1 import project_pb2
 from voka.pagination import Listing, Order, Page, fingerprint
 from voka.wellknown import utc
 
 FAR_DATE = date(9999, 12, 31)  # projects without a due date sort last by due date
-
-metadata = sa.MetaData()
 
 # Mirrors migrations/versions/0001_clients_projects.py; the migration is what creates them.
 clients = sa.Table(
@@ -88,22 +85,7 @@ project_tags = sa.Table(
     sa.Column("tag", sa.String(40), nullable=False),
 )
 
-
-def fold(text: str) -> str:
-    """Case-insensitive form of text, for sort keys, exact filters and search."""
-    return text.casefold()
-
-
-def search_text(*fields: str) -> str:
-    """One folded haystack per row; newlines keep a word from matching across two fields."""
-    return "\n".join(fold(f) for f in fields)
-
-
-def contains_all(column: sa.ColumnElement[str], words: Sequence[str]) -> list[Any]:
-    """One LIKE per (already folded) word, wildcards in the word taken literally."""
-    escaped = (w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for w in words)
-    return [column.like(f"%{w}%", escape="\\") for w in escaped]
-
+ProjectIds = Sequence[str] | sa.Select[Any]  # ids, or a query selecting them
 
 CLIENT_ORDERS: dict[str, Order[ClientRecord]] = {
     "display_name": Order(
@@ -183,185 +165,11 @@ class ProjectQuery:
         return clauses
 
 
-class Store:
-    """Opens one transaction per request, bound to the caller."""
+class _KeysetStore:
+    """What the two stores share: one transaction, keyset pages and counts."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
-
-    @asynccontextmanager
-    async def tenant(self, owner: str) -> AsyncIterator[Tenant]:
-        """`owner`'s view of the tables inside one transaction: committed when the block
-        ends, rolled back when it raises."""
-        async with self._sessions() as session, session.begin():
-            yield Tenant(session, owner)
-
-    @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """One transaction, for the meetings tables (whose handlers check access per row):
-        committed when the block ends, rolled back when it raises."""
-        async with self._sessions() as session, session.begin():
-            yield session
-
-    async def erase(self, owner: str) -> int:
-        """Every client and project of `owner` (tags, and the projects' meetings with all
-        under them, go by cascade)."""
-        async with self._sessions.begin() as session:
-            gone = await session.execute(sa.delete(projects).where(projects.c.owner == owner))
-            removed = int(gone.rowcount)  # type: ignore[attr-defined]
-            gone = await session.execute(sa.delete(clients).where(clients.c.owner == owner))
-            return removed + int(gone.rowcount)  # type: ignore[attr-defined]
-
-
-class Tenant:
-    """Every read and write of one owner; no statement here runs without `owner = ...`."""
-
-    def __init__(self, session: AsyncSession, owner: str) -> None:
+    def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        self.owner = owner
-
-    @property
-    def session(self) -> AsyncSession:
-        """The transaction, for the meetings tables' repository to join."""
-        return self._session
-
-    # Clients
-
-    async def client(self, client_id: str) -> ClientRecord | None:
-        statement = _client_select().where(clients.c.owner == self.owner, clients.c.id == client_id)
-        row = (await self._session.execute(statement)).first()
-        return None if row is None else _client_record(row)
-
-    async def lock_client(self, client_id: str, *, exclusive: bool) -> bool:
-        """Whether the client exists, locking its row (PostgreSQL) until the transaction ends:
-        exclusively before deleting it, shared before linking a project to it, so a project
-        cannot be attached to a client being deleted. SQLite's single writer needs no lock."""
-        statement = sa.select(clients.c.id).where(
-            clients.c.owner == self.owner, clients.c.id == client_id
-        )
-        if exclusive:
-            statement = statement.with_for_update()
-        else:
-            statement = statement.with_for_update(read=True, key_share=True)
-        return (await self._session.execute(statement)).first() is not None
-
-    async def add_client(self, record: ClientRecord) -> None:
-        await self._session.execute(sa.insert(clients).values(_client_row(record)))
-
-    async def save_client(self, record: ClientRecord) -> None:
-        values = _client_row(record)
-        for fixed in ("id", "owner", "create_time"):
-            del values[fixed]
-        await self._session.execute(
-            sa.update(clients)
-            .where(clients.c.owner == self.owner, clients.c.id == record.id)
-            .values(values)
-        )
-
-    async def project_count(self, client_id: str) -> int:
-        statement = sa.select(sa.func.count()).where(
-            projects.c.owner == self.owner, projects.c.client_id == client_id
-        )
-        return int((await self._session.execute(statement)).scalar_one())
-
-    def client_project_ids(self, client_id: str) -> sa.Select[Any]:
-        """A query of the ids of the client's projects, for figures over their meetings."""
-        return sa.select(projects.c.id).where(
-            projects.c.owner == self.owner, projects.c.client_id == client_id
-        )
-
-    async def delete_client(self, client_id: str) -> None:
-        """The client and its projects (their tags go by cascade)."""
-        await self._session.execute(
-            sa.delete(projects).where(
-                projects.c.owner == self.owner, projects.c.client_id == client_id
-            )
-        )
-        await self._session.execute(
-            sa.delete(clients).where(clients.c.owner == self.owner, clients.c.id == client_id)
-        )
-
-    async def list_clients(self, query: ClientQuery, page: Page) -> Listing[ClientRecord]:
-        where = [clients.c.owner == self.owner, *query.where()]
-        order = CLIENT_ORDERS[query.order_by]
-        statement = _client_select().where(*where)
-        rows = await self._page(statement, order, page)
-        items = [_client_record(row) for row in rows[: page.size]]
-        return Listing(items, len(rows) > page.size, await self._count(clients, where))
-
-    async def client_figures(self, client_id: str) -> ClientFigures:
-        """Counts and sums over the client's projects, each computed by the database."""
-        mine = (projects.c.owner == self.owner, projects.c.client_id == client_id)
-        by_status = await self._session.execute(
-            sa.select(projects.c.status, sa.func.count())
-            .where(*mine)
-            .group_by(projects.c.status)
-            .order_by(projects.c.status)
-        )
-        budgets = await self._session.execute(
-            sa.select(projects.c.budget_currency, sa.func.sum(projects.c.budget_minor))
-            .where(*mine, projects.c.budget_currency.is_not(None))
-            .group_by(projects.c.budget_currency)
-            .order_by(projects.c.budget_currency)
-        )
-        totals = (await self._session.execute(_totals().where(*mine))).one()
-        return ClientFigures(
-            by_status=[(int(s), int(n)) for s, n in by_status],
-            budgets=[(str(c), int(a)) for c, a in budgets],
-            estimated_centihours=int(totals[0]),
-            spent_centihours=int(totals[1]),
-            average_active_progress=None if totals[2] is None else float(totals[2]),
-        )
-
-    # Projects
-
-    async def project(self, project_id: str) -> ProjectRecord | None:
-        statement = sa.select(projects).where(
-            projects.c.owner == self.owner, projects.c.id == project_id
-        )
-        row = (await self._session.execute(statement)).first()
-        if row is None:
-            return None
-        tags = await self._tags([project_id])
-        return _project_record(row, tags.get(project_id, ()))
-
-    async def add_project(self, record: ProjectRecord) -> None:
-        await self._session.execute(sa.insert(projects).values(_project_row(record)))
-        await self._write_tags(record)
-
-    async def save_project(self, record: ProjectRecord) -> None:
-        values = _project_row(record)
-        for fixed in ("id", "owner", "create_time"):
-            del values[fixed]
-        await self._session.execute(
-            sa.update(projects)
-            .where(projects.c.owner == self.owner, projects.c.id == record.id)
-            .values(values)
-        )
-        await self._session.execute(
-            sa.delete(project_tags).where(project_tags.c.project_id == record.id)
-        )
-        await self._write_tags(record)
-
-    async def delete_project(self, project_id: str) -> bool:
-        """Whether there was such a project; its tags go by cascade."""
-        deleted = await self._session.execute(
-            sa.delete(projects)
-            .where(projects.c.owner == self.owner, projects.c.id == project_id)
-            .returning(projects.c.id)
-        )
-        return deleted.first() is not None
-
-    async def list_projects(self, query: ProjectQuery, page: Page) -> Listing[ProjectRecord]:
-        where = [projects.c.owner == self.owner, *query.where()]
-        order = PROJECT_ORDERS[query.order_by]
-        rows = await self._page(sa.select(projects).where(*where), order, page)
-        shown = rows[: page.size]
-        tags = await self._tags([row.id for row in shown])
-        items = [_project_record(row, tags.get(row.id, ())) for row in shown]
-        return Listing(items, len(rows) > page.size, await self._count(projects, where))
-
-    # Helpers
 
     async def _page(
         self, statement: sa.Select[Any], order: Order[Any], page: Page
@@ -375,6 +183,145 @@ class Tenant:
     async def _count(self, table: sa.Table, where: list[Any]) -> int:
         statement = sa.select(sa.func.count()).select_from(table).where(*where)
         return int((await self._session.execute(statement)).scalar_one())
+
+
+class ClientStore(_KeysetStore):
+    """Reads and writes of clients within one transaction."""
+
+    async def get(self, client_id: str) -> ClientRecord | None:
+        statement = _client_select().where(clients.c.id == client_id)
+        row = (await self._session.execute(statement)).first()
+        return None if row is None else _client_record(row)
+
+    async def lock(self, client_id: str, *, exclusive: bool) -> str | None:
+        """The client's owner (None: no such client), locking its row (PostgreSQL) until the
+        transaction ends: exclusively before deleting it, shared before linking a project to
+        it, so a project cannot be attached to a client being deleted. SQLite's single writer
+        needs no lock."""
+        statement = sa.select(clients.c.owner).where(clients.c.id == client_id)
+        if exclusive:
+            statement = statement.with_for_update()
+        else:
+            statement = statement.with_for_update(read=True, key_share=True)
+        return (await self._session.execute(statement)).scalar_one_or_none()
+
+    async def add(self, record: ClientRecord) -> None:
+        await self._session.execute(sa.insert(clients).values(_client_row(record)))
+
+    async def save(self, record: ClientRecord) -> None:
+        values = _client_row(record)
+        for fixed in ("id", "owner", "create_time"):
+            del values[fixed]
+        await self._session.execute(
+            sa.update(clients).where(clients.c.id == record.id).values(values)
+        )
+
+    async def delete(self, client_id: str) -> None:
+        """The client and its projects (their tags go by cascade)."""
+        await self._session.execute(sa.delete(projects).where(projects.c.client_id == client_id))
+        await self._session.execute(sa.delete(clients).where(clients.c.id == client_id))
+
+    async def erase(self, owner: str) -> int:
+        """Every client of `owner`, for account erasure (their projects go first)."""
+        gone = await self._session.execute(sa.delete(clients).where(clients.c.owner == owner))
+        return int(gone.rowcount)  # type: ignore[attr-defined]
+
+    async def listing(
+        self, owner: str | None, query: ClientQuery, page: Page
+    ) -> Listing[ClientRecord]:
+        """One page of `owner`'s clients (None: everyone's) matching `query`."""
+        where = [*owned_by(clients, owner), *query.where()]
+        order = CLIENT_ORDERS[query.order_by]
+        rows = await self._page(_client_select().where(*where), order, page)
+        items = [_client_record(row) for row in rows[: page.size]]
+        return Listing(items, len(rows) > page.size, await self._count(clients, where))
+
+    async def figures(self, client_id: str) -> ClientFigures:
+        """Counts and sums over the client's projects, each computed by the database."""
+        of_client = projects.c.client_id == client_id
+        by_status = await self._session.execute(
+            sa.select(projects.c.status, sa.func.count())
+            .where(of_client)
+            .group_by(projects.c.status)
+            .order_by(projects.c.status)
+        )
+        budgets = await self._session.execute(
+            sa.select(projects.c.budget_currency, sa.func.sum(projects.c.budget_minor))
+            .where(of_client, projects.c.budget_currency.is_not(None))
+            .group_by(projects.c.budget_currency)
+            .order_by(projects.c.budget_currency)
+        )
+        totals = (await self._session.execute(_totals().where(of_client))).one()
+        return ClientFigures(
+            by_status=[(int(s), int(n)) for s, n in by_status],
+            budgets=[(str(c), int(a)) for c, a in budgets],
+            estimated_centihours=int(totals[0]),
+            spent_centihours=int(totals[1]),
+            average_active_progress=None if totals[2] is None else float(totals[2]),
+        )
+
+
+class ProjectStore(_KeysetStore):
+    """Reads and writes of projects and their tags within one transaction."""
+
+    async def get(self, project_id: str) -> ProjectRecord | None:
+        statement = sa.select(projects).where(projects.c.id == project_id)
+        row = (await self._session.execute(statement)).first()
+        if row is None:
+            return None
+        tags = await self._tags([project_id])
+        return _project_record(row, tags.get(project_id, ()))
+
+    async def owner_of(self, project_id: str) -> str | None:
+        """The project's owner; None when there is no such project."""
+        statement = sa.select(projects.c.owner).where(projects.c.id == project_id)
+        return (await self._session.execute(statement)).scalar_one_or_none()
+
+    async def add(self, record: ProjectRecord) -> None:
+        await self._session.execute(sa.insert(projects).values(_project_row(record)))
+        await self._write_tags(record)
+
+    async def save(self, record: ProjectRecord) -> None:
+        values = _project_row(record)
+        for fixed in ("id", "owner", "create_time"):
+            del values[fixed]
+        await self._session.execute(
+            sa.update(projects).where(projects.c.id == record.id).values(values)
+        )
+        await self._session.execute(
+            sa.delete(project_tags).where(project_tags.c.project_id == record.id)
+        )
+        await self._write_tags(record)
+
+    async def delete(self, project_id: str) -> None:
+        """The project; its tags (and its meetings, with all under them) go by cascade."""
+        await self._session.execute(sa.delete(projects).where(projects.c.id == project_id))
+
+    async def erase(self, owner: str) -> int:
+        """Every project of `owner`, for account erasure (tags, and the projects' meetings
+        with all under them, go by cascade)."""
+        gone = await self._session.execute(sa.delete(projects).where(projects.c.owner == owner))
+        return int(gone.rowcount)  # type: ignore[attr-defined]
+
+    def of_client(self, client_id: str) -> sa.Select[Any]:
+        """A query of the ids of the client's projects, for figures over their meetings."""
+        return sa.select(projects.c.id).where(projects.c.client_id == client_id)
+
+    async def count_of_client(self, client_id: str) -> int:
+        statement = sa.select(sa.func.count()).where(projects.c.client_id == client_id)
+        return int((await self._session.execute(statement)).scalar_one())
+
+    async def listing(
+        self, owner: str | None, query: ProjectQuery, page: Page
+    ) -> Listing[ProjectRecord]:
+        """One page of `owner`'s projects (None: everyone's) matching `query`."""
+        where = [*owned_by(projects, owner), *query.where()]
+        order = PROJECT_ORDERS[query.order_by]
+        rows = await self._page(sa.select(projects).where(*where), order, page)
+        shown = rows[: page.size]
+        tags = await self._tags([row.id for row in shown])
+        items = [_project_record(row, tags.get(row.id, ())) for row in shown]
+        return Listing(items, len(rows) > page.size, await self._count(projects, where))
 
     async def _tags(self, project_ids: list[str]) -> dict[str, tuple[str, ...]]:
         if not project_ids:
@@ -396,6 +343,11 @@ class Tenant:
                 for i, tag in enumerate(record.tags)
             ]
             await self._session.execute(sa.insert(project_tags), rows)
+
+
+def owned_by(table: sa.Table, owner: str | None) -> list[sa.ColumnElement[bool]]:
+    """The rows of `owner` (`voka.tenancy.list_owner`); None: every owner's."""
+    return [] if owner is None else [table.c.owner == owner]
 
 
 def _project_count() -> sa.ScalarSelect[int]:

@@ -3,8 +3,15 @@ and every query on them.
 
 Unlike clients and projects, a meeting is not one owner's row: its organizer, its project's
 owner and its participants all see it. Lists filter by that visibility in SQL (`visible_to`);
-single reads load the meeting with what decides access (project owner, participants) and the
-handler asks `MeetingRecord.access`, so a meeting the caller may not see is NOT_FOUND.
+single reads load the meeting with what decides access (project owner, participants), and the
+handler asks `access`, so a meeting the caller may not see is NOT_FOUND.
+
+Figures (`MeetingStore.figures`) are aggregates the database computes, in queries that read
+the same on SQLite and PostgreSQL. Commitments are the exception: they are JSON lists inside
+summaries (no portable SQL reads them), so only their column is fetched and they are counted
+here, with the same overdue rule as summaries and insights. A meeting is *upcoming* while it
+is SCHEDULED and its start is ahead; every other meeting has been *held* (or was due and never
+joined), so the two counts always add up to the total.
 """
 
 from __future__ import annotations
@@ -18,23 +25,22 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.meetings.meeting_records import (
+from services.meetings.clients.store import ProjectIds, projects
+from services.meetings.meetings.records import (
     OPEN_STATES,
     Commitment,
+    MeetingFigures,
     MeetingRecord,
     ParticipantRecord,
     RecordingRecord,
     SegmentRecord,
     SummaryContent,
     SummaryRecord,
-    Viewer,
 )
-from services.meetings.store import fold, metadata, projects, search_text
+from services.meetings.schema import fold, metadata, search_text
 from voka.meetings.v1 import meeting_pb2
 from voka.pagination import Listing, Order, Page, fingerprint
 from voka.wellknown import utc
-
-M = meeting_pb2
 
 # Mirrors migrations/versions/0002_meetings.py and 0003_chat_search.py (the folded search
 # columns); the migrations are what create them.
@@ -147,19 +153,20 @@ MEETING_ORDERS: dict[str, Order[MeetingRecord]] = {
 }
 
 
-def visible_to(viewer: Viewer) -> list[sa.ColumnElement[bool]]:
-    """The contract's tenancy in SQL: organizer, the project's owner, a participant; admins
-    see every meeting."""
-    if viewer.is_admin:
+def visible_to(subject: str | None) -> list[sa.ColumnElement[bool]]:
+    """The meetings `subject` may see, as query conditions: those they organize, those of the
+    projects they own and those they are invited to; None (an admin, `voka.tenancy`) sees
+    every meeting."""
+    if subject is None:
         return []
-    owned_projects = sa.select(projects.c.id).where(projects.c.owner == viewer.subject)
+    owned_projects = sa.select(projects.c.id).where(projects.c.owner == subject)
     invited = sa.select(participants.c.id).where(
         participants.c.meeting_id == meetings.c.id,
-        participants.c.user_subject == viewer.subject,
+        participants.c.user_subject == subject,
     )
     return [
         sa.or_(
-            meetings.c.organizer == viewer.subject,
+            meetings.c.organizer == subject,
             meetings.c.project_id.in_(owned_projects),
             invited.exists(),
         )
@@ -178,7 +185,7 @@ def state_at(ended_before: datetime) -> sa.ColumnElement[int]:
         meetings.c.end_time < ended_before,
         sa.or_(last_join.is_(None), last_join < ended_before),
     )
-    return sa.case((lapsed, M.MEETING_STATE_ENDED), else_=meetings.c.state)
+    return sa.case((lapsed, meeting_pb2.MEETING_STATE_ENDED), else_=meetings.c.state)
 
 
 @dataclass(frozen=True)
@@ -212,9 +219,7 @@ class MeetingQuery:
             clauses.append(state_at(ended_before) == self.state)
         if self.participant:
             column = (
-                participants.c.user_subject
-                if "/" in self.participant
-                else (participants.c.email_key)
+                participants.c.user_subject if "/" in self.participant else participants.c.email_key
             )
             clauses.append(
                 sa.select(participants.c.id)
@@ -224,43 +229,42 @@ class MeetingQuery:
         return clauses
 
 
-class MeetingRepo:
-    """Reads and writes of meetings and their parts within one transaction. Handlers decide
-    who may touch a meeting (`MeetingRecord.access`); lists filter with `visible_to`."""
+class MeetingStore:
+    """Reads and writes of meetings and their participants within one transaction. Handlers
+    decide who may touch a meeting (`access`); lists filter with `visible_to`."""
 
     def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+        self._session = session
 
-    # Meetings
-
-    async def meeting(self, meeting_id: str, *, lock: bool = False) -> MeetingRecord | None:
+    async def get(self, meeting_id: str, *, lock: bool = False) -> MeetingRecord | None:
         """The meeting with its participants; `lock` holds its row (PostgreSQL) until the
         transaction ends, so concurrent joins, leaves and invitations apply one by one."""
         rows = await self._meetings([meetings.c.id == meeting_id], lock=lock)
         return rows[0] if rows else None
 
-    async def project_owner(self, project_id: str) -> str | None:
-        statement = sa.select(projects.c.owner).where(projects.c.id == project_id)
-        return (await self.session.execute(statement)).scalar_one_or_none()
-
-    async def add_meeting(self, record: MeetingRecord) -> None:
-        await self.session.execute(sa.insert(meetings).values(_meeting_row(record)))
+    async def add(self, record: MeetingRecord) -> None:
+        await self._session.execute(sa.insert(meetings).values(_meeting_row(record)))
         await self.add_participants(record.participants)
 
-    async def save_meeting(self, record: MeetingRecord) -> None:
+    async def save(self, record: MeetingRecord) -> None:
         values = _meeting_row(record)
         del values["id"], values["create_time"]
-        await self.session.execute(
+        await self._session.execute(
             sa.update(meetings).where(meetings.c.id == record.id).values(values)
         )
 
-    async def delete_meeting(self, meeting_id: str) -> list[str]:
+    async def delete(self, meeting_id: str) -> list[str]:
         """The recording files the meeting leaves behind; rows below it go by cascade."""
-        paths = await self.recording_paths(meetings.c.id == meeting_id)
-        await self.session.execute(sa.delete(meetings).where(meetings.c.id == meeting_id))
+        paths = await self._recording_files(meetings.c.id == meeting_id)
+        await self._session.execute(sa.delete(meetings).where(meetings.c.id == meeting_id))
         return paths
 
-    async def recording_paths(self, *where: sa.ColumnElement[bool]) -> list[str]:
+    async def recording_files(self, project_ids: ProjectIds) -> list[str]:
+        """The files of every recording of the projects' meetings, read before the projects
+        are deleted (their meetings go by cascade)."""
+        return await self._recording_files(meetings.c.project_id.in_(project_ids))
+
+    async def _recording_files(self, *where: sa.ColumnElement[bool]) -> list[str]:
         """The files of every recording of the meetings matching `where`, read before those
         meetings are deleted: their rows go by cascade, their files must be removed after the
         transaction commits (a rolled-back delete keeps its files)."""
@@ -269,46 +273,43 @@ class MeetingRepo:
             .select_from(recordings.join(meetings, meetings.c.id == recordings.c.meeting_id))
             .where(*where)
         )
-        return list((await self.session.execute(statement)).scalars())
+        return list((await self._session.execute(statement)).scalars())
 
-    async def list_meetings(
-        self, viewer: Viewer, query: MeetingQuery, page: Page, ended_before: datetime
+    async def listing(
+        self, subject: str | None, query: MeetingQuery, page: Page, ended_before: datetime
     ) -> Listing[MeetingRecord]:
-        where = [*visible_to(viewer), *query.where(ended_before)]
+        """One page of the meetings `subject` may see (`visible_to`) matching `query`."""
+        where = [*visible_to(subject), *query.where(ended_before)]
         order = MEETING_ORDERS[query.order_by]
-        if page.cursor is not None:
-            where.append(order.after(page.cursor))
-        found = await self._meetings(where, order.clauses(), page.size + 1)
-        count = (
-            sa.select(sa.func.count())
-            .select_from(meetings)
-            .where(*visible_to(viewer), *query.where(ended_before))
-        )
-        total = int((await self.session.execute(count)).scalar_one())
+        after = [] if page.cursor is None else [order.after(page.cursor)]
+        found = await self._meetings([*where, *after], order.clauses(), page.size + 1)
+        count = sa.select(sa.func.count()).select_from(meetings).where(*where)
+        total = int((await self._session.execute(count)).scalar_one())
         return Listing(found[: page.size], len(found) > page.size, total)
 
-    async def erase_organized(self, organizer: str) -> tuple[int, list[str]]:
+    async def erase(self, organizer: str) -> tuple[int, list[str]]:
         """The meetings `organizer` scheduled, and those in the projects they own, for account
         erasure: how many went, and the recording files to remove once committed (the rows
         below the meetings go by cascade)."""
         owned = sa.select(projects.c.id).where(projects.c.owner == organizer)
         theirs = sa.or_(meetings.c.organizer == organizer, meetings.c.project_id.in_(owned))
-        paths = await self.recording_paths(theirs)
-        gone = await self.session.execute(sa.delete(meetings).where(theirs))
+        paths = await self._recording_files(theirs)
+        gone = await self._session.execute(sa.delete(meetings).where(theirs))
         return int(gone.rowcount), paths  # type: ignore[attr-defined]
 
-    async def meeting_counts(self, project_ids: Iterable[str]) -> dict[str, int]:
+    async def counts(self, project_ids: Iterable[str]) -> dict[str, int]:
+        """How many meetings each project has."""
         ids = list(project_ids)
         if not ids:
             return {}
-        rows = await self.session.execute(
+        rows = await self._session.execute(
             sa.select(meetings.c.project_id, sa.func.count())
             .where(meetings.c.project_id.in_(ids))
             .group_by(meetings.c.project_id)
         )
         return {project_id: int(count) for project_id, count in rows}
 
-    async def project_meetings(
+    async def of_project(
         self, project_id: str, ids: Sequence[str] = (), limit: int | None = None
     ) -> list[MeetingRecord]:
         """The project's meetings (only `ids` among them, when given), newest first."""
@@ -318,120 +319,79 @@ class MeetingRepo:
         order = MEETING_ORDERS["start_time desc"].clauses()
         return await self._meetings(where, order, limit)
 
+    async def figures(self, project_ids: ProjectIds, now: datetime) -> MeetingFigures:
+        """The figures over the meetings of `project_ids`; the caller has checked that the
+        viewer may see those projects."""
+        of = meetings.c.project_id.in_(project_ids)
+        count, upcoming, last, following = await self._schedule(of, now)
+        recording_count, recorded_ms = await self._recorded(of)
+        summarized = await self._session.execute(
+            sa.select(sa.func.count())
+            .select_from(summaries.join(meetings, meetings.c.id == summaries.c.meeting_id))
+            .where(of, summaries.c.state == meeting_pb2.PROCESSING_STATE_COMPLETED)
+        )
+        commitments = await SummaryStore(self._session).commitments(of)
+        return MeetingFigures(
+            meeting_count=count,
+            upcoming_meeting_count=upcoming,
+            last_meeting_time=last,
+            next_meeting_time=following,
+            recording_count=recording_count,
+            recorded_ms=recorded_ms,
+            summarized_meeting_count=int(summarized.scalar_one()),
+            commitment_count=len(commitments),
+            overdue_commitment_count=sum(c.is_overdue(now.date()) for c in commitments),
+        )
+
+    async def _schedule(
+        self, of: sa.ColumnElement[bool], now: datetime
+    ) -> tuple[int, int, datetime | None, datetime | None]:
+        """Meeting count, upcoming count, the last held start (when it really started, if
+        someone joined) and the next upcoming start."""
+        ahead = sa.and_(
+            meetings.c.state == meeting_pb2.MEETING_STATE_SCHEDULED, meetings.c.start_time > now
+        )
+        held_start = sa.func.coalesce(meetings.c.actual_start_time, meetings.c.start_time)
+        statement = sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(sa.case((ahead, 1), else_=0)), 0),
+            sa.func.max(sa.case((sa.not_(ahead), held_start))),
+            sa.func.min(sa.case((ahead, meetings.c.start_time))),
+        ).where(of)
+        row = (await self._session.execute(statement)).one()
+        last, following = (None if t is None else utc(t) for t in row[2:])
+        return int(row[0]), int(row[1]), last, following
+
+    async def _recorded(self, of: sa.ColumnElement[bool]) -> tuple[int, int]:
+        """Recordings in any state, and their summed length (known once transcribed)."""
+        statement = (
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(recordings.c.duration_ms), 0))
+            .select_from(recordings.join(meetings, meetings.c.id == recordings.c.meeting_id))
+            .where(of)
+        )
+        row = (await self._session.execute(statement)).one()
+        return int(row[0]), int(row[1])
+
     # Participants
 
     async def add_participants(self, added: Sequence[ParticipantRecord]) -> None:
         if added:
-            await self.session.execute(
+            await self._session.execute(
                 sa.insert(participants), [_participant_row(p) for p in added]
             )
 
     async def save_participant(self, record: ParticipantRecord) -> None:
         values = _participant_row(record)
-        await self.session.execute(
+        await self._session.execute(
             sa.update(participants).where(participants.c.id == record.id).values(values)
         )
 
     async def delete_participants(self, meeting_id: str, ids: Sequence[str]) -> None:
-        await self.session.execute(
+        await self._session.execute(
             sa.delete(participants).where(
                 participants.c.meeting_id == meeting_id, participants.c.id.in_(ids)
             )
         )
-
-    # Recordings and transcript
-
-    async def recordings(self, meeting_id: str) -> list[RecordingRecord]:
-        statement = (
-            sa.select(recordings)
-            .where(recordings.c.meeting_id == meeting_id)
-            .order_by(recordings.c.meeting_offset_ms, recordings.c.create_time, recordings.c.id)
-        )
-        return [_recording(row) for row in await self.session.execute(statement)]
-
-    async def recording(self, recording_id: str) -> RecordingRecord | None:
-        statement = sa.select(recordings).where(recordings.c.id == recording_id)
-        row = (await self.session.execute(statement)).first()
-        return None if row is None else _recording(row)
-
-    async def add_recording(self, record: RecordingRecord) -> None:
-        await self.session.execute(sa.insert(recordings).values(asdict(record)))
-
-    async def update_recording(
-        self, recording_id: str, only_in: Iterable[int], **values: Any
-    ) -> bool:
-        """Change a recording only while it is in one of `only_in` states (a late or repeated
-        pipeline step never moves it backwards); whether it changed."""
-        changed = await self.session.execute(
-            sa.update(recordings)
-            .where(recordings.c.id == recording_id, recordings.c.state.in_(list(only_in)))
-            .values(values)
-            .returning(recordings.c.id)
-        )
-        return changed.first() is not None
-
-    async def delete_recording(self, recording_id: str) -> None:
-        await self.session.execute(sa.delete(recordings).where(recordings.c.id == recording_id))
-
-    async def add_segments(self, meeting_id: str, added: Sequence[SegmentRecord]) -> None:
-        if added:
-            rows = [asdict(s) | {"meeting_id": meeting_id, "text_key": fold(s.text)} for s in added]
-            await self.session.execute(sa.insert(segments), rows)
-
-    async def segments(self, meeting_id: str) -> list[SegmentRecord]:
-        statement = (
-            sa.select(segments)
-            .join(recordings, recordings.c.id == segments.c.recording_id)
-            .where(segments.c.meeting_id == meeting_id)
-            .order_by(recordings.c.meeting_offset_ms, recordings.c.id, segments.c.position)
-        )
-        return [
-            SegmentRecord(
-                row.recording_id, row.position, row.start_ms, row.end_ms, row.speaker, row.text
-            )
-            for row in await self.session.execute(statement)
-        ]
-
-    # Summaries
-
-    async def summary(self, meeting_id: str, *, lock: bool = False) -> SummaryRecord | None:
-        statement = sa.select(summaries).where(summaries.c.meeting_id == meeting_id)
-        if lock:
-            statement = statement.with_for_update()
-        row = (await self.session.execute(statement)).first()
-        return None if row is None else _summary(row)
-
-    async def summaries_of(self, meeting_ids: Sequence[str]) -> dict[str, SummaryRecord]:
-        """The summaries of these meetings that have content (their latest completed one)."""
-        if not meeting_ids:
-            return {}
-        statement = sa.select(summaries).where(
-            summaries.c.meeting_id.in_(list(meeting_ids)), HAS_CONTENT
-        )
-        return {row.meeting_id: _summary(row) for row in await self.session.execute(statement)}
-
-    async def commitments(self, *where: sa.ColumnElement[bool]) -> list[Commitment]:
-        """The commitments of the summaries with content of the meetings matching `where`:
-        only that column is read (they are JSON, counted by the caller, not the database)."""
-        statement = (
-            sa.select(summaries.c.commitments)
-            .select_from(summaries.join(meetings, meetings.c.id == summaries.c.meeting_id))
-            .where(HAS_CONTENT, *where)
-        )
-        found = await self.session.execute(statement)
-        return [c for text in found.scalars() for c in _commitments(text)]
-
-    async def put_summary(self, record: SummaryRecord) -> None:
-        """Insert or replace the meeting's summary row."""
-        values = _summary_row(record)
-        updated = await self.session.execute(
-            sa.update(summaries)
-            .where(summaries.c.meeting_id == record.meeting_id)
-            .values(values)
-            .returning(summaries.c.meeting_id)
-        )
-        if updated.first() is None:
-            await self.session.execute(sa.insert(summaries).values(values))
 
     # Helpers
 
@@ -446,7 +406,7 @@ class MeetingRepo:
         statement = statement.order_by(*order).limit(limit)
         if lock:
             statement = statement.with_for_update(of=meetings)
-        rows = list(await self.session.execute(statement))
+        rows = list(await self._session.execute(statement))
         ids = [row.id for row in rows]
         people = await self._participants(ids)
         states = await self._recording_states(ids)
@@ -467,7 +427,7 @@ class MeetingRepo:
             .order_by(participants.c.meeting_id, participants.c.position)
         )
         found: dict[str, list[ParticipantRecord]] = {}
-        for row in await self.session.execute(statement):
+        for row in await self._session.execute(statement):
             found.setdefault(row.meeting_id, []).append(_participant(row))
         return {k: tuple(v) for k, v in found.items()}
 
@@ -478,7 +438,7 @@ class MeetingRepo:
             recordings.c.meeting_id.in_(ids)
         )
         found: dict[str, list[int]] = {}
-        for meeting_id, state in await self.session.execute(statement):
+        for meeting_id, state in await self._session.execute(statement):
             found.setdefault(meeting_id, []).append(int(state))
         return {k: tuple(v) for k, v in found.items()}
 
@@ -488,7 +448,112 @@ class MeetingRepo:
         statement = sa.select(summaries.c.meeting_id, summaries.c.state).where(
             summaries.c.meeting_id.in_(ids)
         )
-        return {k: int(v) for k, v in await self.session.execute(statement)}
+        return {k: int(v) for k, v in await self._session.execute(statement)}
+
+
+class RecordingStore:
+    """Reads and writes of recordings and their transcript segments within one transaction;
+    the handlers reach a recording only through its meeting."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def of_meeting(self, meeting_id: str) -> list[RecordingRecord]:
+        """The meeting's recordings in the order they were said."""
+        statement = (
+            sa.select(recordings)
+            .where(recordings.c.meeting_id == meeting_id)
+            .order_by(recordings.c.meeting_offset_ms, recordings.c.create_time, recordings.c.id)
+        )
+        return [_recording(row) for row in await self._session.execute(statement)]
+
+    async def get(self, recording_id: str) -> RecordingRecord | None:
+        statement = sa.select(recordings).where(recordings.c.id == recording_id)
+        row = (await self._session.execute(statement)).first()
+        return None if row is None else _recording(row)
+
+    async def add(self, record: RecordingRecord) -> None:
+        await self._session.execute(sa.insert(recordings).values(asdict(record)))
+
+    async def update(self, recording_id: str, only_in: Iterable[int], **values: Any) -> bool:
+        """Change a recording only while it is in one of `only_in` states (a late or repeated
+        pipeline step never moves it backwards); whether it changed."""
+        changed = await self._session.execute(
+            sa.update(recordings)
+            .where(recordings.c.id == recording_id, recordings.c.state.in_(list(only_in)))
+            .values(values)
+            .returning(recordings.c.id)
+        )
+        return changed.first() is not None
+
+    async def delete(self, recording_id: str) -> None:
+        await self._session.execute(sa.delete(recordings).where(recordings.c.id == recording_id))
+
+    async def add_segments(self, meeting_id: str, added: Sequence[SegmentRecord]) -> None:
+        if added:
+            rows = [asdict(s) | {"meeting_id": meeting_id, "text_key": fold(s.text)} for s in added]
+            await self._session.execute(sa.insert(segments), rows)
+
+    async def segments(self, meeting_id: str) -> list[SegmentRecord]:
+        """The meeting's transcript: every recording's segments, in the order said."""
+        statement = (
+            sa.select(segments)
+            .join(recordings, recordings.c.id == segments.c.recording_id)
+            .where(segments.c.meeting_id == meeting_id)
+            .order_by(recordings.c.meeting_offset_ms, recordings.c.id, segments.c.position)
+        )
+        return [
+            SegmentRecord(
+                row.recording_id, row.position, row.start_ms, row.end_ms, row.speaker, row.text
+            )
+            for row in await self._session.execute(statement)
+        ]
+
+
+class SummaryStore:
+    """Reads and writes of meeting summaries within one transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, meeting_id: str, *, lock: bool = False) -> SummaryRecord | None:
+        statement = sa.select(summaries).where(summaries.c.meeting_id == meeting_id)
+        if lock:
+            statement = statement.with_for_update()
+        row = (await self._session.execute(statement)).first()
+        return None if row is None else _summary(row)
+
+    async def of_meetings(self, meeting_ids: Sequence[str]) -> dict[str, SummaryRecord]:
+        """The summaries of these meetings that have content (their latest completed one)."""
+        if not meeting_ids:
+            return {}
+        statement = sa.select(summaries).where(
+            summaries.c.meeting_id.in_(list(meeting_ids)), HAS_CONTENT
+        )
+        return {row.meeting_id: _summary(row) for row in await self._session.execute(statement)}
+
+    async def commitments(self, *where: sa.ColumnElement[bool]) -> list[Commitment]:
+        """The commitments of the summaries with content of the meetings matching `where`:
+        only that column is read (they are JSON, counted by the caller, not the database)."""
+        statement = (
+            sa.select(summaries.c.commitments)
+            .select_from(summaries.join(meetings, meetings.c.id == summaries.c.meeting_id))
+            .where(HAS_CONTENT, *where)
+        )
+        found = await self._session.execute(statement)
+        return [c for text in found.scalars() for c in _commitments(text)]
+
+    async def put(self, record: SummaryRecord) -> None:
+        """Insert or replace the meeting's summary row."""
+        values = _summary_row(record)
+        updated = await self._session.execute(
+            sa.update(summaries)
+            .where(summaries.c.meeting_id == record.meeting_id)
+            .values(values)
+            .returning(summaries.c.meeting_id)
+        )
+        if updated.first() is None:
+            await self._session.execute(sa.insert(summaries).values(values))
 
 
 def _optional_utc(value: datetime | None) -> datetime | None:
@@ -543,12 +608,6 @@ def _recording(row: sa.Row[Any]) -> RecordingRecord:
     return RecordingRecord(**data)
 
 
-def summary_lines(content: SummaryContent) -> list[str]:
-    """A summary's text, one line per item: what search matches and chat quotes."""
-    said = [f"{c.owner}: {c.description} ({c.due_date or 'no date'})" for c in content.commitments]
-    return [content.text, *content.key_points, *content.decisions, *said, *content.next_steps]
-
-
 def _summary_row(record: SummaryRecord) -> dict[str, Any]:
     content = record.content
     return {
@@ -560,7 +619,7 @@ def _summary_row(record: SummaryRecord) -> dict[str, Any]:
         "participants": json.dumps(content.participants), "language": record.language,
         "model": record.model, "error": record.error, "raw_output": record.raw_output,
         "generate_time": record.generate_time, "update_time": record.update_time,
-        "search_text": search_text(*summary_lines(content)),
+        "search_text": search_text(*content.lines()),
     }  # fmt: skip
 
 

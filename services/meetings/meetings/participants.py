@@ -8,12 +8,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from services.meetings.meeting_records import ParticipantRecord
-from services.meetings.rpc_common import new_id
-from services.meetings.store import fold
+from services.meetings.meetings.records import ParticipantRecord
+from services.meetings.schema import fold, new_id
 from voka.meetings.v1 import meeting_pb2
-
-M = meeting_pb2
 
 
 def same_person(record: ParticipantRecord, values: dict[str, Any]) -> bool:
@@ -36,7 +33,7 @@ def merge(
             position += 1
             people.append(ParticipantRecord(
                 id=new_id(), meeting_id=meeting_id, position=position,
-                presence=M.PARTICIPANT_PRESENCE_INVITED, **values,
+                presence=meeting_pb2.PARTICIPANT_PRESENCE_INVITED, **values,
             ))  # fmt: skip
         else:
             old = people[index]
@@ -61,14 +58,14 @@ def joined(
         record = ParticipantRecord(
             id=new_id(), meeting_id=meeting_id, position=position,
             display_name=display_name or user.removeprefix("users/"), email="", user=user,
-            role=role, presence=M.PARTICIPANT_PRESENCE_JOINED, join_time=at,
+            role=role, presence=meeting_pb2.PARTICIPANT_PRESENCE_JOINED, join_time=at,
         )  # fmt: skip
         return record, True
     return dataclasses.replace(
-        mine, presence=M.PARTICIPANT_PRESENCE_JOINED, join_time=at,
+        mine, presence=meeting_pb2.PARTICIPANT_PRESENCE_JOINED, join_time=at,
         display_name=display_name or mine.display_name,
     ), False  # fmt: skip
 
 
 def in_room(people: Sequence[ParticipantRecord]) -> list[ParticipantRecord]:
-    return [p for p in people if p.presence == M.PARTICIPANT_PRESENCE_JOINED]
+    return [p for p in people if p.presence == meeting_pb2.PARTICIPANT_PRESENCE_JOINED]

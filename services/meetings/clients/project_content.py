@@ -1,20 +1,18 @@
 """One project's content as chat and insights read it: the project, its latest meetings, their
-summaries and (for chat) their transcripts, loaded through the owner's `Tenant` in one
-transaction, and turned into passages to rank."""
+summaries and (for chat) their transcripts, loaded in one transaction, and turned into passages
+to rank."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from services.meetings.meeting_records import MeetingRecord, SegmentRecord, SummaryRecord
-from services.meetings.meeting_store import MeetingRepo, summary_lines
-from services.meetings.passages import Passage, transcript_windows
-from services.meetings.records import ProjectRecord
-from services.meetings.store import Tenant
+from services.meetings.chat.passages import Passage, transcript_windows
+from services.meetings.clients.records import ProjectRecord
+from services.meetings.database import Stores
+from services.meetings.meetings.records import MeetingRecord, SegmentRecord, SummaryRecord
 from voka.meetings.v1 import knowledge_pb2
 
-K = knowledge_pb2
 MAX_MEETINGS = 50  # the latest ones; older meetings weigh little in an answer or an insight
 
 
@@ -30,15 +28,15 @@ class ProjectContent:
         project = self.project
         found: list[Passage] = []
         if project.description:
-            found.append(Passage(K.SOURCE_KIND_PROJECT, project.description, project.title,
-                                 project.update_time, project.id))  # fmt: skip
+            found.append(Passage(knowledge_pb2.SOURCE_KIND_PROJECT, project.description,
+                                 project.title, project.update_time, project.id))  # fmt: skip
         for meeting in self.meetings:
             if meeting.description.strip():
-                found.append(_of(meeting, K.SOURCE_KIND_PROJECT, meeting.description))
+                found.append(_of(meeting, knowledge_pb2.SOURCE_KIND_PROJECT, meeting.description))
             summary = self.summaries.get(meeting.id)
             if summary is not None:
-                text = "\n".join(line for line in summary_lines(summary.content) if line)
-                found.append(_of(meeting, K.SOURCE_KIND_SUMMARY, text))
+                text = "\n".join(line for line in summary.content.lines() if line)
+                found.append(_of(meeting, knowledge_pb2.SOURCE_KIND_SUMMARY, text))
             found += transcript_windows(
                 meeting.id, meeting.title, meeting.start_time, project.id,
                 self.transcripts.get(meeting.id, []),
@@ -53,15 +51,11 @@ def _of(meeting: MeetingRecord, kind: int, text: str) -> Passage:
 
 
 async def load(
-    tenant: Tenant, project_id: str, meeting_ids: Sequence[str] = (), *, transcripts: bool
-) -> ProjectContent | None:
-    """The owner's project with its latest meetings (only `meeting_ids`, when given); None
-    when the caller owns no such project."""
-    project = await tenant.project(project_id)
-    if project is None:
-        return None
-    repo = MeetingRepo(tenant.session)
-    meetings = await repo.project_meetings(project_id, meeting_ids, MAX_MEETINGS)
+    stores: Stores, project: ProjectRecord, meeting_ids: Sequence[str] = (), *, transcripts: bool
+) -> ProjectContent:
+    """The project (the caller may see it: checked already) with its latest meetings (only
+    `meeting_ids`, when given)."""
+    meetings = await stores.meetings.of_project(project.id, meeting_ids, MAX_MEETINGS)
     ids = [m.id for m in meetings]
-    said = {m: await repo.segments(m) for m in ids} if transcripts else {}
-    return ProjectContent(project, meetings, await repo.summaries_of(ids), said)
+    said = {m: await stores.recordings.segments(m) for m in ids} if transcripts else {}
+    return ProjectContent(project, meetings, await stores.summaries.of_meetings(ids), said)

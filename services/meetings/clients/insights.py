@@ -11,24 +11,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
-from services.meetings import meeting_convert
-from services.meetings.convert import hours, hours_used, project_name
-from services.meetings.meeting_records import MeetingRecord
-from services.meetings.project_content import ProjectContent
+from services.meetings.clients.convert import hours, hours_used, status_word
+from services.meetings.clients.project_content import ProjectContent
+from services.meetings.convert import meeting_name, project_name
+from services.meetings.meetings import convert as meeting_convert
+from services.meetings.meetings.records import MeetingRecord
 from voka.meetings.v1 import knowledge_pb2, meeting_pb2, project_pb2
 from voka.wellknown import timestamp
 
-K, M, P = knowledge_pb2, meeting_pb2, project_pb2
 QUIET = timedelta(days=30)
+HIGH, MEDIUM = knowledge_pb2.INSIGHT_SEVERITY_HIGH, knowledge_pb2.INSIGHT_SEVERITY_MEDIUM
 MAX_ITEMS = 5  # decisions and next steps taken from the latest summaries
-CLOSED = frozenset({P.PROJECT_STATUS_COMPLETED, P.PROJECT_STATUS_CANCELLED})
+CLOSED = frozenset({project_pb2.PROJECT_STATUS_COMPLETED, project_pb2.PROJECT_STATUS_CANCELLED})
 
 
 def _summary_ref(content: ProjectContent, meeting: MeetingRecord) -> knowledge_pb2.SourceRef:
-    ref = K.SourceRef(
-        kind=K.SOURCE_KIND_SUMMARY,
+    ref = knowledge_pb2.SourceRef(
+        kind=knowledge_pb2.SOURCE_KIND_SUMMARY,
         project=project_name(content.project.id),
-        meeting=meeting_convert.meeting_name(meeting.id),
+        meeting=meeting_name(meeting.id),
         title=meeting.title,
     )
     ref.time.CopyFrom(timestamp(meeting.start_time))
@@ -36,46 +37,42 @@ def _summary_ref(content: ProjectContent, meeting: MeetingRecord) -> knowledge_p
 
 
 def open_commitments(content: ProjectContent, today: date) -> list[meeting_pb2.Commitment]:
-    found = []
-    for meeting in content.meetings:
-        summary = content.summaries.get(meeting.id)
-        for c in summary.content.commitments if summary else ():
-            found.append(
-                M.Commitment(
-                    description=c.description,
-                    owner=c.owner,
-                    due_date=c.due_date,
-                    overdue=c.is_overdue(today),
-                    meeting=meeting_convert.meeting_name(meeting.id),
-                )
-            )
-    return found
+    return [
+        meeting_convert.commitment(c, meeting.id, today)
+        for meeting in content.meetings
+        for c in (content.summaries[meeting.id].content.commitments
+                  if meeting.id in content.summaries else ())
+    ]  # fmt: skip
 
 
 def _schedule(content: ProjectContent, now: datetime) -> Iterator[knowledge_pb2.Insight]:
     p = content.project
     if p.due_date and p.due_date < now.date() and p.status not in CLOSED:
-        yield K.Insight(
-            kind=K.INSIGHT_KIND_RISK,
-            severity=K.INSIGHT_SEVERITY_HIGH,
+        yield knowledge_pb2.Insight(
+            kind=knowledge_pb2.INSIGHT_KIND_RISK,
+            severity=knowledge_pb2.INSIGHT_SEVERITY_HIGH,
             title="Past its due date",
             detail=f"Due {p.due_date.isoformat()}, {p.progress_percent}% done.",
         )
     used = hours_used(p.estimated_centihours, p.spent_centihours)
     if used >= 90:
-        severity = K.INSIGHT_SEVERITY_HIGH if used > 100 else K.INSIGHT_SEVERITY_MEDIUM
-        yield K.Insight(
-            kind=K.INSIGHT_KIND_RISK,
+        severity = (
+            knowledge_pb2.INSIGHT_SEVERITY_HIGH
+            if used > 100
+            else knowledge_pb2.INSIGHT_SEVERITY_MEDIUM
+        )
+        yield knowledge_pb2.Insight(
+            kind=knowledge_pb2.INSIGHT_KIND_RISK,
             severity=severity,
             title="Hours near or over budget",
             detail=f"{hours(p.spent_centihours)} of {hours(p.estimated_centihours)} "
             f"estimated hours spent ({used}%).",
         )
     held = [m.start_time for m in content.meetings if m.start_time <= now]
-    if p.status == P.PROJECT_STATUS_ACTIVE and (not held or now - max(held) > QUIET):
-        yield K.Insight(
-            kind=K.INSIGHT_KIND_TREND,
-            severity=K.INSIGHT_SEVERITY_MEDIUM,
+    if p.status == project_pb2.PROJECT_STATUS_ACTIVE and (not held or now - max(held) > QUIET):
+        yield knowledge_pb2.Insight(
+            kind=knowledge_pb2.INSIGHT_KIND_TREND,
+            severity=knowledge_pb2.INSIGHT_SEVERITY_MEDIUM,
             title="No recent meetings",
             detail="The project is active but has had no meeting for 30 days.",
         )
@@ -84,12 +81,14 @@ def _schedule(content: ProjectContent, now: datetime) -> Iterator[knowledge_pb2.
 def _from_summaries(
     content: ProjectContent, overdue: list[meeting_pb2.Commitment]
 ) -> Iterator[knowledge_pb2.Insight]:
-    by_name = {meeting_convert.meeting_name(m.id): m for m in content.meetings}
+    by_name = {meeting_name(m.id): m for m in content.meetings}
     if overdue:
         refs = [_summary_ref(content, by_name[c.meeting]) for c in overdue]
-        yield K.Insight(
-            kind=K.INSIGHT_KIND_RISK,
-            severity=K.INSIGHT_SEVERITY_HIGH if len(overdue) > 2 else K.INSIGHT_SEVERITY_MEDIUM,
+        yield knowledge_pb2.Insight(
+            kind=knowledge_pb2.INSIGHT_KIND_RISK,
+            severity=knowledge_pb2.INSIGHT_SEVERITY_HIGH
+            if len(overdue) > 2
+            else knowledge_pb2.INSIGHT_SEVERITY_MEDIUM,
             title=f"{len(overdue)} overdue commitment(s)",
             detail="; ".join(
                 f"{c.owner or 'someone'}: {c.description} (due {c.due_date})" for c in overdue
@@ -99,9 +98,9 @@ def _from_summaries(
     summarized = [m for m in content.meetings if m.id in content.summaries]
     decisions = [(m, d) for m in summarized for d in content.summaries[m.id].content.decisions]
     for meeting, decision in decisions[:MAX_ITEMS]:
-        yield K.Insight(
-            kind=K.INSIGHT_KIND_DECISION,
-            severity=K.INSIGHT_SEVERITY_LOW,
+        yield knowledge_pb2.Insight(
+            kind=knowledge_pb2.INSIGHT_KIND_DECISION,
+            severity=knowledge_pb2.INSIGHT_SEVERITY_LOW,
             title=decision[:120],
             detail=decision,
             sources=[_summary_ref(content, meeting)],
@@ -109,9 +108,9 @@ def _from_summaries(
     if summarized:
         latest = summarized[0]
         for step in content.summaries[latest.id].content.next_steps[:MAX_ITEMS]:
-            yield K.Insight(
-                kind=K.INSIGHT_KIND_RECOMMENDATION,
-                severity=K.INSIGHT_SEVERITY_MEDIUM,
+            yield knowledge_pb2.Insight(
+                kind=knowledge_pb2.INSIGHT_KIND_RECOMMENDATION,
+                severity=knowledge_pb2.INSIGHT_SEVERITY_MEDIUM,
                 title=step[:120],
                 detail=step,
                 sources=[_summary_ref(content, latest)],
@@ -120,9 +119,8 @@ def _from_summaries(
 
 def _overview(content: ProjectContent, commitments: list[meeting_pb2.Commitment]) -> str:
     p = content.project
-    status = P.ProjectStatus.Name(p.status).removeprefix("PROJECT_STATUS_").lower()  # type: ignore[arg-type]
     text = [
-        f"{p.title} is {status} at {p.progress_percent}%.",
+        f"{p.title} is {status_word(p.status)} at {p.progress_percent}%.",
         f"{len(content.meetings)} meeting(s), {len(content.summaries)} summarised.",
     ]
     if content.meetings:
@@ -140,7 +138,7 @@ def insights(content: ProjectContent, now: datetime) -> knowledge_pb2.ProjectIns
     overdue = [c for c in commitments if c.overdue]
     found = [*_schedule(content, now), *_from_summaries(content, overdue)]
     found.sort(key=lambda i: i.severity, reverse=True)  # stable: rule order within a severity
-    return K.ProjectInsights(
+    return knowledge_pb2.ProjectInsights(
         name=f"{project_name(content.project.id)}/insights",
         overview=_overview(content, commitments),
         insights=found,

@@ -1,47 +1,36 @@
-"""Meeting records → contract messages."""
+"""Meeting, participant, recording, transcript and summary records → contract messages.
+States derived when read (a meeting ended by time, a commitment overdue) are worked out here
+against the time the caller passes, so one answer reads one moment."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from services.meetings.chat_store import ChatRecord
-from services.meetings.convert import project_name
-from services.meetings.meeting_records import (
+from services.meetings.convert import (
+    meeting_name,
+    optional_project_name,
+    participant_name,
+    recording_name,
+    set_time,
+)
+from services.meetings.meetings.records import (
+    Commitment,
     MeetingRecord,
     ParticipantRecord,
     RecordingRecord,
     SegmentRecord,
     SummaryRecord,
 )
-from voka.meetings.v1 import knowledge_pb2, meeting_pb2
+from voka.meetings.v1 import meeting_pb2
 from voka.wellknown import duration, timestamp
-
-M = meeting_pb2
-
-
-def meeting_name(meeting_id: str) -> str:
-    return f"meetings/{meeting_id}"
-
-
-def participant_name(meeting_id: str, participant_id: str) -> str:
-    return f"meetings/{meeting_id}/participants/{participant_id}"
-
-
-def recording_name(meeting_id: str, recording_id: str) -> str:
-    return f"meetings/{meeting_id}/recordings/{recording_id}"
 
 
 def room_url(jitsi_base_url: str, room_name: str) -> str:
     return f"{jitsi_base_url.rstrip('/')}/{room_name}"
 
 
-def _set_time(message: object, field: str, value: datetime | None) -> None:
-    if value is not None:
-        getattr(message, field).CopyFrom(timestamp(value))
-
-
 def participant(record: ParticipantRecord) -> meeting_pb2.Participant:
-    message = M.Participant(
+    message = meeting_pb2.Participant(
         name=participant_name(record.meeting_id, record.id),
         display_name=record.display_name,
         email=record.email,
@@ -49,8 +38,8 @@ def participant(record: ParticipantRecord) -> meeting_pb2.Participant:
         role=record.role,  # type: ignore[arg-type]
         presence=record.presence,  # type: ignore[arg-type]
     )
-    _set_time(message, "join_time", record.join_time)
-    _set_time(message, "leave_time", record.leave_time)
+    set_time(message, "join_time", record.join_time)
+    set_time(message, "leave_time", record.leave_time)
     return message
 
 
@@ -58,9 +47,9 @@ def meeting(
     record: MeetingRecord, jitsi_base_url: str, ended_before: datetime
 ) -> meeting_pb2.Meeting:
     """`state` as read at `ended_before` (`MeetingRecord.state_at`)."""
-    message = M.Meeting(
+    message = meeting_pb2.Meeting(
         name=meeting_name(record.id),
-        project=project_name(record.project_id) if record.project_id else "",
+        project=optional_project_name(record.project_id),
         title=record.title,
         description=record.description,
         start_time=timestamp(record.start_time),
@@ -77,13 +66,13 @@ def meeting(
         create_time=timestamp(record.create_time),
         update_time=timestamp(record.update_time),
     )
-    _set_time(message, "actual_start_time", record.actual_start_time)
-    _set_time(message, "actual_end_time", record.actual_end_time)
+    set_time(message, "actual_start_time", record.actual_start_time)
+    set_time(message, "actual_end_time", record.actual_end_time)
     return message
 
 
 def recording(record: RecordingRecord) -> meeting_pb2.Recording:
-    message = M.Recording(
+    message = meeting_pb2.Recording(
         name=recording_name(record.meeting_id, record.id),
         file_name=record.file_name,
         content_type=record.content_type,
@@ -99,7 +88,7 @@ def recording(record: RecordingRecord) -> meeting_pb2.Recording:
     )
     if record.duration_ms is not None:
         message.duration.CopyFrom(duration(record.duration_ms / 1000))
-    _set_time(message, "transcribe_time", record.transcribe_time)
+    set_time(message, "transcribe_time", record.transcribe_time)
     return message
 
 
@@ -107,15 +96,15 @@ def transcript(
     meeting_id: str, state: int, found: list[RecordingRecord], parts: list[SegmentRecord]
 ) -> meeting_pb2.Transcript:
     """The transcript of the recordings transcribed so far; its time is the last one's."""
-    done = [r for r in found if r.state == M.RECORDING_STATE_TRANSCRIBED]
+    done = [r for r in found if r.state == meeting_pb2.RECORDING_STATE_TRANSCRIBED]
     text = " ".join(s.text.strip() for s in parts if s.text.strip())
     languages = [r.language for r in done if r.language]
-    message = M.Transcript(
+    message = meeting_pb2.Transcript(
         name=f"{meeting_name(meeting_id)}/transcript",
         state=state,  # type: ignore[arg-type]
         language=max(set(languages), key=languages.count) if languages else "",
         segments=[
-            M.TranscriptSegment(
+            meeting_pb2.TranscriptSegment(
                 recording=recording_name(meeting_id, s.recording_id),
                 start_offset=duration(s.start_ms / 1000),
                 end_offset=duration(s.end_ms / 1000),
@@ -129,30 +118,30 @@ def transcript(
         duration=duration(sum(r.duration_ms or 0 for r in done) / 1000),
     )
     times = [r.transcribe_time for r in found if r.transcribe_time is not None]
-    _set_time(message, "update_time", max(times) if times else None)
+    set_time(message, "update_time", max(times) if times else None)
     return message
 
 
-def summary(record: SummaryRecord, today: date) -> meeting_pb2.Summary:
+def commitment(found: Commitment, meeting_id: str, today: date) -> meeting_pb2.Commitment:
     """`overdue` is computed against `today`, as the contract says, when read."""
+    return meeting_pb2.Commitment(
+        description=found.description,
+        owner=found.owner,
+        due_date=found.due_date,
+        overdue=found.is_overdue(today),
+        meeting=meeting_name(meeting_id),
+    )
+
+
+def summary(record: SummaryRecord, today: date) -> meeting_pb2.Summary:
     content = record.content
-    meeting = meeting_name(record.meeting_id)
-    message = M.Summary(
-        name=f"{meeting}/summary",
+    message = meeting_pb2.Summary(
+        name=f"{meeting_name(record.meeting_id)}/summary",
         state=record.state,  # type: ignore[arg-type]
         text=content.text,
         key_points=content.key_points,
         decisions=content.decisions,
-        commitments=[
-            M.Commitment(
-                description=c.description,
-                owner=c.owner,
-                due_date=c.due_date,
-                overdue=c.is_overdue(today),
-                meeting=meeting,
-            )
-            for c in content.commitments
-        ],
+        commitments=[commitment(c, record.meeting_id, today) for c in content.commitments],
         next_steps=content.next_steps,
         participants=content.participants,
         language=record.language,
@@ -160,26 +149,5 @@ def summary(record: SummaryRecord, today: date) -> meeting_pb2.Summary:
         revision=record.revision,
         error=record.error,
     )
-    _set_time(message, "generate_time", record.generate_time)
-    return message
-
-
-def chat_message_name(project_id: str, message_id: str) -> str:
-    return f"{project_name(project_id)}/chat-messages/{message_id}"
-
-
-def chat_message(record: ChatRecord, *, stored: bool = True) -> knowledge_pb2.ChatMessage:
-    """`stored` off (an ephemeral answer): no name, as there is nothing to link to."""
-    message = knowledge_pb2.ChatMessage(
-        name=chat_message_name(record.project_id, record.id) if stored else "",
-        role=record.role,  # type: ignore[arg-type]
-        content=record.content,
-        citations=record.citations,
-        author=record.author,
-        reply_to=chat_message_name(record.project_id, record.reply_to)
-        if record.reply_to and stored
-        else "",
-        model=record.model,
-    )
-    _set_time(message, "create_time", record.create_time)
+    set_time(message, "generate_time", record.generate_time)
     return message

@@ -1,7 +1,7 @@
 """A project's chat history: its table and every query on it.
 
-Only a project's owner reaches its chat (the handlers load the project through the owner's
-`Tenant` first); rows go with the project by cascade. A question and its answer are written
+Only who may see a project reaches its chat (the handlers check the project first, through
+`voka.tenancy`); rows go with the project by cascade. A question and its answer are written
 together once the answer is complete, so a failed or cancelled ask leaves no half turn.
 """
 
@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from google.protobuf import json_format
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.meetings.store import fold, metadata
+from services.meetings.chat.records import ChatRecord
+from services.meetings.schema import fold, metadata
 from voka.meetings.v1 import knowledge_pb2
 from voka.pagination import Listing, Order, Page
 from voka.wellknown import utc
-
-K = knowledge_pb2
 
 # Mirrors migrations/versions/0003_chat_search.py; the migration is what creates it.
 chat_messages = sa.Table(
@@ -40,35 +37,19 @@ chat_messages = sa.Table(
     sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
 )
 
-
-@dataclass(frozen=True)
-class ChatRecord:
-    """One question (`author` set) or answer (`reply_to`, `model` and citations set)."""
-
-    id: str
-    project_id: str
-    role: int
-    content: str
-    create_time: datetime
-    author: str = ""
-    reply_to: str = ""
-    model: str = ""
-    citations: tuple[knowledge_pb2.Citation, ...] = ()
-
-
 CHAT_ORDER: Order[ChatRecord] = Order(
     chat_messages.c.create_time, chat_messages.c.id, False, "datetime", lambda r: r.create_time
 )
 
 
-class ChatRepo:
+class ChatStore:
     """Reads and writes of chat messages within one transaction."""
 
     def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+        self._session = session
 
     async def add(self, records: Sequence[ChatRecord]) -> None:
-        await self.session.execute(sa.insert(chat_messages), [_row(r) for r in records])
+        await self._session.execute(sa.insert(chat_messages), [_row(r) for r in records])
 
     async def page(self, project_id: str, page: Page) -> Listing[ChatRecord]:
         """Oldest first, one keyset page."""
@@ -76,7 +57,7 @@ class ChatRepo:
         if page.cursor is not None:
             statement = statement.where(CHAT_ORDER.after(page.cursor))
         statement = statement.order_by(*CHAT_ORDER.clauses()).limit(page.size + 1)
-        rows = [_record(row) for row in await self.session.execute(statement)]
+        rows = [_record(row) for row in await self._session.execute(statement)]
         return Listing(rows[: page.size], len(rows) > page.size, 0)
 
     async def recent(self, project_id: str, count: int) -> list[ChatRecord]:
@@ -87,18 +68,18 @@ class ChatRepo:
             .order_by(*(c.desc() for c in (chat_messages.c.create_time, chat_messages.c.id)))
             .limit(count)
         )
-        return [_record(row) for row in await self.session.execute(statement)][::-1]
+        return [_record(row) for row in await self._session.execute(statement)][::-1]
 
     async def question_counts(self, project_ids: Iterable[str]) -> dict[str, int]:
         statement = (
             sa.select(chat_messages.c.project_id, sa.func.count())
             .where(
                 chat_messages.c.project_id.in_(list(project_ids)),
-                chat_messages.c.role == K.CHAT_ROLE_USER,
+                chat_messages.c.role == knowledge_pb2.CHAT_ROLE_USER,
             )
             .group_by(chat_messages.c.project_id)
         )
-        return {project_id: int(n) for project_id, n in await self.session.execute(statement)}
+        return {project_id: int(n) for project_id, n in await self._session.execute(statement)}
 
 
 def _row(record: ChatRecord) -> dict[str, Any]:
@@ -113,7 +94,9 @@ def _row(record: ChatRecord) -> dict[str, Any]:
 
 def _record(row: sa.Row[Any]) -> ChatRecord:
     data = row._mapping
-    citations = tuple(json_format.ParseDict(c, K.Citation()) for c in json.loads(data["citations"]))
+    citations = tuple(
+        json_format.ParseDict(c, knowledge_pb2.Citation()) for c in json.loads(data["citations"])
+    )
     return ChatRecord(
         id=data["id"], project_id=data["project_id"], role=data["role"],
         content=data["content"], create_time=utc(data["create_time"]), author=data["author"],

@@ -16,16 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.meetings import passages
-from services.meetings.chat_store import ChatRecord
-from services.meetings.convert import hours
-from services.meetings.meeting_records import MeetingRecord
-from services.meetings.project_content import ProjectContent
-from services.meetings.summaries import shorten
+from services.meetings.chat import passages
+from services.meetings.chat.convert import source_ref
+from services.meetings.chat.records import ChatRecord
+from services.meetings.clients.convert import hours, status_word
+from services.meetings.clients.project_content import ProjectContent
+from services.meetings.meetings.records import MeetingRecord
+from services.meetings.meetings.summaries import shorten
 from voka.assistant.v1 import assistant_pb2
-from voka.meetings.v1 import knowledge_pb2, meeting_pb2, project_pb2
+from voka.meetings.v1 import knowledge_pb2, meeting_pb2
 
-A, K = assistant_pb2, knowledge_pb2
 HEADER_CHARS = 600
 MEETING_LINES = 10
 TURN_CHARS = 400
@@ -45,8 +45,7 @@ class Prompt:
 
 def _header(content: ProjectContent) -> str:
     p = content.project
-    status = project_pb2.ProjectStatus.Name(p.status).removeprefix("PROJECT_STATUS_").lower()  # type: ignore[arg-type]
-    facts = [f"Project: {p.title}", f"Status: {status}, {p.progress_percent}% done"]
+    facts = [f"Project: {p.title}", f"Status: {status_word(p.status)}, {p.progress_percent}% done"]
     if p.start_date or p.due_date:
         facts.append(f"Dates: start {p.start_date or '-'}, due {p.due_date or '-'}")
     if p.estimated_centihours is not None or p.spent_centihours is not None:
@@ -85,7 +84,7 @@ def _sources(
             break
         text = passages.snippet(ranked.passage.text, words, share)
         budget -= len(text)
-        cited.append(K.Citation(index=len(cited) + 1, source=passages.source_ref(ranked.passage),
+        cited.append(knowledge_pb2.Citation(index=len(cited) + 1, source=source_ref(ranked.passage),
                                 snippet=text, score=ranked.score))  # fmt: skip
     return cited
 
@@ -98,8 +97,12 @@ def _turns(history: Sequence[ChatRecord], budget: int) -> list[assistant_pb2.Cha
         if len(text) > budget:
             break
         budget -= len(text)
-        role = A.MESSAGE_ROLE_USER if record.role == K.CHAT_ROLE_USER else A.MESSAGE_ROLE_ASSISTANT
-        kept.append(A.ChatMessage(role=role, content=text))
+        role = (
+            assistant_pb2.MESSAGE_ROLE_USER
+            if record.role == knowledge_pb2.CHAT_ROLE_USER
+            else assistant_pb2.MESSAGE_ROLE_ASSISTANT
+        )
+        kept.append(assistant_pb2.ChatMessage(role=role, content=text))
     return kept[::-1]
 
 
@@ -118,15 +121,15 @@ def build(
     user = (f"{header}\n\nSources:\n{sources or '(none)'}\n\nQuestion: {question}\n"
             f"Answer briefly in {answer_in}.")  # fmt: skip
     messages = [
-        A.ChatMessage(role=A.MESSAGE_ROLE_SYSTEM, content=SYSTEM),
+        assistant_pb2.ChatMessage(role=assistant_pb2.MESSAGE_ROLE_SYSTEM, content=SYSTEM),
         *_turns(history, budget - spent),
-        A.ChatMessage(role=A.MESSAGE_ROLE_USER, content=user),
+        assistant_pb2.ChatMessage(role=assistant_pb2.MESSAGE_ROLE_USER, content=user),
     ]
     return Prompt(messages, citations)
 
 
 def _label(source: knowledge_pb2.SourceRef) -> str:
-    kind = K.SourceKind.Name(source.kind).removeprefix("SOURCE_KIND_").lower()
+    kind = knowledge_pb2.SourceKind.Name(source.kind).removeprefix("SOURCE_KIND_").lower()
     when = source.time.ToDatetime().date().isoformat() if source.HasField("time") else ""
     return f"{kind} of '{source.title}' {when}".strip()
 

@@ -1,24 +1,35 @@
-"""Field-level checks of the meeting RPCs, in the style of `validation`: every bad field named
-by its path in the request, all at once, with the parsed values returned beside them."""
+"""Field checks of the meeting, participant, recording and summary requests (see
+`services.meetings.validation` for the shared rules: every bad field at once, by its path,
+with the parsed values beside them)."""
 
 from __future__ import annotations
 
 import re
 import zoneinfo
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from google.protobuf import timestamp_pb2
-
-from services.meetings import validation
-from services.meetings.meeting_store import MEETING_ORDERS, MeetingQuery
-from services.meetings.store import fold
-from services.meetings.validation import Checked, collect, resource_id, text
+from services.meetings.clients.validation import client_ref
+from services.meetings.meetings.store import MEETING_ORDERS, MeetingQuery
+from services.meetings.schema import fold
+from services.meetings.validation import (
+    ID,
+    MAX_LONG_TEXT,
+    MAX_TITLE,
+    Checked,
+    collect,
+    email,
+    instant,
+    language,
+    order_by,
+    reference,
+    resource_id,
+    text,
+)
 from voka.errors import FieldViolation
 from voka.meetings.v1 import meeting_pb2, meetings_pb2
 
-M = meeting_pb2
 MAX_DISPLAY_NAME = 100
 MAX_PARTICIPANTS = 100
 MAX_FILE_NAME = 255
@@ -30,8 +41,6 @@ MEETING_OUTPUT_ONLY = (
     "transcript_state", "summary_state", "actual_start_time", "actual_end_time", "create_time",
     "update_time",
 )  # fmt: skip
-_LANGUAGE = r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*"
-_ID = r"[A-Za-z0-9_-]{1,64}"
 
 
 def time_zone(value: str, path: str) -> Checked:
@@ -46,34 +55,18 @@ def time_zone(value: str, path: str) -> Checked:
     return {"time_zone": value}, []
 
 
-def instant(column: str, message: Any, field: str, path: str, *, required: bool = False) -> Checked:
-    """A Timestamp field; unset is None (or a violation when required)."""
-    if not message.HasField(field):
-        if required:
-            return {}, [FieldViolation(path, "is required")]
-        return {column: None}, []
-    value: timestamp_pb2.Timestamp = getattr(message, field)
-    try:
-        return {column: value.ToDatetime(tzinfo=UTC)}, []
-    except (ValueError, OverflowError):
-        return {}, [FieldViolation(path, "is not a valid time")]
-
-
 def project_ref(value: str, path: str) -> Checked:
     """A meeting's project: empty for none."""
-    if not value:
-        return {"project_id": None}, []
-    project_id, violations = resource_id(value, "projects", path)
-    return ({"project_id": project_id} if project_id else {}), violations
+    return reference(value, "projects", "project_id", path)
 
 
 def meeting_values(meeting: meeting_pb2.Meeting, paths: Iterable[str], prefix: str) -> Checked:
     """Column values of the meeting's fields in `paths` (all updatable ones at create)."""
     m = meeting
     checks = {
-        "title": lambda p: text("title", m.title, p, limit=validation.MAX_TITLE, required=True),
+        "title": lambda p: text("title", m.title, p, limit=MAX_TITLE, required=True),
         "description": lambda p: text(
-            "description", m.description, p, limit=validation.MAX_LONG_TEXT, strip=False
+            "description", m.description, p, limit=MAX_LONG_TEXT, strip=False
         ),
         "project": lambda p: project_ref(m.project, p),
         "start_time": lambda p: instant("start_time", m, "start_time", p, required=True),
@@ -81,6 +74,10 @@ def meeting_values(meeting: meeting_pb2.Meeting, paths: Iterable[str], prefix: s
         "time_zone": lambda p: time_zone(m.time_zone, p),
     }
     return collect(checks[field](f"{prefix}.{field}") for field in paths)
+
+
+def meeting_name_violations(name: str, path: str) -> list[FieldViolation]:
+    return resource_id(name, "meetings", path)[1]
 
 
 def time_order(start: datetime, end: datetime, path: str) -> list[FieldViolation]:
@@ -94,21 +91,24 @@ def user_ref(value: str, path: str) -> tuple[str, list[FieldViolation]]:
     return (f"users/{user_id}" if user_id else ""), violations
 
 
+def display_name(value: str, path: str, *, required: bool = False) -> Checked:
+    return text("display_name", value, path, limit=MAX_DISPLAY_NAME, required=required)
+
+
 def participant(given: meeting_pb2.Participant, path: str) -> Checked:
     """One person to invite: a name, and an e-mail or account to tell them apart."""
     values, violations = collect([
-        text("display_name", given.display_name, f"{path}.display_name",
-             limit=MAX_DISPLAY_NAME, required=True),
-        validation.email(given.email, f"{path}.email"),
+        display_name(given.display_name, f"{path}.display_name", required=True),
+        email(given.email, f"{path}.email"),
     ])  # fmt: skip
     user, bad_user = user_ref(given.user, f"{path}.user")
-    if given.role not in M.ParticipantRole.values():
+    if given.role not in meeting_pb2.ParticipantRole.values():
         violations.append(FieldViolation(f"{path}.role", f"unknown role {given.role}"))
     return {
         "display_name": values.get("display_name", ""),
         "email": values.get("contact_email", ""),
         "user": user,
-        "role": given.role or M.PARTICIPANT_ROLE_ATTENDEE,
+        "role": given.role or meeting_pb2.PARTICIPANT_ROLE_ATTENDEE,
     }, violations + bad_user
 
 
@@ -143,20 +143,20 @@ def participant_filter(value: str, path: str) -> tuple[str, list[FieldViolation]
     """ListMeetings' participant: `users/{user}` or an e-mail (folded)."""
     if not value or value.startswith("users/"):
         return user_ref(value, path)
-    values, violations = validation.email(value, path)
+    values, violations = email(value, path)
     return fold(values.get("contact_email", "")), violations
 
 
 def meeting_query(
     request: meetings_pb2.ListMeetingsRequest,
 ) -> tuple[MeetingQuery, list[FieldViolation]]:
-    order, violations = validation.order_by(request.order_by, MEETING_ORDERS)
+    order, violations = order_by(request.order_by, MEETING_ORDERS)
     project, bad_project = project_ref(request.project, "project")
-    client, bad_client = validation.client_ref(request.client, "client")
+    client, bad_client = client_ref(request.client, "client")
     start_from, bad_from = instant("t", request, "start_time_from", "start_time_from")
     start_to, bad_to = instant("t", request, "start_time_to", "start_time_to")
     who, bad_who = participant_filter(request.participant, "participant")
-    if request.state not in M.MeetingState.values():
+    if request.state not in meeting_pb2.MeetingState.values():
         violations.append(FieldViolation("state", f"unknown state {request.state}"))
     violations += bad_project + bad_client + bad_from + bad_to + bad_who
     query = MeetingQuery(
@@ -167,17 +167,32 @@ def meeting_query(
     return query, violations
 
 
-def language(value: str, path: str) -> list[FieldViolation]:
-    if value and not re.fullmatch(_LANGUAGE, value):
-        return [FieldViolation(path, "must be a BCP 47 language tag like es or en-US")]
-    return []
+def upload_violations(first: meetings_pb2.UploadRecordingRequest) -> list[FieldViolation]:
+    """The fields of an upload's first message, checked before any audio is stored."""
+    violations = language(first.language, "language")
+    if len(first.file_name) > MAX_FILE_NAME:
+        violations.append(
+            FieldViolation("file_name", f"must be at most {MAX_FILE_NAME} characters")
+        )
+    if first.HasField("meeting_offset") and first.meeting_offset.ToNanoseconds() < 0:
+        violations.append(FieldViolation("meeting_offset", "must not be negative"))
+    return violations
+
+
+def regenerate_violations(request: meetings_pb2.RegenerateSummaryRequest) -> list[FieldViolation]:
+    violations = language(request.language, "language")
+    if len(request.instructions) > MAX_INSTRUCTIONS:
+        violations.append(
+            FieldViolation("instructions", f"must be at most {MAX_INSTRUCTIONS} characters")
+        )
+    return violations
 
 
 def recording_ref(name: str, path: str) -> tuple[tuple[str, str] | None, list[FieldViolation]]:
     """(meeting id, recording id) of `meetings/{meeting}/recordings/{recording}`."""
     if not name:
         return None, [FieldViolation(path, "is required")]
-    found = re.fullmatch(f"meetings/({_ID})/recordings/({_ID})", name)
+    found = re.fullmatch(f"meetings/({ID})/recordings/({ID})", name)
     if found is None:
         return None, [FieldViolation(path, "must look like meetings/{id}/recordings/{id}")]
     return (found.group(1), found.group(2)), []

@@ -1,5 +1,6 @@
 """Pieces of a project's content (summaries, stretches of transcript, descriptions, notes, chat
-messages) as passages that chat and search rank against a question.
+messages) as passages that chat and search rank against a question, so both answer from the
+same ranking.
 
 Relevance is lexical: the share of the question's words (case-folded, short and common words
 left out) that a passage contains, 0 to 1. No embedding model is packaged with the service, so
@@ -13,13 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.meetings.convert import client_name, project_name
-from services.meetings.meeting_convert import meeting_name, recording_name
-from services.meetings.meeting_records import SegmentRecord
+from services.meetings.meetings.records import SegmentRecord
 from voka.meetings.v1 import knowledge_pb2
-from voka.wellknown import duration, timestamp
 
-K = knowledge_pb2
 MAX_TERMS = 16
 WINDOW_CHARS = 500  # a stretch of transcript: consecutive segments up to about this long
 SNIPPET_CHARS = 300
@@ -105,7 +102,8 @@ def transcript_windows(
     def close() -> None:
         if current:
             windows.append(Passage(
-                kind=K.SOURCE_KIND_TRANSCRIPT, text=" ".join(s.text.strip() for s in current),
+                kind=knowledge_pb2.SOURCE_KIND_TRANSCRIPT,
+                text=" ".join(s.text.strip() for s in current),
                 title=title, time=time, project_id=project_id, meeting_id=meeting_id,
                 recording_id=current[0].recording_id, start_ms=current[0].start_ms,
                 end_ms=current[-1].end_ms,
@@ -120,23 +118,3 @@ def transcript_windows(
             current.append(part)
     close()
     return windows
-
-
-def source_ref(passage: Passage) -> knowledge_pb2.SourceRef:
-    p = passage
-    ref = K.SourceRef(
-        kind=p.kind,  # type: ignore[arg-type]
-        project=project_name(p.project_id) if p.project_id else "",
-        meeting=meeting_name(p.meeting_id) if p.meeting_id else "",
-        recording=recording_name(p.meeting_id, p.recording_id) if p.recording_id else "",
-        chat_message=f"{project_name(p.project_id or '')}/chat-messages/{p.chat_id}"
-        if p.chat_id else "",
-        client=client_name(p.client_id) if p.client_id else "",
-        title=p.title,
-    )  # fmt: skip
-    if p.start_ms is not None and p.end_ms is not None:
-        ref.start_offset.CopyFrom(duration(p.start_ms / 1000))
-        ref.end_offset.CopyFrom(duration(p.end_ms / 1000))
-    if p.time is not None:
-        ref.time.CopyFrom(timestamp(p.time))
-    return ref

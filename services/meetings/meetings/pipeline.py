@@ -7,8 +7,9 @@
   the meeting is still on its way and a summary waits: SummaryRequestedEvent → `summarize`:
   CompleteChat at the assistant service, parsed, stored → SummaryCompletedEvent.
 
-A step that the peer refuses fails its recording or summary at once; a peer that is down is
-retried by redelivery with backoff, and the last delivery fails it with the reason.
+A step that the peer refuses (`voka.peer_calls`) fails its recording or summary at once; a peer
+that is down is retried by redelivery with backoff, and the last delivery fails it with the
+reason.
 """
 
 from __future__ import annotations
@@ -17,32 +18,32 @@ import asyncio
 import dataclasses
 import logging
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.meetings import meeting_convert, summaries
-from services.meetings.meeting_records import (
+from services.meetings.convert import meeting_name, optional_project_name
+from services.meetings.database import Database, Stores
+from services.meetings.meetings import convert, summaries
+from services.meetings.meetings.records import (
     RUNNING_RECORDINGS,
     SegmentRecord,
     SummaryContent,
     SummaryRecord,
     transcript_state,
 )
-from services.meetings.meeting_store import MeetingRepo
-from services.meetings.peers import SUBJECT, Peers, RefusedError
-from services.meetings.rpc_common import now
+from services.meetings.peers import SUBJECT, Peers
 from services.meetings.settings import MeetingsSettings
 from voka.bus import Bus, Event, idempotent
 from voka.meetings.v1 import events_pb2, meeting_pb2
+from voka.peer_calls import RefusedError
 from voka.speech.v1 import events_pb2 as speech_events
 from voka.wellknown import duration
 
 log = logging.getLogger("voka.meetings.pipeline")
-M = meeting_pb2
-E = events_pb2
 MAX_DELIVER = 5
 _REFERENCE = re.compile(r"meetings/([A-Za-z0-9_-]{1,64})/recordings/([A-Za-z0-9_-]{1,64})")
 
@@ -51,16 +52,22 @@ def _ms(value: duration_pb2.Duration) -> int:
     return round(value.ToTimedelta().total_seconds() * 1000)
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 def summary_request(
     meeting_id: str, stored: SummaryRecord | None, *, trigger: int, requested_by: str,
     instructions: str = "", language: str = "",
-) -> tuple[SummaryRecord, E.SummaryRequestedEvent]:  # fmt: skip
+) -> tuple[SummaryRecord, events_pb2.SummaryRequestedEvent]:  # fmt: skip
     """The summary's next revision, RUNNING (its previous content stays readable), and the
     work item that produces it."""
     base = pending_summary(meeting_id, stored)
-    record = dataclasses.replace(base, state=M.PROCESSING_STATE_RUNNING, revision=base.revision + 1)
-    event = E.SummaryRequestedEvent(
-        summary=f"meetings/{meeting_id}/summary", meeting=f"meetings/{meeting_id}",
+    record = dataclasses.replace(
+        base, state=meeting_pb2.PROCESSING_STATE_RUNNING, revision=base.revision + 1
+    )
+    event = events_pb2.SummaryRequestedEvent(
+        summary=f"{meeting_name(meeting_id)}/summary", meeting=meeting_name(meeting_id),
         revision=record.revision, trigger=trigger,  # type: ignore[arg-type]
         instructions=instructions, language=language, requested_by=requested_by,
     )  # fmt: skip
@@ -69,12 +76,14 @@ def summary_request(
 
 def pending_summary(meeting_id: str, stored: SummaryRecord | None) -> SummaryRecord:
     """The summary waiting for a transcript, with its previous content (if any) readable."""
-    at = now()
+    at = _now()
     base = stored or SummaryRecord(meeting_id, 0, 0, SummaryContent(), "", "", "", "", None, at)
-    return dataclasses.replace(base, state=M.PROCESSING_STATE_PENDING, error="", update_time=at)
+    return dataclasses.replace(
+        base, state=meeting_pb2.PROCESSING_STATE_PENDING, error="", update_time=at
+    )
 
 
-def summary_event_id(event: E.SummaryRequestedEvent) -> str:
+def summary_event_id(event: events_pb2.SummaryRequestedEvent) -> str:
     return f"{event.meeting.removeprefix('meetings/')}-summary-{event.revision}"
 
 
@@ -86,6 +95,7 @@ class Pipeline:
         settings: MeetingsSettings,
     ) -> None:  # fmt: skip
         self._sessions = sessions
+        self._database = Database(sessions)
         self._bus = bus
         self._peers = peers
         self._settings = settings
@@ -93,7 +103,7 @@ class Pipeline:
     async def start(self) -> None:
         timeout = self._settings.meetings_peer_timeout + 30
         await self._bus.subscribe(
-            E.RecordingUploadedEvent, "meetings-transcribe", self.transcribe,
+            events_pb2.RecordingUploadedEvent, "meetings-transcribe", self.transcribe,
             max_deliver=MAX_DELIVER, handler_timeout=timeout,
         )  # fmt: skip
         await self._bus.subscribe_many(
@@ -102,17 +112,17 @@ class Pipeline:
             idempotent(self._sessions, "meetings-speech-results", self.take_result),
         )
         await self._bus.subscribe(
-            E.SummaryRequestedEvent, "meetings-summarize", self.summarize,
+            events_pb2.SummaryRequestedEvent, "meetings-summarize", self.summarize,
             max_deliver=MAX_DELIVER, handler_timeout=timeout, concurrency=1,
         )  # fmt: skip
 
     # Step 1: ask the speech service for a transcription
 
-    async def transcribe(self, event: Event[E.RecordingUploadedEvent]) -> None:
+    async def transcribe(self, event: Event[events_pb2.RecordingUploadedEvent]) -> None:
         found = _REFERENCE.fullmatch(event.message.recording)
-        async with self._sessions.begin() as session:
-            record = await MeetingRepo(session).recording(found.group(2)) if found else None
-        if record is None or record.state != M.RECORDING_STATE_UPLOADED:
+        async with self._database.transaction() as stores:
+            record = await stores.recordings.get(found.group(2)) if found else None
+        if record is None or record.state != meeting_pb2.RECORDING_STATE_UPLOADED:
             return  # deleted meanwhile, or a redelivery of a step already done
         try:
             audio = await asyncio.to_thread(Path(record.path).read_bytes)
@@ -128,22 +138,21 @@ class Pipeline:
                 await self._fail_recording(event.message.recording, f"speech unavailable: {exc}")
                 return
             raise
-        async with self._sessions.begin() as session:
-            await MeetingRepo(session).update_recording(
-                record.id, [M.RECORDING_STATE_UPLOADED], state=M.RECORDING_STATE_TRANSCRIBING,
-                transcription=job.name,
+        async with self._database.transaction() as stores:
+            await stores.recordings.update(
+                record.id, [meeting_pb2.RECORDING_STATE_UPLOADED],
+                state=meeting_pb2.RECORDING_STATE_TRANSCRIBING, transcription=job.name,
             )  # fmt: skip
 
     async def _fail_recording(self, recording: str, error: str) -> None:
         meeting_id, recording_id = recording.split("/")[1], recording.split("/")[3]
-        async with self._sessions.begin() as session:
-            repo = MeetingRepo(session)
-            failed = await repo.update_recording(
-                recording_id, RUNNING_RECORDINGS, state=M.RECORDING_STATE_FAILED, error=error,
-                transcribe_time=now(),
+        async with self._database.transaction() as stores:
+            failed = await stores.recordings.update(
+                recording_id, RUNNING_RECORDINGS, state=meeting_pb2.RECORDING_STATE_FAILED,
+                error=error, transcribe_time=_now(),
             )  # fmt: skip
             if failed:
-                await self._after_recording(repo, meeting_id, recording, error)
+                await self._after_recording(stores, meeting_id, recording, error)
 
     # Step 2: take the speech service's result (exactly once, through the inbox)
 
@@ -154,8 +163,8 @@ class Pipeline:
         if message.owner != SUBJECT or found is None:  # type: ignore[attr-defined]
             return  # not a job of ours: no one else's job can touch a recording
         meeting_id, recording_id = found.groups()
-        repo = MeetingRepo(session)
-        record = await repo.recording(recording_id)
+        stores = Stores.of(session)
+        record = await stores.recordings.get(recording_id)
         name = message.transcription  # type: ignore[attr-defined]
         if (
             record is None
@@ -165,84 +174,83 @@ class Pipeline:
             return
         if isinstance(message, speech_events.TranscriptionFailedEvent):
             error = f"transcription failed: {message.error.message}"
-            if await repo.update_recording(
-                recording_id, RUNNING_RECORDINGS, state=M.RECORDING_STATE_FAILED, error=error,
-                transcription=name, transcribe_time=now(),
+            if await stores.recordings.update(
+                recording_id, RUNNING_RECORDINGS, state=meeting_pb2.RECORDING_STATE_FAILED,
+                error=error, transcription=name, transcribe_time=_now(),
             ):  # fmt: skip
-                await self._after_recording(repo, meeting_id, reference, error)
+                await self._after_recording(stores, meeting_id, reference, error)
             return
         result = message.result  # type: ignore[attr-defined]
-        if not await repo.update_recording(
-            recording_id, RUNNING_RECORDINGS, state=M.RECORDING_STATE_TRANSCRIBED,
+        if not await stores.recordings.update(
+            recording_id, RUNNING_RECORDINGS, state=meeting_pb2.RECORDING_STATE_TRANSCRIBED,
             transcription=name, duration_ms=_ms(result.duration),
-            language=result.language or record.language, transcribe_time=now(),
+            language=result.language or record.language, transcribe_time=_now(),
         ):  # fmt: skip
             return
-        await repo.add_segments(meeting_id, [
+        await stores.recordings.add_segments(meeting_id, [
             SegmentRecord(recording_id, i, _ms(s.start_offset), _ms(s.end_offset), "", s.text)
             for i, s in enumerate(result.segments)
         ])  # fmt: skip
-        await self._after_recording(repo, meeting_id, reference, "")
+        await self._after_recording(stores, meeting_id, reference, "")
 
     async def _after_recording(
-        self, repo: MeetingRepo, meeting_id: str, recording: str, error: str
+        self, stores: Stores, meeting_id: str, recording: str, error: str
     ) -> None:
         """Announce the recording's outcome; once none of the meeting's recordings is on its
         way, a waiting (PENDING) summary is requested, or FAILED when nothing was
         transcribed."""
-        meeting = await repo.meeting(meeting_id)
+        meeting = await stores.meetings.get(meeting_id)
         if meeting is None:
             return
-        name = f"meetings/{meeting_id}/transcript"
+        name = f"{meeting_name(meeting_id)}/transcript"
         recording_id = recording.rsplit("/", maxsplit=1)[-1]
         if error:
-            await self._bus.publish(E.TranscriptFailedEvent(
-                transcript=name, meeting=f"meetings/{meeting_id}", recording=recording,
+            await self._bus.publish(events_pb2.TranscriptFailedEvent(
+                transcript=name, meeting=meeting_name(meeting_id), recording=recording,
                 error=error, owner=meeting.organizer,
             ), event_id=f"{recording_id}-transcript-failed")  # fmt: skip
         else:
-            done = await repo.recording(recording_id)
-            words = sum(len(s.text.split()) for s in await repo.segments(meeting_id))
-            await self._bus.publish(E.TranscriptCompletedEvent(
-                transcript=name, meeting=f"meetings/{meeting_id}", recording=recording,
+            done = await stores.recordings.get(recording_id)
+            words = sum(len(s.text.split()) for s in await stores.recordings.segments(meeting_id))
+            await self._bus.publish(events_pb2.TranscriptCompletedEvent(
+                transcript=name, meeting=meeting_name(meeting_id), recording=recording,
                 transcription=done.transcription if done else "",
                 language=done.language if done else "",
                 duration=duration((done.duration_ms or 0) / 1000 if done else 0),
                 word_count=words, owner=meeting.organizer,
             ), event_id=f"{recording_id}-transcript-completed")  # fmt: skip
-        stored = await repo.summary(meeting_id, lock=True)
+        stored = await stores.summaries.get(meeting_id, lock=True)
         state = transcript_state(meeting.recording_states)
-        if stored is None or stored.state != M.PROCESSING_STATE_PENDING:
+        if stored is None or stored.state != meeting_pb2.PROCESSING_STATE_PENDING:
             return
-        if state == M.PROCESSING_STATE_FAILED:
-            await repo.put_summary(dataclasses.replace(
-                stored, state=M.PROCESSING_STATE_FAILED, error="no recording could be transcribed",
-                update_time=now(),
+        if state == meeting_pb2.PROCESSING_STATE_FAILED:
+            await stores.summaries.put(dataclasses.replace(
+                stored, state=meeting_pb2.PROCESSING_STATE_FAILED,
+                error="no recording could be transcribed", update_time=_now(),
             ))  # fmt: skip
-        elif state == M.PROCESSING_STATE_COMPLETED:
+        elif state == meeting_pb2.PROCESSING_STATE_COMPLETED:
             record, request = summary_request(
-                meeting_id, stored, trigger=E.SUMMARY_TRIGGER_TRANSCRIPT_COMPLETED,
+                meeting_id, stored, trigger=events_pb2.SUMMARY_TRIGGER_TRANSCRIPT_COMPLETED,
                 requested_by=meeting.organizer,
             )  # fmt: skip
-            await repo.put_summary(record)
+            await stores.summaries.put(record)
             await self._bus.publish(request, event_id=summary_event_id(request))
 
     # Step 3: write the summary
 
-    async def summarize(self, event: Event[E.SummaryRequestedEvent]) -> None:
+    async def summarize(self, event: Event[events_pb2.SummaryRequestedEvent]) -> None:
         """Stale requests (an older revision) and repeated ones (already written) are
         dropped; the model is called outside any transaction."""
         request = event.message
         meeting_id = request.meeting.removeprefix("meetings/")
-        async with self._sessions.begin() as session:
-            repo = MeetingRepo(session)
-            stored = await repo.summary(meeting_id)
-            meeting = await repo.meeting(meeting_id)
-            parts = await repo.segments(meeting_id)
-            found = await repo.recordings(meeting_id)
+        async with self._database.transaction() as stores:
+            stored = await stores.summaries.get(meeting_id)
+            meeting = await stores.meetings.get(meeting_id)
+            parts = await stores.recordings.segments(meeting_id)
+            found = await stores.recordings.of_meeting(meeting_id)
         if not _current(stored, request.revision) or meeting is None:
             return
-        transcript = meeting_convert.transcript(meeting_id, 0, found, parts)
+        transcript = convert.transcript(meeting_id, 0, found, parts)
         invited = [p.display_name for p in meeting.participants]
         settings = self._settings
         messages = summaries.prompt(
@@ -270,39 +278,38 @@ class Pipeline:
                            error=error, language=language)  # fmt: skip
 
     async def _finish(
-        self, request: E.SummaryRequestedEvent, *, content: SummaryContent | None = None,
+        self, request: events_pb2.SummaryRequestedEvent, *, content: SummaryContent | None = None,
         answer: str = "", model: str = "", error: str = "", language: str = "",
     ) -> None:  # fmt: skip
         """Store the revision's outcome unless a newer revision was asked meanwhile, then
         announce it."""
         meeting_id = request.meeting.removeprefix("meetings/")
-        at = now()
-        async with self._sessions.begin() as session:
-            repo = MeetingRepo(session)
-            stored = await repo.summary(meeting_id, lock=True)
-            meeting = await repo.meeting(meeting_id)
+        at = _now()
+        async with self._database.transaction() as stores:
+            stored = await stores.summaries.get(meeting_id, lock=True)
+            meeting = await stores.meetings.get(meeting_id)
             if stored is None or meeting is None or not _current(stored, request.revision):
                 return
             record = dataclasses.replace(
                 stored, raw_output=answer, model=model or stored.model, error=error,
-                update_time=at, state=M.PROCESSING_STATE_FAILED if error else (
-                    M.PROCESSING_STATE_COMPLETED),
+                update_time=at, state=meeting_pb2.PROCESSING_STATE_FAILED if error else (
+                    meeting_pb2.PROCESSING_STATE_COMPLETED),
             )  # fmt: skip
             if not error and content is not None:
                 record = dataclasses.replace(record, content=content, language=language,
                                              generate_time=at)  # fmt: skip
-            await repo.put_summary(record)
+            await stores.summaries.put(record)
             event_id = f"{summary_event_id(request)}-{'failed' if error else 'completed'}"
             if error:
-                await self._bus.publish(E.SummaryFailedEvent(
+                await self._bus.publish(events_pb2.SummaryFailedEvent(
                     summary=request.summary, meeting=request.meeting, revision=request.revision,
                     error=error, owner=meeting.organizer,
                 ), event_id=event_id)  # fmt: skip
                 return
-            await self._bus.publish(E.SummaryCompletedEvent(
-                meeting=request.meeting, project=f"projects/{meeting.project_id}"
-                if meeting.project_id else "", title=meeting.title,
-                summary=meeting_convert.summary(record, at.date()), owner=meeting.organizer,
+            await self._bus.publish(events_pb2.SummaryCompletedEvent(
+                meeting=request.meeting, project=optional_project_name(meeting.project_id),
+                title=meeting.title, summary=convert.summary(record, at.date()),
+                owner=meeting.organizer,
             ), event_id=event_id)  # fmt: skip
 
 
@@ -311,5 +318,5 @@ def _current(stored: SummaryRecord | None, revision: int) -> bool:
     return (
         stored is not None
         and stored.revision == revision
-        and stored.state == M.PROCESSING_STATE_RUNNING
+        and stored.state == meeting_pb2.PROCESSING_STATE_RUNNING
     )

@@ -1,34 +1,18 @@
 """What the service keeps about meetings and what hangs off them, as plain values, and the
-rules that derive one state from others (who may do what, where a transcript stands)."""
+rules that derive one state from others (when a meeting reads as ended, where a transcript
+stands, when a commitment is overdue)."""
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from voka.meetings.v1 import meeting_pb2
 
-M = meeting_pb2
-OPEN_STATES = (M.MEETING_STATE_SCHEDULED, M.MEETING_STATE_IN_PROGRESS)  # may still lapse
-RUNNING_RECORDINGS = frozenset({M.RECORDING_STATE_UPLOADED, M.RECORDING_STATE_TRANSCRIBING})
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """Who is asking: a user (`users/{user}`) or a service, and whether they are an admin."""
-
-    subject: str
-    is_admin: bool = False
-
-
-class Access(enum.IntEnum):
-    """What a viewer may do with a meeting: nothing (it is NOT_FOUND to them), read it and
-    join it (participants), or change it (organizer, project owner, hosts, admins)."""
-
-    NONE = 0
-    VIEW = 1
-    MANAGE = 2
+OPEN_STATES = (meeting_pb2.MEETING_STATE_SCHEDULED, meeting_pb2.MEETING_STATE_IN_PROGRESS)
+RUNNING_RECORDINGS = frozenset(
+    {meeting_pb2.RECORDING_STATE_UPLOADED, meeting_pb2.RECORDING_STATE_TRANSCRIBING}
+)
 
 
 @dataclass(frozen=True)
@@ -69,14 +53,6 @@ class MeetingRecord:
     recording_states: tuple[int, ...] = ()
     summary_state: int = 0
 
-    def access(self, viewer: Viewer) -> Access:
-        if viewer.is_admin or viewer.subject in (self.organizer, self.project_owner):
-            return Access.MANAGE
-        mine = [p for p in self.participants if p.user == viewer.subject]
-        if any(p.role == M.PARTICIPANT_ROLE_HOST for p in mine):
-            return Access.MANAGE
-        return Access.VIEW if mine else Access.NONE
-
     def state_at(self, ended_before: datetime) -> int:
         """The state as read: still SCHEDULED or IN_PROGRESS, but its scheduled end and its
         last join both before `ended_before` (now less the grace), it is ENDED — people who
@@ -85,7 +61,7 @@ class MeetingRecord:
         the meeting back."""
         joins = [p.join_time for p in self.participants if p.join_time is not None]
         if self.state in OPEN_STATES and max([self.end_time, *joins]) < ended_before:
-            return M.MEETING_STATE_ENDED
+            return meeting_pb2.MEETING_STATE_ENDED
         return self.state
 
     @property
@@ -97,12 +73,12 @@ def transcript_state(recording_states: tuple[int, ...]) -> int:
     """RUNNING while any recording is on its way; then COMPLETED if any was transcribed,
     FAILED if all failed; UNSPECIFIED without recordings."""
     if not recording_states:
-        return M.PROCESSING_STATE_UNSPECIFIED
+        return meeting_pb2.PROCESSING_STATE_UNSPECIFIED
     if RUNNING_RECORDINGS & set(recording_states):
-        return M.PROCESSING_STATE_RUNNING
-    if M.RECORDING_STATE_TRANSCRIBED in recording_states:
-        return M.PROCESSING_STATE_COMPLETED
-    return M.PROCESSING_STATE_FAILED
+        return meeting_pb2.PROCESSING_STATE_RUNNING
+    if meeting_pb2.RECORDING_STATE_TRANSCRIBED in recording_states:
+        return meeting_pb2.PROCESSING_STATE_COMPLETED
+    return meeting_pb2.PROCESSING_STATE_FAILED
 
 
 @dataclass(frozen=True)
@@ -159,6 +135,11 @@ class SummaryContent:
     next_steps: tuple[str, ...] = ()
     participants: tuple[str, ...] = ()
 
+    def lines(self) -> list[str]:
+        """The summary's text, one line per item: what search matches and chat quotes."""
+        said = [f"{c.owner}: {c.description} ({c.due_date or 'no date'})" for c in self.commitments]
+        return [self.text, *self.key_points, *self.decisions, *said, *self.next_steps]
+
 
 @dataclass(frozen=True)
 class SummaryRecord:
@@ -172,3 +153,19 @@ class SummaryRecord:
     raw_output: str
     generate_time: datetime | None
     update_time: datetime
+
+
+@dataclass(frozen=True)
+class MeetingFigures:
+    """Figures over the meetings of a set of projects (one project, or a client's), as the
+    database computed them; commitments are counted from the summaries' JSON."""
+
+    meeting_count: int = 0
+    upcoming_meeting_count: int = 0
+    last_meeting_time: datetime | None = None
+    next_meeting_time: datetime | None = None
+    recording_count: int = 0
+    recorded_ms: int = 0
+    summarized_meeting_count: int = 0
+    commitment_count: int = 0
+    overdue_commitment_count: int = 0

@@ -11,10 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from services.meetings.meeting_records import Commitment, SummaryContent
+from services.meetings.meetings.records import Commitment, SummaryContent
 from voka.assistant.v1 import assistant_pb2
 
-A = assistant_pb2
 MAX_ITEMS = 20
 MAX_ITEM_CHARS = 500
 MAX_TEXT_CHARS = 5000
@@ -70,10 +69,11 @@ def prompt(
         lines.append(instructions.strip())
     user = "\n".join(lines)
     return [
-        A.ChatMessage(
-            role=A.MESSAGE_ROLE_SYSTEM, content="You write short, factual meeting summaries."
+        assistant_pb2.ChatMessage(
+            role=assistant_pb2.MESSAGE_ROLE_SYSTEM,
+            content="You write short, factual meeting summaries.",
         ),
-        A.ChatMessage(role=A.MESSAGE_ROLE_USER, content=user),
+        assistant_pb2.ChatMessage(role=assistant_pb2.MESSAGE_ROLE_USER, content=user),
     ]
 
 
