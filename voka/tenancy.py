@@ -13,9 +13,21 @@ admin's own in translate; it is the admin's own everywhere now (CHANGELOG).
 
 from __future__ import annotations
 
+from typing import Protocol, TypeVar
+
 from voka import authn, errors
 
 EVERYONE = "-"
+
+
+class Owned(Protocol):
+    """A record with an owner (`users/{user}` or `services/{domain}`)."""
+
+    @property
+    def owner(self) -> str: ...
+
+
+OwnedT = TypeVar("OwnedT", bound=Owned)
 
 
 def list_owner(requested: str) -> str | None:
@@ -36,3 +48,11 @@ def require_visible(owner: str | None, resource_type: str, name: str) -> None:
     """NOT_FOUND unless the record exists (`owner` is not None) and the caller may see it."""
     if owner is None or not may_see(owner):
         raise errors.not_found(resource_type, name)
+
+
+def visible(record: OwnedT | None, resource_type: str, name: str) -> OwnedT:
+    """`record` itself when the caller may see it; NOT_FOUND when it is missing or not theirs.
+    The usual way to read one record for a caller: `tenancy.visible(await store.get(id), ...)`."""
+    if record is None or not may_see(record.owner):
+        raise errors.not_found(resource_type, name)
+    return record

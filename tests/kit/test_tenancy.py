@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import grpc
 import pytest
@@ -69,3 +70,20 @@ def test_a_missing_record_is_not_found_even_for_admins() -> None:
         tenancy.require_visible(None, "Thing", "things/404")
     assert refused.value.code == grpc.StatusCode.NOT_FOUND
     assert "things/404" in str(refused.value)
+
+
+@dataclass(frozen=True)
+class Thing:
+    owner: str
+
+
+def test_visible_hands_back_the_record_its_caller_may_see() -> None:
+    mine = Thing(ALICE)
+    with calling_as(ALICE):
+        assert tenancy.visible(mine, "Thing", "things/1") is mine
+        for missing_or_not_mine in (None, Thing(BOB)):
+            with pytest.raises(errors.VokaError) as refused:
+                tenancy.visible(missing_or_not_mine, "Thing", "things/1")
+            assert refused.value.code == grpc.StatusCode.NOT_FOUND
+    with calling_as(ROOT, "admin"):
+        assert tenancy.visible(Thing(BOB), "Thing", "things/1").owner == BOB

@@ -77,27 +77,9 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-class Owned(Protocol):
-    """A record one user owns (a client, a project)."""
-
-    @property
-    def owner(self) -> str: ...
-
-
-W = TypeVar("W", bound=Owned)
-
-
-def visible(record: W | None, resource_type: str, name: str) -> W:
-    """`record`, or NOT_FOUND when it is missing or the caller may not see it
-    (`voka.tenancy.require_visible`)."""
-    tenancy.require_visible(None if record is None else record.owner, resource_type, name)
-    assert record is not None  # require_visible raised otherwise
-    return record
-
-
 async def visible_project(stores: Stores, project_id: str) -> ProjectRecord:
     """The project, or NOT_FOUND when it is missing or the caller may not see it."""
-    return visible(await stores.projects.get(project_id), PROJECT, project_name(project_id))
+    return tenancy.visible(await stores.projects.get(project_id), PROJECT, project_name(project_id))
 
 
 async def meeting_for(

@@ -19,7 +19,6 @@ from services.meetings.rpcs.base import (
     now,
     requested_page,
     valid,
-    visible,
 )
 from services.meetings.schema import new_id
 from services.meetings.validation import resource_id, update_paths
@@ -32,7 +31,7 @@ CLIENT = "meetings.voka.dev/Client"
 
 async def _client(stores: Stores, client_id: str) -> ClientRecord:
     """The client, or NOT_FOUND when it is missing or the caller may not see it."""
-    return visible(await stores.clients.get(client_id), CLIENT, client_name(client_id))
+    return tenancy.visible(await stores.clients.get(client_id), CLIENT, client_name(client_id))
 
 
 async def _locked_client(stores: Stores, client_id: str, *, exclusive: bool) -> None:
