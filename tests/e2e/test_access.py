@@ -17,8 +17,8 @@ from grpc_status import rpc_status
 
 from tests.e2e.conftest import RATE_LIMIT_BURST, RATE_LIMITED, sign_in
 from tools.mesh import Mesh
-from voka.api.v1 import options_pb2
 from voka import registry
+from voka.api.v1 import options_pb2
 from voka.kinect.v1 import kinect_pb2, kinect_pb2_grpc
 
 pytestmark = pytest.mark.integration
