@@ -25,7 +25,7 @@ import grpc
 import jwt
 from google.protobuf import descriptor_pool, json_format
 
-from voka import errors
+from voka import errors, peer_calls
 from voka.api.v1 import options_pb2
 from voka.auth.v1 import auth_pb2, auth_pb2_grpc
 from voka.calls import Call, Hook
@@ -286,7 +286,7 @@ def jwks_from_auth_service(address: str) -> JwksFetch:
 
     async def fetch() -> Jwks:
         nonlocal channel
-        channel = channel or grpc.aio.insecure_channel(address)  # created inside the loop
+        channel = channel or peer_calls.open_channel(address)  # created inside the loop
         stub = auth_pb2_grpc.AuthServiceStub(channel)
         try:
             reply = await stub.GetJwks(auth_pb2.GetJwksRequest(), timeout=JWKS_FETCH_TIMEOUT)

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     drain_seconds: float = Field(
         default=5.0, description="SIGTERM: time to report NOT_SERVING before stopping."
     )
+    connection_max_age_seconds: float = Field(
+        default=300.0,
+        description="A client connection is closed (gracefully) after this long, so callers "
+        "re-resolve a peer's name and new replicas get their share of calls; 0: never.",
+    )
     shutdown_grace_seconds: float = Field(
         default=10.0, description="SIGTERM: time in-flight RPCs get to finish."
     )

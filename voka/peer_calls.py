@@ -1,4 +1,12 @@
-"""Calls to peer services: one deadline habit and one rule for which refusals are final.
+"""Calls to peer services: balanced channels, one deadline habit, and one rule for which
+refusals are final.
+
+Channels (`open_channel`) balance round robin over every address the name resolves to: in
+Kubernetes a peer's headless Service resolves (`dns:///speech:50053`) to one address per pod,
+and gRPC's default `pick_first` would pin every call of a process to one pod for ever.
+Keepalive pings during calls notice a dead pod in seconds; servers end connections after
+`VOKA_CONNECTION_MAX_AGE_SECONDS` (voka/server.py) so clients re-resolve and new pods get
+traffic.
 
 A peer's answer either describes the request — bad arguments, a missing model or record, a
 duplicate, a forbidden or unknown call — and another attempt gets the same answer (`FINAL`,
@@ -13,7 +21,8 @@ retried them; ALREADY_EXISTS is final and UNAUTHENTICATED retried everywhere now
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+import json
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -28,6 +37,23 @@ FINAL = frozenset({
     grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
     grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNIMPLEMENTED,
 })  # fmt: skip
+
+
+KEEPALIVE_MS = 20_000  # a ping this often while calls are open...
+KEEPALIVE_TIMEOUT_MS = 10_000  # ...and the connection is dead when one goes unanswered this long
+CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
+    ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+    ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+)
+
+
+def open_channel(
+    address: str, interceptors: Sequence[grpc.aio.ClientInterceptor] | None = None
+) -> grpc.aio.Channel:
+    """A channel to a peer at `address` (`host:port`, `dns:///host:port`, or a fixed list
+    `ipv4:a:p,b:q`), balanced over every address it resolves to. Create it inside the loop."""
+    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)
 
 
 class RefusedError(Exception):

@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from voka import alerts, authn, credentials, db, hooks, telemetry
+from voka import alerts, authn, credentials, db, hooks, peer_calls, telemetry
 from voka.bus import PUBLISH_TIMEOUT, Bus
 from voka.calls import Hook, HookInterceptor
 from voka.config import Settings
@@ -145,12 +145,7 @@ async def start(spec: ServiceSpec, settings: Settings) -> Running:
         monitor.on_alert(_alert_event_publisher(resources.bus, monitor))
     server = grpc.aio.server(
         interceptors=[HookInterceptor(_hooks(settings, verifier, vitals.latencies))],
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            # Two servers silently sharing a port would split traffic between them.
-            ("grpc.so_reuseport", 0),
-        ],
+        options=_server_options(settings),
     )
     _register(server, registrations, monitor)
     port = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
@@ -159,6 +154,25 @@ async def start(spec: ServiceSpec, settings: Settings) -> Running:
     task = asyncio.create_task(monitor.watch(settings.health_interval_seconds))
     log.info("%s serving gRPC on %s:%d", spec.name, settings.host, port)
     return Running(server, port, monitor, resources, [task])
+
+
+def _server_options(settings: Settings) -> list[tuple[str, Any]]:
+    options: list[tuple[str, Any]] = [
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        # Two servers silently sharing a port would split traffic between them.
+        ("grpc.so_reuseport", 0),
+        # Peers ping during calls (voka.peer_calls); the default floor of 5 minutes between
+        # pings would answer theirs with GOAWAY "too_many_pings".
+        ("grpc.http2.min_ping_interval_without_data_ms", peer_calls.KEEPALIVE_MS // 2),
+    ]
+    if settings.connection_max_age_seconds > 0:  # callers re-resolve; new replicas get calls
+        grace_ms = int(settings.shutdown_grace_seconds * 1000)
+        options.append(
+            ("grpc.max_connection_age_ms", int(settings.connection_max_age_seconds * 1000))
+        )
+        options.append(("grpc.max_connection_age_grace_ms", grace_ms))
+    return options
 
 
 def _vitals(settings: Settings) -> Vitals:

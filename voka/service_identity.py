@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from voka import errors
+from voka import errors, peer_calls
 from voka.auth.v1 import auth_pb2, auth_pb2_grpc
 from voka.config import Settings
 
@@ -180,7 +180,7 @@ def interceptors(identity: ServiceIdentity) -> list[grpc.aio.ClientInterceptor]:
 def channel(address: str, identity: ServiceIdentity) -> grpc.aio.Channel:
     """A channel to a peer whose every call carries this service's token (create it inside the
     running loop)."""
-    return grpc.aio.insecure_channel(address, interceptors=interceptors(identity))
+    return peer_calls.open_channel(address, interceptors(identity))
 
 
 class NoIdentityError(RuntimeError):

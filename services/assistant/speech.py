@@ -58,7 +58,7 @@ class SpeechClient:
             if self._identity is not None:
                 self._channel = channel(self._address, self._identity)
             else:
-                self._channel = grpc.aio.insecure_channel(self._address)
+                self._channel = peer_calls.open_channel(self._address)
             self._stub = speech_pb2_grpc.SpeechServiceStub(self._channel)
         return self._stub
 

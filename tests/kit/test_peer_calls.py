@@ -77,3 +77,34 @@ async def test_answering_names_the_peer_for_the_waiting_caller(peer: Rpc) -> Non
         await peer_calls.call(peer, b"UNAVAILABLE", timeout=5.0)
     assert down.value.code is grpc.StatusCode.UNAVAILABLE
     assert "speech service is unavailable" in down.value.message
+
+
+async def test_a_peers_calls_reach_every_replica() -> None:
+    """Two replicas behind one address list: the kit's channel spreads calls over both (in
+    Kubernetes `dns:///<peer>:<port>` resolves a headless Service to every pod the same way)."""
+    servers, ports = [], []
+    for replica in ("a", "b"):
+
+        async def answer(
+            request: bytes, context: grpc.aio.ServicerContext[Any, Any], me: str = replica
+        ) -> bytes:
+            return me.encode()
+
+        server = grpc.aio.server()
+        handler = grpc.unary_unary_rpc_method_handler(answer)
+        server.add_generic_rpc_handlers(
+            [grpc.method_handlers_generic_handler("kit.test.Peer", {"Answer": handler})]
+        )
+        ports.append(server.add_insecure_port("127.0.0.1:0"))
+        await server.start()
+        servers.append(server)
+    channel = peer_calls.open_channel(f"ipv4:127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}")
+    try:
+        rpc = channel.unary_unary(METHOD)
+        answers = [await peer_calls.call(rpc, b"OK", timeout=5.0) for _ in range(20)]
+        assert answers.count(b"a") >= 5
+        assert answers.count(b"b") >= 5
+    finally:
+        await channel.close()
+        for server in servers:
+            await server.stop(0)
