@@ -552,6 +552,7 @@ def _http_filters(
     return [
         _health_check_filter(clusters, health_requires_upstreams),
         _plain_filter(_CORS, "envoy.extensions.filters.http.cors.v3.Cors"),
+        _header_names_filter(),
         _plain_filter(
             "envoy.filters.http.grpc_web", "envoy.extensions.filters.http.grpc_web.v3.GrpcWeb"
         ),
@@ -562,6 +563,34 @@ def _http_filters(
             "envoy.filters.http.router", "envoy.extensions.filters.http.router.v3.Router"
         ),
     ]
+
+
+# HTTP allows header names gRPC metadata does not (`#`, `~`, `!`, ...): forwarded, they make
+# the service's gRPC library fail the call as INTERNAL. Refused here as the bad input they are.
+_HEADER_NAMES_LUA = """
+function envoy_on_request(handle)
+  for name, _ in pairs(handle:headers()) do
+    if not string.match(name, "^:?[0-9a-z_.%-]+$") then
+      handle:respond(
+        {[":status"] = "400", ["content-type"] = "application/json"},
+        '{"code":3,"message":"header name ' .. name .. ' is not allowed: use letters, digits'
+          .. ', _ . and -","details":[]}')
+      return
+    end
+  end
+end
+"""
+
+
+def _header_names_filter() -> JSON:
+    """Requests whose header names gRPC metadata cannot carry get 400 at the edge."""
+    return {
+        "name": "envoy.filters.http.lua",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+            "default_source_code": {"inline_string": _HEADER_NAMES_LUA},
+        },
+    }
 
 
 def _access_log() -> JSON:
