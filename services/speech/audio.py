@@ -18,6 +18,9 @@ import av
 import numpy as np
 
 SAMPLE_RATE = 16_000
+# Rates the service takes in (LINEAR16 and WAV streams) and gives out (synthesis): telephony to
+# studio. A stream's duration limit bounds its bytes only because its rate is bounded.
+MIN_RATE, MAX_RATE = 8_000, 48_000
 # What streaming WAV writers put in before they know the length (ffmpeg pipes: 0xFFFFFFFF;
 # espeak-ng --stdout: 0x7FFFF000): the length is unknown, not 2 GB.
 _UNKNOWN_WAV_SIZES = (0, 0x7FFFF000, 0x7FFFFFFF, 0xFFFFFFFF)
@@ -120,7 +123,7 @@ def _decode_container(
     stream = container.streams.audio[0]
     claimed = container.duration / av.time_base if container.duration else 0.0
     if claimed > max_seconds:
-        raise AudioError("too_long", _too_long(claimed, max_seconds))
+        raise AudioError("too_long", too_long(claimed, max_seconds))
     chunks = list(_resampled(container, stream, max_seconds))
     samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
     if samples.size == 0:
@@ -147,13 +150,14 @@ def _resampled(
             chunk = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
             total += chunk.size
             if total > limit:
-                raise AudioError("too_long", _too_long(total / SAMPLE_RATE, max_seconds))
+                raise AudioError("too_long", too_long(total / SAMPLE_RATE, max_seconds))
             yield chunk
     for out in resampler.resample(None):
         yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
 
 
-def _too_long(seconds: float, max_seconds: float) -> str:
+def too_long(seconds: float, max_seconds: float) -> str:
+    """The message of a `too_long` refusal, the same for uploads and streams."""
     return f"the audio lasts {seconds:.1f} s or more; at most {max_seconds:g} s"
 
 
@@ -167,7 +171,7 @@ def _check_wav_header(data: bytes, *, max_bytes: int, max_seconds: float) -> Non
             "too_large", f"the WAV header claims {data_size} bytes of audio; at most {max_bytes}"
         )
     if byte_rate and data_size / byte_rate > max_seconds:
-        raise AudioError("too_long", _too_long(data_size / byte_rate, max_seconds))
+        raise AudioError("too_long", too_long(data_size / byte_rate, max_seconds))
 
 
 def _wav_header(data: bytes) -> tuple[int, int, int]:
@@ -204,6 +208,26 @@ def pcm16_wav(pcm: bytes, sample_rate: int) -> bytes:
         sample_rate, sample_rate * 2, 2, 16, b"data", len(pcm),
     )  # fmt: skip
     return header + pcm
+
+
+def pcm16_frame(pcm: np.ndarray, rate: int) -> av.AudioFrame:
+    """16-bit mono samples as a PyAV frame at `rate` Hz, for its resampler and its encoders."""
+    frame = av.AudioFrame.from_ndarray(pcm.astype("<i2", copy=False).reshape(1, -1),
+                                       format="s16", layout="mono")  # fmt: skip
+    frame.sample_rate = rate
+    return frame
+
+
+def resample_wav(data: bytes, rate: int) -> bytes:
+    """A 16-bit mono WAV at `rate` Hz, resampled by FFmpeg's libswresample (through PyAV, which
+    decodes and converts everything else here), so no voice is limited to its native rate."""
+    pcm, source = wav_pcm16(data)
+    if source == rate:
+        return data
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+    frame = pcm16_frame(np.frombuffer(pcm, dtype="<i2"), source)
+    frames = [*resampler.resample(frame), *resampler.resample(None)]
+    return pcm16_wav(b"".join(f.to_ndarray().astype("<i2").tobytes() for f in frames), rate)
 
 
 def wav_pcm16(data: bytes) -> tuple[bytes, int]:

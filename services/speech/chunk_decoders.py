@@ -1,7 +1,13 @@
 """Chunks of a recognition stream → float32 mono 16 kHz samples, in the encoding the stream's
-config names. LINEAR16 and WAV are converted chunk by chunk (a stateful resampler, so chunk
-edges leave no clicks); Ogg and WebM Opus are containers that only decode whole, so they are
-buffered (within the upload limit) and come out when the stream ends."""
+config names, within the stream's length limit. LINEAR16 and WAV are converted chunk by chunk (a
+stateful resampler, so chunk edges leave no clicks); Ogg and WebM Opus are containers that only
+decode whole, so they are buffered (within the upload limits) and come out when the stream ends.
+
+A stream has no header to check its length against, so `Bounded` counts the samples as they come
+out and refuses the chunk that passes the limit. Counting decoded samples bounds the bytes too,
+because every rate is held to `audio.MIN_RATE`-`audio.MAX_RATE` (a WAV header claiming 4 MHz
+would let a gigabyte pass for a fraction of a second).
+"""
 
 from __future__ import annotations
 
@@ -44,10 +50,8 @@ class Pcm16:
         if not whole:
             return EMPTY
         pcm = np.frombuffer(data[:whole], dtype="<i2").reshape(-1, self._channels)
-        mono = pcm.mean(axis=1).astype("<i2").reshape(1, -1)  # downmix: the mean of channels
-        frame = av.AudioFrame.from_ndarray(mono, format="s16", layout="mono")
-        frame.sample_rate = self._rate
-        return self._convert(self._resampler.resample(frame))
+        mono = pcm.mean(axis=1)  # downmix: the mean of channels
+        return self._convert(self._resampler.resample(audio.pcm16_frame(mono, self._rate)))
 
     def finish(self) -> np.ndarray:
         return self._convert(self._resampler.resample(None))
@@ -105,6 +109,29 @@ class Whole:
         return decoded.samples
 
 
+class Bounded:
+    """Another decoder, refused once more than `max_seconds` of audio came out of it."""
+
+    def __init__(self, decoder: ChunkDecoder, max_seconds: float) -> None:
+        self._decoder = decoder
+        self._max_seconds = max_seconds
+        self._max_samples = int(max_seconds * audio.SAMPLE_RATE)
+        self._samples = 0
+
+    def feed(self, chunk: bytes) -> np.ndarray:
+        return self._counted(self._decoder.feed(chunk))
+
+    def finish(self) -> np.ndarray:
+        return self._counted(self._decoder.finish())
+
+    def _counted(self, samples: np.ndarray) -> np.ndarray:
+        self._samples += samples.size
+        if self._samples > self._max_samples:
+            seconds = self._samples / audio.SAMPLE_RATE
+            raise audio.AudioError("too_long", audio.too_long(seconds, self._max_seconds))
+        return samples
+
+
 def _wav_start(head: bytes) -> tuple[int, int, int] | None:
     """(rate, channels, offset of the PCM) once the header is all there; None before."""
     if len(head) < 12:
@@ -121,6 +148,11 @@ def _wav_start(head: bytes) -> tuple[int, int, int] | None:
                 raise audio.AudioError(
                     "unsupported_format", "WAV streams must be 16-bit PCM, 1-2 channels"
                 )
+            if not audio.MIN_RATE <= rate <= audio.MAX_RATE:
+                raise audio.AudioError(
+                    "unsupported_format",
+                    f"WAV streams run at {audio.MIN_RATE}-{audio.MAX_RATE} Hz, not {rate} Hz",
+                )
             fmt = rate, channels
         if chunk_id == b"data":
             return None if fmt is None else (*fmt, offset + 8)
@@ -129,10 +161,23 @@ def _wav_start(head: bytes) -> tuple[int, int, int] | None:
 
 
 def decoder_for(
-    config: speech_pb2.StreamingRecognitionConfig, max_bytes: int, max_seconds: float
+    config: speech_pb2.StreamingRecognitionConfig,
+    *,
+    max_seconds: float,
+    buffered_bytes: int,
+    buffered_seconds: float,
 ) -> ChunkDecoder:
+    """The decoder of the config's encoding, refused past `max_seconds` of audio; containers
+    decoded whole are also held to `buffered_bytes` and `buffered_seconds` (they sit in memory)."""
+    decoder: ChunkDecoder
     if config.encoding == speech_pb2.AUDIO_ENCODING_WAV:
-        return Wav()
-    if config.encoding in (speech_pb2.AUDIO_ENCODING_OGG_OPUS, speech_pb2.AUDIO_ENCODING_WEBM_OPUS):
-        return Whole(max_bytes, max_seconds)
-    return Pcm16(config.sample_rate_hertz or audio.SAMPLE_RATE, config.audio_channel_count or 1)
+        decoder = Wav()
+    elif config.encoding in (
+        speech_pb2.AUDIO_ENCODING_OGG_OPUS,
+        speech_pb2.AUDIO_ENCODING_WEBM_OPUS,
+    ):
+        decoder = Whole(buffered_bytes, buffered_seconds)
+    else:
+        rate, channels = config.sample_rate_hertz or audio.SAMPLE_RATE, config.audio_channel_count
+        decoder = Pcm16(rate, channels or 1)
+    return Bounded(decoder, max_seconds)

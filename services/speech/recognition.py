@@ -6,12 +6,14 @@ options, the error mapping and the timing are the same everywhere. Under it, `Re
 runs each recognition in a thread of a `BoundedThreadPool`, which refuses work beyond its queue
 with RESOURCE_EXHAUSTED. A model that is not installed is refused before queueing
 (ModelMissing), so a client learns at once what to install; a cold model loads in the thread
-too, so loading never blocks the loop.
+too, so loading never blocks the loop. What a model's loader says (its paths, its library's
+words) goes to the log; the caller learns which model failed and the command that repairs it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +37,8 @@ from services.speech.thread_pool import BoundedThreadPool
 from voka import errors
 from voka.errors import FieldViolation
 from voka.speech.v1 import speech_pb2
+
+log = logging.getLogger(__name__)
 
 
 class Cancelled(Exception):
@@ -144,9 +148,14 @@ class Recognition:
                 engine=engine, cancel=cancel,
             )  # fmt: skip
         except ModelMissing as exc:
+            if exc.where:  # listed as installed, yet not all there
+                log.warning("recognition model %s: %s", exc.model, exc.where)
             raise errors.failed_precondition(str(exc), "MODEL_NOT_INSTALLED", exc.model) from exc
         except ModelCorrupt as exc:
-            raise errors.failed_precondition(str(exc), "MODEL_CORRUPT", exc.model) from exc
+            log.error("recognition model %s cannot be loaded: %s", exc.model, exc.reason)
+            hint = self.pool.catalogue.install_hint(exc.model, engine)
+            message = f"recognition model {exc.model!r} cannot be loaded (damaged files); {hint}"
+            raise errors.failed_precondition(message, "MODEL_CORRUPT", exc.model) from exc
         except UnsupportedOption as exc:
             raise errors.invalid_argument([FieldViolation(exc.field, str(exc))]) from exc
 

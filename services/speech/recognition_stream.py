@@ -7,6 +7,12 @@ segmenter (VAD), which hands over each utterance as soon as its trailing silence
 recognizer transcribes finished utterances in order and sends their finals while more audio
 arrives; with interim results, a partial of the utterance under way is made about once a
 second of new speech, skipped when the recognition pool is busy (finals never are).
+
+What one stream may hold is bounded (`StreamLimits`), so no client can fill the service's
+memory: the audio it carries (refused past the limit), and the utterances waiting for the
+recognizer. When those are `max_pending`, the reader stops taking chunks until the recognizer
+catches up, so a client sending faster than recognition is slowed to its pace by gRPC's flow
+control, and loses nothing. StreamVoiceChat relays into this same RPC, so it is bounded too.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,6 +30,7 @@ from services.speech import audio, convert, validation
 from services.speech.chunk_decoders import ChunkDecoder, decoder_for
 from services.speech.engines.base import Transcript
 from services.speech.recognition import Recognition
+from services.speech.settings import SpeechSettings
 from services.speech.vad import Segmenter, Utterance
 from voka import errors
 from voka.errors import FieldViolation, VokaError
@@ -56,11 +64,35 @@ def _segmenter(config: speech_pb2.StreamingRecognitionConfig) -> Segmenter:
     return Segmenter(**options)
 
 
+@dataclass(frozen=True)
+class StreamLimits:
+    """What one stream may hold: `max_seconds` of audio in all, `max_pending` finished
+    utterances waiting for recognition; Ogg/WebM, buffered until the end, at most
+    `buffered_bytes` and `buffered_seconds` (the upload limits)."""
+
+    max_seconds: float
+    max_pending: int
+    buffered_bytes: int
+    buffered_seconds: float
+
+    @classmethod
+    def from_settings(cls, settings: SpeechSettings) -> StreamLimits:
+        return cls(
+            max_seconds=settings.speech_stream_max_seconds,
+            max_pending=settings.speech_stream_max_pending,
+            buffered_bytes=settings.speech_max_upload_bytes,
+            buffered_seconds=settings.speech_max_seconds,
+        )
+
+
 async def recognize_stream(
-    requests: Requests, recognition: Recognition, max_bytes: int, max_seconds: float
+    requests: Requests, recognition: Recognition, limits: StreamLimits
 ) -> AsyncIterator[Response]:
     config = await _first_config(requests)
-    stream = _Stream(config, recognition, decoder_for(config, max_bytes, max_seconds))
+    decoder = decoder_for(config, max_seconds=limits.max_seconds,
+                          buffered_bytes=limits.buffered_bytes,
+                          buffered_seconds=limits.buffered_seconds)  # fmt: skip
+    stream = _Stream(config, recognition, decoder, limits.max_pending)
     async for response in stream.run(requests):
         yield response
 
@@ -73,13 +105,15 @@ class _Stream:
         config: speech_pb2.StreamingRecognitionConfig,
         recognition: Recognition,
         decoder: ChunkDecoder,
+        max_pending: int,
     ) -> None:
         self._config = config
         self._recognition = recognition
         self._decoder = decoder
         self._segmenter = _segmenter(config)
         self._out: asyncio.Queue[Response | BaseException | None] = asyncio.Queue()
-        self._utterances: asyncio.Queue[Utterance | None] = asyncio.Queue()
+        # bounded: a full queue holds the reader back (see the module's docstring)
+        self._utterances: asyncio.Queue[Utterance | None] = asyncio.Queue(max_pending)
         self._finals = 0
         self._partial: asyncio.Task[None] | None = None
         self._partial_at = 0.0
@@ -120,20 +154,20 @@ class _Stream:
         self._out.put_nowait(Response(speech_event=event, received_duration=self._received()))
 
     async def _read(self, requests: Requests) -> None:
-        try:
-            async for request in requests:
-                if self._done.is_set():
-                    break
-                if request.WhichOneof("streaming_request") != "audio":
-                    raise _bad("config", "only the first message may carry the config")
-                if len(request.audio) > MAX_CHUNK_BYTES:
-                    raise _bad("audio", f"a chunk holds at most {MAX_CHUNK_BYTES} bytes")
-                self._feed(self._decode(self._decoder.feed, request.audio))
-            if not self._done.is_set():
-                self._feed(self._decode(lambda _: self._decoder.finish(), b""))
-                self._close_utterances(self._segmenter.flush_utterances())
-        finally:
-            self._utterances.put_nowait(None)
+        """Decode and segment the chunks. The recognizer learns of their end from a None after
+        the last utterance; an error needs none, as it ends the whole stream."""
+        async for request in requests:
+            if self._done.is_set():
+                break
+            if request.WhichOneof("streaming_request") != "audio":
+                raise _bad("config", "only the first message may carry the config")
+            if len(request.audio) > MAX_CHUNK_BYTES:
+                raise _bad("audio", f"a chunk holds at most {MAX_CHUNK_BYTES} bytes")
+            await self._feed(self._decode(self._decoder.feed, request.audio))
+        if not self._done.is_set():
+            await self._feed(self._decode(lambda _: self._decoder.finish(), b""))
+            await self._close_utterances(self._segmenter.flush_utterances())
+        await self._utterances.put(None)
 
     @staticmethod
     def _decode(step: Callable[[bytes], np.ndarray], chunk: bytes) -> np.ndarray:
@@ -142,21 +176,21 @@ class _Stream:
         except audio.AudioError as exc:
             raise _bad("audio", f"{exc} ({exc.reason})") from exc
 
-    def _feed(self, samples: np.ndarray) -> None:
+    async def _feed(self, samples: np.ndarray) -> None:
         if not samples.size:
             return
         was_speaking = self._segmenter.in_speech
         finished = self._segmenter.feed_utterances(samples)
         if not was_speaking and (finished or self._segmenter.in_speech):
             self._event(speech_pb2.SPEECH_EVENT_SPEECH_STARTED)
-        self._close_utterances(finished)
+        await self._close_utterances(finished)
         if self._segmenter.in_speech and self._config.interim_results:
             self._maybe_partial()
 
-    def _close_utterances(self, finished: list[Utterance]) -> None:
+    async def _close_utterances(self, finished: list[Utterance]) -> None:
         for utterance in finished:
             self._event(speech_pb2.SPEECH_EVENT_SPEECH_ENDED)
-            self._utterances.put_nowait(utterance)
+            await self._utterances.put(utterance)  # waits while max_pending are waiting
             self._partial_at = 0.0
             if self._config.single_utterance:
                 self._done.set()

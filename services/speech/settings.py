@@ -52,6 +52,19 @@ class SpeechSettings(Settings):
     speech_max_seconds: float = Field(
         default=600.0, description="Longest audio Transcribe accepts, in seconds."
     )
+    speech_stream_max_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Longest audio one StreamingRecognize stream (so one StreamVoiceChat "
+        "recognition stream) may carry, in seconds; more is INVALID_ARGUMENT (too_long). "
+        "With rates of 8-48 kHz, it also bounds the bytes: 192 000 a second at most.",
+    )
+    speech_stream_max_pending: int = Field(
+        default=4,
+        ge=1,
+        description="Finished utterances of one stream waiting for recognition; while they "
+        "are this many, the stream reads no more audio (the client is held back).",
+    )
     speech_espeak_binary: str = Field(default="espeak-ng", description="espeak-ng program.")
     speech_tts_max_chars: int = Field(default=5000, description="Longest text to synthesize.")
     speech_sample_max_count: int = Field(

@@ -1,11 +1,16 @@
-"""Text to speech as the contract asks for it: pick the voice, synthesize off the event loop,
-encode, and answer with the bytes and their MIME type. The catalogue's errors become statuses
-here, so the RPCs speak only the contract's vocabulary."""
+"""Text to speech as the contract asks for it: pick the voice, synthesize off the event loop
+(resampled to the rate asked for), encode, and answer with the bytes and their MIME type. The
+catalogue's errors become statuses here, so the RPCs speak only the contract's vocabulary; an
+engine's own words (espeak-ng's error output, paths) go to the log, never to the caller."""
 
 from __future__ import annotations
 
+import logging
+
+import grpc
+
 from services.speech.audio import wav_pcm16
-from services.speech.tts.base import SynthesisError, SynthesisOptions, Voice
+from services.speech.tts.base import NoSpeech, SynthesisError, SynthesisOptions, Voice
 from services.speech.tts.catalogue import (
     EncoderMissing,
     VoiceCatalogue,
@@ -17,6 +22,7 @@ from voka import errors
 from voka.errors import FieldViolation
 from voka.speech.v1 import speech_pb2
 
+log = logging.getLogger(__name__)
 RESOURCE = "speech.voka.dev/Voice"
 DEFAULT_LANGUAGE = "en"
 FORMATS: dict[int, str] = {
@@ -44,17 +50,19 @@ class Synthesis:
     async def speak(self, request: speech_pb2.SynthesizeSpeechRequest) -> tuple[bytes, str]:
         """The audio of a checked request and its MIME type."""
         voice = self._choose(request.voice, request.language)
-        if request.sample_rate_hertz and request.sample_rate_hertz != voice.sample_rate:
-            raise errors.invalid_argument([FieldViolation(
-                "sample_rate_hertz", f"{voice.name} speaks at {voice.sample_rate} Hz only"
-            )])  # fmt: skip
         options = SynthesisOptions(
             rate=request.speaking_rate or 1.0, pitch=2 ** (request.pitch / 12)
         )
         try:
-            wav = await self._voices.synthesize(request.text, voice.id, options)
-        except SynthesisError as exc:
+            wav = await self._voices.synthesize(
+                request.text, voice.id, options, request.sample_rate_hertz
+            )
+        except NoSpeech as exc:
             raise errors.invalid_argument([FieldViolation("text", str(exc))]) from exc
+        except SynthesisError as exc:
+            log.error("voice %s failed: %s", voice.id, exc)
+            message = f"voice {voice.id} failed on the server; another voice may work"
+            raise errors.VokaError(message, code=grpc.StatusCode.INTERNAL) from exc
         return _encoded(wav, request.audio_encoding)
 
     def _choose(self, name: str, language: str) -> Voice:

@@ -163,10 +163,15 @@ def streaming_config(value: speech_pb2.StreamingRecognitionConfig) -> list[Field
         found.append(
             FieldViolation(f"{path}.encoding", "must be LINEAR16, WAV, OGG_OPUS or WEBM_OPUS")
         )
-    if value.sample_rate_hertz:
-        found += _between(value.sample_rate_hertz, 8000, 48000, f"{path}.sample_rate_hertz")
+    found += _rate(value.sample_rate_hertz, f"{path}.sample_rate_hertz")
     found += _between(value.audio_channel_count, 0, 2, f"{path}.audio_channel_count")
     return found
+
+
+def _rate(hertz: int, path: str) -> list[FieldViolation]:
+    """A sample rate the service takes in and gives out; 0 is the default (the input's own, or
+    the voice's)."""
+    return _between(hertz, audio.MIN_RATE, audio.MAX_RATE, path) if hertz else []
 
 
 def synthesize(request: speech_pb2.SynthesizeSpeechRequest, max_chars: int) -> list[FieldViolation]:
@@ -180,8 +185,7 @@ def synthesize(request: speech_pb2.SynthesizeSpeechRequest, max_chars: int) -> l
     found += _length(request.text, "text", max_chars)
     if request.speaking_rate:
         found += _between(request.speaking_rate, 0.25, 4.0, "speaking_rate")
-    if request.sample_rate_hertz:
-        found += _between(request.sample_rate_hertz, 8000, 48000, "sample_rate_hertz")
+    found += _rate(request.sample_rate_hertz, "sample_rate_hertz")
     if request.audio_encoding == speech_pb2.AUDIO_ENCODING_WEBM_OPUS:
         found.append(FieldViolation("audio_encoding", "WEBM_OPUS is an input encoding only"))
     if request.voice:

@@ -12,7 +12,9 @@ Delivery is at least once, the job row is the truth:
   than trying again;
 * audio that does not decode fails the job at once (INVALID_ARGUMENT), never retried;
 * every write is conditional on the attempt (see `transcription_store`), so a worker given up
-  on cannot overwrite the one that took over.
+  on cannot overwrite the one that took over;
+* a job's error is read by its owner, so it says what happened in the contract's words; the
+  paths and exceptions behind it go to the log.
 """
 
 from __future__ import annotations
@@ -145,7 +147,8 @@ class Worker:
         except Exception as exc:
             if record.attempts < self._settings.speech_job_max_attempts:
                 raise  # JetStream redelivers it after the backoff: another attempt
-            await self._fail(record, code_pb2.INTERNAL, f"{type(exc).__name__}: {exc}")
+            log.error("transcription %s failed for good", record.id, exc_info=exc)
+            await self._fail(record, code_pb2.INTERNAL, "the transcription failed on the server")
 
     async def _decode(
         self, record: TranscriptionRecord, request: events_pb2.TranscriptionRequestedEvent
@@ -154,7 +157,8 @@ class Worker:
         try:
             data = await self._blobs.read(self._blobs.relative(request.audio_uri))
         except (OSError, ValueError) as exc:
-            await self._fail(record, code_pb2.DATA_LOSS, f"the stored upload is gone: {exc}")
+            log.error("transcription %s: its upload cannot be read: %s", record.id, exc)
+            await self._fail(record, code_pb2.DATA_LOSS, "the stored upload is gone")
             return None
         if sha256(data) != record.sha256:
             await self._fail(record, code_pb2.DATA_LOSS, "the stored upload changed")

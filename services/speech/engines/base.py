@@ -102,16 +102,24 @@ class Recognizer(Protocol):
 
 
 class ModelMissing(Exception):
-    """A model that is not installed: the service answers FAILED_PRECONDITION with the hint."""
+    """A model that is not installed: the service answers FAILED_PRECONDITION with the hint.
 
-    def __init__(self, model: str, install_hint: str) -> None:
+    The message reaches callers, so `install_hint` names commands, never paths (they would tell
+    how the server is laid out); `where`, what was looked for on disk, is for the log only.
+    """
+
+    def __init__(self, model: str, install_hint: str, where: str = "") -> None:
         super().__init__(f"recognition model {model!r} is not installed: {install_hint}")
         self.model = model
         self.install_hint = install_hint
+        self.where = where
 
 
 class ModelCorrupt(Exception):
-    """A model file that exists but cannot be loaded (truncated, wrong format)."""
+    """A model file that exists but cannot be loaded (truncated, wrong format).
+
+    `reason` is the loader's own words, often with the file's path: for the log only.
+    """
 
     def __init__(self, model: str, reason: str) -> None:
         super().__init__(f"recognition model {model!r} cannot be loaded: {reason}")

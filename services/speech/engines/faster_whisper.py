@@ -45,7 +45,7 @@ class FasterWhisperRecognizer:
                 local_files_only=True,
             )
         except (RuntimeError, ValueError, OSError) as exc:
-            raise ModelCorrupt(info.id, str(exc)) from exc
+            raise ModelCorrupt(info.id, f"{info.path}: {exc}") from exc
 
     def transcribe(
         self,
@@ -100,7 +100,8 @@ def check_model_dir(info: ModelInfo) -> None:
     if missing:
         raise ModelMissing(
             info.id,
-            f"{info.path} lacks {', '.join(missing)}; "
+            f"its files are incomplete (no {', '.join(missing)}); "
             f"run `python -m services.speech models install {info.id}` "
             f"or `python -m services.speech models pull {info.id}`",
+            where=f"{info.path} lacks {', '.join(missing)}",
         )

@@ -47,8 +47,8 @@ class WhisperCppRecognizer:
         path = Path(info.path)
         if not path.is_file():
             raise ModelMissing(
-                info.id, f"no ggml file {path}; run `python -m services.speech models "
-                f"convert-ggml {info.id}`"
+                info.id, f"run `python -m services.speech models convert-ggml {info.id}`",
+                where=f"no ggml file {path}",
             )  # fmt: skip
         try:
             read_hparams(path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from services.speech import validation
-from services.speech.recognition_stream import recognize_stream
+from services.speech.recognition_stream import StreamLimits, recognize_stream
 from services.speech.rpcs.base import Context, SpeechRpcs
 from voka.speech.v1 import speech_pb2
 
@@ -30,8 +30,6 @@ class RecognitionRpcs(SpeechRpcs):
         request_iterator: AsyncIterator[speech_pb2.StreamingRecognizeRequest],
         context: Context,
     ) -> AsyncIterator[speech_pb2.StreamingRecognizeResponse]:
-        async for response in recognize_stream(
-            request_iterator, self._recognition,
-            self._settings.speech_max_upload_bytes, self._settings.speech_max_seconds,
-        ):  # fmt: skip
+        limits = StreamLimits.from_settings(self._settings)
+        async for response in recognize_stream(request_iterator, self._recognition, limits):
             yield response

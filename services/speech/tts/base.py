@@ -41,7 +41,13 @@ class SynthesisOptions:
 
 
 class SynthesisError(Exception):
-    """The engine failed on a text it was given (not a missing voice: that is a lookup)."""
+    """The engine failed (crashed, timed out, wrote no WAV): the server's fault, not the text's.
+    The message is for the log only, as it may hold the program's error output and paths."""
+
+
+class NoSpeech(ValueError):
+    """The text gave no audio (nothing in it to pronounce): the caller's to fix, so the message
+    is told to them."""
 
 
 class Synthesizer(Protocol):
@@ -54,5 +60,6 @@ class Synthesizer(Protocol):
         ...
 
     def synthesize(self, text: str, voice_id: str, options: SynthesisOptions) -> bytes:
-        """WAV bytes (16-bit PCM mono, the voice's native rate). Blocking."""
+        """WAV bytes (16-bit PCM mono, the voice's native rate). Blocking. SynthesisError when
+        the engine fails, NoSpeech when the text gives no audio."""
         ...

