@@ -4,6 +4,10 @@ Segments for the same model that arrive within `window` seconds of each other ar
 one engine call, sorted by length so padding is small. Each model has one worker, so a model
 runs one batch at a time; inference runs in a thread pool, never on the event loop. A full queue
 refuses new work at once (RESOURCE_EXHAUSTED) instead of letting latency grow without limit.
+
+The cache serves everyone (a sentence translated once costs nothing again, whoever asks), but
+an answer says `cached` only to an owner the entry was given to before: telling anyone else
+would reveal that someone translated that text.
 """
 
 from __future__ import annotations
@@ -31,22 +35,37 @@ CACHE = Counter("voka_translate_cache", "Result cache lookups, by outcome.", ["o
 REJECTED = Counter("voka_translate_rejected", "Segments refused by a full model queue.", ["model"])
 
 
+# Owners remembered per entry; those beyond are served alike, only never told `cached`.
+OWNERS_PER_ENTRY = 8
+
+
+@dataclass
+class _Entry:
+    translation: str
+    owners: set[str]  # who has been given it
+
+
 class ResultCache:
     """Translations by (model, text), least recently used dropped beyond `size`."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._entries: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
 
-    def get(self, model: str, text: str) -> str | None:
+    def get(self, model: str, text: str, owner: str) -> tuple[str, bool] | None:
+        """The translation, and whether `owner` was given it before (now it has been)."""
         found = self._entries.get((model, text))
         CACHE.labels("hit" if found is not None else "miss").inc()
-        if found is not None:
-            self._entries.move_to_end((model, text))
-        return found
+        if found is None:
+            return None
+        self._entries.move_to_end((model, text))
+        told = owner in found.owners
+        if not told and len(found.owners) < OWNERS_PER_ENTRY:
+            found.owners.add(owner)
+        return found.translation, told
 
-    def put(self, model: str, text: str, translation: str) -> None:
-        self._entries[(model, text)] = translation
+    def put(self, model: str, text: str, translation: str, owner: str) -> None:
+        self._entries[(model, text)] = _Entry(translation, {owner})
         self._entries.move_to_end((model, text))
         while len(self._entries) > self._size:
             self._entries.popitem(last=False)
@@ -121,12 +140,14 @@ class Batcher:
         self._queues: dict[tuple[int, str, str], _ModelQueue] = {}
 
     async def translate(
-        self, engine: Engine, source: str, target: str, texts: Sequence[str]
+        self, engine: Engine, source: str, target: str, texts: Sequence[str], owner: str = ""
     ) -> tuple[list[str], bool]:
-        """Translations of `texts` in order, and whether all came from the cache."""
+        """Translations of `texts` in order, and whether all came from the cache entries
+        `owner` was given before."""
         queue = self._queue(engine, source, target)
-        results: list[str | None] = [self.cache.get(queue.model, t) for t in texts]
-        misses = [i for i, r in enumerate(results) if r is None]
+        found = [self.cache.get(queue.model, t, owner) for t in texts]
+        results = [hit[0] if hit else "" for hit in found]
+        misses = [i for i, hit in enumerate(found) if hit is None]
         if len(misses) > queue.room():  # all or nothing: never half-queue one request
             REJECTED.labels(queue.model).inc(len(misses))
             raise errors.resource_exhausted(
@@ -138,8 +159,8 @@ class Batcher:
             queue.queue.put_nowait(item)
         for i, item in zip(misses, items, strict=True):
             results[i] = await item.future
-            self.cache.put(queue.model, texts[i], results[i] or "")
-        return [r or "" for r in results], not misses
+            self.cache.put(queue.model, texts[i], results[i], owner)
+        return results, all(hit is not None and hit[1] for hit in found)
 
     def _queue(self, engine: Engine, source: str, target: str) -> _ModelQueue:
         key = (engine.kind, source, target)

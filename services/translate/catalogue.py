@@ -1,22 +1,34 @@
 """The languages Voka describes and how each ordered pair is served: which engine per leg,
-direct or through the English pivot, installed or with the command that installs it.
+direct or through pivot languages, installed or with the command that installs it.
 
 Routing rules, in order: an engine configured for the pair; else the pair's CTranslate2
 conversion when installed; else its Marian model; else Apertium when it has the pair. No direct
-leg: pivot through English (legs may use different engines). Nothing installed: the direct
-Marian model, reported as missing.
+leg: the shortest route of at most MAX_LEGS installed legs through any language (legs may use
+different engines; among equally short routes, neural legs first, then English as the pivot).
+Nothing installed: the direct Marian model, reported as missing.
+
+Every pair is planned ahead (`Catalogue.refresh`), so a translation looks its route up instead
+of searching the pair graph and asking the engines; the service plans again every
+REFRESH_SECONDS, so a model installed while it runs counts within that time, without a restart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import logging
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from voka.translate.v1 import translate_pb2
 
-PIVOT = "en"
+log = logging.getLogger("voka.translate")
+
+PIVOT = "en"  # the preferred pivot, between routes otherwise equal
 AUTO = "auto"
+# Legs a route may have: each leg loses a little, so one pivot language at most.
+MAX_LEGS = 2
+REFRESH_SECONDS = 10.0
 
 # code -> (English name, native name). ISO 639-1 codes.
 LANGUAGES: Mapping[str, tuple[str, str]] = {
@@ -125,49 +137,130 @@ def parse_engines(config: Mapping[str, str]) -> dict[tuple[str, str], int]:
     return parsed
 
 
+Pair = tuple[str, str]
+# Every ordered pair of the catalogue, by source then target.
+CODES = sorted(LANGUAGES)
+PAIRS: tuple[Pair, ...] = tuple((s, t) for s in CODES for t in CODES if s != t)
+# Forced engines a request may name (0: none), each planned ahead.
+FORCED = (0, *ENGINE_NAMES.values())
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every pair's route, per forced engine, and what the default routes reach."""
+
+    routes: Mapping[int, Mapping[Pair, Route]]
+    # source -> the targets its installed default routes reach, sorted
+    targets: Mapping[str, tuple[str, ...]]
+
+
 class Catalogue:
-    """Routes over the engines installed now (asked on every call: a pulled model counts at
-    once, without a restart)."""
+    """Routes over the installed engines, planned ahead: `route` is a lookup."""
 
     def __init__(
         self, engines: Sequence[LegEngine], configured: Mapping[tuple[str, str], int]
     ) -> None:
         self._engines = {engine.kind: engine for engine in engines}
         self._configured = dict(configured)
+        self._plan = self._planned()
 
     @property
     def engines(self) -> Mapping[int, LegEngine]:
         return self._engines
 
     def route(self, source: str, target: str, engine: int = 0) -> Route:
-        """The route for a pair; `engine` (when set) forces every leg onto that engine."""
-        direct = self._leg(source, target, engine)
-        if direct.installed or PIVOT in (source, target):
-            return Route(source, target, (direct,))
-        legs = (self._leg(source, PIVOT, engine), self._leg(PIVOT, target, engine))
-        if all(leg.installed for leg in legs):
-            return Route(source, target, legs)
-        return Route(source, target, (direct,))
+        """The route for a pair of two different languages; `engine` (when set) forces every
+        leg onto that engine."""
+        return self._plan.routes[engine][(source, target)]
 
     def routes(self) -> list[Route]:
         """Every ordered pair of the catalogue, by source then target."""
-        codes = sorted(LANGUAGES)
-        return [self.route(s, t) for s in codes for t in codes if s != t]
+        return list(self._plan.routes[0].values())
 
-    def _leg(self, source: str, target: str, forced: int) -> Leg:
-        wanted = forced or self._configured.get((source, target), 0)
-        if wanted:
-            return self._leg_on(wanted, source, target)
-        for kind in PREFERENCE:
-            engine = self._engines.get(kind)
-            if engine is not None and engine.installed(source, target):
-                return self._leg_on(kind, source, target)
-        return self._leg_on(translate_pb2.ENGINE_MARIAN, source, target)
+    def sources(self) -> list[str]:
+        """The languages something translates from now, sorted."""
+        return sorted(self._plan.targets)
 
-    def _leg_on(self, kind: int, source: str, target: str) -> Leg:
-        engine = self._engines.get(kind)
+    def targets(self, source: str) -> tuple[str, ...]:
+        """The languages `source` can be translated to now; none: nothing translates from it."""
+        return self._plan.targets.get(source, ())
+
+    def refresh(self) -> None:
+        """Plan every pair again from what the engines have now. Blocking (it looks at model
+        directories): the service runs it off the event loop. The new plan replaces the old in
+        one assignment, so a translation sees one or the other, never a mix."""
+        self._plan = self._planned()
+
+    def _planned(self) -> Plan:
+        installed = {
+            kind: frozenset(pair for pair in PAIRS if engine.installed(*pair))
+            for kind, engine in self._engines.items()
+        }
+        routes = {forced: self._routes(installed, forced) for forced in FORCED}
+        targets: dict[str, list[str]] = {}
+        for route in routes[0].values():
+            if route.installed:
+                targets.setdefault(route.source, []).append(route.target)
+        return Plan(routes, {source: tuple(found) for source, found in targets.items()})
+
+    def _routes(self, installed: Mapping[int, frozenset[Pair]], forced: int) -> dict[Pair, Route]:
+        legs = {pair: self._leg(installed, *pair, forced) for pair in PAIRS}
+        leaving: dict[str, list[Leg]] = {}
+        for leg in legs.values():
+            if leg.installed:
+                leaving.setdefault(leg.source, []).append(leg)
+        routes: dict[Pair, Route] = {}
+        for source, target in PAIRS:
+            direct = legs[(source, target)]
+            best = None
+            if not direct.installed:
+                best = min(_paths(leaving, source, target, MAX_LEGS), key=_rank, default=None)
+            routes[(source, target)] = Route(source, target, best or (direct,))
+        return routes
+
+    def _leg(
+        self, installed: Mapping[int, frozenset[Pair]], source: str, target: str, forced: int
+    ) -> Leg:
+        pair = (source, target)
+        wanted = forced or self._configured.get(pair, 0)
+        if not wanted:
+            has = (kind for kind in PREFERENCE if pair in installed.get(kind, ()))
+            wanted = next(has, translate_pb2.ENGINE_MARIAN)
+        engine = self._engines.get(wanted)
         if engine is None:  # an engine this process was built without: describable, never installed
-            model = f"Helsinki-NLP/opus-mt-{source}-{target}"
-            return Leg(source, target, kind, model, installed=False)
+            return Leg(source, target, wanted, f"Helsinki-NLP/opus-mt-{source}-{target}", False)
         model = engine.model_id(source, target)
-        return Leg(source, target, kind, model, engine.installed(source, target))
+        return Leg(source, target, wanted, model, pair in installed.get(wanted, ()))
+
+
+def _paths(
+    leaving: Mapping[str, list[Leg]], source: str, target: str, most: int
+) -> Iterator[tuple[Leg, ...]]:
+    """Routes of installed legs from `source` to `target`, at most `most` legs, no language
+    visited twice."""
+    for leg in leaving.get(source, ()):
+        if leg.target == target:
+            yield (leg,)
+        elif most > 1:
+            for rest in _paths(leaving, leg.target, target, most - 1):
+                if source not in (later.target for later in rest):
+                    yield (leg, *rest)
+
+
+def _rank(legs: tuple[Leg, ...]) -> tuple[int, int, int, tuple[str, ...]]:
+    """Shorter first; then the better engines (PREFERENCE); then through English; then by
+    pivot name, so the choice never depends on the order engines answer in."""
+    pivots = tuple(leg.target for leg in legs[:-1])
+    engines = sum(PREFERENCE.index(leg.engine) for leg in legs)
+    return len(legs), engines, sum(pivot != PIVOT for pivot in pivots), pivots
+
+
+async def keep_planned(catalogue: Catalogue) -> None:
+    """Forever: plan the routes again every REFRESH_SECONDS, off the event loop."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(REFRESH_SECONDS)
+        try:
+            await loop.run_in_executor(None, catalogue.refresh)
+        except Exception:  # a failed look at the models keeps the last plan, never the loop
+            log.exception("planning translation routes failed; keeping the last plan")

@@ -1,9 +1,9 @@
 """`python -m services.translate models pull <pair>`, `models convert <pair>` and `models list`.
 
 `pull` fetches a Helsinki-NLP opus-mt model from the Hugging Face hub once into the models
-directory, where the service finds it on its next request (no restart). Machines without hub
-access get a clear error and exit status 1. `convert` turns an installed model into its
-CTranslate2 form, which the service then prefers for that pair.
+directory, where the service finds it when it next plans its routes (within 10 s, no restart).
+Machines without hub access get a clear error and exit status 1. `convert` turns an installed
+model into its CTranslate2 form, which the service then prefers for that pair.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The translate service's wiring: engines, catalogue, batcher, detector, store, recorder and
-servicer.
+"""The translate service's wiring: engines, catalogue (planned again in the background),
+batcher, detector, store, recorder and servicer.
 
 It starts with no Marian model installed: pairs Apertium has are served by Apertium, the others
 answer FAILED_PRECONDITION with the command that installs their model.
@@ -12,7 +12,7 @@ import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 from services.translate.batching import Batcher
-from services.translate.catalogue import LANGUAGES, Catalogue, parse_engines
+from services.translate.catalogue import LANGUAGES, Catalogue, keep_planned, parse_engines
 from services.translate.detection import Detector
 from services.translate.engines import every_engine, unload_idle
 from services.translate.recorder import Recorder
@@ -41,12 +41,16 @@ async def build(resources: Resources) -> list[Registration]:
     translator = Translator(catalogue, batcher, Detector(LANGUAGES), executor)
     store = TranslationStore(resources.sessions)
     recorder = Recorder(store, resources.bus)
-    unloader = asyncio.create_task(unload_idle(every, settings.translate_idle_unload_seconds))
+    background = [
+        asyncio.create_task(unload_idle(every, settings.translate_idle_unload_seconds)),
+        asyncio.create_task(keep_planned(catalogue)),
+    ]
 
     async def stop() -> None:
-        unloader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await unloader
+        for task in background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await recorder.close()
         await batcher.close()
         executor.shutdown(wait=False, cancel_futures=True)

@@ -66,15 +66,15 @@ def test_bad_language_is_400_naming_the_field(rest: httpx.Client):
     assert fields == ["target_language_code"]
 
 
-def test_missing_model_is_failed_precondition(rest: httpx.Client):
+def test_an_unsupported_pair_is_invalid_argument(rest: httpx.Client):
     reply = rest.post(
         "/api/v1/translate",
         json={"text": "Hola", "sourceLanguageCode": "es", "targetLanguageCode": "ru"},
         headers=sign_in(rest),
         timeout=10,
     )
-    assert reply.status_code == 400  # FAILED_PRECONDITION
-    assert reply.json()["code"] == 9
+    assert reply.status_code == 400  # INVALID_ARGUMENT: the language itself is what is wrong
+    assert reply.json()["code"] == 3
     assert "models pull es-ru" in reply.json()["message"]
 
 

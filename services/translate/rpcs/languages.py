@@ -42,6 +42,7 @@ class LanguageRpcs(TranslateRpcs):
             for code, (english, native) in sorted(LANGUAGES.items())
             if not request.installed_only or code in sources | targets
         ]
+        # The preferred pivot: a pair's own route may pivot through another language.
         return translate_pb2.ListLanguagesResponse(languages=languages, pivot_language_code=PIVOT)
 
     async def ListLanguagePairs(

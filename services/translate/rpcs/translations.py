@@ -25,6 +25,8 @@ from voka.translate.v1 import translate_pb2
 
 STREAM_IN_FLIGHT = 64
 RESOURCE = "translation"
+# A stream's answers on their way out; None ends the stream.
+Answers = asyncio.Queue[translate_pb2.StreamTranslateTextResponse | None]
 
 
 class TranslationRpcs(TranslateRpcs):
@@ -70,14 +72,19 @@ class TranslationRpcs(TranslateRpcs):
         request_iterator: AsyncIterator[translate_pb2.StreamTranslateTextRequest],
         context: Context,
     ) -> AsyncIterator[translate_pb2.StreamTranslateTextResponse]:
-        """Segments run concurrently (at most STREAM_IN_FLIGHT); answers go out as each
-        finishes. Reading stops while the slots are full, which pushes back on the sender."""
+        """Segments run concurrently and answers go out as each finishes. A segment holds one
+        of STREAM_IN_FLIGHT slots from when it is read until its answer has been sent, so a
+        caller that stops reading stops the service: it never translates more than
+        STREAM_IN_FLIGHT answers ahead of the caller, and stops reading segments meanwhile."""
         owner = authn.caller().subject
-        answers: asyncio.Queue[translate_pb2.StreamTranslateTextResponse | None] = asyncio.Queue()
-        reader = asyncio.create_task(self._read_stream(request_iterator, owner, answers))
+        slots = asyncio.Semaphore(STREAM_IN_FLIGHT)
+        # Every held slot has at most one answer here, and the end of the stream comes last.
+        answers: Answers = asyncio.Queue(maxsize=STREAM_IN_FLIGHT + 1)
+        reader = asyncio.create_task(self._read_stream(request_iterator, owner, slots, answers))
         try:
             while (answer := await answers.get()) is not None:
-                yield answer
+                yield answer  # returns once gRPC has sent it: only then is its slot free
+                slots.release()
             await reader
         finally:
             reader.cancel()
@@ -86,34 +93,32 @@ class TranslationRpcs(TranslateRpcs):
         self,
         segments: AsyncIterator[translate_pb2.StreamTranslateTextRequest],
         owner: str,
-        answers: asyncio.Queue[translate_pb2.StreamTranslateTextResponse | None],
+        slots: asyncio.Semaphore,
+        answers: Answers,
     ) -> None:
-        slots = asyncio.Semaphore(STREAM_IN_FLIGHT)
+        """Reads a segment only when a slot is free; the end (None) follows the last answer,
+        or a failure, whose cause `StreamTranslateText` then raises."""
         state = translate_pb2.StreamTranslateTextRequest(source_language_code=AUTO)
-        tasks: set[asyncio.Task[None]] = set()
 
         async def answer(index: int, segment: translate_pb2.StreamTranslateTextRequest) -> None:
-            try:
-                outcome = await self._segment(segment, owner)
-                segment_id = segment.segment_id or str(index)
-                await answers.put(
-                    translate_pb2.StreamTranslateTextResponse(
-                        segment_id=segment_id, index=index, **outcome
-                    )
+            outcome = await self._segment(segment, owner)
+            segment_id = segment.segment_id or str(index)
+            answers.put_nowait(
+                translate_pb2.StreamTranslateTextResponse(
+                    segment_id=segment_id, index=index, **outcome
                 )
-            finally:
-                slots.release()
+            )
 
-        index = 0
-        async for segment in segments:
-            _carry(state, segment)
-            await slots.acquire()
-            task = asyncio.create_task(answer(index, segment))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-            index += 1
-        await asyncio.gather(*tasks)
-        await answers.put(None)
+        try:
+            async with asyncio.TaskGroup() as running:
+                index = 0
+                async for segment in segments:
+                    _carry(state, segment)
+                    await slots.acquire()
+                    running.create_task(answer(index, segment))
+                    index += 1
+        finally:
+            answers.put_nowait(None)
 
     async def _segment(
         self, segment: translate_pb2.StreamTranslateTextRequest, owner: str
@@ -135,7 +140,9 @@ class TranslationRpcs(TranslateRpcs):
         """The translation; what it leaves behind is built and written after the answer."""
         started = datetime.now(UTC)
         try:
-            outcome = await self._translator.translate(job.text, job.source, job.target, job.engine)
+            outcome = await self._translator.translate(
+                job.text, job.source, job.target, job.engine, owner
+            )
         except errors.VokaError as exc:
             self._recorder.submit(Attempt(job, owner, started, datetime.now(UTC), error=exc))
             raise

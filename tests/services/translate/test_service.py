@@ -37,6 +37,15 @@ def violations(err: grpc.aio.AioRpcError) -> list[str]:
     return [v.field for v in bad.field_violations]
 
 
+async def refusal(stub, tokens, **fields: str) -> grpc.aio.AioRpcError:
+    """The error TranslateText answers a fresh user's request of `fields` with."""
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.TranslateText(
+            translate_pb2.TranslateTextRequest(**fields), metadata=user(tokens)
+        )
+    return err.value
+
+
 def batches(model: str) -> tuple[float, float]:
     labels = {"model": model}
     count = REGISTRY.get_sample_value("voka_translate_batch_size_count", labels) or 0.0
@@ -100,9 +109,10 @@ async def test_repeated_text_comes_from_the_cache(stub, tokens):
         source_language_code="en",
         target_language_code="de",
     )
-    first = await stub.TranslateText(request, metadata=user(tokens))
+    me = user(tokens)  # another user is never told `cached` (see the test after the next)
+    first = await stub.TranslateText(request, metadata=me)
     before = batches("Helsinki-NLP/opus-mt-en-de")
-    second = await stub.TranslateText(request, metadata=user(tokens))
+    second = await stub.TranslateText(request, metadata=me)
     assert not first.cached
     assert second.cached
     assert second.translated_text == first.translated_text
@@ -136,17 +146,19 @@ async def test_pivot_with_two_marian_legs(stub, tokens):
     assert reply.engine == translate_pb2.ENGINE_MARIAN
 
 
-async def test_missing_model_names_pair_and_install_command(stub, tokens):
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.TranslateText(
-            translate_pb2.TranslateTextRequest(
-                text="Hola.", source_language_code="es", target_language_code="ru"
-            ),
-            metadata=user(tokens),
-        )
-    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "es-ru" in err.value.details()
-    assert "python -m services.translate models pull es-ru" in err.value.details()
+@pytest.mark.parametrize(
+    ("source", "target", "field"),
+    [("es", "ru", "target_language_code"), ("ru", "es", "source_language_code")],
+)
+async def test_unsupported_language_names_field_pair_and_install_command(
+    stub, tokens, source, target, field
+):
+    err = await refusal(
+        stub, tokens, text="Hola.", source_language_code=source, target_language_code=target
+    )
+    assert violations(err) == [field]  # was FAILED_PRECONDITION
+    assert f"{source}-{target}" in err.details()
+    assert f"python -m services.translate models pull {source}-{target}" in err.details()
 
 
 async def test_forced_engine_not_installed_is_failed_precondition(stub, tokens):
@@ -214,7 +226,7 @@ async def test_batch_names_bad_items_and_keeps_failures_per_item(stub, tokens):
         metadata=user(tokens),
     )
     assert reply.results[0].translation.translated_text.startswith("Hola")
-    assert reply.results[1].error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+    assert reply.results[1].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
 
 
 async def test_stream_answers_each_segment_and_survives_a_bad_one(stub, tokens):
@@ -420,3 +432,60 @@ async def test_missing_target_is_invalid_even_with_a_source(stub, tokens):
             metadata=user(tokens),
         )
     assert violations(err.value) == ["target_language_code"]
+
+
+async def test_cache_does_not_reveal_that_another_user_translated_the_text(stub, tokens):
+    alice, bob = user(tokens), user(tokens)
+    request = translate_pb2.TranslateTextRequest(
+        text=f"Good evening {uuid.uuid4().hex[:6]}.",
+        source_language_code="en",
+        target_language_code="de",
+    )
+    first = await stub.TranslateText(request, metadata=alice)
+    before = batches("Helsinki-NLP/opus-mt-en-de")
+    theirs = await stub.TranslateText(request, metadata=bob)
+    assert not theirs.cached  # bob must not learn that someone translated it before him
+    assert theirs.translated_text == first.translated_text
+    assert batches("Helsinki-NLP/opus-mt-en-de") == before  # ... yet the cache still served it
+    assert (await stub.TranslateText(request, metadata=bob)).cached  # his own, now
+    assert (await stub.TranslateText(request, metadata=alice)).cached
+
+
+async def test_english_to_french_pivots_through_spanish(stub, tokens):
+    reply = await stub.TranslateText(
+        translate_pb2.TranslateTextRequest(
+            text="Good morning.", source_language_code="en", target_language_code="fr"
+        ),
+        metadata=user(tokens),
+    )
+    assert [(leg.source_language_code, leg.target_language_code) for leg in reply.legs] == [
+        ("en", "es"),
+        ("es", "fr"),
+    ]
+    assert reply.engine == translate_pb2.ENGINE_APERTIUM
+    assert reply.translated_text.startswith("Bon")
+    (pair,) = (
+        await stub.ListLanguagePairs(
+            translate_pb2.ListLanguagePairsRequest(
+                source_language_code="en", target_language_code="fr"
+            )
+        )
+    ).language_pairs
+    assert (pair.installed, pair.route_type, pair.pivot_language_code) == (
+        True,
+        translate_pb2.ROUTE_TYPE_PIVOT,
+        "es",
+    )
+
+
+async def test_too_short_to_detect_asks_for_the_source_language(stub, tokens):
+    err = await refusal(stub, tokens, text="hi", target_language_code="es")
+    assert violations(err) == ["source_language_code"]
+    assert "cannot tell which language" in err.details()
+    reply = await stub.TranslateText(
+        translate_pb2.TranslateTextRequest(
+            text="hi", source_language_code="en", target_language_code="es"
+        ),
+        metadata=user(tokens),
+    )
+    assert reply.translated_text

@@ -250,7 +250,9 @@ class LanguagePair(_message.Message):
     route_type: Global___RouteType.ValueType
     """Direct, or through the pivot."""
     pivot_language_code: _builtins.str
-    """The pivot language (`en`) of a PIVOT route; empty for DIRECT."""
+    """The pivot language of a PIVOT route (any installed language: `es` joins en-fr); empty
+    for DIRECT.
+    """
     engine: Global___Engine.ValueType
     """The engine reported for the pair: the legs' engine; if they differ, APERTIUM when any leg
     is rule-based, else the last leg's.
@@ -879,7 +881,7 @@ class ListLanguagesResponse(_message.Message):
     LANGUAGES_FIELD_NUMBER: _builtins.int
     PIVOT_LANGUAGE_CODE_FIELD_NUMBER: _builtins.int
     pivot_language_code: _builtins.str
-    """The language pivots go through (`en`)."""
+    """The preferred pivot language (`en`); a route may pivot through any installed one."""
     @_builtins.property
     def languages(self) -> _containers.RepeatedCompositeFieldContainer[Global___Language]:
         """The languages, by code."""
