@@ -42,9 +42,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--cors-origin", action="append", default=[], help="allowed origin (default: any)"
     )
-    parser.add_argument("--rate-tokens", type=int, default=DEFAULT_RATE_LIMIT.tokens_per_fill)
+    parser.add_argument(
+        "--rate-tokens",
+        type=int,
+        default=DEFAULT_RATE_LIMIT.tokens_per_fill,
+        help="requests per interval (and burst) of each client address and each signed-in user",
+    )
     parser.add_argument(
         "--rate-interval", type=float, default=DEFAULT_RATE_LIMIT.fill_interval_s, help="seconds"
+    )
+    parser.add_argument(
+        "--xff-num-trusted-hops",
+        type=int,
+        default=0,
+        help="proxies in front of Envoy that append the client to x-forwarded-for (a load "
+        "balancer, an ingress); 0: clients connect to Envoy directly",
     )
     parser.add_argument(
         "--health-requires-upstreams",
@@ -72,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cors_origins=tuple(args.cors_origin) or ("*",),
         rate_limit=RateLimit(args.rate_tokens, args.rate_interval),
         health_requires_upstreams=args.health_requires_upstreams,
+        xff_num_trusted_hops=args.xff_num_trusted_hops,
     )
     print(f"wrote {args.out} ({len(upstreams)} upstreams, listening on {args.host}:{args.port})")
     return 0

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
+from urllib.parse import urlsplit
 
 from gateway import openapi
 from gateway.contracts import (
@@ -38,7 +39,8 @@ JSON = dict[str, Any]
 
 NOT_FOUND_MESSAGE = "no such API path"
 # Envoy's own answers (transcoder rejections, rate limit, no healthy upstream, unknown path) in
-# the same JSON shape as converted gRPC errors: {"code": <google.rpc.Code>, "message": ...}.
+# the same JSON shape as converted gRPC errors: {"code": <google.rpc.Code>, "message": ...,
+# "details": [...]}, a google.rpc.BadRequest among the details where the message names a field.
 LOCAL_REPLY_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 413: 8, 429: 8, 503: 14, 504: 4}
 UNKNOWN_CODE = 2
 HEALTH_PATH = "/health"
@@ -66,6 +68,7 @@ _WILDCARDS = frozenset({"*", "**"})
 _TYPE = "type.googleapis.com/"
 _TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
 _JWT = "envoy.filters.http.jwt_authn"
+_RATE_LIMIT = "envoy.filters.http.local_ratelimit"
 _SEGMENT_REGEX = {"*": "[^/]+", "**": ".+"}
 _CORS = "envoy.filters.http.cors"
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -82,6 +85,16 @@ _CORS_EXPOSE = ("grpc-status", "grpc-message")
 # Audio uploads and synthesized speech travel as `google.api.HttpBody`, which the transcoder
 # buffers whole; Envoy's 1 MiB default would refuse a minute of WAV.
 _MAX_BODY_BYTES = 64 * 1024 * 1024
+# Bodies on routes anyone may call (ACCESS_PUBLIC: login, registration, token exchanges), which
+# are small: an anonymous caller must not make Envoy hold _MAX_BODY_BYTES. The buffer filter
+# enforces it on those routes only (413); every other route needs a credential first.
+PUBLIC_BODY_BYTES = 1024 * 1024
+_BUFFER = "envoy.filters.http.buffer"
+_BUFFER_PER_ROUTE = "envoy.extensions.filters.http.buffer.v3.BufferPerRoute"
+# Envoy's own answers carry this header from the local reply mappers to the Lua filter, which
+# names the refused field and removes it (gateway/edge_replies.lua).
+LOCAL_REPLY_HEADER = "x-voka-local-reply"
+EDGE_REPLIES_SCRIPT = Path(__file__).with_name("edge_replies.lua")
 _MAX_CONNECTIONS = 50_000
 # Envoy refuses a direct_response body over 4 KiB unless the route config raises the limit; the
 # inlined OpenAPI document is about 0.5 MiB.
@@ -89,7 +102,9 @@ _MAX_DIRECT_RESPONSE_BYTES = 4 * 1024 * 1024
 
 
 class RateLimit(NamedTuple):
-    """Edge token bucket: `tokens_per_fill` requests per `fill_interval_s` s, also the burst."""
+    """An edge token bucket: `tokens_per_fill` requests per `fill_interval_s` s, also the burst.
+    Every client address has one, and every signed-in user one more (_client_rate_limit,
+    _user_rate_limit)."""
 
     tokens_per_fill: int
     fill_interval_s: float
@@ -113,7 +128,12 @@ class RouteMatch:
         return {self.kind: self.value}
 
 
-DEFAULT_RATE_LIMIT = RateLimit(tokens_per_fill=1000, fill_interval_s=1.0)
+DEFAULT_RATE_LIMIT = RateLimit(tokens_per_fill=300, fill_interval_s=1.0)
+# Client addresses and users with a bucket of their own at once; past it Envoy drops the least
+# recently used buckets, so memory stays bounded whatever the number of clients.
+RATE_LIMIT_CLIENTS = 20_000
+# Where jwt_authn leaves a verified token's claims (dynamic metadata: a client cannot forge it).
+JWT_PAYLOAD_KEY = "jwt_payload"
 
 
 # --- deriving route matches -----------------------------------------------------------------
@@ -241,17 +261,23 @@ def _public_match(template: str, verb: str) -> JSON:
 
 def public_matches(bindings: Iterable[Binding], domains: Iterable[str]) -> list[JSON]:
     """Envoy matches for the public REST bindings served by `domains` (OpsService per domain)."""
+    return [match for match, _ in _public_claims(bindings, domains)]
+
+
+def _public_claims(
+    bindings: Iterable[Binding], domains: Iterable[str]
+) -> Iterator[tuple[JSON, str]]:
+    """Each public REST binding's match with the domain that serves it."""
     wanted = list(domains)
-    matches: list[JSON] = []
     for binding in bindings:
         if not binding.public:
             continue
         if binding.domain is None:
-            templates = [_for_domain(binding.template, d) for d in wanted]
+            claims = [(_for_domain(binding.template, d), d) for d in wanted]
         else:
-            templates = [binding.template] if binding.domain in wanted else []
-        matches.extend(_public_match(t, binding.verb) for t in templates)
-    return matches
+            claims = [(binding.template, binding.domain)] if binding.domain in wanted else []
+        for template, domain in claims:
+            yield _public_match(template, binding.verb), domain
 
 
 def _skip_rules() -> list[JSON]:
@@ -330,12 +356,43 @@ def _service_route(match: RouteMatch, domain: str, idle_timeout_s: float) -> JSO
     return {
         "name": f"{domain} {match.kind} {match.value}",
         "match": match.as_envoy(),
-        "route": {
-            "cluster": domain,
-            "timeout": "0s",
-            "idle_timeout": _duration(idle_timeout_s),
-        },
+        "route": _to_domain(domain, idle_timeout_s),
     }
+
+
+def _to_domain(domain: str, idle_timeout_s: float) -> JSON:
+    return {"cluster": domain, "timeout": "0s", "idle_timeout": _duration(idle_timeout_s)}
+
+
+def public_routes(
+    descriptor_set: Path, table: Mapping[str, Sequence[RouteMatch]], idle_timeout_s: float
+) -> list[JSON]:
+    """A route of its own for each public REST binding and public native gRPC method, with the
+    small body limit (PUBLIC_BODY_BYTES): the very requests jwt_authn lets through without a
+    token (jwt_rules). They match a method and a path, so they go ahead of the domains' routes,
+    which match on paths that public and protected RPCs share."""
+    claims = list(_public_claims(http_bindings(descriptor_set), table))
+    for path in public_grpc_paths(descriptor_set):
+        domain = domain_of_service(path.strip("/").split("/")[0])
+        if domain is not None and domain in table:
+            claims.append(({"path": path}, domain))
+    limit = _typed(_BUFFER_PER_ROUTE, buffer={"max_request_bytes": PUBLIC_BODY_BYTES})
+    return [
+        {
+            "name": f"{domain} public {_described(match)}",
+            "match": match,
+            "route": _to_domain(domain, idle_timeout_s),
+            "typed_per_filter_config": {_BUFFER: limit},
+        }
+        for match, domain in claims
+    ]
+
+
+def _described(match: JSON) -> str:
+    """`GET /api/v1/voices/[^/]+`, or the path alone for a native gRPC method."""
+    path = match.get("path") or match["safe_regex"]["regex"]
+    verbs = [h["string_match"]["exact"] for h in match.get("headers", [])]
+    return " ".join([*verbs, path])
 
 
 def _docs_routes(descriptor_set: Path, domains: Iterable[str]) -> list[JSON]:
@@ -399,13 +456,21 @@ def _virtual_host(
     cors_origins: Sequence[str],
     idle_timeout_s: float,
     docs: list[JSON],
+    public: list[JSON],
 ) -> JSON:
+    """Routes in the order Envoy tries them: the docs, exact paths (public ones first), the public
+    regexes, then prefixes, longest first, and the 404. The body limit of the buffer filter is
+    off here and on in the public routes only (their own typed_per_filter_config wins)."""
     routes = [_service_route(m, d, idle_timeout_s) for m, d in ordered_routes(table)]
+    ordered = sorted([*public, *routes], key=lambda route: "path" not in route["match"])
     return {
         "name": "voka",
         "domains": ["*"],
-        "routes": [*docs, *routes, _not_found_route()],
-        "typed_per_filter_config": {_CORS: _cors_policy(cors_origins)},
+        "routes": [*docs, *ordered, _not_found_route()],
+        "typed_per_filter_config": {
+            _CORS: _cors_policy(cors_origins),
+            _BUFFER: _typed(_BUFFER_PER_ROUTE, disabled=True),
+        },
         "request_headers_to_add": [_gateway_proof()],
     }
 
@@ -432,8 +497,12 @@ def _health_check_filter(clusters: Sequence[str], require_upstreams: bool) -> JS
     return {"name": "envoy.filters.http.health_check", "typed_config": config}
 
 
-def _rate_limit_filter(rate_limit: RateLimit) -> JSON:
-    """Edge token bucket: REST callers get 429, gRPC callers RESOURCE_EXHAUSTED."""
+def _rate_limit_filter(name: str, rate_limit: RateLimit, key: str, action: JSON) -> JSON:
+    """A token bucket per value of one descriptor `key`, which `action` reads from the request:
+    the descriptor's empty value makes Envoy keep one bucket per distinct value (at most
+    RATE_LIMIT_CLIENTS). There is no default bucket, so requests that yield no value pass (one
+    bucket shared by all would let one client starve the rest). REST callers get 429, gRPC
+    callers RESOURCE_EXHAUSTED."""
     bucket = {
         "max_tokens": rate_limit.tokens_per_fill,
         "tokens_per_fill": rate_limit.tokens_per_fill,
@@ -441,17 +510,44 @@ def _rate_limit_filter(rate_limit: RateLimit) -> JSON:
     }
     config = _typed(
         "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
-        stat_prefix=f"{STAT_PREFIX}_rate_limit",
-        token_bucket=bucket,
-        filter_enabled={"runtime_key": "voka_rate_limit_enabled", "default_value": _percent()},
-        filter_enforced={"runtime_key": "voka_rate_limit_enforced", "default_value": _percent()},
+        stat_prefix=f"{STAT_PREFIX}_{name}",
+        descriptors=[{"entries": [{"key": key}], "token_bucket": bucket}],
+        max_dynamic_descriptors=RATE_LIMIT_CLIENTS,
+        rate_limits=[{"actions": [action]}],
+        filter_enabled={"runtime_key": f"voka_{name}_enabled", "default_value": _percent()},
+        filter_enforced={"runtime_key": f"voka_{name}_enforced", "default_value": _percent()},
         rate_limited_as_resource_exhausted=True,
     )
-    return {"name": "envoy.filters.http.local_ratelimit", "typed_config": config}
+    filter_name = _RATE_LIMIT if name == "rate_limit" else f"{_RATE_LIMIT}.{name}"
+    return {"name": filter_name, "typed_config": config}
+
+
+def _client_rate_limit(rate_limit: RateLimit) -> JSON:
+    """One bucket per client address: the trusted one, so with `xff_num_trusted_hops` the
+    address the proxies in front saw, never one the client wrote itself. Before jwt_authn, so
+    a flood of bad tokens is limited before Envoy spends a signature check on each."""
+    return _rate_limit_filter("rate_limit", rate_limit, "remote_address", {"remote_address": {}})
+
+
+def _user_rate_limit(rate_limit: RateLimit) -> JSON:
+    """One bucket per signed-in user (`sub` of a token jwt_authn verified), whichever address
+    the user comes from; anonymous and API-key callers have only their address's bucket here
+    (the services limit API keys with their owner's, voka.ratelimit)."""
+    subject = {
+        "descriptor_key": "user",
+        "metadata_key": {"key": _JWT, "path": [{"key": JWT_PAYLOAD_KEY}, {"key": "sub"}]},
+        "source": "DYNAMIC",
+        "skip_if_absent": True,
+    }
+    return _rate_limit_filter("user_rate_limit", rate_limit, "user", {"metadata": subject})
 
 
 def _transcoder_filter(descriptor_set: Path, services: Sequence[str]) -> JSON:
-    """REST+JSON <-> gRPC. SSE framing is only accepted inside print_options (PLATFORM.md)."""
+    """REST+JSON <-> gRPC. SSE framing is only accepted inside print_options (PLATFORM.md).
+
+    Refused: unknown paths and query parameters, and a body field that contradicts the path
+    (without the check the body's `name` silently wins over the URL's). JSON body fields the
+    message lacks are dropped: the transcoder has no option to refuse them (docs/contracts.md)."""
     print_options = {
         "add_whitespace": False,
         "always_print_primitive_fields": True,
@@ -472,6 +568,7 @@ def _transcoder_filter(descriptor_set: Path, services: Sequence[str]) -> JSON:
         request_validation_options={
             "reject_unknown_method": True,
             "reject_unknown_query_parameters": True,
+            "reject_binding_body_field_collisions": True,
         },
     )
     return {"name": _TRANSCODER, "typed_config": config}
@@ -493,6 +590,7 @@ def _jwt_provider(listen_host: str, listen_port: int) -> JSON:
         "issuer": ISSUER,
         "audiences": [AUDIENCE],
         "forward": True,
+        "payload_in_metadata": JWT_PAYLOAD_KEY,
         "remote_jwks": {
             "http_uri": {"uri": uri, "cluster": JWKS_CLUSTER, "timeout": "2s"},
             "cache_duration": _duration(JWKS_CACHE_S),
@@ -547,22 +645,49 @@ def _http_filters(
     jwt_filter: JSON,
 ) -> list[JSON]:
     """Order matters: health and CORS preflights answer before rate limiting; gRPC-Web becomes
-    gRPC before jwt_authn and the transcoder; jwt_authn must see the REST path the caller sent,
-    so it runs before the transcoder rewrites it, which must see REST before the router."""
+    gRPC before jwt_authn and the transcoder; the per-user limit needs the user jwt_authn
+    verified; jwt_authn must see the REST path the caller sent, so it runs before the transcoder
+    rewrites it, which must see REST before the router. The edge replies' Lua comes first, so
+    every answer Envoy makes passes it on the way out; the body limit of public routes (buffer)
+    comes after jwt_authn, so a body on a protected route is never read without a token."""
     return [
+        _edge_replies_filter(),
         _health_check_filter(clusters, health_requires_upstreams),
         _plain_filter(_CORS, "envoy.extensions.filters.http.cors.v3.Cors"),
         _header_names_filter(),
         _plain_filter(
             "envoy.filters.http.grpc_web", "envoy.extensions.filters.http.grpc_web.v3.GrpcWeb"
         ),
-        _rate_limit_filter(rate_limit),
+        _client_rate_limit(rate_limit),
         jwt_filter,
+        _user_rate_limit(rate_limit),
+        _body_limit_filter(),
         _transcoder_filter(descriptor_set, services),
         _plain_filter(
             "envoy.filters.http.router", "envoy.extensions.filters.http.router.v3.Router"
         ),
     ]
+
+
+def _edge_replies_filter() -> JSON:
+    """Names the refused field in Envoy's own 400 answers (gateway/edge_replies.lua)."""
+    return {
+        "name": "envoy.filters.http.lua.edge_replies",
+        "typed_config": _typed(
+            "envoy.extensions.filters.http.lua.v3.Lua",
+            default_source_code={"inline_string": EDGE_REPLIES_SCRIPT.read_text()},
+        ),
+    }
+
+
+def _body_limit_filter() -> JSON:
+    """PUBLIC_BODY_BYTES on public routes (413 beyond); off elsewhere (see _virtual_host)."""
+    return {
+        "name": _BUFFER,
+        "typed_config": _typed(
+            "envoy.extensions.filters.http.buffer.v3.Buffer", max_request_bytes=PUBLIC_BODY_BYTES
+        ),
+    }
 
 
 # HTTP allows header names gRPC metadata does not (`#`, `~`, `!`, ...): forwarded, they make
@@ -585,7 +710,7 @@ end
 def _header_names_filter() -> JSON:
     """Requests whose header names gRPC metadata cannot carry get 400 at the edge."""
     return {
-        "name": "envoy.filters.http.lua",
+        "name": "envoy.filters.http.lua.header_names",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
             "default_source_code": {"inline_string": _HEADER_NAMES_LUA},
@@ -689,14 +814,26 @@ def _listener(host: str, port: int, hcm: JSON) -> JSON:
 
 
 def _connection_manager(
-    virtual_host: JSON, http_filters: list[JSON], stream_idle_timeout_s: float
+    virtual_host: JSON,
+    http_filters: list[JSON],
+    stream_idle_timeout_s: float,
+    xff_num_trusted_hops: int,
 ) -> JSON:
-    """AUTO codec: HTTP/1.1 (REST, gRPC-Web) and HTTP/2 (native gRPC) on the same port."""
+    """AUTO codec: HTTP/1.1 (REST, gRPC-Web) and HTTP/2 (native gRPC) on the same port.
+
+    The client's address is the TCP peer's, or, behind `xff_num_trusted_hops` proxies that
+    each append to `x-forwarded-for` (a load balancer, an ingress), the address the outermost
+    trusted one saw: a client can prepend what it likes to the header, never change what the
+    proxies appended. That address keys the per-client bucket and becomes
+    `x-envoy-external-address` for the services; no address counts as internal, so it always
+    does."""
     return _typed(
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         stat_prefix=STAT_PREFIX,
         codec_type="AUTO",
         use_remote_address=True,
+        xff_num_trusted_hops=xff_num_trusted_hops,
+        internal_address_config={"cidr_ranges": []},
         normalize_path=True,
         merge_slashes=True,
         stream_idle_timeout=_duration(stream_idle_timeout_s),
@@ -722,10 +859,18 @@ def _local_reply_config() -> JSON:
 
 
 def _local_reply_mapper(access_log_filter: JSON, code: int) -> JSON:
+    """The services' error shape, `details` included (the Lua filter fills it in where the
+    message names a field), marked for that filter."""
     return {
         "filter": access_log_filter,
+        "headers_to_add": [
+            {
+                "header": {"key": LOCAL_REPLY_HEADER, "value": "1"},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            }
+        ],
         "body_format_override": {
-            "json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%"},
+            "json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%", "details": []},
             "content_type": "application/json",
         },
     }
@@ -739,6 +884,66 @@ def _status_at_least(status: int) -> JSON:
     return {"comparison": {"op": "GE", "value": {"default_value": status, "runtime_key": "-"}}}
 
 
+# --- tracing --------------------------------------------------------------------------------
+#
+# Envoy starts each request's trace (`envoy.tracers.opentelemetry`): its span is the root, and
+# the `traceparent` it sends upstream makes the service's span a child of it. The spans go over
+# OTLP/gRPC to the same collector the services export to (voka.telemetry).
+
+OTLP_CLUSTER = "voka_otlp"
+TRACING_SERVICE_NAME = "voka-gateway"
+OTLP_GRPC_PORT = 4317
+
+
+class Tracing(NamedTuple):
+    """Envoy's spans go to the OTLP/gRPC collector at `collector` ("host:port"), for
+    `sample_percent` of the requests (Envoy's random sampling)."""
+
+    collector: str
+    sample_percent: float = 100.0
+
+
+def tracing_from_env(environ: Mapping[str, str], sample_percent: float = 100.0) -> Tracing | None:
+    """Envoy's tracing from the variables the services read: their OTLP endpoint
+    (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT`; a URL or
+    host:port, 4317 when it names no port), or None where none is set or `OTEL_TRACES_EXPORTER`
+    is `none`. Envoy speaks OTLP/gRPC only."""
+    endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    exporters = {e.strip() for e in environ.get("OTEL_TRACES_EXPORTER", "otlp").split(",")}
+    if not endpoint or "none" in exporters:
+        return None
+    url = urlsplit(endpoint if "://" in endpoint else f"//{endpoint}")
+    if not url.hostname:
+        raise ValueError(f"OTLP endpoint {endpoint!r} names no host")
+    host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
+    return Tracing(f"{host}:{url.port or OTLP_GRPC_PORT}", sample_percent)
+
+
+def _tracing(tracing: Tracing) -> JSON:
+    """The connection manager's `tracing`: the OpenTelemetry tracer, exporting to OTLP_CLUSTER."""
+    if not 0 <= tracing.sample_percent <= 100:
+        raise ValueError("sample_percent must be between 0 and 100")
+    provider = _typed(
+        "envoy.config.trace.v3.OpenTelemetryConfig",
+        grpc_service={"envoy_grpc": {"cluster_name": OTLP_CLUSTER}, "timeout": "1s"},
+        service_name=TRACING_SERVICE_NAME,
+    )
+    return {
+        "random_sampling": {"value": tracing.sample_percent},
+        "provider": {"name": "envoy.tracers.opentelemetry", "typed_config": provider},
+    }
+
+
+def _otlp_cluster(tracing: Tracing) -> JSON:
+    """The collector, over HTTP/2 like a domain, but with no active health check: a collector
+    serves no grpc.health.v1."""
+    cluster = _cluster(OTLP_CLUSTER, tracing.collector)
+    del cluster["health_checks"]
+    return cluster
+
+
 def build_config(
     descriptor_set: Path,
     upstreams: Mapping[str, str],
@@ -750,12 +955,19 @@ def build_config(
     rate_limit: RateLimit | tuple[int, float] = DEFAULT_RATE_LIMIT,
     stream_idle_timeout_s: float = 3600.0,
     health_requires_upstreams: bool = False,
+    xff_num_trusted_hops: int = 0,
+    tracing: Tracing | None = None,
 ) -> JSON:
     """The whole Envoy bootstrap for the domains in `upstreams` (domain -> "host:port").
 
     Domains left out of `upstreams` get no routes, and their services are not transcoded.
     `stream_idle_timeout_s` bounds silence on a stream (SSE included), not its length.
+    `xff_num_trusted_hops`: how many proxies in front of Envoy append to `x-forwarded-for` and
+    are trusted to (0 on one machine: the TCP peer is the client).
+    `tracing`: where Envoy sends its spans (none by default: nothing traced at the edge).
     """
+    if xff_num_trusted_hops < 0:
+        raise ValueError("xff_num_trusted_hops must be 0 or more")
     unknown = sorted(set(upstreams) - set(registry.names()))
     if unknown:
         raise ValueError(f"unknown domains in upstreams: {', '.join(unknown)}")
@@ -771,8 +983,11 @@ def build_config(
         jwt_filter=jwt_filter,
     )
     docs = _docs_routes(descriptor_set, table)
-    vhost = _virtual_host(table, cors_origins, stream_idle_timeout_s, docs)
-    hcm = _connection_manager(vhost, filters, stream_idle_timeout_s)
+    public = public_routes(descriptor_set, table, stream_idle_timeout_s)
+    vhost = _virtual_host(table, cors_origins, stream_idle_timeout_s, docs, public)
+    hcm = _connection_manager(vhost, filters, stream_idle_timeout_s, xff_num_trusted_hops)
+    if tracing is not None:
+        hcm["tracing"] = _tracing(tracing)
     return {
         "node": {"id": "voka-gateway", "cluster": "voka"},
         "admin": {"address": _socket("127.0.0.1", admin_port)},
@@ -782,6 +997,7 @@ def build_config(
             "clusters": [
                 *(_cluster(d, upstreams[d]) for d in table),
                 _jwks_cluster(listen_host, listen_port),
+                *([_otlp_cluster(tracing)] if tracing is not None else []),
             ],
         },
     }

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from gateway.config import JSON, build_config
+from gateway.config import JSON, OTLP_GRPC_PORT, Tracing, build_config
 from voka import registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,16 @@ CLUSTER_DOMAIN = "cluster.local"
 LISTEN_HOST = "0.0.0.0"  # noqa: S104 (a pod's listener must take traffic from the Service)
 LISTEN_PORT = 8080
 ADMIN_PORT = 9901  # bound to 127.0.0.1 by build_config: reachable by kubectl port-forward only
+# Proxies in front of Envoy that append the client's address to x-forwarded-for. The base
+# Service is a ClusterIP (clients reach Envoy through kube-proxy, which keeps their address);
+# behind an Ingress or an L7 load balancer set 1 (one per proxy) and regenerate, or every client
+# shares the proxy's rate-limit bucket.
+XFF_NUM_TRUSTED_HOPS = 0
 MOUNT_DIR = PurePosixPath("/etc/envoy")
+# Envoy's spans go to the OpenTelemetry Collector's Service (base/otel-collector/), as the
+# services' do (OTEL_EXPORTER_OTLP_ENDPOINT in base/config/voka.env); every request is traced.
+COLLECTOR_SERVICE = "otel-collector"
+TRACING = Tracing(f"{COLLECTOR_SERVICE}.{NAMESPACE}.svc.{CLUSTER_DOMAIN}:{OTLP_GRPC_PORT}")
 
 
 def upstreams() -> dict[str, str]:
@@ -54,6 +63,8 @@ def build(descriptor_set: Path = DESCRIPTOR_SET) -> JSON:
         listen_host=LISTEN_HOST,
         listen_port=LISTEN_PORT,
         admin_port=ADMIN_PORT,
+        xff_num_trusted_hops=XFF_NUM_TRUSTED_HOPS,
+        tracing=TRACING,
     )
     # build_config names the local file it read; in the pod the file is the mounted copy.
     replaced = _replace_key(config, "proto_descriptor", str(MOUNT_DIR / DESCRIPTOR_FILE))

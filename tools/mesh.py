@@ -2,12 +2,15 @@
 
 `make up` runs `python -m tools.mesh up` with the fixed ports below; the integration tests start
 the same Mesh on free ports in a temporary directory, so what they test is what `make up` runs.
+NATS runs with a user per service, allowed only its own subjects (tools/nats_auth.py), their
+passwords in `<var>/secrets/nats-<user>` like the services' identity secrets.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
 import json
@@ -25,7 +28,10 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway.config import GATEWAY_SECRET_ENV, write_config
+from gateway.config import GATEWAY_SECRET_ENV, tracing_from_env, write_config
+from services.tasks.events import parse_worker_type, type_token
+from services.tasks.settings import TasksSettings
+from tools import nats_auth
 from tools.processes import (
     BIN,
     START_TIMEOUT,
@@ -36,6 +42,8 @@ from tools.processes import (
     wait_http,
 )
 from voka import registry
+from voka.config import NatsCredentials
+from voka.tasks.v1 import tasks_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
 DESCRIPTOR_SET = ROOT / "gen" / "voka.binpb"
@@ -61,6 +69,22 @@ def _secret(path: Path) -> str:
     return value
 
 
+def nats_passwords(var: Path) -> dict[str, str]:
+    """Each NATS user's password (the administrator's and one per service): read from
+    `<var>/secrets/nats-<user>`, or generated there (0600) on first start."""
+    directory = var / SECRETS_DIR
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return {user: _secret(directory / f"nats-{user}") for user in nats_auth.users()}
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (it holds passwords)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+
+
 def gateway_secret(var: Path) -> str:
     """The secret Envoy proves itself with to the services (`x-voka-gateway`), made like the
     services' own on first start."""
@@ -70,6 +94,21 @@ def gateway_secret(var: Path) -> str:
 def secret_hashes(by_domain: Mapping[str, str]) -> str:
     """VOKA_AUTH_SERVICE_SECRETS: the SHA-256 (hex) of each service's secret, as JSON."""
     return json.dumps({d: hashlib.sha256(s.encode()).hexdigest() for d, s in by_domain.items()})
+
+
+def task_supervisor_command(embedded: str | None = None) -> list[str]:
+    """What runs beside the tasks service: a supervisor keeping one worker process (4 slots)
+    for each worker type the service does not embed (`embedded`: its
+    VOKA_TASKS_EMBEDDED_WORKERS as JSON; None: as the environment or the default has it), so no
+    pool is left without a worker and no task waits for ever for one."""
+    settings = TasksSettings(service="tasks")
+    names = json.loads(embedded) if embedded is not None else settings.tasks_embedded_workers
+    served = {parse_worker_type(name) for name in names}
+    others = [t for t in tasks_pb2.WorkerType.values()
+              if t not in served and t != tasks_pb2.WORKER_TYPE_UNSPECIFIED]  # fmt: skip
+    types = [arg for t in others for arg in ("--type", type_token(t))]
+    return [sys.executable, "-m", "services.tasks.supervisor", *types, "--workers", "1",
+            "--concurrency", "4"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -119,7 +158,8 @@ class Mesh:
         self._extra_env = dict(extra_env or {})
         self._service_env = {d: dict(env) for d, env in (service_env or {}).items()}
         self._envoy_options = dict(envoy_options or {})
-        self._nats = NatsServer(var, ports.nats, ports.nats_monitor)
+        self._nats = NatsServer(var, ports.nats, ports.nats_monitor, config=var / "nats.conf")
+        self._nats_passwords: dict[str, str] = {}
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._secrets: dict[str, str] = {}
         self._gateway_secret = ""
@@ -130,7 +170,26 @@ class Mesh:
 
     @property
     def nats_url(self) -> str:
+        """NATS for tools and tests, signed in as the administrator (the services each get
+        the bare URL and a user of their own)."""
+        admin = self.nats_credentials(nats_auth.ADMIN)
+        return self.nats_address.replace("://", f"://{admin.user}:{admin.password}@", 1)
+
+    @property
+    def nats_address(self) -> str:
+        """NATS without a user: what the services are given, with credentials of their own."""
         return self._nats.url
+
+    def nats_credentials(self, user: str) -> NatsCredentials:
+        return NatsCredentials(user, self._nats_passwords[user])
+
+    def nats_env(self, user: str) -> dict[str, str]:
+        """The variables a process needs to sign in to NATS as `user` (a service's name)."""
+        return {
+            "VOKA_NATS_URL": self.nats_address,
+            "VOKA_NATS_USER": user,
+            "VOKA_NATS_PASSWORD": self._nats_passwords[user],
+        }
 
     def service_address(self, domain: str) -> str:
         return f"127.0.0.1:{self.ports.services[domain]}"
@@ -139,21 +198,34 @@ class Mesh:
         (self.var / "logs").mkdir(parents=True, exist_ok=True)
         self._secrets = service_secrets(self.var)
         self._gateway_secret = gateway_secret(self.var)
+        self._nats_passwords = nats_passwords(self.var)
+        _write_private(
+            self.var / "nats.conf",
+            nats_auth.authorization(nats_auth.literal_passwords(self._nats_passwords)),
+        )
         try:
             self._nats.start()
+            self._provision_streams()
             for domain in registry.names():
                 self._start_service(domain)
             for domain in registry.names():
                 self._wait_serving(domain)
+            self._start_task_workers()
             self._start_envoy()
         except BaseException:
             self.stop()
             raise
 
+    def _provision_streams(self) -> None:
+        """Create or update every stream as the administrator: the services may not."""
+        provision = nats_auth.provision(self._nats.url, self.nats_credentials(nats_auth.ADMIN))
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # whether or not a loop runs
+            pool.submit(asyncio.run, provision).result(timeout=START_TIMEOUT)
+
     def _start_service(self, domain: str) -> None:
         env = {
             "VOKA_DATA_DIR": str(self.var),
-            "VOKA_NATS_URL": self.nats_url,
+            **self.nats_env(domain),
             "VOKA_PORT": str(self.ports.services[domain]),
             "VOKA_METRICS_PORT": str(self.ports.metrics[domain]),
             "VOKA_ADDRESSES": json.dumps({d: self.service_address(d) for d in registry.names()}),
@@ -172,6 +244,20 @@ class Mesh:
         }
         self._spawn(domain, [sys.executable, "-m", f"services.{domain}"], env)
 
+    def _start_task_workers(self) -> None:
+        """A supervisor for the task pools the tasks service does not embed, with the tasks
+        service's environment (its NATS user included): every pool gets a worker."""
+        env = {
+            "VOKA_DATA_DIR": str(self.var),
+            **self.nats_env("tasks"),
+            "VOKA_ADDRESSES": json.dumps({d: self.service_address(d) for d in registry.names()}),
+            "VOKA_SERVICE_SECRET": self._secrets["tasks"],
+            **self._extra_env,
+            **self._service_env.get("tasks", {}),
+        }
+        embedded = env.get("VOKA_TASKS_EMBEDDED_WORKERS")  # else the service reads os.environ
+        self._spawn("tasks-workers", task_supervisor_command(embedded), env)
+
     def _wait_serving(self, domain: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         alive = self._alive(domain)
@@ -189,13 +275,16 @@ class Mesh:
 
     def _start_envoy(self) -> None:
         config = self.var / "envoy.json"
+        # Envoy traces to the collector the services export to (OTEL_EXPORTER_OTLP_ENDPOINT),
+        # unless the caller's options say otherwise.
+        tracing = tracing_from_env({**os.environ, **self._extra_env})
         write_config(
             config,
             descriptor_set=DESCRIPTOR_SET,
             upstreams={d: self.service_address(d) for d in registry.names()},
             listen_port=self.ports.envoy,
             admin_port=self.ports.envoy_admin,
-            **self._envoy_options,
+            **{"tracing": tracing, **self._envoy_options},
         )
         self._spawn(
             "envoy",
@@ -257,7 +346,12 @@ def _print_banner(mesh: Mesh) -> None:
         ("REST + gRPC-Web (Envoy)", mesh.rest_url + "/api/v1/..."),
         ("Envoy health", mesh.rest_url + "/health"),
         ("Envoy admin", f"http://127.0.0.1:{mesh.ports.envoy_admin}"),
-        ("NATS (JetStream)", mesh.nats_url),
+        ("NATS (JetStream)", mesh.nats_address),
+        (
+            "NATS users",
+            f"{nats_auth.ADMIN} and each service, passwords in "
+            f"{mesh.var / SECRETS_DIR}/nats-<user>",
+        ),
         *(
             (
                 f"{d} (gRPC / metrics)",

@@ -70,9 +70,13 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
 
 class NatsServer:
     """`nats-server -js` on fixed ports with its store in `workdir`: stop() and start() again
-    give a restart that clients reconnect to, with JetStream state kept."""
+    give a restart that clients reconnect to, with JetStream state kept. `config`: a config
+    file for what the command line cannot say (users and their permissions: tools/nats_auth.py);
+    the ports and the store stay as given here."""
 
-    def __init__(self, workdir: Path, port: int = 0, monitor_port: int = 0) -> None:
+    def __init__(
+        self, workdir: Path, port: int = 0, monitor_port: int = 0, config: Path | None = None
+    ) -> None:
         if not (port and monitor_port):
             port, monitor_port = free_ports(2)
         self.port = port
@@ -80,6 +84,7 @@ class NatsServer:
         self.store_dir = workdir / "nats"
         self.log_file = workdir / "logs" / "nats.log"
         self.url = f"nats://127.0.0.1:{port}"
+        self.config = config
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -88,7 +93,8 @@ class NatsServer:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
             self._process = subprocess.Popen(
-                [str(BIN / "nats-server"), "-js", "-a", "127.0.0.1", "-p", str(self.port),
+                [str(BIN / "nats-server"), *(["-c", str(self.config)] if self.config else []),
+                 "-js", "-a", "127.0.0.1", "-p", str(self.port),
                  "-m", str(self.monitor_port), "-sd", str(self.store_dir)],
                 stdout=log,
                 stderr=subprocess.STDOUT,

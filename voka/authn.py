@@ -53,6 +53,10 @@ class Identity:
     expires_at: float
     # `users/{user}/api-keys/{api_key}` when the caller presented an API key instead of a JWT.
     api_key: str = ""
+    # The token's `sid` (its session, or the API key it was exchanged for) and `iat`, which the
+    # denylist's cut-offs match (voka.revocations).
+    session_id: str = ""
+    issued_at: float = 0.0
 
     @property
     def is_service(self) -> bool:
@@ -140,8 +144,8 @@ RevocationCheck = Callable[[Identity], Awaitable[bool]]
 
 class TokenVerifier:
     """Checks signature, `kid`, algorithm, issuer, audience and expiry of access tokens, and,
-    when given `revoked`, the denylist: a signature stays valid until `exp`, so logout and
-    password change can only cut a token off early by its `jti`."""
+    when given `revoked`, the denylist: a signature stays valid until `exp`, so logout, password
+    change and the rest can only cut a token off early by its `jti`, `sid` or `sub` and `iat`."""
 
     def __init__(
         self,
@@ -192,6 +196,8 @@ class TokenVerifier:
             roles=frozenset(claims.get("roles", ())),
             token_id=claims["jti"],
             expires_at=float(claims["exp"]),
+            session_id=str(claims.get("sid", "")),
+            issued_at=float(claims["iat"]),
         )
 
 

@@ -30,7 +30,7 @@ from typing import Any, Generic, TypeVar
 import nats
 import nats.errors
 from google.protobuf.message import DecodeError, Message
-from nats.aio.client import Client
+from nats.aio.client import DEFAULT_INBOX_PREFIX, Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSubscription
 from nats.js import JetStreamContext, api
@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from voka import inbox, telemetry
 from voka.api.v1 import options_pb2
-from voka.config import Settings
+from voka.config import NatsCredentials, Settings
 
 log = logging.getLogger("voka.bus")
 
@@ -67,6 +67,7 @@ _DOMAIN = re.compile(r"^[a-z][a-z0-9_]*$")
 _DURABLE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SUFFIX = re.compile(r"^([A-Za-z0-9_-]+|\*)(\.([A-Za-z0-9_-]+|\*))*(\.>)?$|^>$")
 _EVENT_ID = re.compile(r"^[!-~]{1,64}$")  # printable ASCII, no spaces: fits voka_inbox.event_id
+_NATS_USER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # one subject token: it names the user's inbox
 _ERROR_CHARS = 1000
 _FETCH_ERROR_PAUSE = 1.0
 PUBLISH_ATTEMPTS = 3
@@ -142,6 +143,13 @@ def subject_of(message_type: type[Message]) -> str:
     return subject
 
 
+def inbox_prefix(user: str) -> str:
+    """Where a signed-in user's replies and pull deliveries arrive: `_INBOX.<user>.>`."""
+    if not _NATS_USER.match(user):
+        raise ValueError(f"NATS user {user!r}: 1-64 of A-Z a-z 0-9 _ -")
+    return f"_INBOX.{user}"
+
+
 def domain_of(subject: str) -> str:
     """`voka.<domain>.<event...>` → domain."""
     parts = subject.split(".")
@@ -197,9 +205,16 @@ class Bus:
         limits: StreamLimits | None = None,
         connect_attempts: int = 3,
         reconnect_wait: float = 1.0,
+        credentials: NatsCredentials | None = None,
     ) -> Bus:
         """Connect (fail after `connect_attempts` so a misconfigured process exits), then
-        reconnect forever: a NATS restart must not kill a running service."""
+        reconnect forever: a NATS restart must not kill a running service.
+
+        `credentials` default to the process's own (VOKA_NATS_USER, VOKA_NATS_PASSWORD), so
+        every process of a service signs in as that service; with none it connects without.
+        A signed-in connection keeps its replies under `inbox_prefix(user)`, the only inboxes
+        its user may read (tools/nats_auth.py), so no other user can read them."""
+        signed_in = credentials or Settings().nats_credentials
         nc = await nats.connect(
             servers=[u.strip() for u in url.split(",") if u.strip()],
             name=name,
@@ -209,6 +224,9 @@ class Bus:
             error_cb=_on_error,
             disconnected_cb=_on_disconnected,
             reconnected_cb=_on_reconnected,
+            user=signed_in.user if signed_in else None,
+            password=signed_in.password if signed_in else None,
+            inbox_prefix=inbox_prefix(signed_in.user) if signed_in else DEFAULT_INBOX_PREFIX,
         )
         # nats-py applies one attempt budget to the first connect and to reconnects; lift it
         # now that we are connected (it is read on every reconnect attempt).

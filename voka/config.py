@@ -7,13 +7,24 @@ default ports come from the services' own declarations (`voka.registry`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voka import registry
+
+
+@dataclass(frozen=True)
+class NatsCredentials:
+    """Who a process is on NATS. `make up` and Kubernetes give each service a user of its own,
+    allowed to publish only its own domain's events (tools/nats_auth.py), so that the subject
+    of an event vouches for its publisher."""
+
+    user: str
+    password: str = field(repr=False)
 
 
 class Settings(BaseSettings):
@@ -40,6 +51,14 @@ class Settings(BaseSettings):
         le=5,
         description="Copies JetStream keeps of every stream (and its consumers): 1 on one "
         "server, 3 on a three-server cluster so the loss of a server loses nothing.",
+    )
+    nats_user: str = Field(
+        default="",
+        description="NATS user this process signs in as (`make up` and Kubernetes: the "
+        "service's name, allowed its own subjects only); empty: no credentials.",
+    )
+    nats_password: SecretStr = Field(
+        default=SecretStr(""), description="Password of VOKA_NATS_USER."
     )
     jwks_file: Path | None = Field(
         default=None, description="Verify tokens with this JWKS file instead of the auth service."
@@ -110,6 +129,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / self.service / (self.service + '.db')}"
+
+    @cached_property
+    def nats_credentials(self) -> NatsCredentials | None:
+        if not self.nats_user:
+            return None
+        return NatsCredentials(self.nats_user, self.nats_password.get_secret_value())
 
     def address_of(self, domain: str) -> str:
         """Where to reach a peer service: configured, else its default port on this host."""

@@ -48,11 +48,11 @@ async def start(service: str, settings: Settings, bus: Bus | None) -> Credential
 
 def _listeners(
     jwks: authn.JwksCache, keys: apikeys.ApiKeyVerifier | None
-) -> dict[type[Message], revocations.Listener]:
+) -> dict[type[Message], revocations.OnEvent]:
     def rotated(_: Message) -> None:
         jwks.expire()
 
-    listeners: dict[type[Message], revocations.Listener] = {
+    listeners: dict[type[Message], revocations.OnEvent] = {
         events_pb2.SigningKeyRotatedEvent: rotated
     }
     if keys is not None:

@@ -5,6 +5,11 @@ A monitor re-runs the checks periodically, so a service whose database goes away
 load balancer's rotation on its own, and comes back when the database does. The same loop samples
 the system figures (voka/system.py) and evaluates the alert rules (voka/alerts.py); the RPC
 latency window (voka/latency.py) is fed by the `observe` hook.
+
+GetHealth and WatchHealth are public, so anyone can call them as often as they like: they read
+the loop's latest result instead of checking the dependencies again (a caller costs a copy, never
+a database round trip), a watch has a minimum interval and an end, a process serves a bounded
+number of watches, and what a dependency said (host names, users, paths) is for admins only.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +28,7 @@ from pathlib import Path
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio
 
-from voka import errors, metrics
+from voka import authn, errors, metrics
 from voka.alerts import Alerts, Change
 from voka.errors import FieldViolation
 from voka.latency import LatencyWindow
@@ -71,6 +77,8 @@ class HealthMonitor:
         self._started = datetime.now(UTC)
         self._draining = False
         self._last_status = ops_pb2.SERVING_STATUS_UNSPECIFIED
+        self._latest: ops_pb2.Health | None = None
+        self._first = asyncio.Lock()
         self._listeners: list[Listener] = []
         self._alert_listeners: list[AlertListener] = []
         self.vitals = vitals or Vitals()
@@ -104,7 +112,21 @@ class HealthMonitor:
             api=self.vitals.latencies.figures(),
             alerts=self.vitals.alerts.active(),
         )
+        self._latest = health
         await self._publish(health)
+        return health
+
+    async def latest(self) -> ops_pb2.Health:
+        """The loop's latest result, its uptime brought up to now: what callers read. Only a
+        caller arriving before the loop's first round waits for one (shared by all of them)."""
+        if self._latest is None:
+            async with self._first:
+                if self._latest is None:
+                    await self.snapshot()
+        assert self._latest is not None
+        health = ops_pb2.Health()
+        health.CopyFrom(self._latest)
+        health.uptime.CopyFrom(duration(datetime.now(UTC) - self._started))
         return health
 
     async def _publish(self, health: ops_pb2.Health) -> None:
@@ -164,46 +186,91 @@ async def _run(name: str, check: Check) -> ops_pb2.DependencyCheck:
     return ops_pb2.DependencyCheck(name=name, ok=ok, detail=detail, latency=duration(latency))
 
 
-MIN_INTERVAL = timedelta(milliseconds=100)
+MIN_INTERVAL = timedelta(milliseconds=500)
 MAX_INTERVAL = timedelta(seconds=60)
 DEFAULT_INTERVAL = timedelta(seconds=5)
 MAX_EVENTS = 1000
+# Every stream ends after this long, whatever max_events says; a watcher reconnects.
+MAX_STREAM = timedelta(hours=1)
+# WatchHealth streams one process serves at once; more is RESOURCE_EXHAUSTED.
+MAX_WATCHERS = 32
+# What callers other than admins read of a dependency.
+REDACTED_OK = "ok"
+REDACTED_FAILED = "unavailable"
 
 
 class OpsServicer(ops_pb2_grpc.OpsServiceServicer):
     """Detailed health, identical in every service."""
 
-    def __init__(self, monitor: HealthMonitor) -> None:
+    def __init__(
+        self,
+        monitor: HealthMonitor,
+        max_watchers: int = MAX_WATCHERS,
+        max_stream: timedelta = MAX_STREAM,
+    ) -> None:
         self._monitor = monitor
+        self._max_watchers = max_watchers
+        self._max_stream = max_stream
+        self._watchers = 0
 
     async def GetHealth(
         self, request: ops_pb2.GetHealthRequest, context: object
     ) -> ops_pb2.GetHealthResponse:
         self._check_name(request.service)
-        return ops_pb2.GetHealthResponse(health=await self._monitor.snapshot())
+        return ops_pb2.GetHealthResponse(health=_for_caller(await self._monitor.latest()))
 
     async def WatchHealth(
         self, request: ops_pb2.WatchHealthRequest, context: object
     ) -> AsyncIterator[ops_pb2.WatchHealthResponse]:
         interval = _validate_watch(request)
         self._check_name(request.service)
-        sent = 0
-        while not request.max_events or sent < request.max_events:
-            if sent:
-                await asyncio.sleep(interval.total_seconds())
-            yield ops_pb2.WatchHealthResponse(health=await self._monitor.snapshot())
-            sent += 1
+        events = request.max_events or MAX_EVENTS
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + self._max_stream.total_seconds()
+        with self._slot():
+            for sent in range(events):
+                if sent:
+                    if loop.time() + interval.total_seconds() > ends:
+                        return
+                    await asyncio.sleep(interval.total_seconds())
+                health = _for_caller(await self._monitor.latest())
+                yield ops_pb2.WatchHealthResponse(health=health)
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        """One of the process's watch slots, for as long as the stream lasts."""
+        if self._watchers >= self._max_watchers:
+            raise errors.resource_exhausted(
+                f"{self._max_watchers} health watches are open already; try again later",
+                retry_after=MIN_INTERVAL,
+            )
+        self._watchers += 1
+        try:
+            yield
+        finally:
+            self._watchers -= 1
 
     def _check_name(self, service: str) -> None:
         if service != self._monitor.service:
             raise errors.not_found("service", service)
 
 
+def _for_caller(health: ops_pb2.Health) -> ops_pb2.Health:
+    """The health as the caller may read it: what a dependency said (a host, a user, a path)
+    is for admins; everyone else learns only whether it is up."""
+    identity = authn.optional_caller()
+    if identity is not None and identity.is_admin:
+        return health
+    for dependency in health.dependencies:
+        dependency.detail = REDACTED_OK if dependency.ok else REDACTED_FAILED
+    return health
+
+
 def _validate_watch(request: ops_pb2.WatchHealthRequest) -> timedelta:
     violations = []
     interval = request.interval.ToTimedelta() if request.HasField("interval") else DEFAULT_INTERVAL
     if not MIN_INTERVAL <= interval <= MAX_INTERVAL:
-        violations.append(FieldViolation("interval", "must be between 100ms and 60s"))
+        violations.append(FieldViolation("interval", "must be between 500ms and 60s"))
     if not 0 <= request.max_events <= MAX_EVENTS:
         violations.append(FieldViolation("max_events", f"must be between 0 and {MAX_EVENTS}"))
     if not request.service:

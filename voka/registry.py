@@ -1,9 +1,11 @@
 """Which services the mesh has, as each declares itself in its own package.
 
 A service package (`services/<name>/__init__.py`) holds a `DECLARATION`: its name, its default
-gRPC port on one machine and, when it has a database, its migrations beside it. The kit reads
-the declarations here and nowhere else, so adding a service touches no kit file: the gateway,
-the local mesh, the settings and the migrations all find it by scanning the service packages.
+gRPC port on one machine, when it has a database its migrations beside it, and the events of
+other domains it consumes (its NATS permissions follow from them: tools/nats_auth.py). The kit
+reads the declarations here and nowhere else, so adding a service touches no kit file: the
+gateway, the local mesh, the settings, the migrations and the NATS users all find it by
+scanning the service packages.
 
 Scanning is a plain `pkgutil` walk of one package (`VOKA_SERVICE_PACKAGES`, default
 `services`) rather than packaging entry points: the mesh runs from a checkout, not an installed
@@ -30,17 +32,23 @@ class Declaration:
     name: str
     port: int  # default gRPC port on one machine (`make up`)
     migrations: Path | None = None  # Alembic versions of its own tables, when it has any
+    # Subjects (NATS patterns) of other domains' events it consumes, beyond its own domain and
+    # the auth events the kit follows for every service. None: not declared yet, and then it
+    # may read every domain's events (what every service could before NATS had users).
+    consumes: tuple[str, ...] | None = None
 
     @property
     def metrics_port(self) -> int:
         return self.port + METRICS_PORT_OFFSET
 
 
-def declare(name: str, port: int, package_file: str) -> Declaration:
+def declare(
+    name: str, port: int, package_file: str, *, consumes: tuple[str, ...] | None = None
+) -> Declaration:
     """The declaration of the service whose `__init__.py` is `package_file`; its migrations
     are the `migrations/versions` folder beside it when there is one."""
     versions = Path(package_file).resolve().parent / "migrations" / "versions"
-    return Declaration(name, port, versions if versions.is_dir() else None)
+    return Declaration(name, port, versions if versions.is_dir() else None, consumes)
 
 
 @cache

@@ -27,6 +27,7 @@ from voka.health import Check, HealthMonitor, OpsServicer, Vitals
 from voka.latency import LatencyWindow
 from voka.metrics import serve_metrics
 from voka.ops.v1 import events_pb2, ops_pb2, ops_pb2_grpc
+from voka.outbox import Outbox, Relay
 from voka.ratelimit import RateLimiter, rate_limit_hook
 from voka.system import SystemSampler
 
@@ -82,6 +83,9 @@ class Resources:
     engine: AsyncEngine | None = None
     sessions: async_sessionmaker[AsyncSession] | None = None
     bus: Bus | None = None
+    # With a database and a bus: where events that must not be lost are written, in the
+    # transaction of the change that causes them (voka.outbox); the kit runs its relay.
+    outbox: Outbox | None = None
     checks: dict[str, Check] = field(default_factory=dict)
     # Set by a build that verifies callers itself (the auth service holds the keys and the
     # denylist); otherwise the kit verifies against the JWKS file or the auth service
@@ -223,6 +227,11 @@ async def _open_resources(spec: ServiceSpec, settings: Settings) -> Resources:
         resources.bus = bus
         resources.checks["nats"] = bus.check
         resources.on_stop.append(bus.close)
+    if resources.sessions is not None and resources.bus is not None:
+        outbox = resources.outbox = Outbox(spec.name)
+        relay = Relay(outbox, resources.sessions, resources.bus)
+        await relay.start()
+        resources.on_stop.append(relay.stop)  # stops first: on_stop runs in reverse
     return resources
 
 

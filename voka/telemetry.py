@@ -1,8 +1,11 @@
 """Structured logs and OpenTelemetry tracing, with trace context carried over gRPC and NATS.
 
 The W3C `traceparent` header is the one carrier everywhere: gRPC metadata on calls, NATS message
-headers on events. Spans are recorded (their trace ids appear in every log line) but not yet
-exported: no exporter is installed, which needs a collector to send to.
+headers on events, and Envoy starts it at the edge. Spans are always recorded (their trace ids
+appear in every log line); they leave the process only where a collector is named with the
+standard variables (`OTEL_EXPORTER_OTLP_ENDPOINT` or `..._TRACES_ENDPOINT`), so one machine
+exports nothing and pays nothing for it, and a cluster sends every process's spans to its
+OpenTelemetry Collector (docs/operations.md, "Traces").
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,8 +23,17 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace.span import TraceState
+from opentelemetry.util.types import Attributes
 
 _TRACER_NAME = "voka"
+# Health probes (kubelet, Envoy's active checks, peers) call every few seconds: spans of probes
+# that start a trace are not sampled, so they never crowd the collector. A probe inside a traced
+# request keeps its span.
+_PROBE_SPANS = "grpc.health.v1.Health/"
 
 
 def setup_logging(service: str, level: str = "INFO", json_lines: bool = True) -> None:
@@ -61,13 +74,89 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def setup_tracing(service: str, version: str) -> None:
-    """Install the SDK tracer provider, so spans carry real trace ids across services. An
-    exporter (OTLP to a collector) is the missing piece for seeing whole traces."""
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": f"voka-{service}", "service.version": version})
-    )
+def setup_tracing(service: str, version: str) -> TracerProvider:
+    """Install the process's tracer provider (`tracer_provider`), so spans carry real trace
+    ids across services and, where a collector is configured, reach it."""
+    provider = tracer_provider(service, version)
     trace.set_tracer_provider(provider)
+    return provider
+
+
+def tracer_provider(service: str, version: str) -> TracerProvider:
+    """A tracer provider named `voka-<service>` (`OTEL_SERVICE_NAME` wins where set), sampling
+    as `OTEL_TRACES_SAMPLER` says (default: parent-based, always on) but for probes that start
+    a trace, exporting in batches (`OTEL_BSP_*`) to the OTLP endpoint when one is configured.
+    Its spans still buffered at exit are sent then (the SDK's exit hook)."""
+    attributes = {"service.version": version}
+    if not os.environ.get("OTEL_SERVICE_NAME"):
+        attributes["service.name"] = f"voka-{service}"
+    provider = TracerProvider(resource=Resource.create(attributes))
+    provider.sampler = ProbesUnsampled(provider.sampler)  # before any tracer takes it
+    exporter = span_exporter()
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
+
+
+def span_exporter() -> SpanExporter | None:
+    """The OTLP exporter the standard variables ask for, or None (nothing leaves the process):
+    when no endpoint is set, or `OTEL_TRACES_EXPORTER` is `none`. The protocol is gRPC unless
+    `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` is `http/protobuf`; the exporter itself reads the
+    endpoint, headers, timeout, compression and TLS variables."""
+    env = os.environ
+    if not any(env.get(f"OTEL_EXPORTER_OTLP{kind}_ENDPOINT") for kind in ("_TRACES", "")):
+        return None
+    exporters = {e.strip().lower() for e in env.get("OTEL_TRACES_EXPORTER", "otlp").split(",")}
+    if "none" in exporters:
+        return None
+    if "otlp" not in exporters:
+        logging.getLogger(__name__).warning(
+            "OTEL_TRACES_EXPORTER=%s: only otlp (or none) is installed; no spans exported",
+            env["OTEL_TRACES_EXPORTER"],
+        )
+        return None
+    protocol = (
+        env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "grpc"
+    )
+    # Imported here: a process that exports nothing never loads the exporters.
+    if protocol.strip() == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http import trace_exporter as otlp_http  # noqa: PLC0415
+
+        return otlp_http.OTLPSpanExporter()
+    from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as otlp_grpc  # noqa: PLC0415
+
+    return otlp_grpc.OTLPSpanExporter()
+
+
+class ProbesUnsampled(Sampler):
+    """`inner`'s decisions, except that a health probe starting a trace is dropped (its span
+    context stays valid, so its log line still has ids)."""
+
+    def __init__(self, inner: Sampler) -> None:
+        self._inner = inner
+
+    def should_sample(  # noqa: PLR0917 (the SDK's signature)
+        self,
+        parent_context: otel_context.Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        if name.startswith(_PROBE_SPANS):
+            parent = trace.get_current_span(parent_context).get_span_context()
+            if not parent.is_valid:
+                return SamplingResult(Decision.DROP)
+        return self._inner.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"ProbesUnsampled{{{self._inner.get_description()}}}"
 
 
 def tracer() -> trace.Tracer:

@@ -2,4 +2,4 @@
 
 from voka.registry import declare
 
-DECLARATION = declare("assistant", 50054, __file__)
+DECLARATION = declare("assistant", 50054, __file__, consumes=())

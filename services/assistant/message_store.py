@@ -3,7 +3,9 @@
 Appending bumps the conversation's `message_count` with one `UPDATE ... RETURNING` first, which
 both numbers the new messages (`seq`) and takes SQLite's write lock before any read, so two
 replies finishing together never collide on a sequence number. A turn's request id makes it
-idempotent for 24 hours: a retry finds the turn it already answered.
+idempotent for 24 hours: a retry finds the turn it already answered. The events that report
+appended messages (`reply.completed`) are written to the kit's outbox in the same transaction,
+so they are published exactly when the messages exist.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.assistant.records import StoredMessage, conversations, messages
 from voka.assistant.v1 import assistant_pb2
+from voka.outbox import Outbox
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
@@ -23,8 +27,9 @@ IDEMPOTENCY_WINDOW = timedelta(hours=24)
 class MessageStore:
     """`assistant_messages` (and the counters of their conversation)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> None:
         self._sessions = sessions
+        self._outbox = outbox
 
     async def append(
         self,
@@ -34,9 +39,11 @@ class MessageStore:
         *,
         request_id: str | None = None,
         usage: tuple[int, int] = (0, 0),
+        events: Sequence[Message] = (),
     ) -> bool:
         """Store messages at the end of the conversation and add their token usage; False
-        when the conversation is gone (deleted meanwhile)."""
+        when the conversation is gone (deleted meanwhile). `events` commit with them, and
+        also when the conversation is gone (the reply happened all the same)."""
         now = datetime.now(UTC)
         bump = (
             conversations.update()
@@ -53,6 +60,8 @@ class MessageStore:
         )
         async with self._sessions() as session, session.begin():
             count = (await session.execute(bump)).scalar_one_or_none()
+            for event in events:
+                await self._outbox.add(session, event)
             if count is None:
                 return False
             rows = [

@@ -27,10 +27,10 @@ from voka.server import Registration, Resources, ServiceSpec, registration
 
 async def build(resources: Resources) -> list[Registration]:
     settings = resources.settings_as(AssistantSettings)
-    if resources.sessions is None or resources.bus is None:
+    if resources.sessions is None or resources.bus is None or resources.outbox is None:
         raise RuntimeError("assistant needs its database and NATS")
     conversations = ConversationStore(resources.sessions)
-    messages = MessageStore(resources.sessions)
+    messages = MessageStore(resources.sessions, resources.outbox)
     completion_store = CompletionStore(resources.sessions)
     registry = ProviderRegistry.from_settings(settings)
     resources.on_stop.append(registry.aclose)
@@ -40,7 +40,7 @@ async def build(resources: Resources) -> list[Registration]:
     technical = settings.assistant_default_technical
     default = Balance(technical, round(1 - technical, 6))
     balances = Balances(BalanceStore(resources.sessions), conversations, default)
-    announcer = Announcer(resources.bus)
+    announcer = Announcer(resources.sessions, resources.outbox)
     loop = ChatLoop(
         registry,
         tools,

@@ -293,8 +293,8 @@ class Turns:
         )
 
     async def finish(self, turn: Turn) -> assistant_pb2.Message:
-        """Store the tool rounds and the reply (partial when cancelled or failed), then
-        announce `reply.completed`."""
+        """Store the tool rounds and the reply (partial when cancelled or failed), with the
+        `reply.completed` event in the same transaction."""
         outcome = turn.outcome
         batch: list[assistant_pb2.Message] = []
         for round_ in outcome.rounds:
@@ -326,8 +326,8 @@ class Turns:
             turn.number,
             [*batch, reply],
             usage=(outcome.input_tokens, outcome.output_tokens),
+            events=[self._announcer.reply_event(turn.origin, outcome, reply.name)],
         )
-        await self._announcer.reply(turn.origin, outcome, reply.name)
         return reply
 
     async def replay(self, conversation: str, request_id: str) -> list[assistant_pb2.Message]:

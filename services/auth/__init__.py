@@ -2,4 +2,4 @@
 
 from voka.registry import declare
 
-DECLARATION = declare("auth", 50051, __file__)
+DECLARATION = declare("auth", 50051, __file__, consumes=())

@@ -17,10 +17,14 @@ from services.auth.store import (
     now,
 )
 from voka import wellknown
-from voka.auth.v1 import auth_pb2
+from voka.auth.v1 import auth_pb2, events_pb2
 from voka.wellknown import utc
 
-ROLE_NAMES = {auth_pb2.ROLE_USER: "user", auth_pb2.ROLE_ADMIN: "admin"}
+ROLE_NAMES = {
+    auth_pb2.ROLE_USER: "user",
+    auth_pb2.ROLE_OPERATOR: "operator",
+    auth_pb2.ROLE_ADMIN: "admin",
+}
 
 
 def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
@@ -127,10 +131,21 @@ def audit_event(row: AuditEventRecord) -> auth_pb2.AuditEvent:
 
 
 def revoked_token(row: RevokedTokenRecord) -> auth_pb2.RevokedToken:
-    return auth_pb2.RevokedToken(
-        token_id=row.jti,
-        subject=row.subject,
-        expire_time=timestamp(row.expire_time),
-        revoke_time=timestamp(row.revoke_time),
-        reason=row.reason,
-    )
+    return auth_pb2.RevokedToken(revoke_time=timestamp(row.revoke_time), **_revocation(row))
+
+
+def revoked_token_event(row: RevokedTokenRecord) -> events_pb2.AccessTokenRevokedEvent:
+    """What every other service's denylist copy takes in (voka.revocations)."""
+    return events_pb2.AccessTokenRevokedEvent(**_revocation(row))
+
+
+def _revocation(row: RevokedTokenRecord) -> dict[str, Any]:
+    """The fields a listed denylist entry and its event share."""
+    return {
+        "token_id": row.token_id,
+        "subject": row.subject,
+        "session_id": row.session_id,
+        "issued_before": timestamp(row.issued_before),
+        "expire_time": timestamp(row.expire_time),
+        "reason": row.reason,
+    }

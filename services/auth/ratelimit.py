@@ -1,8 +1,12 @@
 """Per-client-address limits on the sensitive public RPCs (register, failed logins).
 
-In memory, per process: Envoy's `local_ratelimit` is the first line at the edge; this catches
-what gets through and callers that skip Envoy. The per-account lockout lives in the database, so
-it holds across replicas.
+In memory, per process: Envoy's per-client `local_ratelimit` is the first line at the edge; this
+catches what gets through and callers that skip Envoy. The per-account lockout lives in the
+database, so it holds across replicas.
+
+A window is checked and added to in one synchronous call (`take`): checking, then awaiting a
+password hash, then adding would let every concurrent request through a window with one place
+left.
 """
 
 from __future__ import annotations
@@ -19,15 +23,21 @@ class SlidingWindow:
         self._window = window
         self._events: defaultdict[str, deque[float]] = defaultdict(deque)
 
-    def retry_after(self, key: str) -> float:
-        """Seconds until the key may act again; 0 when it may now."""
+    def take(self, key: str) -> float:
+        """Count one event for `key` if the window has room, answering 0; else count nothing
+        and answer the seconds until it has room."""
         events = self._recent(key)
         if len(events) < self._limit:
+            events.append(time.monotonic())
             return 0.0
         return max(events[0] + self._window - time.monotonic(), 0.0)
 
-    def add(self, key: str) -> None:
-        self._recent(key).append(time.monotonic())
+    def give_back(self, key: str) -> None:
+        """Uncount the latest event of `key`: an attempt taken up front that did not count in
+        the end (a login whose password was right)."""
+        events = self._events.get(key)
+        if events:
+            events.pop()
 
     def _recent(self, key: str) -> deque[float]:
         events = self._events[key]

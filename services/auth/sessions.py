@@ -1,8 +1,12 @@
 """Sessions (refresh-token families), access tokens and their revocation.
 
 A session is opened by a login; each refresh uses up its refresh token and issues the next one.
-Presenting a used one again means a copy leaked: the whole family is revoked. Revoking a session
-also denylists the last access token issued in it, so it stops before its `exp`.
+Presenting a used one again means a copy leaked: the whole family is revoked. Revoking a
+session cuts off every access token issued in it (`sid`), those of earlier refreshes too, so
+they stop before their `exp`; revoking every session of a user (password change, disabled,
+demoted, deleted) cuts off every token of the user, tokens exchanged for API keys included.
+A cut-off names no token: it lasts one access-token lifetime, after which all it covered have
+expired, so the denylist stays short however many tokens were issued.
 """
 
 from __future__ import annotations
@@ -79,8 +83,6 @@ class Sessions:
             create_time=moment,
             expire_time=refresh_expire,
             max_expire_time=maximum,
-            last_access_jti=access.jti,
-            last_access_expire_time=_datetime(access.expires_at),
         )
         secret = await self._new_refresh_token(tx, session_id, refresh_expire)
         return Opened(f"users/{user.id}/sessions/{session_id}", access, secret, refresh_expire)
@@ -100,8 +102,6 @@ class Sessions:
             refresh_count=session.refresh_count + 1,
             last_refresh_time=moment,
             expire_time=refresh_expire,
-            last_access_jti=access.jti,
-            last_access_expire_time=_datetime(access.expires_at),
         )
         secret = await self._new_refresh_token(tx, session.id, refresh_expire)
         return Opened(f"users/{user.id}/sessions/{session.id}", access, secret, refresh_expire)
@@ -119,49 +119,69 @@ class Sessions:
         actor: str,
         revoked: Revoked,
     ) -> None:
-        """End these sessions and denylist their last access tokens."""
+        """End these sessions and cut off every access token issued in them."""
         moment = store.now()
         for row in rows:
-            await tx.sessions.update(row.id, revoke_time=moment)
-            user = f"users/{row.user_id}"
-            revoked.count += 1
-            revoked.events.append(
-                events_pb2.SessionRevokedEvent(
-                    user=user,
-                    session=f"{user}/sessions/{row.id}",
-                    reason=reason,  # type: ignore[arg-type]
-                    actor=actor,
-                    revoke_time=convert.timestamp(moment),
-                )
-            )
-            await deny(
-                tx,
-                row.last_access_jti,
-                user,
-                row.last_access_expire_time,
-                reason=reason,
-                revoked=revoked,
-            )
+            await self._end(tx, row, moment, reason=reason, actor=actor, revoked=revoked)
+            await self.cut_off(tx, row.owner, row.id, moment, reason=reason, revoked=revoked)
 
     async def revoke_all(
         self, tx: Stores, user_id: str, reason: int, actor: str, revoked: Revoked
     ) -> None:
-        await self.revoke(tx, await tx.sessions.active(user_id), reason, actor, revoked)
+        """End every session of the user and cut off every access token issued to the user so
+        far: its sessions' and those exchanged for its API keys (the keys themselves stay)."""
+        moment = store.now()
+        for row in await tx.sessions.active(user_id):
+            await self._end(tx, row, moment, reason=reason, actor=actor, revoked=revoked)
+        await self.cut_off(tx, f"users/{user_id}", "", moment, reason=reason, revoked=revoked)
+
+    async def _end(
+        self,
+        tx: Stores,
+        row: SessionRecord,
+        moment: datetime,
+        *,
+        reason: int,
+        actor: str,
+        revoked: Revoked,
+    ) -> None:
+        await tx.sessions.update(row.id, revoke_time=moment)
+        revoked.count += 1
+        revoked.events.append(
+            events_pb2.SessionRevokedEvent(
+                user=row.owner,
+                session=f"{row.owner}/sessions/{row.id}",
+                reason=reason,  # type: ignore[arg-type]
+                actor=actor,
+                revoke_time=convert.timestamp(moment),
+            )
+        )
+
+    async def cut_off(
+        self,
+        tx: Stores,
+        subject: str,
+        session_id: str,
+        before: datetime,
+        *,
+        reason: int,
+        revoked: Revoked,
+    ) -> None:
+        """Denylist every access token of `subject` (of session or API key `session_id` only,
+        when set) issued before `before`, for as long as one of them can still be alive, and
+        queue the event the other services' kits consume."""
+        expire = before + timedelta(seconds=self._issuer.lifetime)
+        row = await tx.revoked_tokens.cut(subject, session_id, before, expire, reason)
+        revoked.events.append(convert.revoked_token_event(row))
 
 
 async def deny(
     tx: Stores, jti: str, subject: str, expire: datetime, *, reason: int, revoked: Revoked
 ) -> None:
     """Denylist one access token and queue the event the other services' kits consume."""
-    if await tx.revoked_tokens.deny(jti, subject, expire, reason):
-        revoked.events.append(
-            events_pb2.AccessTokenRevokedEvent(
-                token_id=jti,
-                subject=subject,
-                expire_time=convert.timestamp(wellknown.utc(expire)),
-                reason=reason,  # type: ignore[arg-type]
-            )
-        )
+    row = await tx.revoked_tokens.deny(jti, subject, expire, reason)
+    if row is not None:
+        revoked.events.append(convert.revoked_token_event(row))
 
 
 def _datetime(epoch: float) -> datetime:

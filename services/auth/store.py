@@ -4,6 +4,8 @@ Every change of the service commits with its audit entry, often touching several
 (a password change ends the sessions, denylists their tokens, updates the user and writes the
 audit log): so the stores take the session of the caller's transaction, and `Stores.on` puts
 all of them on one. Queries return record dataclasses; `convert` turns them into messages.
+Counters that concurrent requests move (failed logins) change in one UPDATE, never read in one
+statement and written in another.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from services.auth.tables import (
 )
 from voka import pagination
 from voka.auth.v1 import auth_pb2
+from voka.authn import Identity
 from voka.pagination import Listing, Page
 from voka.wellknown import utc
 
@@ -101,8 +104,6 @@ class SessionRecord:
     expire_time: datetime
     max_expire_time: datetime
     revoke_time: datetime | None
-    last_access_jti: str
-    last_access_expire_time: datetime
 
     @property
     def owner(self) -> str:
@@ -144,18 +145,18 @@ class ApiKeyRecord:
 
 @dataclass(frozen=True)
 class RevokedTokenRecord:
-    """An access token on the denylist until it expires."""
+    """A denylist entry, kept until every token it covers has expired: one access token
+    (`token_id`, its `jti`), or a cut-off (`issued_before`): every token of `subject` — of the
+    session or API key `session_id` only, when set — issued before that time."""
 
-    jti: str
+    id: str
+    token_id: str
     subject: str
+    session_id: str
+    issued_before: datetime | None
     expire_time: datetime
     revoke_time: datetime
     reason: auth_pb2.RevocationReason.ValueType
-
-    @property
-    def id(self) -> str:
-        """The tie-breaker of the denylist's page order."""
-        return self.jti
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,7 @@ API_KEY_ORDER: pagination.Order[ApiKeyRecord] = pagination.Order(
     value=lambda r: r.create_time,
 )  # fmt: skip
 REVOKED_TOKEN_ORDER: pagination.Order[RevokedTokenRecord] = pagination.Order(
-    revoked_tokens.c.revoke_time, revoked_tokens.c.jti, descending=False, kind="datetime",
+    revoked_tokens.c.revoke_time, revoked_tokens.c.id, descending=False, kind="datetime",
     value=lambda r: r.revoke_time,
 )  # fmt: skip
 """Oldest first: a kit loading the denylist reads it in the order it grew."""
@@ -297,6 +298,39 @@ class UserStore:
     async def update(self, user_id: str, **values: Any) -> UserRecord:
         await self._db.execute(sa.update(users).where(users.c.id == user_id).values(values))
         return await self._reread(user_id)
+
+    async def count_failure(self, user_id: str, threshold: int, lock_until: datetime) -> UserRecord:
+        """Count one failed login, in one UPDATE so that concurrent failures each count (a read
+        before the password check and a write after it would let them overwrite each other).
+        The failure that brings the run to `threshold` while the account is not locked locks it
+        until `lock_until`. Answers the account as it is now."""
+        moment = now()
+        failures = users.c.consecutive_failures + 1
+        unlocked = sa.or_(users.c.lock_expire_time.is_(None), users.c.lock_expire_time <= moment)
+        locks = sa.and_(failures >= threshold, unlocked)
+        lock_type = users.c.lock_expire_time.type
+        lock = sa.case((locks, sa.literal(lock_until, lock_type)), else_=users.c.lock_expire_time)
+        return await self._counted(
+            user_id,
+            failed_login_count=users.c.failed_login_count + 1,
+            consecutive_failures=failures,
+            last_failed_login_time=moment,
+            lock_expire_time=lock,
+        )
+
+    async def count_login(self, user_id: str) -> UserRecord:
+        """Count a successful login (one UPDATE too); it ends a run of failures and any lock."""
+        return await self._counted(
+            user_id,
+            login_count=users.c.login_count + 1,
+            consecutive_failures=0,
+            lock_expire_time=None,
+            last_login_time=now(),
+        )
+
+    async def _counted(self, user_id: str, **values: Any) -> UserRecord:
+        query = sa.update(users).where(users.c.id == user_id).values(values).returning(*users.c)
+        return UserRecord(**(await self._db.execute(query)).one()._mapping)
 
     async def _reread(self, user_id: str) -> UserRecord:
         user = await self.get(user_id)
@@ -467,29 +501,57 @@ def _active_keys() -> list[sa.ColumnElement[bool]]:
 
 
 class RevokedTokenStore:
-    """The access-token denylist (entries leave the lists once the token expired)."""
+    """The access-token denylist (entries leave the lists once every token they cover expired)."""
 
     def __init__(self, db: AsyncSession) -> None:
         self._db = db
 
-    async def deny(self, jti: str, subject: str, expire_time: datetime, reason: int) -> bool:
-        """Put a still-valid access token on the denylist; False when it already was or
+    async def deny(
+        self, jti: str, subject: str, expire_time: datetime, reason: int
+    ) -> RevokedTokenRecord | None:
+        """Put one still-valid access token on the denylist; None when it already was or
         expired."""
-        if not jti or utc(expire_time) <= now() or await self.is_denied(jti):
-            return False
-        await self._db.execute(
-            sa.insert(revoked_tokens).values(
-                jti=jti, subject=subject, expire_time=expire_time, revoke_time=now(), reason=reason
-            )
-        )
-        return True
+        if not jti or utc(expire_time) <= now():
+            return None
+        listed = sa.select(revoked_tokens.c.id).where(revoked_tokens.c.token_id == jti)
+        if (await self._db.execute(listed)).first() is not None:
+            return None
+        return await self._insert(
+            token_id=jti, subject=subject, session_id="", issued_before=None,
+            expire_time=expire_time, reason=reason,
+        )  # fmt: skip
 
-    async def is_denied(self, jti: str) -> bool:
-        query = sa.select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti)
+    async def cut(
+        self, subject: str, session_id: str, before: datetime, expire_time: datetime, reason: int
+    ) -> RevokedTokenRecord:
+        """Revoke every token of `subject` (of session or API key `session_id` only, when set)
+        issued before `before`; the entry lasts until `expire_time`, when all have expired."""
+        return await self._insert(
+            token_id="", subject=subject, session_id=session_id, issued_before=before,
+            expire_time=expire_time, reason=reason,
+        )  # fmt: skip
+
+    async def _insert(self, **values: Any) -> RevokedTokenRecord:
+        row = {"id": new_id(), "revoke_time": now(), **values}
+        await self._db.execute(sa.insert(revoked_tokens).values(row))
+        return RevokedTokenRecord(**row)
+
+    async def covers(self, identity: Identity) -> bool:
+        """Whether an entry still in force covers this verified access token."""
+        table = revoked_tokens
+        issued = datetime.fromtimestamp(identity.issued_at, UTC)
+        token = sa.and_(table.c.token_id != "", table.c.token_id == identity.token_id)
+        cut = sa.and_(
+            table.c.token_id == "",
+            table.c.subject == identity.subject,
+            table.c.session_id.in_(("", identity.session_id)),
+            table.c.issued_before > issued,
+        )
+        query = sa.select(table.c.id).where(table.c.expire_time > now(), token | cut).limit(1)
         return (await self._db.execute(query)).first() is not None
 
     async def page(self, after: datetime | None, page: Page) -> Listing[RevokedTokenRecord]:
-        """Live entries revoked after `after` (None: all), oldest first."""
+        """Entries in force revoked after `after` (None: all), oldest first."""
         clauses = [revoked_tokens.c.expire_time > now()]
         if after is not None:
             clauses.append(revoked_tokens.c.revoke_time > after)
@@ -521,10 +583,10 @@ class AuditStore:
                 id=new_id(),
                 type=event_type,
                 event_time=now(),
-                actor=actor,
-                user=user,
+                actor=actor[:200],
+                user=user[:200],
                 login=login[:254],
-                resource=resource,
+                resource=resource[:300],
                 ip_address=client.ip_address[:64],
                 user_agent=client.user_agent[:500],
                 reason=reason[:500],

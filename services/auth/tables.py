@@ -52,8 +52,6 @@ sessions = sa.Table(
     sa.Column("expire_time", TS, nullable=False),
     sa.Column("max_expire_time", TS, nullable=False),
     sa.Column("revoke_time", TS),
-    sa.Column("last_access_jti", sa.String(64), nullable=False),
-    sa.Column("last_access_expire_time", TS, nullable=False),
 )
 
 refresh_tokens = sa.Table(
@@ -80,10 +78,13 @@ api_keys = sa.Table(
 )
 
 revoked_tokens = sa.Table(
-    "auth_revoked_tokens",
+    "auth_revocations",
     metadata,
-    sa.Column("jti", sa.String(64), primary_key=True),
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("token_id", sa.String(64), nullable=False),  # '' for a cut-off
     sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("session_id", sa.String(64), nullable=False),
+    sa.Column("issued_before", TS),  # set for a cut-off
     sa.Column("expire_time", TS, nullable=False),
     sa.Column("revoke_time", TS, nullable=False),
     sa.Column("reason", sa.Integer(), nullable=False),

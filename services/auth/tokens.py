@@ -1,9 +1,12 @@
 """Access JWTs and opaque secrets (refresh tokens, API keys).
 
 Access tokens are EdDSA JWTs with the claims the kit's verifier requires: `iss` voka-auth,
-`aud` voka, `sub` (a resource name), `roles`, `jti`, `iat`, `exp`, and `sid` for the session
-they belong to. Refresh tokens and API keys are random secrets of which only the SHA-256 is
-stored: a leaked table opens no account.
+`aud` voka, `sub` (a resource name), `roles`, `jti`, `iat`, `exp`, and `sid`: the session they
+belong to, or the API key they were exchanged for. `iat` keeps microseconds (JWT allows a
+fractional NumericDate): the denylist's cut-offs revoke the tokens issued before an instant, and
+a password change issues the fresh session's token in the same second as it revokes the old
+ones. Refresh tokens and API keys are random secrets of which only the SHA-256 is stored: a
+leaked table opens no account.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ class TokenIssuer:
     def issue(
         self, subject: str, roles: list[str], session: str = "", not_after: float | None = None
     ) -> AccessToken:
-        """A token for `subject`, expiring after the lifetime or `not_after`, if sooner."""
+        """A token for `subject` in `session` (a session's or an API key's id), expiring after
+        the lifetime or `not_after`, if sooner."""
         now = time.time()
         expires = min(now + self.lifetime, not_after or float("inf"))
         jti = uuid.uuid4().hex
@@ -52,7 +56,7 @@ class TokenIssuer:
             "sub": subject,
             "roles": roles,
             "jti": jti,
-            "iat": int(now),
+            "iat": round(now, 6),
             "exp": int(expires),
         }
         if session:

@@ -20,6 +20,7 @@ from voka.pagination import Page
 USERNAME = re.compile(r"^[\w.-]{3,32}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+SERVICE = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 PASSWORD_MIN, PASSWORD_MAX = 10, 256
 DISPLAY_NAME_MAX = 100
 SETTINGS_MAX_KEYS, SETTINGS_MAX_BYTES = 64, 16 * 1024
@@ -85,6 +86,15 @@ def settings_problems(value: dict[str, object], field: str) -> list[FieldViolati
     if len(json.dumps(value)) > SETTINGS_MAX_BYTES:
         return [FieldViolation(field, f"at most {SETTINGS_MAX_BYTES} bytes of JSON")]
     return []
+
+
+def service_problems(value: str, field: str = "service") -> list[FieldViolation]:
+    """A service's domain name as the mesh spells them (`translate`): short enough to be a
+    subject, never free text."""
+    if SERVICE.fullmatch(value):
+        return []
+    text = "a service's name: 1 to 63 lowercase letters, digits, '_' and '-'"
+    return [FieldViolation(field, text)]
 
 
 def check(violations: list[FieldViolation]) -> None:

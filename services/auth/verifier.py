@@ -40,7 +40,7 @@ def own_verifier(
 
     async def revoked(identity: authn.Identity) -> bool:
         async with sessions() as db:
-            return await RevokedTokenStore(db).is_denied(identity.token_id)
+            return await RevokedTokenStore(db).covers(identity)
 
     tokens = authn.TokenVerifier(authn.JwksCache(jwks, ttl=OWN_JWKS_SECONDS), revoked=revoked)
     return authn.CredentialVerifier(tokens, StoreApiKeys(servicer))

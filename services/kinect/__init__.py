@@ -2,4 +2,4 @@
 
 from voka.registry import declare
 
-DECLARATION = declare("kinect", 50056, __file__)
+DECLARATION = declare("kinect", 50056, __file__, consumes=())

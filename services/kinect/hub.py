@@ -4,6 +4,8 @@ One capture loop per (device, camera) runs while at least one stream wants it, n
 than `max_fps`, however many streams watch: the device is read once, not once per caller. Each
 stream takes frames at its own rate and keeps at most `buffer` of them; a reader that falls
 behind loses the oldest (a gap in `sequence`), so a slow client never grows a queue here.
+The streams a process serves are bounded, and so are one owner's, so a single user cannot hold
+every slot.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Subscription:
     """One stream's view: the frames it still has to send, numbered per type."""
 
     device: int
+    owner: str  # the caller's subject: streams are counted per owner
     types: frozenset[FrameType]
     interval: float  # seconds between frames of one type for this stream
     tolerance: float  # early arrival still taken (half a capture period: sensor jitter)
@@ -68,10 +71,18 @@ class Subscription:
 class FrameHub:
     """Capture loops shared by every stream and snapshot of one camera."""
 
-    def __init__(self, camera: Camera, max_fps: int, max_streams: int, buffer: int) -> None:
+    def __init__(
+        self,
+        camera: Camera,
+        max_fps: int,
+        max_streams: int,
+        buffer: int,
+        max_streams_per_user: int | None = None,
+    ) -> None:
         self._camera = camera
         self._period = 1.0 / max_fps
         self._max_streams = max_streams
+        self._max_per_owner = max_streams if max_streams_per_user is None else max_streams_per_user
         self._buffer = buffer
         self._subscriptions: set[Subscription] = set()
         self._loops: dict[Key, asyncio.Task[None]] = {}
@@ -83,16 +94,21 @@ class FrameHub:
 
     @contextlib.asynccontextmanager
     async def subscribe(
-        self, device: int, types: Iterable[FrameType], fps: int
+        self, device: int, types: Iterable[FrameType], fps: int, owner: str
     ) -> AsyncIterator[Subscription]:
-        """A stream's subscription for as long as the block runs; RESOURCE_EXHAUSTED when
-        `max_streams` are open already."""
+        """`owner`'s subscription for as long as the block runs; RESOURCE_EXHAUSTED when
+        `max_streams` are open already, or `max_streams_per_user` of them are the owner's."""
         if len(self._subscriptions) >= self._max_streams:
             raise errors.resource_exhausted(
                 f"{self._max_streams} frame streams are open already; try again later"
             )
+        if sum(1 for s in self._subscriptions if s.owner == owner) >= self._max_per_owner:
+            raise errors.resource_exhausted(
+                f"you hold {self._max_per_owner} frame streams already, the most per user; "
+                "close one first"
+            )
         subscription = Subscription(
-            device, frozenset(types), 1.0 / fps, self._period / 2, self._buffer
+            device, owner, frozenset(types), 1.0 / fps, self._period / 2, self._buffer
         )
         self._subscriptions.add(subscription)
         for frame_type in subscription.types:

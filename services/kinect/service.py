@@ -31,6 +31,7 @@ async def build(resources: Resources) -> list[Registration]:
         settings.kinect_max_fps,
         settings.kinect_max_streams,
         settings.kinect_stream_buffer,
+        settings.kinect_max_streams_per_user,
     )
     devices = Devices(selection, hub)
     log.info(

@@ -40,6 +40,11 @@ class KinectSettings(Settings):
     kinect_max_streams: int = Field(
         default=8, description="StreamFrames calls open at once; more is RESOURCE_EXHAUSTED."
     )
+    kinect_max_streams_per_user: int = Field(
+        default=2,
+        description="StreamFrames calls one user (with its API keys) may hold open at once, so "
+        "nobody takes every slot; more is RESOURCE_EXHAUSTED.",
+    )
     kinect_stream_buffer: int = Field(
         default=2,
         description="Frames waiting per stream for a slow reader; older ones are dropped "

@@ -2,4 +2,4 @@
 
 from voka.registry import declare
 
-DECLARATION = declare("speech", 50053, __file__)
+DECLARATION = declare("speech", 50053, __file__, consumes=())

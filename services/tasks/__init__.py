@@ -2,4 +2,9 @@
 
 from voka.registry import declare
 
-DECLARATION = declare("tasks", 50055, __file__)
+DECLARATION = declare(
+    "tasks",
+    50055,
+    __file__,
+    consumes=("voka.>",),  # webhooks follow every domain
+)

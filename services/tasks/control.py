@@ -29,7 +29,7 @@ from voka.tasks.v1 import tasks_pb2
 WORKER_TYPES = [t for t in tasks_pb2.WorkerType.values() if t != tasks_pb2.WORKER_TYPE_UNSPECIFIED]
 PRIORITIES = [p for p in tasks_pb2.Priority.values() if p != tasks_pb2.PRIORITY_UNSPECIFIED]
 MIN_WINDOW, MAX_WINDOW, DEFAULT_WINDOW = 10.0, 86_400.0, 60.0
-DEMO_MAX, DEMO_DEFAULT = 10_000, 100
+DEMO_DEFAULT = 100
 DEMO_MAX_SECONDS, DEMO_DEFAULT_SECONDS = 60.0, 0.1
 FAILING = "demo.fail"  # what `failure_rate` swaps in
 
@@ -142,11 +142,12 @@ async def scheduler_status(
             heartbeat_time=wellknown.timestamp(replica.heartbeat_time),
             start_time=wellknown.timestamp(replica.start_time), version=settings.version,
         )  # fmt: skip
-    bounded = await pools.store.bounds()
+    bounded, demand = await pools.store.bounds(), await pools.store.demand()
     for worker_type in WORKER_TYPES:
         figures = pools.live.figures(worker_type)
         paused = worker_type in queues.paused_types
-        status.pools.append(pool_message(worker_type, figures, bounded.get(worker_type), paused))
+        status.pools.append(pool_message(worker_type, figures, bounded.get(worker_type), paused,
+                                         demand[worker_type]))  # fmt: skip
     return status
 
 
@@ -220,13 +221,20 @@ def _demo_args(function: TaskFunction, index: int, seconds: float) -> dict[str, 
 
 
 def demo_requests(
-    registry: Registry, request: tasks_pb2.SubmitDemoTasksRequest, rng: random.Random | None = None
+    registry: Registry,
+    request: tasks_pb2.SubmitDemoTasksRequest,
+    most: int,
+    critical: bool = False,
+    rng: random.Random | None = None,
 ) -> list[tasks_pb2.SubmitTaskRequest]:
-    """The submits SubmitDemoTasks makes (checked like any other submit afterwards)."""
-    count = request.count or DEMO_DEFAULT
-    demos, seconds = _demo_choices(registry, request, count)
+    """The submits SubmitDemoTasks makes, at most `most` (checked like any other submit
+    afterwards); the mix of priorities includes CRITICAL only when `critical` (a trusted
+    caller)."""
+    count = request.count or min(DEMO_DEFAULT, most)
+    demos, seconds = _demo_choices(registry, request, count, most)
     rng = rng or random.Random()  # noqa: S311 (which demo tasks fail, not a secret)
     failing = registry.get(FAILING)
+    mix = PRIORITIES if critical else [p for p in PRIORITIES if p != tasks_pb2.PRIORITY_CRITICAL]
     submits = []
     for index in range(count):
         function = demos[index % len(demos)]
@@ -234,7 +242,7 @@ def demo_requests(
             function = failing
         args = struct_pb2.Struct()
         args.update(_demo_args(function, index, seconds))
-        priority = request.priority or PRIORITIES[index % len(PRIORITIES)]
+        priority = request.priority or mix[index % len(mix)]
         submits.append(
             tasks_pb2.SubmitTaskRequest(function_name=function.name, args=args, priority=priority)
         )
@@ -242,13 +250,13 @@ def demo_requests(
 
 
 def _demo_choices(
-    registry: Registry, request: tasks_pb2.SubmitDemoTasksRequest, count: int
+    registry: Registry, request: tasks_pb2.SubmitDemoTasksRequest, count: int, most: int
 ) -> tuple[list[TaskFunction], float]:
     """The demo functions to cycle through and each task's duration; INVALID_ARGUMENT with
     every bad field."""
     problems = []
-    if not 1 <= count <= DEMO_MAX:
-        problems.append(FieldViolation("count", f"1 to {DEMO_MAX}"))
+    if not 1 <= count <= most:
+        problems.append(FieldViolation("count", f"1 to {most}"))
     demos = [f for f in registry.all() if f.demo]
     if request.function_name:
         demos = [f for f in demos if f.name == request.function_name]

@@ -8,10 +8,12 @@ from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 
-from services.tasks.records import AttemptError, TaskRecord
+from services.tasks.records import WAITING_STATES, AttemptError, TaskRecord
 from services.tasks.registry import TaskFunction
 from voka.tasks.v1 import tasks_pb2
 from voka.wellknown import duration, timestamp
+
+NO_WORKER = "NoWorker"  # the type of the condition a task without a worker shows
 
 
 def json_value(value: Any) -> struct_pb2.Value:
@@ -40,24 +42,39 @@ def task_error(error: AttemptError) -> tasks_pb2.TaskError:
     return message
 
 
-def task(record: TaskRecord, full: bool = True) -> tasks_pb2.Task:
-    """The Task resource; BASIC view (`full=False`) leaves out arguments and result."""
+def task(record: TaskRecord, full: bool = True, staffed: bool = True) -> tasks_pb2.Task:
+    """The Task resource, in the state callers see (`TaskRecord.shown_state`); BASIC view
+    (`full=False`) leaves out arguments and result. A waiting task whose pool has no live
+    worker (`staffed` False) says so in `last_error`, unless an attempt left a real one."""
+    state = record.shown_state
     message = tasks_pb2.Task(
         name=record.name, function_name=record.function_name, priority=record.priority,
         worker_type=record.worker_type, idempotency_key=record.idempotency_key or "",
         max_attempts=record.max_attempts, shard_key=record.shard_key, shard=record.shard,
-        state=record.state, attempts=record.attempts, owner=record.owner, worker=record.worker,
+        state=state, attempts=record.attempts, owner=record.owner, worker=record.worker,
         cancel_requested=record.cancel_requested,
         attempt_timeout=duration(record.attempt_timeout),
     )  # fmt: skip
     _times(message, record)
     if record.last_error is not None:
         message.last_error.CopyFrom(task_error(record.last_error))
+    elif not staffed and state in WAITING_STATES:
+        message.last_error.CopyFrom(no_worker(record))
     if full and record.args is not None:
         json_format.ParseDict(record.args, message.args)
     if full and record.has_result:
         message.result.CopyFrom(json_value(record.result))
     return message
+
+
+def no_worker(record: TaskRecord) -> tasks_pb2.TaskError:
+    """Why a task waits while its pool has no worker (a condition, not a failed attempt: the
+    contract has no field of its own for it yet)."""
+    pool = tasks_pb2.WorkerType.Name(record.worker_type).removeprefix("WORKER_TYPE_")
+    return tasks_pb2.TaskError(
+        type=NO_WORKER, retryable=True, attempt=record.attempts,
+        message=f"no worker for {pool}: the task waits until a worker of this pool runs",
+    )  # fmt: skip
 
 
 def _times(message: tasks_pb2.Task, record: TaskRecord) -> None:

@@ -3,11 +3,19 @@ call carrying the tasks service's own identity (`voka.service_identity`), never 
 (tasks keep no tokens) and never a shared key. Which answers are final is the kit's rule
 (`voka.peer_calls`): a final refusal (bad arguments, a missing model), like having no
 identity at all, is a NonRetryableError, so the task dead-letters at once; overload and
-outages raise as they are, so the scheduler retries them with backoff."""
+outages raise as they are, so the scheduler retries them with backoff.
+
+A call made for a task also names the task's owner (`voka-on-behalf-of`): the service is the
+actor, the owner the subject. A user's work queued as tasks then counts against the user's own
+limits at the peer, instead of running unlimited under the service's identity (the kit honours
+the header from callers with the `service` role only)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import functools
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import grpc
@@ -18,6 +26,19 @@ from voka import peer_calls, service_identity
 
 R = TypeVar("R")
 CALL_TIMEOUT = 60.0
+ON_BEHALF_OF = "voka-on-behalf-of"
+
+_acting_for: ContextVar[str] = ContextVar("voka_tasks_acting_for", default="")
+
+
+@contextmanager
+def acting_for(owner: str) -> Iterator[None]:
+    """Peer calls made inside (by the attempt of a task of `owner`) name `owner`."""
+    token = _acting_for.set(owner)
+    try:
+        yield
+    finally:
+        _acting_for.reset(token)
 
 
 class Peers(service_identity.PeerChannels):
@@ -49,7 +70,10 @@ def current() -> Peers:
 
 
 async def call(rpc: Callable[..., Awaitable[R]], request: Any) -> R:
-    """`rpc(request)` with a deadline; a final refusal becomes a NonRetryableError."""
+    """`rpc(request)` with a deadline, on behalf of the task's owner; a final refusal becomes
+    a NonRetryableError."""
+    if owner := _acting_for.get():
+        rpc = functools.partial(rpc, metadata=((ON_BEHALF_OF, owner),))
     try:
         return await peer_calls.call(rpc, request, timeout=CALL_TIMEOUT)
     except peer_calls.RefusedError as exc:

@@ -72,7 +72,11 @@ class LivePools:
 
     def heard(self, beat: Beat) -> None:
         self._beats[(beat.worker, beat.worker_type)] = (beat, self._clock())
-        self._scheduler.extend(beat.in_flight, LOST_AFTER * self._visibility)
+        self._scheduler.extend(beat.in_flight, LOST_AFTER * self._visibility, beat.worker)
+
+    def staffed(self, worker_type: WorkerType) -> bool:
+        """Whether a live worker that is not draining serves this pool."""
+        return any(not beat.draining for beat in self.live(worker_type))
 
     def live(self, worker_type: WorkerType) -> list[Beat]:
         """The latest beat of each worker of this type heard within the visibility timeout."""
@@ -94,15 +98,22 @@ class LivePools:
 
 
 def pool_message(
-    worker_type: WorkerType, figures: PoolFigures, bounds: PoolBounds | None, paused: bool
+    worker_type: WorkerType,
+    figures: PoolFigures,
+    bounds: PoolBounds | None,
+    paused: bool,
+    demand: int = 0,
 ) -> tasks_pb2.Pool:
-    """GetSchedulerStatus's pool; one without bounds is what runs (min = max = desired)."""
+    """GetSchedulerStatus's pool; one without bounds is what runs (min = max = desired),
+    except that a pool with tasks waiting (`demand`) and no worker wants one: desired 1,
+    current 0 is how the status shows that its tasks wait for a worker nobody runs."""
     live = figures.workers
+    wanted = live or int(demand > 0)
     return tasks_pb2.Pool(
         worker_type=worker_type,
         min_workers=bounds.min_workers if bounds else live,
         max_workers=bounds.max_workers if bounds else live,
-        desired_workers=bounds.desired_workers if bounds else live,
+        desired_workers=bounds.desired_workers if bounds else wanted,
         current_workers=live, concurrency_per_worker=figures.concurrency,
         busy=figures.busy, paused=paused,
     )  # fmt: skip

@@ -172,6 +172,16 @@ class TaskRecord:
         return self.state in FINAL_STATES
 
     @property
+    def shown_state(self) -> TaskState:
+        """The state callers see. A hand-out is RUNNING in the row (so its attempt is fenced
+        and counted) from the moment it is dispatched, but until a worker has taken it (its
+        STARTED report, or a heartbeat listing it, sets `start_time`) it still waits, in
+        JetStream, for a worker: it shows QUEUED."""
+        if self.state == tasks_pb2.TASK_STATE_RUNNING and self.start_time is None:
+            return tasks_pb2.TASK_STATE_QUEUED
+        return self.state
+
+    @property
     def ready_time(self) -> datetime:
         """When it may run: its retry time, not-before time, or submit."""
         return self.next_attempt_time or self.not_before_time or self.create_time

@@ -1,6 +1,7 @@
 """The allow-list of task functions. A task names a function registered here, by a decorator in
 code this service ships; nothing a caller sends is ever imported or evaluated. Each function
-declares its worker type, an argument schema checked at submit, and its retry defaults.
+declares its worker type, an argument schema checked at submit, and its retry defaults; an
+internal one (`webhooks.deliver`) is queued only by the service itself, never by a caller.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class TaskFunction:
     attempt_timeout: float = 300.0
     idempotent: bool = False
     demo: bool = False
+    internal: bool = False  # queued by the service itself, never through the API
 
     @functools.cached_property
     def is_async(self) -> bool:

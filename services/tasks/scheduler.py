@@ -23,7 +23,7 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -67,6 +67,7 @@ class Running:
     task: Handout
     lost_at: float  # epoch seconds: no outcome by then → WorkerLost
     started: bool = False  # its start was counted (a STARTED report, or the database knew it)
+    seen: bool = False  # a worker's heartbeat listed it (its start is being recorded)
 
     @property
     def dispatch_id(self) -> str:
@@ -115,6 +116,9 @@ class Scheduler:
         )  # fmt: skip
         self._visibility = wellknown.duration(settings.tasks_visibility_seconds)
         self.start_time = now_utc()
+        # Whether a pool has a live worker (the heartbeats', `pools.py`); until told, all do.
+        self.staffed: Callable[[WorkerType], bool] = lambda worker_type: True
+        self._recording: set[asyncio.Future[list[None]]] = set()
 
     @property
     def settings(self) -> TasksSettings:
@@ -210,7 +214,7 @@ class Scheduler:
                 ready = event.not_before_time if event.HasField("not_before_time") else None
                 at = (ready or event.create_time).ToDatetime(tzinfo=UTC).timestamp()
                 item = Item(event.task.removeprefix("tasks/"), event.shard, event.worker_type,
-                            event.priority, at)  # fmt: skip
+                            event.priority, at, owner=event.owner)  # fmt: skip
                 if item.task_id not in self.queues:
                     self.queues.add(item, time.time())
                     self._wake.set()
@@ -238,11 +242,21 @@ class Scheduler:
         keep them all in memory (beyond that, a hand-out reads the task back)."""
         handout = Handout.of(record) if len(self.queues) < HANDOUTS_KEPT else None
         return Item(record.id, record.shard, record.worker_type, record.priority,
-                    ready.timestamp(), handout)  # fmt: skip
+                    ready.timestamp(), handout, record.owner)  # fmt: skip
 
     def forget(self, task_id: str) -> None:
         """A cancelled task leaves its queue."""
         self.queues.remove(task_id)
+
+    async def cancel_untaken(self, task_id: str) -> None:
+        """A cancel was asked for a task handed out that no worker has started (callers see
+        it QUEUED): its attempt ends now, CANCELLED, instead of whenever a worker takes it.
+        Should a worker take it after all, its reports match nothing."""
+        running = self._running.get(task_id)
+        if running is not None and not running.started:
+            error = AttemptError(message="cancelled before a worker took it", type="Cancelled",
+                                 retryable=False, attempt=0)  # fmt: skip
+            await self._failed(task_id, running.dispatch_id, error)
 
     def in_flight(self) -> Counter[WorkerType]:
         return Counter(r.worker_type for r in self._running.values())
@@ -322,15 +336,35 @@ class Scheduler:
         running = self._running[task.id] = Running(task, lost_at)
         return running
 
-    def extend(self, attempts: Iterable[events_pb2.InFlightAttempt], seconds: float) -> None:
+    def extend(
+        self, attempts: Iterable[events_pb2.InFlightAttempt], seconds: float, worker: str = ""
+    ) -> None:
         """A worker's heartbeat lists these attempts as running: each is lost only if no
         other beat lists it within `seconds` (this replaces the dispatch-time bound, so a dead
-        worker's attempt is retried that long after its last beat, not after its timeout)."""
+        worker's attempt is retried that long after its last beat, not after its timeout).
+        One whose start is not known yet is recorded as taken by `worker`, as its STARTED
+        report would."""
         lost_at = time.time() + seconds
+        taken = []
         for attempt in attempts:
             running = self._running.get(attempt.task.removeprefix("tasks/"))
             if running is not None and running.dispatch_id == attempt.dispatch_id:
                 running.lost_at = lost_at
+                if not (running.started or running.seen):
+                    running.seen = True
+                    start = _time(attempt.start_time) or now_utc()
+                    taken.append(Progress(running.task.id, running.dispatch_id, running.shard,
+                                          worker, start, started=False))  # fmt: skip
+        if taken:  # the worker has them: they show RUNNING, whether STARTED came or not
+            recording = asyncio.ensure_future(self._progress.submit(taken))
+            self._recording.add(recording)
+            recording.add_done_callback(self._recorded)
+
+    def _recorded(self, recording: asyncio.Future[list[None]]) -> None:
+        self._recording.discard(recording)
+        if not recording.cancelled() and recording.exception() is not None:
+            log.warning("could not record attempts a heartbeat listed: %s",
+                        recording.exception())  # fmt: skip
 
     def _dispatch_message(self, record: Handout) -> events_pb2.TaskDispatch:
         message = events_pb2.TaskDispatch(
@@ -349,12 +383,22 @@ class Scheduler:
         return message
 
     async def _expire_lost(self, now: float) -> None:
-        """Attempts with no outcome long past their timeout: their worker is presumed dead."""
-        for task_id, running in list(self._running.items()):
-            if running.lost_at <= now:
-                error = AttemptError(message="no outcome within the visibility timeout",
-                                     type="WorkerLost", retryable=True, attempt=0)  # fmt: skip
-                await self._failed(task_id, running.dispatch_id, error)
+        """Attempts with no outcome long past their timeout: their worker is presumed dead.
+        Not one that no worker has taken while its pool has no worker: it waits in JetStream,
+        not lost, for the first worker of the pool (retrying it would only queue it twice),
+        unless a cancel was asked for it meanwhile."""
+        due = [(task_id, r) for task_id, r in self._running.items() if r.lost_at <= now]
+        waiting = {task_id for task_id, r in due
+                   if not r.started and not self.staffed(r.worker_type)}  # fmt: skip
+        if waiting:
+            waiting -= {r.id for r in await self._store.many(list(waiting)) if r.cancel_requested}
+        for task_id, running in due:
+            if task_id in waiting:
+                running.lost_at = now + self._settings.tasks_visibility_seconds
+                continue
+            error = AttemptError(message="no outcome within the visibility timeout",
+                                 type="WorkerLost", retryable=True, attempt=0)  # fmt: skip
+            await self._failed(task_id, running.dispatch_id, error)
 
     async def _on_reports(self, event: Event[events_pb2.TaskAttemptsReportedEvent]) -> None:
         """STARTED and SUCCEEDED reports join the next group commit; failures are judged one
@@ -397,7 +441,7 @@ class Scheduler:
             if state is None or running is None or running.dispatch_id != report.dispatch_id:
                 continue
             task = running.task
-            if report.started or not running.started:  # counted once; announced if running
+            if not running.started:  # counted once; announced if running
                 running.started = True
                 _started_metrics(tally, task, report.start_time)
                 if state == tasks_pb2.TASK_STATE_RUNNING:

@@ -22,6 +22,7 @@ from services.tasks.settings import TasksSettings
 from services.tasks.store import TaskStore
 from services.tasks.validation import Submits
 from services.tasks.webhooks.dispatcher import Dispatcher
+from services.tasks.webhooks.secrets import Sealer
 from services.tasks.webhooks.store import WebhookStore
 from services.tasks.worker import Worker
 from voka import service_identity
@@ -49,6 +50,7 @@ async def build(resources: Resources) -> list[Registration]:
     resources.on_stop.append(ownership.stop)
     pools = Pools(LivePools(bus, scheduler, settings.tasks_visibility_seconds),
                   PoolStore(store.transactions), bus)  # fmt: skip
+    scheduler.staffed = pools.live.staffed
     await pools.live.start()  # before the embedded worker's first beat
     resources.on_stop.append(pools.live.stop)
     intake = Intake(store, scheduler)
@@ -59,8 +61,10 @@ async def build(resources: Resources) -> list[Registration]:
     peers.configure(outgoing)
     resources.on_stop.append(outgoing.close)
     webhook_store = WebhookStore(store.transactions)
+    sealer = Sealer.from_config(settings.tasks_webhook_key, settings.data_dir)
     dispatcher = Dispatcher(bus, webhook_store, Submits(registry, settings.tasks_shards),
-                            intake.accept, settings.tasks_webhook_max_failures)  # fmt: skip
+                            intake.accept, sealer=sealer,
+                            max_failures=settings.tasks_webhook_max_failures)  # fmt: skip
     await dispatcher.start()
     resources.on_stop.append(dispatcher.stop)
     types = [parse_worker_type(t) for t in settings.tasks_embedded_workers]
@@ -75,7 +79,7 @@ async def build(resources: Resources) -> list[Registration]:
     resources.on_stop.append(autoscaler.stop)
     servicer = TasksServicer(
         store, leases, registry, scheduler, bus, pools=pools, intake=intake,
-        webhooks=Webhooks.of(webhook_store, dispatcher, settings),
+        webhooks=Webhooks.of(webhook_store, dispatcher, settings, sealer),
     )  # fmt: skip
     return [registration(servicer)]
 

@@ -61,6 +61,19 @@ class TasksSettings(Settings):
     tasks_worker_concurrency: int = Field(
         default=8, description="Attempts one worker runs at once."
     )
+    tasks_max_queued_per_owner: int = Field(
+        default=10_000,
+        description="Unfinished tasks (queued, scheduled, running or retrying) one owner may "
+        "have; a submit beyond it is RESOURCE_EXHAUSTED. Services are not capped; 0: no cap.",
+    )
+    tasks_demo_max_per_call: int = Field(
+        default=1000, description="Tasks one SubmitDemoTasks call may make, at most."
+    )
+    tasks_demo_max_queued_per_owner: int = Field(
+        default=2000,
+        description="Unfinished demo tasks one owner may have (within the cap above); 0: none "
+        "but that cap.",
+    )
     tasks_function_modules: list[str] = Field(
         default_factory=list,
         description="Operator's modules of @task_function definitions imported at start, on "

@@ -86,6 +86,18 @@ class TaskStore:
         select = sa.select(sa.func.count()).select_from(tasks).where(*_filters(query))
         return int(await self._db.read(lambda c: c.execute(select).scalar_one()))
 
+    async def unfinished_count(self, owner: str, functions: Sequence[str] = ()) -> int:
+        """An owner's tasks not yet final (of these functions, if any are named): what the
+        owner's quota counts. An index range over (owner, state)."""
+        select = (
+            sa.select(sa.func.count())
+            .select_from(tasks)
+            .where(tasks.c.owner == owner, tasks.c.state.in_(_UNFINISHED))
+        )
+        if functions:
+            select = select.where(tasks.c.function_name.in_(functions))
+        return int(await self._db.read(lambda c: c.execute(select).scalar_one()))
+
     async def unfinished(self, shards: Sequence[int]) -> list[TaskRecord]:
         """Tasks of these shards not in a final state: what a new owner rebuilds from."""
         states = [*WAITING_STATES, tasks_pb2.TASK_STATE_RUNNING]
@@ -117,10 +129,12 @@ class TaskStore:
         self, items: Sequence[Item], dispatch_id: str, now: datetime, fence: Fence
     ) -> list[Handout]:
         """QUEUED → RUNNING for each task of a shard still held, counting the attempt, in one
-        statement. The batch shares `dispatch_id` (new for every hand-out, so still unique per
-        attempt). Returns the tasks that moved (a task cancelled meanwhile does not): from the
-        hand-out each item carries, with the attempt count read back, or read whole where an
-        item carries none (a task queued from another replica's hint)."""
+        statement; its start is cleared until a worker takes it (callers see it QUEUED until
+        then: `TaskRecord.shown_state`). The batch shares `dispatch_id` (new for every
+        hand-out, so still unique per attempt). Returns the tasks that moved (a task cancelled
+        meanwhile does not): from the hand-out each item carries, with the attempt count read
+        back, or read whole where an item carries none (a task queued from another replica's
+        hint)."""
 
         def run(connection: Connection) -> list[Handout]:
             held = set(connection.execute(fence.held()).scalars())
@@ -340,10 +354,21 @@ _REQUEUED: dict[str, Any] = {
 }
 
 
+_UNFINISHED = [*WAITING_STATES, tasks_pb2.TASK_STATE_RUNNING]
+_NOT_TAKEN = sa.and_(tasks.c.state == tasks_pb2.TASK_STATE_RUNNING, tasks.c.start_time.is_(None))
+# The states callers see (`TaskRecord.shown_state`) that differ from the row's, as conditions.
+_SHOWN: dict[int, sa.ColumnElement[bool]] = {
+    tasks_pb2.TASK_STATE_QUEUED: sa.or_(tasks.c.state == tasks_pb2.TASK_STATE_QUEUED, _NOT_TAKEN),
+    tasks_pb2.TASK_STATE_RUNNING: sa.and_(tasks.c.state == tasks_pb2.TASK_STATE_RUNNING,
+                                          tasks.c.start_time.is_not(None)),
+}  # fmt: skip
+
+
 def _filters(query: TaskQuery) -> list[sa.ColumnElement[bool]]:
+    state = tasks_pb2.TASK_STATE_DEAD_LETTERED if query.dead_letters else query.state
     wanted = {
         tasks.c.owner: query.owner or None,
-        tasks.c.state: tasks_pb2.TASK_STATE_DEAD_LETTERED if query.dead_letters else query.state,
+        tasks.c.state: None if state in _SHOWN else state,
         tasks.c.priority: query.priority,
         tasks.c.worker_type: query.worker_type,
         tasks.c.function_name: query.function_name,
@@ -351,6 +376,8 @@ def _filters(query: TaskQuery) -> list[sa.ColumnElement[bool]]:
         tasks.c.dead_letter_reason: query.reason,
     }
     found = [column == value for column, value in wanted.items() if value]
+    if state in _SHOWN:
+        found.append(_SHOWN[state])
     if query.dead_letters:
         found.append(tasks.c.purge_time.is_(None))
     if query.before is not None:
@@ -373,7 +400,7 @@ _HANDOUT = (  # a batch handed out; only the attempt count is read back
     .where(tasks.c.id.in_(sa.bindparam("ids", expanding=True)),
            tasks.c.state == tasks_pb2.TASK_STATE_QUEUED)
     .values(state=tasks_pb2.TASK_STATE_RUNNING, attempts=tasks.c.attempts + 1,
-            dispatch_id=sa.bindparam("b_dispatch"), next_attempt_time=None,
+            dispatch_id=sa.bindparam("b_dispatch"), next_attempt_time=None, start_time=None,
             update_time=sa.bindparam("b_at"))
     .returning(tasks.c.id, tasks.c.attempts)
 )  # fmt: skip

@@ -1,5 +1,7 @@
 """Request checks: submits become validated `NewTask`s, or every field violation at once;
-resource names, dead-letter retries and filters are checked the same way."""
+resource names, dead-letter retries and filters are checked the same way. What only some
+callers may ask for (an internal function, CRITICAL priority) is a refusal of its own,
+PERMISSION_DENIED naming the fields, checked before anything else about the request."""
 
 from __future__ import annotations
 
@@ -9,12 +11,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import grpc
+from google.rpc import error_details_pb2
+
 from services.tasks.changes import NewTask
 from services.tasks.convert import struct_to_python
 from services.tasks.policy import shard_of
 from services.tasks.registry import Registry, TaskFunction
 from voka import errors
-from voka.errors import FieldViolation
+from voka.errors import FieldViolation, VokaError
 from voka.tasks.v1 import tasks_pb2
 
 MAX_BATCH = 1000  # submits per request (or per stream message)
@@ -54,6 +59,22 @@ class Submits:
     def __init__(self, registry: Registry, shards: int) -> None:
         self._registry = registry
         self._shards = shards
+
+    def forbidden(
+        self, request: tasks_pb2.SubmitTaskRequest, trusted: bool, path: str = ""
+    ) -> list[FieldViolation]:
+        """What this caller may not ask for: an internal function (no caller, the service
+        queues those itself), CRITICAL priority (`trusted` callers only: admins, services)."""
+        problems = []
+        function = self._registry.get(request.function_name)
+        if function is not None and function.internal:
+            problems.append(FieldViolation(
+                f"{path}function_name", f"{function.name} is internal: only the tasks service "
+                "queues it",
+            ))  # fmt: skip
+        if request.priority == tasks_pb2.PRIORITY_CRITICAL and not trusted:
+            problems.append(critical(f"{path}priority"))
+        return problems
 
     def check(
         self, request: tasks_pb2.SubmitTaskRequest, owner: str, now: datetime, path: str = ""
@@ -193,3 +214,19 @@ def dead_letter_ids(names: Sequence[str]) -> tuple[list[str], list[FieldViolatio
             problems.append(FieldViolation(f"names[{index}]", "must be dead-letters/{id}"))
         ids.append(found)
     return ids, problems
+
+
+def critical(field: str) -> FieldViolation:
+    """CRITICAL is the level every task ages towards; asking for it outright is for admins and
+    services, so no user's flood outranks everyone else's work."""
+    return FieldViolation(field, "PRIORITY_CRITICAL is for admins and services only")
+
+
+def permission_denied(violations: Sequence[FieldViolation]) -> VokaError:
+    """PERMISSION_DENIED naming every refused field, in words and in a BadRequest detail."""
+    detail = error_details_pb2.BadRequest(field_violations=[
+        error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+        for v in violations
+    ])  # fmt: skip
+    summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
+    return VokaError(f"not allowed: {summary}", (detail,), grpc.StatusCode.PERMISSION_DENIED)

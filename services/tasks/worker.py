@@ -37,7 +37,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 
-from services.tasks import convert
+from services.tasks import convert, peers
 from services.tasks.batching import Outbox
 from services.tasks.events import parse_worker_type, type_token
 from services.tasks.heartbeats import BusyMeter, Heartbeat, Identity, status_event
@@ -181,8 +181,9 @@ class Worker:
                 raise LookupError(f"{dispatch.function_name} is not registered here")
             args = arguments(dispatch)
             attempt.stoppable = function.is_async
-            async with asyncio.timeout(_seconds(dispatch.attempt_timeout) or None):
-                value = await self._call(function, args)
+            with peers.acting_for(dispatch.owner):  # its calls to peers name the task's owner
+                async with asyncio.timeout(_seconds(dispatch.attempt_timeout) or None):
+                    value = await self._call(function, args)
             report.result.CopyFrom(convert.json_value(value))
             report.phase = events_pb2.ATTEMPT_PHASE_SUCCEEDED
         except Exception as exc:

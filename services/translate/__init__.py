@@ -2,4 +2,4 @@
 
 from voka.registry import declare
 
-DECLARATION = declare("translate", 50052, __file__)
+DECLARATION = declare("translate", 50052, __file__, consumes=())

@@ -159,7 +159,7 @@ def _signed(
 
 def _refused_at_edge(reply: httpx.Response, message: str) -> None:
     assert reply.status_code == 401, reply.text
-    assert reply.json() == {"code": 16, "message": message}
+    assert reply.json() == {"code": 16, "message": message, "details": []}
     assert reply.headers["content-type"] == "application/json"
 
 

@@ -11,12 +11,14 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import sign_in
+from tests.e2e.test_webhooks import admin
+from tools.mesh import Mesh
 
 pytestmark = pytest.mark.integration
 
 
-def test_status_snapshot_stream_and_tilt_over_rest(rest: httpx.Client):
-    headers = sign_in(rest)
+def test_status_snapshot_stream_and_tilt_over_rest(rest: httpx.Client, mesh: Mesh):
+    headers = admin(rest, mesh)  # frame streams and the motor are for operators and admins
     status = rest.get("/api/v1/kinect/status", headers=headers)
     assert status.status_code == 200, status.text
     assert status.json()["source"] == "FRAME_SOURCE_SYNTHETIC"
@@ -39,6 +41,11 @@ def test_status_snapshot_stream_and_tilt_over_rest(rest: httpx.Client):
     tilt = rest.post("/api/v1/kinect/tilt", json={"tiltDegrees": 40}, headers=headers)
     assert tilt.status_code == 400
     assert tilt.json()["details"][0]["fieldViolations"][0]["field"] == "tilt_degrees"
+
+
+def test_the_motor_is_not_for_every_user(rest: httpx.Client):
+    tilt = rest.post("/api/v1/kinect/tilt", json={"tiltDegrees": 5}, headers=sign_in(rest))
+    assert tilt.status_code == 403, tilt.text
 
 
 def test_kinect_refuses_anonymous_callers(rest: httpx.Client):

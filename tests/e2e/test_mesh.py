@@ -84,7 +84,7 @@ def test_unknown_api_path_is_404_json(rest: httpx.Client):
     reply = rest.get("/api/v1/no-such-thing")
     assert reply.status_code == 404
     assert reply.headers["content-type"].startswith("application/json")
-    assert reply.json() == {"code": 5, "message": "no such API path"}
+    assert reply.json() == {"code": 5, "message": "no such API path", "details": []}
 
 
 def test_unknown_query_parameter_is_400_json(rest: httpx.Client):

@@ -332,11 +332,15 @@ def test_filter_order_and_edge_settings():
     )
     names = [f["name"] for f in hcm(config)["http_filters"]]
     assert names == [
+        "envoy.filters.http.lua.edge_replies",
         "envoy.filters.http.health_check",
         "envoy.filters.http.cors",
+        "envoy.filters.http.lua.header_names",
         "envoy.filters.http.grpc_web",
         "envoy.filters.http.local_ratelimit",
         "envoy.filters.http.jwt_authn",
+        "envoy.filters.http.local_ratelimit.user_rate_limit",
+        "envoy.filters.http.buffer",
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.router",
     ]
@@ -344,9 +348,12 @@ def test_filter_order_and_edge_settings():
     health = http_filter(config, "envoy.filters.http.health_check")
     assert health["pass_through_mode"] is False
     assert health["headers"] == [{"name": ":path", "string_match": {"exact": "/health"}}]
-    limit = http_filter(config, "envoy.filters.http.local_ratelimit")
-    assert limit["token_bucket"] == {"max_tokens": 7, "tokens_per_fill": 7, "fill_interval": "2.5s"}
-    assert limit["rate_limited_as_resource_exhausted"] is True
+    bucket = {"max_tokens": 7, "tokens_per_fill": 7, "fill_interval": "2.5s"}
+    for name, key in (("", "remote_address"), (".user_rate_limit", "user")):
+        limit = http_filter(config, f"envoy.filters.http.local_ratelimit{name}")
+        assert "token_bucket" not in limit  # no bucket shared by every client
+        assert limit["descriptors"] == [{"entries": [{"key": key}], "token_bucket": bucket}]
+        assert limit["rate_limited_as_resource_exhausted"] is True
     cors = virtual_host(config)["typed_per_filter_config"]["envoy.filters.http.cors"]
     assert cors["allow_origin_string_match"] == [{"exact": "https://app.example"}]
     assert "grpc-status" in cors["expose_headers"]
@@ -355,6 +362,16 @@ def test_filter_order_and_edge_settings():
         "address": "127.0.0.1",
         "port_value": 9901,
     }
+
+
+def test_client_addresses_are_trusted_only_as_far_as_configured():
+    assert hcm(build_config(DESCRIPTOR_SET, UPSTREAMS))["xff_num_trusted_hops"] == 0
+    behind_ingress = hcm(build_config(DESCRIPTOR_SET, UPSTREAMS, xff_num_trusted_hops=1))
+    assert behind_ingress["xff_num_trusted_hops"] == 1
+    assert behind_ingress["use_remote_address"] is True
+    assert behind_ingress["internal_address_config"] == {"cidr_ranges": []}
+    with pytest.raises(ValueError, match="xff_num_trusted_hops"):
+        build_config(DESCRIPTOR_SET, UPSTREAMS, xff_num_trusted_hops=-1)
 
 
 def test_clusters_speak_http2_and_are_health_checked():

@@ -28,11 +28,11 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from gateway.config import JWKS_CLUSTER
+from gateway.config import JWKS_CLUSTER, OTLP_CLUSTER
 from services.tasks.events import parse_worker_type
 from services.tasks.settings import TasksSettings
 from tests.k8s import kustomize
-from tools import k8s_gateway
+from tools import k8s_gateway, nats_auth
 from voka import registry
 from voka.config import Settings
 from voka.health import LIVENESS
@@ -618,6 +618,8 @@ def test_envoy_reaches_every_service_by_its_service_name():
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
     # Besides the domains, Envoy's own listener, from which it fetches the JWKS (in the pod).
     jwks = clusters.pop(JWKS_CLUSTER)["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+    # And the OpenTelemetry Collector its spans go to (tests/k8s/test_collector.py).
+    clusters.pop(OTLP_CLUSTER)
     assert jwks["endpoint"]["address"]["socket_address"] == {
         "address": "127.0.0.1",
         "port_value": 8080,
@@ -734,10 +736,13 @@ def test_nats_server_accepts_the_config(tmp_path: Path):
     conf = K8S / "base" / "nats" / "nats.conf"
     broken = tmp_path / "broken.conf"
     broken.write_text(conf.read_text().replace("jetstream {", "jetstream {\n  no_such_option: 1"))
+    shutil.copy(conf.parent / "auth.conf", tmp_path / "auth.conf")  # what both include
+    # The passwords the pods get from their Secrets, made as k8s/README.md says (hex).
+    passwords = {nats_auth.password_variable(u): os.urandom(32).hex() for u in nats_auth.users()}
     results = [
         subprocess.run(
             [str(nats_server), "-t", "-c", str(path)],
-            env={"SERVER_NAME": "nats-0"},
+            env={"SERVER_NAME": "nats-0", **passwords},
             capture_output=True,
             text=True,
             timeout=30,
@@ -747,6 +752,42 @@ def test_nats_server_accepts_the_config(tmp_path: Path):
     ]
     assert results[0].returncode == 0, results[0].stdout + results[0].stderr
     assert results[1].returncode != 0, "nats-server -t accepted an unknown option"
+
+
+def test_nats_users_are_what_the_declarations_say(docs: list[Doc]):
+    """auth.conf is generated from the services' declarations (tools/nats_auth.py): current,
+    in the ConfigMap, and it lets no one in without a user."""
+    assert nats_auth.main(["k8s", "--check"]) == 0, "run `python -m tools.nats_auth k8s`"
+    config = generated(docs, "nats-config")["data"]
+    assert config["auth.conf"] == nats_auth.k8s_config()
+    assert "include ./auth.conf" in config["nats.conf"]
+    assert "no_auth_user" not in config["nats.conf"] + config["auth.conf"]
+
+
+def test_every_nats_user_has_its_password_from_its_own_secret(docs: list[Doc]):
+    """The NATS servers get every user's password (auth.conf refers to them); each service's
+    pods, the dedicated task workers and the streams Job get their own user's only."""
+    (server,) = one(docs, "StatefulSet", "nats")["spec"]["template"]["spec"]["containers"]
+    env = env_of(server)
+    for user in nats_auth.users():
+        secret = _secret_ref(env[nats_auth.password_variable(user)])
+        assert secret == (nats_auth.k8s_secret(user), "password")
+    signed_in = {domain: container(docs, domain) for domain in registry.names()}
+    (signed_in["tasks-workers"],) = one(docs, "Deployment", "tasks-workers")["spec"]["template"][
+        "spec"
+    ]["containers"]
+    (streams,) = one(docs, "Job", "nats-streams")["spec"]["template"]["spec"]["containers"]
+    signed_in["nats-streams"] = streams
+    for workload, c in signed_in.items():
+        user = env_of(c)["VOKA_NATS_USER"]["value"]
+        assert user == {"tasks-workers": "tasks", "nats-streams": nats_auth.ADMIN}.get(
+            workload, workload
+        )
+        assert _secret_ref(env_of(c)["VOKA_NATS_PASSWORD"]) == (nats_auth.k8s_secret(user),
+                                                                "password")  # fmt: skip
+        assert not any("PASSWORD" in name for name in env_of(c) if name != "VOKA_NATS_PASSWORD")
+    assert streams["command"] == ["python", "-m", "tools.nats_auth", "provision"]
+    assert _allowed(docs, "nats-streams", "nats", "client")
 
 
 # --- overlays and the image ------------------------------------------------------------------

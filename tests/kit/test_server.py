@@ -70,7 +70,7 @@ async def test_get_health_of_another_service_is_not_found(channel):
 async def test_watch_health_streams_max_events(channel):
     ops = ops_pb2_grpc.OpsServiceStub(channel)
     request = ops_pb2.WatchHealthRequest(
-        service="kinect", interval=duration_pb2.Duration(nanos=100_000_000), max_events=3
+        service="kinect", interval=duration_pb2.Duration(nanos=500_000_000), max_events=3
     )
     events = [e async for e in ops.WatchHealth(request)]
     assert [e.health.service for e in events] == ["kinect"] * 3

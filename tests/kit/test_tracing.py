@@ -1,9 +1,12 @@
 """The kit's own tracing hook on all four RPC kinds (the contrib aio instrumentation breaks on
 stream-stream): the server span joins the caller's trace from `traceparent`, is named after the
-method and records the final status code."""
+method and records the final status code. And the export: nothing leaves a process unless an
+OTLP endpoint is configured; then its spans reach a real OTLP receiver, probes that start a
+trace left out."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -11,11 +14,15 @@ from typing import Any
 import grpc
 import pytest
 from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as otlp_grpc
+from opentelemetry.exporter.otlp.proto.http import trace_exporter as otlp_http
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.fixtures.tokens import TokenFactory
+from tests.traces.otlp import otlp_receiver
+from voka import telemetry
 from voka.config import Settings
 from voka.server import Running, ServiceSpec, single, start
 from voka.tasks.v1 import tasks_pb2_grpc
@@ -95,3 +102,82 @@ async def test_stream_stream_span(tasks: Running, spans: InMemorySpanExporter):
     assert format(span.context.trace_id, "032x") == TRACE_ID
     assert span.attributes is not None
     assert span.attributes["rpc.grpc.status_code"] == 0
+
+
+# --- export ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def otel_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No OTEL_* variable from the environment the tests run in."""
+    for name in [n for n in os.environ if n.startswith("OTEL_")]:
+        monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_nothing_is_exported_without_an_endpoint(otel_env: pytest.MonkeyPatch):
+    assert telemetry.span_exporter() is None
+    otel_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+    otel_env.setenv("OTEL_TRACES_EXPORTER", "none")
+    assert telemetry.span_exporter() is None
+
+
+@pytest.mark.parametrize(
+    ("variables", "exporter"),
+    [
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317"}, otlp_grpc.OTLPSpanExporter),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "collector:4317"}, otlp_grpc.OTLPSpanExporter),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            },
+            otlp_http.OTLPSpanExporter,
+        ),
+    ],
+)
+def test_an_endpoint_picks_the_otlp_exporter_of_its_protocol(
+    otel_env: pytest.MonkeyPatch, variables: dict[str, str], exporter: type
+):
+    for name, value in variables.items():
+        otel_env.setenv(name, value)
+    chosen = telemetry.span_exporter()
+    assert isinstance(chosen, exporter)
+    chosen.shutdown()
+
+
+def test_the_service_is_named_after_voka_unless_otel_service_name_says(
+    otel_env: pytest.MonkeyPatch,
+):
+    resource = telemetry.tracer_provider("tasks", "1.2.3").resource.attributes
+    assert (resource["service.name"], resource["service.version"]) == ("voka-tasks", "1.2.3")
+    otel_env.setenv("OTEL_SERVICE_NAME", "tasks-eu")
+    assert telemetry.tracer_provider("tasks", "1").resource.attributes["service.name"] == "tasks-eu"
+
+
+def test_spans_reach_an_otlp_receiver_and_probes_that_start_a_trace_do_not(
+    otel_env: pytest.MonkeyPatch,
+):
+    with otlp_receiver() as receiver:
+        otel_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+        provider = telemetry.tracer_provider("unit", "1.2.3")
+        tracer = provider.get_tracer("test")
+        with tracer.start_as_current_span("grpc.health.v1.Health/Check") as probe:
+            pass
+        with (
+            tracer.start_as_current_span("outer") as outer,
+            tracer.start_as_current_span("grpc.health.v1.Health/Check"),
+        ):
+            pass
+        assert provider.force_flush(10_000)
+        spans = receiver.wait_for(lambda got: len(got) >= 2)
+        provider.shutdown()
+    assert probe.get_span_context().is_valid  # its log line still has ids
+    assert not probe.get_span_context().trace_flags.sampled
+    trace_id = format(outer.get_span_context().trace_id, "032x")
+    assert sorted((s.name, s.service, s.trace_id) for s in spans) == [
+        ("grpc.health.v1.Health/Check", "voka-unit", trace_id),
+        ("outer", "voka-unit", trace_id),
+    ]
+    inner = next(s for s in spans if s.name != "outer")
+    assert inner.parent_id == format(outer.get_span_context().span_id, "016x")

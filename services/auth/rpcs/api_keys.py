@@ -1,5 +1,10 @@
 """API keys: created (shown once), listed, revoked, and resolved for this service and, through
-AuthenticateApiKey, for every other service's kit."""
+AuthenticateApiKey, for every other service's kit.
+
+A token exchanged for a key carries the key's id as its `sid`, so revoking the key cuts off
+every token exchanged for it (and the owner's cut-offs reach them too: their `sub` is the
+owner). A refused key is audited in a transaction of its own: the check itself writes nothing,
+and an audit entry written beside it would be rolled back with the refusal."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from services.auth import convert, tokens
 from services.auth import validation as check
 from services.auth.context import API_KEY, parse, user_id_in
 from services.auth.rpcs.base import AuthRpcs, Context, epoch
-from services.auth.sessions import roles_of
+from services.auth.sessions import Revoked, roles_of
 from services.auth.store import API_KEY_ORDER, ApiKeyRecord, ApiKeyStore, Client, UserRecord, now
 from voka import authn, errors, pagination, tenancy, wellknown
 from voka.auth.v1 import auth_pb2, events_pb2
@@ -111,6 +116,12 @@ class ApiKeyRpcs(AuthRpcs):
             if row.revoke_time is None:
                 moment = now()
                 await tx.api_keys.update(row.id, revoke_time=moment)
+                revoked = Revoked()
+                reason = auth_pb2.REVOCATION_REASON_API_KEY_REVOKED
+                await self._sessions.cut_off(
+                    tx, row.owner, row.id, moment, reason=reason, revoked=revoked
+                )
+                events.extend(revoked.events)
                 await tx.audit.record(
                     auth_pb2.AUDIT_EVENT_TYPE_API_KEY_REVOKED,
                     self._clients.of(context),
@@ -138,22 +149,23 @@ class ApiKeyRpcs(AuthRpcs):
             good = row is not None and hmac.compare_digest(row.secret_hash, tokens.digest(secret))
             user = await tx.users.get(row.user_id) if good and row else None
             if (
-                row is None
-                or user is None
-                or convert.api_key_state(row) != auth_pb2.API_KEY_STATE_ACTIVE
-                or user.disabled
+                row is not None
+                and user is not None
+                and convert.api_key_state(row) == auth_pb2.API_KEY_STATE_ACTIVE
+                and not user.disabled
             ):
-                await tx.audit.record(
-                    auth_pb2.AUDIT_EVENT_TYPE_API_KEY_REJECTED,
-                    client,
-                    resource=row.name if row else "",
-                    details={"key_prefix": tokens.api_key_prefix(secret)},
-                )
-                raise errors.unauthenticated("API key not valid")
-            last = row.last_used_time
-            if last is None or now() - wellknown.utc(last) > timedelta(minutes=1):
-                await tx.api_keys.update(row.id, last_used_time=now())
-        return row, user
+                last = row.last_used_time
+                if last is None or now() - wellknown.utc(last) > timedelta(minutes=1):
+                    await tx.api_keys.update(row.id, last_used_time=now())
+                return row, user
+        async with self._tx() as tx:
+            await tx.audit.record(
+                auth_pb2.AUDIT_EVENT_TYPE_API_KEY_REJECTED,
+                client,
+                resource=row.name if row else "",
+                details={"key_prefix": tokens.api_key_prefix(secret)},
+            )
+        raise errors.unauthenticated("API key not valid")
 
     async def AuthenticateApiKey(
         self, request: auth_pb2.AuthenticateApiKeyRequest, context: Context
@@ -172,7 +184,7 @@ class ApiKeyRpcs(AuthRpcs):
     ) -> auth_pb2.ExchangeApiKeyResponse:
         key, user = await self.resolve_api_key(request.api_key, self._clients.of(context))
         not_after = wellknown.utc(key.expire_time).timestamp() if key.expire_time else None
-        access = self._issuer.issue(user.name, roles_of(user), not_after=not_after)
+        access = self._issuer.issue(user.name, roles_of(user), key.id, not_after=not_after)
         return auth_pb2.ExchangeApiKeyResponse(
             access_token=access.token,
             token_type="Bearer",  # noqa: S106 - the scheme, not a secret

@@ -106,8 +106,9 @@ class AuthRpcs(auth_pb2_grpc.AuthServiceServicer):
         if email and await users.taken("email_key", email, own):
             raise errors.already_exists("email", email)
 
-    def _rate_limited(self, window: SlidingWindow, key: str, what: str) -> None:
-        wait = window.retry_after(key)
+    def _take(self, window: SlidingWindow, key: str, what: str) -> None:
+        """Count one attempt of the client address `key`, or refuse it when the window is full."""
+        wait = window.take(key)
         if wait > 0:
             raise errors.resource_exhausted(
                 f"too many {what} from this address", timedelta(seconds=wait)

@@ -1,10 +1,15 @@
 """Registration and login: normalised, unique accounts; password checks with the per-address
-limit, the per-account lockout and an audit entry per attempt."""
+limit, the per-account lockout and an audit entry per attempt.
+
+Both limits hold under concurrency: the per-address window is taken before the password check
+and given back when the login succeeds, and a failure is counted in one UPDATE of the account
+(store.UserStore.count_failure), so 64 wrong passwords at once count 64.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import NoReturn
 
 from google.protobuf.message import Message
 
@@ -13,7 +18,7 @@ from services.auth import validation as check
 from services.auth.passwords import hash_password, verify_password
 from services.auth.rpcs.base import AuthRpcs, Context
 from services.auth.store import Client, Stores, UserRecord, now
-from voka import errors
+from voka import errors, wellknown
 from voka.auth.v1 import auth_pb2, events_pb2
 from voka.errors import FieldViolation
 
@@ -27,7 +32,6 @@ class SignInRpcs(AuthRpcs):
         self, request: auth_pb2.RegisterRequest, context: Context
     ) -> auth_pb2.RegisterResponse:
         client = self._clients.of(context)
-        self._rate_limited(self._ip_registrations, client.ip_address, "registrations")
         username, email = check.normal_username(request.username), check.normal_email(request.email)
         check.check(
             check.username_problems(username)
@@ -36,8 +40,8 @@ class SignInRpcs(AuthRpcs):
             + check.display_name_problems(request.display_name)
             + check.language_problems(request.language_code)
         )
+        self._take(self._ip_registrations, client.ip_address, "registrations")
         password_hash = await hash_password(request.password)
-        self._ip_registrations.add(client.ip_address)
         user = await self.create_user(
             username,
             email,
@@ -89,7 +93,6 @@ class SignInRpcs(AuthRpcs):
         self, request: auth_pb2.LoginRequest, context: Context
     ) -> auth_pb2.LoginResponse:
         client = self._clients.of(context)
-        self._rate_limited(self._ip_failures, client.ip_address, "failed logins")
         login = request.username.strip()
         if not login or not request.password:
             check.check(
@@ -99,94 +102,109 @@ class SignInRpcs(AuthRpcs):
                     if not getattr(request, f).strip()
                 ]
             )
-        async with self._read() as stores:
-            user = await stores.users.by_login(check.username_key(login), check.normal_email(login))
-        locked = convert.locked_until(user) if user is not None else None
-        if user is not None and locked is not None:
-            await self._login_failed(user, login, client, "locked")
-            raise errors.resource_exhausted(
-                "account locked after too many failed logins", locked - now()
-            )
-        if not await verify_password(user.password_hash if user else None, request.password):
-            await self._wrong_password(user, login, client)
-        assert user is not None
-        if user.disabled:
-            await self._login_failed(user, login, client, "disabled")
-            raise errors.permission_denied("account disabled")
-        return await self._login_succeeded(user, client)
+        # Taken now, as a failure until the password proves otherwise: taken after the check,
+        # concurrent guesses would all find the window open.
+        self._take(self._ip_failures, client.ip_address, "failed logins")
+        wrong = False
+        try:
+            async with self._read() as stores:
+                user = await stores.users.by_login(
+                    check.username_key(login), check.normal_email(login)
+                )
+            locked = convert.locked_until(user) if user is not None else None
+            if user is not None and locked is not None:
+                await self._login_failed(user, login, client, "locked")
+                raise errors.resource_exhausted(
+                    "account locked after too many failed logins", locked - now()
+                )
+            if not await verify_password(user.password_hash if user else None, request.password):
+                wrong = True
+                await self._wrong_password(user, login, client)
+            assert user is not None
+            if user.disabled:
+                await self._login_failed(user, login, client, "disabled")
+                raise errors.permission_denied("account disabled")
+            return await self._login_succeeded(user, client)
+        finally:
+            if not wrong:
+                self._ip_failures.give_back(client.ip_address)
 
-    async def _wrong_password(self, user: UserRecord | None, login: str, client: Client) -> None:
-        """Count the failure; the one that reaches the threshold locks the account."""
-        self._ip_failures.add(client.ip_address)
+    async def _wrong_password(
+        self, user: UserRecord | None, login: str, client: Client
+    ) -> NoReturn:
+        """Count the failure; the one that reaches the threshold locks the account, and every
+        failure while it is locked (this one's or a concurrent one's doing) says so."""
         if user is None:
             await self._login_failed(None, login, client, "unknown account")
             raise errors.unauthenticated(WRONG_CREDENTIALS)
-        failures = user.consecutive_failures + 1
-        lock = None
-        if failures >= self._settings.auth_lockout_threshold:
-            lock = now() + timedelta(seconds=self._settings.auth_lockout_seconds)
-        await self._login_failed(
-            user, login, client, "wrong password", failures=failures, lock=lock
-        )
-        if lock is not None:
+        lock = now() + timedelta(seconds=self._settings.auth_lockout_seconds)
+        threshold = self._settings.auth_lockout_threshold
+        events: list[Message] = []
+        async with self._tx(events) as tx:
+            counted = await tx.users.count_failure(user.id, threshold, lock)
+            failures = counted.consecutive_failures
+            await self._failure(
+                tx, user.name, login, client, "wrong password", failures=failures, events=events
+            )
+            if counted.lock_expire_time and wellknown.utc(counted.lock_expire_time) == lock:
+                await self._locked(
+                    tx, user.name, client, failures=failures, lock=lock, events=events
+                )
+        locked = convert.locked_until(counted)
+        if locked is not None:
             raise errors.resource_exhausted(
-                "account locked after too many failed logins", lock - now()
+                "account locked after too many failed logins", locked - now()
             )
         raise errors.unauthenticated(WRONG_CREDENTIALS)
 
     async def _login_failed(
+        self, user: UserRecord | None, login: str, client: Client, reason: str
+    ) -> None:
+        """A refusal that counts nothing against the account (unknown, locked, disabled)."""
+        events: list[Message] = []
+        async with self._tx(events) as tx:
+            name = user.name if user is not None else ""
+            await self._failure(tx, name, login, client, reason, failures=0, events=events)
+
+    async def _failure(
         self,
-        user: UserRecord | None,
+        tx: Stores,
+        name: str,
         login: str,
         client: Client,
         reason: str,
         *,
-        failures: int = 0,
-        lock: Any = None,
+        failures: int,
+        events: list[Message],
     ) -> None:
-        name = user.name if user is not None else ""
-        events: list[Message] = []
-        async with self._tx(events) as tx:
-            if user is not None and failures:
-                await tx.users.update(
-                    user.id,
-                    failed_login_count=user.failed_login_count + 1,
-                    consecutive_failures=failures,
-                    last_failed_login_time=now(),
-                    **({"lock_expire_time": lock} if lock is not None else {}),
-                )
-            await tx.audit.record(
-                auth_pb2.AUDIT_EVENT_TYPE_LOGIN_FAILED,
-                client,
+        await tx.audit.record(
+            auth_pb2.AUDIT_EVENT_TYPE_LOGIN_FAILED,
+            client,
+            user=name,
+            login=login,
+            reason=reason,
+            details={"consecutive_failures": failures},
+        )
+        events.append(
+            events_pb2.LoginFailedEvent(
                 user=name,
                 login=login,
                 reason=reason,
-                details={"consecutive_failures": failures},
+                consecutive_failure_count=failures,
+                ip_address=client.ip_address,
+                user_agent=client.user_agent,
+                event_time=convert.timestamp(now()),
             )
-            events.append(
-                events_pb2.LoginFailedEvent(
-                    user=name,
-                    login=login,
-                    reason=reason,
-                    consecutive_failure_count=failures,
-                    ip_address=client.ip_address,
-                    user_agent=client.user_agent,
-                    event_time=convert.timestamp(now()),
-                )
-            )
-            if lock is not None:
-                await self._locked(
-                    tx, name=name, failures=failures, lock=lock, client=client, events=events
-                )
+        )
 
     async def _locked(
         self,
         tx: Stores,
-        *,
         name: str,
-        failures: int,
-        lock: Any,
         client: Client,
+        *,
+        failures: int,
+        lock: datetime,
         events: list[Message],
     ) -> None:
         await tx.audit.record(
@@ -209,13 +227,7 @@ class SignInRpcs(AuthRpcs):
         name = user.name
         events: list[Message] = []
         async with self._tx(events) as tx:
-            user = await tx.users.update(
-                user.id,
-                login_count=user.login_count + 1,
-                consecutive_failures=0,
-                lock_expire_time=None,
-                last_login_time=now(),
-            )
+            user = await tx.users.count_login(user.id)
             opened = await self._sessions.open(tx, user, client)
             await tx.audit.record(
                 auth_pb2.AUDIT_EVENT_TYPE_LOGIN_SUCCEEDED,

@@ -91,8 +91,18 @@ class TokenRpcs(AuthRpcs):
         self, request: auth_pb2.IssueServiceTokenRequest, context: Context
     ) -> auth_pb2.IssueServiceTokenResponse:
         """Only `client_secret` is accepted for now: a client assertion is refused like a bad
-        secret, never trusted unchecked."""
+        secret, never trusted unchecked. A `service` that is no service name is refused as such,
+        and audited like any refusal."""
         client = self._clients.of(context)
+        problems = check.service_problems(request.service)
+        if problems:
+            async with self._tx() as tx:
+                await tx.audit.record(
+                    auth_pb2.AUDIT_EVENT_TYPE_SERVICE_TOKEN_DENIED,
+                    client,
+                    reason="service: not a service name",
+                )
+            check.check(problems)
         subject = f"services/{request.service}"
         expected = self._settings.auth_service_secrets.get(request.service, "")
         given = tokens.digest(request.client_secret) if request.client_secret else ""

@@ -1,6 +1,8 @@
 """Users: a caller's own account (profile, password, deletion, stats) and, for admins, every
 account (listing, disabling, enabling, roles). Each change commits with its audit entry and
-revokes the sessions it invalidates."""
+revokes the sessions it invalidates; a password change, disabling, demoting or deleting a user
+also cuts off every access token issued to the user before it (sessions.Sessions.revoke_all).
+API keys survive a password change: they are credentials of their own, revoked one by one."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from services.auth import convert
 from services.auth import validation as check
 from services.auth.context import STATS, parse
 from services.auth.passwords import hash_password, verify_password
-from services.auth.rpcs.base import AuthRpcs, Context, deny_bearer
+from services.auth.rpcs.base import AuthRpcs, Context
 from services.auth.sessions import Revoked
 from services.auth.store import USER_ORDER, Client, Stores, UserFilters, UserRecord, now
 from voka import authn, errors, pagination
@@ -20,6 +22,10 @@ from voka.auth.v1 import auth_pb2, events_pb2
 from voka.errors import FieldViolation
 
 USER_FIELDS = ("username", "email", "display_name")
+
+
+# What each role may do, in order: tokens of a user whose role goes down are cut off at once.
+RANK = {auth_pb2.ROLE_USER: 1, auth_pb2.ROLE_OPERATOR: 2, auth_pb2.ROLE_ADMIN: 3}
 
 
 class UserRpcs(AuthRpcs):
@@ -111,8 +117,6 @@ class UserRpcs(AuthRpcs):
                 raise errors.failed_precondition("the last admin cannot be deleted", "LAST_ADMIN")
             reason = auth_pb2.REVOCATION_REASON_USER_DELETED
             await self._sessions.revoke_all(tx, row.id, reason, identity.subject, revoked)
-            if identity.subject == row.name:
-                await deny_bearer(tx, identity, reason, revoked)
             await tx.users.delete(row.id)
             await tx.audit.record(
                 auth_pb2.AUDIT_EVENT_TYPE_USER_DELETED,
@@ -161,7 +165,6 @@ class UserRpcs(AuthRpcs):
         async with self._tx(events) as tx:
             reason = auth_pb2.REVOCATION_REASON_PASSWORD_CHANGED
             await self._sessions.revoke_all(tx, row.id, reason, identity.subject, revoked)
-            await deny_bearer(tx, identity, reason, revoked)
             moment = now()
             row = await tx.users.update(
                 row.id, password_hash=password_hash, password_change_time=moment
@@ -275,18 +278,19 @@ class UserRpcs(AuthRpcs):
         self, request: auth_pb2.SetUserRoleRequest, context: Context
     ) -> auth_pb2.SetUserRoleResponse:
         if request.role not in convert.ROLE_NAMES:
-            raise errors.invalid_argument([FieldViolation("role", "ROLE_USER or ROLE_ADMIN")])
+            raise errors.invalid_argument(
+                [FieldViolation("role", "ROLE_USER, ROLE_OPERATOR or ROLE_ADMIN")]
+            )
         identity = authn.caller()
         events: list[Message] = []
         revoked = Revoked()
         async with self._tx(events) as tx:
             row = await self._named_user(tx.users, request.name, "name")
             old = row.role
-            if old == auth_pb2.ROLE_ADMIN and request.role != auth_pb2.ROLE_ADMIN:
-                if await tx.users.admin_count() <= 1:
-                    raise errors.failed_precondition(
-                        "the last admin cannot be demoted", "LAST_ADMIN"
-                    )
+            demoted_admin = old == auth_pb2.ROLE_ADMIN and request.role != auth_pb2.ROLE_ADMIN
+            if demoted_admin and await tx.users.admin_count() <= 1:
+                raise errors.failed_precondition("the last admin cannot be demoted", "LAST_ADMIN")
+            if RANK.get(request.role, 0) < RANK.get(old, 0):  # a privilege taken away
                 reason = auth_pb2.REVOCATION_REASON_ROLE_CHANGED
                 await self._sessions.revoke_all(tx, row.id, reason, identity.subject, revoked)
             row = await tx.users.update(row.id, role=request.role, update_time=now())

@@ -4,7 +4,7 @@ motor and LED)."""
 from __future__ import annotations
 
 from services.kinect import convert, validation
-from services.kinect.rpcs.base import Context, KinectRpcs
+from services.kinect.rpcs.base import Context, KinectRpcs, operator
 from voka import authn, pagination
 from voka.kinect.v1 import kinect_pb2
 
@@ -56,7 +56,7 @@ class DeviceRpcs(KinectRpcs):
     async def SetTilt(
         self, request: kinect_pb2.SetTiltRequest, context: Context
     ) -> kinect_pb2.SetTiltResponse:
-        authn.caller()
+        operator()
         validation.tilt(request.tilt_degrees)
         index = self._devices.index_of(request.name)
         state = await self._devices.set_tilt(index, request.tilt_degrees)
@@ -65,7 +65,7 @@ class DeviceRpcs(KinectRpcs):
     async def SetLed(
         self, request: kinect_pb2.SetLedRequest, context: Context
     ) -> kinect_pb2.SetLedResponse:
-        authn.caller()
+        operator()
         validation.led(request.led)
         index = self._devices.index_of(request.name)
         state = await self._devices.set_led(index, request.led)

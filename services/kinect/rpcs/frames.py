@@ -1,5 +1,6 @@
 """Frames: live streams of a device's cameras, shared through the hub, each frame encoded as
-its stream asked, off the event loop."""
+its stream asked, off the event loop. A stream holds a capture loop open, so it is for
+operators, and counts against its caller's share of the hub's slots."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from services.kinect import convert, imaging, validation
 from services.kinect.camera import CaptureError
 from services.kinect.devices import name_of
 from services.kinect.frames import RawFrame
-from services.kinect.rpcs.base import Context, KinectRpcs
-from voka import authn, errors
+from services.kinect.rpcs.base import Context, KinectRpcs, operator
+from voka import errors
 from voka.kinect.v1 import kinect_pb2
 
 
@@ -21,11 +22,11 @@ class FrameRpcs(KinectRpcs):
     async def StreamFrames(
         self, request: kinect_pb2.StreamFramesRequest, context: Context
     ) -> AsyncIterator[kinect_pb2.StreamFramesResponse]:
-        authn.caller()
+        owner = operator().subject  # an API key's streams count as its owner's
         ask = validation.stream(request, self._max_fps)
         index = self._devices.index_of(request.name)
         sent = 0
-        async with self._hub.subscribe(index, ask.types, ask.fps) as subscription:
+        async with self._hub.subscribe(index, ask.types, ask.fps, owner) as subscription:
             while not ask.max_frames or sent < ask.max_frames:
                 try:
                     sequence, raw = await subscription.next()

@@ -1,12 +1,16 @@
 """`webhooks.deliver`: one HTTP POST of one event to one webhook, signed (`webhooks/signing.py`).
 
-The dispatcher queues it (never a caller: its arguments carry the webhook's secret sealed under
-the service's key, which only the service can make). Each attempt resolves the target again
-and checks the address (`webhooks/targets.py`), connects to that address, follows no redirect,
-and waits `VOKA_TASKS_WEBHOOK_TIMEOUT_SECONDS` at most. A 2xx succeeds; a 4xx other than 408
-and 429 will not get better and dead-letters at once; anything else (5xx, 3xx, 408, 429, no
-answer) raises so the scheduler retries with backoff, then dead-letters. The outcome's text
-(`HTTP 503 after 12 ms`) is what ListWebhookDeliveries reads the response code back from.
+The dispatcher queues it, never a caller (an internal function: the API refuses it). Its
+arguments carry the webhook's secret sealed under the service's key for this delivery's target
+and body (`secrets.delivery_context`), which only the service can make: a delivery whose target
+or body differs from what was sealed, whoever changed it, does not open and sends nothing.
+
+Each attempt resolves the target again and checks the address (`webhooks/targets.py`),
+connects to that address, follows no redirect, and waits `VOKA_TASKS_WEBHOOK_TIMEOUT_SECONDS`
+at most. A 2xx succeeds; a 4xx other than 408 and 429 will not get better and dead-letters at
+once; anything else (5xx, 3xx, 408, 429, no answer) raises so the scheduler retries with
+backoff, then dead-letters. The outcome's text (`HTTP 503 after 12 ms`) is what
+ListWebhookDeliveries reads the response code back from.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import httpx
 from services.tasks.registry import NonRetryableError, task_function
 from services.tasks.settings import TasksSettings
 from services.tasks.webhooks import signing, targets
-from services.tasks.webhooks.secrets import Sealer, SealError
+from services.tasks.webhooks.secrets import Sealer, SealError, delivery_context
 from services.tasks.webhooks.targets import Allowed, TargetRefused
 from voka.tasks.v1 import tasks_pb2
 
@@ -92,13 +96,16 @@ def _current() -> DeliveryConfig:
     max_attempts=8,
     attempt_timeout=60.0,
     idempotent=True,
+    internal=True,
 )
 async def deliver(
     webhook: str, delivery: str, target_uri: str, sealed_secret: str, body: str
 ) -> dict[str, Any]:
     config = _current()
     try:
-        secret = config.sealer.open(sealed_secret, webhook)
+        secret = config.sealer.open(
+            sealed_secret, delivery_context(webhook, delivery, target_uri, body)
+        )
         url = targets.parse(target_uri, config.allowed)
         host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
         ip = await targets.resolve(host, port, config.allowed)

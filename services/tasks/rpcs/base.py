@@ -1,5 +1,6 @@
-"""What the TasksService RPCs share: the service's parts they call, and the two habits every
-resource module needs (reading a task the caller may see, keyset pages over the task table).
+"""What the TasksService RPCs share: the service's parts they call, and the habits every
+resource module needs (reading a task the caller may see, showing it, keyset pages over the
+task table, who counts as trusted, the owner quota).
 
 Tenancy is the kit's (`voka.tenancy`): callers see their own tasks and webhooks, admins
 everyone's, and anyone else's record is NOT_FOUND, never PERMISSION_DENIED.
@@ -13,10 +14,12 @@ from typing import Any
 
 import grpc
 
+from services.tasks import convert
 from services.tasks.changes import TaskQuery
 from services.tasks.intake import Intake
 from services.tasks.lease_store import LeaseStore
 from services.tasks.pools import Pools
+from services.tasks.quotas import OwnerQuota
 from services.tasks.records import TaskRecord
 from services.tasks.registry import Registry
 from services.tasks.scheduler import Scheduler
@@ -27,9 +30,9 @@ from services.tasks.webhooks.dispatcher import Dispatcher
 from services.tasks.webhooks.secrets import Sealer
 from services.tasks.webhooks.store import WebhookStore
 from services.tasks.webhooks.targets import Allowed
-from voka import errors, pagination, tenancy
+from voka import authn, errors, pagination, tenancy
 from voka.bus import Bus
-from voka.tasks.v1 import tasks_pb2_grpc
+from voka.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -50,10 +53,11 @@ class Webhooks:
     per_owner: int
 
     @classmethod
-    def of(cls, store: WebhookStore, dispatcher: Dispatcher, settings: TasksSettings) -> Webhooks:
+    def of(
+        cls, store: WebhookStore, dispatcher: Dispatcher, settings: TasksSettings, sealer: Sealer
+    ) -> Webhooks:
         return cls(
-            store=store, dispatcher=dispatcher,
-            sealer=Sealer.from_config(settings.tasks_webhook_key, settings.data_dir),
+            store=store, dispatcher=dispatcher, sealer=sealer,
             allowed=Allowed.parse(settings.tasks_webhook_allowed_hosts),
             per_owner=settings.tasks_webhooks_per_owner,
         )  # fmt: skip
@@ -84,6 +88,12 @@ class BaseRpcs(tasks_pb2_grpc.TasksServiceServicer):
         self._webhooks = webhooks
         self._submits = Submits(registry, scheduler.settings.tasks_shards)
         self._accept = intake.accept
+        cap = scheduler.settings.tasks_max_queued_per_owner
+        self._quota = OwnerQuota(store.unfinished_count, cap)
+
+    def _shown(self, record: TaskRecord, full: bool = True) -> tasks_pb2.Task:
+        """The Task as callers see it, saying so when its pool has no worker."""
+        return convert.task(record, full, self._pools.live.staffed(record.worker_type))
 
     async def _task(self, task_id: str, resource: str = "Task") -> TaskRecord:
         """The task if the caller may see it; NOT_FOUND (named as `resource`) otherwise."""
@@ -92,6 +102,13 @@ class BaseRpcs(tasks_pb2_grpc.TasksServiceServicer):
         tenancy.require_visible(record.owner if record else None, resource, prefix + task_id)
         assert record is not None  # a missing task was refused just above
         return record
+
+
+def trusted() -> bool:
+    """Admins and services may ask for what users may not (CRITICAL priority), and services'
+    submits are not capped (their work fans in from many users, capped where they entered)."""
+    caller = authn.caller()
+    return caller.is_admin or caller.is_service
 
 
 def fingerprint(filters: TaskQuery) -> str:

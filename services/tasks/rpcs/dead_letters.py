@@ -10,8 +10,15 @@ from datetime import UTC
 from services.tasks import convert
 from services.tasks.changes import TaskQuery
 from services.tasks.records import TaskRecord
-from services.tasks.rpcs.base import BaseRpcs, Context, fingerprint, now, task_page
-from services.tasks.validation import dead_letter_ids, filter_problems, resource_id, retry_problems
+from services.tasks.rpcs.base import BaseRpcs, Context, fingerprint, now, task_page, trusted
+from services.tasks.validation import (
+    critical,
+    dead_letter_ids,
+    filter_problems,
+    permission_denied,
+    resource_id,
+    retry_problems,
+)
 from voka import errors, pagination, tenancy
 from voka.tasks.v1 import tasks_pb2
 
@@ -48,6 +55,8 @@ class DeadLettersRpcs(BaseRpcs):
     async def RetryDeadLetter(
         self, request: tasks_pb2.RetryDeadLetterRequest, context: Context
     ) -> tasks_pb2.RetryDeadLetterResponse:
+        if request.priority == tasks_pb2.PRIORITY_CRITICAL and not trusted():
+            raise permission_denied([critical("priority")])
         if problems := retry_problems(request):
             raise errors.invalid_argument(problems)
         record = await self._dead_letter(request.name)
@@ -57,7 +66,7 @@ class DeadLettersRpcs(BaseRpcs):
             raise errors.not_found("DeadLetter", request.name)
         requeued = await self._task(record.id)
         await self._scheduler.admit([requeued])
-        return tasks_pb2.RetryDeadLetterResponse(task=convert.task(requeued))
+        return tasks_pb2.RetryDeadLetterResponse(task=self._shown(requeued))
 
     async def RetryAllDeadLetters(
         self, request: tasks_pb2.RetryAllDeadLettersRequest, context: Context

@@ -4,7 +4,8 @@ shows the scheduler at work. The figures and actions themselves are `control.py`
 from __future__ import annotations
 
 from services.tasks import control
-from services.tasks.rpcs.base import BaseRpcs, Context, now
+from services.tasks.rpcs.base import BaseRpcs, Context, now, trusted
+from services.tasks.validation import critical, permission_denied
 from voka import authn, errors
 from voka.tasks.v1 import tasks_pb2
 
@@ -34,9 +35,21 @@ class SchedulerRpcs(BaseRpcs):
     async def SubmitDemoTasks(
         self, request: tasks_pb2.SubmitDemoTasksRequest, context: Context
     ) -> tasks_pb2.SubmitDemoTasksResponse:
-        owner, at = authn.caller().subject, now()
+        """A user's demo load is bounded twice: per call and by the demo tasks they have not
+        seen finish yet (both below the owner quota every submit counts against); its mix of
+        priorities leaves CRITICAL to admins and services."""
+        caller, allowed = authn.caller(), trusted()
+        if request.priority == tasks_pb2.PRIORITY_CRITICAL and not allowed:
+            raise permission_denied([critical("priority")])
+        settings = self._scheduler.settings
+        owner, at = caller.subject, now()
+        demos = control.demo_requests(self._registry, request, settings.tasks_demo_max_per_call,
+                                      allowed)  # fmt: skip
+        if not caller.is_service:
+            await self._demo_quota(owner, len(demos), settings.tasks_demo_max_queued_per_owner)
+            await self._quota.admit(owner, len(demos))
         batch = []
-        for index, item in enumerate(control.demo_requests(self._registry, request)):
+        for index, item in enumerate(demos):
             new, problems = self._submits.check(item, owner, at, f"demo[{index}].")
             if new is None:  # a demo function whose sample arguments no longer fit its schema
                 raise errors.failed_precondition(
@@ -47,3 +60,15 @@ class SchedulerRpcs(BaseRpcs):
         return tasks_pb2.SubmitDemoTasksResponse(
             count=len(results), names=[r.name for r, _ in results]
         )
+
+    async def _demo_quota(self, owner: str, count: int, cap: int) -> None:
+        if cap <= 0:
+            return
+        demos = [f.name for f in self._registry.all() if f.demo]
+        unfinished = await self._store.unfinished_count(owner, demos)
+        if unfinished + count > cap:
+            raise errors.quota_exceeded(
+                f"{owner} has {unfinished} unfinished demo tasks; at most {cap} may wait at "
+                f"once (VOKA_TASKS_DEMO_MAX_QUEUED_PER_OWNER), so {count} more do not fit",
+                owner, f"unfinished demo tasks per owner: {cap}",
+            )  # fmt: skip

@@ -2,7 +2,10 @@
 
 Submits go through the one intake (`intake.py`) that the webhook dispatcher uses too, so every
 way in stores, queues and counts tasks alike; StreamSubmitTasks overlaps a message's insert
-with reading and checking the next (the bulk producers' path, tuned for throughput).
+with reading and checking the next (the bulk producers' path, tuned for throughput). Every
+submit is checked in the same order: what the caller may not ask for (PERMISSION_DENIED), bad
+fields (INVALID_ARGUMENT), then the owner's quota (RESOURCE_EXHAUSTED); a unary or batch submit
+is refused whole, a stream refuses the items concerned and goes on.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from services.tasks import convert, metrics
 from services.tasks.changes import Accepted, NewTask, TaskQuery
 from services.tasks.events import LIFECYCLE_SUBJECTS, is_about
 from services.tasks.records import TaskRecord
-from services.tasks.rpcs.base import BaseRpcs, Context, fingerprint, now, task_page
-from services.tasks.validation import MAX_BATCH, batch_problems, resource_id
+from services.tasks.rpcs.base import BaseRpcs, Context, fingerprint, now, task_page, trusted
+from services.tasks.validation import MAX_BATCH, batch_problems, permission_denied, resource_id
 from voka import authn, errors, pagination, tenancy, watch, wellknown
+from voka.errors import VokaError
 from voka.tasks.v1 import events_pb2, tasks_pb2
 
 MAX_STREAM_NAMES = 10_000  # StreamSubmitTasks returns names up to this many items
@@ -31,9 +35,12 @@ class TasksRpcs(BaseRpcs):
     async def SubmitTask(
         self, request: tasks_pb2.SubmitTaskRequest, context: Context
     ) -> tasks_pb2.SubmitTaskResponse:
+        if refused := self._submits.forbidden(request, trusted()):
+            raise permission_denied(refused)
         new, problems = self._submits.check(request, authn.caller().subject, now())
         if new is None:
             raise errors.invalid_argument(problems)
+        await self._admit(new.owner, 1)
         return _response(*(await self._accept([new]))[0])
 
     async def BatchSubmitTasks(
@@ -41,17 +48,29 @@ class TasksRpcs(BaseRpcs):
     ) -> tasks_pb2.BatchSubmitTasksResponse:
         if problems := batch_problems(len(request.requests)):
             raise errors.invalid_argument(problems)
-        owner, at = authn.caller().subject, now()
+        owner, at, allowed = authn.caller().subject, now(), trusted()
+        paths = [f"requests[{index}]." for index in range(len(request.requests))]
+        refused = [bad for item, path in zip(request.requests, paths, strict=True)
+                   for bad in self._submits.forbidden(item, allowed, path)]  # fmt: skip
+        if refused:
+            raise permission_denied(refused)
         batch, problems = [], []
-        for index, item in enumerate(request.requests):
-            new, bad = self._submits.check(item, owner, at, f"requests[{index}].")
+        for item, path in zip(request.requests, paths, strict=True):
+            new, bad = self._submits.check(item, owner, at, path)
             problems += bad
             if new is not None:
                 batch.append(new)
         if problems:
             raise errors.invalid_argument(problems)
+        await self._admit(owner, len(batch))
         results = await self._accept(batch)
         return tasks_pb2.BatchSubmitTasksResponse(results=[_response(*r) for r in results])
+
+    async def _admit(self, owner: str, count: int) -> None:
+        """All `count` new tasks under the owner's quota, or RESOURCE_EXHAUSTED (services are
+        not capped)."""
+        if not authn.caller().is_service:
+            await self._quota.admit(owner, count)
 
     async def StreamSubmitTasks(
         self,
@@ -61,13 +80,13 @@ class TasksRpcs(BaseRpcs):
         """Each message is checked and queued as it arrives (one transaction per message); a
         refused item is reported by its position in the stream and does not stop the rest.
         A message's insert runs while the next one is read and checked (one in flight)."""
-        owner = authn.caller().subject
+        caller = authn.caller()
         summary = tasks_pb2.StreamSubmitTasksResponse()
         names: list[str] = []
         inserting: asyncio.Future[list[tuple[Accepted, bool]]] | None = None
         try:
             async for message in request_iterator:
-                batch = self._checked(message, owner, summary)
+                batch = await self._checked(message, caller, summary)
                 if inserting is not None:
                     _count(summary, names, await inserting)
                 inserting = asyncio.ensure_future(self._accept(batch)) if batch else None
@@ -82,34 +101,43 @@ class TasksRpcs(BaseRpcs):
             summary.names.extend(names)
         return summary
 
-    def _checked(
+    async def _checked(
         self,
         message: tasks_pb2.StreamSubmitTasksRequest,
-        owner: str,
+        caller: authn.Identity,
         summary: tasks_pb2.StreamSubmitTasksResponse,
     ) -> list[NewTask]:
-        """The message's valid submits; the others are counted and reported in `summary`."""
+        """The message's submits that may go in; the others are counted and reported in
+        `summary`, those beyond the owner's quota included."""
         if problems := batch_problems(len(message.requests), "items per message"):
             raise errors.invalid_argument(problems)
-        batch, offset, at = [], summary.received_count, now()
+        owner, allowed = caller.subject, caller.is_admin or caller.is_service
+        batch, positions, offset, at = [], [], summary.received_count, now()
         for index, item in enumerate(message.requests):
-            new, bad = self._submits.check(item, owner, at, f"requests[{index}].")
+            path = f"requests[{index}]."
+            if refused := self._submits.forbidden(item, allowed, path):
+                _refuse(summary, offset + index, permission_denied(refused))
+                continue
+            new, bad = self._submits.check(item, owner, at, path)
             if new is not None:
                 batch.append(new)
+                positions.append(offset + index)
             else:
-                summary.refused_count += 1
-                if len(summary.failures) < MAX_BATCH:
-                    status = errors.invalid_argument(bad).to_status()
-                    summary.failures.add(index=offset + index, status=status)
+                _refuse(summary, offset + index, errors.invalid_argument(bad))
         summary.received_count += len(message.requests)
-        return batch
+        room = len(batch)
+        if batch and not caller.is_service:
+            room = await self._quota.room(owner, len(batch))
+        for position in positions[room:]:
+            _refuse(summary, position, self._quota.exceeded(owner))
+        return batch[:room]
 
     async def GetTask(
         self, request: tasks_pb2.GetTaskRequest, context: Context
     ) -> tasks_pb2.GetTaskResponse:
         record = await self._task(resource_id(request.name, "tasks/"))
         full = request.view != tasks_pb2.TASK_VIEW_BASIC
-        return tasks_pb2.GetTaskResponse(task=convert.task(record, full))
+        return tasks_pb2.GetTaskResponse(task=self._shown(record, full))
 
     async def ListTasks(
         self, request: tasks_pb2.ListTasksRequest, context: Context
@@ -126,7 +154,7 @@ class TasksRpcs(BaseRpcs):
                 fingerprint(filters), records[-1].create_time, records[-1].id
             )
         full = request.view == tasks_pb2.TASK_VIEW_FULL
-        return tasks_pb2.ListTasksResponse(tasks=[convert.task(r, full) for r in records],
+        return tasks_pb2.ListTasksResponse(tasks=[self._shown(r, full) for r in records],
                                            next_page_token=token)  # fmt: skip
 
     async def CancelTask(
@@ -142,12 +170,15 @@ class TasksRpcs(BaseRpcs):
             self._scheduler.forget(record.id)
             await self._scheduler.announce(record.id)
             metrics.finished(metrics.CANCELLED, record.worker_type)
+        elif after.cancel_requested and after.dispatch_id and after.start_time is None:
+            await self._scheduler.cancel_untaken(after.id)  # no worker has it: it ends now
+            after = await self._task(record.id)
         elif after.cancel_requested and after.dispatch_id:  # running: ask its worker to stop
             await self._bus.emit(events_pb2.TaskCancellationRequestedEvent(
                 task=after.name, attempt=after.attempts, dispatch_id=after.dispatch_id,
                 worker=after.worker,
             ))  # fmt: skip
-        return tasks_pb2.CancelTaskResponse(task=convert.task(after))
+        return tasks_pb2.CancelTaskResponse(task=self._shown(after))
 
     async def WatchTask(
         self, request: tasks_pb2.WatchTaskRequest, context: Context
@@ -157,17 +188,24 @@ class TasksRpcs(BaseRpcs):
         record = await self._task(resource_id(request.name, "tasks/"))
         watched: watch.Watched[TaskRecord] = watch.Watched(
             read=functools.partial(self._store.get, record.id),
-            version=lambda task: (task.state, task.attempts, task.worker),
+            version=lambda task: (task.shown_state, task.attempts, task.worker),
             final=lambda task: task.final,
         )
         concerns = functools.partial(is_about, task=record.name)
         first = True
         async for change in watch.changes(self._bus, LIFECYCLE_SUBJECTS, concerns, watched):
-            message = convert.task(change, full=False)
+            message = self._shown(change, full=False)
             if change.has_result:
                 message.result.CopyFrom(convert.json_value(change.result))
             yield tasks_pb2.WatchTaskResponse(task=message, initial=first)
             first = False
+
+
+def _refuse(summary: tasks_pb2.StreamSubmitTasksResponse, index: int, error: VokaError) -> None:
+    """One stream item refused: counted, and reported while the failures fit."""
+    summary.refused_count += 1
+    if len(summary.failures) < MAX_BATCH:
+        summary.failures.add(index=index, status=error.to_status())
 
 
 def _count(

@@ -10,6 +10,9 @@
   there: the same event reaches the same webhook once.
 * Lifecycle events of delivery tasks themselves are never delivered (a webhook on
   `voka.tasks.task.*` would otherwise feed itself forever).
+* Each delivery carries the webhook's signing secret sealed again for that delivery alone
+  (`secrets.delivery_context`: the webhook, the delivery, the target URL and the body), so a
+  delivery task changed after it was queued, or made up from a copied seal, sends nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from services.tasks.changes import Accepted, NewTask
 from services.tasks.functions.webhooks import FUNCTION
 from services.tasks.validation import Submits
 from services.tasks.webhooks.records import WebhookRecord
+from services.tasks.webhooks.secrets import Sealer, SealError, delivery_context
 from services.tasks.webhooks.store import NewDelivery, WebhookStore
 from services.tasks.webhooks.subjects import followed, matches, public_events
 from services.tasks.webhooks.validation import DEFAULT_ATTEMPTS
@@ -62,13 +66,21 @@ class Dispatcher:
     """Follows the events active webhooks want and queues their deliveries."""
 
     def __init__(
-        self, bus: Bus, store: WebhookStore, submits: Submits, accept: Accept, max_failures: int
+        self,
+        bus: Bus,
+        store: WebhookStore,
+        submits: Submits,
+        accept: Accept,
+        *,
+        sealer: Sealer,
+        max_failures: int,
     ) -> None:
         self._bus = bus
         self._max_failures = max_failures
         self._store = store
         self._submits = submits
         self._accept = accept
+        self._sealer = sealer
         self._active: list[WebhookRecord] = []
         self._consumers: dict[str, Subscription[Message]] = {}
         self._lock = asyncio.Lock()
@@ -136,7 +148,11 @@ class Dispatcher:
         batch: list[tuple[WebhookRecord, str, NewTask]] = []
         for webhook in targets:
             delivery = delivery_id(webhook.id, event.id)
-            request = _task_request(webhook, delivery, text)
+            try:
+                request = delivery_request(self._sealer, webhook, delivery, text)
+            except SealError as exc:  # the webhook key changed: its secret is lost
+                log.error("webhooks: %s not queued for %s: %s", event.id, webhook.name, exc)
+                continue
             new, problems = self._submits.check(request, webhook.owner, now)
             if new is None:  # e.g. a body over the argument limit
                 log.error("webhooks: %s not queued for %s: %s", event.id, webhook.name, problems)
@@ -151,11 +167,18 @@ class Dispatcher:
         ])  # fmt: skip
 
 
-def _task_request(webhook: WebhookRecord, delivery: str, body: str) -> tasks_pb2.SubmitTaskRequest:
+def delivery_request(
+    sealer: Sealer, webhook: WebhookRecord, delivery: str, body: str
+) -> tasks_pb2.SubmitTaskRequest:
+    """The `webhooks.deliver` task of one delivery, its secret sealed for this target and
+    this body only (SealError if the webhook's own seal does not open)."""
+    name = f"{webhook.name}/deliveries/{delivery}"
+    secret = sealer.open(webhook.sealed_secret, webhook.name)
+    sealed = sealer.seal(secret, delivery_context(webhook.name, name, webhook.target_uri, body))
     args = struct_pb2.Struct()
     args.update({
-        "webhook": webhook.name, "delivery": f"{webhook.name}/deliveries/{delivery}",
-        "target_uri": webhook.target_uri, "sealed_secret": webhook.sealed_secret, "body": body,
+        "webhook": webhook.name, "delivery": name, "target_uri": webhook.target_uri,
+        "sealed_secret": sealed, "body": body,
     })  # fmt: skip
     return tasks_pb2.SubmitTaskRequest(
         function_name=FUNCTION, args=args, idempotency_key=f"webhook-delivery:{delivery}",

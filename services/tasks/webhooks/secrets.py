@@ -4,13 +4,19 @@ A delivery is signed with HMAC-SHA256, which needs the secret itself at every at
 cannot be stored as a hash (as passwords and API keys are). It is stored sealed instead:
 AES-256-GCM under the service's webhook key, with the webhook's name as associated data (a
 sealed secret copied onto another webhook does not open). A copy of the database alone gives
-no secret away. The key is `VOKA_TASKS_WEBHOOK_KEY` (base64url of 32 bytes: a Kubernetes
-Secret, shared by the service and the NETWORK_INTENSIVE workers); without it, a key file under
-the data directory is made on first use (one machine, `make up`)."""
+no secret away. Each delivery task carries the secret sealed again with `delivery_context` as
+associated data, which binds it to that delivery's target URL and body: a delivery task whose
+target or body was changed (a forged dispatch on the bus, an edited row), or one made up
+around a seal copied out of a task, does not open, and nothing is sent.
+
+The key is `VOKA_TASKS_WEBHOOK_KEY` (base64url of 32 bytes: a Kubernetes Secret, shared by the
+service and the NETWORK_INTENSIVE workers); without it, a key file under the data directory is
+made on first use (one machine, `make up`)."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -29,6 +35,13 @@ class SealError(ValueError):
 
 def new_secret() -> str:
     return PREFIX + secrets.token_urlsafe(32)
+
+
+def delivery_context(webhook: str, delivery: str, target_uri: str, body: str) -> str:
+    """What a delivery's seal covers: the webhook, the delivery, where it goes and what it
+    says (the body by its SHA-256)."""
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    return "\n".join(("voka-webhook-delivery/1", webhook, delivery, target_uri, digest))
 
 
 class Sealer:
@@ -56,7 +69,10 @@ class Sealer:
             raw = base64.urlsafe_b64decode(sealed.encode())
             return self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], context.encode()).decode()
         except (InvalidTag, ValueError) as exc:
-            raise SealError("the webhook secret does not open under this key") from exc
+            raise SealError(
+                "the webhook secret does not open under this key for this context (another "
+                "key, another webhook, or a delivery's target or body it was not sealed for)"
+            ) from exc
 
 
 def _key_file(path: Path) -> bytes:

@@ -6,7 +6,13 @@ link-local or otherwise non-global addresses, are allowed only for hosts listed 
 `VOKA_TASKS_WEBHOOK_ALLOWED_HOSTS` (names, or networks such as `127.0.0.1/32`): local and dev
 setups. Saving checks what the URL says (an IP literal, `localhost`); a delivery resolves the
 name, checks every address it resolves to, and connects to the address it checked, so a name
-that resolves elsewhere later (DNS rebinding) cannot reach an inside address."""
+that resolves elsewhere later (DNS rebinding) cannot reach an inside address.
+
+An IPv6 address that carries an IPv4 one reaches that IPv4 address (through the host's own
+stack, a NAT64 gateway or a 6to4 relay), and Python 3.11 calls most such forms global: an
+IPv4-mapped, NAT64 (64:ff9b::/96) or 6to4 (2002::/16) address is judged by the IPv4 address it
+embeds, and IPv4-compatible (::/96, deprecated), local-use NAT64 (64:ff9b:1::/48) and Teredo
+(2001::/32) addresses are refused outright."""
 
 from __future__ import annotations
 
@@ -101,7 +107,19 @@ async def resolve(host: str, port: int, allowed: Allowed) -> IP:
     return ips[0]
 
 
+_REFUSED_V6 = tuple(ipaddress.IPv6Network(n) for n in ("::/96", "64:ff9b:1::/48", "2001::/32"))
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
 def _public(ip: IP) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in network for network in _REFUSED_V6):
+            return False
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
+        if embedded is not None:
+            return _public(embedded)
     return ip.is_global and not ip.is_multicast
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import grpc
 import jwt
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from services.auth.cli import create_admin
 from services.auth.settings import AuthSettings
@@ -22,6 +25,12 @@ async def _code(call) -> grpc.StatusCode:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await call
     return err.value.code()
+
+
+def _violated_fields(err: grpc.aio.AioRpcError) -> list[str]:
+    bad = error_details_pb2.BadRequest()
+    assert rpc_status.from_call(err).details[0].Unpack(bad)
+    return [v.field for v in bad.field_violations]
 
 
 async def _admin(auth: Running, stub) -> auth_pb2.LoginResponse:
@@ -348,3 +357,94 @@ async def test_a_page_token_only_continues_the_list_it_came_from(auth, stub):
     assert await _code(stub.ListUsers(garbage, metadata=admin)) == (
         grpc.StatusCode.INVALID_ARGUMENT
     )
+
+
+# --- races and refusals that must still be counted and audited --------------------------------
+
+
+async def _audited(stub, admin: auth_pb2.LoginResponse, kind: int) -> list[auth_pb2.AuditEvent]:
+    reply = await stub.ListAuditEvents(
+        auth_pb2.ListAuditEventsRequest(types=[kind], page_size=100),
+        metadata=bearer(admin.access_token),
+    )
+    return list(reply.audit_events)
+
+
+@pytest.mark.parametrize("auth_options", [{"auth_lockout_threshold": 64}])
+async def test_concurrent_wrong_passwords_are_each_counted(auth, stub):
+    """Counted in one UPDATE each, not read before the ~50 ms password check and written after:
+    64 at once count 64, and the one that reaches the threshold locks the account, once."""
+    alice = await signed_up(stub)
+    wrong = auth_pb2.LoginRequest(username="alice", password="wrong password!")
+    await asyncio.gather(*(_code(stub.Login(wrong)) for _ in range(64)))
+    admin = await _admin(auth, stub)
+    stats = await stub.GetUserStats(
+        auth_pb2.GetUserStatsRequest(name=f"{alice.user.name}/stats"),
+        metadata=bearer(admin.access_token),
+    )
+    assert stats.stats.failed_login_count == 64
+    assert stats.stats.consecutive_failed_login_count == 64
+    assert len(await _audited(stub, admin, auth_pb2.AUDIT_EVENT_TYPE_USER_LOCKED)) == 1
+
+
+@pytest.mark.parametrize("auth_options", [{"auth_ip_login_failures": 5}])
+async def test_the_per_address_limit_holds_under_concurrency(stub):
+    """The window is checked and added to in one step: 20 wrong passwords at once from one
+    address get 5 answers and 15 refusals, not 20 answers."""
+    await signed_up(stub)
+    wrong = auth_pb2.LoginRequest(username="alice", password="wrong password!")
+    codes = await asyncio.gather(*(_code(stub.Login(wrong)) for _ in range(20)))
+    assert codes.count(grpc.StatusCode.UNAUTHENTICATED) == 5, codes
+    assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 15, codes
+
+
+async def test_a_rejected_api_key_is_audited(auth, stub):
+    login = await signed_up(stub)
+    created = await stub.CreateApiKey(
+        auth_pb2.CreateApiKeyRequest(parent="users/me", api_key=auth_pb2.ApiKey(display_name="ci")),
+        metadata=bearer(login.access_token),
+    )
+    await stub.RevokeApiKey(
+        auth_pb2.RevokeApiKeyRequest(name=created.api_key.name),
+        metadata=bearer(login.access_token),
+    )
+    for key in (created.secret, "vk_unknown0" + "x" * 40):
+        exchange = stub.ExchangeApiKey(auth_pb2.ExchangeApiKeyRequest(api_key=key))
+        assert await _code(exchange) == grpc.StatusCode.UNAUTHENTICATED
+    rejected = await _audited(
+        stub, await _admin(auth, stub), auth_pb2.AUDIT_EVENT_TYPE_API_KEY_REJECTED
+    )
+    assert [e.resource for e in rejected] == ["", created.api_key.name]
+
+
+async def test_a_service_name_too_long_is_invalid_and_audited(auth, stub):
+    request = auth_pb2.IssueServiceTokenRequest(service="x" * 301, client_secret="a guess")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.IssueServiceToken(request)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "service" in _violated_fields(err.value)
+    denied = await _audited(
+        stub, await _admin(auth, stub), auth_pb2.AUDIT_EVENT_TYPE_SERVICE_TOKEN_DENIED
+    )
+    assert len(denied) == 1
+
+
+async def test_an_operator_carries_the_role_and_loses_it_with_its_tokens(auth, stub):
+    """`operator` (the Kinect's motor, LED and frame streams) is given by an admin; taking it
+    away cuts off the tokens that carried it, as demoting an admin does."""
+    olga = await signed_up(stub, "olga")
+    admin = bearer((await _admin(auth, stub)).access_token)
+    made = await stub.SetUserRole(
+        auth_pb2.SetUserRoleRequest(name=olga.user.name, role=auth_pb2.ROLE_OPERATOR),
+        metadata=admin,
+    )
+    assert made.user.role == auth_pb2.ROLE_OPERATOR
+    operator = await stub.Login(auth_pb2.LoginRequest(username="olga", password=PASSWORD))
+    claims = jwt.decode(operator.access_token, options={"verify_signature": False})
+    assert claims["roles"] == ["operator"]
+    await stub.SetUserRole(
+        auth_pb2.SetUserRoleRequest(name=olga.user.name, role=auth_pb2.ROLE_USER), metadata=admin
+    )
+    old_token = bearer(operator.access_token)
+    me = stub.GetUser(auth_pb2.GetUserRequest(name="users/me"), metadata=old_token)
+    assert await _code(me) == grpc.StatusCode.UNAUTHENTICATED

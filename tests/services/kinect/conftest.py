@@ -21,6 +21,7 @@ from voka.kinect.v1 import kinect_pb2_grpc
 from voka.server import Running, start
 
 MAX_STREAMS = 3
+MAX_STREAMS_PER_USER = 2
 # Slow enough that a motor read lands inside a turn of the replay (fakenect stops at its end).
 RECORDED_FPS = 5
 
@@ -57,6 +58,7 @@ def settings_for(
         jwks_file=tokens.jwks_file,
         nats_url=nats.url,
         kinect_max_streams=MAX_STREAMS,
+        kinect_max_streams_per_user=MAX_STREAMS_PER_USER,
         **extra,  # type: ignore[arg-type]
     )
 

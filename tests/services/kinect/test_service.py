@@ -1,6 +1,6 @@
 """The kinect service through gRPC: which source answers, recorded frames through the real
-libfreenect adapter, the synthetic scene, stream rate, limit and cancellation, snapshots,
-tilt and LED validation, and access."""
+libfreenect adapter, the synthetic scene, stream rate, limits and cancellation, snapshots,
+tilt and LED validation, and access (driving the device needs the operator role)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from PIL import Image
 
-from tests.services.kinect.conftest import MAX_STREAMS
+from tests.fixtures.tokens import TokenFactory
+from tests.services.kinect.conftest import MAX_STREAMS, MAX_STREAMS_PER_USER
 from voka.kinect.v1 import kinect_pb2
 
 pytestmark = pytest.mark.integration
@@ -28,8 +29,13 @@ def fields(err: grpc.aio.AioRpcError) -> list[str]:
     return [v.field for v in bad.field_violations]
 
 
+def operator(tokens: TokenFactory, who: str = "operator") -> tuple[tuple[str, str]]:
+    """A caller an admin made an operator: it may tilt, light and stream."""
+    return tokens.metadata(subject=f"users/{who}", roles=("operator",))
+
+
 async def frames(stub, tokens, **ask) -> list[kinect_pb2.Frame]:
-    stream = stub.StreamFrames(kinect_pb2.StreamFramesRequest(**ask), metadata=tokens.metadata())
+    stream = stub.StreamFrames(kinect_pb2.StreamFramesRequest(**ask), metadata=operator(tokens))
     return [reply.frame async for reply in stream]
 
 
@@ -131,7 +137,7 @@ async def test_synthetic_stream_keeps_the_asked_rate(synthetic, tokens):
 
 async def test_cancelled_stream_is_released(synthetic, tokens):
     stream = synthetic.StreamFrames(
-        kinect_pb2.StreamFramesRequest(fps=30), metadata=tokens.metadata()
+        kinect_pb2.StreamFramesRequest(fps=30), metadata=operator(tokens)
     )
     await stream.read()
     device = await synthetic.GetDevice(
@@ -152,9 +158,10 @@ async def test_cancelled_stream_is_released(synthetic, tokens):
 async def test_streams_beyond_the_limit_are_resource_exhausted(synthetic, tokens):
     opened = [
         synthetic.StreamFrames(
-            kinect_pb2.StreamFramesRequest(fps=1, downsample=8), metadata=tokens.metadata()
+            kinect_pb2.StreamFramesRequest(fps=1, downsample=8),
+            metadata=operator(tokens, f"operator{i}"),  # one stream each: no user's own limit
         )
-        for _ in range(MAX_STREAMS)
+        for i in range(MAX_STREAMS)
     ]
     try:
         for stream in opened:
@@ -162,6 +169,33 @@ async def test_streams_beyond_the_limit_are_resource_exhausted(synthetic, tokens
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await frames(synthetic, tokens, max_frames=1)
         assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    finally:
+        for stream in opened:
+            stream.cancel()
+
+
+async def test_one_user_cannot_hold_every_stream_slot(synthetic, tokens):
+    assert MAX_STREAMS_PER_USER < MAX_STREAMS
+    opened = [
+        synthetic.StreamFrames(
+            kinect_pb2.StreamFramesRequest(fps=1, downsample=8), metadata=operator(tokens, "hog")
+        )
+        for _ in range(MAX_STREAMS_PER_USER)
+    ]
+    try:
+        for stream in opened:
+            await stream.read()
+        hog = operator(tokens, "hog")
+        ask = kinect_pb2.StreamFramesRequest(max_frames=1, downsample=8)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            async for _ in synthetic.StreamFrames(ask, metadata=hog):
+                pass
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "per user" in (refused.value.details() or "")
+        # Another operator still finds a slot.
+        ask = kinect_pb2.StreamFramesRequest(max_frames=1, downsample=8)
+        other = [r async for r in synthetic.StreamFrames(ask, metadata=operator(tokens, "other"))]
+        assert len(other) == 1
     finally:
         for stream in opened:
             stream.cancel()
@@ -226,14 +260,14 @@ async def test_jpeg_depth_snapshot_names_the_field(synthetic, tokens):
 async def test_tilt_outside_the_range_names_the_field(synthetic, tokens, degrees):
     with pytest.raises(grpc.aio.AioRpcError) as bad:
         await synthetic.SetTilt(
-            kinect_pb2.SetTiltRequest(tilt_degrees=degrees), metadata=tokens.metadata()
+            kinect_pb2.SetTiltRequest(tilt_degrees=degrees), metadata=operator(tokens)
         )
     assert fields(bad.value) == ["tilt_degrees"]
 
 
-async def test_a_signed_in_user_tilts_and_lights_the_stand_in(synthetic, tokens):
-    """The contract makes SetTilt and SetLed ACCESS_AUTHENTICATED: no admin needed."""
-    user = tokens.metadata(subject="users/plain", roles=("user",))
+async def test_an_operator_tilts_and_lights_the_stand_in(synthetic, tokens):
+    """SetTilt and SetLed need the operator role (or admin), not the admin role."""
+    user = operator(tokens)
     tilted = await synthetic.SetTilt(kinect_pb2.SetTiltRequest(tilt_degrees=-12.5), metadata=user)
     assert tilted.device.tilt_degrees == -12.5 == tilted.device.target_tilt_degrees
     assert (
@@ -248,6 +282,34 @@ async def test_a_signed_in_user_tilts_and_lights_the_stand_in(synthetic, tokens)
     assert fields(bad.value) == ["led"]
 
 
+async def test_a_plain_user_may_look_but_not_drive_the_device(synthetic, tokens):
+    user = tokens.metadata(subject="users/plain", roles=("user",))
+    await synthetic.GetStatus(kinect_pb2.GetStatusRequest(), metadata=user)
+    await synthetic.GetSnapshot(kinect_pb2.GetSnapshotRequest(downsample=8), metadata=user)
+    calls = [
+        synthetic.SetTilt(kinect_pb2.SetTiltRequest(tilt_degrees=5), metadata=user),
+        synthetic.SetLed(kinect_pb2.SetLedRequest(led=kinect_pb2.LED_STATE_RED), metadata=user),
+    ]
+    for call in calls:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "operator" in (refused.value.details() or "")
+    ask = kinect_pb2.StreamFramesRequest(max_frames=1)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        async for _ in synthetic.StreamFrames(ask, metadata=user):
+            pass
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_an_admin_drives_the_device_without_the_operator_role(synthetic, tokens):
+    admin = tokens.metadata(subject="users/root", roles=("admin",))
+    tilted = await synthetic.SetTilt(kinect_pb2.SetTiltRequest(tilt_degrees=3), metadata=admin)
+    assert tilted.device.tilt_degrees == 3
+    ask = kinect_pb2.StreamFramesRequest(max_frames=1, downsample=8)
+    assert len([r async for r in synthetic.StreamFrames(ask, metadata=admin)]) == 1
+
+
 async def test_unknown_device_is_not_found_and_a_bad_name_invalid(synthetic, tokens):
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await synthetic.GetDevice(
@@ -256,7 +318,7 @@ async def test_unknown_device_is_not_found_and_a_bad_name_invalid(synthetic, tok
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.aio.AioRpcError) as bad:
         await synthetic.SetTilt(
-            kinect_pb2.SetTiltRequest(name="cameras/0"), metadata=tokens.metadata()
+            kinect_pb2.SetTiltRequest(name="cameras/0"), metadata=operator(tokens)
         )
     assert fields(bad.value) == ["name"]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -19,17 +21,26 @@ from voka.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 WAIT = 10.0
 
 
+def in_process(
+    tokens: TokenFactory, nats: NatsServer, data_dir: Path, **overrides: Any
+) -> TasksSettings:
+    """The settings of a service run in process: a real NATS, SQLite under `data_dir`, short
+    delays (retries and aging in milliseconds), no rate limit (tests poll GetTask every 20 ms);
+    `overrides` on top."""
+    return TasksSettings(**{
+        "service": "tasks", "port": 0, "data_dir": data_dir, "jwks_file": tokens.jwks_file,
+        "nats_url": nats.url, "tasks_shards": 4, "tasks_retry_base_seconds": 0.05,
+        "tasks_retry_max_seconds": 0.2, "tasks_tick_seconds": 0.05, "rate_limit_per_second": 0,
+        **overrides,
+    })  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 async def service(
     tokens: TokenFactory, nats: NatsServer, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Running]:
-    settings = TasksSettings(
-        service="tasks", port=0, data_dir=tmp_path_factory.mktemp("data"),
-        jwks_file=tokens.jwks_file, nats_url=nats.url, tasks_shards=4,
-        tasks_retry_base_seconds=0.05, tasks_retry_max_seconds=0.2, tasks_tick_seconds=0.05,
-        tasks_embedded_workers=["GENERAL_PURPOSE", "IO_INTENSIVE"],
-        rate_limit_per_second=0,  # tests poll GetTask every 20 ms
-    )  # fmt: skip
+    settings = in_process(tokens, nats, tmp_path_factory.mktemp("data"),
+                          tasks_embedded_workers=["GENERAL_PURPOSE", "IO_INTENSIVE"])  # fmt: skip
     running = await start(SPEC, settings)
     yield running
     await running.stop()

@@ -153,3 +153,53 @@ def test_depths_count_ready_tasks_and_the_oldest_wait():
     queues.remove("a")
     depths = {(d.shard, d.priority): (d.count, d.oldest_wait) for d in queues.depths(now=4)}
     assert depths == {(0, NORMAL): (1, 2.0), (3, HIGH): (1, 4.0)}
+
+
+def owned(task_id: str, owner: str, ready_at: float = 0.0, **kw: int) -> Item:
+    return Item(task_id, shard=kw.get("shard", 0), worker_type=GP,
+                priority=kw.get("priority", NORMAL), ready_at=ready_at, owner=owner)  # fmt: skip
+
+
+def test_one_owners_flood_does_not_starve_another_owners_task_at_the_same_priority():
+    """10 000 tasks of one owner, spread over the shards, all ready before another owner's
+    single task: that task is among the next two handed out, not the 10 001st."""
+    queues = ReadyQueues(aging_step=10)
+    for n in range(10_000):
+        queues.add(owned(f"flood-{n}", "users/a", ready_at=n / 10_000, shard=n % 4), now=1)
+    queues.add(owned("single", "users/b", ready_at=1.0, shard=2), now=1)
+    assert "single" in ids(queues.take(GP, now=1, limit=2))
+
+
+def test_owners_take_turns_within_a_priority_each_in_its_own_ready_order():
+    queues = ReadyQueues(aging_step=10)
+    for n in range(4):
+        queues.add(owned(f"a{n}", "users/a", ready_at=n / 10, shard=n % 2), now=1)
+    for n in range(2):
+        queues.add(owned(f"b{n}", "users/b", ready_at=0.5 + n / 10), now=1)
+    queues.add(owned("c0", "users/c", ready_at=0.9, shard=1), now=1)
+    taken = ids(queues.take(GP, now=1, limit=7))
+    assert taken[:3] == ["a0", "b0", "c0"]  # one each, in turn
+    assert taken[3:] == ["a1", "b1", "a2", "a3"]
+    assert [t for t in taken if t.startswith("a")] == ["a0", "a1", "a2", "a3"]
+
+
+def test_an_owner_coming_back_waits_its_turn_instead_of_jumping_the_queue():
+    """Turns are counted from now on, not from the beginning: an owner whose tasks were all
+    served gets no credit for the time it was away."""
+    queues = ReadyQueues(aging_step=10)
+    for n in range(6):
+        queues.add(owned(f"a{n}", "users/a", ready_at=n / 10), now=1)
+    queues.add(owned("b0", "users/b", ready_at=0.0), now=1)
+    assert ids(queues.take(GP, now=1, limit=2)) == ["a0", "b0"]
+    assert ids(queues.take(GP, now=1, limit=2)) == ["a1", "a2"]
+    queues.add(owned("b1", "users/b", ready_at=1.0), now=1)
+    queues.add(owned("b2", "users/b", ready_at=1.0), now=1)
+    assert ids(queues.take(GP, now=1, limit=4)) == ["b1", "a3", "b2", "a4"]
+
+
+def test_priority_still_comes_before_turns():
+    queues = ReadyQueues(aging_step=10)
+    for n in range(3):
+        queues.add(owned(f"a{n}", "users/a", priority=HIGH), now=0)
+    queues.add(owned("b0", "users/b", priority=NORMAL), now=0)
+    assert ids(queues.take(GP, now=0, limit=4)) == ["a0", "a1", "a2", "b0"]

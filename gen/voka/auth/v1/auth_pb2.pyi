@@ -35,6 +35,10 @@ class _RoleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Role.ValueType],
     """A regular account: its own data only."""
     ROLE_ADMIN: _Role.ValueType  # 2
     """Everything a user may do, plus the admin RPCs and every user's data."""
+    ROLE_OPERATOR: _Role.ValueType  # 3
+    """A user who may also drive devices (the Kinect's motor, LED and frame streams); given by
+    an admin. Tokens carry it as `operator`.
+    """
 
 class Role(_Role, metaclass=_RoleEnumTypeWrapper):
     """What an account may do. Access tokens carry it in the `roles` claim (`["user"]`,
@@ -47,6 +51,10 @@ ROLE_USER: Role.ValueType  # 1
 """A regular account: its own data only."""
 ROLE_ADMIN: Role.ValueType  # 2
 """Everything a user may do, plus the admin RPCs and every user's data."""
+ROLE_OPERATOR: Role.ValueType  # 3
+"""A user who may also drive devices (the Kinect's motor, LED and frame streams); given by
+an admin. Tokens carry it as `operator`.
+"""
 Global___Role: _TypeAlias = Role  # noqa: Y015
 
 class _UserState:
@@ -127,6 +135,8 @@ class _RevocationReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Revo
     """An admin changed the user's role."""
     REVOCATION_REASON_USER_DELETED: _RevocationReason.ValueType  # 7
     """The user was deleted."""
+    REVOCATION_REASON_API_KEY_REVOKED: _RevocationReason.ValueType  # 8
+    """The API key the tokens were exchanged for was revoked."""
 
 class RevocationReason(_RevocationReason, metaclass=_RevocationReasonEnumTypeWrapper):
     """Why a session or an access token was revoked."""
@@ -147,6 +157,8 @@ REVOCATION_REASON_ROLE_CHANGED: RevocationReason.ValueType  # 6
 """An admin changed the user's role."""
 REVOCATION_REASON_USER_DELETED: RevocationReason.ValueType  # 7
 """The user was deleted."""
+REVOCATION_REASON_API_KEY_REVOKED: RevocationReason.ValueType  # 8
+"""The API key the tokens were exchanged for was revoked."""
 Global___RevocationReason: _TypeAlias = RevocationReason  # noqa: Y015
 
 class _AuditEventType:
@@ -710,19 +722,31 @@ class RevokedToken(_message.Message):
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     REVOKE_TIME_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    ISSUED_BEFORE_FIELD_NUMBER: _builtins.int
     token_id: _builtins.str
-    """The token's `jti` claim."""
+    """The token's `jti` claim; empty for a cut-off (see `issued_before`)."""
     subject: _builtins.str
     """The token's `sub` claim (`users/{user}` or `services/{domain}`)."""
     reason: Global___RevocationReason.ValueType
     """Why."""
+    session_id: _builtins.str
+    """With `issued_before`: only the tokens whose `sid` claim is this (a session's id, or an API
+    key's for tokens exchanged for it); empty: every token of `subject`.
+    """
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
-        """The token's expiry: the entry can be forgotten after it."""
+        """The entry can be forgotten after this time: every token it covers has expired by then."""
 
     @_builtins.property
     def revoke_time(self) -> _timestamp_pb2.Timestamp:
         """When it was revoked."""
+
+    @_builtins.property
+    def issued_before(self) -> _timestamp_pb2.Timestamp:
+        """A cut-off (no `token_id`): every token of `subject` (and `session_id`, when set) whose `iat`
+        is before this time is revoked.
+        """
 
     def __init__(
         self,
@@ -732,10 +756,12 @@ class RevokedToken(_message.Message):
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         revoke_time: _timestamp_pb2.Timestamp | None = ...,
         reason: Global___RevocationReason.ValueType = ...,
+        session_id: _builtins.str = ...,
+        issued_before: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "revoke_time", b"revoke_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "issued_before", b"issued_before", "revoke_time", b"revoke_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "reason", b"reason", "revoke_time", b"revoke_time", "subject", b"subject", "token_id", b"token_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "issued_before", b"issued_before", "reason", b"reason", "revoke_time", b"revoke_time", "session_id", b"session_id", "subject", b"subject", "token_id", b"token_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1583,7 +1609,9 @@ class ChangePasswordResponse(_message.Message):
     session: _builtins.str
     """The new session, `users/{user}/sessions/{session}`."""
     revoked_session_count: _builtins.int
-    """Other sessions ended by the change."""
+    """Other sessions ended by the change. Every access token issued to the user before the change
+    is revoked too; the API keys stay valid.
+    """
     @_builtins.property
     def expires_in(self) -> _duration_pb2.Duration:
         """Lifetime of the access token from now."""

@@ -242,8 +242,9 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Logout(self, request, context):
-        """Ends the caller's session: its refresh-token family is revoked and the bearer access token's
-        `jti` is put on the denylist until it expires. `all_sessions` ends every session of the user.
+        """Ends the caller's session: its refresh-token family is revoked, and every access token issued
+        in it (from the login and each refresh) is put on the denylist, as is the bearer token
+        itself. `all_sessions` ends every session of the user. API keys are not sessions: they stay.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -271,6 +272,8 @@ class AuthServiceServicer:
     def ExchangeApiKey(self, request, context):
         """Trades an API key for a short-lived access token carrying the key owner's identity and role,
         for machine clients that prefer bearer JWTs (they pass Envoy's `jwt_authn` like any user's).
+        Its `sid` claim is the key's id: revoking the key revokes every token exchanged for it, and
+        disabling, demoting or deleting the owner or changing its password revokes them too.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -287,10 +290,12 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListRevokedTokens(self, request, context):
-        """For the kit of other services: the `jti`s of access tokens revoked before their expiry
-        (logout, password change, disabled user, demotion, session revoked), so a service starting
-        up can fill its denylist; later revocations arrive as `voka.auth.access_token.revoked`
-        events. Only entries whose token has not expired yet are listed.
+        """For the kit of other services: the access-token denylist — single tokens by `jti`, and
+        cut-offs: every token of a session or of an API key (logout, session or key revoked, refresh
+        token reused) or of a user (password change, disabled, demoted, deleted) issued before a
+        time. A service fills its copy at start and reloads it periodically; revocations also arrive
+        at once as `voka.auth.access_token.revoked` events. Only entries that may still cover a
+        live token are listed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -331,8 +336,10 @@ class AuthServiceServicer:
 
     def ChangePassword(self, request, context):
         """Changes the caller's password after checking the current one. Every session of the user is
-        revoked (the current one too) and the bearer token is denylisted; the answer opens a fresh
-        session so the caller stays signed in.
+        revoked (the current one too) and every access token issued to the user before the change is
+        denylisted, tokens exchanged for API keys included; the answer opens a fresh session so the
+        caller stays signed in. The API keys themselves stay valid: they are separate credentials,
+        revoked one by one (RevokeApiKey), not derived from the password.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

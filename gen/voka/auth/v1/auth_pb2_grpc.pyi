@@ -67,8 +67,9 @@ class AuthServiceStub:
     whole family (the session) and answers UNAUTHENTICATED: a stolen token dies with its copy.
     """
     Logout: _grpc.UnaryUnaryMultiCallable[_auth_pb2.LogoutRequest, _auth_pb2.LogoutResponse]
-    """Ends the caller's session: its refresh-token family is revoked and the bearer access token's
-    `jti` is put on the denylist until it expires. `all_sessions` ends every session of the user.
+    """Ends the caller's session: its refresh-token family is revoked, and every access token issued
+    in it (from the login and each refresh) is put on the denylist, as is the bearer token
+    itself. `all_sessions` ends every session of the user. API keys are not sessions: they stay.
     """
     GetJwks: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetJwksRequest, _auth_pb2.GetJwksResponse]
     """The public keys that verify access tokens, as a JSON Web Key Set (RFC 7517): the current
@@ -84,6 +85,8 @@ class AuthServiceStub:
     ExchangeApiKey: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ExchangeApiKeyRequest, _auth_pb2.ExchangeApiKeyResponse]
     """Trades an API key for a short-lived access token carrying the key owner's identity and role,
     for machine clients that prefer bearer JWTs (they pass Envoy's `jwt_authn` like any user's).
+    Its `sid` claim is the key's id: revoking the key revokes every token exchanged for it, and
+    disabling, demoting or deleting the owner or changing its password revokes them too.
     """
     AuthenticateApiKey: _grpc.UnaryUnaryMultiCallable[_auth_pb2.AuthenticateApiKeyRequest, _auth_pb2.AuthenticateApiKeyResponse]
     """For the kit of other services: resolves an API key presented directly (instead of a bearer
@@ -92,10 +95,12 @@ class AuthServiceStub:
     `cache_ttl`.
     """
     ListRevokedTokens: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListRevokedTokensRequest, _auth_pb2.ListRevokedTokensResponse]
-    """For the kit of other services: the `jti`s of access tokens revoked before their expiry
-    (logout, password change, disabled user, demotion, session revoked), so a service starting
-    up can fill its denylist; later revocations arrive as `voka.auth.access_token.revoked`
-    events. Only entries whose token has not expired yet are listed.
+    """For the kit of other services: the access-token denylist — single tokens by `jti`, and
+    cut-offs: every token of a session or of an API key (logout, session or key revoked, refresh
+    token reused) or of a user (password change, disabled, demoted, deleted) issued before a
+    time. A service fills its copy at start and reloads it periodically; revocations also arrive
+    at once as `voka.auth.access_token.revoked` events. Only entries that may still cover a
+    live token are listed.
     """
     GetUser: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetUserRequest, _auth_pb2.GetUserResponse]
     """One account: the caller's own (`users/me`), or anyone's for an admin."""
@@ -114,8 +119,10 @@ class AuthServiceStub:
     """
     ChangePassword: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ChangePasswordRequest, _auth_pb2.ChangePasswordResponse]
     """Changes the caller's password after checking the current one. Every session of the user is
-    revoked (the current one too) and the bearer token is denylisted; the answer opens a fresh
-    session so the caller stays signed in.
+    revoked (the current one too) and every access token issued to the user before the change is
+    denylisted, tokens exchanged for API keys included; the answer opens a fresh session so the
+    caller stays signed in. The API keys themselves stay valid: they are separate credentials,
+    revoked one by one (RevokeApiKey), not derived from the password.
     """
     DisableUser: _grpc.UnaryUnaryMultiCallable[_auth_pb2.DisableUserRequest, _auth_pb2.DisableUserResponse]
     """Disables an account: it can no longer log in, refresh or use its API keys; its sessions are
@@ -203,8 +210,9 @@ class AuthServiceAsyncStub(AuthServiceStub):
     whole family (the session) and answers UNAUTHENTICATED: a stolen token dies with its copy.
     """
     Logout: _aio.UnaryUnaryMultiCallable[_auth_pb2.LogoutRequest, _auth_pb2.LogoutResponse]  # type: ignore[assignment]
-    """Ends the caller's session: its refresh-token family is revoked and the bearer access token's
-    `jti` is put on the denylist until it expires. `all_sessions` ends every session of the user.
+    """Ends the caller's session: its refresh-token family is revoked, and every access token issued
+    in it (from the login and each refresh) is put on the denylist, as is the bearer token
+    itself. `all_sessions` ends every session of the user. API keys are not sessions: they stay.
     """
     GetJwks: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetJwksRequest, _auth_pb2.GetJwksResponse]  # type: ignore[assignment]
     """The public keys that verify access tokens, as a JSON Web Key Set (RFC 7517): the current
@@ -220,6 +228,8 @@ class AuthServiceAsyncStub(AuthServiceStub):
     ExchangeApiKey: _aio.UnaryUnaryMultiCallable[_auth_pb2.ExchangeApiKeyRequest, _auth_pb2.ExchangeApiKeyResponse]  # type: ignore[assignment]
     """Trades an API key for a short-lived access token carrying the key owner's identity and role,
     for machine clients that prefer bearer JWTs (they pass Envoy's `jwt_authn` like any user's).
+    Its `sid` claim is the key's id: revoking the key revokes every token exchanged for it, and
+    disabling, demoting or deleting the owner or changing its password revokes them too.
     """
     AuthenticateApiKey: _aio.UnaryUnaryMultiCallable[_auth_pb2.AuthenticateApiKeyRequest, _auth_pb2.AuthenticateApiKeyResponse]  # type: ignore[assignment]
     """For the kit of other services: resolves an API key presented directly (instead of a bearer
@@ -228,10 +238,12 @@ class AuthServiceAsyncStub(AuthServiceStub):
     `cache_ttl`.
     """
     ListRevokedTokens: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListRevokedTokensRequest, _auth_pb2.ListRevokedTokensResponse]  # type: ignore[assignment]
-    """For the kit of other services: the `jti`s of access tokens revoked before their expiry
-    (logout, password change, disabled user, demotion, session revoked), so a service starting
-    up can fill its denylist; later revocations arrive as `voka.auth.access_token.revoked`
-    events. Only entries whose token has not expired yet are listed.
+    """For the kit of other services: the access-token denylist — single tokens by `jti`, and
+    cut-offs: every token of a session or of an API key (logout, session or key revoked, refresh
+    token reused) or of a user (password change, disabled, demoted, deleted) issued before a
+    time. A service fills its copy at start and reloads it periodically; revocations also arrive
+    at once as `voka.auth.access_token.revoked` events. Only entries that may still cover a
+    live token are listed.
     """
     GetUser: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetUserRequest, _auth_pb2.GetUserResponse]  # type: ignore[assignment]
     """One account: the caller's own (`users/me`), or anyone's for an admin."""
@@ -250,8 +262,10 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """
     ChangePassword: _aio.UnaryUnaryMultiCallable[_auth_pb2.ChangePasswordRequest, _auth_pb2.ChangePasswordResponse]  # type: ignore[assignment]
     """Changes the caller's password after checking the current one. Every session of the user is
-    revoked (the current one too) and the bearer token is denylisted; the answer opens a fresh
-    session so the caller stays signed in.
+    revoked (the current one too) and every access token issued to the user before the change is
+    denylisted, tokens exchanged for API keys included; the answer opens a fresh session so the
+    caller stays signed in. The API keys themselves stay valid: they are separate credentials,
+    revoked one by one (RevokeApiKey), not derived from the password.
     """
     DisableUser: _aio.UnaryUnaryMultiCallable[_auth_pb2.DisableUserRequest, _auth_pb2.DisableUserResponse]  # type: ignore[assignment]
     """Disables an account: it can no longer log in, refresh or use its API keys; its sessions are
@@ -360,8 +374,9 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.LogoutRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.LogoutResponse, _abc.Awaitable[_auth_pb2.LogoutResponse]]:
-        """Ends the caller's session: its refresh-token family is revoked and the bearer access token's
-        `jti` is put on the denylist until it expires. `all_sessions` ends every session of the user.
+        """Ends the caller's session: its refresh-token family is revoked, and every access token issued
+        in it (from the login and each refresh) is put on the denylist, as is the bearer token
+        itself. `all_sessions` ends every session of the user. API keys are not sessions: they stay.
         """
 
     @_abc_1.abstractmethod
@@ -395,6 +410,8 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_auth_pb2.ExchangeApiKeyResponse, _abc.Awaitable[_auth_pb2.ExchangeApiKeyResponse]]:
         """Trades an API key for a short-lived access token carrying the key owner's identity and role,
         for machine clients that prefer bearer JWTs (they pass Envoy's `jwt_authn` like any user's).
+        Its `sid` claim is the key's id: revoking the key revokes every token exchanged for it, and
+        disabling, demoting or deleting the owner or changing its password revokes them too.
         """
 
     @_abc_1.abstractmethod
@@ -415,10 +432,12 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.ListRevokedTokensRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.ListRevokedTokensResponse, _abc.Awaitable[_auth_pb2.ListRevokedTokensResponse]]:
-        """For the kit of other services: the `jti`s of access tokens revoked before their expiry
-        (logout, password change, disabled user, demotion, session revoked), so a service starting
-        up can fill its denylist; later revocations arrive as `voka.auth.access_token.revoked`
-        events. Only entries whose token has not expired yet are listed.
+        """For the kit of other services: the access-token denylist — single tokens by `jti`, and
+        cut-offs: every token of a session or of an API key (logout, session or key revoked, refresh
+        token reused) or of a user (password change, disabled, demoted, deleted) issued before a
+        time. A service fills its copy at start and reloads it periodically; revocations also arrive
+        at once as `voka.auth.access_token.revoked` events. Only entries that may still cover a
+        live token are listed.
         """
 
     @_abc_1.abstractmethod
@@ -467,8 +486,10 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.ChangePasswordResponse, _abc.Awaitable[_auth_pb2.ChangePasswordResponse]]:
         """Changes the caller's password after checking the current one. Every session of the user is
-        revoked (the current one too) and the bearer token is denylisted; the answer opens a fresh
-        session so the caller stays signed in.
+        revoked (the current one too) and every access token issued to the user before the change is
+        denylisted, tokens exchanged for API keys included; the answer opens a fresh session so the
+        caller stays signed in. The API keys themselves stay valid: they are separate credentials,
+        revoked one by one (RevokeApiKey), not derived from the password.
         """
 
     @_abc_1.abstractmethod

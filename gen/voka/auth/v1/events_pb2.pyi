@@ -274,8 +274,9 @@ Global___SessionRevokedEvent: _TypeAlias = SessionRevokedEvent  # noqa: Y015
 
 @_typing.final
 class AccessTokenRevokedEvent(_message.Message):
-    """An access token was revoked before its expiry. Every service's kit consumes it into its
-    denylist (keyed on `jti`) until `expire_time`.
+    """Access tokens were revoked before their expiry: one by its `jti`, or every token of a session,
+    an API key or a user issued before a time (a cut-off). Every service's kit consumes it into its
+    denylist until `expire_time`.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -284,15 +285,25 @@ class AccessTokenRevokedEvent(_message.Message):
     SUBJECT_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    ISSUED_BEFORE_FIELD_NUMBER: _builtins.int
     token_id: _builtins.str
-    """The token's `jti` claim."""
+    """The token's `jti` claim; empty for a cut-off."""
     subject: _builtins.str
-    """The token's `sub` claim."""
+    """The tokens' `sub` claim."""
     reason: _auth_pb2.RevocationReason.ValueType
     """Why."""
+    session_id: _builtins.str
+    """With `issued_before`: only the tokens whose `sid` claim is this (a session's id, or an API
+    key's); empty: every token of `subject`.
+    """
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
-        """The token's expiry: the denylist entry can be dropped after it."""
+        """The denylist entry can be dropped after this time: every token it covers has expired."""
+
+    @_builtins.property
+    def issued_before(self) -> _timestamp_pb2.Timestamp:
+        """A cut-off: the tokens whose `iat` is before this time are revoked."""
 
     def __init__(
         self,
@@ -301,10 +312,12 @@ class AccessTokenRevokedEvent(_message.Message):
         subject: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         reason: _auth_pb2.RevocationReason.ValueType = ...,
+        session_id: _builtins.str = ...,
+        issued_before: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "issued_before", b"issued_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "reason", b"reason", "subject", b"subject", "token_id", b"token_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "issued_before", b"issued_before", "reason", b"reason", "session_id", b"session_id", "subject", b"subject", "token_id", b"token_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -355,10 +355,10 @@ class WatchHealthRequest(_message.Message):
     service: _builtins.str
     """Domain name of the service asked."""
     max_events: _builtins.int
-    """Stop after this many snapshots (0 to 1000); 0 streams until the caller leaves."""
+    """Stop after this many snapshots (0 to 1000); 0: 1000. A stream ends after an hour anyway."""
     @_builtins.property
     def interval(self) -> _duration_pb2.Duration:
-        """Time between snapshots: 100ms to 60s; 5s when unset."""
+        """Time between snapshots: 500ms to 60s; 5s when unset."""
 
     def __init__(
         self,

@@ -54,14 +54,18 @@ class OpsServiceServicer:
     """
 
     def GetHealth(self, request, context):
-        """The service's status with a check of each dependency (database, NATS, engines).
+        """The service's status with a check of each dependency (database, NATS, engines), as the
+        service's health loop found it last. Only admins read what a failed dependency said; anyone
+        else reads `unavailable` (or `ok`) as its detail.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def WatchHealth(self, request, context):
-        """A snapshot at once, then one per interval until max_events or until the caller leaves.
+        """A snapshot at once, then one per interval until max_events, an hour, or until the caller
+        leaves. Snapshots share the health loop's latest result (details as in GetHealth). A process
+        serves a bounded number of watches at once; beyond it, RESOURCE_EXHAUSTED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -36,9 +36,15 @@ class OpsServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> OpsServiceAsyncStub: ...
     GetHealth: _grpc.UnaryUnaryMultiCallable[_ops_pb2.GetHealthRequest, _ops_pb2.GetHealthResponse]
-    """The service's status with a check of each dependency (database, NATS, engines)."""
+    """The service's status with a check of each dependency (database, NATS, engines), as the
+    service's health loop found it last. Only admins read what a failed dependency said; anyone
+    else reads `unavailable` (or `ok`) as its detail.
+    """
     WatchHealth: _grpc.UnaryStreamMultiCallable[_ops_pb2.WatchHealthRequest, _ops_pb2.WatchHealthResponse]
-    """A snapshot at once, then one per interval until max_events or until the caller leaves."""
+    """A snapshot at once, then one per interval until max_events, an hour, or until the caller
+    leaves. Snapshots share the health loop's latest result (details as in GetHealth). A process
+    serves a bounded number of watches at once; beyond it, RESOURCE_EXHAUSTED.
+    """
 
 @_typing.type_check_only
 class OpsServiceAsyncStub(OpsServiceStub):
@@ -48,9 +54,15 @@ class OpsServiceAsyncStub(OpsServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetHealth: _aio.UnaryUnaryMultiCallable[_ops_pb2.GetHealthRequest, _ops_pb2.GetHealthResponse]  # type: ignore[assignment]
-    """The service's status with a check of each dependency (database, NATS, engines)."""
+    """The service's status with a check of each dependency (database, NATS, engines), as the
+    service's health loop found it last. Only admins read what a failed dependency said; anyone
+    else reads `unavailable` (or `ok`) as its detail.
+    """
     WatchHealth: _aio.UnaryStreamMultiCallable[_ops_pb2.WatchHealthRequest, _ops_pb2.WatchHealthResponse]  # type: ignore[assignment]
-    """A snapshot at once, then one per interval until max_events or until the caller leaves."""
+    """A snapshot at once, then one per interval until max_events, an hour, or until the caller
+    leaves. Snapshots share the health loop's latest result (details as in GetHealth). A process
+    serves a bounded number of watches at once; beyond it, RESOURCE_EXHAUSTED.
+    """
 
 class OpsServiceServicer(metaclass=_abc_1.ABCMeta):
     """Detailed health of one service, served by every service of the mesh through the kit. The
@@ -63,7 +75,10 @@ class OpsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _ops_pb2.GetHealthRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_ops_pb2.GetHealthResponse, _abc.Awaitable[_ops_pb2.GetHealthResponse]]:
-        """The service's status with a check of each dependency (database, NATS, engines)."""
+        """The service's status with a check of each dependency (database, NATS, engines), as the
+        service's health loop found it last. Only admins read what a failed dependency said; anyone
+        else reads `unavailable` (or `ok`) as its detail.
+        """
 
     @_abc_1.abstractmethod
     def WatchHealth(
@@ -71,6 +86,9 @@ class OpsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _ops_pb2.WatchHealthRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_ops_pb2.WatchHealthResponse], _abc.AsyncIterator[_ops_pb2.WatchHealthResponse]]:
-        """A snapshot at once, then one per interval until max_events or until the caller leaves."""
+        """A snapshot at once, then one per interval until max_events, an hour, or until the caller
+        leaves. Snapshots share the health loop's latest result (details as in GetHealth). A process
+        serves a bounded number of watches at once; beyond it, RESOURCE_EXHAUSTED.
+        """
 
 def add_OpsServiceServicer_to_server(servicer: OpsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,425 @@
+"""The transactional outbox: an event that must not be lost commits with the change that causes
+it, and a relay publishes it to JetStream, retrying until JetStream acks it.
+
+Publishing after the commit loses the event when NATS is unreachable or the process dies in
+between; publishing before it announces a change that may still roll back. Written as a row in
+the change's own transaction, the event exists exactly when the change does. The relay publishes
+each row through `Bus.publish` with `Nats-Msg-Id` = the event id, so a row published again
+(the relay died before marking it sent, or its claim ran out) is stored once by JetStream, and
+consumers stay idempotent through `voka.inbox` beyond JetStream's duplicate window.
+
+* `Outbox.add(session, message)` writes the row in the caller's transaction and wakes this
+  process's relay when that transaction commits: an event leaves within milliseconds, not at
+  the next poll.
+* `Relay` claims due rows oldest first, in bounded batches, publishes them and marks them sent.
+  A failed publish is retried with capped exponential backoff for as long as it takes: the
+  `voka_outbox_pending` and `voka_outbox_oldest_pending_seconds` gauges are what an alert
+  watches. A slow poll is the back-up, for rows whose retry fell due and rows a dead relay
+  held.
+* A claim is a lease: one `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)` moves
+  the rows' next attempt past the lease, so relays of several replicas on PostgreSQL take
+  disjoint rows without holding a transaction open while they publish, and rows claimed by a
+  relay that died come due again when its lease ends. SQLite has a single writer, which
+  serialises the same statement (SQLAlchemy renders no FOR UPDATE there).
+* Sent rows are pruned after a retention, so the table stays as small as the recent traffic.
+
+Home-made, not a library: the outbox packages on PyPI are young single-author projects, each
+with its own table, migrations and broker client. This is one table in the kit's migrations and
+three statements on the kit's sessions, handing the publishing itself (envelope, de-duplication
+id, ack wait) to `voka.bus`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.protobuf import descriptor_pool, message_factory
+from google.protobuf.message import Message
+from opentelemetry import context as otel_context
+from prometheus_client import Counter, Gauge
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+from voka import bus as voka_bus
+from voka import telemetry
+from voka.bus import Bus, subject_of
+from voka.wellknown import utc
+
+log = logging.getLogger("voka.outbox")
+
+BATCH = 100
+POLL_SECONDS = 5.0
+LEASE_SECONDS = 60.0  # under JetStream's duplicate window (120 s): a re-claim stays a duplicate
+FIRST_RETRY_SECONDS = 0.5
+MAX_RETRY_SECONDS = 30.0
+PUBLISH_TIMEOUT = 10.0  # seconds for one row, over Bus.publish's own attempts
+RETENTION = timedelta(days=1)
+PRUNE_EVERY_SECONDS = 600.0
+_ERROR_CHARS = 1000
+
+PENDING = Gauge(
+    "voka_outbox_pending",
+    "Outbox events written but not yet acknowledged by JetStream.",
+    ["producer"],
+)
+OLDEST_PENDING = Gauge(
+    "voka_outbox_oldest_pending_seconds",
+    "Age of the oldest outbox event not yet acknowledged by JetStream (0: none pending).",
+    ["producer"],
+)
+RELAYED = Counter(
+    "voka_outbox_relayed",
+    "Outbox rows the relay tried to publish, by result: sent, failed.",
+    ["producer", "result"],
+)
+
+metadata = MetaData()
+
+# Mirrors voka/migrations/versions/0002_voka_outbox.py; the migration is what creates it.
+outbox_table = Table(
+    "voka_outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("event_id", String(64), nullable=False),
+    Column("producer", String(200), nullable=False),
+    Column("event_type", String(200), nullable=False),
+    Column("suffix", String(200), nullable=False),
+    Column("payload", LargeBinary(), nullable=False),
+    Column("headers", Text(), nullable=False),  # JSON object: caller's headers, trace context
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("last_error", Text(), nullable=True),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("producer", "event_id", name="uq_voka_outbox_event"),
+    Index("ix_voka_outbox_sent_at", "sent_at"),
+)
+_pending = outbox_table.c.sent_at.is_(None)
+Index(
+    "ix_voka_outbox_pending", outbox_table.c.producer, outbox_table.c.id,
+    postgresql_where=_pending, sqlite_where=_pending,
+)  # fmt: skip
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Outbox:
+    """Where one service writes the events it must not lose (`producer` is its domain name).
+
+    The kit's server makes one per service that has a database and a bus
+    (`Resources.outbox`) and runs its `Relay`."""
+
+    def __init__(self, producer: str) -> None:
+        self.producer = producer
+        self._wake = asyncio.Event()
+
+    async def add(
+        self,
+        session: AsyncSession,
+        message: Message,
+        *,
+        event_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        suffix: str = "",
+    ) -> str:
+        """Write `message` as an event in the caller's transaction; returns its event id.
+
+        Nothing is published unless that transaction commits; once it commits, the relay
+        publishes the event (subject from its type, `suffix` as for `Bus.publish`) until
+        JetStream acks it. An `event_id` is used once per producer (a repeat fails the
+        transaction); without one, a new id is made. The current trace context travels with
+        the row, so the consumers' spans join the request that caused the event."""
+        event_id = event_id or uuid.uuid4().hex
+        # The bus's own rules, checked now: a row the bus would refuse must not wait for ever.
+        if not voka_bus._EVENT_ID.match(event_id):
+            raise ValueError("event_id: 1-64 printable ASCII characters, no spaces")
+        voka_bus._with_suffix(subject_of(type(message)), suffix)
+        now = _now()
+        await session.execute(
+            insert(outbox_table).values(
+                event_id=event_id,
+                producer=self.producer,
+                event_type=message.DESCRIPTOR.full_name,
+                suffix=suffix,
+                payload=message.SerializeToString(),
+                headers=json.dumps({**(headers or {}), **telemetry.inject()}),
+                created_at=now,
+                next_attempt_at=now,
+                attempts=0,
+            )
+        )
+        sync = session.sync_session
+        if not event.contains(sync, "after_commit", self._committed):
+            event.listen(sync, "after_commit", self._committed)
+        return event_id
+
+    def _committed(self, _session: Session) -> None:
+        # SQLAlchemy's asyncio runs this in the event loop's thread (in a greenlet).
+        self._wake.set()
+
+    async def woken(self, seconds: float) -> None:
+        """Until a transaction that added an event commits, or `seconds` have passed."""
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
+        # comes as its timeout expires, and the relay would then never stop.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+        self._wake.clear()
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """The unsent rows of a producer: what the gauges show and when the next is due."""
+
+    pending: int
+    oldest: datetime | None
+    next_due: datetime | None
+
+
+class Relay:
+    """Publishes an `Outbox`'s committed events to JetStream, oldest first, until acked.
+
+    Safe to run in every replica at once (claims are leases taken with SKIP LOCKED)."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        *,
+        batch: int = BATCH,
+        poll_seconds: float = POLL_SECONDS,
+        lease_seconds: float = LEASE_SECONDS,
+        retry_seconds: tuple[float, float] = (FIRST_RETRY_SECONDS, MAX_RETRY_SECONDS),
+        publish_timeout: float = PUBLISH_TIMEOUT,
+        retention: timedelta = RETENTION,
+        prune_every_seconds: float = PRUNE_EVERY_SECONDS,
+    ) -> None:
+        self._outbox = outbox
+        self._producer = outbox.producer
+        self._sessions = sessions
+        self._bus = bus
+        self._batch = batch
+        self._poll = poll_seconds
+        self._lease = timedelta(seconds=lease_seconds)
+        self._retry = retry_seconds
+        self._publish_timeout = publish_timeout
+        self._retention = retention
+        self._prune_every = prune_every_seconds
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox:{self._producer}")
+
+    async def stop(self) -> None:
+        """Stop relaying. Rows claimed and not yet published come due again when their lease
+        ends (in this process after a restart, or in another replica)."""
+        if self._task is not None:
+            # The flag too: a library that swallows the cancellation mid-statement must not
+            # keep the loop going.
+            self._stopping = True
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        pruned_at = -self._prune_every
+        while not self._stopping:
+            wait = self._poll
+            try:
+                await self.relay()
+                if time.monotonic() - pruned_at >= self._prune_every:
+                    await self.prune()
+                    pruned_at = time.monotonic()
+                wait = self._until_due(await self.backlog())
+            except Exception:
+                if self._stopping:  # cancelled mid-statement, a session may raise another error
+                    raise
+                # The database is unreachable, for instance: the rows wait in it meanwhile.
+                log.exception("outbox %s: relay round failed", self._producer)
+            await self._outbox.woken(wait)
+
+    def _until_due(self, backlog: Backlog) -> float:
+        if backlog.next_due is None:
+            return self._poll
+        due_in = (backlog.next_due - _now()).total_seconds()
+        return min(self._poll, max(due_in, 0.01))
+
+    async def relay(self) -> int:
+        """Publish every row due now, batch by batch; returns how many were sent. Stops at
+        the first failure (NATS is likely down: the rest would only wait on it too)."""
+        sent = 0
+        while True:
+            rows = await self._claim()
+            if not rows:
+                return sent
+            published, failed = await self._publish(rows)
+            sent += published
+            if failed or len(rows) < self._batch:
+                return sent
+
+    async def _claim(self) -> list[Any]:
+        now = _now()
+        due = (
+            select(outbox_table.c.id)
+            .where(
+                outbox_table.c.producer == self._producer,
+                _pending,
+                outbox_table.c.next_attempt_at <= now,
+            )
+            .order_by(outbox_table.c.id)
+            .limit(self._batch)
+            .with_for_update(skip_locked=True)
+        )
+        claim = (
+            update(outbox_table)
+            .where(outbox_table.c.id.in_(due.scalar_subquery()))
+            .values(next_attempt_at=now + self._lease)
+            .returning(
+                outbox_table.c.id,
+                outbox_table.c.event_id,
+                outbox_table.c.event_type,
+                outbox_table.c.suffix,
+                outbox_table.c.payload,
+                outbox_table.c.headers,
+                outbox_table.c.attempts,
+            )
+        )
+        async with self._sessions() as session, session.begin():
+            rows = list((await session.execute(claim)).all())
+        return sorted(rows, key=lambda row: row.id)  # RETURNING keeps no order
+
+    async def _publish(self, rows: Sequence[Any]) -> tuple[int, bool]:
+        """Publish claimed rows in order within half the lease; then record what happened:
+        sent rows, the failed one's retry, and the rest released (due with the retry)."""
+        deadline = time.monotonic() + self._lease.total_seconds() / 2
+        sent: list[int] = []
+        failure: tuple[Any, str] | None = None
+        try:
+            for row in rows:
+                if time.monotonic() > deadline:
+                    break
+                try:
+                    await self._publish_one(row)
+                except Exception as exc:
+                    failure = (row, f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS])
+                    break
+                sent.append(row.id)
+        finally:
+            untried = [row.id for row in rows[len(sent) + (failure is not None) :]]
+            await asyncio.shield(self._settle(sent, failure, untried))
+        return len(sent), failure is not None
+
+    async def _publish_one(self, row: Any) -> None:
+        headers = json.loads(row.headers)
+        message = _message_class(row.event_type).FromString(row.payload)
+        token = otel_context.attach(telemetry.extract(headers))
+        try:
+            async with asyncio.timeout(self._publish_timeout):
+                await self._bus.publish(
+                    message, event_id=row.event_id, headers=headers, suffix=row.suffix
+                )
+        finally:
+            otel_context.detach(token)
+
+    async def _settle(
+        self, sent: list[int], failure: tuple[Any, str] | None, untried: list[int]
+    ) -> None:
+        now = _now()
+        released_at = now
+        async with self._sessions() as session, session.begin():
+            if sent:
+                await session.execute(
+                    update(outbox_table).where(outbox_table.c.id.in_(sent)).values(sent_at=now)
+                )
+                RELAYED.labels(self._producer, "sent").inc(len(sent))
+            if failure is not None:
+                row, error = failure
+                released_at = now + timedelta(seconds=self.retry_delay(row.attempts + 1))
+                await session.execute(
+                    update(outbox_table)
+                    .where(outbox_table.c.id == row.id)
+                    .values(
+                        attempts=row.attempts + 1, last_error=error, next_attempt_at=released_at
+                    )
+                )
+                RELAYED.labels(self._producer, "failed").inc()
+                log.warning(
+                    "outbox %s: event %s not published (attempt %d), retry at %s: %s",
+                    self._producer, row.event_id, row.attempts + 1, released_at.isoformat(),
+                    error,
+                )  # fmt: skip
+            if untried:
+                await session.execute(
+                    update(outbox_table)
+                    .where(outbox_table.c.id.in_(untried))
+                    .values(next_attempt_at=released_at)
+                )
+
+    def retry_delay(self, attempts: int) -> float:
+        """Seconds before attempt `attempts + 1`: doubling from the first delay, capped."""
+        first, cap = self._retry
+        return float(min(cap, first * 2 ** min(attempts - 1, 32)))
+
+    async def backlog(self) -> Backlog:
+        """Count the unsent rows and set the gauges from them."""
+        query = select(
+            func.count(), func.min(outbox_table.c.created_at),
+            func.min(outbox_table.c.next_attempt_at),
+        ).where(outbox_table.c.producer == self._producer, _pending)  # fmt: skip
+        async with self._sessions() as session:
+            count, oldest, next_due = (await session.execute(query)).one()
+        oldest = utc(oldest) if oldest is not None else None
+        PENDING.labels(self._producer).set(count)
+        age = (_now() - oldest).total_seconds() if oldest is not None else 0.0
+        OLDEST_PENDING.labels(self._producer).set(max(age, 0.0))
+        return Backlog(int(count), oldest, utc(next_due) if next_due is not None else None)
+
+    async def prune(self) -> int:
+        """Delete rows sent longer ago than the retention; returns how many went."""
+        cutoff = _now() - self._retention
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                delete(outbox_table).where(
+                    outbox_table.c.producer == self._producer, outbox_table.c.sent_at < cutoff
+                )
+            )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _message_class(full_name: str) -> type[Message]:
+    """The generated class of an event type (its module is imported by the service that
+    wrote it, which is the one relaying it)."""
+    descriptor = descriptor_pool.Default().FindMessageTypeByName(full_name)
+    return message_factory.GetMessageClass(descriptor)
