@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: up test install gen check-gen lint fmt typecheck breaking unit clean
+.PHONY: up test install gen check-gen lint fmt typecheck breaking unit image clean
 
 ## up: install what is missing, then start NATS, every service and Envoy on 127.0.0.1:8080
 up: install
@@ -24,6 +24,7 @@ gen: install
 	$(PY) tools/protogen.py
 	$(PY) -m tools.settings_doc
 	$(PY) -m tools.k8s_gateway
+	$(PY) -m tools.k8s_monitoring
 
 check-gen: install
 	$(PY) tools/protogen.py --check
@@ -45,6 +46,11 @@ typecheck: install
 ## breaking: buf breaking against the previous main (see scripts/breaking.sh)
 breaking: install
 	@scripts/breaking.sh
+
+## image: build every service's image (voka-<domain>:dev) and the kit's (voka:dev) with podman
+image:
+	@scripts/bootstrap.sh scripts/image-tools.txt
+	$(PY) -m tools.image $(IMAGE_ARGS)
 
 clean:
 	rm -rf var .mypy_cache .ruff_cache .pytest_cache

@@ -169,12 +169,21 @@ def _for_domain(template: str, domain: str) -> str:
     )
 
 
-def _binding_claims(binding: Binding, domains: Iterable[str]) -> Iterator[tuple[RouteMatch, str]]:
-    if binding.domain is None:  # OpsService: one route per domain, named in the path
-        for domain in domains:
-            yield route_match(_for_domain(binding.template, domain)), domain
-    elif binding.domain in domains:
-        yield route_match(binding.template), binding.domain
+def binding_routes(binding: Binding, domains: Sequence[str]) -> list[tuple[str, str]]:
+    """(path template, domain) of each route serving a binding: a domain's own binding goes to
+    it; an OpsService binding naming the domain (`/api/v1/health/{service}`) has one route per
+    domain; an OpsService binding of the whole mesh (`/api/v1/health`, no domain in its path)
+    goes to the first domain alone, as every process answers it the same way."""
+    if binding.domain is not None:
+        return [(binding.template, binding.domain)] if binding.domain in domains else []
+    if f"{{{OPS_DOMAIN_VARIABLE}}}" not in binding.template:
+        return [(binding.template, domain) for domain in domains[:1]]
+    return [(_for_domain(binding.template, domain), domain) for domain in domains]
+
+
+def _binding_claims(binding: Binding, domains: Sequence[str]) -> Iterator[tuple[RouteMatch, str]]:
+    for template, domain in binding_routes(binding, domains):
+        yield route_match(template), domain
 
 
 def _claim(claims: dict[RouteMatch, str], match: RouteMatch, domain: str) -> None:
@@ -270,14 +279,9 @@ def _public_claims(
     """Each public REST binding's match with the domain that serves it."""
     wanted = list(domains)
     for binding in bindings:
-        if not binding.public:
-            continue
-        if binding.domain is None:
-            claims = [(_for_domain(binding.template, d), d) for d in wanted]
-        else:
-            claims = [(binding.template, binding.domain)] if binding.domain in wanted else []
-        for template, domain in claims:
-            yield _public_match(template, binding.verb), domain
+        if binding.public:
+            for template, domain in binding_routes(binding, wanted):
+                yield _public_match(template, binding.verb), domain
 
 
 def _skip_rules() -> list[JSON]:

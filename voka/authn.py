@@ -5,13 +5,18 @@ verifies again here. The access rule of each RPC comes from the contract
 (`(voka.api.v1.access)`), never from a list kept beside the code. Machine clients may present an
 API key instead (`Bearer vk_...` or `x-api-key`); `CredentialVerifier` hands those to
 voka.apikeys. voka.credentials assembles the verifier a service runs.
+
+A service calling for a user's work names the user (`voka-on-behalf-of`, voka.peer_calls):
+the user becomes the caller and the service its `actor` (`on_behalf`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -35,6 +40,7 @@ AUDIENCE = "voka"
 # Asymmetric only: `none` and HMAC tokens are refused whatever their header says.
 ALGORITHMS = ("EdDSA", "RS256")
 ADMIN_ROLE = "admin"
+USER_ROLE = "user"
 JWKS_FETCH_TIMEOUT = 2.0
 
 log = logging.getLogger("voka.authn")
@@ -57,6 +63,9 @@ class Identity:
     # denylist's cut-offs match (voka.revocations).
     session_id: str = ""
     issued_at: float = 0.0
+    # `services/{domain}` when a service made the call for the user `subject` names: the token
+    # is the service's, the work the user's (`on_behalf`).
+    actor: str = ""
 
     @property
     def is_service(self) -> bool:
@@ -268,17 +277,45 @@ class CredentialVerifier:
         return await self._api_keys.verify(token)
 
 
+# A user's resource name, `users/{user}`, and nothing more (no `me`-style alias is resolved).
+_USER = re.compile(r"users/[A-Za-z0-9_-]{1,64}")
+
+
+def on_behalf(identity: Identity | None, named: str | None) -> Identity | None:
+    """The caller a call counts as, given the user it names (`voka-on-behalf-of`, or None).
+
+    A service acting for a user's work (a task, a meeting's pipeline) becomes that user, with a
+    plain user's role and none of its own, and stays on record as the `actor`: rate limits,
+    quotas, tenancy and logs then apply to the user, who cannot escape them by queueing work.
+    Only a service may name someone else: a user must never act as another user."""
+    if named is None:
+        return identity
+    if identity is None or not identity.is_service:
+        raise errors.permission_denied(
+            f"only a service may act on behalf of a user ({peer_calls.ON_BEHALF_OF})"
+        )
+    if not _USER.fullmatch(named):
+        raise errors.invalid_argument(
+            [errors.FieldViolation(peer_calls.ON_BEHALF_OF, "must name a user: users/{user}")]
+        )
+    return dataclasses.replace(
+        identity, subject=named, roles=frozenset({USER_ROLE}), actor=identity.subject
+    )
+
+
 def identity_hook(verifier: Verifier) -> Hook:
     """Verify the caller, enforce the RPC's access rule, and expose the identity to handlers.
 
     A token that is present but bad is refused even on public RPCs: the caller should learn
-    that its credential is broken. The context variable is set, not reset: each RPC runs in its
-    own task, whose context dies with it."""
+    that its credential is broken. The access rule applies to the caller the call counts as
+    (`on_behalf`). The context variable is set, not reset: each RPC runs in its own task, whose
+    context dies with it."""
 
     @asynccontextmanager
     async def hook(call: Call) -> AsyncIterator[None]:
         token = credential_of(call)
-        identity = await verifier.verify(token) if token else None
+        verified = await verifier.verify(token) if token else None
+        identity = on_behalf(verified, call.metadata(peer_calls.ON_BEHALF_OF))
         enforce(access_of(call.method), identity)
         _caller.set(identity)
         yield

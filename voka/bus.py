@@ -106,12 +106,17 @@ class StreamLimits:
     """Retention of a stream. Old events go first; consumers must keep up within max_age."""
 
     max_age: float = 7 * 24 * 3600.0
-    max_bytes: int = 1 << 30
+    max_bytes: int = 512 * 1024**2  # VOKA_STREAM_MAX_BYTES
     duplicate_window: float = 120.0  # seconds a repeated Nats-Msg-Id is recognised
     replicas: int = 1  # copies on a cluster (VOKA_STREAM_REPLICAS); consumers inherit it
 
 
 DLQ_LIMITS = StreamLimits(max_age=30 * 24 * 3600.0)
+
+
+def _configured_limits() -> StreamLimits:
+    settings = Settings()
+    return StreamLimits(max_bytes=settings.stream_max_bytes, replicas=settings.stream_replicas)
 
 
 @dataclass(frozen=True)
@@ -231,7 +236,7 @@ class Bus:
         # nats-py applies one attempt budget to the first connect and to reconnects; lift it
         # now that we are connected (it is read on every reconnect attempt).
         nc.options["max_reconnect_attempts"] = -1
-        return cls(nc, name, limits or StreamLimits(replicas=Settings().stream_replicas))
+        return cls(nc, name, limits or _configured_limits())
 
     async def ensure_stream(self, domain: str) -> str:
         """Create or update the domain's stream and the dead-letter stream; returns the
@@ -239,7 +244,9 @@ class Bus:
         name = stream_name(domain)
         await self._upsert(_stream_config(name, [f"voka.{domain}.>"], self._limits))
         if not self._dlq_ready:
-            dlq_limits = replace(DLQ_LIMITS, replicas=self._limits.replicas)
+            dlq_limits = replace(
+                DLQ_LIMITS, replicas=self._limits.replicas, max_bytes=self._limits.max_bytes
+            )
             await self._upsert(_stream_config(DLQ_STREAM_NAME, [f"{DLQ_PREFIX}>"], dlq_limits))
             self._dlq_ready = True
         self._streams[domain] = name
@@ -457,11 +464,16 @@ class Bus:
         return f"jetstream ok, {info.streams} streams"
 
     async def close(self, grace: float = 10.0) -> None:
-        """Stop every subscription (in-flight handlers get `grace` seconds), flush, close."""
+        """Stop every subscription (in-flight handlers get `grace` seconds), flush, close.
+        With the server gone, nats-py's close raises as it drops the dead socket: nothing is
+        left to close then, and the caller's own shutdown (the database's) must go on."""
         await asyncio.gather(*(s.stop(grace) for s in list(self._subscriptions)))
         with contextlib.suppress(Exception):
             await self.nc.flush(timeout=2)
-        await self.nc.close()
+        try:
+            await self.nc.close()
+        except (ConnectionError, nats.errors.Error) as exc:
+            log.info("nats: closed with the connection already gone: %s", exc)
 
     def _forget(self, subscription: Subscription[Any]) -> None:
         self._subscriptions.discard(subscription)

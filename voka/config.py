@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voka import registry
@@ -44,6 +44,25 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="", description="SQLAlchemy URL; empty means a SQLite file in data_dir."
     )
+    database_pool_size: int = Field(
+        default=5, ge=1, description="Database connections each process keeps open."
+    )
+    database_max_overflow: int = Field(
+        default=10, ge=0, description="Connections a process may open beyond its pool at peaks."
+    )
+    database_connection_budget: int = Field(
+        default=0,
+        ge=0,
+        description="Connections all replicas of the service may hold at once (what the "
+        "database or its pooler gives the service's role); the process refuses to start if "
+        "(pool size + max overflow) x VOKA_MAX_REPLICAS exceeds it; 0: no budget.",
+    )
+    max_replicas: int = Field(
+        default=1,
+        ge=1,
+        description="The most replicas of the service that run at once (its autoscaler's "
+        "maximum): what the connection budget is shared by.",
+    )
     nats_url: str = Field(default="nats://127.0.0.1:4222", description="NATS server(s).")
     stream_replicas: int = Field(
         default=1,
@@ -51,6 +70,14 @@ class Settings(BaseSettings):
         le=5,
         description="Copies JetStream keeps of every stream (and its consumers): 1 on one "
         "server, 3 on a three-server cluster so the loss of a server loses nothing.",
+    )
+    stream_max_bytes: int = Field(
+        default=512 * 1024**2,
+        ge=1024**2,
+        description="Bytes every JetStream stream keeps at most, oldest events dropped first. "
+        "Each stream reserves this much of the server's `max_file_store`, and JetStream "
+        "refuses a stream that does not fit: one per service, plus ops and dead letters, times "
+        "this must stay under it (k8s: 9 x 512 MiB under 8 GB; tests/k8s checks it).",
     )
     nats_user: str = Field(
         default="",
@@ -113,6 +140,24 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Peer addresses by domain (VOKA_ADDRESSES=\'{"auth": "host:port"}\').',
     )
+
+    @model_validator(mode="after")
+    def _within_connection_budget(self) -> Settings:
+        """Every replica at its peak must fit the database's budget for the service: a
+        connection refused by the database fails a request, one queued in the pool only waits."""
+        peak = (self.database_pool_size + self.database_max_overflow) * self.max_replicas
+        if self.database_connection_budget and peak > self.database_connection_budget:
+            raise ValueError(
+                f"database connections: ({self.database_pool_size} pool + "
+                f"{self.database_max_overflow} overflow) x {self.max_replicas} replicas = {peak}, "
+                f"over the budget of {self.database_connection_budget}"
+            )
+        return self
+
+    @cached_property
+    def pool_options(self) -> dict[str, int]:
+        """The engine's pool, as SQLAlchemy's create_engine takes it."""
+        return {"pool_size": self.database_pool_size, "max_overflow": self.database_max_overflow}
 
     @cached_property
     def grpc_port(self) -> int:

@@ -19,7 +19,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -67,12 +67,19 @@ class HealthMonitor:
         checks: Mapping[str, Check],
         grpc_names: list[str],
         vitals: Vitals | None = None,
+        *,
+        readiness: Collection[str] | None = None,
     ) -> None:
+        """`readiness`: the checks whose failure makes the service NOT_SERVING (None: all of
+        them). The others are reported (dependencies, voka_dependency_up, the alerts) but leave
+        the service in rotation: a dependency every replica loses at once, such as NATS, would
+        otherwise take the whole API down with it (docs/operations.md, "Readiness")."""
         self.service = service
         self.version = version
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
         self.grpc_health = health_aio.HealthServicer()
         self._checks = dict(checks)
+        self._readiness = set(checks if readiness is None else readiness)
         self._grpc_names = ["", *grpc_names]
         self._started = datetime.now(UTC)
         self._draining = False
@@ -98,7 +105,8 @@ class HealthMonitor:
 
     async def snapshot(self) -> ops_pb2.Health:
         results = await asyncio.gather(*(_run(n, c) for n, c in self._checks.items()))
-        healthy = all(r.ok for r in results) and not self._draining
+        ready = all(r.ok for r in results if r.name in self._readiness)
+        healthy = ready and not self._draining
         status = ops_pb2.SERVING_STATUS_SERVING if healthy else ops_pb2.SERVING_STATUS_NOT_SERVING
         health = ops_pb2.Health(
             service=self.service,
@@ -257,12 +265,13 @@ class OpsServicer(ops_pb2_grpc.OpsServiceServicer):
 
 def _for_caller(health: ops_pb2.Health) -> ops_pb2.Health:
     """The health as the caller may read it: what a dependency said (a host, a user, a path)
-    is for admins; everyone else learns only whether it is up."""
+    and the per-RPC figures are for admins; everyone else learns only whether it is up."""
     identity = authn.optional_caller()
     if identity is not None and identity.is_admin:
         return health
     for dependency in health.dependencies:
         dependency.detail = REDACTED_OK if dependency.ok else REDACTED_FAILED
+    del health.api.methods[:]  # which RPCs are called and failing: for admins too
     return health
 
 

@@ -15,7 +15,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from voka import metrics, telemetry
+from voka import authn, metrics, telemetry
 from voka.calls import Call, Hook
 from voka.errors import VokaError
 from voka.latency import LatencyWindow
@@ -32,9 +32,9 @@ _KIT_SERVICES = frozenset({
 
 
 def observe(latencies: LatencyWindow) -> Hook:
-    """One span, one log line and the RPC metrics per call, with the final status code; the
-    latency of each unary call of the service's own API also goes to `latencies` (the health's
-    p95 and its alert; streams last as long as their callers want)."""
+    """One span, one log line (with the caller and its actor) and the RPC metrics per call, with
+    the final status code; the latency of each unary call of the service's own API also goes to
+    `latencies` (the health's p95 and its alert; streams last as long as their callers want)."""
 
     @asynccontextmanager
     async def hook(call: Call) -> AsyncIterator[None]:
@@ -62,7 +62,7 @@ def observe(latencies: LatencyWindow) -> Hook:
                 seconds = time.perf_counter() - start
                 _record(call, span, code, seconds)
                 if not call.streaming_response and call.service not in _KIT_SERVICES:
-                    latencies.record(seconds)
+                    latencies.record(call.method, seconds, code == grpc.StatusCode.OK)
                 otel_context.detach(token)
 
     return hook
@@ -85,14 +85,24 @@ def _record(call: Call, span: trace.Span, code: grpc.StatusCode, seconds: float)
     if code is not grpc.StatusCode.OK:
         span.set_status(Status(StatusCode.ERROR, code.name))
     level = logging.ERROR if code in _SERVER_FAULTS else logging.INFO
+    fields = {"rpc": call.method, "code": code.name, "ms": round(seconds * 1000, 2)}
     log.log(
         level,
         "%s %s %.1fms",
         call.method,
         code.name,
         seconds * 1000,
-        extra={"fields": {"rpc": call.method, "code": code.name, "ms": round(seconds * 1000, 2)}},
+        extra={"fields": fields | _caller_fields()},
     )
+
+
+def _caller_fields() -> dict[str, str]:
+    """Who called, once the identity hook knew: the caller the call counted as and, for a
+    service acting for a user, that service (the actor)."""
+    identity = authn.optional_caller()
+    if identity is None:
+        return {}
+    return {"caller": identity.subject} | ({"actor": identity.actor} if identity.actor else {})
 
 
 _SERVER_FAULTS = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})

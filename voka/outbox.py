@@ -10,7 +10,8 @@ consumers stay idempotent through `voka.inbox` beyond JetStream's duplicate wind
 
 * `Outbox.add(session, message)` writes the row in the caller's transaction and wakes this
   process's relay when that transaction commits: an event leaves within milliseconds, not at
-  the next poll.
+  the next poll. `add_many` writes many in one statement, for a writer that commits the work
+  of many calls at once.
 * `Relay` claims due rows oldest first, in bounded batches, publishes them and marks them sent.
   A failed publish is retried with capped exponential backoff for as long as it takes: the
   `voka_outbox_pending` and `voka_outbox_oldest_pending_seconds` gauges are what an alert
@@ -159,29 +160,53 @@ class Outbox:
         JetStream acks it. An `event_id` is used once per producer (a repeat fails the
         transaction); without one, a new id is made. The current trace context travels with
         the row, so the consumers' spans join the request that caused the event."""
+        row = self._row(message, event_id, headers, suffix, _now())
+        await session.execute(insert(outbox_table).values(**row))
+        self._wake_on_commit(session)
+        return str(row["event_id"])
+
+    async def add_many(
+        self, session: AsyncSession, events: Sequence[tuple[Message, otel_context.Context]]
+    ) -> None:
+        """`add` for many events in one statement, each with a new id and the trace context
+        given with it (that of the call it reports, where one writer commits many calls)."""
+        now = _now()
+        rows = []
+        for message, trace in events:
+            token = otel_context.attach(trace)
+            try:
+                rows.append(self._row(message, None, None, "", now))
+            finally:
+                otel_context.detach(token)
+        if rows:
+            await session.execute(insert(outbox_table), rows)
+            self._wake_on_commit(session)
+
+    def _row(
+        self, message: Message, event_id: str | None, headers: Mapping[str, str] | None,
+        suffix: str, now: datetime,
+    ) -> dict[str, Any]:  # fmt: skip
         event_id = event_id or uuid.uuid4().hex
         # The bus's own rules, checked now: a row the bus would refuse must not wait for ever.
         if not voka_bus._EVENT_ID.match(event_id):
             raise ValueError("event_id: 1-64 printable ASCII characters, no spaces")
         voka_bus._with_suffix(subject_of(type(message)), suffix)
-        now = _now()
-        await session.execute(
-            insert(outbox_table).values(
-                event_id=event_id,
-                producer=self.producer,
-                event_type=message.DESCRIPTOR.full_name,
-                suffix=suffix,
-                payload=message.SerializeToString(),
-                headers=json.dumps({**(headers or {}), **telemetry.inject()}),
-                created_at=now,
-                next_attempt_at=now,
-                attempts=0,
-            )
-        )
+        return {
+            "event_id": event_id,
+            "producer": self.producer,
+            "event_type": message.DESCRIPTOR.full_name,
+            "suffix": suffix,
+            "payload": message.SerializeToString(),
+            "headers": json.dumps({**(headers or {}), **telemetry.inject()}),
+            "created_at": now,
+            "next_attempt_at": now,
+            "attempts": 0,
+        }
+
+    def _wake_on_commit(self, session: AsyncSession) -> None:
         sync = session.sync_session
         if not event.contains(sync, "after_commit", self._committed):
             event.listen(sync, "after_commit", self._committed)
-        return event_id
 
     def _committed(self, _session: Session) -> None:
         # SQLAlchemy's asyncio runs this in the event loop's thread (in a greenlet).

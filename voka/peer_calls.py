@@ -17,6 +17,11 @@ for the caller's retry mechanism (event redelivery with backoff, the task schedu
 
 Before this module, tasks treated UNAUTHENTICATED and ALREADY_EXISTS as final and meetings
 retried them; ALREADY_EXISTS is final and UNAUTHENTICATED retried everywhere now (CHANGELOG).
+
+A call a service makes under its own identity for work a user submitted names that user
+(`on_behalf_of`): the peer then counts the call as the user's (rate limits, quotas, tenancy,
+logs), with the service as its actor (voka.authn). Otherwise a user could escape every limit by
+queueing work as tasks or meetings.
 """
 
 from __future__ import annotations
@@ -37,6 +42,17 @@ FINAL = frozenset({
     grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
     grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNIMPLEMENTED,
 })  # fmt: skip
+
+
+ON_BEHALF_OF = "voka-on-behalf-of"
+Metadata = tuple[tuple[str, str], ...]
+
+
+def on_behalf_of(subject: str) -> Metadata:
+    """The metadata naming `subject` as the user a service's call is made for. Nothing for a
+    subject that is no user (a task a service submitted): a service acts as itself, and the
+    peer refuses a header that names no user."""
+    return ((ON_BEHALF_OF, subject),) if subject.startswith("users/") else ()
 
 
 KEEPALIVE_MS = 20_000  # a ping this often while calls are open...

@@ -4,8 +4,9 @@ Envoy's `local_ratelimit` caps the edge as a whole; this caps each caller, which
 came (through Envoy or straight over gRPC). The bucket is keyed by the verified subject, so an
 API key draws from its owner's bucket: a user cannot multiply its rate by minting keys.
 Service identities are not limited here (their calls fan in from many users, who were limited
-where they entered), and anonymous calls reach only public RPCs, which Envoy and the auth
-service's per-address limits cover.
+where they entered); a service's call for a user's work names the user and counts as the user's
+(voka.authn.on_behalf), so work queued as tasks cannot escape the user's bucket. Anonymous
+calls reach only public RPCs, which Envoy and the auth service's per-address limits cover.
 
 Buckets live in memory, per replica: with N replicas behind Envoy a caller gets up to N times
 the rate. That is the price of needing no shared store on the hot path; `VOKA_RATE_LIMIT_*`

@@ -19,12 +19,24 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from voka import alerts, authn, credentials, db, hooks, peer_calls, telemetry
+from voka import (
+    alerts,
+    authn,
+    credentials,
+    db,
+    error_log,
+    hooks,
+    loop_lag,
+    peer_calls,
+    registry,
+    telemetry,
+)
 from voka.bus import PUBLISH_TIMEOUT, Bus
 from voka.calls import Hook, HookInterceptor
 from voka.config import Settings
-from voka.health import Check, HealthMonitor, OpsServicer, Vitals
+from voka.health import Check, HealthMonitor, Vitals
 from voka.latency import LatencyWindow
+from voka.mesh_ops import MeshOpsServicer
 from voka.metrics import serve_metrics
 from voka.ops.v1 import events_pb2, ops_pb2, ops_pb2_grpc
 from voka.outbox import Outbox, Relay
@@ -110,6 +122,10 @@ class ServiceSpec:
     database: bool = False
     # Every service publishes its status changes, so NATS is a dependency by default.
     bus: bool = True
+    # The dependency checks that make the service NOT_SERVING when they fail. NATS is not one:
+    # every replica loses it at once, events wait in the outbox and watches poll, so an outage
+    # must not take the API out of rotation (docs/operations.md, "Readiness").
+    readiness: frozenset[str] = frozenset({"database"})
 
 
 @dataclass
@@ -121,6 +137,8 @@ class Running:
     monitor: HealthMonitor
     resources: Resources
     _tasks: list[asyncio.Task[None]]
+    # Set by SIGTERM/SIGINT or an admin's Drain: the process should stop (`run` waits on it).
+    stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def stop(self, drain_seconds: float = 0.0, grace: float = 5.0) -> None:
         await self.monitor.drain()
@@ -143,7 +161,9 @@ async def start(spec: ServiceSpec, settings: Settings) -> Running:
         resources.on_stop.extend(kit.on_stop)
     names = [r.name for r in registrations]
     vitals = _vitals(settings)
-    monitor = HealthMonitor(spec.name, settings.version, resources.checks, names, vitals)
+    monitor = HealthMonitor(
+        spec.name, settings.version, resources.checks, names, vitals, readiness=spec.readiness
+    )
     if resources.bus is not None:
         monitor.on_change(_status_event_publisher(resources.bus, monitor))
         monitor.on_alert(_alert_event_publisher(resources.bus, monitor))
@@ -151,13 +171,20 @@ async def start(spec: ServiceSpec, settings: Settings) -> Running:
         interceptors=[HookInterceptor(_hooks(settings, verifier, vitals.latencies))],
         options=_server_options(settings),
     )
-    _register(server, registrations, monitor)
+    addresses = {name: settings.address_of(name) for name in registry.names()}
+    stop_requested = asyncio.Event()
+    ops = MeshOpsServicer(monitor, addresses, error_log.install(), stop_requested.set)
+    resources.on_stop.append(ops.close)
+    _register(server, registrations, monitor, ops)
     port = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
     await server.start()
     await monitor.start()
-    task = asyncio.create_task(monitor.watch(settings.health_interval_seconds))
+    tasks = [
+        asyncio.create_task(monitor.watch(settings.health_interval_seconds)),
+        asyncio.create_task(loop_lag.watch(), name="event-loop-lag"),
+    ]
     log.info("%s serving gRPC on %s:%d", spec.name, settings.host, port)
-    return Running(server, port, monitor, resources, [task])
+    return Running(server, port, monitor, resources, tasks, stop_requested)
 
 
 def _server_options(settings: Settings) -> list[tuple[str, Any]]:
@@ -196,11 +223,14 @@ def _hooks(settings: Settings, verifier: authn.Verifier, latencies: LatencyWindo
 
 
 def _register(
-    server: grpc.aio.Server, registrations: list[Registration], monitor: HealthMonitor
+    server: grpc.aio.Server,
+    registrations: list[Registration],
+    monitor: HealthMonitor,
+    ops: MeshOpsServicer,
 ) -> None:
     for registration in registrations:
         registration.add(registration.servicer, server)
-    ops_pb2_grpc.add_OpsServiceServicer_to_server(OpsServicer(monitor), server)
+    ops_pb2_grpc.add_OpsServiceServicer_to_server(ops, server)
     health_pb2_grpc.add_HealthServicer_to_server(monitor.grpc_health, server)
     reflection.enable_server_reflection(
         [
@@ -216,7 +246,7 @@ def _register(
 async def _open_resources(spec: ServiceSpec, settings: Settings) -> Resources:
     resources = Resources(settings=settings)
     if spec.database:
-        engine = db.create_engine(settings.sqlalchemy_url)
+        engine = db.create_engine(settings.sqlalchemy_url, **settings.pool_options)
         await db.migrate(engine, spec.name)
         resources.engine, resources.sessions = engine, db.session_factory(engine)
         resources.checks["database"] = lambda: _check_database(engine)
@@ -285,11 +315,10 @@ def run(spec: ServiceSpec, settings: Settings | None = None) -> None:
 
 async def _serve_until_signal(spec: ServiceSpec, settings: Settings) -> None:
     running = await start(spec, settings)
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+        loop.add_signal_handler(sig, running.stop_requested.set)
+    await running.stop_requested.wait()
     log.info("%s draining", spec.name)
     await running.stop(settings.drain_seconds, settings.shutdown_grace_seconds)
     log.info("%s stopped", spec.name)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.assistant.hemisphere import Balance
-from services.assistant.records import balances
+from services.assistant.records import balances, upsert
 from voka.wellknown import utc
 
 
@@ -29,14 +29,12 @@ class BalanceStore:
         return Balance(row.technical, row.emotional), utc(row.update_time)
 
     async def set(self, owner: str, balance: Balance | None, now: datetime) -> None:
-        """Set the user's balance, or remove it (None)."""
+        """Set the user's balance (an upsert, so concurrent settings all succeed and the last
+        one wins), or remove it (None)."""
         async with self._sessions() as session, session.begin():
-            await session.execute(balances.delete().where(balances.c.owner == owner))
-            if balance is not None:
-                insert = balances.insert().values(
-                    owner=owner,
-                    technical=balance.technical,
-                    emotional=balance.emotional,
-                    update_time=now,
-                )
-                await session.execute(insert)
+            if balance is None:
+                await session.execute(balances.delete().where(balances.c.owner == owner))
+                return
+            values = {"owner": owner, "technical": balance.technical,
+                      "emotional": balance.emotional, "update_time": now}  # fmt: skip
+            await session.execute(upsert(session, balances, values))

@@ -12,7 +12,7 @@ from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
 
 from services.assistant.providers.base import ToolCall
-from services.assistant.records import ConversationRecord
+from services.assistant.records import ConversationRecord, McpGrantRecord
 from services.assistant.tools import ToolResult
 from voka import wellknown
 from voka.assistant.v1 import assistant_pb2
@@ -103,6 +103,15 @@ def conversation(
         message.tool_policy.tool_timeout.CopyFrom(wellknown.duration(record.tool_timeout))
     if record.last_message_time is not None:
         message.last_message_time.CopyFrom(wellknown.timestamp(record.last_message_time))
+    return message
+
+
+def mcp_grant(owner: str, record: McpGrantRecord | None) -> assistant_pb2.McpGrant:
+    """A user's grant as the contract shows it; None: nothing granted (never, or revoked)."""
+    message = assistant_pb2.McpGrant(name=f"{owner}/mcpGrant")
+    if record is not None:
+        message.allowed_tools.extend(record.allowed_tools)
+        message.update_time.CopyFrom(wellknown.timestamp(record.update_time))
     return message
 
 

@@ -6,7 +6,12 @@ Audio opens a recognition stream; END_OF_UTTERANCE (push-to-talk) half-closes it
 service answers with what it heard at once, and the next audio opens a new stream. Streams are
 read one after the other, so utterances keep their order and their index. A stream that fails
 is reported once; the audio after it is dropped until END_OF_UTTERANCE or, for a caller that
-relies on silence alone, until the speech client's breaker lets calls through again."""
+relies on silence alone, until the speech client's breaker lets calls through again.
+
+Audio waits in memory until its stream sends it, and a stream starts only when the one before it
+has given all its results; what waits, all streams together, is bounded (`MAX_WAITING_AUDIO`).
+Audio beyond it is RESOURCE_EXHAUSTED, which ends the chat: the caller sends faster than the
+speech service listens, and holding on would only grow the process."""
 
 from __future__ import annotations
 
@@ -23,6 +28,10 @@ from voka.speech.v1 import speech_pb2
 
 DEFAULT_SILENCE = 0.7  # seconds that end an utterance, as the contract says
 RETRY_PAUSE = 2.0  # seconds of audio dropped after a failed stream, at least
+# Bytes of audio heard and not yet sent to the speech service, one chat's streams together:
+# 8 MiB is over a minute of 48 kHz 16-bit PCM (4 min at 16 kHz), more than a speech service
+# that keeps up ever leaves waiting.
+MAX_WAITING_AUDIO = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -56,11 +65,6 @@ def recognition_config(
     )
 
 
-async def _until_end(chunks: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
-    while (chunk := await chunks.get()) is not None:
-        yield chunk
-
-
 class Ear:
     """Recognition streams of one voice chat; `results()` yields what was heard, in order."""
 
@@ -71,18 +75,26 @@ class Ear:
         self._metadata = metadata
         self._heard: asyncio.Queue[Heard | VokaError | None] = asyncio.Queue()
         self._chunks: asyncio.Queue[bytes | None] | None = None  # the open stream's audio
+        self._waiting = 0  # bytes in the streams' queues, bounded by MAX_WAITING_AUDIO
         self._newest: asyncio.Task[None] | None = None
         self._next_index = 0
         self._resume_at = 0.0
 
     def hear(self, chunk: bytes) -> None:
-        """More audio: to the open stream, or to a new one."""
+        """More audio: to the open stream, or to a new one; RESOURCE_EXHAUSTED when it would
+        leave more than MAX_WAITING_AUDIO waiting."""
+        if self._waiting + len(chunk) > MAX_WAITING_AUDIO:
+            raise errors.resource_exhausted(
+                f"audio arrives faster than the speech service takes it: at most "
+                f"{MAX_WAITING_AUDIO >> 20} MiB may wait to be recognised"
+            )
         if self._chunks is None:
             if time.monotonic() < self._resume_at:
                 return
             self._chunks = asyncio.Queue()
             self._newest = asyncio.create_task(self._recognize(self._chunks, self._newest))
         self._chunks.put_nowait(chunk)
+        self._waiting += len(chunk)
 
     def end_utterance(self) -> None:
         """Push-to-talk: the audio so far is the utterance; answer it without a silence."""
@@ -115,7 +127,7 @@ class Ear:
             await asyncio.wait([previous])
         first = self._next_index
         try:
-            async for response in self._speech.recognize(self._config, _until_end(chunks),
+            async for response in self._speech.recognize(self._config, self._sent(chunks),
                                                          self._metadata):  # fmt: skip
                 if response.HasField("result"):
                     result = response.result
@@ -125,8 +137,25 @@ class Ear:
         except VokaError as exc:
             self._failed(chunks, exc)
             return
+        finally:
+            self._ended(chunks)
         if self._next_index == first:
             self._heard.put_nowait(nothing_heard())
+
+    async def _sent(self, chunks: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
+        """A stream's audio until its end, no longer waiting once taken to be sent."""
+        while (chunk := await chunks.get()) is not None:
+            self._waiting -= len(chunk)
+            yield chunk
+
+    def _ended(self, chunks: asyncio.Queue[bytes | None]) -> None:
+        """A stream is over: audio still queued for it will not be sent, so it no longer waits,
+        and the next audio opens a new stream."""
+        if self._chunks is chunks:
+            self._chunks = None
+        while not chunks.empty():
+            chunk = chunks.get_nowait()
+            self._waiting -= len(chunk or b"")
 
     def _failed(self, chunks: asyncio.Queue[bytes | None], exc: VokaError) -> None:
         self._heard.put_nowait(exc)

@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from voka.assistant.v1 import assistant_pb2
 from voka.wellknown import utc
@@ -64,6 +66,15 @@ balances = sa.Table(
     sa.Column("owner", sa.String(200), primary_key=True),
     sa.Column("technical", sa.Float(), nullable=False),
     sa.Column("emotional", sa.Float(), nullable=False),
+    sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
+)
+
+# The MCP tools an admin granted a user (issue 15, item 10); no row: none.
+mcp_grants = sa.Table(
+    "assistant_mcp_grants",
+    metadata,
+    sa.Column("owner", sa.String(200), primary_key=True),
+    sa.Column("allowed_tools", sa.Text(), nullable=False),  # JSON list, never empty
     sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
 )
 
@@ -127,9 +138,31 @@ def conversation_row(record: ConversationRecord) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class McpGrantRecord:
+    """One row of `assistant_mcp_grants`: what an admin granted a user, and when."""
+
+    owner: str
+    allowed_tools: tuple[str, ...]
+    update_time: datetime
+
+
+@dataclass(frozen=True)
 class StoredMessage:
     """A message with its place: turn number and position in the conversation."""
 
     seq: int
     turn: int
     message: assistant_pb2.Message
+
+
+def upsert(
+    session: AsyncSession, table: sa.Table, values: dict[str, Any]
+) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT of `values` that updates the row with the same primary key instead: one
+    statement, so two writers at once cannot both find no row and then clash on the key (issue
+    15, item 2)."""
+    dialect = session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    keys = [column.name for column in table.primary_key]
+    changed = {name: value for name, value in values.items() if name not in keys}
+    return insert.values(values).on_conflict_do_update(index_elements=keys, set_=changed)

@@ -10,6 +10,7 @@ from services.assistant.chat_loop import ChatLoop
 from services.assistant.completion_store import CompletionStore
 from services.assistant.completions import Completions
 from services.assistant.conversation_store import ConversationStore
+from services.assistant.grant_store import GrantStore
 from services.assistant.hemisphere import Balance
 from services.assistant.load import Load
 from services.assistant.message_store import MessageStore
@@ -32,6 +33,7 @@ async def build(resources: Resources) -> list[Registration]:
     conversations = ConversationStore(resources.sessions)
     messages = MessageStore(resources.sessions, resources.outbox)
     completion_store = CompletionStore(resources.sessions)
+    grants = GrantStore(resources.sessions)
     registry = ProviderRegistry.from_settings(settings)
     resources.on_stop.append(registry.aclose)
     tools = ToolBox.from_config(settings.assistant_mcp_config)
@@ -55,13 +57,14 @@ async def build(resources: Resources) -> list[Registration]:
         registry,
         tools,
         balances,
+        grants=grants,
         replies=replies,
         announcer=announcer,
         max_output_tokens=settings.assistant_max_output_tokens,
         context_tokens=settings.assistant_context_tokens,
     )
     chats = StandaloneChats(
-        turns, tools, balances, replies, announcer, max_output=settings.assistant_max_output_tokens
+        turns, balances, replies, announcer, max_output=settings.assistant_max_output_tokens
     )
     completions = Completions(completion_store, resources.bus, turns, chats, replies)
     await completions.start(settings.assistant_completion_workers)
@@ -75,6 +78,7 @@ async def build(resources: Resources) -> list[Registration]:
         conversations=conversations,
         messages=messages,
         completion_store=completion_store,
+        grants=grants,
         registry=registry,
         tools=tools,
         balances=balances,

@@ -11,7 +11,8 @@ A synthesis has a deadline. A recognition stream lasts as long as the caller tal
 deadline starts when its audio ends: the last final result must come within it.
 
 Calls forward the caller's own bearer token (speech keeps tenancy per user); without one the
-service's own identity (`voka.service_identity`) is attached by the channel's interceptor."""
+service's own identity (`voka.service_identity`) is attached by the channel's interceptor, and
+the call names the user it is made for (`voice_chats.forwarded`)."""
 
 from __future__ import annotations
 

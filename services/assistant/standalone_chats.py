@@ -9,13 +9,12 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.assistant import convert, prompt, toolnames
+from services.assistant import convert, prompt
 from services.assistant.announce import Announcer, Origin
 from services.assistant.balances import Balances
 from services.assistant.hemisphere import Balance, InForce
 from services.assistant.providers.base import ChatMessage, ChatRequest
 from services.assistant.replies import Outcome, Replies, ReplyEvent
-from services.assistant.tools import ToolBox
 from services.assistant.turns import Turns, sampling
 from voka.assistant.v1 import assistant_pb2, events_pb2
 
@@ -71,7 +70,6 @@ class StandaloneChats:
     def __init__(
         self,
         turns: Turns,
-        tools: ToolBox,
         balances: Balances,
         replies: Replies,
         announcer: Announcer,
@@ -79,7 +77,6 @@ class StandaloneChats:
         max_output: int,
     ) -> None:
         self._turns = turns
-        self._tools = tools
         self.balances = balances
         self._replies = replies
         self._announcer = announcer
@@ -91,7 +88,7 @@ class StandaloneChats:
         system = prompt.system_text(balance.balance, ask.instructions, ask.context or {})
         messages = (ChatMessage("system", system), *(chat_message(m) for m in ask.messages))
         options = sampling(ask.sampling, balance.balance, self._max_output)
-        allowed = toolnames.allowed(ask.tools, self._tools.servers())
+        allowed = await self._turns.usable_tools(ask.owner, ask.tools)
         request = ChatRequest(model_id, messages, options)
         origin = Origin(
             ask.owner,

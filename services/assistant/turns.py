@@ -1,7 +1,7 @@
 """A turn of a conversation: find (or start) the conversation, resolve model, balance and
-tools, build the prompt from its history within the token budget, store the user's message,
-stream the reply, and afterwards store the tool rounds and the reply with model, usage, timing
-and finish reason.
+tools (the conversation's allow-list within its owner's MCP grant), build the prompt from its
+history within the token budget, store the user's message, stream the reply, and afterwards
+store the tool rounds and the reply with model, usage, timing and finish reason.
 
 Replies being generated are kept by conversation, so deleting a conversation stops them."""
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +20,7 @@ from services.assistant import convert, prompt, toolnames
 from services.assistant.announce import Announcer, Origin
 from services.assistant.balances import Balances
 from services.assistant.conversation_store import ConversationStore
+from services.assistant.grant_store import GrantStore
 from services.assistant.hemisphere import Balance, InForce, temperature
 from services.assistant.message_store import MessageStore
 from services.assistant.providers.base import ChatMessage, ChatRequest, Sampling
@@ -119,6 +120,7 @@ class Turns:
         tools: ToolBox,
         balances: Balances,
         *,
+        grants: GrantStore,
         replies: Replies,
         announcer: Announcer,
         max_output_tokens: int,
@@ -129,6 +131,7 @@ class Turns:
         self._registry = registry
         self._tools = tools
         self._balances = balances
+        self._grants = grants
         self._replies = replies
         self._announcer = announcer
         self._max_output = max_output_tokens
@@ -141,6 +144,16 @@ class Turns:
 
     def tool_name(self, name: str) -> str:
         return toolnames.of_tool(name, self._tools.servers())
+
+    async def usable_tools(self, owner: str, wanted: Iterable[str]) -> set[str]:
+        """The tool names an allow-list (a conversation's, a chat's) admits among those an admin
+        granted `owner`: MCP tools are opt-in per user (issue 15, item 10), so none without a
+        grant. Read at every turn, so a grant or a revocation applies from the next one."""
+        grant = await self._grants.get(owner)
+        if grant is None:
+            return set()
+        servers = self._tools.servers()
+        return toolnames.allowed(wanted, servers) & toolnames.allowed(grant.allowed_tools, servers)
 
     async def conversation(self, name: str) -> ConversationRecord:
         """The conversation `name` as the caller may see it (`voka.tenancy`): NOT_FOUND when
@@ -232,11 +245,8 @@ class Turns:
             content=ask.message,
             context=convert.struct(ask.context),
         )
-        allowed = (
-            set()
-            if ask.disable_tools
-            else toolnames.allowed(record.allowed_tools, self._tools.servers())
-        )
+        wanted = () if ask.disable_tools else record.allowed_tools
+        allowed = await self.usable_tools(record.owner, wanted)
         request = ChatRequest(model_id, built.messages, options)
         origin = Origin(
             ask.owner,

@@ -21,6 +21,7 @@ TOOL_TIMEOUT = (1.0, 600.0)
 SILENCE_SECONDS = (0.1, 5.0)
 UPDATABLE = ("display_name", "model", "instructions", "context", "hemisphere", "tool_policy")
 _ID = re.compile(r"^[0-9a-f]{32}$")
+_GRANT = re.compile(r"^(users/[^/]{1,194})/mcpGrant$")  # the owner fits its 200 characters
 _TOOL = re.compile(r"^servers/[A-Za-z0-9_.-]+/tools/([A-Za-z0-9_.-]+|-)$")
 
 Violations = list[FieldViolation]
@@ -41,6 +42,24 @@ def server_name(name: str, path: str = "name") -> tuple[str, Violations]:
     if name.startswith("servers/") and server:
         return server, []
     return "", [FieldViolation(path, "must be servers/{server}")]
+
+
+def grant_owner(name: str, path: str = "name") -> tuple[str, Violations]:
+    """The user (`users/{user}`) in `users/{user}/mcpGrant`, or a violation naming the shape."""
+    found = _GRANT.match(name)
+    if found is not None:
+        return found.group(1), []
+    return "", [FieldViolation(path, "must be users/{user}/mcpGrant")]
+
+
+def grant_update(request: assistant_pb2.UpdateMcpGrantRequest) -> tuple[str, Violations]:
+    """UpdateMcpGrant's user, and what is wrong with the request: the grant's name, its tools,
+    and a mask naming anything but `allowed_tools`."""
+    owner, problems = grant_owner(request.mcp_grant.name, "mcp_grant.name")
+    problems += tools(request.mcp_grant.allowed_tools, "mcp_grant.allowed_tools")
+    others = sorted(set(request.update_mask.paths) - {"allowed_tools"})
+    problems += [FieldViolation("update_mask", f"cannot update {path!r}") for path in others]
+    return owner, problems
 
 
 def require(violations: Violations) -> None:

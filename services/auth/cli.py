@@ -16,6 +16,7 @@ import getpass
 import sys
 from datetime import UTC, datetime
 
+from services.auth import DECLARATION
 from services.auth import validation as check
 from services.auth.keys import KeyRing, Rotation
 from services.auth.passwords import hash_password
@@ -24,6 +25,7 @@ from services.auth.settings import AuthSettings
 from services.auth.store import Client
 from voka import db, errors
 from voka.auth.v1 import auth_pb2
+from voka.outbox import Outbox
 
 
 def read_password() -> str:
@@ -47,7 +49,9 @@ async def create_admin(settings: AuthSettings, username: str, email: str, passwo
     engine = db.create_engine(settings.sqlalchemy_url)
     try:
         await db.migrate(engine, "auth")
-        servicer = AuthServicer(settings, db.session_factory(engine), None, None, None)  # type: ignore[arg-type]
+        # The account's UserRegisteredEvent waits in the outbox for the service's relay.
+        outbox = Outbox(DECLARATION.name)
+        servicer = AuthServicer(settings, db.session_factory(engine), outbox, None, None)  # type: ignore[arg-type]
         row = await servicer.create_user(
             username,
             email,

@@ -2,10 +2,11 @@
 
 `python -m services.auth rotate-keys` (or an updated Kubernetes Secret) changes `ring.json`
 under a running service; every replica re-reads it within `VOKA_AUTH_KEYS_POLL_SECONDS` and
-signs with the new key from then on. Each replica that sees the change writes the audit entry
-and publishes `SigningKeyRotatedEvent`, whose event id is derived from the new `kid`, so
-JetStream keeps one event however many replicas publish it; the kits of the other services
-drop their cached JWKS when it arrives instead of waiting for their cache to expire.
+signs with the new key from then on. The first replica to record the change writes the audit
+entry and `SigningKeyRotatedEvent` to the kit's outbox in one transaction; the event id is
+derived from the new `kid`, so every other replica finds it taken and records nothing. The kits
+of the other services drop their cached JWKS when the event arrives instead of waiting for their
+cache to expire.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import contextlib
 import logging
 
 from google.protobuf import timestamp_pb2
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.auth.keys import ALGORITHM, KeyRing, Rotation
 from services.auth.store import AuditStore, Client, now
 from voka.auth.v1 import auth_pb2, events_pb2
-from voka.bus import Bus
+from voka.outbox import Outbox
 
 log = logging.getLogger("voka.auth.rotation")
 
@@ -42,12 +44,12 @@ class RingWatcher:
         self,
         ring: KeyRing,
         sessions: async_sessionmaker[AsyncSession],
-        bus: Bus | None,
+        outbox: Outbox,
         interval: float,
     ) -> None:
         self._ring = ring
         self._db = sessions
-        self._bus = bus
+        self._outbox = outbox
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
 
@@ -79,17 +81,16 @@ class RingWatcher:
         return rotation
 
     async def _record(self, rotation: Rotation) -> None:
-        async with self._db.begin() as db:
-            await AuditStore(db).record(
-                auth_pb2.AUDIT_EVENT_TYPE_SIGNING_KEY_ROTATED,
-                Client("", "key ring"),
-                resource=rotation.new_kid,
-                details={"old_kid": rotation.old_kid},
-            )
-        if self._bus is None:
-            return
+        """The audit entry and the event, once per rotation however many replicas see it."""
         event = rotated_event(rotation, now().timestamp())
         try:
-            await self._bus.publish(event, event_id=f"signing-key-{rotation.new_kid}")
-        except Exception:  # the audit log holds it; kits still refresh on an unknown kid
-            log.warning("could not publish the key rotation", exc_info=True)
+            async with self._db.begin() as db:
+                await AuditStore(db).record(
+                    auth_pb2.AUDIT_EVENT_TYPE_SIGNING_KEY_ROTATED,
+                    Client("", "key ring"),
+                    resource=rotation.new_kid,
+                    details={"old_kid": rotation.old_kid},
+                )
+                await self._outbox.add(db, event, event_id=f"signing-key-{rotation.new_kid}")
+        except IntegrityError:  # the outbox's (producer, event_id) is unique
+            log.info("key rotation to %s already recorded by another replica", rotation.new_kid)

@@ -1,5 +1,6 @@
 """The auth service's wiring: key ring and its watcher, token issuer, servicer, and the
-verifier of its own callers (verifier.py)."""
+verifier of its own callers (verifier.py). Its events go through the kit's outbox
+(`Resources.outbox`), written with the changes that cause them."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from voka.server import Registration, Resources, ServiceSpec, registration
 
 async def build(resources: Resources) -> list[Registration]:
     settings = resources.settings_as(AuthSettings)
-    assert resources.sessions is not None  # ServiceSpec(database=True)
-    sessions = resources.sessions
+    if resources.sessions is None or resources.outbox is None:
+        raise RuntimeError("auth needs its database and NATS")
+    sessions, outbox = resources.sessions, resources.outbox
     ring = KeyRing.open(settings.keys_dir, settings.key_retire_seconds)
-    watcher = RingWatcher(ring, sessions, resources.bus, settings.auth_keys_poll_seconds)
+    watcher = RingWatcher(ring, sessions, outbox, settings.auth_keys_poll_seconds)
     watcher.start()
     resources.on_stop.append(watcher.stop)
 
@@ -27,7 +29,7 @@ async def build(resources: Resources) -> list[Registration]:
         return ring.jwks()
 
     issuer = TokenIssuer(ring, settings.auth_access_token_seconds)
-    servicer = AuthServicer(settings, sessions, resources.bus, issuer, jwks)
+    servicer = AuthServicer(settings, sessions, outbox, issuer, jwks)
     resources.verifier = own_verifier(jwks, sessions, servicer)
     return [registration(servicer)]
 

@@ -257,8 +257,14 @@ class UserStore:
     def __init__(self, db: AsyncSession) -> None:
         self._db = db
 
-    async def get(self, user_id: str) -> UserRecord | None:
-        row = (await self._db.execute(sa.select(users).where(users.c.id == user_id))).first()
+    async def get(self, user_id: str, *, lock: bool = False) -> UserRecord | None:
+        """The account; with `lock`, its row stays locked until the transaction ends, so a
+        read-modify-write of it (merging preferences) cannot lose a concurrent one's change
+        under PostgreSQL's READ COMMITTED. SQLite's single writer needs no lock."""
+        query = sa.select(users).where(users.c.id == user_id)
+        if lock:
+            query = query.with_for_update()
+        row = (await self._db.execute(query)).first()
         return UserRecord(**row._mapping) if row else None
 
     async def by_login(self, username_key: str, email_key: str) -> UserRecord | None:

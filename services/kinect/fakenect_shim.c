@@ -3,8 +3,8 @@
  * not define freenect_camera_to_world, which Debian's libfreenect_sync links against: without
  * it the sync wrapper cannot load over fakenect. This is that one function, with the reference
  * optics libfreenect uses before a device's registration tables are read (pixel size 0.1042 mm
- * at 120 mm). The kinect service builds it on first use (services/kinect/shim.py) and preloads
- * it beside fakenect.
+ * at 120 mm). The kinect image compiles it when it is built, a checkout on first use
+ * (services/kinect/shim.py); the service preloads it beside fakenect.
  */
 void freenect_camera_to_world(void *dev, int cx, int cy, int wz, double *wx, double *wy)
 {

@@ -1,6 +1,7 @@
 """One transaction at a time over the service's tables, with the store of every resource bound
 to it: a request that reads a project, its meetings and its chat, or deletes a client with its
-projects and meetings, does it all or nothing."""
+projects and meetings, does it all or nothing. The events a change causes are written in the
+same transaction (the kit's outbox), so they are published exactly when the change commits."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.meetings.chat.search_store import SearchStore
@@ -15,6 +17,22 @@ from services.meetings.chat.store import ChatStore
 from services.meetings.clients.store import ClientStore, ProjectStore
 from services.meetings.meetings import audio_files
 from services.meetings.meetings.store import MeetingStore, RecordingStore, SummaryStore
+from voka.outbox import Outbox
+
+
+@dataclass(frozen=True)
+class Events:
+    """The events of one transaction, written to the kit's outbox (`voka.outbox`) with its
+    changes: the relay publishes them once the transaction commits, however long NATS is
+    away, and never when it rolls back. Where the service runs without NATS (`outbox` None:
+    tests of the plain CRUD) nobody could listen, and none is kept."""
+
+    session: AsyncSession
+    outbox: Outbox | None
+
+    async def add(self, message: Message, event_id: str) -> None:
+        if self.outbox is not None:
+            await self.outbox.add(self.session, message, event_id=event_id)
 
 
 @dataclass(frozen=True)
@@ -28,29 +46,33 @@ class Stores:
     summaries: SummaryStore
     chat: ChatStore
     search: SearchStore
+    events: Events
 
     @classmethod
-    def of(cls, session: AsyncSession) -> Stores:
+    def of(cls, session: AsyncSession, outbox: Outbox | None) -> Stores:
         """The stores working in `session`'s transaction (one the transactional inbox began,
-        for instance)."""
+        for instance), its events going to `outbox`."""
         return cls(
             ClientStore(session), ProjectStore(session), MeetingStore(session),
             RecordingStore(session), SummaryStore(session), ChatStore(session),
-            SearchStore(session),
+            SearchStore(session), Events(session, outbox),
         )  # fmt: skip
 
 
 class Database:
-    """Transactions on the service's session factory."""
+    """Transactions on the service's session factory; their events go to `outbox`."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox | None = None
+    ) -> None:
         self._sessions = sessions
+        self.outbox = outbox
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Stores]:
         """Committed when the block ends, rolled back when it raises."""
         async with self._sessions() as session, session.begin():
-            yield Stores.of(session)
+            yield Stores.of(session, self.outbox)
 
     async def erase(self, owner: str) -> int:
         """Everything of `owner`, for account erasure: the meetings they organized and those

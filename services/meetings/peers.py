@@ -1,10 +1,15 @@
 """The speech and assistant services as the meetings service calls them, always with its own
 identity (`voka.service_identity`): the pipeline runs from events, long after the uploader's
-token has expired, so no user token is forwarded.
+token has expired, so no user token is forwarded. Each call names the user whose work it is
+(`for_user`: the uploader, who asked for the summary, who asks the project;
+`voka.peer_calls.on_behalf_of`), so the peer counts it against that user's rate limit and
+quotas, with the meetings service as the actor.
 
-The speech jobs are therefore owned by `services/meetings` at the speech service, and the
-meetings service keeps its own tenancy over them: a recording's transcription is only ever
-reached through its meeting, and completion events are only taken from jobs it owns.
+The speech jobs are therefore owned by the uploader at the speech service (by
+`services/meetings` when a service uploaded, and before this change), and the meetings service
+keeps its own tenancy over them: a recording's transcription is only ever reached through its
+meeting, and completion events are only taken from jobs of its own or of the recording's
+uploader.
 
 Which answers are final and which are retried is the kit's one policy (`voka.peer_calls`): a
 refusal raises `RefusedError`, anything else raises as it is, for the event's redelivery with
@@ -13,6 +18,7 @@ backoff; RPCs that wait on the assistant for a user (project chat) map both with
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -52,7 +58,7 @@ class Peers:
 
     async def create_transcription(
         self, audio: bytes, content_type: str, *, language: str, file_name: str, reference: str,
-        request_id: str,
+        request_id: str, for_user: str,
     ) -> speech_pb2.Transcription:  # fmt: skip
         """An async transcription job at the speech service. `request_id` makes a repeated
         request (a redelivered event) return the job already created."""
@@ -63,23 +69,28 @@ class Peers:
             config=speech_pb2.RecognitionConfig(language=hint),
             file_name=file_name[:255], external_reference=reference, request_id=request_id,
         )  # fmt: skip
-        reply = await peer_calls.call(stub.CreateTranscription, request, timeout=self._timeout)
+        metadata = peer_calls.on_behalf_of(for_user)
+        rpc = functools.partial(stub.CreateTranscription, metadata=metadata)
+        reply = await peer_calls.call(rpc, request, timeout=self._timeout)
         return reply.transcription
 
     async def complete_chat(
-        self, messages: list[assistant_pb2.ChatMessage], *, model: str, max_tokens: int
-    ) -> assistant_pb2.CompleteChatResponse:
+        self, messages: list[assistant_pb2.ChatMessage], *, model: str, max_tokens: int,
+        for_user: str,
+    ) -> assistant_pb2.CompleteChatResponse:  # fmt: skip
         """One chat completion, nothing stored at the assistant service; low temperature, as
         the answer must follow a format."""
         stub = assistant_pb2_grpc.AssistantServiceStub(self._channel("assistant"))
         request = assistant_pb2.CompleteChatRequest(
             messages=messages, model=model, sampling=_sampling(max_tokens)
         )
-        return await peer_calls.call(stub.CompleteChat, request, timeout=self._timeout)
+        rpc = functools.partial(stub.CompleteChat, metadata=peer_calls.on_behalf_of(for_user))
+        return await peer_calls.call(rpc, request, timeout=self._timeout)
 
     async def stream_chat(
-        self, messages: list[assistant_pb2.ChatMessage], *, model: str, max_tokens: int
-    ) -> AsyncGenerator[assistant_pb2.StreamCompleteChatResponse]:
+        self, messages: list[assistant_pb2.ChatMessage], *, model: str, max_tokens: int,
+        for_user: str,
+    ) -> AsyncGenerator[assistant_pb2.StreamCompleteChatResponse]:  # fmt: skip
         """complete_chat token by token: the assistant's events as they come. Closing the
         iterator early (the caller went away) cancels the call at the assistant."""
         stub = assistant_pb2_grpc.AssistantServiceStub(self._channel("assistant"))
@@ -87,7 +98,7 @@ class Peers:
             messages=messages, model=model, sampling=_sampling(max_tokens)
         )
         rpc: Any = stub.StreamCompleteChat  # the stubs are typed for sync gRPC
-        call = rpc(request, timeout=self._timeout)
+        call = rpc(request, timeout=self._timeout, metadata=peer_calls.on_behalf_of(for_user))
         try:
             async for event in call:
                 yield event

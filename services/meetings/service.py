@@ -17,12 +17,12 @@ async def build(resources: Resources) -> list[Registration]:
     if resources.sessions is None:
         raise RuntimeError("meetings needs its database (ServiceSpec(database=True))")
     settings = resources.settings_as(MeetingsSettings)
-    database = Database(resources.sessions)
+    database = Database(resources.sessions, resources.outbox)
     calls = peers.Peers(settings, peers.own_identity(settings))
     resources.on_stop.append(calls.close)
-    if resources.bus is not None:
+    if resources.bus is not None and resources.outbox is not None:
         await erase_deleted_users(resources.bus, "meetings", database.erase)
-        await Pipeline(resources.sessions, resources.bus, calls, settings).start()
+        await Pipeline(resources.sessions, resources.bus, resources.outbox, calls, settings).start()
     servicer = MeetingsServicer(database, settings, resources.bus, calls)
     return [registration(servicer)]
 

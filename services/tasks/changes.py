@@ -35,6 +35,7 @@ class NewTask:
     shard: int
     state: TaskState
     create_time: datetime
+    traceparent: str | None = None  # the submit's trace context (W3C), when it was traced
 
     @property
     def name(self) -> str:
@@ -93,6 +94,7 @@ class Handout:
     deadline_time: datetime | None
     not_before_time: datetime | None
     create_time: datetime
+    traceparent: str | None
 
     @property
     def name(self) -> str:

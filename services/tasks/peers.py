@@ -5,10 +5,10 @@ call carrying the tasks service's own identity (`voka.service_identity`), never 
 identity at all, is a NonRetryableError, so the task dead-letters at once; overload and
 outages raise as they are, so the scheduler retries them with backoff.
 
-A call made for a task also names the task's owner (`voka-on-behalf-of`): the service is the
-actor, the owner the subject. A user's work queued as tasks then counts against the user's own
-limits at the peer, instead of running unlimited under the service's identity (the kit honours
-the header from callers with the `service` role only)."""
+A call made for a task also names the task's owner (`voka.peer_calls.on_behalf_of`): the
+service is the actor, the owner the subject. A user's work queued as tasks then counts against
+the user's own limits at the peer, instead of running unlimited under the service's identity
+(the kit honours the name from service identities only, voka.authn.on_behalf)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from voka import peer_calls, service_identity
 
 R = TypeVar("R")
 CALL_TIMEOUT = 60.0
-ON_BEHALF_OF = "voka-on-behalf-of"
 
 _acting_for: ContextVar[str] = ContextVar("voka_tasks_acting_for", default="")
 
@@ -72,8 +71,8 @@ def current() -> Peers:
 async def call(rpc: Callable[..., Awaitable[R]], request: Any) -> R:
     """`rpc(request)` with a deadline, on behalf of the task's owner; a final refusal becomes
     a NonRetryableError."""
-    if owner := _acting_for.get():
-        rpc = functools.partial(rpc, metadata=((ON_BEHALF_OF, owner),))
+    if metadata := peer_calls.on_behalf_of(_acting_for.get()):
+        rpc = functools.partial(rpc, metadata=metadata)
     try:
         return await peer_calls.call(rpc, request, timeout=CALL_TIMEOUT)
     except peer_calls.RefusedError as exc:

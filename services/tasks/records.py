@@ -52,6 +52,7 @@ tasks = sa.Table(
     sa.Column("next_attempt_time", sa.DateTime(timezone=True)),
     sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
     sa.Column("purge_time", sa.DateTime(timezone=True)),  # a purged dead letter
+    sa.Column("traceparent", sa.String(64)),  # the submit's trace context, for every attempt
 )
 
 shard_leases = sa.Table(
@@ -162,6 +163,7 @@ class TaskRecord:
     next_attempt_time: datetime | None
     update_time: datetime
     purge_time: datetime | None
+    traceparent: str | None = None
 
     @property
     def name(self) -> str:

@@ -82,6 +82,9 @@ class Running:
         return self.task.shard
 
 
+Dispatched = events_pb2.TaskDispatchedEvent
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -102,6 +105,7 @@ class Scheduler:
         self._hints: Listener | None = None
         self._synced = now_utc()
         self._running: dict[str, Running] = {}
+        self._unsent: list[tuple[Dispatched, str]] = []  # dispatch messages, with their suffix
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._progress: GroupCommit[Progress, None] = GroupCommit(
@@ -278,6 +282,7 @@ class Scheduler:
         if promoted:
             await self._store.mark_queued([i.task_id for i in promoted], now_utc(), self.fence())
         await self._expire_lost(now)
+        await self._republish()
         busy = self.in_flight()
         self.window.update()
         handouts = []
@@ -329,7 +334,40 @@ class Scheduler:
             for start in range(0, len(shard), size)
         ]
         suffix = type_token(worker_type)
-        await asyncio.gather(*(self._bus.publish(m, suffix=suffix) for m in messages))
+        await self._publish_dispatches([(m, suffix) for m in messages])
+
+    async def _publish_dispatches(self, messages: list[tuple[Dispatched, str]]) -> None:
+        """Publish dispatch messages together; one JetStream did not take (its stream's
+        leader moving, NATS unreachable) waits in `_unsent` for the next tick. Its attempts
+        were marked RUNNING already, and no worker has them: without this they would wait
+        for their timeout before anything retried them."""
+        sent = await asyncio.gather(
+            *(self._bus.publish(m, suffix=suffix) for m, suffix in messages),
+            return_exceptions=True,
+        )
+        for (message, suffix), outcome in zip(messages, sent, strict=True):
+            if isinstance(outcome, Exception):
+                log.warning("dispatch of %d attempts not published, will retry: %s",
+                            len(message.dispatches), outcome)  # fmt: skip
+                self._unsent.append((message, suffix))
+
+    async def _republish(self) -> None:
+        """The dispatches JetStream did not take, sent again with the same dispatch ids (a
+        retry of a publish is no new attempt), less the attempts that ended meanwhile. One
+        JetStream stored after all, its ack lost, reaches a worker twice: the second run's
+        report finds the attempt already ended."""
+        if not self._unsent:
+            return
+        unsent, self._unsent = self._unsent, []
+        for message, _ in unsent:
+            current = [d for d in message.dispatches if self._current(d)]
+            del message.dispatches[:]
+            message.dispatches.extend(current)
+        await self._publish_dispatches([(m, suffix) for m, suffix in unsent if m.dispatches])
+
+    def _current(self, dispatch: events_pb2.TaskDispatch) -> bool:
+        running = self._running.get(dispatch.task.removeprefix("tasks/"))
+        return running is not None and running.dispatch_id == dispatch.dispatch_id
 
     def _track(self, task: Handout, now: float) -> Running:
         lost_at = now + task.attempt_timeout + self._settings.tasks_visibility_seconds
@@ -375,6 +413,7 @@ class Scheduler:
             attempt_timeout=wellknown.duration(record.attempt_timeout),
             visibility_timeout=self._visibility,
             create_time=wellknown.timestamp(record.create_time),
+            traceparent=record.traceparent or "",
         )  # fmt: skip
         if record.args is not None:
             message.args_json = record.args

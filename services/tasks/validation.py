@@ -18,7 +18,7 @@ from services.tasks.changes import NewTask
 from services.tasks.convert import struct_to_python
 from services.tasks.policy import shard_of
 from services.tasks.registry import Registry, TaskFunction
-from voka import errors
+from voka import errors, telemetry
 from voka.errors import FieldViolation, VokaError
 from voka.tasks.v1 import tasks_pb2
 
@@ -121,6 +121,7 @@ class Submits:
             shard=shard_of(request.shard_key or task_id, self._shards),
             state=tasks_pb2.TASK_STATE_SCHEDULED if later else tasks_pb2.TASK_STATE_QUEUED,
             create_time=now,
+            traceparent=telemetry.inject().get("traceparent"),
         )
 
 

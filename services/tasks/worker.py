@@ -29,6 +29,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +37,7 @@ from typing import Any
 from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
+from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from services.tasks import convert, peers
 from services.tasks.batching import Outbox
@@ -176,6 +178,18 @@ class Worker:
                                           dispatch_id=dispatch.dispatch_id,
                                           start_time=attempt.start_time)  # fmt: skip
         function = self._registry.get(dispatch.function_name)
+        with _attempt_span(dispatch) as span:
+            await self._execute(attempt, function, report)
+            if report.phase == events_pb2.ATTEMPT_PHASE_FAILED:
+                span.set_status(StatusCode.ERROR, report.error.message[:200])
+        report.end_time.CopyFrom(_stamp(time.time_ns()))
+        return report
+
+    async def _execute(
+        self, attempt: _Attempt, function: TaskFunction | None, report: events_pb2.AttemptReport
+    ) -> None:
+        """Run the function; the report gets its outcome."""
+        dispatch = attempt.dispatch
         try:
             if function is None:
                 raise LookupError(f"{dispatch.function_name} is not registered here")
@@ -194,8 +208,6 @@ class Worker:
                 raise  # this worker is stopping, not the attempt
             _uncancel()
             report.phase = events_pb2.ATTEMPT_PHASE_CANCELLED  # stopped on a cancellation request
-        report.end_time.CopyFrom(_stamp(time.time_ns()))
-        return report
 
     async def _on_cancel(self, msg: Msg) -> None:
         """A caller cancelled a task: stop its attempt if it runs here (every worker hears
@@ -273,6 +285,18 @@ class _Attempt:
                                           start_time=self.start_time)  # fmt: skip
 
 
+def _attempt_span(dispatch: events_pb2.TaskDispatch) -> AbstractContextManager[Span]:
+    """The attempt's span, a child of the span that submitted the task (its `traceparent`
+    travels with the task), not of the dispatch message that happened to carry it: one trace
+    then runs from the edge to the worker, retries included."""
+    traced = dispatch.traceparent
+    parent = telemetry.extract({"traceparent": traced}) if traced else None
+    return telemetry.tracer().start_as_current_span(
+        f"task {dispatch.function_name}", context=parent, kind=SpanKind.CONSUMER,
+        attributes={"voka.task.name": dispatch.task, "voka.task.attempt": dispatch.attempt},
+    )  # fmt: skip
+
+
 def arguments(dispatch: events_pb2.TaskDispatch) -> dict[str, Any]:
     """The keyword arguments, in either form a scheduler sends them."""
     if dispatch.WhichOneof("arguments") == "args_json":
@@ -331,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     options = parser.parse_args(argv)
     settings = TasksSettings(service="tasks")
     telemetry.setup_logging("tasks-worker", settings.log_level, settings.log_json)
+    telemetry.setup_tracing("tasks-worker", settings.version)
     types = [parse_worker_type(t) for t in options.type]
     asyncio.run(_serve(types, options.concurrency))
 

@@ -1,24 +1,43 @@
-"""History, usage rows and events, built and written after the answer has gone.
+"""History, usage rows and events, committed before the answer goes, many calls to a commit.
 
-The reply path only puts what happened (an `Attempt`) on a bounded in-memory queue; one background
-task turns attempts into rows and events, writes the rows in small transactions and then
-publishes the events. A failed write is retried with backoff; what still cannot be written is
-logged with its count and counted in a metric, never dropped silently. Reads of history and
-stats call `flush` first, so a caller reads its own writes; erasing an owner flushes too, so a
-queued attempt cannot bring it back.
+Why this design: what a translation leaves behind must outlive a crash and an overload. An
+in-memory queue written after the answer cannot promise that (a full queue dropped records, and
+a crash lost every record it held, for every user). A transaction of its own per call would
+promise it at the price of one commit per call (its statements, the write lock on SQLite, a
+round trip to PostgreSQL), whose translation takes tens of microseconds when cached. So calls
+share commits (group commit): `record` adds the attempt's rows to the waiting batch and awaits
+that batch's commit; one writer commits a batch at a time, and whatever arrives while it
+commits is the next batch. Under load batches grow, so the commits per second stay bounded
+while each call waits about one commit. The rows of a batch and its events
+(`voka.translate.translation.completed`, `.failed`) are written in one transaction, the events
+to the kit's outbox (`voka.outbox`, one statement for all), whose relay publishes them once
+NATS takes them: a record and its event exist together or not at all.
+
+* An answer goes only once its record is committed: when TranslateText returns, its entry is in
+  the history, even if the process dies at once, and a caller reads its own writes without
+  waiting for anything (the reads need no flush).
+* Overload is refused, never dropped: with `limit` attempts already waiting, a call is refused
+  RESOURCE_EXHAUSTED with a retry delay, and a batch that cannot be written (the database is
+  down) fails its calls UNAVAILABLE; the caller retries either, and nothing was promised.
+  Both are counted in `voka_translate_records_refused`.
+* A call cancelled while it waits leaves its record in the batch: committed all the same.
+* `erase` first waits for the records already on their way, so none of a deleted owner's comes
+  back after the erasure; `close` refuses new records and commits those waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from google.protobuf.message import Message
+from opentelemetry import context as otel_context
 from prometheus_client import Counter
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from services.translate import convert
 from services.translate.catalogue import AUTO
@@ -26,17 +45,20 @@ from services.translate.records import TranslationRecord, UsageRecord
 from services.translate.store import TranslationStore
 from services.translate.translator import Job, Outcome
 from voka import errors, wellknown
-from voka.bus import Bus
 from voka.translate.v1 import events_pb2
 
 log = logging.getLogger("voka.translate.recorder")
 
-LOST = Counter(
-    "voka_translate_records_lost", "History/usage records that could not be written.", ["reason"]
+REFUSED = Counter(
+    "voka_translate_records_refused",
+    "Translate calls refused because their record could not be committed, by reason: "
+    "overload (too many waiting), unavailable (the database failed or the service stops).",
+    ["reason"],
 )
-EVENTS_FAILED = Counter("voka_translate_events_failed", "Events that could not be published.")
-WRITE_ATTEMPTS = 4
-BATCH = 100
+LIMIT = 10_000  # attempts waiting for a commit at most
+BATCH = 500  # attempts per transaction at most (one statement per table)
+RETRY_AFTER = timedelta(seconds=1)
+FLUSH_SECONDS = 5.0
 
 
 @dataclass
@@ -62,26 +84,55 @@ class Rows:
     event: Message
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """An attempt waiting for a commit: its rows, the trace of the call (its event joins
+    that trace, not the writer's) and the future its caller awaits, done once committed."""
+
+    rows: Rows
+    trace: otel_context.Context
+    committed: asyncio.Future[None]
+
+
 class Recorder:
-    def __init__(self, store: TranslationStore, bus: Bus | None, size: int = 10_000) -> None:
+    """Commits attempts in shared transactions (see the module's docstring)."""
+
+    def __init__(self, store: TranslationStore, limit: int = LIMIT, batch: int = BATCH) -> None:
         self._store = store
-        self._bus = bus
-        self._queue: asyncio.Queue[Attempt] = asyncio.Queue(maxsize=size)
-        self._task: asyncio.Task[None] | None = None
+        self._limit = limit
+        self._batch = batch
+        self._waiting: list[Waiting] = []
+        self._writing: list[Waiting] = []
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closed = False
 
-    def submit(self, attempt: Attempt) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._work(), name="translate-recorder")
-        try:
-            self._queue.put_nowait(attempt)
-        except asyncio.QueueFull:
-            LOST.labels("queue_full").inc()
-            log.error("history queue full: one translation record lost (owner %s)", attempt.owner)
+    async def record(self, attempt: Attempt) -> None:
+        """Return once `attempt`'s rows and event are committed; RESOURCE_EXHAUSTED when too
+        many wait already, UNAVAILABLE when they cannot be written."""
+        if self._closed:
+            REFUSED.labels("unavailable").inc()
+            raise errors.unavailable("the translate service is stopping; try another replica")
+        if len(self._waiting) + len(self._writing) >= self._limit:
+            REFUSED.labels("overload").inc()
+            raise errors.resource_exhausted(
+                "too many translations wait for their history to be written", RETRY_AFTER
+            )
+        committed = asyncio.get_running_loop().create_future()
+        self._waiting.append(Waiting(rows_of(attempt), otel_context.get_current(), committed))
+        if self._writer is None:
+            # In a context of its own: the writer serves every call, not the first one.
+            self._writer = asyncio.create_task(
+                self._write_batches(), name="translate-recorder", context=contextvars.Context()
+            )
+        self._wake.set()
+        await committed
 
-    async def flush(self, limit: float = 5.0) -> None:
-        """Wait until every attempt submitted so far is written (bounded: reads never hang)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._queue.join(), limit)
+    async def flush(self, seconds: float = FLUSH_SECONDS) -> None:
+        """Wait until every attempt recorded so far is committed or refused (bounded)."""
+        on_their_way = [waiting.committed for waiting in (*self._writing, *self._waiting)]
+        if on_their_way:
+            await asyncio.wait(on_their_way, timeout=seconds)
 
     async def erase(self, owner: str) -> int:
         """Everything kept for a deleted account; the rows removed."""
@@ -89,59 +140,57 @@ class Recorder:
         return await self._store.erase_owner(owner)
 
     async def close(self) -> None:
+        """Refuse new attempts, commit the waiting ones, stop the writer."""
+        self._closed = True
         await self.flush()
-        if self._task is not None:
-            self._task.cancel()
+        if self._writer is not None:
+            self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await self._writer
 
-    async def _work(self) -> None:
+    async def _write_batches(self) -> None:
         while True:
-            attempts = [await self._queue.get()]
-            while len(attempts) < BATCH and not self._queue.empty():
-                attempts.append(self._queue.get_nowait())
-            try:
-                built = _built(attempts)
-                await self._write(built)
-                await self._publish(built)
-            finally:
-                for _ in attempts:
-                    self._queue.task_done()
+            await self._wake.wait()
+            self._wake.clear()
+            while self._waiting:
+                self._writing = self._waiting[: self._batch]
+                del self._waiting[: self._batch]
+                try:
+                    await self._write(self._writing)
+                finally:
+                    self._writing = []
 
-    async def _write(self, built: list[Rows]) -> None:
-        history = [r.history for r in built if r.history is not None]
-        usages = [r.usage for r in built]
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                await self._store.add(history, usages)
-                return
-            except SQLAlchemyError:
-                log.exception("writing %d translation records failed (try %d)", len(built), attempt)
-                await asyncio.sleep(0.2 * 2**attempt)
-        LOST.labels("write_failed").inc(len(built))
-        log.error("%d translation records lost after %d tries", len(built), WRITE_ATTEMPTS)
-
-    async def _publish(self, built: list[Rows]) -> None:
-        if self._bus is None:
-            return
-        for rows in built:
-            try:
-                await self._bus.publish(rows.event)
-            except Exception:  # events feed stats consumers; the history is already safe
-                EVENTS_FAILED.inc()
-                log.exception("publishing %s failed", rows.event.DESCRIPTOR.name)
-
-
-def _built(attempts: list[Attempt]) -> list[Rows]:
-    """Each attempt's rows; one that cannot be built is counted lost, never stops the writer."""
-    built = []
-    for attempt in attempts:
+    async def _write(self, batch: list[Waiting]) -> None:
+        """One transaction for the batch (`TranslationStore.add` reruns one that lost a race);
+        then every caller of the batch learns the outcome. A batch that one bad record spoils
+        (a constraint or a value the database refuses) is written again one record at a time,
+        so that record fails its own call only."""
         try:
-            built.append(rows_of(attempt))
-        except Exception:
-            LOST.labels("build_failed").inc()
-            log.exception("building the rows of a translation record failed")
-    return built
+            await self._store.add(
+                [one.rows.history for one in batch if one.rows.history is not None],
+                [one.rows.usage for one in batch],
+                [(one.rows.event, one.trace) for one in batch],
+            )
+        except Exception as exc:
+            if isinstance(exc, DataError | IntegrityError) and len(batch) > 1:
+                for one in batch:
+                    await self._write([one])
+            else:
+                self._refuse(batch)
+            return
+        for one in batch:
+            if not one.committed.done():  # its caller may have gone (cancelled): no one to tell
+                one.committed.set_result(None)
+
+    @staticmethod
+    def _refuse(batch: list[Waiting]) -> None:
+        log.exception("writing %d translation records failed", len(batch))
+        REFUSED.labels("unavailable").inc(len(batch))
+        for one in batch:
+            if not one.committed.done():
+                one.committed.set_exception(
+                    errors.unavailable("the translation history could not be written; retry")
+                )
 
 
 def rows_of(attempt: Attempt) -> Rows:

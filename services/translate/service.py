@@ -39,8 +39,8 @@ async def build(resources: Resources) -> list[Registration]:
     )
     catalogue = Catalogue(every, parse_engines(settings.translate_engines))
     translator = Translator(catalogue, batcher, Detector(LANGUAGES), executor)
-    store = TranslationStore(resources.sessions)
-    recorder = Recorder(store, resources.bus)
+    store = TranslationStore(resources.sessions, resources.outbox)
+    recorder = Recorder(store)
     background = [
         asyncio.create_task(unload_idle(every, settings.translate_idle_unload_seconds)),
         asyncio.create_task(keep_planned(catalogue)),

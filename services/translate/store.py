@@ -1,9 +1,10 @@
 """Each owner's translation history and the usage rows behind the stats, through the
 service's session factory.
 
-History and usage of a batch of translations are written in one transaction, so a retried
-write never leaves half of it behind. History pages are keyset pages, newest first: rows written
-or deleted between two pages never shift them, and a page is an index range scan.
+History, usage and the events of a batch of translations are written in one transaction (the
+events to the kit's outbox), so a retried write never leaves half of it behind. History pages
+are keyset pages, newest first: rows written or deleted between two pages never shift them, and
+a page is an index range scan.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from google.protobuf.message import Message
+from opentelemetry import context as otel_context
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.translate.records import (
@@ -24,7 +27,8 @@ from services.translate.records import (
     translations,
     usage,
 )
-from voka import pagination
+from voka import db, pagination
+from voka.outbox import Outbox
 
 NEWEST_FIRST: pagination.Order[TranslationRecord] = pagination.Order(
     expression=translations.c.create_time,
@@ -61,20 +65,32 @@ class Filter:
 
 
 class TranslationStore:
-    """The history and usage tables."""
+    """The history and usage tables; the events go to `outbox` (none without NATS)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox | None = None
+    ) -> None:
         self._sessions = sessions
+        self._outbox = outbox
 
     async def add(
-        self, history: Sequence[TranslationRecord], usages: Sequence[UsageRecord]
+        self,
+        history: Sequence[TranslationRecord],
+        usages: Sequence[UsageRecord],
+        events: Sequence[tuple[Message, otel_context.Context]] = (),
     ) -> None:
-        """Both in one transaction (one executemany per table)."""
-        async with self._sessions.begin() as session:
+        """All in one transaction (one executemany per table), rerun when it lost a race;
+        each event with the trace of the call that caused it."""
+
+        async def write(session: AsyncSession) -> None:
             if history:
                 await session.execute(sa.insert(translations), [vars(r) for r in history])
             if usages:
                 await session.execute(sa.insert(usage), [vars(r) for r in usages])
+            if self._outbox is not None:
+                await self._outbox.add_many(session, events)
+
+        await db.write(self._sessions, write)
 
     async def get(self, translation_id: str) -> TranslationRecord | None:
         query = sa.select(translations).where(translations.c.id == translation_id)

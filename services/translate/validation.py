@@ -28,6 +28,8 @@ def text(value: str, path: str) -> list[FieldViolation]:
         return [FieldViolation(path, "must not be empty")]
     if len(value) > MAX_TEXT_CHARS:
         return [FieldViolation(path, f"must be at most {MAX_TEXT_CHARS} characters")]
+    if "\x00" in value:  # PostgreSQL stores no NUL in text: the history could not keep it
+        return [FieldViolation(path, "must not contain NUL characters")]
     return []
 
 

@@ -117,12 +117,6 @@ async def tasks(
         await running.stop()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect (issue 14): in one run of three a task stayed unfinished for over 90 s "
-    "after a server was killed, while the tasks service's report consumer fetched through "
-    "ServiceUnavailable errors; every accepted task must still succeed once this is fixed",
-)
 async def test_every_accepted_task_succeeds_when_a_server_dies(
     nats_cluster: NatsCluster, tasks: tasks_pb2_grpc.TasksServiceStub, tokens: TokenFactory
 ) -> None:

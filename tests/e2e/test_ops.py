@@ -1,10 +1,19 @@
 """The kit's system and API figures and alerts in every service's detailed health, over REST
-through Envoy (GET /api/v1/health/{service})."""
+through Envoy (GET /api/v1/health/{service}), and the mesh-wide views for admins
+(GET /api/v1/health, /api/v1/monitoring/{system,api,alerts})."""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import httpx
 import pytest
+
+from tests.e2e.conftest import sign_in
+from tests.e2e.test_webhooks import admin
+from tools.mesh import Mesh
+from voka import registry
 
 pytestmark = pytest.mark.integration
 
@@ -20,3 +29,75 @@ def test_detailed_health_shows_system_and_api_figures(rest: httpx.Client):
     assert "sampleTime" in system
     assert health["api"]["window"] == "60s"
     assert isinstance(health["alerts"], list)  # what fires depends on the machine
+
+
+MESH_VIEWS = (
+    "/api/v1/health",
+    "/api/v1/monitoring/system",
+    "/api/v1/monitoring/api",
+    "/api/v1/monitoring/alerts",
+)
+
+
+def test_admins_read_the_health_of_every_service(rest: httpx.Client, mesh: Mesh):
+    reply = rest.get("/api/v1/health", headers=admin(rest, mesh))
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert [s["service"] for s in body["services"]] == list(registry.names())
+    for report in body["services"]:
+        assert report["error"] == "", report
+        health = report["health"]
+        assert health["status"] == "SERVING_STATUS_SERVING", report
+        assert health["version"]
+        assert {d["name"] for d in health["dependencies"]} >= {"nats"}
+    assert body["status"] == "SERVING_STATUS_SERVING"
+
+
+LOGIN = "/voka.auth.v1.AuthService/Login"
+
+
+def test_admins_read_per_rpc_figures_of_every_service(rest: httpx.Client, mesh: Mesh):
+    headers = admin(rest, mesh)  # signs in: a call of auth's Login
+    # The figures are the health loop's, a round (5 s) later; waiting on auth's own health
+    # keeps the mesh view to one call (kinect's tight rate limit counts every call).
+    deadline = time.monotonic() + 20
+    while LOGIN not in _methods(rest.get("/api/v1/health/auth", headers=headers).json()["health"]):
+        assert time.monotonic() < deadline, "auth's health never showed the login"
+        time.sleep(0.5)
+    reply = rest.get("/api/v1/monitoring/api", headers=headers)
+    assert reply.status_code == 200, reply.text
+    reports = reply.json()["services"]
+    assert [r["service"] for r in reports] == list(registry.names())
+    assert all(r["error"] == "" for r in reports), reports
+    auth = {r["service"]: r["health"] for r in reports}["auth"]
+    assert _methods(auth)[LOGIN] >= 1
+    assert not auth.get("dependencies")  # the API view only
+
+
+def _methods(health: dict[str, Any]) -> dict[str, int]:
+    return {m["method"]: m["calls"] for m in health["api"].get("methods", [])}
+
+
+def test_the_mesh_views_are_for_admins_only(rest: httpx.Client):
+    user = sign_in(rest)
+    for path in MESH_VIEWS:
+        assert rest.get(path, headers=user).status_code == 403, path
+        assert rest.get(path).status_code == 401, path
+
+
+def test_admins_read_the_recent_errors_of_each_service(rest: httpx.Client, mesh: Mesh):
+    headers = admin(rest, mesh)
+    for service in registry.names():
+        reply = rest.get(f"/api/v1/monitoring/{service}/errors", headers=headers)
+        assert reply.status_code == 200, reply.text
+        assert isinstance(reply.json()["entries"], list)
+    assert rest.get("/api/v1/monitoring/auth/errors", headers=sign_in(rest)).status_code == 403
+
+
+def test_only_admins_may_drain_a_service(rest: httpx.Client):
+    # An admin's drain stops the replica for Kubernetes to restart; the shared mesh of these
+    # tests restarts nothing, so only the refusals are checked here (tests/kit/test_mesh_ops.py).
+    reply = rest.post("/api/v1/health/auth:drain", json={}, headers=sign_in(rest))
+    assert reply.status_code == 403, reply.text
+    assert rest.post("/api/v1/health/auth:drain", json={}).status_code == 401
+    assert rest.get("/api/v1/health/auth").json()["health"]["status"] == "SERVING_STATUS_SERVING"

@@ -28,6 +28,7 @@ from gateway.config import (
     OPENAPI_PATH,
     Binding,
     RouteMatch,
+    binding_routes,
     build_config,
     http_bindings,
     route_match,
@@ -199,9 +200,8 @@ def test_every_binding_reaches_its_own_domain(descriptor_set: Path):
     assert any(b.service == "voka.ops.v1.OpsService" for b in bindings)
     checked = 0
     for binding in bindings:
-        targets = [binding.domain] if binding.domain else list(registry.names())
-        for domain in targets:
-            path = sample_path(binding.template, domain) + "?page_size=1"
+        for template, domain in binding_routes(binding, registry.names()):
+            path = sample_path(template, domain) + "?page_size=1"
             assert cluster_for(config, path) == domain, (binding, path)
             checked += 1
     assert checked >= len(bindings)
@@ -212,16 +212,23 @@ def test_synthetic_bindings_are_all_read(synthetic_set: Path):
     assert ("post", "/api/v1/high-scale-tasks/submit") in templates  # additional_bindings
     assert ("get", "/api/v1/meetings/{name}") in templates
     assert ("get", "/api/v1/health/{service}:watch") in templates
-    assert len(templates) == 13
+    assert ("get", "/api/v1/health") in templates
+    assert len(templates) == 19
 
 
 def test_route_derivation(synthetic_set: Path):
     table = route_prefixes(synthetic_set, ["tasks", "meetings"])
     assert table["tasks"] == [
         RouteMatch("path", "/api/v1/dead-letters"),
+        RouteMatch("path", "/api/v1/health"),
         RouteMatch("path", "/api/v1/health/tasks"),
+        RouteMatch("path", "/api/v1/health/tasks:drain"),
         RouteMatch("path", "/api/v1/health/tasks:watch"),
         RouteMatch("path", "/api/v1/high-scale-tasks/submit"),
+        RouteMatch("path", "/api/v1/monitoring/alerts"),
+        RouteMatch("path", "/api/v1/monitoring/api"),
+        RouteMatch("path", "/api/v1/monitoring/system"),
+        RouteMatch("path", "/api/v1/monitoring/tasks/errors"),
         RouteMatch("path", "/api/v1/tasks"),
         RouteMatch("path", "/api/v1/tasks:batchSubmit"),
         RouteMatch("prefix", "/voka.tasks.v1."),
@@ -229,7 +236,9 @@ def test_route_derivation(synthetic_set: Path):
     ]
     assert table["meetings"] == [
         RouteMatch("path", "/api/v1/health/meetings"),
+        RouteMatch("path", "/api/v1/health/meetings:drain"),
         RouteMatch("path", "/api/v1/health/meetings:watch"),
+        RouteMatch("path", "/api/v1/monitoring/meetings/errors"),
         RouteMatch("path", "/api/v1/projects"),
         RouteMatch("prefix", "/voka.meetings.v1."),
         RouteMatch("prefix", "/api/v1/meetings/"),
@@ -282,6 +291,21 @@ def test_health_paths_go_to_their_domain(descriptor_set: Path):
         assert cluster_for(config, f"/api/v1/health/{domain}") == domain
         assert cluster_for(config, f"/api/v1/health/{domain}:watch?maxEvents=3") == domain
     assert first_match(config, "/api/v1/health/nobody").get("direct_response")
+
+
+MESH_PATHS = (
+    "/api/v1/health",
+    "/api/v1/monitoring/system",
+    "/api/v1/monitoring/api",
+    "/api/v1/monitoring/alerts",
+)
+
+
+def test_mesh_views_go_to_the_first_domain_served(descriptor_set: Path):
+    for upstreams in (UPSTREAMS, dict(list(UPSTREAMS.items())[2:])):
+        config = build_config(descriptor_set, upstreams)
+        for path in MESH_PATHS:
+            assert cluster_for(config, path) == next(iter(upstreams)), path
 
 
 def test_native_grpc_goes_to_its_domain(descriptor_set: Path):

@@ -12,6 +12,7 @@ from gateway.config import (
     EDGE_REPLIES_SCRIPT,
     LOCAL_REPLY_HEADER,
     PUBLIC_BODY_BYTES,
+    binding_routes,
     build_config,
     http_bindings,
 )
@@ -53,8 +54,8 @@ def samples(public: bool) -> list[tuple[str, str, str]]:
     for binding in http_bindings(DESCRIPTOR_SET):
         if binding.public != public:
             continue
-        for domain in [binding.domain] if binding.domain else registry.names():
-            found.append((binding.verb, sample_path(binding.template, domain), domain))
+        for template, domain in binding_routes(binding, registry.names()):
+            found.append((binding.verb, sample_path(template, domain), domain))
     return found
 
 

@@ -1,9 +1,11 @@
 """A small kustomize, enough for k8s/: renders a kustomization without the kustomize binary.
 
 It understands what k8s/ uses and nothing more: `resources` (files and directories),
-`namespace`, `configMapGenerator` (`files`, `envs`, `literals`; names get kustomize's content
-hash and references in pod templates follow), `images`, and `patches` holding strategic merge
-patches (from `path` or inline `patch`, optionally with a `target`), including `$patch: delete`.
+`components` (a `kind: Component` kustomization applied to what its user has rendered so far),
+`namespace`, `configMapGenerator` (`files`, `envs`, `literals`, `options.labels`; names get
+kustomize's content hash and references in pod templates follow), `images`, and `patches`
+holding strategic merge patches (from `path` or inline `patch`, optionally with a `target`),
+including `$patch: delete`.
 Anything else in a kustomization is refused, so a new feature in k8s/ cannot be silently
 ignored here. Where `kubectl` is installed the tests compare this with `kubectl kustomize`.
 """
@@ -31,6 +33,7 @@ SUPPORTED = {
     "apiVersion",
     "kind",
     "resources",
+    "components",
     "namespace",
     "configMapGenerator",
     "images",
@@ -63,15 +66,21 @@ def _kind_rank(kind: str) -> int:
     return _ORDER.index(kind) if kind in _ORDER else len(_ORDER)
 
 
-def _build(directory: Path) -> list[Doc]:
+def _build(directory: Path, rendered: list[Doc] | None = None) -> list[Doc]:
+    """A kustomization; a component (`rendered` given) adds to and changes its user's docs,
+    as kustomize runs components after the user's resources and before its generators."""
     spec = yaml.load((directory / KUSTOMIZATION).read_text(), Loader=Loader)
     unknown = set(spec) - SUPPORTED
     if unknown:
         raise NotImplementedError(f"{directory / KUSTOMIZATION}: {sorted(unknown)}")
-    docs: list[Doc] = []
+    if (spec.get("kind") == "Component") != (rendered is not None):
+        raise ValueError(f"{directory}: a Component only as a component, and only a Component")
+    docs: list[Doc] = list(rendered or [])
     for entry in spec.get("resources", []):
         path = directory / entry
         docs.extend(_build(path) if path.is_dir() else load_documents(path))
+    for entry in spec.get("components", []):
+        docs = _build(directory / entry, docs)
     renames: dict[str, str] = {}
     for generator in spec.get("configMapGenerator", []):
         config_map = _generate_config_map(directory, generator)
@@ -125,6 +134,11 @@ def _generate_config_map(directory: Path, generator: Doc) -> Doc:
         "kind": "ConfigMap",
         "metadata": {"name": generator["name"]},
     }
+    options = generator.get("options", {})
+    if set(options) - {"labels"}:
+        raise NotImplementedError(f"configMapGenerator options {sorted(options)}")
+    if "labels" in options:
+        config_map["metadata"]["labels"] = dict(options["labels"])
     if data:
         config_map["data"] = data
     if binary:

@@ -10,8 +10,17 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from gateway.config import OTLP_CLUSTER, tracing_from_env
-from tests.k8s.test_manifests import TARGETS, Doc, _allowed, generated, one, render, shared_env
+from gateway.config import OTLP_CLUSTER, STAT_PREFIX, tracing_from_env
+from tests.k8s.test_manifests import (
+    TARGETS,
+    Doc,
+    _allowed,
+    generated,
+    one,
+    render,
+    shared_env,
+    worker_pools,
+)
 from tools import k8s_gateway
 from voka import registry
 
@@ -53,7 +62,11 @@ def test_envoy_exports_to_the_same_collector(docs: list[Doc]):
     assert expected is not None
     assert f"{host}:{address['port_value']}" == expected.collector
     assert namespace == k8s_gateway.NAMESPACE
-    (listener,) = config["static_resources"]["listeners"]
+    (listener,) = [
+        listener
+        for listener in config["static_resources"]["listeners"]
+        if listener["name"] == STAT_PREFIX
+    ]
     hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
     assert hcm["tracing"]["provider"]["name"] == "envoy.tracers.opentelemetry"
 
@@ -85,7 +98,7 @@ def test_the_collector_reads_its_generated_config(docs: list[Doc]):
 
 
 def test_only_the_mesh_may_send_spans(docs: list[Doc]):
-    for source in [*registry.names(), "envoy", "tasks-workers"]:
+    for source in [*registry.names(), "envoy", *worker_pools(docs)]:
         assert _allowed(docs, source, NAME, "otlp-grpc"), source
     assert not _allowed(docs, "nats", NAME, "otlp-grpc")
     assert not _allowed(docs, NAME, "auth", "grpc")

@@ -154,7 +154,7 @@ async def _quiet(running: Running) -> bool:
 
 async def test_latency_alert_fires_after_hold_and_resolves_with_events(launch, nats_server):
     running = await launch(alert_latency_p95_seconds=0, latency_window_seconds=1)
-    running.monitor.vitals.latencies.record(0.25)
+    running.monitor.vitals.latencies.record("/voka.kinect.v1.KinectService/GetStatus", 0.25)
     fired_after = time.monotonic()
     await _until(lambda: _firing(running))
     assert time.monotonic() - fired_after >= 0.3  # the hold time

@@ -462,3 +462,19 @@ async def test_ensure_stream_creates_then_updates(connect):
     assert dlq.config.subjects == ["voka.dlq.>"]
     with pytest.raises(ValueError, match="dlq"):
         await bus.ensure_stream("dlq")
+
+
+async def test_closing_a_bus_whose_server_is_gone_does_not_raise(nats_server: NatsServer) -> None:
+    """A service stopping during a NATS outage, with messages still buffered for the server,
+    reaches the rest of its shutdown (nats-py raises ConnectionResetError flushing them)."""
+    bus = await Bus.connect(nats_server.url, "closing-while-down", reconnect_wait=0.1)
+    await bus.subscribe(events_pb2.ServiceStatusChangedEvent, "closing-while-down", _ignore)
+    await asyncio.to_thread(nats_server.stop)
+    await asyncio.sleep(0.3)  # the client notices and starts reconnecting
+    await bus.nc.publish("voka.test.pending", b"waits in the reconnect buffer")
+    await bus.close(grace=0)
+    assert bus.nc.is_closed
+
+
+async def _ignore(_event: Event[events_pb2.ServiceStatusChangedEvent]) -> None:
+    return None

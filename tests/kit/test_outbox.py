@@ -300,3 +300,25 @@ async def test_stopping_a_busy_relay_never_hangs(sessions, bus: Bus):
         await asyncio.sleep(0.002 * round_)
         async with asyncio.timeout(5):
             await relay.stop()
+
+
+async def test_events_added_at_once_each_keep_the_trace_given_with_them(sessions, bus: Bus):
+    """`add_many`, for a writer committing the work of many calls: one statement, and each
+    event joins the trace of its own call, not the writer's."""
+    outbox = Outbox(PRODUCER)
+    traces = [0x0AF7651916CD43DD8448EB211C80319C + n for n in range(2)]
+    events = []
+    for user, trace_id in zip(("ann", "bob"), traces, strict=True):
+        span = SpanContext(trace_id, 0xB7AD6B7169203331, is_remote=False, trace_flags=TraceFlags(1))
+        events.append((deleted(user), trace.set_span_in_context(NonRecordingSpan(span))))
+    async with sessions() as session, session.begin():
+        await outbox.add_many(session, events)
+    assert await Relay(outbox, sessions, bus).relay() == 2
+    stored = await _stored(bus)
+    assert [events_pb2.UserDeletedEvent.FromString(s.data or b"").user for s in stored] == [
+        "users/ann",
+        "users/bob",
+    ]
+    assert [(s.headers or {})["traceparent"].split("-")[1] for s in stored] == [
+        f"{trace_id:032x}" for trace_id in traces
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,9 +16,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
 from tests.fixtures.tokens import TokenFactory
-from voka import metrics
+from voka import metrics, registry
 from voka.config import Settings
-from voka.health import HealthMonitor
+from voka.health import Check, HealthMonitor
 from voka.ops.v1 import ops_pb2, ops_pb2_grpc
 from voka.server import Running, ServiceSpec, start
 
@@ -143,3 +145,49 @@ async def test_dependency_down_fails_readiness_not_liveness():
     health = await monitor.snapshot()
     assert [(d.name, d.ok) for d in health.dependencies] == [("database", False)]
     assert "connection refused" in health.dependencies[0].detail
+
+
+async def test_only_the_readiness_dependencies_take_a_service_out_of_rotation():
+    """A failing check outside `readiness` is reported, not a reason to stop serving."""
+
+    async def down() -> str:
+        raise ConnectionError("connection refused")
+
+    async def up() -> str:
+        return "ok"
+
+    async def ready(checks: dict[str, Check]) -> tuple[int, list[tuple[str, bool]]]:
+        monitor = HealthMonitor("auth", "dev", checks, [], readiness={"database"})
+        await monitor.start()
+        reply = await monitor.grpc_health.Check(health_pb2.HealthCheckRequest(), None)
+        health = await monitor.snapshot()
+        return reply.status, [(d.name, d.ok) for d in health.dependencies]
+
+    serving, not_serving = (
+        health_pb2.HealthCheckResponse.SERVING,
+        health_pb2.HealthCheckResponse.NOT_SERVING,
+    )
+    assert await ready({"database": up, "nats": down}) == (
+        serving,
+        [("database", True), ("nats", False)],
+    )
+    assert await ready({"database": down, "nats": up}) == (
+        not_serving,
+        [("database", False), ("nats", True)],
+    )
+
+
+def test_docs_say_which_dependency_makes_each_service_unready():
+    """docs/operations.md's Readiness table against each service's declaration."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    section = text[text.index("## Readiness") :]
+    rows = re.findall(r"^\| (\w+) \| (.+?) \| (.+?) \|$", section, re.M)
+    words = {"its database is down": {"database"}, "(no dependency: only while draining)": set()}
+    documented = {name: words[unready] for name, unready, _ in rows if name in registry.names()}
+    declared = {}
+    for name in registry.names():
+        spec = importlib.import_module(f"services.{name}.service").SPEC
+        checks = {"database"} if spec.database else set()
+        checks |= {"nats"} if spec.bus else set()
+        declared[name] = set(spec.readiness) & checks
+    assert documented == declared

@@ -7,12 +7,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from voka import hooks
 from voka.calls import Call
 from voka.latency import LatencyWindow
 from voka.system import SystemSampler, disk_percent
+
+METHOD = "/voka.kinect.v1.KinectService/GetStatus"
 
 
 def _write(root: Path, files: dict[str, str]) -> Path:
@@ -66,7 +69,7 @@ def test_disk_of_a_directory_not_made_yet_is_its_filesystems(tmp_path: Path):
 def test_p95_over_the_window():
     window = LatencyWindow(seconds=60)
     for ms in range(1, 101):
-        window.record(ms / 1000)
+        window.record(METHOD, ms / 1000)
     figures = window.figures()
     assert figures.calls == 100
     assert figures.p95_latency.ToMilliseconds() == 95
@@ -75,30 +78,50 @@ def test_p95_over_the_window():
 
 def test_old_calls_leave_the_window():
     window = LatencyWindow(seconds=0.1)
-    window.record(3.0)
+    window.record(METHOD, 3.0)
     time.sleep(0.15)
-    window.record(0.01)
+    window.record(METHOD, 0.01)
     figures = window.figures()
     assert (figures.calls, figures.p95_latency.ToMilliseconds()) == (1, 10)
+
+
+def test_figures_per_rpc_count_calls_errors_and_rate():
+    window = LatencyWindow(seconds=10)
+    other = "/voka.kinect.v1.KinectService/MoveMotor"
+    for ms in range(1, 21):
+        window.record(METHOD, ms / 1000, ok=ms % 5 != 0)
+    window.record(other, 0.5, ok=False)
+    busiest, quiet = window.figures().methods
+    assert (busiest.method, busiest.calls, busiest.errors) == (METHOD, 20, 4)
+    assert busiest.calls_per_second == 2.0
+    assert busiest.p95_latency.ToMilliseconds() == 19
+    assert (quiet.method, quiet.calls, quiet.errors) == (other, 1, 1)
+    assert quiet.p95_latency.ToMilliseconds() == 500
 
 
 def test_the_window_is_bounded():
     window = LatencyWindow(capacity=10)
     for _ in range(100):
-        window.record(1.0)
+        window.record(METHOD, 1.0)
     assert window.figures().calls == 10
 
 
 class _Context:
+    def __init__(self, code: grpc.StatusCode | None = None) -> None:
+        self._code = code
+
     def invocation_metadata(self) -> tuple[()]:
         return ()
 
-    def code(self) -> None:
-        return None
+    def code(self) -> grpc.StatusCode | None:
+        return self._code
 
 
-async def _call(hook: Any, method: str, streaming: bool = False) -> None:
-    async with hook(Call(method=method, context=_Context(), streaming_response=streaming)):  # type: ignore[arg-type]
+async def _call(
+    hook: Any, method: str, streaming: bool = False, code: grpc.StatusCode | None = None
+) -> None:
+    context = _Context(code)
+    async with hook(Call(method=method, context=context, streaming_response=streaming)):  # type: ignore[arg-type]
         pass
 
 
@@ -112,11 +135,20 @@ async def test_observe_times_unary_calls_of_the_service_api_only():
     assert window.figures().calls == 1
 
 
+async def test_observe_counts_a_call_that_failed_as_an_error_of_its_rpc():
+    window = LatencyWindow()
+    hook = hooks.observe(window)
+    await _call(hook, METHOD)
+    await _call(hook, METHOD, code=grpc.StatusCode.NOT_FOUND)
+    (figures,) = window.figures().methods
+    assert (figures.method, figures.calls, figures.errors) == (METHOD, 2, 1)
+
+
 def test_recording_costs_well_under_a_microsecond():
     window = LatencyWindow()
     count = 100_000
     start = time.perf_counter()
     for _ in range(count):
-        window.record(0.001)
+        window.record(METHOD, 0.001)
     per_call = (time.perf_counter() - start) / count
     assert per_call < 2e-6, f"{per_call * 1e6:.2f} µs per call"

@@ -61,11 +61,6 @@ def test_the_rest_call_and_the_service_span_share_envoys_trace(task: str, receiv
     assert submit.kind == "SPAN_KIND_SERVER"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/tasks does not carry the submit's trace context to the worker yet: the "
-    "scheduler's dispatch loop publishes without it (see docs/operations.md, Traces)",
-)
 def test_the_worker_that_ran_the_task_continues_the_same_trace(task: str, receiver: Receiver):
     spans = receiver.wait_for(lambda got: bool(_submits(got)), timeout=WAIT)
     (submit,) = _submits(spans)

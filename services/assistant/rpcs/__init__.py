@@ -11,6 +11,7 @@ from services.assistant.rpcs.chats import ChatsRpcs
 from services.assistant.rpcs.completions import CompletionsRpcs
 from services.assistant.rpcs.conversations import ConversationsRpcs
 from services.assistant.rpcs.hemisphere_balances import HemisphereBalancesRpcs
+from services.assistant.rpcs.mcp_grants import McpGrantsRpcs
 from services.assistant.rpcs.mcp_servers import McpServersRpcs
 from services.assistant.rpcs.models import ModelsRpcs
 from services.assistant.rpcs.replies import RepliesRpcs
@@ -31,6 +32,7 @@ class AssistantServicer(
     ModelsRpcs,
     StatusRpcs,
     McpServersRpcs,
+    McpGrantsRpcs,
     assistant_pb2_grpc.AssistantServiceServicer,
 ):
     """The assistant's RPCs."""

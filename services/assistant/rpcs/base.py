@@ -16,6 +16,7 @@ from services.assistant.balances import Balances
 from services.assistant.completion_store import CompletionStore
 from services.assistant.completions import Completions
 from services.assistant.conversation_store import ConversationStore
+from services.assistant.grant_store import GrantStore
 from services.assistant.message_store import MessageStore
 from services.assistant.providers.registry import ProviderRegistry
 from services.assistant.records import ConversationRecord
@@ -38,6 +39,7 @@ class Deps:
     conversations: ConversationStore
     messages: MessageStore
     completion_store: CompletionStore
+    grants: GrantStore
     registry: ProviderRegistry
     tools: ToolBox
     balances: Balances

@@ -1,9 +1,10 @@
-"""MCP server RPCs: the configured servers and their tools (a conversation's allowed ones on
-request), and reconnecting one (admins). Endpoints are shown to admins only."""
+"""MCP server RPCs: the configured servers and their tools (on request those a conversation may
+use: its allow-list within its owner's grant), and reconnecting one (admins). Endpoints are
+shown to admins only."""
 
 from __future__ import annotations
 
-from services.assistant import catalogue, toolnames, validation
+from services.assistant import catalogue, validation
 from services.assistant.rpcs.base import AssistantRpcs, Context, page_of
 from services.assistant.tools import McpServerInfo, UnknownServer
 from voka import authn, errors, pagination
@@ -55,7 +56,7 @@ class McpServersRpcs(AssistantRpcs):
         tools = catalogue.mcp_tools(servers, deps.tools.tools(None))
         if request.conversation:
             record = await self._conversation(request.conversation, "conversation")
-            allowed = toolnames.allowed(record.allowed_tools, servers)
+            allowed = await deps.turns.usable_tools(record.owner, record.allowed_tools)
             tools = [t for t in tools if t.tool_name in allowed]
         key = pagination.fingerprint("tools", request.parent, request.conversation)
         page, token = page_of(tools, key, size, request.page_token)

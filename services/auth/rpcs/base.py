@@ -1,16 +1,18 @@
-"""What every AuthService RPC shares: configuration, the stores and bus, transactions whose
-events are published after the commit, and the users that `users/{user}` names point at (seen
-through the kit's tenancy rule: a user owns itself, admins see every user).
+"""What every AuthService RPC shares: configuration, the stores and the outbox, transactions
+that commit a change with its audit entry and its events, and the users that `users/{user}`
+names point at (seen through the kit's tenancy rule: a user owns itself, admins see every user).
 
-Every change commits with its audit entry in one transaction; events are published after the
-commit (best effort: the audit log is the record, events keep caches fresh).
+Every change commits with its audit entry and its events in one transaction: the events are
+rows of the kit's outbox (`voka.outbox`), which its relay publishes once NATS takes them. A
+revocation or an account's deletion published after the commit would be lost whenever NATS was
+unreachable at that moment, and the other services would go on trusting the tokens and keeping
+the data it ends.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,9 +29,8 @@ from services.auth.store import Stores, UserRecord, UserStore
 from services.auth.tokens import TokenIssuer
 from voka import authn, errors, tenancy
 from voka.auth.v1 import auth_pb2_grpc
-from voka.bus import Bus
+from voka.outbox import Outbox
 
-log = logging.getLogger("voka.auth")
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
@@ -40,13 +41,13 @@ class AuthRpcs(auth_pb2_grpc.AuthServiceServicer):
         self,
         settings: AuthSettings,
         sessions: async_sessionmaker[AsyncSession],
-        bus: Bus | None,
+        outbox: Outbox,
         issuer: TokenIssuer,
         jwks: Any,
     ) -> None:
         self._settings = settings
         self._db = sessions
-        self._bus = bus
+        self._outbox = outbox
         self._issuer = issuer
         self._jwks = jwks
         self._sessions = Sessions(settings, issuer)
@@ -57,25 +58,18 @@ class AuthRpcs(auth_pb2_grpc.AuthServiceServicer):
 
     @contextlib.asynccontextmanager
     async def _tx(self, events: list[Message] | None = None) -> AsyncIterator[Stores]:
-        """The stores in one transaction; `events` are published once it committed."""
+        """The stores in one transaction; the `events` its body collected are written to the
+        outbox as it ends, in the same transaction (none if it raises)."""
         async with self._db.begin() as db:
             yield Stores.on(db)
-        await self._publish(events or [])
+            for event in events or ():
+                await self._outbox.add(db, event)
 
     @contextlib.asynccontextmanager
     async def _read(self) -> AsyncIterator[Stores]:
         """The stores for reading, outside a transaction."""
         async with self._db() as db:
             yield Stores.on(db)
-
-    async def _publish(self, events: Sequence[Message]) -> None:
-        if self._bus is None:
-            return
-        for event in events:
-            try:
-                await self._bus.publish(event)
-            except Exception:  # the audit log holds it; a NATS outage must not fail the RPC
-                log.warning("could not publish %s", event.DESCRIPTOR.name, exc_info=True)
 
     async def _named_user(self, users: UserStore, name: str, field: str) -> UserRecord:
         """The user a `users/{user}` name (in `field`) points at."""
@@ -90,10 +84,12 @@ class AuthRpcs(auth_pb2_grpc.AuthServiceServicer):
         name: str,
         *,
         services_too: bool = False,
+        lock: bool = False,
     ) -> UserRecord:
         """The user of the `{user}` part of `name`, a `resource_type`: NOT_FOUND unless it
-        exists and the caller may see it (with `services_too`, services see every user too)."""
-        record = await users.get(user_id_in(user))
+        exists and the caller may see it (with `services_too`, services see every user too;
+        with `lock`, its row is locked for the rest of the transaction: `UserStore.get`)."""
+        record = await users.get(user_id_in(user), lock=lock)
         if record is not None and services_too and authn.caller().is_service:
             return record
         tenancy.require_visible(record.name if record else None, resource_type, name)

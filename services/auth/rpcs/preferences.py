@@ -43,7 +43,9 @@ class PreferencesRpcs(AuthRpcs):
         paths = list(request.update_mask.paths) or _set_fields(given)
         events: list[Message] = []
         async with self._tx(events) as tx:
-            row = await self._user(tx.users, user, "Preferences", given.name or OWN_PREFERENCES)
+            # Locked: concurrent updates of other settings keys merge into the same row.
+            name = given.name or OWN_PREFERENCES
+            row = await self._user(tx.users, user, "Preferences", name, lock=True)
             changes = _changes(row, given, paths)
             row = await tx.users.update(row.id, preferences_update_time=now(), **changes)
             preferences = convert.preferences(row)

@@ -9,7 +9,9 @@
 
 A step that the peer refuses (`voka.peer_calls`) fails its recording or summary at once; a peer
 that is down is retried by redelivery with backoff, and the last delivery fails it with the
-reason.
+reason. Every event a step causes (a summary's request, a transcript's or a summary's outcome)
+is written to the kit's outbox in the transaction that records the step (`Stores.events`): a
+summary marked RUNNING always has its request on its way, even when NATS is down as it commits.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from services.meetings.peers import SUBJECT, Peers
 from services.meetings.settings import MeetingsSettings
 from voka.bus import Bus, Event, idempotent
 from voka.meetings.v1 import events_pb2, meeting_pb2
+from voka.outbox import Outbox
 from voka.peer_calls import RefusedError
 from voka.speech.v1 import events_pb2 as speech_events
 from voka.wellknown import duration
@@ -91,11 +94,11 @@ class Pipeline:
     """The three consumers of the pipeline."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], bus: Bus, peers: Peers,
+        self, sessions: async_sessionmaker[AsyncSession], bus: Bus, outbox: Outbox, peers: Peers,
         settings: MeetingsSettings,
     ) -> None:  # fmt: skip
         self._sessions = sessions
-        self._database = Database(sessions)
+        self._database = Database(sessions, outbox)
         self._bus = bus
         self._peers = peers
         self._settings = settings
@@ -128,7 +131,7 @@ class Pipeline:
             audio = await asyncio.to_thread(Path(record.path).read_bytes)
             job = await self._peers.create_transcription(
                 audio, record.content_type, language=record.language, file_name=record.file_name,
-                reference=event.message.recording, request_id=record.id,
+                reference=event.message.recording, request_id=record.id, for_user=record.uploader,
             )  # fmt: skip
         except RefusedError as exc:
             await self._fail_recording(event.message.recording, str(exc))
@@ -160,18 +163,19 @@ class Pipeline:
         message = event.message
         reference: str = message.external_reference  # type: ignore[attr-defined]
         found = _REFERENCE.fullmatch(reference)
-        if message.owner != SUBJECT or found is None:  # type: ignore[attr-defined]
-            return  # not a job of ours: no one else's job can touch a recording
+        if found is None:
+            return
         meeting_id, recording_id = found.groups()
-        stores = Stores.of(session)
+        stores = Stores.of(session, self._database.outbox)
         record = await stores.recordings.get(recording_id)
         name = message.transcription  # type: ignore[attr-defined]
         if (
             record is None
+            or message.owner not in (SUBJECT, record.uploader)  # type: ignore[attr-defined]
             or record.meeting_id != meeting_id
             or record.transcription not in ("", name)
         ):
-            return
+            return  # not a job asked for this recording: no one else's job can touch it
         if isinstance(message, speech_events.TranscriptionFailedEvent):
             error = f"transcription failed: {message.error.message}"
             if await stores.recordings.update(
@@ -205,20 +209,20 @@ class Pipeline:
         name = f"{meeting_name(meeting_id)}/transcript"
         recording_id = recording.rsplit("/", maxsplit=1)[-1]
         if error:
-            await self._bus.publish(events_pb2.TranscriptFailedEvent(
+            await stores.events.add(events_pb2.TranscriptFailedEvent(
                 transcript=name, meeting=meeting_name(meeting_id), recording=recording,
                 error=error, owner=meeting.organizer,
-            ), event_id=f"{recording_id}-transcript-failed")  # fmt: skip
+            ), f"{recording_id}-transcript-failed")  # fmt: skip
         else:
             done = await stores.recordings.get(recording_id)
             words = sum(len(s.text.split()) for s in await stores.recordings.segments(meeting_id))
-            await self._bus.publish(events_pb2.TranscriptCompletedEvent(
+            await stores.events.add(events_pb2.TranscriptCompletedEvent(
                 transcript=name, meeting=meeting_name(meeting_id), recording=recording,
                 transcription=done.transcription if done else "",
                 language=done.language if done else "",
                 duration=duration((done.duration_ms or 0) / 1000 if done else 0),
                 word_count=words, owner=meeting.organizer,
-            ), event_id=f"{recording_id}-transcript-completed")  # fmt: skip
+            ), f"{recording_id}-transcript-completed")  # fmt: skip
         stored = await stores.summaries.get(meeting_id, lock=True)
         state = transcript_state(meeting.recording_states)
         if stored is None or stored.state != meeting_pb2.PROCESSING_STATE_PENDING:
@@ -234,7 +238,7 @@ class Pipeline:
                 requested_by=meeting.organizer,
             )  # fmt: skip
             await stores.summaries.put(record)
-            await self._bus.publish(request, event_id=summary_event_id(request))
+            await stores.events.add(request, summary_event_id(request))
 
     # Step 3: write the summary
 
@@ -260,7 +264,7 @@ class Pipeline:
         try:
             reply = await self._peers.complete_chat(
                 messages, model=settings.meetings_summary_model,
-                max_tokens=settings.meetings_summary_max_tokens,
+                max_tokens=settings.meetings_summary_max_tokens, for_user=request.requested_by,
             )  # fmt: skip
         except RefusedError as exc:
             await self._finish(request, error=f"the assistant refused: {exc}")
@@ -281,8 +285,8 @@ class Pipeline:
         self, request: events_pb2.SummaryRequestedEvent, *, content: SummaryContent | None = None,
         answer: str = "", model: str = "", error: str = "", language: str = "",
     ) -> None:  # fmt: skip
-        """Store the revision's outcome unless a newer revision was asked meanwhile, then
-        announce it."""
+        """Store the revision's outcome unless a newer revision was asked meanwhile, and its
+        announcement with it."""
         meeting_id = request.meeting.removeprefix("meetings/")
         at = _now()
         async with self._database.transaction() as stores:
@@ -301,16 +305,16 @@ class Pipeline:
             await stores.summaries.put(record)
             event_id = f"{summary_event_id(request)}-{'failed' if error else 'completed'}"
             if error:
-                await self._bus.publish(events_pb2.SummaryFailedEvent(
+                await stores.events.add(events_pb2.SummaryFailedEvent(
                     summary=request.summary, meeting=request.meeting, revision=request.revision,
                     error=error, owner=meeting.organizer,
-                ), event_id=event_id)  # fmt: skip
+                ), event_id)  # fmt: skip
                 return
-            await self._bus.publish(events_pb2.SummaryCompletedEvent(
+            await stores.events.add(events_pb2.SummaryCompletedEvent(
                 meeting=request.meeting, project=optional_project_name(meeting.project_id),
                 title=meeting.title, summary=convert.summary(record, at.date()),
                 owner=meeting.organizer,
-            ), event_id=event_id)  # fmt: skip
+            ), event_id)  # fmt: skip
 
 
 def _current(stored: SummaryRecord | None, revision: int) -> bool:

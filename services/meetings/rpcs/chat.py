@@ -91,7 +91,7 @@ class ChatRpcs(RpcBase):
         with answering("assistant"):
             reply = await self._peers.complete_chat(
                 turn.prompt.messages, model=settings.meetings_chat_model,
-                max_tokens=settings.meetings_chat_max_tokens,
+                max_tokens=settings.meetings_chat_max_tokens, for_user=authn.caller().subject,
             )  # fmt: skip
         answer = await self._finish(turn, reply.message.content, reply.model)
         response = meetings_pb2.AskProjectResponse(answer=turn.message(answer))
@@ -115,7 +115,7 @@ class ChatRpcs(RpcBase):
         settings = self._settings
         events = self._peers.stream_chat(
             turn.prompt.messages, model=settings.meetings_chat_model,
-            max_tokens=settings.meetings_chat_max_tokens,
+            max_tokens=settings.meetings_chat_max_tokens, for_user=authn.caller().subject,
         )  # fmt: skip
         with answering("assistant"):
             async with aclosing(events):

@@ -1,5 +1,7 @@
 """Summary RPCs: reading a meeting's summary needs seeing the meeting; regenerating it changes
-the meeting (`Access.MANAGE`) and hands a new revision to the recording pipeline."""
+the meeting (`Access.MANAGE`) and hands a new revision to the recording pipeline: the request
+event commits with the RUNNING revision (the kit's outbox), so the revision is never left
+RUNNING without one, whether NATS is up or not."""
 
 from __future__ import annotations
 
@@ -44,5 +46,5 @@ class SummariesRpcs(RpcBase):
                 language=request.language,
             )  # fmt: skip
             await stores.summaries.put(record)
-        await self._publish(event, event_id=summary_event_id(event))
+            await stores.events.add(event, summary_event_id(event))
         return meetings_pb2.RegenerateSummaryResponse(summary=convert.summary(record, now().date()))

@@ -1,5 +1,6 @@
-"""What the TranslateService mixins share: the translator, the recorder that writes history and
-usage off the reply path, the history store, and which models are loaded (for the catalogue)."""
+"""What the TranslateService mixins share: the translator, the recorder that commits history,
+usage and events in transactions shared by concurrent calls, the history store, and which
+models are loaded (for the catalogue)."""
 
 from __future__ import annotations
 

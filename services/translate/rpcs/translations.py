@@ -1,8 +1,9 @@
 """Translating texts (one, a batch, a stream) and the history they leave behind.
 
-Validation, then the translator; history, usage and events are recorded after the answer (see
-`recorder`), so the reply path never waits for the database. History pages are keyset pages
-newest first, their token bound to the filters it was made for.
+Validation, then the translator; the answer goes once its history, usage and event are
+committed, in a transaction shared with the calls made at the same time (see `recorder`), so a
+caller reads its own writes. History pages are keyset pages newest first, their token bound to
+the filters it was made for.
 """
 
 from __future__ import annotations
@@ -137,18 +138,19 @@ class TranslationRpcs(TranslateRpcs):
             return {"error": exc.to_status()}
 
     async def _run(self, job: Job, owner: str) -> translate_pb2.TranslateTextResponse:
-        """The translation; what it leaves behind is built and written after the answer."""
+        """The translation, once what it leaves behind is committed; a failure is recorded
+        too, then raised (unless its record cannot be written: then the recorder's refusal)."""
         started = datetime.now(UTC)
         try:
             outcome = await self._translator.translate(
                 job.text, job.source, job.target, job.engine, owner
             )
         except errors.VokaError as exc:
-            self._recorder.submit(Attempt(job, owner, started, datetime.now(UTC), error=exc))
+            await self._recorder.record(Attempt(job, owner, started, datetime.now(UTC), error=exc))
             raise
         translation_id = "" if job.skip_history else uuid.uuid4().hex
         ended = datetime.now(UTC)
-        self._recorder.submit(Attempt(job, owner, started, ended, outcome, translation_id))
+        await self._recorder.record(Attempt(job, owner, started, ended, outcome, translation_id))
         return convert.response(job, outcome, translation_id)
 
     # --- history -----------------------------------------------------------------------------
@@ -163,7 +165,6 @@ class TranslationRpcs(TranslateRpcs):
         )
         cursor, bad_token = pagination.decode_token(request.page_token, NEWEST_FIRST, query)
         validation.check(bad_size, bad_token, validation.history_filter(request))
-        await self._recorder.flush()
         listing = await self._store.page(where, pagination.Page(size, cursor))
         return translate_pb2.ListTranslationsResponse(
             translations=[convert.translation(r) for r in listing.items],
@@ -189,14 +190,12 @@ class TranslationRpcs(TranslateRpcs):
     ) -> translate_pb2.PurgeTranslationsResponse:
         validation.check(validation.history_filter(request))
         where = _history_filter(request)
-        await self._recorder.flush()
         count = await self._store.purge(where, request.validate_only)
         return translate_pb2.PurgeTranslationsResponse(purge_count=count)
 
     async def _entry(self, name: str) -> TranslationRecord:
         """The named entry if the caller may see it; anyone else's is NOT_FOUND, never revealed."""
         translation_id = validation.translation_id(name)
-        await self._recorder.flush()
         record = await self._store.get(translation_id)
         tenancy.require_visible(None if record is None else record.owner, RESOURCE, name)
         assert record is not None  # require_visible refused a missing one

@@ -22,7 +22,6 @@ class UsageRpcs(TranslateRpcs):
             start=convert.time_field(request, "start_time"),
             end=convert.time_field(request, "end_time"),
         )
-        await self._recorder.flush()
         total, groups = await self._store.stats(where)
         stats = convert.stats(owner or tenancy.EVERYONE, where.start, where.end, total, groups)
         return translate_pb2.GetTranslationStatsResponse(stats=stats)

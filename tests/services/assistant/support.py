@@ -10,8 +10,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import grpc
 import nats
 from google.protobuf.message import Message
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from nats.aio.msg import Msg
 
 from services.assistant.settings import ModelEntry, ProviderEntry
@@ -39,6 +42,19 @@ def remote_entry(kind: str, base_url: str, **limits: Any) -> ProviderEntry:
         models=(ModelEntry(id=f"{kind}-model", remote_name=f"{kind}-remote-name"),),
         **(settings | limits),
     )
+
+
+def violations(error: grpc.aio.AioRpcError) -> set[str]:
+    """The fields an INVALID_ARGUMENT names."""
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(error)
+    assert status is not None
+    fields = set()
+    for detail in status.details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            fields |= {v.field for v in bad.field_violations}
+    return fields
 
 
 def logged_calls(call_log: Path) -> list[dict[str, Any]]:

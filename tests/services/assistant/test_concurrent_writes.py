@@ -3,8 +3,6 @@ PostgreSQL: 60 concurrent conversation creations and updates, 60 hemisphere-bala
 
 from __future__ import annotations
 
-import pytest
-
 from tests.services.assistant.conftest import User
 from tests.services.concurrency import failures
 from voka.assistant.v1 import assistant_pb2
@@ -38,19 +36,9 @@ async def test_sixty_concurrent_conversation_writes_all_succeed(alice: User) -> 
     )
 
 
-async def test_sixty_concurrent_balance_settings_all_succeed(
-    alice: User, assistant_db: str, request: pytest.FixtureRequest
-) -> None:
-    """The user's balance is replaced by a DELETE then an INSERT: two at once on PostgreSQL
-    both find no row, and the second INSERT breaks the primary key."""
-    if assistant_db.startswith("postgresql"):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="assistant_balances_pkey violated: BalanceStore.set must upsert "
-                "(issue 15, item 2; a change in services/assistant)",
-            )
-        )
+async def test_sixty_concurrent_balance_settings_all_succeed(alice: User) -> None:
+    """The user's balance is upserted: a DELETE then an INSERT, as it was, let two settings at
+    once on PostgreSQL both find no row, and the second INSERT broke the primary key."""
 
     def balance(n: int) -> assistant_pb2.SetHemisphereBalanceRequest:
         given = assistant_pb2.HemisphereBalance(technical=n / WRITES, emotional=1 - n / WRITES)

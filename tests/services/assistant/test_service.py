@@ -8,29 +8,14 @@ import asyncio
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from services.assistant.convert import struct
 from tests.services.assistant.conftest import MAX_TOKENS, User
-from tests.services.assistant.support import published
+from tests.services.assistant.support import published, violations
 from tools.processes import NatsServer
 from voka.assistant.v1 import assistant_pb2, events_pb2
 
 A, E = assistant_pb2, events_pb2
-
-
-def violations(error: grpc.aio.AioRpcError) -> set[str]:
-    """The fields an INVALID_ARGUMENT names."""
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    status = rpc_status.from_call(error)
-    assert status is not None
-    fields = set()
-    for detail in status.details:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            fields |= {v.field for v in bad.field_violations}
-    return fields
 
 
 async def test_process_message_starts_a_conversation_and_stores_the_turn(alice: User) -> None:

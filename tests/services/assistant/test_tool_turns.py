@@ -1,10 +1,11 @@
 """Tool calls through the whole service: a scripted OpenAI-compatible model asks for tools, the
 real MCP server (stdio) runs them; the calls and results stream as typed events, are stored in
-the conversation and announced on the bus. Also a provider that is down, named in UNAVAILABLE."""
+the conversation and announced on the bus; tools only for a user an admin granted them. Also a
+provider that is down, named in UNAVAILABLE."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from pathlib import Path
 
 import grpc
@@ -14,7 +15,7 @@ from google.protobuf import duration_pb2
 from services.assistant.service import SPEC
 from tests.fixtures.tokens import TokenFactory
 from tests.services.assistant.conftest import User, assistant_settings
-from tests.services.assistant.scripted_api import ScriptedApi, openai_stream
+from tests.services.assistant.scripted_api import Answer, ScriptedApi, openai_stream
 from tests.services.assistant.support import logged_calls, published, remote_entry
 from tools.processes import NatsServer
 from voka.assistant.v1 import assistant_pb2, assistant_pb2_grpc, events_pb2
@@ -24,10 +25,10 @@ A, E = assistant_pb2, events_pb2
 
 
 @pytest.fixture
-async def user(
+async def stub(
     tokens: TokenFactory, nats: NatsServer, mcp_config: Path, scripted_api: ScriptedApi,
     tmp_path: Path,
-) -> AsyncIterator[User]:  # fmt: skip
+) -> AsyncIterator[assistant_pb2_grpc.AssistantServiceStub]:  # fmt: skip
     """The service with the scripted model, a provider nobody answers for, and the MCP tools."""
     providers = (remote_entry("openai", f"{scripted_api.url}/v1"),
                  remote_entry("anthropic", "http://127.0.0.1:9"))  # fmt: skip
@@ -36,9 +37,27 @@ async def user(
                                   assistant_mcp_config=mcp_config)  # fmt: skip
     running: Running = await start(SPEC, settings)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-        yield User(assistant_pb2_grpc.AssistantServiceStub(channel),
-                   tokens.metadata(subject="users/hana"))  # fmt: skip
+        yield assistant_pb2_grpc.AssistantServiceStub(channel)
     await running.stop()
+
+
+@pytest.fixture
+def admin(stub: assistant_pb2_grpc.AssistantServiceStub, tokens: TokenFactory) -> User:
+    return User(stub, tokens.metadata(subject="users/root", roles=("user", "admin")))
+
+
+@pytest.fixture
+async def user(
+    stub: assistant_pb2_grpc.AssistantServiceStub, tokens: TokenFactory, admin: User
+) -> User:
+    """Hana, whom an admin granted every tool of the test MCP server."""
+    await grant(admin, "users/hana", ["servers/calc/tools/-"])
+    return User(stub, tokens.metadata(subject="users/hana"))
+
+
+async def grant(granter: User, user: str, tools: Sequence[str]) -> A.McpGrant:
+    given = A.McpGrant(name=f"{user}/mcpGrant", allowed_tools=tools)
+    return (await granter.UpdateMcpGrant(A.UpdateMcpGrantRequest(mcp_grant=given))).mcp_grant
 
 
 async def conversation(user: User, policy: A.ToolPolicy) -> str:
@@ -121,3 +140,40 @@ async def test_a_provider_that_is_down_is_unavailable_naming_it(user: User) -> N
         await user.ProcessMessage(A.ProcessMessageRequest(message="Hi", model="anthropic-model"))
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "test-anthropic" in (caught.value.details() or "")
+
+
+async def test_tools_are_off_until_an_admin_grants_them_and_off_again_once_revoked(
+    stub: assistant_pb2_grpc.AssistantServiceStub, tokens: TokenFactory, admin: User,
+    scripted_api: ScriptedApi, call_log: Path,
+) -> None:  # fmt: skip
+    ivan = User(stub, tokens.metadata(subject="users/ivan"))
+    name = await conversation(ivan, A.ToolPolicy(allowed_tools=["servers/calc/tools/-"]))
+    words = openai_stream(["5."])
+    adding = openai_stream(calls=[("call_1", "add", {"a": 2, "b": 3})], finish="tool_calls")
+    ask = A.ProcessMessageRequest(conversation=name, message="2 + 3?")
+    question = A.ChatMessage(role=A.MESSAGE_ROLE_USER, content="2 + 3?")
+    chat = A.CompleteChatRequest(model="openai-model", messages=[question],
+                                 tools=["servers/calc/tools/-"])  # fmt: skip
+
+    async def offered(call: Awaitable[object], *answers: Answer) -> list[str]:
+        """The tools the model was offered in the turn `call` makes."""
+        scripted_api.script += answers
+        first = len(scripted_api.received)
+        await call
+        return [t["function"]["name"] for t in scripted_api.received[first].body.get("tools", [])]
+
+    assert await offered(ivan.ProcessMessage(ask), words) == []  # nobody granted Ivan tools
+    assert await offered(ivan.CompleteChat(chat), words) == []
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await grant(ivan, "users/ivan", ["servers/calc/tools/-"])
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert await offered(ivan.ProcessMessage(ask), words) == []
+
+    await grant(admin, "users/ivan", ["servers/calc/tools/add"])
+    assert await offered(ivan.ProcessMessage(ask), adding, words) == ["add"]
+    assert await offered(ivan.CompleteChat(chat), words) == ["add"]
+    assert logged_calls(call_log) == [{"name": "add", "arguments": {"a": 2, "b": 3}}]
+
+    await grant(admin, "users/ivan", [])
+    assert await offered(ivan.ProcessMessage(ask), words) == []
+    assert await offered(ivan.CompleteChat(chat), words) == []

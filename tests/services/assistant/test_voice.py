@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
+from services.assistant.rpcs.voice_chats import forwarded
 from services.assistant.service import SPEC as ASSISTANT
 from services.speech.service import SPEC as SPEECH
 from services.speech.settings import SpeechSettings
@@ -20,6 +21,7 @@ from tests.fixtures.tokens import TokenFactory
 from tests.services.assistant.conftest import assistant_settings
 from tests.services.assistant.support import published
 from tools.processes import NatsServer
+from voka import authn
 from voka.assistant.v1 import assistant_pb2, assistant_pb2_grpc, events_pb2
 from voka.server import Running, start
 from voka.speech.v1 import speech_pb2, speech_pb2_grpc
@@ -223,3 +225,35 @@ async def test_cancel_reply_stops_the_reply_and_stores_it_cancelled(
     assert reply.content == done.text
     assert (event.channel, event.finish_reason) == (E.REPLY_CHANNEL_VOICE,
                                                     A.FINISH_REASON_CANCELLED)  # fmt: skip
+
+
+class _Context:
+    """What `forwarded` reads of a call: its metadata."""
+
+    def __init__(self, *metadata: tuple[str, str]) -> None:
+        self._metadata = metadata
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._metadata
+
+
+@pytest.mark.parametrize(
+    ("sent", "caller", "expected"),
+    [
+        # the user's own token goes on: the speech service sees the user as it is
+        ((("authorization", "Bearer u"),), authn.Identity("users/dan", frozenset(), "j", 0.0),
+         [("authorization", "Bearer u")]),
+        # an x-api-key client has no bearer token: the assistant's identity acts for the user
+        ((("x-api-key", "vk_x"),), authn.Identity("users/dan", frozenset(), "", 0.0, "k"),
+         [("voka-on-behalf-of", "users/dan")]),
+        # a service acting for a user sent its own token: the user is named, not the service
+        ((("authorization", "Bearer s"), ("voka-on-behalf-of", "users/dan")),
+         authn.Identity("users/dan", frozenset(), "j", 0.0, actor="services/meetings"),
+         [("voka-on-behalf-of", "users/dan")]),
+    ],
+)  # fmt: skip
+async def test_speech_calls_carry_the_user_token_or_the_user_name(
+    sent: tuple[tuple[str, str], ...], caller: authn.Identity, expected: list[tuple[str, str]]
+) -> None:
+    authn._caller.set(caller)  # what the identity hook sets; this test's task context only
+    assert forwarded(_Context(*sent)) == expected  # type: ignore[arg-type]

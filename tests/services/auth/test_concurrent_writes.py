@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
-import pytest
 from google.protobuf import field_mask_pb2, struct_pb2
 
 from tests.services.auth.conftest import bearer, signed_up
@@ -48,17 +47,11 @@ async def test_sixty_concurrent_key_creations_and_preference_updates_all_succeed
 
 
 async def test_concurrent_preference_updates_lose_none(
-    stub: auth_pb2_grpc.AuthServiceStub, request: pytest.FixtureRequest
+    stub: auth_pb2_grpc.AuthServiceStub,
 ) -> None:
-    """Each update changes its own settings key: every key is there afterwards."""
-    if request.node.callspec.params.get("database_url") == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="lost update under READ COMMITTED: UpdatePreferences must read the user "
-                "row FOR UPDATE (issue 15, item 2; a change in services/auth)",
-            )
-        )
+    """Each update changes its own settings key: every key is there afterwards (on PostgreSQL
+    the user row is read FOR UPDATE: under READ COMMITTED, updates merging into the settings
+    read before another one committed would drop its key)."""
     me = bearer((await signed_up(stub)).access_token)
     updates = (stub.UpdatePreferences(_preferences(n), metadata=me) for n in range(WRITES))
     assert await failures(updates) == []

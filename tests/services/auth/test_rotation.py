@@ -1,5 +1,5 @@
-"""Signing-key rotation: the ring's rules, and the running service picking up a rotation made by
-the `rotate-keys` command (real NATS, SQLite)."""
+"""Signing-key rotation: the ring's rules, the running service picking up a rotation made by
+the `rotate-keys` command (real NATS, SQLite), and replicas recording one rotation once."""
 
 from __future__ import annotations
 
@@ -12,14 +12,19 @@ from typing import Any
 import jwt
 import nats
 import pytest
+import sqlalchemy as sa
 
 from services.auth.cli import create_admin, rotate_keys
 from services.auth.keys import KeyRing
+from services.auth.rotation import RingWatcher
 from services.auth.settings import AuthSettings
+from services.auth.tables import audit_events
 from tests.fixtures.waiting import eventually
 from tests.services.auth.conftest import PASSWORD, bearer, signed_up
+from voka import db
 from voka.auth.v1 import auth_pb2, events_pb2
 from voka.bus import subject_of
+from voka.outbox import Outbox, outbox_table
 from voka.server import Running
 
 pytestmark = pytest.mark.integration
@@ -146,3 +151,28 @@ async def test_rotation_reaches_the_running_service_and_the_mesh(auth: Running, 
         assert [e.resource for e in audited.audit_events] == [rotation.new_kid]
     finally:
         await events.close()
+
+
+async def test_replicas_that_see_one_rotation_record_it_once(tmp_path: Path, database_url: str):
+    """Every replica notices the rotation; the first writes the audit entry and the event (to
+    the outbox), the others find the event's id taken and record nothing."""
+    settings = AuthSettings(service="auth", data_dir=tmp_path, database_url=database_url)
+    engine = db.create_engine(settings.sqlalchemy_url)
+    try:
+        await db.migrate(engine, "auth")
+        sessions = db.session_factory(engine)
+        replicas = [
+            RingWatcher(KeyRing.open(settings.keys_dir, 60), sessions, Outbox("auth"), 60)
+            for _ in range(2)
+        ]
+        rotation = rotate_keys(settings)
+        seen = [await replica.check() for replica in replicas]
+        assert [r.new_kid if r else None for r in seen] == [rotation.new_kid] * 2
+        rotated = audit_events.c.type == auth_pb2.AUDIT_EVENT_TYPE_SIGNING_KEY_ROTATED
+        async with sessions() as session:
+            audited = await session.execute(sa.select(audit_events.c.resource).where(rotated))
+            queued = await session.execute(sa.select(outbox_table.c.event_id))
+            assert list(audited.scalars()) == [rotation.new_kid]
+            assert list(queued.scalars()) == [f"signing-key-{rotation.new_kid}"]
+    finally:
+        await engine.dispose()

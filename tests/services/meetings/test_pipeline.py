@@ -1,12 +1,14 @@
 """The recording pipeline end to end, with the real speech service (tiny.en, a Piper voice)
 and the real assistant service (the packaged SmolLM2) in process on one NATS server: upload →
-transcript → summary, within bounded waits; and a redelivered speech completion has its effect
-once, while a completion of someone else's job has none."""
+transcript → summary, within bounded waits, the speech job the uploader's (the meetings service
+calls on the uploader's behalf); and a redelivered speech completion has its effect once, while
+a completion of someone else's job has none."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -34,11 +36,17 @@ from voka.bus import EVENT_ID, EVENT_TYPE
 from voka.meetings.v1 import meeting_pb2, meetings_pb2, meetings_pb2_grpc
 from voka.server import start
 from voka.speech.v1 import events_pb2 as speech_events
-from voka.speech.v1 import speech_pb2
+from voka.speech.v1 import speech_pb2, speech_pb2_grpc
 
 pytestmark = pytest.mark.integration
 m = meetings_pb2
 M = meeting_pb2
+
+
+@dataclass
+class Mesh:
+    meetings: meetings_pb2_grpc.MeetingsServiceStub
+    speech: speech_pb2_grpc.SpeechServiceStub
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +56,7 @@ async def mesh(
     models_dir: Path,  # noqa: F811 - the imported session fixture
     identity: None,
     tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[meetings_pb2_grpc.MeetingsServiceStub]:
+) -> AsyncIterator[Mesh]:
     speech = await start(
         SPEECH,
         service_settings(tokens, nats_module.url, models_dir, tmp_path_factory.mktemp("speech")),
@@ -73,15 +81,26 @@ async def mesh(
             },
         ),
     )
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{meetings.port}") as channel:
-        yield meetings_pb2_grpc.MeetingsServiceStub(channel)
+    async with (
+        grpc.aio.insecure_channel(f"127.0.0.1:{meetings.port}") as channel,
+        grpc.aio.insecure_channel(f"127.0.0.1:{speech.port}") as speech_channel,
+    ):
+        yield Mesh(
+            meetings_pb2_grpc.MeetingsServiceStub(channel),
+            speech_pb2_grpc.SpeechServiceStub(speech_channel),
+        )
     for running in (meetings, assistant, speech):
         await running.stop()
 
 
 @pytest.fixture
-def ana(mesh, tokens: TokenFactory) -> User:
-    return User(mesh, tokens.metadata(subject=f"users/ana-{uuid.uuid4().hex[:6]}"))
+def ana_subject() -> str:
+    return f"users/ana-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def ana(mesh: Mesh, tokens: TokenFactory, ana_subject: str) -> User:
+    return User(mesh.meetings, tokens.metadata(subject=ana_subject))
 
 
 async def upload(user: User, parent: str, audio: bytes) -> M.Recording:
@@ -105,7 +124,13 @@ async def new_meeting(user: User) -> M.Meeting:
     return (await user.CreateMeeting(m.CreateMeetingRequest(meeting=meeting))).meeting
 
 
-async def test_upload_is_transcribed_then_summarised(ana: User, piper_clip: Clip):  # noqa: F811
+async def test_upload_is_transcribed_then_summarised(
+    ana: User,
+    ana_subject: str,
+    mesh: Mesh,
+    tokens: TokenFactory,
+    piper_clip: Clip,  # noqa: F811
+):
     meeting = await new_meeting(ana)
     recording = await upload(ana, meeting.name, piper_clip.wav)
     assert recording.state == M.RECORDING_STATE_UPLOADED
@@ -125,6 +150,11 @@ async def test_upload_is_transcribed_then_summarised(ana: User, piper_clip: Clip
     assert stored.state == M.RECORDING_STATE_TRANSCRIBED
     assert stored.transcription.startswith("transcriptions/")
     assert stored.duration.seconds > 0
+    speech = User(mesh.speech, tokens.metadata(subject=ana_subject))
+    job = await speech.GetTranscription(
+        speech_pb2.GetTranscriptionRequest(name=stored.transcription)
+    )
+    assert job.transcription.owner == ana_subject  # counted against ana's limits and quotas
     summary = (await ana.GetSummary(m.GetSummaryRequest(name=f"{name}/summary"))).summary
     assert summary.state == M.PROCESSING_STATE_COMPLETED, summary.error
     assert summary.revision == 1
@@ -149,6 +179,7 @@ async def test_upload_is_transcribed_then_summarised(ana: User, piper_clip: Clip
 
 async def test_a_redelivered_completion_has_its_effect_once(
     ana: User,
+    ana_subject: str,
     mesh,
     nats_module,
     piper_clip: Clip,  # noqa: F811
@@ -166,7 +197,7 @@ async def test_a_redelivered_completion_has_its_effect_once(
     stored = (await ana.GetRecording(m.GetRecordingRequest(name=recording.name))).recording
     event = speech_events.TranscriptionCompletedEvent(
         transcription=stored.transcription,
-        owner="services/meetings",
+        owner=ana_subject,  # the uploader's job
         external_reference=recording.name,
         result=speech_pb2.TranscriptionResult(
             text="injected", segments=[speech_pb2.TranscriptSegment(text="injected")]

@@ -180,6 +180,7 @@ async def test_forced_engine_not_installed_is_failed_precondition(stub, tokens):
     [
         (translate_pb2.TranslateTextRequest(text="", target_language_code="es"), "text"),
         (translate_pb2.TranslateTextRequest(text="a" * 5001, target_language_code="es"), "text"),
+        (translate_pb2.TranslateTextRequest(text="Hi\x00", target_language_code="es"), "text"),
         (
             translate_pb2.TranslateTextRequest(text="Hi", target_language_code="xx"),
             "target_language_code",

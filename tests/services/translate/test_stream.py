@@ -29,7 +29,7 @@ class CountingTranslator:
 
 
 class NoRecorder:
-    def submit(self, attempt: object) -> None:
+    async def record(self, attempt: object) -> None:
         pass
 
 

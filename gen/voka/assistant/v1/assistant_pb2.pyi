@@ -860,8 +860,9 @@ class Conversation(_message.Message):
 
     @_builtins.property
     def tool_policy(self) -> Global___ToolPolicy:
-        """The tools its turns may use. Unset at creation: the servers' default allow-lists
-        (`McpTool.allowed_by_default`); always set on reads.
+        """The tools its turns may use, within what an admin granted its owner (`McpGrant`): a turn
+        is offered the tools both allow, so without a grant none. Unset at creation: the servers'
+        default allow-lists (`McpTool.allowed_by_default`); always set on reads.
         """
 
     @_builtins.property
@@ -2513,8 +2514,8 @@ class ListMcpToolsRequest(_message.Message):
     page_token: _builtins.str
     """`next_page_token` of the previous page; empty: the first page."""
     conversation: _builtins.str
-    """Only the tools this conversation of the caller allows, `conversations/{conversation}`;
-    empty: all.
+    """Only the tools this conversation of the caller may use (its allow-list within its owner's
+    `McpGrant`), `conversations/{conversation}`; empty: all.
     """
     def __init__(
         self,
@@ -2605,6 +2606,146 @@ class ReconnectMcpServerResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReconnectMcpServerResponse: _TypeAlias = ReconnectMcpServerResponse  # noqa: Y015
+
+@_typing.final
+class McpGrant(_message.Message):
+    """The MCP tools an admin granted one user: the most any of the user's conversations and chats
+    may use. Without a grant a user's turns are offered no tools.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ALLOWED_TOOLS_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Resource name, `users/{user}/mcpGrant` (one per user). Over REST it sits under
+    `/api/v1/mcp/`.
+    """
+    @_builtins.property
+    def allowed_tools(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Tools granted: `servers/{server}/tools/{tool}`, or `servers/{server}/tools/-` for every tool
+        of one server. Empty: none.
+        """
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When an admin last granted it; unset while nothing is granted."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        allowed_tools: _abc.Iterable[_builtins.str] | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_tools", b"allowed_tools", "name", b"name", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___McpGrant: _TypeAlias = McpGrant  # noqa: Y015
+
+@_typing.final
+class GetMcpGrantRequest(_message.Message):
+    """Request for GetMcpGrant."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The grant, `users/{user}/mcpGrant`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMcpGrantRequest: _TypeAlias = GetMcpGrantRequest  # noqa: Y015
+
+@_typing.final
+class GetMcpGrantResponse(_message.Message):
+    """Response of GetMcpGrant."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MCP_GRANT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def mcp_grant(self) -> Global___McpGrant:
+        """The grant (empty when none was made)."""
+
+    def __init__(
+        self,
+        *,
+        mcp_grant: Global___McpGrant | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["mcp_grant", b"mcp_grant"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mcp_grant", b"mcp_grant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMcpGrantResponse: _TypeAlias = GetMcpGrantResponse  # noqa: Y015
+
+@_typing.final
+class UpdateMcpGrantRequest(_message.Message):
+    """Request for UpdateMcpGrant."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MCP_GRANT_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def mcp_grant(self) -> Global___McpGrant:
+        """The grant with its new tools; `mcp_grant.name` names it."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """Fields to change: `allowed_tools`, the only one; empty: `allowed_tools`."""
+
+    def __init__(
+        self,
+        *,
+        mcp_grant: Global___McpGrant | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["mcp_grant", b"mcp_grant", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mcp_grant", b"mcp_grant", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateMcpGrantRequest: _TypeAlias = UpdateMcpGrantRequest  # noqa: Y015
+
+@_typing.final
+class UpdateMcpGrantResponse(_message.Message):
+    """Response of UpdateMcpGrant."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MCP_GRANT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def mcp_grant(self) -> Global___McpGrant:
+        """The grant after the change."""
+
+    def __init__(
+        self,
+        *,
+        mcp_grant: Global___McpGrant | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["mcp_grant", b"mcp_grant"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mcp_grant", b"mcp_grant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateMcpGrantResponse: _TypeAlias = UpdateMcpGrantResponse  # noqa: Y015
 
 @_typing.final
 class Completion(_message.Message):

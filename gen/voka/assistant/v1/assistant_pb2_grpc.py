@@ -35,8 +35,8 @@ class AssistantServiceStub:
     Conversations keep their turns (user message, reply, tool calls and results, model, token
     counts, timing); each turn's prompt carries as much history as fits the model's token budget.
     Replies are shaped by the hemisphere balance (technical ↔ emotional) of the conversation, else
-    of the user. Tools come from the configured MCP servers, filtered by each conversation's
-    allow-list.
+    of the user. Tools come from the configured MCP servers, and only to users an admin granted
+    them (`McpGrant`), filtered by each conversation's allow-list.
 
     Tenancy: a conversation or completion belongs to the caller that created it (`owner`);
     callers see their own, admins see all.
@@ -138,6 +138,16 @@ class AssistantServiceStub:
                 request_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.ReconnectMcpServerRequest.SerializeToString,
                 response_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.ReconnectMcpServerResponse.FromString,
                 _registered_method=True)
+        self.GetMcpGrant = channel.unary_unary(
+                '/voka.assistant.v1.AssistantService/GetMcpGrant',
+                request_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.GetMcpGrantRequest.SerializeToString,
+                response_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.GetMcpGrantResponse.FromString,
+                _registered_method=True)
+        self.UpdateMcpGrant = channel.unary_unary(
+                '/voka.assistant.v1.AssistantService/UpdateMcpGrant',
+                request_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.UpdateMcpGrantRequest.SerializeToString,
+                response_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.UpdateMcpGrantResponse.FromString,
+                _registered_method=True)
         self.CreateCompletion = channel.unary_unary(
                 '/voka.assistant.v1.AssistantService/CreateCompletion',
                 request_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.CreateCompletionRequest.SerializeToString,
@@ -180,8 +190,8 @@ class AssistantServiceServicer:
     Conversations keep their turns (user message, reply, tool calls and results, model, token
     counts, timing); each turn's prompt carries as much history as fits the model's token budget.
     Replies are shaped by the hemisphere balance (technical ↔ emotional) of the conversation, else
-    of the user. Tools come from the configured MCP servers, filtered by each conversation's
-    allow-list.
+    of the user. Tools come from the configured MCP servers, and only to users an admin granted
+    them (`McpGrant`), filtered by each conversation's allow-list.
 
     Tenancy: a conversation or completion belongs to the caller that created it (`owner`);
     callers see their own, admins see all.
@@ -322,6 +332,23 @@ class AssistantServiceServicer:
 
     def ReconnectMcpServer(self, request, context):
         """Drops and re-opens the connection to an MCP server and lists its tools again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMcpGrant(self, request, context):
+        """The MCP tools an admin granted a user, `users/{user}/mcpGrant`: a user reads their own
+        (anyone else's is NOT_FOUND), admins anyone's. Never granted: an empty grant.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateMcpGrant(self, request, context):
+        """Grants a user MCP tools, or changes or revokes (an empty `allowed_tools`) what they were
+        granted; it applies from the user's next turn, in every conversation. Admins only: nobody
+        grants themselves tools.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -471,6 +498,16 @@ def add_AssistantServiceServicer_to_server(servicer, server):
                     request_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.ReconnectMcpServerRequest.FromString,
                     response_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.ReconnectMcpServerResponse.SerializeToString,
             ),
+            'GetMcpGrant': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMcpGrant,
+                    request_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.GetMcpGrantRequest.FromString,
+                    response_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.GetMcpGrantResponse.SerializeToString,
+            ),
+            'UpdateMcpGrant': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateMcpGrant,
+                    request_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.UpdateMcpGrantRequest.FromString,
+                    response_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.UpdateMcpGrantResponse.SerializeToString,
+            ),
             'CreateCompletion': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateCompletion,
                     request_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.CreateCompletionRequest.FromString,
@@ -519,8 +556,8 @@ class AssistantService:
     Conversations keep their turns (user message, reply, tool calls and results, model, token
     counts, timing); each turn's prompt carries as much history as fits the model's token budget.
     Replies are shaped by the hemisphere balance (technical ↔ emotional) of the conversation, else
-    of the user. Tools come from the configured MCP servers, filtered by each conversation's
-    allow-list.
+    of the user. Tools come from the configured MCP servers, and only to users an admin granted
+    them (`McpGrant`), filtered by each conversation's allow-list.
 
     Tenancy: a conversation or completion belongs to the caller that created it (`owner`);
     callers see their own, admins see all.
@@ -1002,6 +1039,60 @@ class AssistantService:
             '/voka.assistant.v1.AssistantService/ReconnectMcpServer',
             voka_dot_assistant_dot_v1_dot_assistant__pb2.ReconnectMcpServerRequest.SerializeToString,
             voka_dot_assistant_dot_v1_dot_assistant__pb2.ReconnectMcpServerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMcpGrant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.assistant.v1.AssistantService/GetMcpGrant',
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.GetMcpGrantRequest.SerializeToString,
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.GetMcpGrantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateMcpGrant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.assistant.v1.AssistantService/UpdateMcpGrant',
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.UpdateMcpGrantRequest.SerializeToString,
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.UpdateMcpGrantResponse.FromString,
             options,
             channel_credentials,
             insecure,

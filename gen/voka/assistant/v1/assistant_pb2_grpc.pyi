@@ -36,8 +36,8 @@ class AssistantServiceStub:
     Conversations keep their turns (user message, reply, tool calls and results, model, token
     counts, timing); each turn's prompt carries as much history as fits the model's token budget.
     Replies are shaped by the hemisphere balance (technical ↔ emotional) of the conversation, else
-    of the user. Tools come from the configured MCP servers, filtered by each conversation's
-    allow-list.
+    of the user. Tools come from the configured MCP servers, and only to users an admin granted
+    them (`McpGrant`), filtered by each conversation's allow-list.
 
     Tenancy: a conversation or completion belongs to the caller that created it (`owner`);
     callers see their own, admins see all.
@@ -107,6 +107,15 @@ class AssistantServiceStub:
     """The tools one MCP server offers (`servers/-`, or `/api/v1/mcp/tools`: every server's)."""
     ReconnectMcpServer: _grpc.UnaryUnaryMultiCallable[_assistant_pb2.ReconnectMcpServerRequest, _assistant_pb2.ReconnectMcpServerResponse]
     """Drops and re-opens the connection to an MCP server and lists its tools again."""
+    GetMcpGrant: _grpc.UnaryUnaryMultiCallable[_assistant_pb2.GetMcpGrantRequest, _assistant_pb2.GetMcpGrantResponse]
+    """The MCP tools an admin granted a user, `users/{user}/mcpGrant`: a user reads their own
+    (anyone else's is NOT_FOUND), admins anyone's. Never granted: an empty grant.
+    """
+    UpdateMcpGrant: _grpc.UnaryUnaryMultiCallable[_assistant_pb2.UpdateMcpGrantRequest, _assistant_pb2.UpdateMcpGrantResponse]
+    """Grants a user MCP tools, or changes or revokes (an empty `allowed_tools`) what they were
+    granted; it applies from the user's next turn, in every conversation. Admins only: nobody
+    grants themselves tools.
+    """
     CreateCompletion: _grpc.UnaryUnaryMultiCallable[_assistant_pb2.CreateCompletionRequest, _assistant_pb2.CreateCompletionResponse]
     """Queues a completion (`voka.assistant.completion.requested`) and answers at once with the
     QUEUED job. A worker answers it, so it survives a restart of the assistant; fetch it with
@@ -144,8 +153,8 @@ class AssistantServiceAsyncStub(AssistantServiceStub):
     Conversations keep their turns (user message, reply, tool calls and results, model, token
     counts, timing); each turn's prompt carries as much history as fits the model's token budget.
     Replies are shaped by the hemisphere balance (technical ↔ emotional) of the conversation, else
-    of the user. Tools come from the configured MCP servers, filtered by each conversation's
-    allow-list.
+    of the user. Tools come from the configured MCP servers, and only to users an admin granted
+    them (`McpGrant`), filtered by each conversation's allow-list.
 
     Tenancy: a conversation or completion belongs to the caller that created it (`owner`);
     callers see their own, admins see all.
@@ -212,6 +221,15 @@ class AssistantServiceAsyncStub(AssistantServiceStub):
     """The tools one MCP server offers (`servers/-`, or `/api/v1/mcp/tools`: every server's)."""
     ReconnectMcpServer: _aio.UnaryUnaryMultiCallable[_assistant_pb2.ReconnectMcpServerRequest, _assistant_pb2.ReconnectMcpServerResponse]  # type: ignore[assignment]
     """Drops and re-opens the connection to an MCP server and lists its tools again."""
+    GetMcpGrant: _aio.UnaryUnaryMultiCallable[_assistant_pb2.GetMcpGrantRequest, _assistant_pb2.GetMcpGrantResponse]  # type: ignore[assignment]
+    """The MCP tools an admin granted a user, `users/{user}/mcpGrant`: a user reads their own
+    (anyone else's is NOT_FOUND), admins anyone's. Never granted: an empty grant.
+    """
+    UpdateMcpGrant: _aio.UnaryUnaryMultiCallable[_assistant_pb2.UpdateMcpGrantRequest, _assistant_pb2.UpdateMcpGrantResponse]  # type: ignore[assignment]
+    """Grants a user MCP tools, or changes or revokes (an empty `allowed_tools`) what they were
+    granted; it applies from the user's next turn, in every conversation. Admins only: nobody
+    grants themselves tools.
+    """
     CreateCompletion: _aio.UnaryUnaryMultiCallable[_assistant_pb2.CreateCompletionRequest, _assistant_pb2.CreateCompletionResponse]  # type: ignore[assignment]
     """Queues a completion (`voka.assistant.completion.requested`) and answers at once with the
     QUEUED job. A worker answers it, so it survives a restart of the assistant; fetch it with
@@ -248,8 +266,8 @@ class AssistantServiceServicer(metaclass=_abc_1.ABCMeta):
     Conversations keep their turns (user message, reply, tool calls and results, model, token
     counts, timing); each turn's prompt carries as much history as fits the model's token budget.
     Replies are shaped by the hemisphere balance (technical ↔ emotional) of the conversation, else
-    of the user. Tools come from the configured MCP servers, filtered by each conversation's
-    allow-list.
+    of the user. Tools come from the configured MCP servers, and only to users an admin granted
+    them (`McpGrant`), filtered by each conversation's allow-list.
 
     Tenancy: a conversation or completion belongs to the caller that created it (`owner`);
     callers see their own, admins see all.
@@ -422,6 +440,27 @@ class AssistantServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_assistant_pb2.ReconnectMcpServerResponse, _abc.Awaitable[_assistant_pb2.ReconnectMcpServerResponse]]:
         """Drops and re-opens the connection to an MCP server and lists its tools again."""
+
+    @_abc_1.abstractmethod
+    def GetMcpGrant(
+        self,
+        request: _assistant_pb2.GetMcpGrantRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_assistant_pb2.GetMcpGrantResponse, _abc.Awaitable[_assistant_pb2.GetMcpGrantResponse]]:
+        """The MCP tools an admin granted a user, `users/{user}/mcpGrant`: a user reads their own
+        (anyone else's is NOT_FOUND), admins anyone's. Never granted: an empty grant.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateMcpGrant(
+        self,
+        request: _assistant_pb2.UpdateMcpGrantRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_assistant_pb2.UpdateMcpGrantResponse, _abc.Awaitable[_assistant_pb2.UpdateMcpGrantResponse]]:
+        """Grants a user MCP tools, or changes or revokes (an empty `allowed_tools`) what they were
+        granted; it applies from the user's next turn, in every conversation. Admins only: nobody
+        grants themselves tools.
+        """
 
     @_abc_1.abstractmethod
     def CreateCompletion(

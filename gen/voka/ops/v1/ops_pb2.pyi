@@ -224,6 +224,7 @@ class ApiFigures(_message.Message):
     P95_LATENCY_FIELD_NUMBER: _builtins.int
     CALLS_FIELD_NUMBER: _builtins.int
     WINDOW_FIELD_NUMBER: _builtins.int
+    METHODS_FIELD_NUMBER: _builtins.int
     calls: _builtins.int
     """Unary RPCs completed within the window (up to the window's capacity)."""
     @_builtins.property
@@ -234,20 +235,65 @@ class ApiFigures(_message.Message):
     def window(self) -> _duration_pb2.Duration:
         """How far back the window reaches."""
 
+    @_builtins.property
+    def methods(self) -> _containers.RepeatedCompositeFieldContainer[Global___MethodFigures]:
+        """The same figures per RPC, busiest first. For admins only; empty for anyone else."""
+
     def __init__(
         self,
         *,
         p95_latency: _duration_pb2.Duration | None = ...,
         calls: _builtins.int = ...,
         window: _duration_pb2.Duration | None = ...,
+        methods: _abc.Iterable[Global___MethodFigures] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["p95_latency", b"p95_latency", "window", b"window"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["calls", b"calls", "p95_latency", b"p95_latency", "window", b"window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calls", b"calls", "methods", b"methods", "p95_latency", b"p95_latency", "window", b"window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ApiFigures: _TypeAlias = ApiFigures  # noqa: Y015
+
+@_typing.final
+class MethodFigures(_message.Message):
+    """One unary RPC's figures over the recent window."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METHOD_FIELD_NUMBER: _builtins.int
+    CALLS_FIELD_NUMBER: _builtins.int
+    ERRORS_FIELD_NUMBER: _builtins.int
+    CALLS_PER_SECOND_FIELD_NUMBER: _builtins.int
+    P95_LATENCY_FIELD_NUMBER: _builtins.int
+    method: _builtins.str
+    """Full gRPC method, e.g. "/voka.translate.v1.TranslateService/Translate"."""
+    calls: _builtins.int
+    """Calls completed within the window."""
+    errors: _builtins.int
+    """Of those, the calls that ended with a status other than OK."""
+    calls_per_second: _builtins.float
+    """Calls per second over the window."""
+    @_builtins.property
+    def p95_latency(self) -> _duration_pb2.Duration:
+        """95th percentile of the latency over the window."""
+
+    def __init__(
+        self,
+        *,
+        method: _builtins.str = ...,
+        calls: _builtins.int = ...,
+        errors: _builtins.int = ...,
+        calls_per_second: _builtins.float = ...,
+        p95_latency: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["p95_latency", b"p95_latency"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calls", b"calls", "calls_per_second", b"calls_per_second", "errors", b"errors", "method", b"method", "p95_latency", b"p95_latency"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MethodFigures: _TypeAlias = MethodFigures  # noqa: Y015
 
 @_typing.final
 class Alert(_message.Message):
@@ -398,3 +444,337 @@ class WatchHealthResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchHealthResponse: _TypeAlias = WatchHealthResponse  # noqa: Y015
+
+@_typing.final
+class ServiceReport(_message.Message):
+    """One service as a mesh-wide view found it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    HEALTH_FIELD_NUMBER: _builtins.int
+    service: _builtins.str
+    """Domain name, e.g. "translate"."""
+    error: _builtins.str
+    """Empty when the service answered; otherwise why it could not be asked (down, timed out)."""
+    @_builtins.property
+    def health(self) -> Global___Health:
+        """What the service answered, reduced to what the view shows; unset when it did not answer."""
+
+    def __init__(
+        self,
+        *,
+        service: _builtins.str = ...,
+        error: _builtins.str = ...,
+        health: Global___Health | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["health", b"health"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "health", b"health", "service", b"service"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceReport: _TypeAlias = ServiceReport  # noqa: Y015
+
+@_typing.final
+class GetMeshHealthRequest(_message.Message):
+    """Request for GetMeshHealth."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMeshHealthRequest: _TypeAlias = GetMeshHealthRequest  # noqa: Y015
+
+@_typing.final
+class GetMeshHealthResponse(_message.Message):
+    """Response of GetMeshHealth."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    SERVICES_FIELD_NUMBER: _builtins.int
+    status: Global___ServingStatus.ValueType
+    """SERVING when every service answered SERVING, else NOT_SERVING."""
+    @_builtins.property
+    def services(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceReport]:
+        """Every declared service, in port order, with its whole health."""
+
+    def __init__(
+        self,
+        *,
+        status: Global___ServingStatus.ValueType = ...,
+        services: _abc.Iterable[Global___ServiceReport] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["services", b"services", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMeshHealthResponse: _TypeAlias = GetMeshHealthResponse  # noqa: Y015
+
+@_typing.final
+class GetSystemMonitoringRequest(_message.Message):
+    """Request for GetSystemMonitoring."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSystemMonitoringRequest: _TypeAlias = GetSystemMonitoringRequest  # noqa: Y015
+
+@_typing.final
+class GetSystemMonitoringResponse(_message.Message):
+    """Response of GetSystemMonitoring."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def services(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceReport]:
+        """Every declared service; each health holds service, version, status and system."""
+
+    def __init__(
+        self,
+        *,
+        services: _abc.Iterable[Global___ServiceReport] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["services", b"services"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSystemMonitoringResponse: _TypeAlias = GetSystemMonitoringResponse  # noqa: Y015
+
+@_typing.final
+class GetApiMonitoringRequest(_message.Message):
+    """Request for GetApiMonitoring."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetApiMonitoringRequest: _TypeAlias = GetApiMonitoringRequest  # noqa: Y015
+
+@_typing.final
+class GetApiMonitoringResponse(_message.Message):
+    """Response of GetApiMonitoring."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def services(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceReport]:
+        """Every declared service; each health holds service, version, status and api."""
+
+    def __init__(
+        self,
+        *,
+        services: _abc.Iterable[Global___ServiceReport] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["services", b"services"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetApiMonitoringResponse: _TypeAlias = GetApiMonitoringResponse  # noqa: Y015
+
+@_typing.final
+class GetAlertMonitoringRequest(_message.Message):
+    """Request for GetAlertMonitoring."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAlertMonitoringRequest: _TypeAlias = GetAlertMonitoringRequest  # noqa: Y015
+
+@_typing.final
+class GetAlertMonitoringResponse(_message.Message):
+    """Response of GetAlertMonitoring."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def services(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceReport]:
+        """Every declared service; each health holds service, version, status and alerts."""
+
+    def __init__(
+        self,
+        *,
+        services: _abc.Iterable[Global___ServiceReport] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["services", b"services"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAlertMonitoringResponse: _TypeAlias = GetAlertMonitoringResponse  # noqa: Y015
+
+@_typing.final
+class LogEntry(_message.Message):
+    """One log record."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    LOGGER_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    TRACE_ID_FIELD_NUMBER: _builtins.int
+    EXCEPTION_FIELD_NUMBER: _builtins.int
+    level: _builtins.str
+    """Level name, e.g. "ERROR"."""
+    logger: _builtins.str
+    """Logger name, e.g. "voka.bus"."""
+    message: _builtins.str
+    """The message (at most 4 KiB)."""
+    trace_id: _builtins.str
+    """Trace of the request being served when it was logged; empty outside one."""
+    exception: _builtins.str
+    """The exception's traceback, when one was logged (at most 8 KiB, its end kept)."""
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp:
+        """When it was logged."""
+
+    def __init__(
+        self,
+        *,
+        time: _timestamp_pb2.Timestamp | None = ...,
+        level: _builtins.str = ...,
+        logger: _builtins.str = ...,
+        message: _builtins.str = ...,
+        trace_id: _builtins.str = ...,
+        exception: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exception", b"exception", "level", b"level", "logger", b"logger", "message", b"message", "time", b"time", "trace_id", b"trace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LogEntry: _TypeAlias = LogEntry  # noqa: Y015
+
+@_typing.final
+class GetRecentErrorsRequest(_message.Message):
+    """Request for GetRecentErrors."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_FIELD_NUMBER: _builtins.int
+    service: _builtins.str
+    """Domain name of the service asked; a service answers NOT_FOUND for any name but its own."""
+    def __init__(
+        self,
+        *,
+        service: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["service", b"service"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRecentErrorsRequest: _TypeAlias = GetRecentErrorsRequest  # noqa: Y015
+
+@_typing.final
+class GetRecentErrorsResponse(_message.Message):
+    """Response of GetRecentErrors."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___LogEntry]:
+        """Newest first."""
+
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___LogEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRecentErrorsResponse: _TypeAlias = GetRecentErrorsResponse  # noqa: Y015
+
+@_typing.final
+class DrainRequest(_message.Message):
+    """Request for Drain."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_FIELD_NUMBER: _builtins.int
+    service: _builtins.str
+    """Domain name of the service asked; a service answers NOT_FOUND for any name but its own."""
+    def __init__(
+        self,
+        *,
+        service: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["service", b"service"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DrainRequest: _TypeAlias = DrainRequest  # noqa: Y015
+
+@_typing.final
+class DrainResponse(_message.Message):
+    """Response of Drain."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTANCE_FIELD_NUMBER: _builtins.int
+    instance: _builtins.str
+    """The replica that drains, as `host:pid` (the one the call reached)."""
+    def __init__(
+        self,
+        *,
+        instance: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instance", b"instance"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DrainResponse: _TypeAlias = DrainResponse  # noqa: Y015

@@ -46,6 +46,36 @@ class OpsServiceStub:
                 request_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.WatchHealthRequest.SerializeToString,
                 response_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.WatchHealthResponse.FromString,
                 _registered_method=True)
+        self.GetMeshHealth = channel.unary_unary(
+                '/voka.ops.v1.OpsService/GetMeshHealth',
+                request_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetMeshHealthRequest.SerializeToString,
+                response_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetMeshHealthResponse.FromString,
+                _registered_method=True)
+        self.GetSystemMonitoring = channel.unary_unary(
+                '/voka.ops.v1.OpsService/GetSystemMonitoring',
+                request_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetSystemMonitoringRequest.SerializeToString,
+                response_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetSystemMonitoringResponse.FromString,
+                _registered_method=True)
+        self.GetApiMonitoring = channel.unary_unary(
+                '/voka.ops.v1.OpsService/GetApiMonitoring',
+                request_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetApiMonitoringRequest.SerializeToString,
+                response_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetApiMonitoringResponse.FromString,
+                _registered_method=True)
+        self.GetAlertMonitoring = channel.unary_unary(
+                '/voka.ops.v1.OpsService/GetAlertMonitoring',
+                request_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetAlertMonitoringRequest.SerializeToString,
+                response_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetAlertMonitoringResponse.FromString,
+                _registered_method=True)
+        self.GetRecentErrors = channel.unary_unary(
+                '/voka.ops.v1.OpsService/GetRecentErrors',
+                request_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetRecentErrorsRequest.SerializeToString,
+                response_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetRecentErrorsResponse.FromString,
+                _registered_method=True)
+        self.Drain = channel.unary_unary(
+                '/voka.ops.v1.OpsService/Drain',
+                request_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.DrainRequest.SerializeToString,
+                response_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.DrainResponse.FromString,
+                _registered_method=True)
 
 
 class OpsServiceServicer:
@@ -71,6 +101,54 @@ class OpsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetMeshHealth(self, request, context):
+        """The detailed health of every service of the mesh (status, version, dependencies with what
+        they said, figures, alerts), asked of each in parallel under a short deadline. Any process
+        answers it; a service that does not answer in time is listed with the error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSystemMonitoring(self, request, context):
+        """CPU, memory and disk use of every service, as its health loop sampled them last.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetApiMonitoring(self, request, context):
+        """Unary RPC figures of every service over its recent window: calls, errors, rate and p95,
+        in all and per RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAlertMonitoring(self, request, context):
+        """The alerts firing in every service, most severe first within each.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRecentErrors(self, request, context):
+        """The latest ERROR log records of the service's process, newest first (the process keeps
+        the last 200), to look into a failure without the log pipeline.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Drain(self, request, context):
+        """Take the answering replica out of service and restart it: it reports NOT_SERVING at once
+        (balancers stop sending), finishes its calls as on SIGTERM, and exits; Kubernetes starts
+        the container again. For a process that is stuck or leaking, without shell access.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OpsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -83,6 +161,36 @@ def add_OpsServiceServicer_to_server(servicer, server):
                     servicer.WatchHealth,
                     request_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.WatchHealthRequest.FromString,
                     response_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.WatchHealthResponse.SerializeToString,
+            ),
+            'GetMeshHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMeshHealth,
+                    request_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetMeshHealthRequest.FromString,
+                    response_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetMeshHealthResponse.SerializeToString,
+            ),
+            'GetSystemMonitoring': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSystemMonitoring,
+                    request_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetSystemMonitoringRequest.FromString,
+                    response_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetSystemMonitoringResponse.SerializeToString,
+            ),
+            'GetApiMonitoring': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetApiMonitoring,
+                    request_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetApiMonitoringRequest.FromString,
+                    response_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetApiMonitoringResponse.SerializeToString,
+            ),
+            'GetAlertMonitoring': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAlertMonitoring,
+                    request_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetAlertMonitoringRequest.FromString,
+                    response_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetAlertMonitoringResponse.SerializeToString,
+            ),
+            'GetRecentErrors': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRecentErrors,
+                    request_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetRecentErrorsRequest.FromString,
+                    response_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.GetRecentErrorsResponse.SerializeToString,
+            ),
+            'Drain': grpc.unary_unary_rpc_method_handler(
+                    servicer.Drain,
+                    request_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.DrainRequest.FromString,
+                    response_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.DrainResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -141,6 +249,168 @@ class OpsService:
             '/voka.ops.v1.OpsService/WatchHealth',
             voka_dot_ops_dot_v1_dot_ops__pb2.WatchHealthRequest.SerializeToString,
             voka_dot_ops_dot_v1_dot_ops__pb2.WatchHealthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMeshHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.ops.v1.OpsService/GetMeshHealth',
+            voka_dot_ops_dot_v1_dot_ops__pb2.GetMeshHealthRequest.SerializeToString,
+            voka_dot_ops_dot_v1_dot_ops__pb2.GetMeshHealthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSystemMonitoring(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.ops.v1.OpsService/GetSystemMonitoring',
+            voka_dot_ops_dot_v1_dot_ops__pb2.GetSystemMonitoringRequest.SerializeToString,
+            voka_dot_ops_dot_v1_dot_ops__pb2.GetSystemMonitoringResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetApiMonitoring(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.ops.v1.OpsService/GetApiMonitoring',
+            voka_dot_ops_dot_v1_dot_ops__pb2.GetApiMonitoringRequest.SerializeToString,
+            voka_dot_ops_dot_v1_dot_ops__pb2.GetApiMonitoringResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAlertMonitoring(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.ops.v1.OpsService/GetAlertMonitoring',
+            voka_dot_ops_dot_v1_dot_ops__pb2.GetAlertMonitoringRequest.SerializeToString,
+            voka_dot_ops_dot_v1_dot_ops__pb2.GetAlertMonitoringResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRecentErrors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.ops.v1.OpsService/GetRecentErrors',
+            voka_dot_ops_dot_v1_dot_ops__pb2.GetRecentErrorsRequest.SerializeToString,
+            voka_dot_ops_dot_v1_dot_ops__pb2.GetRecentErrorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Drain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.ops.v1.OpsService/Drain',
+            voka_dot_ops_dot_v1_dot_ops__pb2.DrainRequest.SerializeToString,
+            voka_dot_ops_dot_v1_dot_ops__pb2.DrainResponse.FromString,
             options,
             channel_credentials,
             insecure,

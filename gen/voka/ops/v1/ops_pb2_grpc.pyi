@@ -45,6 +45,28 @@ class OpsServiceStub:
     leaves. Snapshots share the health loop's latest result (details as in GetHealth). A process
     serves a bounded number of watches at once; beyond it, RESOURCE_EXHAUSTED.
     """
+    GetMeshHealth: _grpc.UnaryUnaryMultiCallable[_ops_pb2.GetMeshHealthRequest, _ops_pb2.GetMeshHealthResponse]
+    """The detailed health of every service of the mesh (status, version, dependencies with what
+    they said, figures, alerts), asked of each in parallel under a short deadline. Any process
+    answers it; a service that does not answer in time is listed with the error.
+    """
+    GetSystemMonitoring: _grpc.UnaryUnaryMultiCallable[_ops_pb2.GetSystemMonitoringRequest, _ops_pb2.GetSystemMonitoringResponse]
+    """CPU, memory and disk use of every service, as its health loop sampled them last."""
+    GetApiMonitoring: _grpc.UnaryUnaryMultiCallable[_ops_pb2.GetApiMonitoringRequest, _ops_pb2.GetApiMonitoringResponse]
+    """Unary RPC figures of every service over its recent window: calls, errors, rate and p95,
+    in all and per RPC.
+    """
+    GetAlertMonitoring: _grpc.UnaryUnaryMultiCallable[_ops_pb2.GetAlertMonitoringRequest, _ops_pb2.GetAlertMonitoringResponse]
+    """The alerts firing in every service, most severe first within each."""
+    GetRecentErrors: _grpc.UnaryUnaryMultiCallable[_ops_pb2.GetRecentErrorsRequest, _ops_pb2.GetRecentErrorsResponse]
+    """The latest ERROR log records of the service's process, newest first (the process keeps
+    the last 200), to look into a failure without the log pipeline.
+    """
+    Drain: _grpc.UnaryUnaryMultiCallable[_ops_pb2.DrainRequest, _ops_pb2.DrainResponse]
+    """Take the answering replica out of service and restart it: it reports NOT_SERVING at once
+    (balancers stop sending), finishes its calls as on SIGTERM, and exits; Kubernetes starts
+    the container again. For a process that is stuck or leaking, without shell access.
+    """
 
 @_typing.type_check_only
 class OpsServiceAsyncStub(OpsServiceStub):
@@ -62,6 +84,28 @@ class OpsServiceAsyncStub(OpsServiceStub):
     """A snapshot at once, then one per interval until max_events, an hour, or until the caller
     leaves. Snapshots share the health loop's latest result (details as in GetHealth). A process
     serves a bounded number of watches at once; beyond it, RESOURCE_EXHAUSTED.
+    """
+    GetMeshHealth: _aio.UnaryUnaryMultiCallable[_ops_pb2.GetMeshHealthRequest, _ops_pb2.GetMeshHealthResponse]  # type: ignore[assignment]
+    """The detailed health of every service of the mesh (status, version, dependencies with what
+    they said, figures, alerts), asked of each in parallel under a short deadline. Any process
+    answers it; a service that does not answer in time is listed with the error.
+    """
+    GetSystemMonitoring: _aio.UnaryUnaryMultiCallable[_ops_pb2.GetSystemMonitoringRequest, _ops_pb2.GetSystemMonitoringResponse]  # type: ignore[assignment]
+    """CPU, memory and disk use of every service, as its health loop sampled them last."""
+    GetApiMonitoring: _aio.UnaryUnaryMultiCallable[_ops_pb2.GetApiMonitoringRequest, _ops_pb2.GetApiMonitoringResponse]  # type: ignore[assignment]
+    """Unary RPC figures of every service over its recent window: calls, errors, rate and p95,
+    in all and per RPC.
+    """
+    GetAlertMonitoring: _aio.UnaryUnaryMultiCallable[_ops_pb2.GetAlertMonitoringRequest, _ops_pb2.GetAlertMonitoringResponse]  # type: ignore[assignment]
+    """The alerts firing in every service, most severe first within each."""
+    GetRecentErrors: _aio.UnaryUnaryMultiCallable[_ops_pb2.GetRecentErrorsRequest, _ops_pb2.GetRecentErrorsResponse]  # type: ignore[assignment]
+    """The latest ERROR log records of the service's process, newest first (the process keeps
+    the last 200), to look into a failure without the log pipeline.
+    """
+    Drain: _aio.UnaryUnaryMultiCallable[_ops_pb2.DrainRequest, _ops_pb2.DrainResponse]  # type: ignore[assignment]
+    """Take the answering replica out of service and restart it: it reports NOT_SERVING at once
+    (balancers stop sending), finishes its calls as on SIGTERM, and exits; Kubernetes starts
+    the container again. For a process that is stuck or leaking, without shell access.
     """
 
 class OpsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -89,6 +133,64 @@ class OpsServiceServicer(metaclass=_abc_1.ABCMeta):
         """A snapshot at once, then one per interval until max_events, an hour, or until the caller
         leaves. Snapshots share the health loop's latest result (details as in GetHealth). A process
         serves a bounded number of watches at once; beyond it, RESOURCE_EXHAUSTED.
+        """
+
+    @_abc_1.abstractmethod
+    def GetMeshHealth(
+        self,
+        request: _ops_pb2.GetMeshHealthRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.GetMeshHealthResponse, _abc.Awaitable[_ops_pb2.GetMeshHealthResponse]]:
+        """The detailed health of every service of the mesh (status, version, dependencies with what
+        they said, figures, alerts), asked of each in parallel under a short deadline. Any process
+        answers it; a service that does not answer in time is listed with the error.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSystemMonitoring(
+        self,
+        request: _ops_pb2.GetSystemMonitoringRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.GetSystemMonitoringResponse, _abc.Awaitable[_ops_pb2.GetSystemMonitoringResponse]]:
+        """CPU, memory and disk use of every service, as its health loop sampled them last."""
+
+    @_abc_1.abstractmethod
+    def GetApiMonitoring(
+        self,
+        request: _ops_pb2.GetApiMonitoringRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.GetApiMonitoringResponse, _abc.Awaitable[_ops_pb2.GetApiMonitoringResponse]]:
+        """Unary RPC figures of every service over its recent window: calls, errors, rate and p95,
+        in all and per RPC.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAlertMonitoring(
+        self,
+        request: _ops_pb2.GetAlertMonitoringRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.GetAlertMonitoringResponse, _abc.Awaitable[_ops_pb2.GetAlertMonitoringResponse]]:
+        """The alerts firing in every service, most severe first within each."""
+
+    @_abc_1.abstractmethod
+    def GetRecentErrors(
+        self,
+        request: _ops_pb2.GetRecentErrorsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.GetRecentErrorsResponse, _abc.Awaitable[_ops_pb2.GetRecentErrorsResponse]]:
+        """The latest ERROR log records of the service's process, newest first (the process keeps
+        the last 200), to look into a failure without the log pipeline.
+        """
+
+    @_abc_1.abstractmethod
+    def Drain(
+        self,
+        request: _ops_pb2.DrainRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.DrainResponse, _abc.Awaitable[_ops_pb2.DrainResponse]]:
+        """Take the answering replica out of service and restart it: it reports NOT_SERVING at once
+        (balancers stop sending), finishes its calls as on SIGTERM, and exits; Kubernetes starts
+        the container again. For a process that is stuck or leaking, without shell access.
         """
 
 def add_OpsServiceServicer_to_server(servicer: OpsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

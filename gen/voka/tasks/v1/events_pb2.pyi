@@ -423,6 +423,7 @@ class TaskDispatch(_message.Message):
     DEADLINE_TIME_FIELD_NUMBER: _builtins.int
     VISIBILITY_TIMEOUT_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    TRACEPARENT_FIELD_NUMBER: _builtins.int
     task: _builtins.str
     """The task, `tasks/{task}`."""
     attempt: _builtins.int
@@ -449,6 +450,10 @@ class TaskDispatch(_message.Message):
     """The task's idempotency key, so functions with side effects can make them once."""
     owner: _builtins.str
     """Who submitted the task; functions calling other services act for this identity."""
+    traceparent: _builtins.str
+    """The W3C `traceparent` of the request that submitted the task; empty: none was traced. The
+    worker's span for the attempt continues that trace, so one trace covers edge to worker.
+    """
     @_builtins.property
     def args(self) -> _struct_pb2.Struct:
         """Keyword arguments as JSON."""
@@ -490,10 +495,11 @@ class TaskDispatch(_message.Message):
         deadline_time: _timestamp_pb2.Timestamp | None = ...,
         visibility_timeout: _duration_pb2.Duration | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        traceparent: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "args_json", b"args_json", "arguments", b"arguments", "attempt_timeout", b"attempt_timeout", "create_time", b"create_time", "deadline_time", b"deadline_time", "raw_args", b"raw_args", "visibility_timeout", b"visibility_timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "args_json", b"args_json", "arguments", b"arguments", "attempt", b"attempt", "attempt_timeout", b"attempt_timeout", "create_time", b"create_time", "deadline_time", b"deadline_time", "dispatch_id", b"dispatch_id", "function_name", b"function_name", "idempotency_key", b"idempotency_key", "owner", b"owner", "priority", b"priority", "raw_args", b"raw_args", "shard", b"shard", "shard_epoch", b"shard_epoch", "task", b"task", "visibility_timeout", b"visibility_timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "args_json", b"args_json", "arguments", b"arguments", "attempt", b"attempt", "attempt_timeout", b"attempt_timeout", "create_time", b"create_time", "deadline_time", b"deadline_time", "dispatch_id", b"dispatch_id", "function_name", b"function_name", "idempotency_key", b"idempotency_key", "owner", b"owner", "priority", b"priority", "raw_args", b"raw_args", "shard", b"shard", "shard_epoch", b"shard_epoch", "task", b"task", "traceparent", b"traceparent", "visibility_timeout", b"visibility_timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_arguments: _TypeAlias = _typing.Literal["args", "raw_args", "args_json"]  # noqa: Y015
     _WhichOneofArgType_arguments: _TypeAlias = _typing.Literal["arguments", b"arguments"]  # noqa: Y015
