@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: up test install gen check-gen lint fmt typecheck breaking unit image clean
+.PHONY: up test install gen check-gen lint fmt typecheck breaking unit image k8s-smoke clean
 
 ## up: install what is missing, then start NATS, every service and Envoy on 127.0.0.1:8080
 up: install
@@ -51,6 +51,10 @@ breaking: install
 image:
 	@scripts/bootstrap.sh scripts/image-tools.txt
 	$(PY) -m tools.image $(IMAGE_ARGS)
+
+## k8s-smoke: the dev overlay of k8s/ on the built images with podman kube play, then the REST tour
+k8s-smoke: image
+	$(PY) -m tools.k8s_smoke
 
 clean:
 	rm -rf var .mypy_cache .ruff_cache .pytest_cache

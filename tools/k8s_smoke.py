@@ -31,6 +31,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -150,10 +151,26 @@ def local_overlay(docs: list[Doc], local: Local) -> list[Doc]:
             rendered.append(_local_workload(doc, local))
         else:
             raise SystemExit(f"k8s-smoke: no local form for {kind} {name}")
-    used = set(
-        re.findall(r"'name': '([^']+)'", str([d for d in rendered if d["kind"] != "ConfigMap"]))
-    )
+    used = {name for d in rendered if d["kind"] != "ConfigMap" for name in _config_maps_of(d)}
     return [d for d in rendered if d["kind"] != "ConfigMap" or d["metadata"]["name"] in used]
+
+
+def _config_maps_of(workload: Doc) -> set[str]:
+    """The ConfigMaps a local workload reads: volumes (plain and projected) and envFrom."""
+    spec = workload["spec"]
+    pod = spec["template"]["spec"] if "template" in spec else spec
+    names = set()
+    for volume in pod.get("volumes", []):
+        if "configMap" in volume:
+            names.add(volume["configMap"]["name"])
+        for source in volume.get("projected", {}).get("sources", []):
+            if "configMap" in source:
+                names.add(source["configMap"]["name"])
+    for container in pod["containers"]:
+        for source in container.get("envFrom", []):
+            if "configMapRef" in source:
+                names.add(source["configMapRef"]["name"])
+    return names
 
 
 def _local_config_map(doc: Doc, local: Local) -> bool:
@@ -507,6 +524,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", default=POSTGRES_URL, help="an admin URL")
     parser.add_argument("--render", action="store_true", help="only render the manifest")
     args = parser.parse_args(argv)
+    # A SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the pods are still taken down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.render:
         local = Local(Ports.free(), local_secrets({}), args.out)
         print(write(local_overlay(kustomize(), local), local))
