@@ -9,16 +9,23 @@ tools.backup`; restoring: docs/operations.md).
 
 A copy is written under a temporary name and renamed when complete, so a file named like a
 backup is always a whole one.
+
+`Shelf` is the same copy taken by the running service itself (OpsService CreateBackup,
+voka/mesh_ops.py): one at a time, in a thread so the event loop keeps serving, the newest few
+kept.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 from collections.abc import Callable
-from contextlib import closing
+from contextlib import closing, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +39,71 @@ PG_DUMP_INSTALL = (
 
 class BackupError(Exception):
     """A backup that could not be taken; the message says why and what to do."""
+
+
+class BackupRunning(BackupError):
+    """A backup of the database is being taken already."""
+
+
+@dataclass(frozen=True)
+class BackupFile:
+    """One complete backup on disk."""
+
+    path: Path
+    size_bytes: int
+    create_time: datetime
+
+
+class Shelf:
+    """A service's backups in one directory: taken one at a time, the newest `keep` kept.
+
+    One at a time because two copies of the same database at once double the load for nothing;
+    a cap because each replica writes to its own volume and an unattended CronJob would fill it.
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        out_dir: Path,
+        name: str,
+        keep: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._database_url = database_url
+        self._out_dir = out_dir
+        self._name = name
+        self._keep = keep
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._pattern = re.compile(rf"{re.escape(name)}-\d{{8}}T\d{{6}}Z\.(db|dump)")
+
+    async def take(self) -> BackupFile:
+        """A new backup, the oldest beyond `keep` deleted; `BackupRunning` while one runs."""
+        if self._lock.locked():
+            raise BackupRunning(f"a backup of {self._name} is running; try again when it is done")
+        async with self._lock:
+            path = await asyncio.to_thread(
+                backup, self._database_url, self._out_dir, self._name, self._clock()
+            )
+            for old in self.files()[self._keep :]:
+                old.path.unlink(missing_ok=True)
+        return _describe(path)
+
+    def files(self) -> list[BackupFile]:
+        """The complete backups, newest first (their names sort by time)."""
+        if not self._out_dir.is_dir():
+            return []
+        paths = (p for p in self._out_dir.iterdir() if self._pattern.fullmatch(p.name))
+        found = []
+        for path in sorted(paths, key=lambda p: p.name, reverse=True):
+            with suppress(FileNotFoundError):  # pruned by a backup finishing meanwhile
+                found.append(_describe(path))
+        return found
+
+
+def _describe(path: Path) -> BackupFile:
+    stat = path.stat()
+    return BackupFile(path, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
 
 
 def backup(database_url: str, out_dir: Path, name: str, now: datetime | None = None) -> Path:

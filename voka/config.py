@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="", description="SQLAlchemy URL; empty means a SQLite file in data_dir."
     )
+    backup_dir: Path | None = Field(
+        default=None,
+        description="Where CreateBackup writes the service's copies; unset: <data_dir>/backups. "
+        "Each replica writes to its own volume unless this is a shared (RWX) one.",
+    )
+    backup_keep: int = Field(
+        default=7, ge=1, description="Backups of the service kept; older ones are deleted."
+    )
     database_pool_size: int = Field(
         default=5, ge=1, description="Database connections each process keeps open."
     )
@@ -174,6 +182,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / self.service / (self.service + '.db')}"
+
+    @cached_property
+    def backups_path(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"
 
     @cached_property
     def nats_credentials(self) -> NatsCredentials | None:

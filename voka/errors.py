@@ -115,3 +115,8 @@ def quota_exceeded(message: str, subject: str, description: str) -> VokaError:
 
 def unavailable(message: str) -> VokaError:
     return _error(grpc.StatusCode.UNAVAILABLE, message)
+
+
+def aborted(message: str) -> VokaError:
+    """A conflict with work under way (a backup running): the same call may succeed later."""
+    return _error(grpc.StatusCode.ABORTED, message)

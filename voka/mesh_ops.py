@@ -1,7 +1,8 @@
 """The operations views for admins: the health of every service (`GET /api/v1/health`), its
 monitoring slices (`GET /api/v1/monitoring/{system,api,alerts}`), one service's recent errors
-(`GET /api/v1/monitoring/{service}/errors`, voka/error_log.py), and the drain of a replica
-(`POST /api/v1/health/{service}:drain`).
+(`GET /api/v1/monitoring/{service}/errors`, voka/error_log.py), the drain of a replica
+(`POST /api/v1/health/{service}:drain`), and backups of the databases (`POST /api/v1/backups`
+for every service with one, `POST|GET /api/v1/backups/{service}` for one, voka/backup.py).
 
 Every process serves them (they are OpsService RPCs, registered by the kit), so the gateway can
 send them to any one service. The answering process asks every declared service's GetHealth in
@@ -21,13 +22,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from google.protobuf.message import Message
 
-from voka import peer_calls
+from voka import errors, pagination, peer_calls
 from voka.authn import API_KEY_HEADER
+from voka.backup import BackupError, BackupFile, BackupRunning, Shelf
 from voka.error_log import RecentErrors
 from voka.health import HealthMonitor, OpsServicer
 from voka.ops.v1 import ops_pb2, ops_pb2_grpc
@@ -36,6 +39,8 @@ log = logging.getLogger("voka.ops")
 
 # How long each service has to answer; its answer is a copy of its loop's latest result.
 ASK_TIMEOUT = 2.0
+# How long each service has to take its backup when the whole mesh is backed up at once.
+BACKUP_TIMEOUT = 1800.0
 FORWARDED = ("authorization", API_KEY_HEADER)
 # The fields of a Health every view keeps, so each slice says whose figures they are.
 IDENTITY = ("service", "version", "status")
@@ -45,7 +50,7 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 class MeshOpsServicer(OpsServicer):
     """OpsService: one service's health (OpsServicer), the mesh-wide views, the process's
-    recent errors and its drain."""
+    recent errors, its drain, and backups."""
 
     def __init__(
         self,
@@ -53,6 +58,8 @@ class MeshOpsServicer(OpsServicer):
         addresses: Mapping[str, str],
         recent_errors: RecentErrors,
         drain: Callable[[], None],
+        backups: Backups,
+        *,
         ask_timeout: float = ASK_TIMEOUT,
     ) -> None:
         """`addresses`: every declared service's gRPC address, by name, in the order to list.
@@ -61,6 +68,7 @@ class MeshOpsServicer(OpsServicer):
         self._addresses = dict(addresses)
         self._recent_errors = recent_errors
         self._drain = drain
+        self._backups = backups
         self._ask_timeout = ask_timeout
         self._channels: dict[str, grpc.aio.Channel] = {}
 
@@ -104,6 +112,68 @@ class MeshOpsServicer(OpsServicer):
         self._drain()  # the stop runs after this answer: the process drains its calls first
         return ops_pb2.DrainResponse(instance=self._monitor.instance)
 
+    async def CreateBackup(
+        self, request: ops_pb2.CreateBackupRequest, context: Context
+    ) -> ops_pb2.CreateBackupResponse:
+        shelf = self._shelf(request.service)
+        try:
+            taken = await shelf.take()
+        except BackupRunning as exc:
+            raise errors.aborted(str(exc)) from exc
+        except BackupError as exc:
+            raise errors.failed_precondition(str(exc), "BACKUP", request.service) from exc
+        log.info("backed up the database to %s", taken.path)
+        return ops_pb2.CreateBackupResponse(backup=self._backup_message(taken))
+
+    async def ListBackups(
+        self, request: ops_pb2.ListBackupsRequest, context: Context
+    ) -> ops_pb2.ListBackupsResponse:
+        size, bad_size = pagination.page_size(request.page_size)
+        query = pagination.fingerprint(request.service)
+        offset, bad_token = pagination.offset_of(request.page_token, query)
+        if bad_size or bad_token:
+            raise errors.invalid_argument([*bad_size, *bad_token])
+        files = self._shelf(request.service).files()
+        more = offset + size < len(files)
+        return ops_pb2.ListBackupsResponse(
+            backups=[self._backup_message(f) for f in files[offset : offset + size]],
+            next_page_token=pagination.offset_token(query, offset + size) if more else "",
+        )
+
+    async def CreateMeshBackup(
+        self, request: ops_pb2.CreateMeshBackupRequest, context: Context
+    ) -> ops_pb2.CreateMeshBackupResponse:
+        metadata = _credential(context)
+        asks = (self._ask_backup(service, metadata) for service in self._backups.databases)
+        return ops_pb2.CreateMeshBackupResponse(services=await asyncio.gather(*asks))
+
+    def _shelf(self, service: str) -> Shelf:
+        self._check_name(service)
+        if self._backups.shelf is None:
+            raise errors.failed_precondition(
+                f"{service} has no database to back up", "NO_DATABASE", service
+            )
+        return self._backups.shelf
+
+    def _backup_message(self, taken: BackupFile) -> ops_pb2.Backup:
+        message = ops_pb2.Backup(
+            service=self._monitor.service,
+            file=taken.path.name,
+            size_bytes=taken.size_bytes,
+            instance=self._monitor.instance,
+        )
+        message.create_time.FromDatetime(taken.create_time)
+        return message
+
+    async def _ask_backup(self, service: str, metadata: Metadata) -> ops_pb2.BackupReport:
+        stub = ops_pb2_grpc.OpsServiceStub(self._channel(service))
+        request = ops_pb2.CreateBackupRequest(service=service)
+        try:
+            reply = await stub.CreateBackup(request, timeout=BACKUP_TIMEOUT, metadata=metadata)
+        except grpc.aio.AioRpcError as exc:
+            return ops_pb2.BackupReport(service=service, error=_error_text(exc))
+        return ops_pb2.BackupReport(service=service, backup=reply.backup)
+
     async def _view(self, context: Context, part: str) -> list[ops_pb2.ServiceReport]:
         """Every service's report, its health reduced to `part` and who it is."""
         reports = await self._ask_all(context)
@@ -123,8 +193,7 @@ class MeshOpsServicer(OpsServicer):
         try:
             reply = await stub.GetHealth(request, timeout=self._ask_timeout, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
-            error = f"{exc.code().name}: {exc.details() or ''}".rstrip(": ")
-            return ops_pb2.ServiceReport(service=service, error=error)
+            return ops_pb2.ServiceReport(service=service, error=_error_text(exc))
         return ops_pb2.ServiceReport(service=service, health=reply.health)
 
     def _channel(self, service: str) -> grpc.aio.Channel:
@@ -132,6 +201,19 @@ class MeshOpsServicer(OpsServicer):
         if service not in self._channels:
             self._channels[service] = peer_calls.open_channel(self._addresses[service])
         return self._channels[service]
+
+
+@dataclass(frozen=True)
+class Backups:
+    """What the backup RPCs need: this process's shelf (None: the service has no database) and
+    the services a mesh-wide backup asks (those with a database), in the order to list."""
+
+    shelf: Shelf | None
+    databases: Sequence[str]
+
+
+def _error_text(exc: grpc.aio.AioRpcError) -> str:
+    return f"{exc.code().name}: {exc.details() or ''}".rstrip(": ")
 
 
 def _credential(context: Context) -> Metadata:

@@ -31,12 +31,13 @@ from voka import (
     registry,
     telemetry,
 )
+from voka.backup import Shelf
 from voka.bus import PUBLISH_TIMEOUT, Bus
 from voka.calls import Hook, HookInterceptor
 from voka.config import Settings
 from voka.health import Check, HealthMonitor, Vitals
 from voka.latency import LatencyWindow
-from voka.mesh_ops import MeshOpsServicer
+from voka.mesh_ops import Backups, MeshOpsServicer
 from voka.metrics import serve_metrics
 from voka.ops.v1 import events_pb2, ops_pb2, ops_pb2_grpc
 from voka.outbox import Outbox, Relay
@@ -173,7 +174,9 @@ async def start(spec: ServiceSpec, settings: Settings) -> Running:
     )
     addresses = {name: settings.address_of(name) for name in registry.names()}
     stop_requested = asyncio.Event()
-    ops = MeshOpsServicer(monitor, addresses, error_log.install(), stop_requested.set)
+    ops = MeshOpsServicer(
+        monitor, addresses, error_log.install(), stop_requested.set, _backups(spec, settings)
+    )
     resources.on_stop.append(ops.close)
     _register(server, registrations, monitor, ops)
     port = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
@@ -185,6 +188,15 @@ async def start(spec: ServiceSpec, settings: Settings) -> Running:
     ]
     log.info("%s serving gRPC on %s:%d", spec.name, settings.host, port)
     return Running(server, port, monitor, resources, tasks, stop_requested)
+
+
+def _backups(spec: ServiceSpec, settings: Settings) -> Backups:
+    shelf = None
+    if spec.database:
+        url, out = settings.sqlalchemy_url, settings.backups_path
+        shelf = Shelf(url, out, spec.name, settings.backup_keep)
+    with_database = [name for name in registry.names() if registry.declaration(name).migrations]
+    return Backups(shelf, with_database)
 
 
 def _server_options(settings: Settings) -> list[tuple[str, Any]]:

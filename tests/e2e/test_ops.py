@@ -1,10 +1,11 @@
 """The kit's system and API figures and alerts in every service's detailed health, over REST
 through Envoy (GET /api/v1/health/{service}), and the mesh-wide views for admins
-(GET /api/v1/health, /api/v1/monitoring/{system,api,alerts})."""
+(GET /api/v1/health, /api/v1/monitoring/{system,api,alerts}) and backups (/api/v1/backups)."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 
 from tests.e2e.conftest import sign_in
 from tests.e2e.test_webhooks import admin
+from tools import mesh_backup
 from tools.mesh import Mesh
 from voka import registry
 
@@ -101,3 +103,29 @@ def test_only_admins_may_drain_a_service(rest: httpx.Client):
     assert reply.status_code == 403, reply.text
     assert rest.post("/api/v1/health/auth:drain", json={}).status_code == 401
     assert rest.get("/api/v1/health/auth").json()["health"]["status"] == "SERVING_STATUS_SERVING"
+
+
+def test_admins_back_up_every_database_through_envoy(
+    rest: httpx.Client, mesh: Mesh, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """The backup CronJob's command (k8s/base/ops/backup-cronjob.yaml) with an admin's API
+    key, then one service's list; a user is refused both."""
+    headers = admin(rest, mesh)
+    key = rest.post("/api/v1/users/me/api-keys", json={"displayName": "backups"}, headers=headers)
+    assert key.status_code == 200, key.text
+    key_file = tmp_path / "api-key"
+    key_file.write_text(key.json()["secret"] + "\n")
+    assert mesh_backup.main(["--url", mesh.rest_url, "--api-key-file", str(key_file)]) == 0
+    printed = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
+    assert set(printed) == {n for n in registry.names() if registry.declaration(n).migrations}
+    listed = rest.get("/api/v1/backups/meetings", headers=headers)
+    assert listed.status_code == 200, listed.text
+    newest = listed.json()["backups"][0]
+    assert printed["meetings"].startswith(f"{newest['file']} ({newest['sizeBytes']} bytes)")
+    assert (mesh.var / "backups" / newest["file"]).is_file()
+
+    user = sign_in(rest)
+    assert rest.get("/api/v1/backups/meetings", headers=user).status_code == 403
+    key_file.write_text(user["authorization"].removeprefix("Bearer "))  # not an API key
+    assert mesh_backup.main(["--url", mesh.rest_url, "--api-key-file", str(key_file)]) == 1
+    assert rest.post("/api/v1/backups", json={}, headers=user).status_code == 403

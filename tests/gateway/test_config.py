@@ -213,12 +213,14 @@ def test_synthetic_bindings_are_all_read(synthetic_set: Path):
     assert ("get", "/api/v1/meetings/{name}") in templates
     assert ("get", "/api/v1/health/{service}:watch") in templates
     assert ("get", "/api/v1/health") in templates
-    assert len(templates) == 19
+    assert len(templates) == 22
 
 
 def test_route_derivation(synthetic_set: Path):
     table = route_prefixes(synthetic_set, ["tasks", "meetings"])
     assert table["tasks"] == [
+        RouteMatch("path", "/api/v1/backups"),
+        RouteMatch("path", "/api/v1/backups/tasks"),
         RouteMatch("path", "/api/v1/dead-letters"),
         RouteMatch("path", "/api/v1/health"),
         RouteMatch("path", "/api/v1/health/tasks"),
@@ -235,6 +237,7 @@ def test_route_derivation(synthetic_set: Path):
         RouteMatch("prefix", "/api/v1/tasks/"),
     ]
     assert table["meetings"] == [
+        RouteMatch("path", "/api/v1/backups/meetings"),
         RouteMatch("path", "/api/v1/health/meetings"),
         RouteMatch("path", "/api/v1/health/meetings:drain"),
         RouteMatch("path", "/api/v1/health/meetings:watch"),

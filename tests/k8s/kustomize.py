@@ -236,11 +236,19 @@ def strategic_merge(target: Doc, patch: Doc) -> None:
 # --- images and references -------------------------------------------------------------------
 
 
+def pod_template(doc: Doc) -> Doc | None:
+    """The pod template of a workload (a CronJob's within its job template), else None."""
+    if doc["kind"] == "CronJob":
+        doc = doc["spec"]["jobTemplate"]
+    elif doc["kind"] not in WORKLOADS:
+        return None
+    template: Doc = doc["spec"]["template"]
+    return template
+
+
 def pod_spec(doc: Doc) -> Doc | None:
-    if doc["kind"] in WORKLOADS:
-        spec: Doc = doc["spec"]["template"]["spec"]
-        return spec
-    return None
+    template = pod_template(doc)
+    return None if template is None else template["spec"]
 
 
 def _containers(docs: list[Doc]) -> Iterator[Doc]:

@@ -569,7 +569,7 @@ def _tasks_settings(docs: list[Doc], c: Doc, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_disruption_budgets_select_running_pods(docs: list[Doc]):
-    templates = [d["spec"]["template"]["metadata"]["labels"] for d in docs if kustomize.pod_spec(d)]
+    templates = [t["metadata"]["labels"] for d in docs if (t := kustomize.pod_template(d))]
     for name, pdb in by_kind(docs, "PodDisruptionBudget").items():
         selector = pdb["spec"]["selector"]["matchLabels"]
         assert any(selector.items() <= labels.items() for labels in templates), name
@@ -594,10 +594,11 @@ def _pods(docs: list[Doc]) -> dict[str, tuple[dict[str, str], set[str]]]:
     """Workload name -> (pod labels, named container ports)."""
     pods = {}
     for doc in docs:
-        spec = kustomize.pod_spec(doc)
-        if spec is not None:
-            ports = {p["name"] for c in spec["containers"] for p in c.get("ports", [])}
-            pods[doc["metadata"]["name"]] = (doc["spec"]["template"]["metadata"]["labels"], ports)
+        template = kustomize.pod_template(doc)
+        if template is not None:
+            containers = template["spec"]["containers"]
+            ports = {p["name"] for c in containers for p in c.get("ports", [])}
+            pods[doc["metadata"]["name"]] = (template["metadata"]["labels"], ports)
     return pods
 
 

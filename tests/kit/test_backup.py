@@ -1,13 +1,15 @@
 """Database backups (voka/backup.py, `python -m tools.backup`): a live SQLite database in WAL
-mode copied while writes go on, and a PostgreSQL database dumped and restored."""
+mode copied while writes go on, and a PostgreSQL database dumped and restored; the shelf a
+running service keeps them on (one at a time, the newest kept)."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +18,7 @@ import psycopg
 import pytest
 
 from tools import backup as cli
-from voka.backup import PG_DUMP_INSTALL, BackupError, backup
+from voka.backup import PG_DUMP_INSTALL, BackupError, BackupRunning, Shelf, backup
 
 
 @pytest.fixture
@@ -118,3 +120,51 @@ def test_postgres_dump_restores_what_was_there(postgres_url: str, tmp_path: Path
     with psycopg.connect(postgres_url) as db:
         rows = db.execute("SELECT body FROM notes ORDER BY id").fetchall()
     assert rows == [("first",), ("second",)]
+
+
+def _clock(*seconds: int) -> Callable[[], datetime]:
+    """A clock that answers 2030-01-01 00:00:0<s> for each s in turn."""
+    times = iter(datetime(2030, 1, 1, 0, 0, s, tzinfo=UTC) for s in seconds)
+    return lambda: next(times)
+
+
+async def test_a_shelf_keeps_the_newest_backups(busy_sqlite: Path, tmp_path: Path):
+    url = f"sqlite:///{busy_sqlite}"
+    shelf = Shelf(url, tmp_path / "out", "meetings", keep=2, clock=_clock(0, 1, 2))
+    assert shelf.files() == []  # no directory yet
+    taken = [await shelf.take() for _ in range(3)]
+    names = [f.path.name for f in shelf.files()]
+    assert names == ["meetings-20300101T000002Z.db", "meetings-20300101T000001Z.db"]
+    assert not taken[0].path.exists()  # the oldest went
+    (tmp_path / "out" / "notes.txt").write_text("not a backup")
+    assert [f.path for f in shelf.files()] == [taken[2].path, taken[1].path]
+    assert taken[2].size_bytes == taken[2].path.stat().st_size > 0
+
+
+async def test_a_shelf_keeps_postgres_dumps_alike(postgres_url: str, tmp_path: Path):
+    url = postgres_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    shelf = Shelf(url, tmp_path, "meetings", keep=1, clock=_clock(0, 1))
+    await shelf.take()
+    newest = await shelf.take()
+    assert shelf.files() == [newest]
+    assert newest.path.name == "meetings-20300101T000001Z.dump"
+
+
+async def test_a_shelf_takes_one_backup_at_a_time(tmp_path: Path):
+    """A second backup while one runs is refused, not queued. The first one waits here on a
+    writer's exclusive lock (a rollback-journal database), so it is still running."""
+    path = tmp_path / "meetings.db"
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE ledger (id INTEGER PRIMARY KEY)")
+        db.commit()
+    shelf = Shelf(f"sqlite:///{path}", tmp_path / "out", "meetings", keep=3)
+    with closing(sqlite3.connect(path, isolation_level=None)) as writer:
+        writer.execute("BEGIN EXCLUSIVE")
+        first = asyncio.create_task(shelf.take())
+        await asyncio.sleep(0.3)
+        assert not first.done()
+        with pytest.raises(BackupRunning, match="running"):
+            await shelf.take()
+        writer.execute("COMMIT")
+        taken = await asyncio.wait_for(first, timeout=10)
+    assert shelf.files() == [taken]

@@ -76,6 +76,21 @@ class OpsServiceStub:
                 request_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.DrainRequest.SerializeToString,
                 response_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.DrainResponse.FromString,
                 _registered_method=True)
+        self.CreateBackup = channel.unary_unary(
+                '/voka.ops.v1.OpsService/CreateBackup',
+                request_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.CreateBackupRequest.SerializeToString,
+                response_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.CreateBackupResponse.FromString,
+                _registered_method=True)
+        self.ListBackups = channel.unary_unary(
+                '/voka.ops.v1.OpsService/ListBackups',
+                request_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.ListBackupsRequest.SerializeToString,
+                response_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.ListBackupsResponse.FromString,
+                _registered_method=True)
+        self.CreateMeshBackup = channel.unary_unary(
+                '/voka.ops.v1.OpsService/CreateMeshBackup',
+                request_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.CreateMeshBackupRequest.SerializeToString,
+                response_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.CreateMeshBackupResponse.FromString,
+                _registered_method=True)
 
 
 class OpsServiceServicer:
@@ -149,6 +164,33 @@ class OpsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateBackup(self, request, context):
+        """Copy the answering replica's database to its backup directory (`VOKA_BACKUP_DIR`) while
+        it serves, as one consistent snapshot (SQLite online backup, pg_dump). One backup at a time
+        per process: while one runs, ABORTED. The oldest copies beyond `VOKA_BACKUP_KEEP` are
+        deleted. A service without a database answers FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBackups(self, request, context):
+        """The backups in the answering replica's backup directory, newest first. At most
+        `VOKA_BACKUP_KEEP` are kept, so the list comes in one page.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateMeshBackup(self, request, context):
+        """CreateBackup of every service that has a database, asked of each in parallel. Any process
+        answers it; a service whose backup fails (or that does not answer) is listed with the
+        error. What a Kubernetes CronJob calls (k8s/base/ops/backup-cronjob.yaml).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OpsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -191,6 +233,21 @@ def add_OpsServiceServicer_to_server(servicer, server):
                     servicer.Drain,
                     request_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.DrainRequest.FromString,
                     response_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.DrainResponse.SerializeToString,
+            ),
+            'CreateBackup': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateBackup,
+                    request_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.CreateBackupRequest.FromString,
+                    response_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.CreateBackupResponse.SerializeToString,
+            ),
+            'ListBackups': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBackups,
+                    request_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.ListBackupsRequest.FromString,
+                    response_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.ListBackupsResponse.SerializeToString,
+            ),
+            'CreateMeshBackup': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateMeshBackup,
+                    request_deserializer=voka_dot_ops_dot_v1_dot_ops__pb2.CreateMeshBackupRequest.FromString,
+                    response_serializer=voka_dot_ops_dot_v1_dot_ops__pb2.CreateMeshBackupResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -411,6 +468,87 @@ class OpsService:
             '/voka.ops.v1.OpsService/Drain',
             voka_dot_ops_dot_v1_dot_ops__pb2.DrainRequest.SerializeToString,
             voka_dot_ops_dot_v1_dot_ops__pb2.DrainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateBackup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.ops.v1.OpsService/CreateBackup',
+            voka_dot_ops_dot_v1_dot_ops__pb2.CreateBackupRequest.SerializeToString,
+            voka_dot_ops_dot_v1_dot_ops__pb2.CreateBackupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBackups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.ops.v1.OpsService/ListBackups',
+            voka_dot_ops_dot_v1_dot_ops__pb2.ListBackupsRequest.SerializeToString,
+            voka_dot_ops_dot_v1_dot_ops__pb2.ListBackupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateMeshBackup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.ops.v1.OpsService/CreateMeshBackup',
+            voka_dot_ops_dot_v1_dot_ops__pb2.CreateMeshBackupRequest.SerializeToString,
+            voka_dot_ops_dot_v1_dot_ops__pb2.CreateMeshBackupResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -67,6 +67,21 @@ class OpsServiceStub:
     (balancers stop sending), finishes its calls as on SIGTERM, and exits; Kubernetes starts
     the container again. For a process that is stuck or leaking, without shell access.
     """
+    CreateBackup: _grpc.UnaryUnaryMultiCallable[_ops_pb2.CreateBackupRequest, _ops_pb2.CreateBackupResponse]
+    """Copy the answering replica's database to its backup directory (`VOKA_BACKUP_DIR`) while
+    it serves, as one consistent snapshot (SQLite online backup, pg_dump). One backup at a time
+    per process: while one runs, ABORTED. The oldest copies beyond `VOKA_BACKUP_KEEP` are
+    deleted. A service without a database answers FAILED_PRECONDITION.
+    """
+    ListBackups: _grpc.UnaryUnaryMultiCallable[_ops_pb2.ListBackupsRequest, _ops_pb2.ListBackupsResponse]
+    """The backups in the answering replica's backup directory, newest first. At most
+    `VOKA_BACKUP_KEEP` are kept, so the list comes in one page.
+    """
+    CreateMeshBackup: _grpc.UnaryUnaryMultiCallable[_ops_pb2.CreateMeshBackupRequest, _ops_pb2.CreateMeshBackupResponse]
+    """CreateBackup of every service that has a database, asked of each in parallel. Any process
+    answers it; a service whose backup fails (or that does not answer) is listed with the
+    error. What a Kubernetes CronJob calls (k8s/base/ops/backup-cronjob.yaml).
+    """
 
 @_typing.type_check_only
 class OpsServiceAsyncStub(OpsServiceStub):
@@ -106,6 +121,21 @@ class OpsServiceAsyncStub(OpsServiceStub):
     """Take the answering replica out of service and restart it: it reports NOT_SERVING at once
     (balancers stop sending), finishes its calls as on SIGTERM, and exits; Kubernetes starts
     the container again. For a process that is stuck or leaking, without shell access.
+    """
+    CreateBackup: _aio.UnaryUnaryMultiCallable[_ops_pb2.CreateBackupRequest, _ops_pb2.CreateBackupResponse]  # type: ignore[assignment]
+    """Copy the answering replica's database to its backup directory (`VOKA_BACKUP_DIR`) while
+    it serves, as one consistent snapshot (SQLite online backup, pg_dump). One backup at a time
+    per process: while one runs, ABORTED. The oldest copies beyond `VOKA_BACKUP_KEEP` are
+    deleted. A service without a database answers FAILED_PRECONDITION.
+    """
+    ListBackups: _aio.UnaryUnaryMultiCallable[_ops_pb2.ListBackupsRequest, _ops_pb2.ListBackupsResponse]  # type: ignore[assignment]
+    """The backups in the answering replica's backup directory, newest first. At most
+    `VOKA_BACKUP_KEEP` are kept, so the list comes in one page.
+    """
+    CreateMeshBackup: _aio.UnaryUnaryMultiCallable[_ops_pb2.CreateMeshBackupRequest, _ops_pb2.CreateMeshBackupResponse]  # type: ignore[assignment]
+    """CreateBackup of every service that has a database, asked of each in parallel. Any process
+    answers it; a service whose backup fails (or that does not answer) is listed with the
+    error. What a Kubernetes CronJob calls (k8s/base/ops/backup-cronjob.yaml).
     """
 
 class OpsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -191,6 +221,39 @@ class OpsServiceServicer(metaclass=_abc_1.ABCMeta):
         """Take the answering replica out of service and restart it: it reports NOT_SERVING at once
         (balancers stop sending), finishes its calls as on SIGTERM, and exits; Kubernetes starts
         the container again. For a process that is stuck or leaking, without shell access.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateBackup(
+        self,
+        request: _ops_pb2.CreateBackupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.CreateBackupResponse, _abc.Awaitable[_ops_pb2.CreateBackupResponse]]:
+        """Copy the answering replica's database to its backup directory (`VOKA_BACKUP_DIR`) while
+        it serves, as one consistent snapshot (SQLite online backup, pg_dump). One backup at a time
+        per process: while one runs, ABORTED. The oldest copies beyond `VOKA_BACKUP_KEEP` are
+        deleted. A service without a database answers FAILED_PRECONDITION.
+        """
+
+    @_abc_1.abstractmethod
+    def ListBackups(
+        self,
+        request: _ops_pb2.ListBackupsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.ListBackupsResponse, _abc.Awaitable[_ops_pb2.ListBackupsResponse]]:
+        """The backups in the answering replica's backup directory, newest first. At most
+        `VOKA_BACKUP_KEEP` are kept, so the list comes in one page.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateMeshBackup(
+        self,
+        request: _ops_pb2.CreateMeshBackupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.CreateMeshBackupResponse, _abc.Awaitable[_ops_pb2.CreateMeshBackupResponse]]:
+        """CreateBackup of every service that has a database, asked of each in parallel. Any process
+        answers it; a service whose backup fails (or that does not answer) is listed with the
+        error. What a Kubernetes CronJob calls (k8s/base/ops/backup-cronjob.yaml).
         """
 
 def add_OpsServiceServicer_to_server(servicer: OpsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
