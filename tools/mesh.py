@@ -327,6 +327,17 @@ class Mesh:
         if nats_code is not None:
             yield "nats", nats_code
 
+    def revive(self) -> list[str]:
+        """Start again every service that stopped cleanly (exit 0: an admin drained it, as
+        Kubernetes would restart its pod); returns their names. A crash is not hidden: it
+        stays in `exited` for the supervisor to report."""
+        revived = [name for name, proc in self._procs.items()
+                   if name in registry.names() and proc.poll() == 0]  # fmt: skip
+        for domain in revived:
+            self._start_service(domain)
+            self._wait_serving(domain)
+        return revived
+
     def stop(self) -> None:
         """SIGTERM in reverse start order (Envoy first, NATS last), SIGKILL after a timeout."""
         for name in reversed(list(self._procs)):
@@ -369,12 +380,15 @@ def _print_banner(mesh: Mesh) -> None:
 
 
 async def _supervise(mesh: Mesh) -> int:
-    """Wait for Ctrl-C/SIGTERM, or for a child to die (then stop the rest and fail)."""
+    """Wait for Ctrl-C/SIGTERM, or for a child to die (then stop the rest and fail); a
+    service drained by an admin (it exits 0) is started again."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     while not stop.is_set():
+        for name in await asyncio.to_thread(mesh.revive):
+            print(f"{name} stopped after a drain; started again")
         died = list(mesh.exited())
         if died:
             for name, code in died:

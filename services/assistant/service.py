@@ -10,6 +10,7 @@ from services.assistant.chat_loop import ChatLoop
 from services.assistant.completion_store import CompletionStore
 from services.assistant.completions import Completions
 from services.assistant.conversation_store import ConversationStore
+from services.assistant.erasure import eraser
 from services.assistant.grant_store import GrantStore
 from services.assistant.hemisphere import Balance
 from services.assistant.load import Load
@@ -23,6 +24,7 @@ from services.assistant.standalone_chats import StandaloneChats
 from services.assistant.tools import ToolBox
 from services.assistant.turns import Turns
 from voka import service_identity
+from voka.erasure import erase_deleted_users
 from voka.server import Registration, Resources, ServiceSpec, registration
 
 
@@ -69,6 +71,7 @@ async def build(resources: Resources) -> list[Registration]:
     completions = Completions(completion_store, resources.bus, turns, chats, replies)
     await completions.start(settings.assistant_completion_workers)
     resources.on_stop.append(completions.stop)
+    await erase_deleted_users(resources.bus, "assistant", eraser(resources.sessions))
     identity = service_identity.from_env("assistant", settings.address_of("auth"))
     speech = SpeechClient(
         settings.address_of("speech"), identity, settings.assistant_speech_timeout

@@ -252,6 +252,27 @@ class Scheduler:
         """A cancelled task leaves its queue."""
         self.queues.remove(task_id)
 
+    async def cancel(self, task_id: str, reason: str) -> None:
+        """Cancel a task not yet final (CancelTask, account erasure): a waiting one ends
+        CANCELLED now and leaves its queue; a running one ends now if no worker took it, or its
+        worker is asked to stop (it ends CANCELLED on the worker's report, or the lost-attempt
+        sweep's)."""
+        await self._store.cancel(task_id, reason, now_utc())
+        after = await self._store.get(task_id)
+        if after is None:
+            return
+        if after.state == tasks_pb2.TASK_STATE_CANCELLED:
+            self.forget(task_id)
+            await self._emit(lifecycle_event(after))
+            metrics.finished(metrics.CANCELLED, after.worker_type)
+        elif after.cancel_requested and after.dispatch_id and after.start_time is None:
+            await self.cancel_untaken(task_id)  # no worker has it: it ends now
+        elif after.cancel_requested and after.dispatch_id:  # running: ask its worker to stop
+            await self._bus.emit(events_pb2.TaskCancellationRequestedEvent(
+                task=after.name, attempt=after.attempts, dispatch_id=after.dispatch_id,
+                worker=after.worker,
+            ))  # fmt: skip
+
     async def cancel_untaken(self, task_id: str) -> None:
         """A cancel was asked for a task handed out that no worker has started (callers see
         it QUEUED): its attempt ends now, CANCELLED, instead of whenever a worker takes it.

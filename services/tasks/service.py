@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from services.tasks import peers
 from services.tasks.autoscaler import Autoscaler
+from services.tasks.erasure import eraser
 from services.tasks.events import parse_worker_type
 from services.tasks.functions import webhooks as delivery
 from services.tasks.intake import Intake
@@ -26,6 +27,7 @@ from services.tasks.webhooks.secrets import Sealer
 from services.tasks.webhooks.store import WebhookStore
 from services.tasks.worker import Worker
 from voka import service_identity
+from voka.erasure import erase_deleted_users
 from voka.server import Registration, Resources, ServiceSpec, registration
 
 
@@ -67,6 +69,7 @@ async def build(resources: Resources) -> list[Registration]:
                             max_failures=settings.tasks_webhook_max_failures)  # fmt: skip
     await dispatcher.start()
     resources.on_stop.append(dispatcher.stop)
+    await erase_deleted_users(bus, "tasks", eraser(store.transactions, scheduler, dispatcher))
     types = [parse_worker_type(t) for t in settings.tasks_embedded_workers]
     if types:
         worker = Worker(bus, registry, types, settings.tasks_worker_concurrency,

@@ -97,12 +97,29 @@ def test_admins_read_the_recent_errors_of_each_service(rest: httpx.Client, mesh:
 
 
 def test_only_admins_may_drain_a_service(rest: httpx.Client):
-    # An admin's drain stops the replica for Kubernetes to restart; the shared mesh of these
-    # tests restarts nothing, so only the refusals are checked here (tests/kit/test_mesh_ops.py).
     reply = rest.post("/api/v1/health/auth:drain", json={}, headers=sign_in(rest))
     assert reply.status_code == 403, reply.text
     assert rest.post("/api/v1/health/auth:drain", json={}).status_code == 401
     assert rest.get("/api/v1/health/auth").json()["health"]["status"] == "SERVING_STATUS_SERVING"
+
+
+def test_a_drained_service_stops_and_is_started_again(rest: httpx.Client, mesh: Mesh):
+    """An admin's drain stops the replica cleanly; `make up`'s supervisor (`Mesh.revive`, as
+    Kubernetes restarts a pod) starts it again, and Envoy reaches the new process."""
+    reply = rest.post("/api/v1/health/meetings:drain", json={}, headers=admin(rest, mesh))
+    assert reply.status_code == 200, reply.text
+    deadline = time.monotonic() + 30
+    revived: list[str] = []
+    while not revived:
+        assert time.monotonic() < deadline, "the drained service did not stop"
+        time.sleep(0.2)
+        revived = mesh.revive()
+    assert revived == ["meetings"]
+    assert not [name for name, _ in mesh.exited() if name == "meetings"]
+    while (health := rest.get("/api/v1/health/meetings")).status_code != 200:
+        assert time.monotonic() < deadline + 30, health.text  # Envoy reconnects to the new one
+        time.sleep(0.2)
+    assert health.json()["health"]["status"] == "SERVING_STATUS_SERVING"
 
 
 def test_admins_back_up_every_database_through_envoy(

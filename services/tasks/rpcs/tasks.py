@@ -16,7 +16,7 @@ import functools
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-from services.tasks import convert, metrics
+from services.tasks import convert
 from services.tasks.changes import Accepted, NewTask, TaskQuery
 from services.tasks.events import LIFECYCLE_SUBJECTS, is_about
 from services.tasks.records import TaskRecord
@@ -24,7 +24,7 @@ from services.tasks.rpcs.base import BaseRpcs, Context, fingerprint, now, task_p
 from services.tasks.validation import MAX_BATCH, batch_problems, permission_denied, resource_id
 from voka import authn, errors, pagination, tenancy, watch, wellknown
 from voka.errors import VokaError
-from voka.tasks.v1 import events_pb2, tasks_pb2
+from voka.tasks.v1 import tasks_pb2
 
 MAX_STREAM_NAMES = 10_000  # StreamSubmitTasks returns names up to this many items
 
@@ -164,21 +164,8 @@ class TasksRpcs(BaseRpcs):
         if record.final:
             state = tasks_pb2.TaskState.Name(record.state)
             raise errors.failed_precondition(f"task is already {state}", "STATE", record.name)
-        await self._store.cancel(record.id, request.reason, now())
-        after = await self._task(record.id)
-        if after.state == tasks_pb2.TASK_STATE_CANCELLED:
-            self._scheduler.forget(record.id)
-            await self._scheduler.announce(record.id)
-            metrics.finished(metrics.CANCELLED, record.worker_type)
-        elif after.cancel_requested and after.dispatch_id and after.start_time is None:
-            await self._scheduler.cancel_untaken(after.id)  # no worker has it: it ends now
-            after = await self._task(record.id)
-        elif after.cancel_requested and after.dispatch_id:  # running: ask its worker to stop
-            await self._bus.emit(events_pb2.TaskCancellationRequestedEvent(
-                task=after.name, attempt=after.attempts, dispatch_id=after.dispatch_id,
-                worker=after.worker,
-            ))  # fmt: skip
-        return tasks_pb2.CancelTaskResponse(task=self._shown(after))
+        await self._scheduler.cancel(record.id, request.reason)
+        return tasks_pb2.CancelTaskResponse(task=self._shown(await self._task(record.id)))
 
     async def WatchTask(
         self, request: tasks_pb2.WatchTaskRequest, context: Context
