@@ -166,10 +166,15 @@ class MeshOpsServicer(OpsServicer):
         return message
 
     async def _ask_backup(self, service: str, metadata: Metadata) -> ops_pb2.BackupReport:
+        """Waits for the connection (within BACKUP_TIMEOUT): a service restarting, or a channel
+        still backing off after one restarted, must not fail a nightly backup. The health views
+        do not wait: a service down is news there."""
         stub = ops_pb2_grpc.OpsServiceStub(self._channel(service))
         request = ops_pb2.CreateBackupRequest(service=service)
         try:
-            reply = await stub.CreateBackup(request, timeout=BACKUP_TIMEOUT, metadata=metadata)
+            reply = await stub.CreateBackup(
+                request, timeout=BACKUP_TIMEOUT, metadata=metadata, wait_for_ready=True
+            )
         except grpc.aio.AioRpcError as exc:
             return ops_pb2.BackupReport(service=service, error=_error_text(exc))
         return ops_pb2.BackupReport(service=service, backup=reply.backup)

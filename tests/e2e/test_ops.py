@@ -106,7 +106,8 @@ def test_only_admins_may_drain_a_service(rest: httpx.Client):
 def test_a_drained_service_stops_and_is_started_again(rest: httpx.Client, mesh: Mesh):
     """An admin's drain stops the replica cleanly; `make up`'s supervisor (`Mesh.revive`, as
     Kubernetes restarts a pod) starts it again, and Envoy reaches the new process."""
-    reply = rest.post("/api/v1/health/meetings:drain", json={}, headers=admin(rest, mesh))
+    headers = admin(rest, mesh)
+    reply = rest.post("/api/v1/health/meetings:drain", json={}, headers=headers)
     assert reply.status_code == 200, reply.text
     deadline = time.monotonic() + 30
     revived: list[str] = []
@@ -120,6 +121,18 @@ def test_a_drained_service_stops_and_is_started_again(rest: httpx.Client, mesh: 
         assert time.monotonic() < deadline + 30, health.text  # Envoy reconnects to the new one
         time.sleep(0.2)
     assert health.json()["health"]["status"] == "SERVING_STATUS_SERVING"
+    # Peers see it again too (their channels reconnect after a backoff): the mesh view, which
+    # auth gathers from every service, lists it SERVING.
+    while _mesh_status(rest, headers, "meetings") != "SERVING_STATUS_SERVING":
+        assert time.monotonic() < deadline + 60, "the mesh view does not see meetings again"
+        time.sleep(0.5)
+
+
+def _mesh_status(rest: httpx.Client, headers: dict[str, str], service: str) -> str:
+    reply = rest.get("/api/v1/health", headers=headers)
+    assert reply.status_code == 200, reply.text
+    [report] = [r for r in reply.json()["services"] if r["service"] == service]
+    return str(report.get("health", {}).get("status", report.get("error", "")))
 
 
 def test_admins_back_up_every_database_through_envoy(
