@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import grpc
-import nats
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from nats.aio.msg import Msg
 
 from services.assistant.settings import ModelEntry, ProviderEntry
-from voka.bus import subject_of
 
 REPO = Path(__file__).resolve().parents[3]
 T = TypeVar("T")
@@ -78,39 +73,3 @@ async def drain(stream: AsyncIterator[T], into: list[T]) -> None:
     """Read `stream` to its end into `into`, so a test sees what came before a failure."""
     async for item in stream:
         into.append(item)
-
-
-class Published(Generic[M]):
-    """The events of one type published while a test runs, in the order they arrived."""
-
-    def __init__(self) -> None:
-        self.events: list[M] = []
-        self._arrived = asyncio.Event()
-
-    def add(self, event: M) -> None:
-        self.events.append(event)
-        self._arrived.set()
-
-    async def until(self, check: Callable[[list[M]], bool], seconds: float = 10.0) -> list[M]:
-        """Wait until `check(events)` holds: events arrive a moment after what caused them."""
-        async with asyncio.timeout(seconds):
-            while not check(self.events):
-                self._arrived.clear()
-                await self._arrived.wait()
-        return self.events
-
-
-@asynccontextmanager
-async def published(url: str, message_type: type[M]) -> AsyncIterator[Published[M]]:
-    """Every event of `message_type` published on the NATS server at `url` while inside."""
-    client = await nats.connect(url)
-    seen: Published[M] = Published()
-
-    async def on_message(message: Msg) -> None:
-        seen.add(message_type.FromString(message.data))
-
-    await client.subscribe(subject_of(message_type), cb=on_message)
-    try:
-        yield seen
-    finally:
-        await client.close()

@@ -10,8 +10,9 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from services.assistant.convert import struct
+from tests.fixtures.events import published
 from tests.services.assistant.conftest import MAX_TOKENS, User
-from tests.services.assistant.support import published, violations
+from tests.services.assistant.support import violations
 from tools.processes import NatsServer
 from voka.assistant.v1 import assistant_pb2, events_pb2
 

@@ -13,10 +13,11 @@ import pytest
 from google.protobuf import duration_pb2
 
 from services.assistant.service import SPEC
+from tests.fixtures.events import published
 from tests.fixtures.tokens import TokenFactory
 from tests.services.assistant.conftest import User, assistant_settings
 from tests.services.assistant.scripted_api import Answer, ScriptedApi, openai_stream
-from tests.services.assistant.support import logged_calls, published, remote_entry
+from tests.services.assistant.support import logged_calls, remote_entry
 from tools.processes import NatsServer
 from voka.assistant.v1 import assistant_pb2, assistant_pb2_grpc, events_pb2
 from voka.server import Running, start

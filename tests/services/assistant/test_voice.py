@@ -17,9 +17,9 @@ from services.assistant.rpcs.voice_chats import forwarded
 from services.assistant.service import SPEC as ASSISTANT
 from services.speech.service import SPEC as SPEECH
 from services.speech.settings import SpeechSettings
+from tests.fixtures.events import published
 from tests.fixtures.tokens import TokenFactory
 from tests.services.assistant.conftest import assistant_settings
-from tests.services.assistant.support import published
 from tools.processes import NatsServer
 from voka import authn
 from voka.assistant.v1 import assistant_pb2, assistant_pb2_grpc, events_pb2

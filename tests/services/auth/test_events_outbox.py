@@ -7,7 +7,6 @@ the account's data in every other service for good."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 import grpc
@@ -15,23 +14,14 @@ import pytest
 
 from services.auth.service import SPEC
 from services.auth.settings import AuthSettings
-from tests.services.assistant.support import published
+from tests.fixtures.events import published
 from tests.services.auth.conftest import bearer, signed_up
 from tools.processes import NatsServer, free_ports
 from voka.auth.v1 import auth_pb2, auth_pb2_grpc, events_pb2
-from voka.server import Running, start
+from voka.server import start
 
 pytestmark = pytest.mark.integration
 WAIT = 30.0  # seconds: the relay retries with backoff while NATS was away
-
-
-async def _stop_without_nats(running: Running) -> None:
-    """Stop the process while NATS is down: nothing it held in memory survives. (nats-py's
-    close raises when its server is gone, before the engine is disposed.)"""
-    with contextlib.suppress(ConnectionResetError):
-        await running.stop()
-    if running.resources.engine is not None:
-        await running.resources.engine.dispose()
 
 
 async def test_revocations_and_a_deletion_made_while_nats_is_down_are_announced_after_it_returns(
@@ -55,7 +45,7 @@ async def test_revocations_and_a_deletion_made_while_nats_is_down_are_announced_
                 auth_pb2.DeleteUserRequest(name=bob.user.name), metadata=bearer(bob.access_token)
             )
     finally:
-        await _stop_without_nats(running)
+        await running.stop()  # while NATS is down: nothing it held in memory survives
     await asyncio.to_thread(nats_server.start)
     url = nats_server.url
     async with (

@@ -6,7 +6,6 @@ pipeline's request once a meeting's transcript is complete, on SQLite and on Pos
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -20,8 +19,8 @@ from services.meetings.meetings.pipeline import Pipeline, pending_summary
 from services.meetings.meetings.records import RecordingRecord
 from services.meetings.service import SPEC
 from services.meetings.settings import MeetingsSettings
+from tests.fixtures.events import published
 from tests.fixtures.tokens import TokenFactory
-from tests.services.assistant.support import published
 from tests.services.meetings.conftest import User, seed_meeting
 from tools.processes import NatsServer
 from voka.bus import Event, idempotent, subject_of
@@ -54,10 +53,7 @@ async def serving(settings: Settings, tokens: TokenFactory) -> AsyncIterator[tup
         yield running, User(stub, tokens.metadata(subject="users/alice"))
     finally:
         await channel.close()
-        with contextlib.suppress(ConnectionResetError):
-            await running.stop()
-        if running.resources.engine is not None:
-            await running.resources.engine.dispose()
+        await running.stop()
 
 
 async def requested_after_restart(
