@@ -55,8 +55,7 @@ from services.assistant.settings import (
 from services.assistant.tools import ToolBox
 from tests.fixtures.tokens import TokenFactory
 from tools.processes import NatsServer
-from voka.assistant.v1 import assistant_pb2 as A
-from voka.assistant.v1 import assistant_pb2_grpc
+from voka.assistant.v1 import assistant_pb2, assistant_pb2_grpc
 from voka.server import start
 
 PROMPT = "List the numbers from {start} to {end}, separated by commas."
@@ -168,16 +167,16 @@ def through_grpc(
 ) -> dict[str, Stream]:
     stub = assistant_pb2_grpc.AssistantServiceStub(channel)
     metadata = tokens.metadata(subject="users/bench", ttl=3600)
-    sampling = A.SamplingOptions(temperature=0.0, max_output_tokens=max_tokens)
+    sampling = assistant_pb2.SamplingOptions(temperature=0.0, max_output_tokens=max_tokens)
 
     async def complete_chat(question: str) -> AsyncIterator[str | PromptTokens]:
-        user = A.ChatMessage(role=A.MESSAGE_ROLE_USER, content=question)
-        request = A.StreamCompleteChatRequest(messages=[user], sampling=sampling)
+        user = assistant_pb2.ChatMessage(role=assistant_pb2.MESSAGE_ROLE_USER, content=question)
+        request = assistant_pb2.StreamCompleteChatRequest(messages=[user], sampling=sampling)
         async for piece in pieces(stub.StreamCompleteChat(request, metadata=metadata)):
             yield piece
 
     async def reply(question: str) -> AsyncIterator[str | PromptTokens]:
-        request = A.StreamReplyRequest(message=question, sampling=sampling)
+        request = assistant_pb2.StreamReplyRequest(message=question, sampling=sampling)
         async for piece in pieces(stub.StreamReply(request, metadata=metadata)):
             yield piece
 
@@ -185,7 +184,9 @@ def through_grpc(
 
 
 async def pieces(
-    responses: AsyncIterable[A.StreamReplyResponse | A.StreamCompleteChatResponse],
+    responses: AsyncIterable[
+        assistant_pb2.StreamReplyResponse | assistant_pb2.StreamCompleteChatResponse
+    ],
 ) -> AsyncIterator[str | PromptTokens]:
     """A reply stream's text deltas, then the prompt size from its `completed` event."""
     async for response in responses:

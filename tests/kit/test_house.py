@@ -49,10 +49,12 @@ def test_no_near_synonym_modules(service: str) -> None:
         assert not twins, f"{folder.relative_to(ROOT)}: {twins} beside their plurals"
 
 
-ALIAS = re.compile(r"^[A-Z]{1,2} = \w+_pb2\b", re.MULTILINE)
+ALIAS = re.compile(
+    r"^[A-Z]{1,2} = \w+_pb2(_grpc)?$|\bimport \w+_pb2(_grpc)? as [A-Z]{1,2}$", re.MULTILINE
+)
 
 
-@pytest.mark.parametrize("folder", ["voka", "services", "gateway", "tools"])
+@pytest.mark.parametrize("folder", ["voka", "services", "gateway", "tools", "tests", "bench"])
 def test_generated_modules_go_by_their_names(folder: str) -> None:
     aliased = [f"{p.relative_to(ROOT)}: {m.group(0)}"
                for p in sources(ROOT / folder) for m in ALIAS.finditer(p.read_text())]  # fmt: skip

@@ -16,8 +16,11 @@ from tools.processes import NatsServer
 from voka.assistant.v1 import assistant_pb2, assistant_pb2_grpc
 from voka.server import Running, start
 
-A = assistant_pb2
-FINAL = {A.COMPLETION_STATE_SUCCEEDED, A.COMPLETION_STATE_FAILED, A.COMPLETION_STATE_CANCELLED}
+FINAL = {
+    assistant_pb2.COMPLETION_STATE_SUCCEEDED,
+    assistant_pb2.COMPLETION_STATE_FAILED,
+    assistant_pb2.COMPLETION_STATE_CANCELLED,
+}
 
 
 async def started(tokens: TokenFactory, nats: NatsServer, data: Path, db: str,
@@ -31,8 +34,8 @@ async def client(running: Running, metadata: object) -> tuple[grpc.aio.Channel, 
     return channel, User(assistant_pb2_grpc.AssistantServiceStub(channel), metadata)
 
 
-async def watch_to_end(user: User, name: str) -> list[A.Completion]:
-    call = user.WatchCompletion(A.WatchCompletionRequest(name=name), timeout=60)
+async def watch_to_end(user: User, name: str) -> list[assistant_pb2.Completion]:
+    call = user.WatchCompletion(assistant_pb2.WatchCompletionRequest(name=name), timeout=60)
     return [m.completion async for m in call]
 
 
@@ -51,15 +54,15 @@ async def test_a_completion_queued_before_a_restart_is_answered_after_it(
 ) -> None:
     idle = await started(tokens, nats, data, assistant_db, workers=0)
     channel, user = await client(idle, metadata)
-    queued = (await user.CreateCompletion(A.CreateCompletionRequest(
-        completion=A.Completion(prompt="Name a colour.")))).completion  # fmt: skip
-    assert queued.state == A.COMPLETION_STATE_QUEUED
+    queued = (await user.CreateCompletion(assistant_pb2.CreateCompletionRequest(
+        completion=assistant_pb2.Completion(prompt="Name a colour.")))).completion  # fmt: skip
+    assert queued.state == assistant_pb2.COMPLETION_STATE_QUEUED
     assert queued.model
-    cancel_me = (await user.CreateCompletion(A.CreateCompletionRequest(
-        completion=A.Completion(prompt="Never mind.")))).completion  # fmt: skip
-    cancelled = await user.CancelCompletion(A.CancelCompletionRequest(
+    cancel_me = (await user.CreateCompletion(assistant_pb2.CreateCompletionRequest(
+        completion=assistant_pb2.Completion(prompt="Never mind.")))).completion  # fmt: skip
+    cancelled = await user.CancelCompletion(assistant_pb2.CancelCompletionRequest(
         name=cancel_me.name, reason="changed my mind"))  # fmt: skip
-    assert cancelled.completion.state == A.COMPLETION_STATE_CANCELLED
+    assert cancelled.completion.state == assistant_pb2.COMPLETION_STATE_CANCELLED
     assert cancelled.completion.error.message == "changed my mind"
     await channel.close()
     await idle.stop()
@@ -69,19 +72,21 @@ async def test_a_completion_queued_before_a_restart_is_answered_after_it(
     try:
         changes = await watch_to_end(user, queued.name)
         done = changes[-1]
-        assert done.state == A.COMPLETION_STATE_SUCCEEDED, done.error
+        assert done.state == assistant_pb2.COMPLETION_STATE_SUCCEEDED, done.error
         assert done.output_text
         assert done.usage.output_tokens > 0
         assert done.attempts == 1
-        assert next(c.state for c in changes) in (A.COMPLETION_STATE_QUEUED,
-                                                 A.COMPLETION_STATE_RUNNING,
-                                                 A.COMPLETION_STATE_SUCCEEDED)  # fmt: skip
-        again = await user.GetCompletion(A.GetCompletionRequest(name=cancel_me.name))
-        assert again.completion.state == A.COMPLETION_STATE_CANCELLED
+        assert next(c.state for c in changes) in (
+            assistant_pb2.COMPLETION_STATE_QUEUED,
+            assistant_pb2.COMPLETION_STATE_RUNNING,
+            assistant_pb2.COMPLETION_STATE_SUCCEEDED,
+        )
+        again = await user.GetCompletion(assistant_pb2.GetCompletionRequest(name=cancel_me.name))
+        assert again.completion.state == assistant_pb2.COMPLETION_STATE_CANCELLED
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await user.CancelCompletion(A.CancelCompletionRequest(name=queued.name))
+            await user.CancelCompletion(assistant_pb2.CancelCompletionRequest(name=queued.name))
         assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        listed = await user.ListCompletions(A.ListCompletionsRequest(page_size=1))
+        listed = await user.ListCompletions(assistant_pb2.ListCompletionsRequest(page_size=1))
         assert listed.total_size == 2
         assert listed.next_page_token
         assert listed.completions[0].name == cancel_me.name
@@ -97,21 +102,23 @@ async def test_completion_in_a_conversation_is_stored_as_a_turn_and_is_private(
     channel, user = await client(running, metadata)
     _, stranger = await client(running, tokens.metadata(subject="users/mallory"))
     try:
-        made = await user.CreateConversation(A.CreateConversationRequest(
-            conversation=A.Conversation(display_name="async")))  # fmt: skip
-        job = (await user.CreateCompletion(A.CreateCompletionRequest(
-            completion=A.Completion(prompt="Hi!", conversation=made.conversation.name),
+        made = await user.CreateConversation(assistant_pb2.CreateConversationRequest(
+            conversation=assistant_pb2.Conversation(display_name="async")))  # fmt: skip
+        job = (await user.CreateCompletion(assistant_pb2.CreateCompletionRequest(
+            completion=assistant_pb2.Completion(prompt="Hi!", conversation=made.conversation.name),
             request_id="once"))).completion  # fmt: skip
-        same = await user.CreateCompletion(A.CreateCompletionRequest(
-            completion=A.Completion(prompt="Hi!", conversation=made.conversation.name),
+        same = await user.CreateCompletion(assistant_pb2.CreateCompletionRequest(
+            completion=assistant_pb2.Completion(prompt="Hi!", conversation=made.conversation.name),
             request_id="once"))  # fmt: skip
         assert same.completion.name == job.name
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stranger.GetCompletion(A.GetCompletionRequest(name=job.name))
+            await stranger.GetCompletion(assistant_pb2.GetCompletionRequest(name=job.name))
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
         done = (await watch_to_end(user, job.name))[-1]
-        assert done.state == A.COMPLETION_STATE_SUCCEEDED
-        got = await user.GetConversation(A.GetConversationRequest(name=made.conversation.name))
+        assert done.state == assistant_pb2.COMPLETION_STATE_SUCCEEDED
+        got = await user.GetConversation(
+            assistant_pb2.GetConversationRequest(name=made.conversation.name)
+        )
         assert next(m.content for m in got.conversation.messages) == "Hi!"
         assert got.conversation.messages[-1].name == done.reply_message
     finally:
@@ -131,8 +138,9 @@ async def test_history_beyond_the_token_budget_is_dropped_oldest_first(
     try:
         replies, name = [], ""
         for i in range(5):
-            ask = A.ProcessMessageRequest(message=f"Fact number {i}: the sky is blue today.",
-                                          conversation=name)  # fmt: skip
+            ask = assistant_pb2.ProcessMessageRequest(
+                message=f"Fact number {i}: the sky is blue today.", conversation=name
+            )
             reply = await user.ProcessMessage(ask)
             name = reply.conversation
             replies.append(reply.reply.usage)

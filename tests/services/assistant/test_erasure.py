@@ -18,23 +18,22 @@ from tools.processes import NatsServer
 from voka.assistant.v1 import assistant_pb2, assistant_pb2_grpc
 from voka.server import Running
 
-A = assistant_pb2
 GONE, STAYS = "users/gone-erasure", "users/stays-erasure"
 
 
 async def keep(user: User, owner: str, service: Running) -> None:
     """A conversation with a turn, a finished completion, a balance and a grant of `owner`."""
-    await user.ProcessMessage(A.ProcessMessageRequest(message="Say hello."))
-    await user.SetHemisphereBalance(A.SetHemisphereBalanceRequest(
-        balance=A.HemisphereBalance(technical=0.9, emotional=0.1)))  # fmt: skip
-    completion = (await user.CreateCompletion(A.CreateCompletionRequest(
-        completion=A.Completion(prompt="Name a colour.")))).completion  # fmt: skip
+    await user.ProcessMessage(assistant_pb2.ProcessMessageRequest(message="Say hello."))
+    await user.SetHemisphereBalance(assistant_pb2.SetHemisphereBalanceRequest(
+        balance=assistant_pb2.HemisphereBalance(technical=0.9, emotional=0.1)))  # fmt: skip
+    completion = (await user.CreateCompletion(assistant_pb2.CreateCompletionRequest(
+        completion=assistant_pb2.Completion(prompt="Name a colour.")))).completion  # fmt: skip
     assert service.resources.sessions is not None
     await GrantStore(service.resources.sessions).set(owner, ["calc"], datetime.now(UTC))
 
     async def done() -> bool:
-        got = await user.GetCompletion(A.GetCompletionRequest(name=completion.name))
-        return got.completion.state == A.COMPLETION_STATE_SUCCEEDED
+        got = await user.GetCompletion(assistant_pb2.GetCompletionRequest(name=completion.name))
+        return got.completion.state == assistant_pb2.COMPLETION_STATE_SUCCEEDED
 
     await eventually(done, within=60)
 

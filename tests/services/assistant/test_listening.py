@@ -21,9 +21,10 @@ from voka.assistant.v1 import assistant_pb2, assistant_pb2_grpc
 from voka.server import start
 from voka.speech.v1 import speech_pb2, speech_pb2_grpc
 
-A = assistant_pb2
-Request = A.StreamVoiceChatRequest
-END = Request(control=A.VoiceChatControl(action=A.VOICE_CHAT_ACTION_END_OF_UTTERANCE))
+Request = assistant_pb2.StreamVoiceChatRequest
+END = Request(
+    control=assistant_pb2.VoiceChatControl(action=assistant_pb2.VOICE_CHAT_ACTION_END_OF_UTTERANCE)
+)
 
 
 class DeafSpeech(speech_pb2_grpc.SpeechServiceServicer):
@@ -58,8 +59,13 @@ async def test_audio_beyond_what_may_wait_for_the_speech_service_is_refused(
                                   addresses={"speech": f"127.0.0.1:{port}"})  # fmt: skip
     running = await start(SPEC, settings)
     flood = [Request(audio=bytes(MAX_CHUNK_BYTES))] * (MAX_WAITING_AUDIO // MAX_CHUNK_BYTES + 1)
-    requests = [Request(config=A.VoiceChatConfig()), Request(audio=b"\0\0" * 1600), END, *flood]
-    events: list[A.StreamVoiceChatResponse] = []
+    requests = [
+        Request(config=assistant_pb2.VoiceChatConfig()),
+        Request(audio=b"\0\0" * 1600),
+        END,
+        *flood,
+    ]
+    events: list[assistant_pb2.StreamVoiceChatResponse] = []
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
             stub = assistant_pb2_grpc.AssistantServiceStub(channel)

@@ -21,8 +21,6 @@ from tools.processes import NatsServer
 from voka.assistant.v1 import assistant_pb2, assistant_pb2_grpc
 from voka.server import Running, start
 
-A = assistant_pb2
-
 
 @pytest.fixture(scope="module")
 async def with_tools(
@@ -58,14 +56,16 @@ def new_user() -> str:
     return f"users/{uuid.uuid4().hex[:8]}"
 
 
-async def grant(granter: User, user: str, tools: Sequence[str]) -> A.McpGrant:
-    given = A.McpGrant(name=f"{user}/mcpGrant", allowed_tools=tools)
-    return (await granter.UpdateMcpGrant(A.UpdateMcpGrantRequest(mcp_grant=given))).mcp_grant
+async def grant(granter: User, user: str, tools: Sequence[str]) -> assistant_pb2.McpGrant:
+    given = assistant_pb2.McpGrant(name=f"{user}/mcpGrant", allowed_tools=tools)
+    return (
+        await granter.UpdateMcpGrant(assistant_pb2.UpdateMcpGrantRequest(mcp_grant=given))
+    ).mcp_grant
 
 
 async def usable(user: User, conversation: str) -> list[str]:
     """The tools a conversation's turns may use."""
-    listed = await user.ListMcpTools(A.ListMcpToolsRequest(conversation=conversation))
+    listed = await user.ListMcpTools(assistant_pb2.ListMcpToolsRequest(conversation=conversation))
     return [t.name for t in listed.mcp_tools]
 
 
@@ -75,40 +75,50 @@ async def test_servers_tools_and_a_conversations_allow_list(
     gina = new_user()
     user = User(stub, tokens.metadata(subject=gina))
     await grant(admin, gina, ["servers/calc/tools/-"])
-    [server] = (await user.ListMcpServers(A.ListMcpServersRequest())).mcp_servers
+    [server] = (await user.ListMcpServers(assistant_pb2.ListMcpServersRequest())).mcp_servers
     assert server.name == "servers/calc"
-    assert server.state == A.MCP_SERVER_STATE_CONNECTED
-    assert server.transport == A.MCP_TRANSPORT_STDIO
+    assert server.state == assistant_pb2.MCP_SERVER_STATE_CONNECTED
+    assert server.transport == assistant_pb2.MCP_TRANSPORT_STDIO
     assert server.tool_count == 4
     assert server.endpoint == ""  # admins only
     assert (server.server_name, server.server_version) == ("voka-test-tools", "1.4.2")
     assert server.protocol_version  # as the SDK negotiated it, e.g. 2025-06-18
     assert server.connect_time.seconds > 0
     assert server.tool_timeout.seconds == 20
-    detail = await admin.GetMcpServer(A.GetMcpServerRequest(name="servers/calc"))
+    detail = await admin.GetMcpServer(assistant_pb2.GetMcpServerRequest(name="servers/calc"))
     assert "tests.services.assistant.mcp_server" in detail.mcp_server.endpoint
-    tools = (await user.ListMcpTools(A.ListMcpToolsRequest())).mcp_tools
+    tools = (await user.ListMcpTools(assistant_pb2.ListMcpToolsRequest())).mcp_tools
     assert "servers/calc/tools/add" in [t.name for t in tools]
     add = next(t for t in tools if t.tool_name == "add")
     assert add.description
     assert set(add.input_schema["properties"]) == {"a", "b"}
-    made = await user.CreateConversation(A.CreateConversationRequest(conversation=A.Conversation(
-        tool_policy=A.ToolPolicy(allowed_tools=["servers/calc/tools/add"]))))  # fmt: skip
-    allowed = await user.ListMcpTools(A.ListMcpToolsRequest(
-        parent="servers/calc", conversation=made.conversation.name))  # fmt: skip
+    made = await user.CreateConversation(
+        assistant_pb2.CreateConversationRequest(
+            conversation=assistant_pb2.Conversation(
+                tool_policy=assistant_pb2.ToolPolicy(allowed_tools=["servers/calc/tools/add"])
+            )
+        )
+    )
+    allowed = await user.ListMcpTools(
+        assistant_pb2.ListMcpToolsRequest(
+            parent="servers/calc", conversation=made.conversation.name
+        )
+    )
     assert [t.name for t in allowed.mcp_tools] == ["servers/calc/tools/add"]
-    default = await user.CreateConversation(A.CreateConversationRequest(
-        conversation=A.Conversation()))  # fmt: skip
+    default = await user.CreateConversation(assistant_pb2.CreateConversationRequest(
+        conversation=assistant_pb2.Conversation()))  # fmt: skip
     assert list(default.conversation.tool_policy.allowed_tools) == ["servers/calc/tools/-"]
-    status = await user.GetStatus(A.GetStatusRequest())
+    status = await user.GetStatus(assistant_pb2.GetStatusRequest())
     assert (status.mcp_servers_configured, status.mcp_servers_connected) == (1, 1)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await user.ReconnectMcpServer(A.ReconnectMcpServerRequest(name="servers/calc"))
+        await user.ReconnectMcpServer(assistant_pb2.ReconnectMcpServerRequest(name="servers/calc"))
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    again = await admin.ReconnectMcpServer(A.ReconnectMcpServerRequest(name="servers/calc"))
-    assert again.mcp_server.state == A.MCP_SERVER_STATE_CONNECTED
+    again = await admin.ReconnectMcpServer(
+        assistant_pb2.ReconnectMcpServerRequest(name="servers/calc")
+    )
+    assert again.mcp_server.state == assistant_pb2.MCP_SERVER_STATE_CONNECTED
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await user.GetMcpServer(A.GetMcpServerRequest(name="servers/nope"))
+        await user.GetMcpServer(assistant_pb2.GetMcpServerRequest(name="servers/nope"))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
@@ -117,11 +127,11 @@ async def test_grants_are_made_by_admins_and_bound_every_conversation(
 ) -> None:
     ivy, other = new_user(), new_user()
     user = User(stub, tokens.metadata(subject=ivy))
-    made = await user.CreateConversation(A.CreateConversationRequest(
-        conversation=A.Conversation()))  # fmt: skip
+    made = await user.CreateConversation(assistant_pb2.CreateConversationRequest(
+        conversation=assistant_pb2.Conversation()))  # fmt: skip
     name = made.conversation.name
     assert list(made.conversation.tool_policy.allowed_tools) == ["servers/calc/tools/-"]
-    own = A.GetMcpGrantRequest(name=f"{ivy}/mcpGrant")
+    own = assistant_pb2.GetMcpGrantRequest(name=f"{ivy}/mcpGrant")
     nothing = (await user.GetMcpGrant(own)).mcp_grant
     assert (nothing.name, list(nothing.allowed_tools)) == (f"{ivy}/mcpGrant", [])
     assert not nothing.HasField("update_time")
@@ -136,9 +146,9 @@ async def test_grants_are_made_by_admins_and_bound_every_conversation(
     assert granted.update_time.seconds > 0
     assert (await user.GetMcpGrant(own)).mcp_grant == granted
     assert await usable(user, name) == ["servers/calc/tools/add", "servers/calc/tools/lookup"]
-    narrowed = A.Conversation(name=name, tool_policy=A.ToolPolicy(
+    narrowed = assistant_pb2.Conversation(name=name, tool_policy=assistant_pb2.ToolPolicy(
         allowed_tools=["servers/calc/tools/add", "servers/calc/tools/slow"]))  # fmt: skip
-    await user.UpdateConversation(A.UpdateConversationRequest(conversation=narrowed))
+    await user.UpdateConversation(assistant_pb2.UpdateConversationRequest(conversation=narrowed))
     assert await usable(user, name) == ["servers/calc/tools/add"]  # `slow` was not granted
     assert (await admin.GetMcpGrant(own)).mcp_grant == granted
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -152,8 +162,10 @@ async def test_grants_are_made_by_admins_and_bound_every_conversation(
 
 
 async def test_a_bad_grant_names_every_bad_field(admin: User) -> None:
-    request = A.UpdateMcpGrantRequest(
-        mcp_grant=A.McpGrant(name="users/x", allowed_tools=["servers/calc/tools/-", "calc"]),
+    request = assistant_pb2.UpdateMcpGrantRequest(
+        mcp_grant=assistant_pb2.McpGrant(
+            name="users/x", allowed_tools=["servers/calc/tools/-", "calc"]
+        ),
         update_mask=field_mask_pb2.FieldMask(paths=["allowed_tools", "name"]),
     )
     with pytest.raises(grpc.aio.AioRpcError) as caught:

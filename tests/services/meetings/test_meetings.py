@@ -34,7 +34,6 @@ from voka.meetings.v1 import events_pb2, meeting_pb2, meetings_pb2, meetings_pb2
 from voka.server import start
 
 m = meetings_pb2
-M = meeting_pb2
 JITSI = "https://jitsi.example.org/"
 T0 = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
 
@@ -63,12 +62,12 @@ def at(hours: float) -> timestamp_pb2.Timestamp:
     return stamp
 
 
-def person(name: str, email: str = "", user: str = "", **fields) -> M.Participant:
-    return M.Participant(display_name=name, email=email, user=user, **fields)
+def person(name: str, email: str = "", user: str = "", **fields) -> meeting_pb2.Participant:
+    return meeting_pb2.Participant(display_name=name, email=email, user=user, **fields)
 
 
-async def new_meeting(user: User, hours: float = 0, **fields) -> M.Meeting:
-    meeting = M.Meeting(**{"title": "Kick-off", "start_time": at(hours)} | fields)
+async def new_meeting(user: User, hours: float = 0, **fields) -> meeting_pb2.Meeting:
+    meeting = meeting_pb2.Meeting(**{"title": "Kick-off", "start_time": at(hours)} | fields)
     return (await user.CreateMeeting(m.CreateMeetingRequest(meeting=meeting))).meeting
 
 
@@ -82,21 +81,21 @@ async def test_schedule_a_meeting_with_an_unguessable_jitsi_room(alice: User):
     assert created.name.startswith("meetings/")
     assert created.organizer == "users/alice"
     assert created.project == project.name
-    assert created.state == M.MEETING_STATE_SCHEDULED
+    assert created.state == meeting_pb2.MEETING_STATE_SCHEDULED
     assert created.end_time.ToDatetime(UTC) == T0 + timedelta(hours=1)
     assert created.room_url == JITSI + created.room_name
     assert len(created.room_name) >= 32
     assert created.room_name != other.room_name
     assert [p.display_name for p in created.participants] == ["Bob", "Eve"]
-    assert created.participants[0].role == M.PARTICIPANT_ROLE_ATTENDEE
-    assert created.participants[0].presence == M.PARTICIPANT_PRESENCE_INVITED
+    assert created.participants[0].role == meeting_pb2.PARTICIPANT_ROLE_ATTENDEE
+    assert created.participants[0].presence == meeting_pb2.PARTICIPANT_PRESENCE_INVITED
     got = await alice.GetMeeting(m.GetMeetingRequest(name=created.name))
     assert got.meeting == created
 
 
 async def test_bad_fields_are_named(alice: User, bob: User):
     bobs = await new_project(bob)
-    meeting = M.Meeting(
+    meeting = meeting_pb2.Meeting(
         title="",
         start_time=at(2),
         end_time=at(1),
@@ -113,7 +112,7 @@ async def test_bad_fields_are_named(alice: User, bob: User):
         "meeting.participants[0].email",
         "meeting.participants[1].user",
     }
-    no_start = M.Meeting(title="x")
+    no_start = meeting_pb2.Meeting(title="x")
     assert await bad_fields(alice.CreateMeeting(m.CreateMeetingRequest(meeting=no_start))) == {
         "meeting.start_time"
     }
@@ -134,7 +133,7 @@ async def test_other_users_never_see_a_meeting(alice: User, bob: User):
     await failure(bob.DeleteMeeting(m.DeleteMeetingRequest(name=name)), not_found)
     await failure(bob.JoinMeeting(m.JoinMeetingRequest(name=name)), not_found)
     update = m.UpdateMeetingRequest(
-        meeting=M.Meeting(name=name, title="mine"), update_mask=mask("title")
+        meeting=meeting_pb2.Meeting(name=name, title="mine"), update_mask=mask("title")
     )
     await failure(bob.UpdateMeeting(update), not_found)
     await failure(bob.GetTranscript(m.GetTranscriptRequest(name=f"{name}/transcript")), not_found)
@@ -149,31 +148,31 @@ async def test_participants_see_and_join_but_do_not_manage(alice: User, bob: Use
     assert seen.meeting.title == "Kick-off"
     assert [x.name for x in (await bob.ListMeetings(m.ListMeetingsRequest())).meetings] == [name]
     update = m.UpdateMeetingRequest(
-        meeting=M.Meeting(name=name, title="x"), update_mask=mask("title")
+        meeting=meeting_pb2.Meeting(name=name, title="x"), update_mask=mask("title")
     )
     await failure(bob.UpdateMeeting(update), grpc.StatusCode.PERMISSION_DENIED)
 
     joined = await bob.JoinMeeting(m.JoinMeetingRequest(name=name, display_name="Bobby"))
     assert joined.room_url == JITSI + meeting.room_name
     assert joined.jitsi_domain == JITSI
-    assert joined.participant.presence == M.PARTICIPANT_PRESENCE_JOINED
+    assert joined.participant.presence == meeting_pb2.PARTICIPANT_PRESENCE_JOINED
     assert joined.participant.display_name == "Bobby"
     host = await alice.JoinMeeting(m.JoinMeetingRequest(name=name))
-    assert host.participant.role == M.PARTICIPANT_ROLE_HOST  # the organizer, not invited
+    assert host.participant.role == meeting_pb2.PARTICIPANT_ROLE_HOST  # the organizer, not invited
     started = (await alice.GetMeeting(m.GetMeetingRequest(name=name))).meeting
-    assert started.state == M.MEETING_STATE_IN_PROGRESS
+    assert started.state == meeting_pb2.MEETING_STATE_IN_PROGRESS
     assert started.HasField("actual_start_time")
 
     left = await bob.LeaveMeeting(m.LeaveMeetingRequest(name=name))
-    assert left.participant.presence == M.PARTICIPANT_PRESENCE_LEFT
-    assert left.meeting_state == M.MEETING_STATE_IN_PROGRESS
+    assert left.participant.presence == meeting_pb2.PARTICIPANT_PRESENCE_LEFT
+    assert left.meeting_state == meeting_pb2.MEETING_STATE_IN_PROGRESS
     last = await alice.LeaveMeeting(m.LeaveMeetingRequest(name=name))
-    assert last.meeting_state == M.MEETING_STATE_ENDED
+    assert last.meeting_state == meeting_pb2.MEETING_STATE_ENDED
     await failure(
         alice.LeaveMeeting(m.LeaveMeetingRequest(name=name)), grpc.StatusCode.FAILED_PRECONDITION
     )
     ended = (await bob.GetMeeting(m.GetMeetingRequest(name=name))).meeting
-    assert ended.state == M.MEETING_STATE_ENDED
+    assert ended.state == meeting_pb2.MEETING_STATE_ENDED
     assert ended.HasField("actual_end_time")
 
 
@@ -197,15 +196,15 @@ async def test_invitations_merge_by_email_or_account_and_can_be_withdrawn(alice:
         m.AddMeetingParticipantsRequest(
             meeting=meeting.name,
             participants=[
-                person("Eve E.", "EVE@example.com", role=M.PARTICIPANT_ROLE_HOST),
+                person("Eve E.", "EVE@example.com", role=meeting_pb2.PARTICIPANT_ROLE_HOST),
                 person("Carl", user="users/carl"),
             ],
         )
     )
     people = added.meeting.participants
     assert [(p.display_name, p.role) for p in people] == [
-        ("Eve E.", M.PARTICIPANT_ROLE_HOST),
-        ("Carl", M.PARTICIPANT_ROLE_ATTENDEE),
+        ("Eve E.", meeting_pb2.PARTICIPANT_ROLE_HOST),
+        ("Carl", meeting_pb2.PARTICIPANT_ROLE_ATTENDEE),
     ]
     bad = m.RemoveMeetingParticipantsRequest(
         meeting=meeting.name, participants=[f"{meeting.name}/participants/nobody", "x"]
@@ -223,17 +222,17 @@ async def test_invitations_merge_by_email_or_account_and_can_be_withdrawn(alice:
 
 async def test_update_with_a_mask_and_checks_against_the_stored_meeting(alice: User, bob: User):
     meeting = await new_meeting(alice, description="agenda")
-    change = M.Meeting(name=meeting.name, title="Review", description="ignored")
+    change = meeting_pb2.Meeting(name=meeting.name, title="Review", description="ignored")
     updated = await alice.UpdateMeeting(
         m.UpdateMeetingRequest(meeting=change, update_mask=mask("title"))
     )
     assert (updated.meeting.title, updated.meeting.description) == ("Review", "agenda")
-    late = M.Meeting(name=meeting.name, end_time=at(-1))
+    late = meeting_pb2.Meeting(name=meeting.name, end_time=at(-1))
     assert await bad_fields(
         alice.UpdateMeeting(m.UpdateMeetingRequest(meeting=late, update_mask=mask("end_time")))
     ) == {"meeting.end_time"}
     bobs = await new_project(bob)
-    moved = M.Meeting(name=meeting.name, project=bobs.name)
+    moved = meeting_pb2.Meeting(name=meeting.name, project=bobs.name)
     assert await bad_fields(
         alice.UpdateMeeting(
             m.UpdateMeetingRequest(meeting=moved, update_mask=mask("project", "state"))
@@ -287,26 +286,28 @@ async def test_a_meeting_two_hours_past_its_end_reads_as_ended(alice: User):
     moved = (await new_meeting(alice, start_time=hours_ago(5))).name
     recent = (await new_meeting(alice, start_time=hours_ago(2))).name  # ended 1 h ago
     assert [await state(alice, n) for n in (lapsed, moved, recent)] == [
-        M.MEETING_STATE_ENDED, M.MEETING_STATE_ENDED, M.MEETING_STATE_SCHEDULED,
-    ]  # fmt: skip
+        meeting_pb2.MEETING_STATE_ENDED,
+        meeting_pb2.MEETING_STATE_ENDED,
+        meeting_pb2.MEETING_STATE_SCHEDULED,
+    ]
 
     async def listed(wanted: int) -> set[str]:
         reply = await alice.ListMeetings(m.ListMeetingsRequest(state=wanted))
         return {x.name for x in reply.meetings}
 
-    assert await listed(M.MEETING_STATE_ENDED) == {lapsed, moved}
-    assert await listed(M.MEETING_STATE_SCHEDULED) == {recent}
+    assert await listed(meeting_pb2.MEETING_STATE_ENDED) == {lapsed, moved}
+    assert await listed(meeting_pb2.MEETING_STATE_SCHEDULED) == {recent}
 
     await alice.JoinMeeting(m.JoinMeetingRequest(name=lapsed))  # a join brings it back
-    assert await state(alice, lapsed) == M.MEETING_STATE_IN_PROGRESS
-    assert await listed(M.MEETING_STATE_IN_PROGRESS) == {lapsed}
+    assert await state(alice, lapsed) == meeting_pb2.MEETING_STATE_IN_PROGRESS
+    assert await listed(meeting_pb2.MEETING_STATE_IN_PROGRESS) == {lapsed}
     left = await alice.LeaveMeeting(m.LeaveMeetingRequest(name=lapsed))
-    assert left.meeting_state == M.MEETING_STATE_ENDED
-    later = M.Meeting(name=moved, start_time=at(1), end_time=at(2))  # so does a new time
+    assert left.meeting_state == meeting_pb2.MEETING_STATE_ENDED
+    later = meeting_pb2.Meeting(name=moved, start_time=at(1), end_time=at(2))  # so does a new time
     await alice.UpdateMeeting(
         m.UpdateMeetingRequest(meeting=later, update_mask=mask("start_time", "end_time"))
     )
-    assert await state(alice, moved) == M.MEETING_STATE_SCHEDULED
+    assert await state(alice, moved) == meeting_pb2.MEETING_STATE_SCHEDULED
 
 
 async def test_the_grace_after_the_end_is_a_setting(
@@ -318,9 +319,11 @@ async def test_the_grace_after_the_end_is_a_setting(
             alice = User(meetings_pb2_grpc.MeetingsServiceStub(channel),
                          tokens.metadata(subject="users/alice"))  # fmt: skip
             name = (await new_meeting(alice, start_time=hours_ago(2))).name
-            assert await state(alice, name) == M.MEETING_STATE_ENDED
+            assert await state(alice, name) == meeting_pb2.MEETING_STATE_ENDED
             await alice.JoinMeeting(m.JoinMeetingRequest(name=name))
-            assert await state(alice, name) == M.MEETING_STATE_ENDED  # nobody joined since
+            assert (
+                await state(alice, name) == meeting_pb2.MEETING_STATE_ENDED
+            )  # nobody joined since
     finally:
         await running.stop()
 
@@ -336,7 +339,7 @@ async def test_upload_refuses_what_is_not_audio_and_stores_the_rest(alice: User)
         grpc.StatusCode.NOT_FOUND,
     )
     stored = (await upload(alice, name, wav())).recording
-    assert stored.state == M.RECORDING_STATE_UPLOADED
+    assert stored.state == meeting_pb2.RECORDING_STATE_UPLOADED
     assert stored.content_type == "audio/wav"
     assert stored.size_bytes == len(wav())
     assert stored.uploader == "users/alice"
@@ -344,9 +347,9 @@ async def test_upload_refuses_what_is_not_audio_and_stores_the_rest(alice: User)
     listed = await alice.ListRecordings(m.ListRecordingsRequest(parent=name))
     assert [r.name for r in listed.recordings] == [stored.name]
     transcript = await alice.GetTranscript(m.GetTranscriptRequest(name=f"{name}/transcript"))
-    assert transcript.transcript.state == M.PROCESSING_STATE_RUNNING
+    assert transcript.transcript.state == meeting_pb2.PROCESSING_STATE_RUNNING
     summary = await alice.GetSummary(m.GetSummaryRequest(name=f"{name}/summary"))
-    assert summary.summary.state == M.PROCESSING_STATE_PENDING
+    assert summary.summary.state == meeting_pb2.PROCESSING_STATE_PENDING
     await failure(
         alice.RegenerateSummary(m.RegenerateSummaryRequest(name=name)),
         grpc.StatusCode.FAILED_PRECONDITION,

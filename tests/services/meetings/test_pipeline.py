@@ -40,7 +40,6 @@ from voka.speech.v1 import speech_pb2, speech_pb2_grpc
 
 pytestmark = pytest.mark.integration
 m = meetings_pb2
-M = meeting_pb2
 
 
 @dataclass
@@ -103,7 +102,7 @@ def ana(mesh: Mesh, tokens: TokenFactory, ana_subject: str) -> User:
     return User(mesh.meetings, tokens.metadata(subject=ana_subject))
 
 
-async def upload(user: User, parent: str, audio: bytes) -> M.Recording:
+async def upload(user: User, parent: str, audio: bytes) -> meeting_pb2.Recording:
     async def messages():
         yield m.UploadRecordingRequest(
             parent=parent,
@@ -118,8 +117,10 @@ async def upload(user: User, parent: str, audio: bytes) -> M.Recording:
     return (await user.UploadRecording(messages())).recording
 
 
-async def new_meeting(user: User) -> M.Meeting:
-    meeting = M.Meeting(title="Finance sync", participants=[M.Participant(display_name="Ana")])
+async def new_meeting(user: User) -> meeting_pb2.Meeting:
+    meeting = meeting_pb2.Meeting(
+        title="Finance sync", participants=[meeting_pb2.Participant(display_name="Ana")]
+    )
     meeting.start_time.GetCurrentTime()
     return (await user.CreateMeeting(m.CreateMeetingRequest(meeting=meeting))).meeting
 
@@ -133,21 +134,24 @@ async def test_upload_is_transcribed_then_summarised(
 ):
     meeting = await new_meeting(ana)
     recording = await upload(ana, meeting.name, piper_clip.wav)
-    assert recording.state == M.RECORDING_STATE_UPLOADED
+    assert recording.state == meeting_pb2.RECORDING_STATE_UPLOADED
     name = meeting.name
 
     async def summarised() -> bool:
         reply = await ana.GetSummary(m.GetSummaryRequest(name=f"{name}/summary"))
-        return reply.summary.state in (M.PROCESSING_STATE_COMPLETED, M.PROCESSING_STATE_FAILED)
+        return reply.summary.state in (
+            meeting_pb2.PROCESSING_STATE_COMPLETED,
+            meeting_pb2.PROCESSING_STATE_FAILED,
+        )
 
     await eventually(summarised, within=180)
     transcript = await ana.GetTranscript(m.GetTranscriptRequest(name=f"{name}/transcript"))
-    assert transcript.transcript.state == M.PROCESSING_STATE_COMPLETED
+    assert transcript.transcript.state == meeting_pb2.PROCESSING_STATE_COMPLETED
     assert "report" in transcript.transcript.text.lower()
     assert transcript.transcript.segments[0].recording == recording.name
     assert transcript.transcript.word_count > 5
     stored = (await ana.GetRecording(m.GetRecordingRequest(name=recording.name))).recording
-    assert stored.state == M.RECORDING_STATE_TRANSCRIBED
+    assert stored.state == meeting_pb2.RECORDING_STATE_TRANSCRIBED
     assert stored.transcription.startswith("transcriptions/")
     assert stored.duration.seconds > 0
     speech = User(mesh.speech, tokens.metadata(subject=ana_subject))
@@ -156,23 +160,23 @@ async def test_upload_is_transcribed_then_summarised(
     )
     assert job.transcription.owner == ana_subject  # counted against ana's limits and quotas
     summary = (await ana.GetSummary(m.GetSummaryRequest(name=f"{name}/summary"))).summary
-    assert summary.state == M.PROCESSING_STATE_COMPLETED, summary.error
+    assert summary.state == meeting_pb2.PROCESSING_STATE_COMPLETED, summary.error
     assert summary.revision == 1
     assert summary.model  # which model wrote it
     assert summary.text or summary.key_points  # whatever the tiny model said, parsed
     seen = (await ana.GetMeeting(m.GetMeetingRequest(name=name))).meeting
     assert seen.recording_count == 1
-    assert seen.transcript_state == M.PROCESSING_STATE_COMPLETED
+    assert seen.transcript_state == meeting_pb2.PROCESSING_STATE_COMPLETED
 
     again = await ana.RegenerateSummary(
         m.RegenerateSummaryRequest(name=name, instructions="Focus on deadlines.")
     )
-    assert again.summary.state == M.PROCESSING_STATE_RUNNING
+    assert again.summary.state == meeting_pb2.PROCESSING_STATE_RUNNING
     assert again.summary.revision == 2
 
     async def regenerated() -> bool:
         reply = await ana.GetSummary(m.GetSummaryRequest(name=f"{name}/summary"))
-        return reply.summary.state == M.PROCESSING_STATE_COMPLETED
+        return reply.summary.state == meeting_pb2.PROCESSING_STATE_COMPLETED
 
     await eventually(regenerated, within=120)
 
@@ -190,7 +194,7 @@ async def test_a_redelivered_completion_has_its_effect_once(
 
     async def transcribed() -> bool:
         reply = await ana.GetRecording(m.GetRecordingRequest(name=recording.name))
-        return reply.recording.state == M.RECORDING_STATE_TRANSCRIBED
+        return reply.recording.state == meeting_pb2.RECORDING_STATE_TRANSCRIBED
 
     await eventually(transcribed, within=120)
     before = await ana.GetTranscript(m.GetTranscriptRequest(name=f"{name}/transcript"))

@@ -31,7 +31,6 @@ from voka.speech.v1 import events_pb2 as speech_events
 from voka.speech.v1 import speech_pb2
 
 m = meetings_pb2
-M = meeting_pb2
 Requested = events_pb2.SummaryRequestedEvent
 
 
@@ -82,7 +81,10 @@ async def test_a_summary_regenerated_while_nats_is_down_is_requested_when_it_is_
         name = await seed_meeting(alice, running, "", "Launch review")  # revision 1, COMPLETED
         await asyncio.to_thread(nats_server.stop)  # off the loop, so the client sees it go
         reply = await alice.RegenerateSummary(m.RegenerateSummaryRequest(name=name))
-    assert (reply.summary.state, reply.summary.revision) == (M.PROCESSING_STATE_RUNNING, 2)
+    assert (reply.summary.state, reply.summary.revision) == (
+        meeting_pb2.PROCESSING_STATE_RUNNING,
+        2,
+    )
     request = await requested_after_restart(with_nats, nats_server, name)
     assert (request.revision, request.trigger) == (2, events_pb2.SUMMARY_TRIGGER_REGENERATE)
 
@@ -91,7 +93,7 @@ async def test_a_summary_the_pipeline_requests_while_nats_is_down_is_requested_w
     with_nats: Settings, nats_server: NatsServer, tokens: TokenFactory
 ) -> None:
     async with serving(with_nats, tokens) as (running, alice):
-        meeting = M.Meeting(title="Finance sync")
+        meeting = meeting_pb2.Meeting(title="Finance sync")
         meeting.start_time.GetCurrentTime()
         name = (await alice.CreateMeeting(m.CreateMeetingRequest(meeting=meeting))).meeting.name
         recording = await transcribing(running, name.removeprefix("meetings/"))
@@ -100,7 +102,10 @@ async def test_a_summary_the_pipeline_requests_while_nats_is_down_is_requested_w
         # so the waiting summary is requested.
         await take_result(running, completed(recording))
         summary = await alice.GetSummary(m.GetSummaryRequest(name=f"{name}/summary"))
-    assert (summary.summary.state, summary.summary.revision) == (M.PROCESSING_STATE_RUNNING, 1)
+    assert (summary.summary.state, summary.summary.revision) == (
+        meeting_pb2.PROCESSING_STATE_RUNNING,
+        1,
+    )
     request = await requested_after_restart(with_nats, nats_server, name)
     assert (request.revision, request.trigger) == (
         1,
@@ -114,12 +119,26 @@ async def transcribing(running: Running, meeting_id: str) -> str:
     assert running.resources.sessions is not None
     recording_id, at = f"r{meeting_id[:20]}", datetime.now(UTC)
     async with Database(running.resources.sessions).transaction() as stores:
-        await stores.recordings.add(RecordingRecord(
-            id=recording_id, meeting_id=meeting_id, uploader="users/alice", file_name="a.wav",
-            content_type="audio/wav", size_bytes=1, sha256="0", path="/none", duration_ms=None,
-            language="en", state=M.RECORDING_STATE_TRANSCRIBING, transcription="", error="",
-            meeting_offset_ms=0, summarize=True, create_time=at,
-        ))  # fmt: skip
+        await stores.recordings.add(
+            RecordingRecord(
+                id=recording_id,
+                meeting_id=meeting_id,
+                uploader="users/alice",
+                file_name="a.wav",
+                content_type="audio/wav",
+                size_bytes=1,
+                sha256="0",
+                path="/none",
+                duration_ms=None,
+                language="en",
+                state=meeting_pb2.RECORDING_STATE_TRANSCRIBING,
+                transcription="",
+                error="",
+                meeting_offset_ms=0,
+                summarize=True,
+                create_time=at,
+            )
+        )
         await stores.summaries.put(pending_summary(meeting_id, None))
     return f"meetings/{meeting_id}/recordings/{recording_id}"
 

@@ -16,9 +16,8 @@ from grpc_status import rpc_status
 from services.speech import audio
 from voka.speech.v1 import speech_pb2, speech_pb2_grpc
 
-S = speech_pb2
-FINAL = {S.TRANSCRIPTION_STATE_SUCCEEDED, S.TRANSCRIPTION_STATE_FAILED,
-         S.TRANSCRIPTION_STATE_CANCELLED}  # fmt: skip
+FINAL = {speech_pb2.TRANSCRIPTION_STATE_SUCCEEDED, speech_pb2.TRANSCRIPTION_STATE_FAILED,
+         speech_pb2.TRANSCRIPTION_STATE_CANCELLED}  # fmt: skip
 
 
 def violations(err: grpc.aio.AioRpcError) -> dict[str, str]:
@@ -52,7 +51,7 @@ async def wait_state(
     """Poll GetTranscription until the job is in `state`."""
     async with asyncio.timeout(seconds):
         while True:
-            request = S.GetTranscriptionRequest(name=name)
+            request = speech_pb2.GetTranscriptionRequest(name=name)
             if (
                 await stub.GetTranscription(request, metadata=metadata)
             ).transcription.state == state:
@@ -69,7 +68,7 @@ async def wait_final(
     """Poll GetTranscription until the job reaches a final state."""
     async with asyncio.timeout(seconds):
         while True:
-            reply = await stub.GetTranscription(S.GetTranscriptionRequest(name=name),
+            reply = await stub.GetTranscription(speech_pb2.GetTranscriptionRequest(name=name),
                                                 metadata=metadata)  # fmt: skip
             if reply.transcription.state in FINAL:
                 return reply.transcription

@@ -14,8 +14,7 @@ from tests.services.speech.conftest import Clip
 from tests.services.speech.rpc import upload, wait_final
 from tools.processes import NatsServer
 from voka.server import Running
-from voka.speech.v1 import speech_pb2 as S
-from voka.speech.v1 import speech_pb2_grpc
+from voka.speech.v1 import speech_pb2, speech_pb2_grpc
 
 
 async def test_deleted_user_jobs_and_samples_are_erased(
@@ -29,15 +28,21 @@ async def test_deleted_user_jobs_and_samples_are_erased(
     for metadata in users.values():
         job = await stub.CreateTranscription(upload(piper_clip.wav), metadata=metadata)
         await wait_final(stub, job.transcription.name, metadata)
-        sample = S.CreateVoiceSampleRequest(body=httpbody_pb2.HttpBody(data=piper_clip.wav))
+        sample = speech_pb2.CreateVoiceSampleRequest(
+            body=httpbody_pb2.HttpBody(data=piper_clip.wav)
+        )
         await stub.CreateVoiceSample(sample, metadata=metadata)
     files = stored_files(service)
 
     await announce_user_deleted(nats.url, "users/gone-erasure")
 
     async def counts(metadata: object) -> tuple[int, int]:
-        jobs = await stub.ListTranscriptions(S.ListTranscriptionsRequest(), metadata=metadata)
-        samples = await stub.ListVoiceSamples(S.ListVoiceSamplesRequest(), metadata=metadata)
+        jobs = await stub.ListTranscriptions(
+            speech_pb2.ListTranscriptionsRequest(), metadata=metadata
+        )
+        samples = await stub.ListVoiceSamples(
+            speech_pb2.ListVoiceSamplesRequest(), metadata=metadata
+        )
         return jobs.total_size, samples.total_size
 
     async def erased() -> bool:

@@ -19,7 +19,6 @@ from tools.processes import NatsServer
 from voka.speech.v1 import events_pb2, speech_pb2
 
 pytestmark = pytest.mark.integration
-S = speech_pb2
 
 
 async def test_job_succeeds_publishes_completed_and_watch_follows_it(
@@ -35,20 +34,20 @@ async def test_job_succeeds_publishes_completed_and_watch_follows_it(
     await client.subscribe("voka.speech.transcription.completed", cb=on_completed)
     created = await stub.CreateTranscription(
         upload(piper_clip.wav, file_name="memo.wav", external_reference="meetings/m1",
-               config=S.RecognitionConfig(word_timestamps=True)),
+               config=speech_pb2.RecognitionConfig(word_timestamps=True)),
         metadata=me,
     )  # fmt: skip
     job = created.transcription
-    assert job.state == S.TRANSCRIPTION_STATE_QUEUED
+    assert job.state == speech_pb2.TRANSCRIPTION_STATE_QUEUED
     assert (job.owner, job.content_type, job.size_bytes) == (
         "users/alice",
         "audio/wav",
         len(piper_clip.wav),
     )
     seen = [m.transcription async for m in stub.WatchTranscription(
-        S.WatchTranscriptionRequest(name=job.name), metadata=me)]  # fmt: skip
+        speech_pb2.WatchTranscriptionRequest(name=job.name), metadata=me)]  # fmt: skip
     final = seen[-1]
-    assert final.state == S.TRANSCRIPTION_STATE_SUCCEEDED
+    assert final.state == speech_pb2.TRANSCRIPTION_STATE_SUCCEEDED
     assert wer(piper_clip.text, final.result.text) <= 0.1, final.result.text
     assert final.result.segments
     assert final.result.segments[0].words  # the last message is FULL
@@ -70,7 +69,7 @@ async def test_corrupt_audio_fails_once_with_the_reason(stub, tokens: TokenFacto
     me = tokens.metadata(subject="users/alice")
     created = await stub.CreateTranscription(upload(b"OggS" + bytes(range(256)) * 40), metadata=me)
     final = await wait_final(stub, created.transcription.name, me)
-    assert final.state == S.TRANSCRIPTION_STATE_FAILED
+    assert final.state == speech_pb2.TRANSCRIPTION_STATE_FAILED
     assert final.error.code == code_pb2.INVALID_ARGUMENT
     assert "corrupt" in final.error.message
     assert final.attempts == 1
@@ -89,32 +88,38 @@ async def test_cancel_queued_and_running_jobs_then_delete(
     long = long_wav(piper_clip.audio.samples, piper_clip_2.audio.samples, times=8)
     running = (await stub.CreateTranscription(upload(long), metadata=me)).transcription
     queued = (await stub.CreateTranscription(upload(piper_clip.wav), metadata=me)).transcription
-    await wait_state(stub, running.name, me, S.TRANSCRIPTION_STATE_RUNNING)
+    await wait_state(stub, running.name, me, speech_pb2.TRANSCRIPTION_STATE_RUNNING)
     gone = await stub.CancelTranscription(
-        S.CancelTranscriptionRequest(name=queued.name, reason="not needed"), metadata=me
+        speech_pb2.CancelTranscriptionRequest(name=queued.name, reason="not needed"), metadata=me
     )
-    assert gone.transcription.state == S.TRANSCRIPTION_STATE_CANCELLED
+    assert gone.transcription.state == speech_pb2.TRANSCRIPTION_STATE_CANCELLED
     assert gone.transcription.error.message == "not needed"
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.DeleteTranscription(S.DeleteTranscriptionRequest(name=running.name), metadata=me)
+        await stub.DeleteTranscription(
+            speech_pb2.DeleteTranscriptionRequest(name=running.name), metadata=me
+        )
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    asked = await stub.CancelTranscription(S.CancelTranscriptionRequest(name=running.name),
+    asked = await stub.CancelTranscription(speech_pb2.CancelTranscriptionRequest(name=running.name),
                                            metadata=me)  # fmt: skip
     assert asked.transcription.cancel_requested
     final = await wait_final(stub, running.name, me)
-    assert final.state == S.TRANSCRIPTION_STATE_CANCELLED
+    assert final.state == speech_pb2.TRANSCRIPTION_STATE_CANCELLED
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.CancelTranscription(S.CancelTranscriptionRequest(name=queued.name), metadata=me)
+        await stub.CancelTranscription(
+            speech_pb2.CancelTranscriptionRequest(name=queued.name), metadata=me
+        )
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     for name in (running.name, queued.name):
-        await stub.DeleteTranscription(S.DeleteTranscriptionRequest(name=name), metadata=me)
+        await stub.DeleteTranscription(
+            speech_pb2.DeleteTranscriptionRequest(name=name), metadata=me
+        )
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await _get(stub, queued.name, me)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-async def _get(stub, name: str, metadata) -> S.Transcription:
-    return (await stub.GetTranscription(S.GetTranscriptionRequest(name=name),
+async def _get(stub, name: str, metadata) -> speech_pb2.Transcription:
+    return (await stub.GetTranscription(speech_pb2.GetTranscriptionRequest(name=name),
                                         metadata=metadata)).transcription  # fmt: skip
 
 
@@ -140,24 +145,30 @@ async def test_jobs_are_private_to_their_owner_and_admins_see_all(
         await _get(stub, names[0], grace)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.CancelTranscription(S.CancelTranscriptionRequest(name=names[0]), metadata=grace)
+        await stub.CancelTranscription(
+            speech_pb2.CancelTranscriptionRequest(name=names[0]), metadata=grace
+        )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     assert (
-        await stub.ListTranscriptions(S.ListTranscriptionsRequest(), metadata=grace)
+        await stub.ListTranscriptions(speech_pb2.ListTranscriptionsRequest(), metadata=grace)
     ).total_size == 0
-    page = await stub.ListTranscriptions(S.ListTranscriptionsRequest(page_size=2), metadata=frank)
+    page = await stub.ListTranscriptions(
+        speech_pb2.ListTranscriptionsRequest(page_size=2), metadata=frank
+    )
     rest = await stub.ListTranscriptions(
-        S.ListTranscriptionsRequest(page_size=2, page_token=page.next_page_token), metadata=frank
+        speech_pb2.ListTranscriptionsRequest(page_size=2, page_token=page.next_page_token),
+        metadata=frank,
     )
     assert [t.name for t in [*page.transcriptions, *rest.transcriptions]] == names[::-1]
     assert page.total_size == 3
     assert not rest.next_page_token
     admin = tokens.metadata(subject="users/root", roles=("user", "admin"))
-    franks = await stub.ListTranscriptions(S.ListTranscriptionsRequest(owner="users/frank"),
-                                           metadata=admin)  # fmt: skip
+    franks = await stub.ListTranscriptions(
+        speech_pb2.ListTranscriptionsRequest(owner="users/frank"), metadata=admin
+    )
     assert franks.total_size == 3
     by_reference = await stub.ListTranscriptions(
-        S.ListTranscriptionsRequest(external_reference="r1"), metadata=frank
+        speech_pb2.ListTranscriptionsRequest(external_reference="r1"), metadata=frank
     )
     assert [t.name for t in by_reference.transcriptions] == [names[1]]
     for name in names:

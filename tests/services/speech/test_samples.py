@@ -15,11 +15,10 @@ from tests.services.speech.rpc import violations
 from voka.speech.v1 import speech_pb2
 
 pytestmark = pytest.mark.integration
-S = speech_pb2
 
 
-def sample(data: bytes, **fields: object) -> S.CreateVoiceSampleRequest:
-    return S.CreateVoiceSampleRequest(body=httpbody_pb2.HttpBody(data=data), **fields)
+def sample(data: bytes, **fields: object) -> speech_pb2.CreateVoiceSampleRequest:
+    return speech_pb2.CreateVoiceSampleRequest(body=httpbody_pb2.HttpBody(data=data), **fields)
 
 
 async def test_sample_lifecycle_for_its_owner(stub, tokens: TokenFactory, piper_clip: Clip):
@@ -41,21 +40,21 @@ async def test_sample_lifecycle_for_its_owner(stub, tokens: TokenFactory, piper_
     )
     assert (created.quota.sample_count, created.quota.max_sample_count) == (1, 3)
     assert created.quota.used_bytes == len(piper_clip.wav)
-    got = await stub.GetVoiceSample(S.GetVoiceSampleRequest(name=made.name), metadata=me)
+    got = await stub.GetVoiceSample(speech_pb2.GetVoiceSampleRequest(name=made.name), metadata=me)
     assert got.voice_sample == made
-    download = await stub.DownloadVoiceSample(S.DownloadVoiceSampleRequest(name=made.name),
+    download = await stub.DownloadVoiceSample(speech_pb2.DownloadVoiceSampleRequest(name=made.name),
                                               metadata=me)  # fmt: skip
     assert (download.content_type, download.data) == ("audio/wav", piper_clip.wav)
     changed = made.__class__(name=made.name, display_name="Reading", language="en-US")
     updated = await stub.UpdateVoiceSample(
-        S.UpdateVoiceSampleRequest(voice_sample=changed,
+        speech_pb2.UpdateVoiceSampleRequest(voice_sample=changed,
                                    update_mask=field_mask_pb2.FieldMask(paths=["display_name"])),
         metadata=me,
     )  # fmt: skip
     assert (updated.voice_sample.display_name, updated.voice_sample.language) == ("Reading", "en")
     assert updated.voice_sample.description == "my voice"
-    await stub.DeleteVoiceSample(S.DeleteVoiceSampleRequest(name=made.name), metadata=me)
-    listed = await stub.ListVoiceSamples(S.ListVoiceSamplesRequest(), metadata=me)
+    await stub.DeleteVoiceSample(speech_pb2.DeleteVoiceSampleRequest(name=made.name), metadata=me)
+    listed = await stub.ListVoiceSamples(speech_pb2.ListVoiceSamplesRequest(), metadata=me)
     assert (listed.total_size, listed.quota.sample_count, listed.quota.used_bytes) == (0, 0, 0)
 
 
@@ -64,20 +63,26 @@ async def test_samples_are_private(stub, tokens: TokenFactory, piper_clip: Clip)
     made = (await stub.CreateVoiceSample(sample(piper_clip.wav, language="en"),
                                          metadata=owner)).voice_sample  # fmt: skip
     calls = [
-        stub.GetVoiceSample(S.GetVoiceSampleRequest(name=made.name), metadata=other),
-        stub.DownloadVoiceSample(S.DownloadVoiceSampleRequest(name=made.name), metadata=other),
-        stub.DeleteVoiceSample(S.DeleteVoiceSampleRequest(name=made.name), metadata=other),
-        stub.UpdateVoiceSample(S.UpdateVoiceSampleRequest(voice_sample=S.VoiceSample(
-            name=made.name, display_name="mine now")), metadata=other),
-    ]  # fmt: skip
+        stub.GetVoiceSample(speech_pb2.GetVoiceSampleRequest(name=made.name), metadata=other),
+        stub.DownloadVoiceSample(
+            speech_pb2.DownloadVoiceSampleRequest(name=made.name), metadata=other
+        ),
+        stub.DeleteVoiceSample(speech_pb2.DeleteVoiceSampleRequest(name=made.name), metadata=other),
+        stub.UpdateVoiceSample(
+            speech_pb2.UpdateVoiceSampleRequest(
+                voice_sample=speech_pb2.VoiceSample(name=made.name, display_name="mine now")
+            ),
+            metadata=other,
+        ),
+    ]
     for call in calls:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await call
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
-    theirs = await stub.ListVoiceSamples(S.ListVoiceSamplesRequest(), metadata=other)
+    theirs = await stub.ListVoiceSamples(speech_pb2.ListVoiceSamplesRequest(), metadata=other)
     assert theirs.total_size == 0
     admin = tokens.metadata(subject="users/root", roles=("admin",))
-    everyone = await stub.ListVoiceSamples(S.ListVoiceSamplesRequest(owner="users/olga"),
+    everyone = await stub.ListVoiceSamples(speech_pb2.ListVoiceSamplesRequest(owner="users/olga"),
                                            metadata=admin)  # fmt: skip
     assert [s.name for s in everyone.voice_samples] == [made.name]
 
@@ -94,9 +99,10 @@ async def test_quota_refuses_the_sample_too_many(stub, tokens: TokenFactory, pip
     assert status is not None
     assert status.details[0].Unpack(failure)
     assert failure.violations[0].subject == "users/quinn"
-    page = await stub.ListVoiceSamples(S.ListVoiceSamplesRequest(page_size=2), metadata=me)
+    page = await stub.ListVoiceSamples(speech_pb2.ListVoiceSamplesRequest(page_size=2), metadata=me)
     rest = await stub.ListVoiceSamples(
-        S.ListVoiceSamplesRequest(page_size=2, page_token=page.next_page_token), metadata=me
+        speech_pb2.ListVoiceSamplesRequest(page_size=2, page_token=page.next_page_token),
+        metadata=me,
     )
     assert len(page.voice_samples) + len(rest.voice_samples) == page.total_size == 3
     assert page.quota.sample_count == page.quota.max_sample_count == 3
@@ -113,8 +119,8 @@ async def test_bad_samples_are_refused(stub, tokens: TokenFactory, piper_clip: C
     made = (await stub.CreateVoiceSample(sample(piper_clip.wav, language="en"),
                                          metadata=me)).voice_sample  # fmt: skip
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.UpdateVoiceSample(S.UpdateVoiceSampleRequest(
-            voice_sample=S.VoiceSample(name=made.name, owner="users/else"),
+        await stub.UpdateVoiceSample(speech_pb2.UpdateVoiceSampleRequest(
+            voice_sample=speech_pb2.VoiceSample(name=made.name, owner="users/else"),
             update_mask=field_mask_pb2.FieldMask(paths=["owner", "display_name"])),
         metadata=me)  # fmt: skip
     found = violations(err.value)

@@ -23,7 +23,6 @@ from voka.pagination import Cursor, Page
 from voka.speech.v1 import speech_pb2
 
 pytestmark = pytest.mark.integration
-S = speech_pb2
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -40,11 +39,18 @@ def new_job(
 ) -> NewTranscription:
     job_id = uuid.uuid4().hex
     return NewTranscription(
-        id=job_id, owner=owner, config=S.RecognitionConfig(language="es"), file_name="a.wav",
-        external_reference="", request_id=request_id, content_type="audio/wav", size_bytes=10,
-        sha256="0" * 64, audio_path=f"uploads/{job_id}",
+        id=job_id,
+        owner=owner,
+        config=speech_pb2.RecognitionConfig(language="es"),
+        file_name="a.wav",
+        external_reference="",
+        request_id=request_id,
+        content_type="audio/wav",
+        size_bytes=10,
+        sha256="0" * 64,
+        audio_path=f"uploads/{job_id}",
         create_time=NOW + timedelta(minutes=minutes),
-    )  # fmt: skip
+    )
 
 
 async def test_a_stale_attempt_cannot_overwrite_the_current_one(sessions):
@@ -53,11 +59,11 @@ async def test_a_stale_attempt_cannot_overwrite_the_current_one(sessions):
     first = await store.start(job.id, "w1", NOW)
     second = await store.start(job.id, "w2", NOW)  # w1 was given up on
     assert (first.attempts, second.attempts, second.worker) == (1, 2, "w2")
-    result = S.TranscriptionResult(text="hola", language="es")
+    result = speech_pb2.TranscriptionResult(text="hola", language="es")
     assert await store.succeed(job.id, 1, result, NOW) is None
     assert await store.progress(job.id, 1, 5.0, 10.0, NOW) is None
     done = await store.succeed(job.id, 2, result, NOW)
-    assert done.state == S.TRANSCRIPTION_STATE_SUCCEEDED
+    assert done.state == speech_pb2.TRANSCRIPTION_STATE_SUCCEEDED
     assert done.result.text == "hola"
     assert done.config.language == "es"
     assert await store.fail(job.id, 2, code_pb2.INTERNAL, "late", NOW) is None
@@ -69,16 +75,16 @@ async def test_cancel_queued_at_once_and_running_by_request(sessions):
     store = TranscriptionStore(sessions)
     queued, _ = await store.create(new_job())
     cancelled = await store.cancel(queued.id, "no", NOW)
-    assert cancelled.state == S.TRANSCRIPTION_STATE_CANCELLED
+    assert cancelled.state == speech_pb2.TRANSCRIPTION_STATE_CANCELLED
     assert (cancelled.error.code, cancelled.error.message) == (code_pb2.CANCELLED, "no")
     running, _ = await store.create(new_job())
     await store.start(running.id, "w", NOW)
     asked = await store.cancel(running.id, "stop", NOW)
-    assert asked.state == S.TRANSCRIPTION_STATE_RUNNING
+    assert asked.state == speech_pb2.TRANSCRIPTION_STATE_RUNNING
     assert asked.cancel_requested
     assert await store.delete(running.id) is None  # not final yet
     stopped = await store.stop_cancelled(running.id, 1, "stop", NOW)
-    assert stopped.state == S.TRANSCRIPTION_STATE_CANCELLED
+    assert stopped.state == speech_pb2.TRANSCRIPTION_STATE_CANCELLED
 
 
 async def test_request_ids_deduplicate_for_a_day_per_owner(sessions):

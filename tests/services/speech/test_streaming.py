@@ -19,7 +19,6 @@ from tests.services.speech.wer import wer
 from voka.speech.v1 import speech_pb2
 
 pytestmark = pytest.mark.integration
-S = speech_pb2
 CHUNK = SAMPLE_RATE // 10  # 100 ms
 
 
@@ -31,14 +30,17 @@ def silence(seconds: float) -> np.ndarray:
     return np.zeros(int(seconds * SAMPLE_RATE), dtype=np.float32)
 
 
-def chunks(data: bytes, size: int = 2 * CHUNK) -> list[S.StreamingRecognizeRequest]:
+def chunks(data: bytes, size: int = 2 * CHUNK) -> list[speech_pb2.StreamingRecognizeRequest]:
     return [
-        S.StreamingRecognizeRequest(audio=data[i : i + size]) for i in range(0, len(data), size)
+        speech_pb2.StreamingRecognizeRequest(audio=data[i : i + size])
+        for i in range(0, len(data), size)
     ]
 
 
-def config(**options: object) -> S.StreamingRecognizeRequest:
-    return S.StreamingRecognizeRequest(config=S.StreamingRecognitionConfig(**options))
+def config(**options: object) -> speech_pb2.StreamingRecognizeRequest:
+    return speech_pb2.StreamingRecognizeRequest(
+        config=speech_pb2.StreamingRecognitionConfig(**options)
+    )
 
 
 async def test_final_arrives_while_audio_continues(
@@ -46,8 +48,10 @@ async def test_final_arrives_while_audio_continues(
 ):
     first_final = asyncio.Event()
 
-    async def requests() -> AsyncIterator[S.StreamingRecognizeRequest]:
-        yield config(interim_results=True, config=S.RecognitionConfig(word_timestamps=True))
+    async def requests() -> AsyncIterator[speech_pb2.StreamingRecognizeRequest]:
+        yield config(
+            interim_results=True, config=speech_pb2.RecognitionConfig(word_timestamps=True)
+        )
         for request in chunks(pcm(np.concatenate([piper_clip.audio.samples, silence(1.0)]))):
             yield request
         await asyncio.wait_for(first_final.wait(), 30)  # the speaker goes on only after it
@@ -67,7 +71,9 @@ async def test_final_arrives_while_audio_continues(
     assert second_start == pytest.approx(piper_clip.audio.duration + 1.0, abs=0.5)
     assert finals[1].words[0].start_offset.ToTimedelta().total_seconds() >= second_start - 0.3
     events = [r.speech_event for r in responses if r.speech_event]
-    assert events == [S.SPEECH_EVENT_SPEECH_STARTED, S.SPEECH_EVENT_SPEECH_ENDED] * 2
+    assert (
+        events == [speech_pb2.SPEECH_EVENT_SPEECH_STARTED, speech_pb2.SPEECH_EVENT_SPEECH_ENDED] * 2
+    )
     partials = [r.result for r in responses if r.result.text and not r.result.is_final]
     assert partials
     assert all(p.segment_index in (0, 1) for p in partials)
@@ -77,7 +83,7 @@ async def test_wav_stream_with_single_utterance_ends_after_the_first_final(
     stub, tokens: TokenFactory, piper_clip: Clip
 ):
     audio = np.concatenate([piper_clip.audio.samples, silence(1.0), piper_clip.audio.samples])
-    requests = [config(encoding=S.AUDIO_ENCODING_WAV, single_utterance=True,
+    requests = [config(encoding=speech_pb2.AUDIO_ENCODING_WAV, single_utterance=True,
                        min_silence_duration=duration_pb2.Duration(nanos=300_000_000)),
                 *chunks(float_to_wav(audio), size=3001)]  # fmt: skip
     responses = [
@@ -86,7 +92,7 @@ async def test_wav_stream_with_single_utterance_ends_after_the_first_final(
     finals = [r.result for r in responses if r.result.is_final]
     assert len(finals) == 1
     assert wer(piper_clip.text, finals[0].text) <= 0.1, finals[0].text
-    assert responses[-1].speech_event == S.SPEECH_EVENT_END_OF_SINGLE_UTTERANCE
+    assert responses[-1].speech_event == speech_pb2.SPEECH_EVENT_END_OF_SINGLE_UTTERANCE
 
 
 async def test_stereo_8khz_pcm_is_downmixed_and_resampled(
@@ -104,8 +110,9 @@ async def test_stereo_8khz_pcm_is_downmixed_and_resampled(
 
 async def test_a_stream_must_start_with_its_config(stub, tokens: TokenFactory):
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        async for _ in stub.StreamingRecognize(iter([S.StreamingRecognizeRequest(audio=b"\0\0")]),
-                                               metadata=tokens.metadata()):  # fmt: skip
+        async for _ in stub.StreamingRecognize(
+            iter([speech_pb2.StreamingRecognizeRequest(audio=b"\0\0")]), metadata=tokens.metadata()
+        ):
             pass
     assert "streaming_request.config" in violations(err.value)
     bad = config(sample_rate_hertz=100, max_segment_duration=duration_pb2.Duration(seconds=60))

@@ -24,7 +24,6 @@ from voka.server import Running, start
 from voka.speech.v1 import speech_pb2, speech_pb2_grpc
 
 pytestmark = pytest.mark.integration
-S = speech_pb2
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -82,11 +81,11 @@ async def test_a_killed_workers_job_is_finished_by_another(
     audio = long_wav(piper_clip.audio.samples, piper_clip_2.audio.samples, times=4)
     job = (await stub.CreateTranscription(upload(audio), metadata=me)).transcription
     # The worker imports, connects, loads the model, then starts the job: kill it then.
-    await wait_state(stub, job.name, me, S.TRANSCRIPTION_STATE_RUNNING)
+    await wait_state(stub, job.name, me, speech_pb2.TRANSCRIPTION_STATE_RUNNING)
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
     spawn_worker()  # type: ignore[operator]
     final = await wait_final(stub, job.name, me, seconds=90)
-    assert final.state == S.TRANSCRIPTION_STATE_SUCCEEDED, final.error
+    assert final.state == speech_pb2.TRANSCRIPTION_STATE_SUCCEEDED, final.error
     assert final.attempts == 2
     assert wer(f"{piper_clip.text} {piper_clip_2.text} " * 4, final.result.text) <= 0.1

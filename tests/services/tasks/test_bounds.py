@@ -19,8 +19,7 @@ from voka import db
 from voka.errors import VokaError
 from voka.tasks.v1 import tasks_pb2
 
-T = tasks_pb2
-CPU, IO = T.WORKER_TYPE_CPU_INTENSIVE, T.WORKER_TYPE_IO_INTENSIVE
+CPU, IO = tasks_pb2.WORKER_TYPE_CPU_INTENSIVE, tasks_pb2.WORKER_TYPE_IO_INTENSIVE
 MIN = "resize_pool.min_workers"
 
 
@@ -67,13 +66,17 @@ async def test_the_autoscaler_changes_only_the_row_it_read(store: TaskStore):
 
 
 async def test_demand_counts_queued_and_handed_out_tasks_per_type(store: TaskStore):
-    states = [T.TASK_STATE_QUEUED, T.TASK_STATE_QUEUED, T.TASK_STATE_SCHEDULED]
-    await store.submit([task(CPU, s) for s in states] + [task(IO, T.TASK_STATE_QUEUED)])
+    states = [
+        tasks_pb2.TASK_STATE_QUEUED,
+        tasks_pb2.TASK_STATE_QUEUED,
+        tasks_pb2.TASK_STATE_SCHEDULED,
+    ]
+    await store.submit([task(CPU, s) for s in states] + [task(IO, tasks_pb2.TASK_STATE_QUEUED)])
     demand = await PoolStore(store.transactions).demand()
     assert demand == {CPU: 2, IO: 1}  # a task waiting for its not-before time wants no worker
 
 
-def violations(action: T.ResizePoolAction) -> dict[str, str]:
+def violations(action: tasks_pb2.ResizePoolAction) -> dict[str, str]:
     with pytest.raises(VokaError) as err:
         check(action)
     assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
@@ -85,21 +88,24 @@ def violations(action: T.ResizePoolAction) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("action", "fields"),
     [
-        (T.ResizePoolAction(max_workers=2), {"resize_pool.worker_type"}),
-        (T.ResizePoolAction(worker_type=CPU), {"resize_pool.max_workers"}),
-        (T.ResizePoolAction(worker_type=CPU, max_workers=1025), {"resize_pool.max_workers"}),
-        (T.ResizePoolAction(worker_type=CPU, min_workers=3, max_workers=2), {MIN}),
-        (T.ResizePoolAction(worker_type=CPU, min_workers=-1, max_workers=2), {MIN}),
+        (tasks_pb2.ResizePoolAction(max_workers=2), {"resize_pool.worker_type"}),
+        (tasks_pb2.ResizePoolAction(worker_type=CPU), {"resize_pool.max_workers"}),
         (
-            T.ResizePoolAction(worker_type=99, min_workers=5, max_workers=0),
+            tasks_pb2.ResizePoolAction(worker_type=CPU, max_workers=1025),
+            {"resize_pool.max_workers"},
+        ),
+        (tasks_pb2.ResizePoolAction(worker_type=CPU, min_workers=3, max_workers=2), {MIN}),
+        (tasks_pb2.ResizePoolAction(worker_type=CPU, min_workers=-1, max_workers=2), {MIN}),
+        (
+            tasks_pb2.ResizePoolAction(worker_type=99, min_workers=5, max_workers=0),
             {"resize_pool.worker_type", "resize_pool.max_workers", MIN},
         ),
     ],
 )
-def test_resize_names_every_bad_field(action: T.ResizePoolAction, fields: set[str]):
+def test_resize_names_every_bad_field(action: tasks_pb2.ResizePoolAction, fields: set[str]):
     assert set(violations(action)) == fields
 
 
 @pytest.mark.parametrize(("low", "high"), [(0, 1), (0, 1024), (5, 5), (1, 8)])
 def test_resize_accepts_bounds_within_the_limits(low: int, high: int):
-    check(T.ResizePoolAction(worker_type=CPU, min_workers=low, max_workers=high))
+    check(tasks_pb2.ResizePoolAction(worker_type=CPU, min_workers=low, max_workers=high))

@@ -16,14 +16,13 @@ from tests.services.tasks.conftest import WAIT, wait_final
 from voka.server import Running
 from voka.tasks.v1 import tasks_pb2
 
-T = tasks_pb2
 SHARDS = 4  # conftest's tasks_shards
 
 
-def submit(function: str, **args: object) -> T.SubmitTaskRequest:
+def submit(function: str, **args: object) -> tasks_pb2.SubmitTaskRequest:
     struct = struct_pb2.Struct()
     struct.update(args)
-    return T.SubmitTaskRequest(function_name=function, args=struct)
+    return tasks_pb2.SubmitTaskRequest(function_name=function, args=struct)
 
 
 async def stored_pauses(service: Running) -> tuple[set[int], set[int]]:
@@ -36,8 +35,8 @@ async def stored_pauses(service: Running) -> tuple[set[int], set[int]]:
         store.close()
 
 
-async def figures(stub, metadata) -> T.TaskMetrics:
-    return (await stub.GetTaskMetrics(T.GetTaskMetricsRequest(), metadata=metadata)).metrics
+async def figures(stub, metadata) -> tasks_pb2.TaskMetrics:
+    return (await stub.GetTaskMetrics(tasks_pb2.GetTaskMetricsRequest(), metadata=metadata)).metrics
 
 
 async def test_metrics_count_submitted_and_succeeded_tasks(stub, tokens: TokenFactory):
@@ -45,7 +44,7 @@ async def test_metrics_count_submitted_and_succeeded_tasks(stub, tokens: TokenFa
     before = await figures(stub, me)
     replies = [await stub.SubmitTask(submit("math.add", a=i, b=1), metadata=me) for i in range(3)]
     for reply in replies:
-        assert (await wait_final(stub, reply.name, me)).state == T.TASK_STATE_SUCCEEDED
+        assert (await wait_final(stub, reply.name, me)).state == tasks_pb2.TASK_STATE_SUCCEEDED
     after = await figures(stub, me)
     async with asyncio.timeout(WAIT):  # counted just after the database change
         while after.counters.succeeded - before.counters.succeeded < 3:
@@ -61,28 +60,30 @@ async def test_metrics_count_submitted_and_succeeded_tasks(stub, tokens: TokenFa
     assert after.queue_latency.buckets[-1].count == after.queue_latency.count  # +Inf bucket
     assert after.submitted_per_second > 0
     assert after.window.seconds == 60
-    general = next(p for p in after.pools if p.worker_type == T.WORKER_TYPE_GENERAL_PURPOSE)
+    general = next(p for p in after.pools if p.worker_type == tasks_pb2.WORKER_TYPE_GENERAL_PURPOSE)
     assert general.capacity > 0
     assert REGISTRY.get_sample_value(
         "voka_tasks_succeeded_total", {"worker_type": "general_purpose"}
     )
     window = duration_pb2.Duration(seconds=1)
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.GetTaskMetrics(T.GetTaskMetricsRequest(window=window), metadata=me)
+        await stub.GetTaskMetrics(tasks_pb2.GetTaskMetricsRequest(window=window), metadata=me)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_status_lists_every_shard_leased_to_this_lone_replica(stub, tokens: TokenFactory):
     status = (
-        await stub.GetSchedulerStatus(T.GetSchedulerStatusRequest(), metadata=tokens.metadata())
+        await stub.GetSchedulerStatus(
+            tasks_pb2.GetSchedulerStatusRequest(), metadata=tokens.metadata()
+        )
     ).status
     assert status.shard_count == SHARDS
     assert [s.shard for s in status.shards] == list(range(SHARDS))
     assert {s.owner_replica for s in status.shards} == {status.answered_by}
-    assert {s.state for s in status.shards} == {T.SHARD_STATE_ACTIVE}
+    assert {s.state for s in status.shards} == {tasks_pb2.SHARD_STATE_ACTIVE}
     assert [r.id for r in status.replicas] == [status.answered_by]
     assert len(status.pools) == 5
-    io = next(p for p in status.pools if p.worker_type == T.WORKER_TYPE_IO_INTENSIVE)
+    io = next(p for p in status.pools if p.worker_type == tasks_pb2.WORKER_TYPE_IO_INTENSIVE)
     assert io.current_workers == 1
     assert io.concurrency_per_worker > 0
 
@@ -91,48 +92,58 @@ async def test_paused_worker_type_keeps_tasks_queued_until_resumed(
     stub, tokens: TokenFactory, service: Running
 ):
     admin, me = tokens.metadata(roles=("admin",)), tokens.metadata(subject="users/dave")
-    pause = T.ControlSchedulerRequest(
-        pause_worker_type=T.PauseWorkerTypeAction(worker_type=T.WORKER_TYPE_GENERAL_PURPOSE)
+    pause = tasks_pb2.ControlSchedulerRequest(
+        pause_worker_type=tasks_pb2.PauseWorkerTypeAction(
+            worker_type=tasks_pb2.WORKER_TYPE_GENERAL_PURPOSE
+        )
     )
-    resume = T.ControlSchedulerRequest(
-        resume_worker_type=T.ResumeWorkerTypeAction(worker_type=T.WORKER_TYPE_GENERAL_PURPOSE)
+    resume = tasks_pb2.ControlSchedulerRequest(
+        resume_worker_type=tasks_pb2.ResumeWorkerTypeAction(
+            worker_type=tasks_pb2.WORKER_TYPE_GENERAL_PURPOSE
+        )
     )
     try:
         paused = await stub.ControlScheduler(pause, metadata=admin)
-        assert T.WORKER_TYPE_GENERAL_PURPOSE in paused.status.paused_worker_types
+        assert tasks_pb2.WORKER_TYPE_GENERAL_PURPOSE in paused.status.paused_worker_types
         # Stored, so every replica (and this one after a restart) applies it.
-        assert await stored_pauses(service) == (set(), {T.WORKER_TYPE_GENERAL_PURPOSE})
+        assert await stored_pauses(service) == (set(), {tasks_pb2.WORKER_TYPE_GENERAL_PURPOSE})
         reply = await stub.SubmitTask(submit("demo.noop"), metadata=me)
         await asyncio.sleep(0.3)  # several scheduler ticks (50 ms)
-        task = (await stub.GetTask(T.GetTaskRequest(name=reply.name), metadata=me)).task
-        assert task.state == T.TASK_STATE_QUEUED
+        task = (await stub.GetTask(tasks_pb2.GetTaskRequest(name=reply.name), metadata=me)).task
+        assert task.state == tasks_pb2.TASK_STATE_QUEUED
         depth = await figures(stub, me)
-        assert any(q.worker_type == T.WORKER_TYPE_GENERAL_PURPOSE for q in depth.queue_depths)
+        assert any(
+            q.worker_type == tasks_pb2.WORKER_TYPE_GENERAL_PURPOSE for q in depth.queue_depths
+        )
     finally:
         resumed = await stub.ControlScheduler(resume, metadata=admin)
     assert not resumed.status.paused_worker_types
     assert await stored_pauses(service) == (set(), set())
-    assert (await wait_final(stub, reply.name, me)).state == T.TASK_STATE_SUCCEEDED
+    assert (await wait_final(stub, reply.name, me)).state == tasks_pb2.TASK_STATE_SUCCEEDED
 
 
 async def test_paused_shard_shows_in_status_and_bad_actions_are_refused(stub, tokens: TokenFactory):
     admin = tokens.metadata(roles=("admin",))
-    pause = T.ControlSchedulerRequest(pause_shard=T.PauseShardAction(shard=2))
-    resume = T.ControlSchedulerRequest(resume_shard=T.ResumeShardAction(shard=2))
+    pause = tasks_pb2.ControlSchedulerRequest(pause_shard=tasks_pb2.PauseShardAction(shard=2))
+    resume = tasks_pb2.ControlSchedulerRequest(resume_shard=tasks_pb2.ResumeShardAction(shard=2))
     try:
         status = (await stub.ControlScheduler(pause, metadata=admin)).status
         assert list(status.paused_shards) == [2]
-        assert status.shards[2].state == T.SHARD_STATE_PAUSED
+        assert status.shards[2].state == tasks_pb2.SHARD_STATE_PAUSED
     finally:
         await stub.ControlScheduler(resume, metadata=admin)
     refused = {
-        "out of range": T.ControlSchedulerRequest(pause_shard=T.PauseShardAction(shard=SHARDS)),
-        "no action": T.ControlSchedulerRequest(),
-        "resize beyond 1024": T.ControlSchedulerRequest(
-            resize_pool=T.ResizePoolAction(worker_type=T.WORKER_TYPE_IO_INTENSIVE, max_workers=2000)
+        "out of range": tasks_pb2.ControlSchedulerRequest(
+            pause_shard=tasks_pb2.PauseShardAction(shard=SHARDS)
         ),
-        "drain unknown": T.ControlSchedulerRequest(
-            drain_replica=T.DrainReplicaAction(replica="nobody:1")
+        "no action": tasks_pb2.ControlSchedulerRequest(),
+        "resize beyond 1024": tasks_pb2.ControlSchedulerRequest(
+            resize_pool=tasks_pb2.ResizePoolAction(
+                worker_type=tasks_pb2.WORKER_TYPE_IO_INTENSIVE, max_workers=2000
+            )
+        ),
+        "drain unknown": tasks_pb2.ControlSchedulerRequest(
+            drain_replica=tasks_pb2.DrainReplicaAction(replica="nobody:1")
         ),
     }
     codes = {}
@@ -149,7 +160,7 @@ async def test_paused_shard_shows_in_status_and_bad_actions_are_refused(stub, to
 
 
 async def test_control_needs_an_admin(stub, tokens: TokenFactory):
-    pause = T.ControlSchedulerRequest(pause_shard=T.PauseShardAction(shard=0))
+    pause = tasks_pb2.ControlSchedulerRequest(pause_shard=tasks_pb2.PauseShardAction(shard=0))
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.ControlScheduler(pause, metadata=tokens.metadata(subject="users/eve"))
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -157,16 +168,18 @@ async def test_control_needs_an_admin(stub, tokens: TokenFactory):
 
 async def test_demo_submission_creates_tasks_that_complete(stub, tokens: TokenFactory):
     me = tokens.metadata(subject="users/frank")
-    request = T.SubmitDemoTasksRequest(count=6, worker_type=T.WORKER_TYPE_GENERAL_PURPOSE)
+    request = tasks_pb2.SubmitDemoTasksRequest(
+        count=6, worker_type=tasks_pb2.WORKER_TYPE_GENERAL_PURPOSE
+    )
     reply = await stub.SubmitDemoTasks(request, metadata=me)
     assert reply.count == 6
     assert len(set(reply.names)) == 6
     tasks = [await wait_final(stub, name, me) for name in reply.names]
-    assert {t.state for t in tasks} == {T.TASK_STATE_SUCCEEDED}
+    assert {t.state for t in tasks} == {tasks_pb2.TASK_STATE_SUCCEEDED}
     assert {t.owner for t in tasks} == {"users/frank"}
     assert len({t.function_name for t in tasks}) > 1  # a mix of the demo functions
     sleepers = await stub.SubmitDemoTasks(
-        T.SubmitDemoTasksRequest(
+        tasks_pb2.SubmitDemoTasksRequest(
             count=2, function_name="demo.sleep", task_duration=duration_pb2.Duration(nanos=10**7)
         ),
         metadata=me,
@@ -178,10 +191,10 @@ async def test_demo_submission_creates_tasks_that_complete(stub, tokens: TokenFa
 @pytest.mark.parametrize(
     "request_",
     [
-        T.SubmitDemoTasksRequest(count=-1),
-        T.SubmitDemoTasksRequest(count=10_001),
-        T.SubmitDemoTasksRequest(function_name="math.sum"),  # registered, not a demo
-        T.SubmitDemoTasksRequest(failure_rate=1.5),
+        tasks_pb2.SubmitDemoTasksRequest(count=-1),
+        tasks_pb2.SubmitDemoTasksRequest(count=10_001),
+        tasks_pb2.SubmitDemoTasksRequest(function_name="math.sum"),  # registered, not a demo
+        tasks_pb2.SubmitDemoTasksRequest(failure_rate=1.5),
     ],
 )
 async def test_demo_submission_out_of_bounds_is_invalid(stub, tokens: TokenFactory, request_):

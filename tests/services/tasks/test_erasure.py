@@ -21,7 +21,6 @@ from tools.processes import NatsServer
 from voka.server import Running, start
 from voka.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
-T = tasks_pb2
 Metadata = tuple[tuple[str, str]]
 GONE, STAYS = "users/gone-erasure", "users/stays-erasure"
 
@@ -44,10 +43,10 @@ async def stub(service: Running) -> AsyncIterator[tasks_pb2_grpc.TasksServiceStu
         yield tasks_pb2_grpc.TasksServiceStub(channel)
 
 
-def request(function: str, **args: object) -> T.SubmitTaskRequest:
+def request(function: str, **args: object) -> tasks_pb2.SubmitTaskRequest:
     struct = struct_pb2.Struct()
     struct.update(args)
-    return T.SubmitTaskRequest(function_name=function, args=struct)
+    return tasks_pb2.SubmitTaskRequest(function_name=function, args=struct)
 
 
 async def keep(stub: tasks_pb2_grpc.TasksServiceStub, me: Metadata) -> str:
@@ -59,13 +58,13 @@ async def keep(stub: tasks_pb2_grpc.TasksServiceStub, me: Metadata) -> str:
     later.not_before_time.CopyFrom(timestamp_pb2.Timestamp(seconds=int(hour.timestamp())))
     await stub.SubmitTask(later, metadata=me)
     running = await stub.SubmitTask(request("demo.sleep", seconds=30), metadata=me)
-    webhook = T.Webhook(target_uri="http://127.0.0.1:9/hook",
+    webhook = tasks_pb2.Webhook(target_uri="http://127.0.0.1:9/hook",
                         event_subjects=["voka.meetings.client.created"])  # fmt: skip
-    await stub.CreateWebhook(T.CreateWebhookRequest(webhook=webhook), metadata=me)
+    await stub.CreateWebhook(tasks_pb2.CreateWebhookRequest(webhook=webhook), metadata=me)
 
     async def started() -> bool:
-        task = await stub.GetTask(T.GetTaskRequest(name=running.name), metadata=me)
-        return task.task.state == T.TASK_STATE_RUNNING
+        task = await stub.GetTask(tasks_pb2.GetTaskRequest(name=running.name), metadata=me)
+        return task.task.state == tasks_pb2.TASK_STATE_RUNNING
 
     await eventually(started)
     return running.name
@@ -74,8 +73,8 @@ async def keep(stub: tasks_pb2_grpc.TasksServiceStub, me: Metadata) -> str:
 async def kept(stub: tasks_pb2_grpc.TasksServiceStub, me: Metadata, owner: str) -> tuple[int, int]:
     """How many tasks and webhooks `owner` (calling as `me`, an admin, who lists every owner's
     webhooks) has."""
-    tasks = await stub.ListTasks(T.ListTasksRequest(), metadata=me)
-    webhooks = await stub.ListWebhooks(T.ListWebhooksRequest(), metadata=me)
+    tasks = await stub.ListTasks(tasks_pb2.ListTasksRequest(), metadata=me)
+    webhooks = await stub.ListWebhooks(tasks_pb2.ListWebhooksRequest(), metadata=me)
     return len(tasks.tasks), sum(w.owner == owner for w in webhooks.webhooks)
 
 
@@ -95,8 +94,8 @@ async def test_deleted_user_tasks_and_webhooks_are_erased(
 
     await eventually(erased, within=20)
     assert await kept(stub, stays, STAYS) == (3, 1)
-    still = await stub.GetTask(T.GetTaskRequest(name=running), metadata=stays)
-    assert still.task.state == T.TASK_STATE_RUNNING
+    still = await stub.GetTask(tasks_pb2.GetTaskRequest(name=running), metadata=stays)
+    assert still.task.state == tasks_pb2.TASK_STATE_RUNNING
 
     await announce_user_deleted(nats.url, GONE)  # as a redelivery would
     await eventually(lambda: erasure_settled(service))

@@ -23,7 +23,6 @@ from tests.services.tasks.processes import Child, Replica, Worker
 from tools.processes import NatsServer
 from voka.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
-T = tasks_pb2
 SHARDS = 4
 RECOVERY = 90.0  # seconds: process starts are slow on a busy 2-core machine
 Metadata = tuple[tuple[str, str]]
@@ -67,10 +66,10 @@ async def stub_of(replica: Replica) -> AsyncIterator[tasks_pb2_grpc.TasksService
         yield tasks_pb2_grpc.TasksServiceStub(channel)
 
 
-def effect_request(key: str, seconds: float) -> T.SubmitTaskRequest:
+def effect_request(key: str, seconds: float) -> tasks_pb2.SubmitTaskRequest:
     args = struct_pb2.Struct()
     args.update({"key": key, "seconds": seconds})
-    return T.SubmitTaskRequest(
+    return tasks_pb2.SubmitTaskRequest(
         function_name="test.effect", args=args, shard_key=key, max_attempts=10,
         attempt_timeout=duration_pb2.Duration(seconds=3),
     )  # fmt: skip
@@ -79,14 +78,14 @@ def effect_request(key: str, seconds: float) -> T.SubmitTaskRequest:
 async def submit_effects(
     stub: tasks_pb2_grpc.TasksServiceStub, keys: Sequence[str], me: Metadata, seconds: float
 ) -> list[str]:
-    batch = T.BatchSubmitTasksRequest(requests=[effect_request(k, seconds) for k in keys])
+    batch = tasks_pb2.BatchSubmitTasksRequest(requests=[effect_request(k, seconds) for k in keys])
     reply = await stub.BatchSubmitTasks(batch, metadata=me)
     return [r.name for r in reply.results]
 
 
 async def all_final(
     stub: tasks_pb2_grpc.TasksServiceStub, names: Sequence[str], me: Metadata
-) -> list[T.Task]:
+) -> list[tasks_pb2.Task]:
     return list(await asyncio.gather(*(wait_final(stub, n, me, within=RECOVERY) for n in names)))
 
 
@@ -94,7 +93,7 @@ async def count_states(
     stub: tasks_pb2_grpc.TasksServiceStub, names: Sequence[str], me: Metadata
 ) -> Counter[int]:
     tasks = await asyncio.gather(
-        *(stub.GetTask(T.GetTaskRequest(name=n), metadata=me) for n in names)
+        *(stub.GetTask(tasks_pb2.GetTaskRequest(name=n), metadata=me) for n in names)
     )
     return Counter(t.task.state for t in tasks)
 
@@ -125,15 +124,15 @@ async def test_a_worker_killed_mid_task_its_task_completes_on_another(
         [name] = await submit_effects(stub, ["slow"], me, seconds=2.0)
 
         async def running_on_first() -> bool:
-            task = (await stub.GetTask(T.GetTaskRequest(name=name), metadata=me)).task
-            return task.state == T.TASK_STATE_RUNNING and task.worker == first.name
+            task = (await stub.GetTask(tasks_pb2.GetTaskRequest(name=name), metadata=me)).task
+            return task.state == tasks_pb2.TASK_STATE_RUNNING and task.worker == first.name
 
         await until(running_on_first)
         first.kill()
         second = Worker(["IO_INTENSIVE"], env, tmp_path / "logs" / "second.log")
         children.append(second)
         task = await wait_final(stub, name, me, within=RECOVERY)
-    assert task.state == T.TASK_STATE_SUCCEEDED
+    assert task.state == tasks_pb2.TASK_STATE_SUCCEEDED
     assert task.worker == second.name
     assert_effects_once(effects, ["slow"])
 
@@ -154,7 +153,9 @@ async def test_a_replica_of_two_killed_its_shards_fail_over_and_every_task_compl
     async with stub_of(survivor) as stub:
 
         async def held_by() -> dict[str, list[int]]:
-            status = await stub.GetSchedulerStatus(T.GetSchedulerStatusRequest(), metadata=admin)
+            status = await stub.GetSchedulerStatus(
+                tasks_pb2.GetSchedulerStatusRequest(), metadata=admin
+            )
             return {r.id: list(r.shards) for r in status.status.replicas}
 
         async def balanced() -> bool:
@@ -166,7 +167,7 @@ async def test_a_replica_of_two_killed_its_shards_fail_over_and_every_task_compl
         names += await submit_effects(stub, keys[20:], me, seconds=0.3)
 
         async def some_done() -> bool:
-            return (await count_states(stub, names, me))[T.TASK_STATE_SUCCEEDED] >= 5
+            return (await count_states(stub, names, me))[tasks_pb2.TASK_STATE_SUCCEEDED] >= 5
 
         await until(some_done)
         doomed.kill()
@@ -176,7 +177,7 @@ async def test_a_replica_of_two_killed_its_shards_fail_over_and_every_task_compl
             return sorted(len(s) for s in (await held_by()).values()) == [SHARDS]
 
         await until(survivor_holds_all)
-    assert {t.state for t in finished} == {T.TASK_STATE_SUCCEEDED}
+    assert {t.state for t in finished} == {tasks_pb2.TASK_STATE_SUCCEEDED}
     assert_effects_once(effects, keys)
 
 
@@ -197,7 +198,7 @@ async def test_after_a_restart_of_everything_no_accepted_task_is_lost(
             names = await submit_effects(stub, keys, me, seconds=0.3)
 
             async def partly_done() -> bool:
-                return (await count_states(stub, names, me))[T.TASK_STATE_SUCCEEDED] >= 3
+                return (await count_states(stub, names, me))[tasks_pb2.TASK_STATE_SUCCEEDED] >= 3
 
             await until(partly_done)
         replica.kill()
@@ -213,5 +214,5 @@ async def test_after_a_restart_of_everything_no_accepted_task_is_lost(
             finished = await all_final(stub, names, me)
     finally:
         nats.stop()
-    assert {t.state for t in finished} == {T.TASK_STATE_SUCCEEDED}
+    assert {t.state for t in finished} == {tasks_pb2.TASK_STATE_SUCCEEDED}
     assert_effects_once(effects, keys)

@@ -27,8 +27,6 @@ from voka.service_identity import ServiceIdentity
 from voka.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from voka.translate.v1 import translate_pb2, translate_pb2_grpc
 
-T = tasks_pb2
-
 
 class FakeTranslate(translate_pb2_grpc.TranslateServiceServicer):
     def __init__(self) -> None:
@@ -87,7 +85,7 @@ async def test_a_peer_call_names_the_user_as_subject_and_the_service_as_actor(
     fake.calls.clear()
     me = tokens.metadata(subject="users/ana")
     task = await _translated(stub, me)
-    assert task.state == T.TASK_STATE_SUCCEEDED, task.last_error
+    assert task.state == tasks_pb2.TASK_STATE_SUCCEEDED, task.last_error
     assert task.result.struct_value["translated_text"] == "HELLO"
     [(metadata, caller)] = fake.calls
     assert metadata.get("voka-on-behalf-of") == "users/ana"  # the subject the peer limits
@@ -104,7 +102,7 @@ async def test_a_task_call_counts_against_its_owner_at_a_rate_limited_peer(
     _, port = translate
     owner, other = f"users/al-{uuid.uuid4().hex[:8]}", f"users/bo-{uuid.uuid4().hex[:8]}"
     task = await _translated(stub, tokens.metadata(subject=owner))
-    assert task.state == T.TASK_STATE_SUCCEEDED, task.last_error
+    assert task.state == tasks_pb2.TASK_STATE_SUCCEEDED, task.last_error
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         peer = translate_pb2_grpc.TranslateServiceStub(channel)
         request = translate_pb2.TranslateTextRequest(text="hi", target_language_code="es")
@@ -117,10 +115,11 @@ async def test_a_task_call_counts_against_its_owner_at_a_rate_limited_peer(
 
 async def _translated(
     stub: tasks_pb2_grpc.TasksServiceStub, metadata: tuple[tuple[str, str]]
-) -> T.Task:
+) -> tasks_pb2.Task:
     """A translate.text task of the caller of `metadata`, run to its end."""
     args = struct_pb2.Struct()
     args.update({"text": "hello", "target_language_code": "es"})
-    reply = await stub.SubmitTask(T.SubmitTaskRequest(function_name="translate.text", args=args),
-                                  metadata=metadata)  # fmt: skip
+    reply = await stub.SubmitTask(
+        tasks_pb2.SubmitTaskRequest(function_name="translate.text", args=args), metadata=metadata
+    )
     return await wait_final(stub, reply.name, metadata)

@@ -30,10 +30,9 @@ from voka.bus import Bus, subject_of
 from voka.server import Running, start
 from voka.tasks.v1 import events_pb2, tasks_pb2
 
-T = tasks_pb2
 VISIBILITY = 1.0
-IO, GENERAL, CPU = (T.WORKER_TYPE_IO_INTENSIVE, T.WORKER_TYPE_GENERAL_PURPOSE,
-                    T.WORKER_TYPE_CPU_INTENSIVE)  # fmt: skip
+IO, GENERAL, CPU = (tasks_pb2.WORKER_TYPE_IO_INTENSIVE, tasks_pb2.WORKER_TYPE_GENERAL_PURPOSE,
+                    tasks_pb2.WORKER_TYPE_CPU_INTENSIVE)  # fmt: skip
 WAIT = 20.0
 
 
@@ -71,19 +70,21 @@ async def bus(nats: NatsServer) -> AsyncIterator[Bus]:
     await bus.close()
 
 
-def request(function: str, timeout: int, **args: object) -> T.SubmitTaskRequest:
+def request(function: str, timeout: int, **args: object) -> tasks_pb2.SubmitTaskRequest:
     struct = struct_pb2.Struct()
     struct.update(args)
-    return T.SubmitTaskRequest(function_name=function, args=struct, max_attempts=5,
+    return tasks_pb2.SubmitTaskRequest(function_name=function, args=struct, max_attempts=5,
                                attempt_timeout=duration_pb2.Duration(seconds=timeout))  # fmt: skip
 
 
-async def get(stub, name: str, me) -> T.Task:
-    return (await stub.GetTask(T.GetTaskRequest(name=name), metadata=me)).task
+async def get(stub, name: str, me) -> tasks_pb2.Task:
+    return (await stub.GetTask(tasks_pb2.GetTaskRequest(name=name), metadata=me)).task
 
 
-async def pool(stub, me, worker_type: int) -> T.Pool:
-    status = (await stub.GetSchedulerStatus(T.GetSchedulerStatusRequest(), metadata=me)).status
+async def pool(stub, me, worker_type: int) -> tasks_pb2.Pool:
+    status = (
+        await stub.GetSchedulerStatus(tasks_pb2.GetSchedulerStatusRequest(), metadata=me)
+    ).status
     return next(p for p in status.pools if p.worker_type == worker_type)
 
 
@@ -99,7 +100,7 @@ async def test_an_attempt_waiting_then_running_past_its_bound_completes_once(
         for key in ("first", "second")
     ]
     tasks = [await wait_final(stub, name, me, within=WAIT) for name in names]
-    assert [t.state for t in tasks] == [T.TASK_STATE_SUCCEEDED] * 2
+    assert [t.state for t in tasks] == [tasks_pb2.TASK_STATE_SUCCEEDED] * 2
     assert [t.attempts for t in tasks] == [1, 1]
     assert sorted((effects / "runs.log").read_text().split()) == ["first", "second"]
 
@@ -118,18 +119,20 @@ async def test_status_and_metrics_show_the_live_worker_and_its_busy_slot(
     io = await pool(stub, me, IO)
     assert (io.current_workers, io.concurrency_per_worker) == (1, 1)
     assert (io.min_workers, io.max_workers, io.desired_workers) == (1, 1, 1)  # not bounded
-    figures = (await stub.GetTaskMetrics(T.GetTaskMetricsRequest(), metadata=me)).metrics
+    figures = (await stub.GetTaskMetrics(tasks_pb2.GetTaskMetricsRequest(), metadata=me)).metrics
     io_figures = next(p for p in figures.pools if p.worker_type == IO)
     assert (io_figures.workers, io_figures.capacity, io_figures.busy) == (1, 1, 1)
     cpu = next(p for p in figures.pools if p.worker_type == CPU)
     assert (cpu.workers, cpu.capacity, cpu.busy) == (0, 0, 0)
 
     async def utilised() -> bool:
-        figures = (await stub.GetTaskMetrics(T.GetTaskMetricsRequest(), metadata=me)).metrics
+        figures = (
+            await stub.GetTaskMetrics(tasks_pb2.GetTaskMetricsRequest(), metadata=me)
+        ).metrics
         return next(p for p in figures.pools if p.worker_type == IO).utilisation > 0.5
 
     await eventually(utilised, WAIT)  # a whole beat interval busy
-    assert (await wait_final(stub, name, me, within=WAIT)).state == T.TASK_STATE_SUCCEEDED
+    assert (await wait_final(stub, name, me, within=WAIT)).state == tasks_pb2.TASK_STATE_SUCCEEDED
 
     async def idle() -> bool:
         return (await pool(stub, me, IO)).busy == 0
@@ -160,7 +163,7 @@ async def test_beats_keep_an_attempt_alive_and_their_silence_loses_it(
         await bus.emit(beat, suffix=token)
         await asyncio.sleep(VISIBILITY / 3)
     task = await get(stub, name, me)
-    assert (task.state, task.attempts) == (T.TASK_STATE_RUNNING, 1)
+    assert (task.state, task.attempts) == (tasks_pb2.TASK_STATE_RUNNING, 1)
     assert (await pool(stub, me, GENERAL)).busy == 1
     silent = asyncio.get_running_loop().time()
 
@@ -187,8 +190,8 @@ async def test_resize_stores_the_bounds_and_tells_the_supervisors(
 
     await bus.nc.subscribe(f"{subject_of(events_pb2.PoolResizedEvent)}.{type_token(CPU)}",
                            cb=on_resized)  # fmt: skip
-    action = T.ResizePoolAction(worker_type=CPU, min_workers=0, max_workers=4)
-    reply = await stub.ControlScheduler(T.ControlSchedulerRequest(resize_pool=action),
+    action = tasks_pb2.ResizePoolAction(worker_type=CPU, min_workers=0, max_workers=4)
+    reply = await stub.ControlScheduler(tasks_pb2.ControlSchedulerRequest(resize_pool=action),
                                         metadata=admin)  # fmt: skip
     cpu = next(p for p in reply.status.pools if p.worker_type == CPU)
     assert (cpu.min_workers, cpu.max_workers, cpu.desired_workers) == (0, 4, 0)
@@ -207,22 +210,22 @@ async def test_resize_stores_the_bounds_and_tells_the_supervisors(
     )
 
     for name in names:  # no worker: each ends CANCELLED once its attempt is lost
-        await stub.CancelTask(T.CancelTaskRequest(name=name), metadata=me)
+        await stub.CancelTask(tasks_pb2.CancelTaskRequest(name=name), metadata=me)
     steps = [(await asyncio.wait_for(resized.get(), WAIT)).desired_workers for _ in range(3)]
     assert steps == [2, 1, 0]
     assert (await pool(stub, me, CPU)).desired_workers == 0
 
 
 async def test_resize_needs_an_admin_and_valid_bounds(stub, tokens: TokenFactory):
-    action = T.ResizePoolAction(worker_type=IO, min_workers=1, max_workers=2)
+    action = tasks_pb2.ResizePoolAction(worker_type=IO, min_workers=1, max_workers=2)
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.ControlScheduler(T.ControlSchedulerRequest(resize_pool=action),
+        await stub.ControlScheduler(tasks_pb2.ControlSchedulerRequest(resize_pool=action),
                                     metadata=tokens.metadata(subject="users/eve"))  # fmt: skip
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert (await pool(stub, tokens.metadata(), IO)).max_workers == 1  # unchanged
-    bad = T.ResizePoolAction(worker_type=IO, min_workers=3, max_workers=2)
+    bad = tasks_pb2.ResizePoolAction(worker_type=IO, min_workers=3, max_workers=2)
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.ControlScheduler(T.ControlSchedulerRequest(resize_pool=bad),
+        await stub.ControlScheduler(tasks_pb2.ControlSchedulerRequest(resize_pool=bad),
                                     metadata=tokens.metadata(roles=("admin",)))  # fmt: skip
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(violations(err.value)) == {"resize_pool.min_workers"}

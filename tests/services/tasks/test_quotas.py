@@ -23,7 +23,6 @@ from tools.processes import NatsServer
 from voka.server import Running, start
 from voka.tasks.v1 import tasks_pb2
 
-T = tasks_pb2
 CAP, DEMO_PER_CALL, DEMO_PER_OWNER = 6, 3, 4
 WAIT = 10.0
 
@@ -42,13 +41,13 @@ async def service(
     await running.stop()
 
 
-def submit(function: str, priority: int = 0, **args: object) -> T.SubmitTaskRequest:
+def submit(function: str, priority: int = 0, **args: object) -> tasks_pb2.SubmitTaskRequest:
     struct = struct_pb2.Struct()
     struct.update(args)
-    return T.SubmitTaskRequest(function_name=function, args=struct, priority=priority)
+    return tasks_pb2.SubmitTaskRequest(function_name=function, args=struct, priority=priority)
 
 
-def burn() -> T.SubmitTaskRequest:
+def burn() -> tasks_pb2.SubmitTaskRequest:
     """A CPU_INTENSIVE task: no worker here runs it."""
     return submit("demo.cpu_burn", seconds=0)
 
@@ -87,26 +86,30 @@ async def test_unary_submits_beyond_the_owner_cap_are_refused_until_one_finishes
     assert "unfinished" in err.value.details()
     other = tokens.metadata(subject="users/q1-neighbour")
     await stub.SubmitTask(burn(), metadata=other)  # the cap is per owner
-    await stub.CancelTask(T.CancelTaskRequest(name=names[0]), metadata=me)
+    await stub.CancelTask(tasks_pb2.CancelTaskRequest(name=names[0]), metadata=me)
     await stub.SubmitTask(burn(), metadata=me)  # a final task frees its place
 
 
 async def test_a_batch_beyond_the_cap_is_refused_whole(stub, tokens: TokenFactory):
     me = tokens.metadata(subject="users/q2")
-    await stub.BatchSubmitTasks(T.BatchSubmitTasksRequest(requests=[burn()] * 4), metadata=me)
+    await stub.BatchSubmitTasks(
+        tasks_pb2.BatchSubmitTasksRequest(requests=[burn()] * 4), metadata=me
+    )
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.BatchSubmitTasks(T.BatchSubmitTasksRequest(requests=[burn()] * 3), metadata=me)
+        await stub.BatchSubmitTasks(
+            tasks_pb2.BatchSubmitTasksRequest(requests=[burn()] * 3), metadata=me
+        )
     assert quota_failure(err.value).subject == "users/q2"
-    listed = await stub.ListTasks(T.ListTasksRequest(), metadata=me)
+    listed = await stub.ListTasks(tasks_pb2.ListTasksRequest(), metadata=me)
     assert len(listed.tasks) == 4  # nothing of the refused batch was queued
 
 
 async def test_a_stream_accepts_up_to_the_cap_and_reports_the_rest(stub, tokens: TokenFactory):
     me = tokens.metadata(subject="users/q3")
 
-    async def messages() -> AsyncIterator[T.StreamSubmitTasksRequest]:
-        yield T.StreamSubmitTasksRequest(requests=[burn()] * 4)
-        yield T.StreamSubmitTasksRequest(requests=[burn()] * 4)
+    async def messages() -> AsyncIterator[tasks_pb2.StreamSubmitTasksRequest]:
+        yield tasks_pb2.StreamSubmitTasksRequest(requests=[burn()] * 4)
+        yield tasks_pb2.StreamSubmitTasksRequest(requests=[burn()] * 4)
 
     summary = await stub.StreamSubmitTasks(messages(), metadata=me)
     assert (summary.received_count, summary.accepted_count, summary.refused_count) == (8, CAP, 2)
@@ -120,17 +123,17 @@ async def test_demo_submissions_have_smaller_caps_per_call_and_per_owner(
     stub, tokens: TokenFactory
 ):
     me = tokens.metadata(subject="users/q4")
-    cpu = T.WORKER_TYPE_CPU_INTENSIVE
+    cpu = tasks_pb2.WORKER_TYPE_CPU_INTENSIVE
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.SubmitDemoTasks(
-            T.SubmitDemoTasksRequest(count=DEMO_PER_CALL + 1, worker_type=cpu), metadata=me
+            tasks_pb2.SubmitDemoTasksRequest(count=DEMO_PER_CALL + 1, worker_type=cpu), metadata=me
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert f"count: 1 to {DEMO_PER_CALL}" in err.value.details()
-    first = T.SubmitDemoTasksRequest(count=DEMO_PER_CALL, worker_type=cpu)
+    first = tasks_pb2.SubmitDemoTasksRequest(count=DEMO_PER_CALL, worker_type=cpu)
     assert (await stub.SubmitDemoTasks(first, metadata=me)).count == DEMO_PER_CALL
     with pytest.raises(grpc.aio.AioRpcError) as err:  # 3 + 2 > 4, though 5 < the cap of 6
-        await stub.SubmitDemoTasks(T.SubmitDemoTasksRequest(count=2, worker_type=cpu),
+        await stub.SubmitDemoTasks(tasks_pb2.SubmitDemoTasksRequest(count=2, worker_type=cpu),
                                    metadata=me)  # fmt: skip
     assert quota_failure(err.value).subject == "users/q4"
     assert "demo" in err.value.details()
@@ -141,17 +144,17 @@ async def test_demo_submissions_have_smaller_caps_per_call_and_per_owner(
 
 async def test_critical_priority_is_for_admins_and_services(stub, tokens: TokenFactory):
     user = tokens.metadata(subject="users/p1")
-    critical = submit("math.add", T.PRIORITY_CRITICAL, a=1, b=2)
+    critical = submit("math.add", tasks_pb2.PRIORITY_CRITICAL, a=1, b=2)
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.SubmitTask(critical, metadata=user)
     assert refused_fields(err.value) == {"priority"}
-    batch = T.BatchSubmitTasksRequest(requests=[submit("math.add", a=1, b=2), critical])
+    batch = tasks_pb2.BatchSubmitTasksRequest(requests=[submit("math.add", a=1, b=2), critical])
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.BatchSubmitTasks(batch, metadata=user)
     assert refused_fields(err.value) == {"requests[1].priority"}
 
-    async def messages() -> AsyncIterator[T.StreamSubmitTasksRequest]:
-        yield T.StreamSubmitTasksRequest(requests=[submit("math.add", a=1, b=2), critical])
+    async def messages() -> AsyncIterator[tasks_pb2.StreamSubmitTasksRequest]:
+        yield tasks_pb2.StreamSubmitTasksRequest(requests=[submit("math.add", a=1, b=2), critical])
 
     summary = await stub.StreamSubmitTasks(messages(), metadata=user)
     assert (summary.accepted_count, summary.refused_count) == (1, 1)
@@ -159,7 +162,7 @@ async def test_critical_priority_is_for_admins_and_services(stub, tokens: TokenF
     assert failure.index == 1
     assert failure.status.code == grpc.StatusCode.PERMISSION_DENIED.value[0]
     assert "priority" in failure.status.message
-    demo = T.SubmitDemoTasksRequest(count=1, priority=T.PRIORITY_CRITICAL)
+    demo = tasks_pb2.SubmitDemoTasksRequest(count=1, priority=tasks_pb2.PRIORITY_CRITICAL)
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.SubmitDemoTasks(demo, metadata=user)
     assert refused_fields(err.value) == {"priority"}
@@ -168,24 +171,24 @@ async def test_critical_priority_is_for_admins_and_services(stub, tokens: TokenF
     service = tokens.metadata(subject="services/meetings", roles=("service",))
     for who in (admin, service):
         reply = await stub.SubmitTask(critical, metadata=who)
-        assert (await wait_final(stub, reply.name, who)).priority == T.PRIORITY_CRITICAL
+        assert (await wait_final(stub, reply.name, who)).priority == tasks_pb2.PRIORITY_CRITICAL
 
 
 async def test_a_users_demo_mix_leaves_critical_out(stub, tokens: TokenFactory):
     me = tokens.metadata(subject="users/p2")
-    general = T.WORKER_TYPE_GENERAL_PURPOSE
-    request = T.SubmitDemoTasksRequest(count=DEMO_PER_CALL, worker_type=general)
+    general = tasks_pb2.WORKER_TYPE_GENERAL_PURPOSE
+    request = tasks_pb2.SubmitDemoTasksRequest(count=DEMO_PER_CALL, worker_type=general)
     reply = await stub.SubmitDemoTasks(request, metadata=me)
     tasks = [await wait_final(stub, name, me) for name in reply.names]
-    assert T.PRIORITY_CRITICAL not in {t.priority for t in tasks}
+    assert tasks_pb2.PRIORITY_CRITICAL not in {t.priority for t in tasks}
 
 
 async def test_a_dead_letter_cannot_be_retried_at_critical_by_a_user(stub, tokens: TokenFactory):
     me = tokens.metadata(subject="users/p3")
     reply = await stub.SubmitTask(submit("demo.fail", retryable=False), metadata=me)
-    assert (await wait_final(stub, reply.name, me)).state == T.TASK_STATE_DEAD_LETTERED
-    retry = T.RetryDeadLetterRequest(name=reply.name.replace("tasks/", "dead-letters/"),
-                                     priority=T.PRIORITY_CRITICAL)  # fmt: skip
+    assert (await wait_final(stub, reply.name, me)).state == tasks_pb2.TASK_STATE_DEAD_LETTERED
+    retry = tasks_pb2.RetryDeadLetterRequest(name=reply.name.replace("tasks/", "dead-letters/"),
+                                     priority=tasks_pb2.PRIORITY_CRITICAL)  # fmt: skip
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.RetryDeadLetter(retry, metadata=me)
     assert refused_fields(err.value) == {"priority"}
@@ -203,7 +206,9 @@ async def test_internal_functions_are_not_callable_over_the_api(stub, tokens: To
             await stub.SubmitTask(deliver, metadata=who)
         assert refused_fields(err.value) == {"function_name"}
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.BatchSubmitTasks(T.BatchSubmitTasksRequest(requests=[deliver]), metadata=admin)
+        await stub.BatchSubmitTasks(
+            tasks_pb2.BatchSubmitTasksRequest(requests=[deliver]), metadata=admin
+        )
     assert refused_fields(err.value) == {"requests[0].function_name"}
 
 
@@ -222,40 +227,48 @@ async def test_a_task_of_a_pool_without_worker_stays_queued_and_says_why(
     name = (await stub.SubmitTask(request, metadata=me)).name
     seen = set()
     for _ in range(30):  # 3 s
-        task = (await stub.GetTask(T.GetTaskRequest(name=name), metadata=me)).task
+        task = (await stub.GetTask(tasks_pb2.GetTaskRequest(name=name), metadata=me)).task
         seen.add(task.state)
         await asyncio.sleep(0.1)
-    assert seen == {T.TASK_STATE_QUEUED}
+    assert seen == {tasks_pb2.TASK_STATE_QUEUED}
     assert task.last_error.type == "NoWorker"
     assert "CPU_INTENSIVE" in task.last_error.message
     assert task.attempts <= 1
-    running = await stub.ListTasks(T.ListTasksRequest(state=T.TASK_STATE_RUNNING), metadata=me)
-    queued = await stub.ListTasks(T.ListTasksRequest(state=T.TASK_STATE_QUEUED), metadata=me)
+    running = await stub.ListTasks(
+        tasks_pb2.ListTasksRequest(state=tasks_pb2.TASK_STATE_RUNNING), metadata=me
+    )
+    queued = await stub.ListTasks(
+        tasks_pb2.ListTasksRequest(state=tasks_pb2.TASK_STATE_QUEUED), metadata=me
+    )
     assert (running.tasks, [t.name for t in queued.tasks]) == ([], [name])
-    watch = stub.WatchTask(T.WatchTaskRequest(name=name), metadata=me)
-    assert (await watch.read()).task.state == T.TASK_STATE_QUEUED
+    watch = stub.WatchTask(tasks_pb2.WatchTaskRequest(name=name), metadata=me)
+    assert (await watch.read()).task.state == tasks_pb2.TASK_STATE_QUEUED
     watch.cancel()
 
-    status = (await stub.GetSchedulerStatus(T.GetSchedulerStatusRequest(), metadata=me)).status
-    cpu = next(p for p in status.pools if p.worker_type == T.WORKER_TYPE_CPU_INTENSIVE)
+    status = (
+        await stub.GetSchedulerStatus(tasks_pb2.GetSchedulerStatusRequest(), metadata=me)
+    ).status
+    cpu = next(p for p in status.pools if p.worker_type == tasks_pb2.WORKER_TYPE_CPU_INTENSIVE)
     assert (cpu.current_workers, cpu.desired_workers) == (0, 1)  # wants a worker it lacks
-    memory = next(p for p in status.pools if p.worker_type == T.WORKER_TYPE_MEMORY_INTENSIVE)
+    memory = next(
+        p for p in status.pools if p.worker_type == tasks_pb2.WORKER_TYPE_MEMORY_INTENSIVE
+    )
     assert (memory.current_workers, memory.desired_workers) == (0, 0)  # nothing waits there
 
-    cancelled = await stub.CancelTask(T.CancelTaskRequest(name=name), metadata=me)
-    assert cancelled.task.state == T.TASK_STATE_CANCELLED  # at once: no worker has it
+    cancelled = await stub.CancelTask(tasks_pb2.CancelTaskRequest(name=name), metadata=me)
+    assert cancelled.task.state == tasks_pb2.TASK_STATE_CANCELLED  # at once: no worker has it
 
 
 async def test_a_task_shows_running_only_once_a_worker_has_it(stub, tokens: TokenFactory):
     me = tokens.metadata(subject="users/w2")
     reply = await stub.SubmitTask(submit("math.fibonacci", n=20), metadata=me)
 
-    async def seen_running() -> list[T.Task]:
-        return [m.task async for m in stub.WatchTask(T.WatchTaskRequest(name=reply.name),
+    async def seen_running() -> list[tasks_pb2.Task]:
+        return [m.task async for m in stub.WatchTask(tasks_pb2.WatchTaskRequest(name=reply.name),
                                                       metadata=me)]  # fmt: skip
 
     for task in await asyncio.wait_for(seen_running(), WAIT):
-        if task.state == T.TASK_STATE_RUNNING:
+        if task.state == tasks_pb2.TASK_STATE_RUNNING:
             assert task.worker
             assert task.HasField("start_time")
         assert task.last_error.type != "NoWorker"  # its pool has a worker

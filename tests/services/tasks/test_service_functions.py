@@ -29,7 +29,6 @@ from voka.service_identity import ServiceIdentity
 from voka.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 pytestmark = pytest.mark.integration
-T = tasks_pb2
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +86,10 @@ async def stub(
     await running.stop()
 
 
-def submit(function: str, **args: object) -> T.SubmitTaskRequest:
+def submit(function: str, **args: object) -> tasks_pb2.SubmitTaskRequest:
     struct = struct_pb2.Struct()
     struct.update(args)
-    return T.SubmitTaskRequest(function_name=function, args=struct)
+    return tasks_pb2.SubmitTaskRequest(function_name=function, args=struct)
 
 
 async def test_translate_text_calls_the_translate_service(stub, tokens: TokenFactory):
@@ -99,7 +98,7 @@ async def test_translate_text_calls_the_translate_service(stub, tokens: TokenFac
                      target_language_code="es")  # fmt: skip
     reply = await stub.SubmitTask(request, metadata=me)
     task = await wait_final(stub, reply.name, me, within=60)
-    assert task.state == T.TASK_STATE_SUCCEEDED, task.last_error
+    assert task.state == tasks_pb2.TASK_STATE_SUCCEEDED, task.last_error
     result = task.result.struct_value
     assert result["engine"] == "ENGINE_APERTIUM"
     assert result["model"] == "apertium eng-spa"
@@ -111,7 +110,7 @@ async def test_a_refused_translation_dead_letters_at_once(stub, tokens: TokenFac
     request = submit("translate.text", text="Hello", target_language_code="xx")
     reply = await stub.SubmitTask(request, metadata=me)
     task = await wait_final(stub, reply.name, me, within=60)
-    assert task.state == T.TASK_STATE_DEAD_LETTERED
+    assert task.state == tasks_pb2.TASK_STATE_DEAD_LETTERED
     assert task.attempts == 1
     assert task.last_error.message.startswith("INVALID_ARGUMENT")
 
@@ -121,7 +120,7 @@ async def test_speech_synthesize_calls_the_speech_service(stub, tokens: TokenFac
     reply = await stub.SubmitTask(submit("speech.synthesize", text="Hola, buenos días.",
                                          language="es"), metadata=me)  # fmt: skip
     task = await wait_final(stub, reply.name, me, within=60)
-    assert task.state == T.TASK_STATE_SUCCEEDED, task.last_error
+    assert task.state == tasks_pb2.TASK_STATE_SUCCEEDED, task.last_error
     result = task.result.struct_value
     assert result["content_type"] == "audio/wav"
     audio = base64.b64decode(result["audio_base64"])

@@ -18,8 +18,6 @@ from services.tasks.store import TaskStore
 from voka import db
 from voka.tasks.v1 import tasks_pb2
 
-T = tasks_pb2
-
 
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[TaskStore]:
@@ -46,7 +44,7 @@ def new_task(owner: str = "users/a", key: str | None = None) -> NewTask:
         id=uuid.uuid4().hex, owner=owner, function_name="demo.noop", args="{}", priority=3,
         worker_type=5, idempotency_key=key, not_before_time=None, deadline_time=None,
         attempt_timeout=60.0, max_attempts=3, shard_key="", shard=1,
-        state=T.TASK_STATE_QUEUED, create_time=datetime.now(UTC),
+        state=tasks_pb2.TASK_STATE_QUEUED, create_time=datetime.now(UTC),
     )  # fmt: skip
 
 
@@ -94,7 +92,7 @@ async def test_only_the_current_attempt_changes_a_running_task(store: TaskStore,
     assert (handout.id, handout.attempts, handout.dispatch_id) == (task.id, 1, "d1")
     running = await store.get(task.id)
     assert running is not None
-    assert running.state == T.TASK_STATE_RUNNING
+    assert running.state == tasks_pb2.TASK_STATE_RUNNING
     assert await store.dispatch(items(task), "d2", now, fence) == []  # not QUEUED any more
 
     def success(dispatch_id: str, result: object) -> Progress:
@@ -102,7 +100,7 @@ async def test_only_the_current_attempt_changes_a_running_task(store: TaskStore,
 
     assert await store.progress([success("stale", 1)], datetime.now(UTC), fence) == {}
     changed = await store.progress([success("d1", {"ok": True})], datetime.now(UTC), fence)
-    assert changed == {task.id: T.TASK_STATE_SUCCEEDED}
+    assert changed == {task.id: tasks_pb2.TASK_STATE_SUCCEEDED}
     assert await store.progress([success("d1", {"ok": False})], datetime.now(UTC), fence) == {}
     done = await store.get(task.id)
     assert done is not None
@@ -121,7 +119,10 @@ async def test_progress_applies_a_batch_and_names_only_what_changed(store: TaskS
         Progress(stale.id, "old", 1, "w1", now, succeeded=True),
     ]
     changed = await store.progress(batch, datetime.now(UTC), fence)
-    assert changed == {started.id: T.TASK_STATE_RUNNING, finished.id: T.TASK_STATE_SUCCEEDED}
+    assert changed == {
+        started.id: tasks_pb2.TASK_STATE_RUNNING,
+        finished.id: tasks_pb2.TASK_STATE_SUCCEEDED,
+    }
     running, done = await store.get(started.id), await store.get(finished.id)
     assert running is not None
     assert done is not None
@@ -135,16 +136,16 @@ async def test_dead_letter_then_requeue_counts_attempts_from_zero(store: TaskSto
     await store.dispatch(items(task), "d1", now, fence)
     error = AttemptError(message="boom", type="RuntimeError", retryable=True, attempt=1)
     current = Attempt(task.id, "d1", fence)
-    assert await store.dead_lettered(current, error, T.DEAD_LETTER_REASON_MAX_ATTEMPTS, now)
+    assert await store.dead_lettered(current, error, tasks_pb2.DEAD_LETTER_REASON_MAX_ATTEMPTS, now)
     letters, more = await store.page(TaskQuery(owner="users/a", dead_letters=True))
     assert [r.id for r in letters] == [task.id]
     assert not more
     assert letters[0].last_error == error
-    assert await store.requeue_dead_letter(task.id, 5, T.PRIORITY_HIGH, now)
+    assert await store.requeue_dead_letter(task.id, 5, tasks_pb2.PRIORITY_HIGH, now)
     again = await store.get(task.id)
     assert again is not None
-    assert (again.state, again.attempts, again.max_attempts) == (T.TASK_STATE_QUEUED, 0, 5)
-    assert (again.priority, again.dead_letter_retries) == (T.PRIORITY_HIGH, 1)
+    assert (again.state, again.attempts, again.max_attempts) == (tasks_pb2.TASK_STATE_QUEUED, 0, 5)
+    assert (again.priority, again.dead_letter_retries) == (tasks_pb2.PRIORITY_HIGH, 1)
 
 
 async def test_cancel_waiting_is_final_and_running_only_requests_it(store: TaskStore, fence: Fence):
@@ -157,8 +158,8 @@ async def test_cancel_waiting_is_final_and_running_only_requests_it(store: TaskS
     w, r = await store.get(waiting.id), await store.get(running.id)
     assert w is not None
     assert r is not None
-    assert w.state == T.TASK_STATE_CANCELLED
-    assert (r.state, r.cancel_requested) == (T.TASK_STATE_RUNNING, True)
+    assert w.state == tasks_pb2.TASK_STATE_CANCELLED
+    assert (r.state, r.cancel_requested) == (tasks_pb2.TASK_STATE_RUNNING, True)
 
 
 async def test_a_replica_that_lost_its_lease_changes_nothing(store: TaskStore, fence: Fence):
@@ -177,4 +178,4 @@ async def test_a_replica_that_lost_its_lease_changes_nothing(store: TaskStore, f
     assert not await store.retrying(Attempt(task.id, "d1", fence), error, later, now)
     owner = Fence("r2", taken, datetime.now(UTC))
     changed = await store.progress([report], datetime.now(UTC), owner)
-    assert changed == {task.id: T.TASK_STATE_SUCCEEDED}
+    assert changed == {task.id: tasks_pb2.TASK_STATE_SUCCEEDED}

@@ -20,8 +20,6 @@ from voka import db
 from voka.pagination import Cursor, Page
 from voka.tasks.v1 import tasks_pb2
 
-T = tasks_pb2
-
 
 @pytest.fixture
 async def stores(database_url: str) -> AsyncIterator[tuple[TaskStore, WebhookStore]]:
@@ -46,11 +44,22 @@ def webhook(
 
 def task(owner: str = "users/a") -> NewTask:
     return NewTask(
-        id=uuid.uuid4().hex, owner=owner, function_name="webhooks.deliver", args="{}", priority=3,
-        worker_type=T.WORKER_TYPE_NETWORK_INTENSIVE, idempotency_key=None, not_before_time=None,
-        deadline_time=None, attempt_timeout=60.0, max_attempts=3, shard_key="", shard=0,
-        state=T.TASK_STATE_QUEUED, create_time=datetime.now(UTC),
-    )  # fmt: skip
+        id=uuid.uuid4().hex,
+        owner=owner,
+        function_name="webhooks.deliver",
+        args="{}",
+        priority=3,
+        worker_type=tasks_pb2.WORKER_TYPE_NETWORK_INTENSIVE,
+        idempotency_key=None,
+        not_before_time=None,
+        deadline_time=None,
+        attempt_timeout=60.0,
+        max_attempts=3,
+        shard_key="",
+        shard=0,
+        state=tasks_pb2.TASK_STATE_QUEUED,
+        create_time=datetime.now(UTC),
+    )
 
 
 async def test_owner_limit_and_pages_filtered_by_subject(stores):
@@ -89,14 +98,14 @@ async def test_deliveries_once_with_state_and_figures_from_their_tasks(stores):
     found, more = await hooks.deliveries(record.id, 0, Page(10))
     assert [d.event_id for d in found] == ["e2", "e1", "e0"]  # newest first
     assert not more
-    assert {d.state for d in found} == {T.WEBHOOK_DELIVERY_STATE_PENDING}
+    assert {d.state for d in found} == {tasks_pb2.WEBHOOK_DELIVERY_STATE_PENDING}
 
     error = AttemptError(message="HTTP 500 after 3 ms", type="DeliveryFailed", retryable=True,
                          attempt=3)  # fmt: skip
     await tasks.cancel(made[2].id, "test", now)
     for dead in made[:2]:
         await _dead_letter(tasks, dead.id, error)
-    failed, _ = await hooks.deliveries(record.id, T.WEBHOOK_DELIVERY_STATE_FAILED, Page(10))
+    failed, _ = await hooks.deliveries(record.id, tasks_pb2.WEBHOOK_DELIVERY_STATE_FAILED, Page(10))
     assert {d.event_id for d in failed} == {"e0", "e1"}
     figures = await hooks.get(record.id)
     assert figures is not None
@@ -153,7 +162,7 @@ async def test_another_webhooks_success_does_not_break_a_run_of_failures(stores)
     ])  # fmt: skip
     error = AttemptError(message="HTTP 503", type="DeliveryFailed", retryable=True, attempt=3)
     await _dead_letter(tasks, first.id, error)
-    await _end(tasks, success.id, T.TASK_STATE_SUCCEEDED)
+    await _end(tasks, success.id, tasks_pb2.TASK_STATE_SUCCEEDED)
     await _dead_letter(tasks, second.id, error)
     figures = await hooks.get(failing.id)
     assert figures is not None
@@ -174,5 +183,5 @@ async def _end(tasks: TaskStore, task_id: str, state: int, **values: object) -> 
 
 async def _dead_letter(tasks: TaskStore, task_id: str, error: AttemptError) -> None:
     """What the scheduler does after the last failed attempt."""
-    await _end(tasks, task_id, T.TASK_STATE_DEAD_LETTERED, attempts=3,
+    await _end(tasks, task_id, tasks_pb2.TASK_STATE_DEAD_LETTERED, attempts=3,
                last_error=error.to_json(), dead_letter_time=datetime.now(UTC))  # fmt: skip

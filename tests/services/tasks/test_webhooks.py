@@ -29,7 +29,6 @@ from voka.server import Running, start
 from voka.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 pytestmark = pytest.mark.integration
-T = tasks_pb2
 WAIT = 15.0
 SUBJECT = "voka.meetings.client.created"
 
@@ -85,9 +84,9 @@ def violations(err: grpc.aio.AioRpcError) -> dict[str, str]:
 
 async def create(
     stub: tasks_pb2_grpc.TasksServiceStub, me: tuple[tuple[str, str]], uri: str, **extra: object
-) -> T.Webhook:
-    webhook = T.Webhook(target_uri=uri, event_subjects=[SUBJECT], **extra)  # type: ignore[arg-type]
-    reply = await stub.CreateWebhook(T.CreateWebhookRequest(webhook=webhook), metadata=me)
+) -> tasks_pb2.Webhook:
+    webhook = tasks_pb2.Webhook(target_uri=uri, event_subjects=[SUBJECT], **extra)  # type: ignore[arg-type]
+    reply = await stub.CreateWebhook(tasks_pb2.CreateWebhookRequest(webhook=webhook), metadata=me)
     return reply.webhook
 
 
@@ -105,16 +104,16 @@ async def eventually(check: object, within: float = WAIT) -> None:
 
 async def deliveries(
     stub: tasks_pb2_grpc.TasksServiceStub, me: tuple[tuple[str, str]], webhook: str
-) -> list[T.WebhookDelivery]:
-    request = T.ListWebhookDeliveriesRequest(parent=webhook)
+) -> list[tasks_pb2.WebhookDelivery]:
+    request = tasks_pb2.ListWebhookDeliveriesRequest(parent=webhook)
     return list((await stub.ListWebhookDeliveries(request, metadata=me)).deliveries)
 
 
 async def final_deliveries(
     stub: tasks_pb2_grpc.TasksServiceStub, me: tuple[tuple[str, str]], webhook: str, count: int
-) -> list[T.WebhookDelivery]:
-    done = {T.WEBHOOK_DELIVERY_STATE_SUCCEEDED, T.WEBHOOK_DELIVERY_STATE_FAILED}
-    found: list[T.WebhookDelivery] = []
+) -> list[tasks_pb2.WebhookDelivery]:
+    done = {tasks_pb2.WEBHOOK_DELIVERY_STATE_SUCCEEDED, tasks_pb2.WEBHOOK_DELIVERY_STATE_FAILED}
+    found: list[tasks_pb2.WebhookDelivery] = []
 
     async def settled() -> bool:
         nonlocal found
@@ -132,42 +131,44 @@ async def test_crud_rotate_and_access(stub, tokens: TokenFactory, receiver: Rece
     assert made.owner == "users/root"
     assert made.active
     assert made.max_attempts == 8
-    got = (await stub.GetWebhook(T.GetWebhookRequest(name=made.name), metadata=me)).webhook
+    got = (await stub.GetWebhook(tasks_pb2.GetWebhookRequest(name=made.name), metadata=me)).webhook
     assert got.secret == ""  # never shown again
     assert got.target_uri == made.target_uri
-    listed = await stub.ListWebhooks(T.ListWebhooksRequest(event_subject=SUBJECT), metadata=me)
+    listed = await stub.ListWebhooks(
+        tasks_pb2.ListWebhooksRequest(event_subject=SUBJECT), metadata=me
+    )
     assert made.name in [w.name for w in listed.webhooks]
     assert all(w.secret == "" for w in listed.webhooks)
     other = await stub.ListWebhooks(
-        T.ListWebhooksRequest(event_subject="voka.auth.user.deleted"), metadata=me
+        tasks_pb2.ListWebhooksRequest(event_subject="voka.auth.user.deleted"), metadata=me
     )
     assert made.name not in [w.name for w in other.webhooks]
 
-    change = T.Webhook(name=made.name, description="second", active=False)
+    change = tasks_pb2.Webhook(name=made.name, description="second", active=False)
     mask = field_mask_pb2.FieldMask(paths=["description", "active"])
     updated = await stub.UpdateWebhook(
-        T.UpdateWebhookRequest(webhook=change, update_mask=mask), metadata=me
+        tasks_pb2.UpdateWebhookRequest(webhook=change, update_mask=mask), metadata=me
     )
     assert (updated.webhook.description, updated.webhook.active) == ("second", False)
     assert updated.webhook.event_subjects == [SUBJECT]  # outside the mask: kept
 
     rotated = await stub.RotateWebhookSecret(
-        T.RotateWebhookSecretRequest(name=made.name), metadata=me
+        tasks_pb2.RotateWebhookSecretRequest(name=made.name), metadata=me
     )
     assert rotated.webhook.secret.startswith("whsec_")
     assert rotated.webhook.secret != made.secret
 
     user = tokens.metadata(subject="users/mallory")  # no admin role: the contract's rule
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.GetWebhook(T.GetWebhookRequest(name=made.name), metadata=user)
+        await stub.GetWebhook(tasks_pb2.GetWebhookRequest(name=made.name), metadata=user)
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.DeleteWebhook(T.DeleteWebhookRequest(name=made.name), metadata=user)
+        await stub.DeleteWebhook(tasks_pb2.DeleteWebhookRequest(name=made.name), metadata=user)
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
-    await stub.DeleteWebhook(T.DeleteWebhookRequest(name=made.name), metadata=me)
+    await stub.DeleteWebhook(tasks_pb2.DeleteWebhookRequest(name=made.name), metadata=me)
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.GetWebhook(T.GetWebhookRequest(name=made.name), metadata=me)
+        await stub.GetWebhook(tasks_pb2.GetWebhookRequest(name=made.name), metadata=me)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
@@ -180,7 +181,7 @@ async def test_list_pages_oldest_first_and_the_owner_limit_holds(stub, tokens: T
     names, token = [], ""
     while True:
         page = await stub.ListWebhooks(
-            T.ListWebhooksRequest(page_size=2, page_token=token), metadata=me
+            tasks_pb2.ListWebhooksRequest(page_size=2, page_token=token), metadata=me
         )
         names += [w.name for w in page.webhooks if w.owner == "users/pager"]
         token = page.next_page_token
@@ -188,36 +189,38 @@ async def test_list_pages_oldest_first_and_the_owner_limit_holds(stub, tokens: T
             break
     assert names == [w.name for w in made]
     for webhook in made:
-        await stub.DeleteWebhook(T.DeleteWebhookRequest(name=webhook.name), metadata=me)
+        await stub.DeleteWebhook(tasks_pb2.DeleteWebhookRequest(name=webhook.name), metadata=me)
 
 
 @pytest.mark.parametrize(
     ("webhook", "field", "says"),
     [
-        (T.Webhook(target_uri="http://hooks.example.com/x", event_subjects=[SUBJECT]),
+        (tasks_pb2.Webhook(target_uri="http://hooks.example.com/x", event_subjects=[SUBJECT]),
          "webhook.target_uri", "https"),
-        (T.Webhook(target_uri="https://10.1.2.3/x", event_subjects=[SUBJECT]),
+        (tasks_pb2.Webhook(target_uri="https://10.1.2.3/x", event_subjects=[SUBJECT]),
          "webhook.target_uri", "private"),
-        (T.Webhook(target_uri="https://localhost/x", event_subjects=[SUBJECT]),
+        (tasks_pb2.Webhook(target_uri="https://localhost/x", event_subjects=[SUBJECT]),
          "webhook.target_uri", "loopback"),
-        (T.Webhook(target_uri="https://u:p@hooks.example.com/", event_subjects=[SUBJECT]),
+        (tasks_pb2.Webhook(target_uri="https://u:p@hooks.example.com/", event_subjects=[SUBJECT]),
          "webhook.target_uri", "credentials"),
-        (T.Webhook(target_uri="https://hooks.example.com/",
+        (tasks_pb2.Webhook(target_uri="https://hooks.example.com/",
                    event_subjects=[SUBJECT, "voka.nope.>"]),
          "webhook.event_subjects[1]", "matches no event"),
-        (T.Webhook(target_uri="https://hooks.example.com/",
+        (tasks_pb2.Webhook(target_uri="https://hooks.example.com/",
                    event_subjects=["voka.tasks.task.dispatched"]),
          "webhook.event_subjects[0]", "matches no event"),
-        (T.Webhook(target_uri="https://hooks.example.com/", event_subjects=[]),
+        (tasks_pb2.Webhook(target_uri="https://hooks.example.com/", event_subjects=[]),
          "webhook.event_subjects", "1 to 20"),
-        (T.Webhook(target_uri="https://hooks.example.com/", event_subjects=[SUBJECT],
+        (tasks_pb2.Webhook(target_uri="https://hooks.example.com/", event_subjects=[SUBJECT],
                    max_attempts=50),
          "webhook.max_attempts", "1 to 20"),
     ],
 )  # fmt: skip
 async def test_invalid_webhooks_name_the_field(stub, tokens: TokenFactory, webhook, field, says):
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.CreateWebhook(T.CreateWebhookRequest(webhook=webhook), metadata=admin(tokens))
+        await stub.CreateWebhook(
+            tasks_pb2.CreateWebhookRequest(webhook=webhook), metadata=admin(tokens)
+        )
     found = violations(err.value)
     assert field in found, found
     assert says in found[field]
@@ -226,9 +229,11 @@ async def test_invalid_webhooks_name_the_field(stub, tokens: TokenFactory, webho
 async def test_patterns_are_accepted(stub, tokens: TokenFactory):
     me = admin(tokens, "users/patterns")
     subjects = ["voka.>", "voka.tasks.task.*", "voka.meetings.>"]
-    webhook = T.Webhook(target_uri="https://hooks.example.com/", event_subjects=subjects)
-    made = (await stub.CreateWebhook(T.CreateWebhookRequest(webhook=webhook), metadata=me)).webhook
-    await stub.DeleteWebhook(T.DeleteWebhookRequest(name=made.name), metadata=me)
+    webhook = tasks_pb2.Webhook(target_uri="https://hooks.example.com/", event_subjects=subjects)
+    made = (
+        await stub.CreateWebhook(tasks_pb2.CreateWebhookRequest(webhook=webhook), metadata=me)
+    ).webhook
+    await stub.DeleteWebhook(tasks_pb2.DeleteWebhookRequest(name=made.name), metadata=me)
 
 
 async def publish(bus: Bus, event_id: str, client: str) -> None:
@@ -272,11 +277,11 @@ async def test_an_event_is_delivered_signed_and_once(
     assert body["type"] == "voka.meetings.v1.ClientCreatedEvent"
     assert body["data"] == {"client": "clients/one", "displayName": "Acme", "owner": "users/x"}
     assert request.headers["x-voka-delivery"] == delivery.name
-    assert delivery.state == T.WEBHOOK_DELIVERY_STATE_SUCCEEDED
+    assert delivery.state == tasks_pb2.WEBHOOK_DELIVERY_STATE_SUCCEEDED
     assert (delivery.event_id, delivery.response_code, delivery.attempts) == (event_id, 200, 1)
     assert delivery.payload["id"] == event_id
     assert delivery.HasField("complete_time")
-    await stub.DeleteWebhook(T.DeleteWebhookRequest(name=made.name), metadata=me)
+    await stub.DeleteWebhook(tasks_pb2.DeleteWebhookRequest(name=made.name), metadata=me)
 
 
 async def test_rotating_the_secret_changes_the_signature(
@@ -285,7 +290,9 @@ async def test_rotating_the_secret_changes_the_signature(
     me = admin(tokens)
     made = await create(stub, me, receiver.url("/rotate"))
     rotated = (
-        await stub.RotateWebhookSecret(T.RotateWebhookSecretRequest(name=made.name), metadata=me)
+        await stub.RotateWebhookSecret(
+            tasks_pb2.RotateWebhookSecretRequest(name=made.name), metadata=me
+        )
     ).webhook
     await publish(publisher, uuid.uuid4().hex, "clients/two")
     await eventually(lambda: receiver.at("/rotate"))
@@ -293,7 +300,7 @@ async def test_rotating_the_secret_changes_the_signature(
     signature = request.headers[signing.HEADER.lower()]
     assert signing.verify(signature, request.body, rotated.secret)
     assert not signing.verify(signature, request.body, made.secret)
-    await stub.DeleteWebhook(T.DeleteWebhookRequest(name=made.name), metadata=me)
+    await stub.DeleteWebhook(tasks_pb2.DeleteWebhookRequest(name=made.name), metadata=me)
 
 
 async def test_a_failing_receiver_gets_retries_then_the_delivery_fails(
@@ -305,21 +312,23 @@ async def test_a_failing_receiver_gets_retries_then_the_delivery_fails(
     gone = await create(stub, me, receiver.url("/gone"), max_attempts=3)
     await publish(publisher, uuid.uuid4().hex, "clients/three")
     [failed] = await final_deliveries(stub, me, down.name, 1)
-    assert failed.state == T.WEBHOOK_DELIVERY_STATE_FAILED
+    assert failed.state == tasks_pb2.WEBHOOK_DELIVERY_STATE_FAILED
     assert (failed.attempts, failed.response_code) == (3, 503)
     assert failed.last_error.startswith("HTTP 503")
     assert len(receiver.at("/down")) == 3
     [refused] = await final_deliveries(stub, me, gone.name, 1)
     assert (refused.state, refused.attempts, refused.response_code) == (
-        T.WEBHOOK_DELIVERY_STATE_FAILED, 1, 404)  # fmt: skip
+        tasks_pb2.WEBHOOK_DELIVERY_STATE_FAILED, 1, 404)  # fmt: skip
     assert len(receiver.at("/gone")) == 1  # a 404 is not retried
-    task = await stub.GetTask(T.GetTaskRequest(name=failed.task), metadata=me)
-    assert task.task.state == T.TASK_STATE_DEAD_LETTERED
-    listed = (await stub.GetWebhook(T.GetWebhookRequest(name=down.name), metadata=me)).webhook
+    task = await stub.GetTask(tasks_pb2.GetTaskRequest(name=failed.task), metadata=me)
+    assert task.task.state == tasks_pb2.TASK_STATE_DEAD_LETTERED
+    listed = (
+        await stub.GetWebhook(tasks_pb2.GetWebhookRequest(name=down.name), metadata=me)
+    ).webhook
     assert listed.consecutive_failures == 1
     assert listed.HasField("last_delivery_time")
     for webhook in (down, gone):
-        await stub.DeleteWebhook(T.DeleteWebhookRequest(name=webhook.name), metadata=me)
+        await stub.DeleteWebhook(tasks_pb2.DeleteWebhookRequest(name=webhook.name), metadata=me)
 
 
 async def test_a_receiver_that_keeps_failing_gets_its_webhook_switched_off(
@@ -334,7 +343,7 @@ async def test_a_receiver_that_keeps_failing_gets_its_webhook_switched_off(
     await final_deliveries(stub, me, broken.name, 2)
 
     async def switched_off() -> bool:
-        got = await stub.GetWebhook(T.GetWebhookRequest(name=broken.name), metadata=me)
+        got = await stub.GetWebhook(tasks_pb2.GetWebhookRequest(name=broken.name), metadata=me)
         return not got.webhook.active
 
     await eventually(switched_off)  # within the dispatcher's refresh
@@ -342,7 +351,7 @@ async def test_a_receiver_that_keeps_failing_gets_its_webhook_switched_off(
     await eventually(lambda: len(receiver.at("/fine")) == 3)  # the event was dispatched
     assert len(await deliveries(stub, me, broken.name)) == 2  # and not to the switched-off one
     for webhook in (broken, fine):
-        await stub.DeleteWebhook(T.DeleteWebhookRequest(name=webhook.name), metadata=me)
+        await stub.DeleteWebhook(tasks_pb2.DeleteWebhookRequest(name=webhook.name), metadata=me)
 
 
 async def test_addresses_inside_are_refused_unless_allowed():
