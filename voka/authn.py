@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -42,6 +44,9 @@ ALGORITHMS = ("EdDSA", "RS256")
 ADMIN_ROLE = "admin"
 USER_ROLE = "user"
 JWKS_FETCH_TIMEOUT = 2.0
+# Verified tokens whose identity is kept until they expire (TokenVerifier): one per signed-in
+# client at a time, about 200 bytes each.
+VERIFIED_TOKENS_CACHED = 10_000
 
 log = logging.getLogger("voka.authn")
 
@@ -90,6 +95,42 @@ def caller() -> Identity:
 
 def optional_caller() -> Identity | None:
     return _caller.get()
+
+
+# What must also judge a caller that a handler signs in late (the rate limit): see `sign_in`.
+Admission = Callable[[Identity], None]
+
+
+@dataclass(frozen=True)
+class _LateSignIn:
+    verifier: Verifier
+    admissions: list[Admission]
+
+
+_late: ContextVar[_LateSignIn | None] = ContextVar("voka_late_sign_in", default=None)
+
+
+def admit_late(check: Admission) -> None:
+    """Have `check` also judge a caller signed in later in this call (`sign_in`). Hooks after
+    the identity hook call it for what they enforce on every caller."""
+    late = _late.get()
+    if late is not None:
+        late.admissions.append(check)
+
+
+async def sign_in(credential: str) -> Identity:
+    """Make `credential` the caller, for the few public RPCs whose wire format carries it in the
+    request body where no hook can read it (LibreTranslate's `api_key`): verified by the same
+    verifier as the identity hook's, judged by the same hooks' checks (`admit_late`: the rate
+    limit), then the caller for the rest of the call. A bad credential is UNAUTHENTICATED."""
+    late = _late.get()
+    if late is None:
+        raise errors.unauthenticated("a credential is only checked inside an RPC")
+    identity = await late.verifier.verify(credential)
+    for admit in late.admissions:
+        admit(identity)
+    _caller.set(identity)
+    return identity
 
 
 class JwksCache:
@@ -154,7 +195,13 @@ RevocationCheck = Callable[[Identity], Awaitable[bool]]
 class TokenVerifier:
     """Checks signature, `kid`, algorithm, issuer, audience and expiry of access tokens, and,
     when given `revoked`, the denylist: a signature stays valid until `exp`, so logout, password
-    change and the rest can only cut a token off early by its `jti`, `sid` or `sub` and `iat`."""
+    change and the rest can only cut a token off early by its `jti`, `sid` or `sub` and `iat`.
+
+    A client sends the same token with every call until it expires, and checking its signature
+    is most of the kit's cost per call, so a verified token's identity is kept (by the token's
+    digest, up to VERIFIED_TOKENS_CACHED of them, oldest dropped first) until its `exp`. The
+    denylist is asked on every call, cached or not, so a revocation still cuts a token off at
+    once."""
 
     def __init__(
         self,
@@ -167,8 +214,23 @@ class TokenVerifier:
         self._issuer = issuer
         self._audience = audience
         self._revoked = revoked
+        self._verified: OrderedDict[bytes, Identity] = OrderedDict()
 
     async def verify(self, token: str) -> Identity:
+        digest = hashlib.blake2b(token.encode(), digest_size=16).digest()
+        identity = self._verified.get(digest)
+        if identity is None or identity.expires_at <= time.time():
+            self._verified.pop(digest, None)
+            identity = await self._check(token)
+            self._verified[digest] = identity
+            if len(self._verified) > VERIFIED_TOKENS_CACHED:
+                self._verified.popitem(last=False)
+        if self._revoked is not None and await self._revoked(identity):
+            raise errors.unauthenticated("token revoked")
+        return identity
+
+    async def _check(self, token: str) -> Identity:
+        """The identity a token carries, once its header, key, signature and claims pass."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
@@ -181,10 +243,7 @@ class TokenVerifier:
         key = await self._jwks.key(kid)
         if key is None:
             raise errors.unauthenticated(f"token signed with unknown key {kid!r}")
-        identity = self._decode(token, key, alg)
-        if self._revoked is not None and await self._revoked(identity):
-            raise errors.unauthenticated("token revoked")
-        return identity
+        return self._decode(token, key, alg)
 
     def _decode(self, token: str, key: jwt.PyJWK, alg: str) -> Identity:
         try:
@@ -318,6 +377,7 @@ def identity_hook(verifier: Verifier) -> Hook:
         identity = on_behalf(verified, call.metadata(peer_calls.ON_BEHALF_OF))
         enforce(access_of(call.method), identity)
         _caller.set(identity)
+        _late.set(_LateSignIn(verifier, []))
         yield
 
     return hook

@@ -32,9 +32,10 @@ _KIT_SERVICES = frozenset({
 
 
 def observe(latencies: LatencyWindow) -> Hook:
-    """One span, one log line (with the caller and its actor) and the RPC metrics per call, with
-    the final status code; the latency of each unary call of the service's own API also goes to
-    `latencies` (the health's p95 and its alert; streams last as long as their callers want)."""
+    """One span, one log line (with the caller and its actor; successful calls at DEBUG) and the
+    RPC metrics per call, with the final status code; the latency of each unary call of the
+    service's own API also goes to `latencies` (the health's p95 and its alert; streams last as
+    long as their callers want)."""
 
     @asynccontextmanager
     async def hook(call: Call) -> AsyncIterator[None]:
@@ -84,7 +85,9 @@ def _record(call: Call, span: trace.Span, code: grpc.StatusCode, seconds: float)
     span.set_attribute("rpc.grpc.status_code", code.value[0])
     if code is not grpc.StatusCode.OK:
         span.set_status(Status(StatusCode.ERROR, code.name))
-    level = logging.ERROR if code in _SERVER_FAULTS else logging.INFO
+    level = _log_level(code)
+    if not log.isEnabledFor(level):
+        return
     fields = {"rpc": call.method, "code": code.name, "ms": round(seconds * 1000, 2)}
     log.log(
         level,
@@ -106,6 +109,16 @@ def _caller_fields() -> dict[str, str]:
 
 
 _SERVER_FAULTS = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
+
+
+def _log_level(code: grpc.StatusCode) -> int:
+    """A call's log line: server faults are errors, refusals INFO, and a successful call an
+    access-log line at DEBUG (`VOKA_LOG_LEVEL=DEBUG`): writing one JSON line per successful call
+    cost more CPU than the rest of the kit's work on it (bench/kit.py), and the metrics and
+    traces already count every call."""
+    if code in _SERVER_FAULTS:
+        return logging.ERROR
+    return logging.DEBUG if code is grpc.StatusCode.OK else logging.INFO
 
 
 @asynccontextmanager

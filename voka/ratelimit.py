@@ -74,18 +74,25 @@ class RateLimiter:
 
 def rate_limit_hook(limiter: RateLimiter) -> Hook:
     """RESOURCE_EXHAUSTED with RetryInfo (HTTP 429 through Envoy) once a caller's bucket is
-    empty. Runs after the identity hook, which sets the caller."""
+    empty. Runs after the identity hook, which sets the caller; a caller signed in later from
+    the request body (voka.authn.sign_in) is judged the same way then."""
+
+    def admit(identity: authn.Identity) -> None:
+        if identity.is_service:
+            return
+        wait = limiter.take(identity.subject)
+        if wait > 0:
+            raise errors.resource_exhausted(
+                f"rate limit of {identity.subject} exceeded",
+                timedelta(seconds=math.ceil(wait * 1000) / 1000),
+            )
 
     @asynccontextmanager
     async def hook(call: Call) -> AsyncIterator[None]:
         identity = authn.optional_caller()
-        if identity is not None and not identity.is_service:
-            wait = limiter.take(identity.subject)
-            if wait > 0:
-                raise errors.resource_exhausted(
-                    f"rate limit of {identity.subject} exceeded",
-                    timedelta(seconds=math.ceil(wait * 1000) / 1000),
-                )
+        if identity is not None:
+            admit(identity)
+        authn.admit_late(admit)
         yield
 
     return hook

@@ -169,7 +169,7 @@ async def start(spec: ServiceSpec, settings: Settings) -> Running:
         monitor.on_change(_status_event_publisher(resources.bus, monitor))
         monitor.on_alert(_alert_event_publisher(resources.bus, monitor))
     server = grpc.aio.server(
-        interceptors=[HookInterceptor(_hooks(settings, verifier, vitals.latencies))],
+        interceptors=[HookInterceptor(hook_stack(settings, verifier, vitals.latencies))],
         options=_server_options(settings),
     )
     addresses = {name: settings.address_of(name) for name in registry.names()}
@@ -226,7 +226,10 @@ def _vitals(settings: Settings) -> Vitals:
     )
 
 
-def _hooks(settings: Settings, verifier: authn.Verifier, latencies: LatencyWindow) -> list[Hook]:
+def hook_stack(
+    settings: Settings, verifier: authn.Verifier, latencies: LatencyWindow
+) -> list[Hook]:
+    """The hooks around every call of a service, outermost first (bench/kit.py prices them)."""
     stack = [hooks.observe(latencies), hooks.map_errors, authn.identity_hook(verifier)]
     if settings.rate_limit_per_second > 0:
         limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)

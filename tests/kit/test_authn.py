@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import grpc
 import jwt
@@ -88,6 +89,37 @@ async def test_jwks_refresh_failure_keeps_known_keys(tokens: TokenFactory):
     assert (await verifier.verify(tokens.mint())).subject == "users/alice"
     assert (await verifier.verify(tokens.mint())).subject == "users/alice"
     assert calls["n"] >= 2
+
+
+async def test_a_verified_token_is_checked_once_until_it_expires_but_revocation_always(
+    tokens: TokenFactory, monkeypatch: pytest.MonkeyPatch
+):
+    decoded = {"n": 0}
+    decode = jwt.decode
+
+    def counting(*args: object, **kwargs: object) -> object:
+        decoded["n"] += 1
+        return decode(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(authn.jwt, "decode", counting)
+    revoked: set[str] = set()
+
+    async def is_revoked(identity: authn.Identity) -> bool:
+        return identity.token_id in revoked
+
+    cache = authn.JwksCache(authn.jwks_from_file(tokens.jwks_file))
+    verifier = authn.TokenVerifier(cache, revoked=is_revoked)
+    token = tokens.mint(ttl=60)
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) == first
+    assert decoded["n"] == 1  # the second call came from the cache
+    revoked.add(first.token_id)
+    assert "revoked" in await _refused(verifier, token)  # cached, and still cut off at once
+    revoked.clear()
+    later = time.time() + 120
+    monkeypatch.setattr(authn.time, "time", lambda: later)
+    assert await verifier.verify(token) == first  # past its `exp`, checked again in full
+    assert decoded["n"] == 2
 
 
 async def test_jwks_source_down_with_nothing_cached_is_unavailable(tokens: TokenFactory):

@@ -73,7 +73,7 @@ async def test_a_service_naming_a_user_is_handled_as_the_user_with_itself_as_act
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
     user = _user()
-    with caplog.at_level(logging.INFO, logger="voka.rpc"):
+    with caplog.at_level(logging.DEBUG, logger="voka.rpc"):  # the access log
         await peer.TranslateText(TEXT, metadata=(_service_token(tokens), (HEADER, user)))
     [seen] = recorder.callers
     assert seen.subject == user
