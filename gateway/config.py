@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 from gateway import openapi
 from gateway.contracts import (
+    OPENAI_DIALECT,
+    OPENAI_PREFIX,
     OPS_DOMAIN_VARIABLE,
     OPS_SERVICE,
     TEMPLATE_VARIABLE,
@@ -34,6 +36,7 @@ from gateway.contracts import (
 )
 from voka import registry
 from voka.authn import AUDIENCE, ISSUER
+from voka.peer_calls import ON_BEHALF_OF
 
 JSON = dict[str, Any]
 
@@ -95,6 +98,13 @@ _BUFFER_PER_ROUTE = "envoy.extensions.filters.http.buffer.v3.BufferPerRoute"
 # names the refused field and removes it (gateway/edge_replies.lua).
 LOCAL_REPLY_HEADER = "x-voka-local-reply"
 EDGE_REPLIES_SCRIPT = Path(__file__).with_name("edge_replies.lua")
+EDGE_REPLIES_FILTER = "envoy.filters.http.lua.edge_replies"
+# A route serving a foreign API (Binding.error_dialect) names the dialect in its metadata, under
+# the edge replies' filter, which rewrites every error answer on it into that API's shape.
+ERROR_DIALECT_KEY = "error_dialect"
+# Metadata only services may send each other: removed from whatever comes in through the edge,
+# so an outside caller holding a service token still cannot act as a user.
+SERVICE_ONLY_HEADERS = (ON_BEHALF_OF,)
 _MAX_CONNECTIONS = 50_000
 # Envoy refuses a direct_response body over 4 KiB unless the route config raises the limit; the
 # inlined OpenAPI document is about 0.5 MiB.
@@ -186,6 +196,17 @@ def _binding_claims(binding: Binding, domains: Sequence[str]) -> Iterator[tuple[
         yield route_match(template), domain
 
 
+def dialect_routes(descriptor_set: Path, domains: Iterable[str]) -> dict[RouteMatch, str]:
+    """The error dialect of each route match serving a foreign API's binding."""
+    wanted = list(domains)
+    return {
+        match: dialect
+        for binding in http_bindings(descriptor_set)
+        if (dialect := binding.error_dialect) is not None
+        for match, _ in _binding_claims(binding, wanted)
+    }
+
+
 def _claim(claims: dict[RouteMatch, str], match: RouteMatch, domain: str) -> None:
     owner = claims.setdefault(match, domain)
     if owner != domain:
@@ -270,18 +291,18 @@ def _public_match(template: str, verb: str) -> JSON:
 
 def public_matches(bindings: Iterable[Binding], domains: Iterable[str]) -> list[JSON]:
     """Envoy matches for the public REST bindings served by `domains` (OpsService per domain)."""
-    return [match for match, _ in _public_claims(bindings, domains)]
+    return [match for match, _, _ in _public_claims(bindings, domains)]
 
 
 def _public_claims(
     bindings: Iterable[Binding], domains: Iterable[str]
-) -> Iterator[tuple[JSON, str]]:
-    """Each public REST binding's match with the domain that serves it."""
+) -> Iterator[tuple[JSON, str, str | None]]:
+    """Each public REST binding's match with the domain that serves it and its error dialect."""
     wanted = list(domains)
     for binding in bindings:
         if binding.public:
             for template, domain in binding_routes(binding, wanted):
-                yield _public_match(template, binding.verb), domain
+                yield _public_match(template, binding.verb), domain, binding.error_dialect
 
 
 def _skip_rules() -> list[JSON]:
@@ -354,14 +375,24 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _service_route(match: RouteMatch, domain: str, idle_timeout_s: float) -> JSON:
+def _service_route(
+    match: RouteMatch, domain: str, idle_timeout_s: float, dialect: str | None
+) -> JSON:
     """A route to a domain; no overall timeout, since streams last as long as the caller wants
     (services enforce gRPC deadlines), but an idle one so silent streams are reclaimed."""
     return {
         "name": f"{domain} {match.kind} {match.value}",
         "match": match.as_envoy(),
         "route": _to_domain(domain, idle_timeout_s),
+        **_dialect_metadata(dialect),
     }
+
+
+def _dialect_metadata(dialect: str | None) -> JSON:
+    """The route metadata naming its error dialect for the edge replies' Lua (none for Voka's)."""
+    if dialect is None:
+        return {}
+    return {"metadata": {"filter_metadata": {EDGE_REPLIES_FILTER: {ERROR_DIALECT_KEY: dialect}}}}
 
 
 def _to_domain(domain: str, idle_timeout_s: float) -> JSON:
@@ -379,7 +410,7 @@ def public_routes(
     for path in public_grpc_paths(descriptor_set):
         domain = domain_of_service(path.strip("/").split("/")[0])
         if domain is not None and domain in table:
-            claims.append(({"path": path}, domain))
+            claims.append(({"path": path}, domain, None))
     limit = _typed(_BUFFER_PER_ROUTE, buffer={"max_request_bytes": PUBLIC_BODY_BYTES})
     return [
         {
@@ -387,8 +418,9 @@ def public_routes(
             "match": match,
             "route": _to_domain(domain, idle_timeout_s),
             "typed_per_filter_config": {_BUFFER: limit},
+            **_dialect_metadata(dialect),
         }
-        for match, domain in claims
+        for match, domain, dialect in claims
     ]
 
 
@@ -429,14 +461,16 @@ def _transcoder_off() -> JSON:
     return _typed("envoy.config.route.v3.FilterConfig", disabled=True)
 
 
-def _not_found_route() -> JSON:
-    """Catch-all 404, rendered as JSON by the local reply config. The transcoder is off on this
-    route, or `reject_unknown_method` would answer first with its own 404."""
+def _not_found_route(prefix: str = "/", dialect: str | None = None) -> JSON:
+    """404 for the paths under `prefix` no route before it serves, rendered as JSON by the local
+    reply config (and the Lua filter, in `dialect`). The transcoder is off on this route, or
+    `reject_unknown_method` would answer first with its own 404."""
     return {
-        "name": "not_found",
-        "match": {"prefix": "/"},
+        "name": "not_found" if prefix == "/" else f"not_found {prefix}",
+        "match": {"prefix": prefix},
         "direct_response": {"status": 404, "body": {"inline_string": NOT_FOUND_MESSAGE}},
         "typed_per_filter_config": {_TRANSCODER: _transcoder_off()},
+        **_dialect_metadata(dialect),
     }
 
 
@@ -461,16 +495,24 @@ def _virtual_host(
     idle_timeout_s: float,
     docs: list[JSON],
     public: list[JSON],
+    *,
+    dialects: Mapping[RouteMatch, str],
 ) -> JSON:
     """Routes in the order Envoy tries them: the docs, exact paths (public ones first), the public
-    regexes, then prefixes, longest first, and the 404. The body limit of the buffer filter is
-    off here and on in the public routes only (their own typed_per_filter_config wins)."""
-    routes = [_service_route(m, d, idle_timeout_s) for m, d in ordered_routes(table)]
+    regexes, then prefixes, longest first, and the 404s (OpenAI's namespace's in its dialect).
+    The body limit of the buffer filter is off here and on in the public routes only (their own
+    typed_per_filter_config wins). Headers only services may send are dropped from every
+    request."""
+    routes = [
+        _service_route(m, d, idle_timeout_s, dialects.get(m)) for m, d in ordered_routes(table)
+    ]
     ordered = sorted([*public, *routes], key=lambda route: "path" not in route["match"])
+    not_found = [_not_found_route(OPENAI_PREFIX, OPENAI_DIALECT), _not_found_route()]
     return {
         "name": "voka",
         "domains": ["*"],
-        "routes": [*docs, *ordered, _not_found_route()],
+        "routes": [*docs, *ordered, *not_found],
+        "request_headers_to_remove": list(SERVICE_ONLY_HEADERS),
         "typed_per_filter_config": {
             _CORS: _cors_policy(cors_origins),
             _BUFFER: _typed(_BUFFER_PER_ROUTE, disabled=True),
@@ -674,9 +716,10 @@ def _http_filters(
 
 
 def _edge_replies_filter() -> JSON:
-    """Names the refused field in Envoy's own 400 answers (gateway/edge_replies.lua)."""
+    """Names the refused field in Envoy's own 400 answers, and reshapes error answers on routes
+    of a foreign API into its dialect (gateway/edge_replies.lua)."""
     return {
-        "name": "envoy.filters.http.lua.edge_replies",
+        "name": EDGE_REPLIES_FILTER,
         "typed_config": _typed(
             "envoy.extensions.filters.http.lua.v3.Lua",
             default_source_code={"inline_string": EDGE_REPLIES_SCRIPT.read_text()},
@@ -988,7 +1031,10 @@ def build_config(
     )
     docs = _docs_routes(descriptor_set, table)
     public = public_routes(descriptor_set, table, stream_idle_timeout_s)
-    vhost = _virtual_host(table, cors_origins, stream_idle_timeout_s, docs, public)
+    dialects = dialect_routes(descriptor_set, table)
+    vhost = _virtual_host(
+        table, cors_origins, stream_idle_timeout_s, docs, public, dialects=dialects
+    )
     hcm = _connection_manager(vhost, filters, stream_idle_timeout_s, xff_num_trusted_hops)
     if tracing is not None:
         hcm["tracing"] = _tracing(tracing)

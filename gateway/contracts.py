@@ -25,6 +25,13 @@ OPS_SERVICE = "voka.ops.v1.OpsService"
 OPS_DOMAIN_VARIABLE = "service"
 # A path template's variable: `{name}` or `{name=pattern}` (groups: field path, pattern).
 TEMPLATE_VARIABLE = re.compile(r"\{([^}=]+)(?:=([^}]*))?\}")
+# APIs whose clients know another error shape than Voka's `{code, message, details}`; the edge
+# rewrites every error answer on their routes (gateway/edge_replies.lua). The OpenAI API is the
+# `/v1/` namespace; LibreTranslate's paths are its service's.
+OPENAI_DIALECT = "openai"
+OPENAI_PREFIX = "/v1/"
+LIBRETRANSLATE_DIALECT = "libretranslate"
+LIBRETRANSLATE_SERVICE = "voka.translate.v1.LibreTranslateService"
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,15 @@ class Binding:
     def domain(self) -> str | None:
         """The domain serving this binding, or None for OpsService (served by every domain)."""
         return domain_of_service(self.service)
+
+    @property
+    def error_dialect(self) -> str | None:
+        """The error shape its API's clients expect, or None for Voka's own."""
+        if self.template.startswith(OPENAI_PREFIX):
+            return OPENAI_DIALECT
+        if self.service == LIBRETRANSLATE_SERVICE:
+            return LIBRETRANSLATE_DIALECT
+        return None
 
 
 def load_descriptor_set(descriptor_set: Path) -> descriptor_pb2.FileDescriptorSet:

@@ -168,6 +168,10 @@ class Mesh:
     def rest_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.envoy}"
 
+    def service_env(self, domain: str) -> dict[str, str]:
+        """The variables added for `domain`'s process (a test finds its models directory)."""
+        return dict(self._service_env.get(domain, {}))
+
     @property
     def nats_url(self) -> str:
         """NATS for tools and tests, signed in as the administrator (the services each get

@@ -17,6 +17,8 @@ from pathlib import Path
 from google.protobuf import descriptor_pb2
 
 from gateway.contracts import (
+    LIBRETRANSLATE_DIALECT,
+    OPENAI_DIALECT,
     OPS_DOMAIN_VARIABLE,
     Binding,
     load_descriptor_set,
@@ -75,7 +77,7 @@ def document(descriptor_set: Path, domains: Iterable[str] | None = None) -> JSON
         "tags": tags,
         "paths": paths,
         "components": {
-            "schemas": {**schemas.components, ERROR_SCHEMA: _ERROR},
+            "schemas": {**schemas.components, **_ERROR_SCHEMAS},
             "responses": _error_responses(),
             "securitySchemes": SECURITY_SCHEMES,
         },
@@ -93,7 +95,8 @@ _INFO = (
     "`.proto` contracts. Fields use the proto3 JSON mapping (camelCase names, 64-bit integers "
     "as strings, enums by name). Server streams arrive as Server-Sent Events, one message per "
     "event. Errors are `{code, message, details}` with the `google.rpc.Code` and, where the "
-    "service gives them, `google.rpc` details."
+    "service gives them, `google.rpc` details; on the OpenAI API (`/v1/...`) they are OpenAI's "
+    "`{error: {message, type, param, code}}`, on LibreTranslate's paths `{error}`."
 )
 _ERROR: JSON = {
     "type": "object",
@@ -108,6 +111,52 @@ _ERROR: JSON = {
         },
     },
     "required": ["code", "message"],
+}
+_OPENAI_ERROR: JSON = {
+    "type": "object",
+    "description": "OpenAI's error shape, rewritten at the edge from the gRPC status.",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "message": {"type": "string"},
+                "type": {
+                    "type": "string",
+                    "description": "By HTTP status: `invalid_request_error`, "
+                    "`authentication_error`, `permission_error`, `not_found_error`, "
+                    "`rate_limit_error`, `server_error`.",
+                },
+                "param": {
+                    "type": ["string", "null"],
+                    "description": "The field a `BadRequest` detail names.",
+                },
+                "code": {
+                    "type": ["string", "null"],
+                    "description": "`invalid_api_key`, `rate_limit_exceeded`, "
+                    "`insufficient_quota`, else the gRPC code's name (`invalid_argument`).",
+                },
+            },
+            "required": ["message", "type", "param", "code"],
+        }
+    },
+    "required": ["error"],
+}
+_LIBRETRANSLATE_ERROR: JSON = {
+    "type": "object",
+    "description": "LibreTranslate's error shape, rewritten at the edge from the gRPC status.",
+    "properties": {"error": {"type": "string"}},
+    "required": ["error"],
+}
+# Each error dialect (gateway.contracts): its schema's name, and the prefix of its responses'.
+_DIALECTS: dict[str | None, tuple[str, str]] = {
+    None: (ERROR_SCHEMA, ""),
+    OPENAI_DIALECT: ("OpenAiError", "OpenAi"),
+    LIBRETRANSLATE_DIALECT: ("LibreTranslateError", "LibreTranslate"),
+}
+_ERROR_SCHEMAS = {
+    ERROR_SCHEMA: _ERROR,
+    "OpenAiError": _OPENAI_ERROR,
+    "LibreTranslateError": _LIBRETRANSLATE_ERROR,
 }
 
 
@@ -145,7 +194,7 @@ def _operation(
         "description": comment,
         "x-grpc-method": f"/{binding.service}/{binding.method}",
         "parameters": [*bound.parameters, *_query(schemas, binding, request, bound.fields)],
-        "responses": {"200": _success(schemas, method), **_error_refs()},
+        "responses": {"200": _success(schemas, method), **_error_refs(binding.error_dialect)},
         "security": [] if binding.public else PROTECTED,
     }
     if operation["description"] in ("", operation["summary"]):
@@ -214,15 +263,22 @@ def _json(schema: JSON) -> JSON:
     return {"application/json": {"schema": schema}}
 
 
-def _error_refs() -> JSON:
+def _error_refs(dialect: str | None) -> JSON:
+    _, prefix = _DIALECTS[dialect]
     return {
-        status: {"$ref": f"#/components/responses/{name}"} for status, (name, _) in ERRORS.items()
+        status: {"$ref": f"#/components/responses/{prefix}{name}"}
+        for status, (name, _) in ERRORS.items()
     }
 
 
 def _error_responses() -> JSON:
-    error = _json({"$ref": f"#/components/schemas/{ERROR_SCHEMA}"})
-    return {name: {"description": when, "content": error} for name, when in ERRORS.values()}
+    """Each error response once per dialect (`BadRequest`, `OpenAiBadRequest`, ...)."""
+    responses: JSON = {}
+    for schema, prefix in _DIALECTS.values():
+        error = _json({"$ref": f"#/components/schemas/{schema}"})
+        for name, when in ERRORS.values():
+            responses[prefix + name] = {"description": when, "content": error}
+    return responses
 
 
 def _tag(schemas: Schemas, full_name: str) -> JSON:

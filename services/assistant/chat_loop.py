@@ -76,8 +76,10 @@ class ChatLoop:
         """Stream one reply; closing this iterator closes the provider's stream too.
 
         Tools come from the request, or else the ToolBox's allowed ones when the model takes
-        tools. The last round offers none, so the model has to answer in words. Each tool call
-        may take `tool_timeout` seconds (a conversation's own limit), else the loop's default.
+        tools. Tools in the request are the caller's own (OpenAI API): their calls end the
+        reply (`tool_calls`) for the caller to run; nothing is executed here. The last round
+        offers none, so the model has to answer in words. Each tool call may take
+        `tool_timeout` seconds (a conversation's own limit), else the loop's default.
         """
         provider, info = self._registry.resolve(request.model)
         offered = request.tools or (
@@ -97,6 +99,9 @@ class ChatLoop:
             completion_tokens += finished.completion_tokens
             if not outcome.calls or not tools:
                 yield Finished(finished.reason, prompt_tokens, completion_tokens)
+                return
+            if request.tools:  # the caller's own functions (OpenAI API): the caller runs them
+                yield Finished("tool_calls", prompt_tokens, completion_tokens)
                 return
             messages.append(ChatMessage("assistant", outcome.text, tool_calls=outcome.calls))
             for call in outcome.calls:

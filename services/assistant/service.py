@@ -10,6 +10,7 @@ from services.assistant.chat_loop import ChatLoop
 from services.assistant.completion_store import CompletionStore
 from services.assistant.completions import Completions
 from services.assistant.conversation_store import ConversationStore
+from services.assistant.embeddings.embedder import load_embedder
 from services.assistant.erasure import eraser
 from services.assistant.grant_store import GrantStore
 from services.assistant.hemisphere import Balance
@@ -18,6 +19,8 @@ from services.assistant.message_store import MessageStore
 from services.assistant.providers.registry import ProviderRegistry
 from services.assistant.replies import Replies
 from services.assistant.rpcs import AssistantServicer, Deps
+from services.assistant.rpcs.embeddings import EmbeddingServicer
+from services.assistant.rpcs.openai import OpenAiServicer
 from services.assistant.settings import AssistantSettings
 from services.assistant.speech import SpeechClient
 from services.assistant.standalone_chats import StandaloneChats
@@ -94,7 +97,13 @@ async def build(resources: Resources) -> list[Registration]:
         max_output_tokens=settings.assistant_max_output_tokens,
         tool_timeout=settings.assistant_tool_timeout,
     )
-    return [registration(AssistantServicer(deps))]
+    embedder = await load_embedder(settings)
+    resources.on_stop.append(embedder.aclose)
+    return [
+        registration(AssistantServicer(deps)),
+        registration(OpenAiServicer(deps)),
+        registration(EmbeddingServicer(embedder)),
+    ]
 
 
 SPEC = ServiceSpec(name="assistant", build=build, database=True)

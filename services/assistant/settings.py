@@ -152,6 +152,21 @@ class AssistantSettings(Settings):
     assistant_completion_workers: int = Field(
         default=1, ge=0, description="Async completions this process answers at once; 0: none."
     )
+    assistant_embedding_max_texts: int = Field(
+        default=256, gt=0, le=2048, description="Texts one embedding call may carry."
+    )
+    assistant_embedding_max_chars: int = Field(
+        default=8192, gt=0, description="Characters one embedded text may have."
+    )
+    assistant_embedding_cache_entries: int = Field(
+        default=10000, ge=0, description="Vectors kept in the LRU (~1.7 KiB each); 0: none."
+    )
+    assistant_embedding_batch_texts: int = Field(
+        default=64, gt=0, description="Texts coalesced into one engine call at most."
+    )
+    assistant_embedding_max_waiting: int = Field(
+        default=2048, gt=0, description="Texts waiting for the engine; beyond: RESOURCE_EXHAUSTED."
+    )
 
     @cached_property
     def providers(self) -> tuple[ProviderEntry, ...]:

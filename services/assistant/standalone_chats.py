@@ -33,6 +33,7 @@ class ChatInput:
     instructions: str = ""
     channel: events_pb2.ReplyChannel.ValueType = events_pb2.REPLY_CHANNEL_CHAT
     completion: str = ""  # `completions/{id}` when an async completion asks
+    persona: bool = True  # False: the caller's own system messages replace the service's
 
 
 @dataclass
@@ -86,7 +87,8 @@ class StandaloneChats:
         provider, model_id = self._turns.model(ask.model, model_path)
         balance = await self.balances.in_force(ask.owner, override=ask.hemisphere)
         system = prompt.system_text(balance.balance, ask.instructions, ask.context or {})
-        messages = (ChatMessage("system", system), *(chat_message(m) for m in ask.messages))
+        head = (ChatMessage("system", system),) if ask.persona else ()
+        messages = (*head, *(chat_message(m) for m in ask.messages))
         options = sampling(ask.sampling, balance.balance, self._max_output)
         allowed = await self._turns.usable_tools(ask.owner, ask.tools)
         request = ChatRequest(model_id, messages, options)

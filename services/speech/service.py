@@ -14,6 +14,7 @@ from services.speech.erasure import eraser
 from services.speech.models import ensure_default_models
 from services.speech.recognition import Recognition
 from services.speech.rpcs import SpeechServicer
+from services.speech.rpcs.openai import OpenAiAudioRpcs
 from services.speech.settings import SpeechSettings
 from services.speech.synthesis import Synthesis
 from services.speech.transcription_store import TranscriptionStore
@@ -49,17 +50,21 @@ async def build(resources: Resources) -> list[Registration]:
     await erase_deleted_users(
         resources.bus, "speech", eraser(transcription_store, voice_sample_store, blobs)
     )
+    synthesis = Synthesis(voices)
     servicer = SpeechServicer(
         settings=settings,
         recognition=recognition,
         transcriptions=Transcriptions(transcription_store, blobs, resources.bus),
         transcription_store=transcription_store,
         voices=voices,
-        synthesis=Synthesis(voices),
+        synthesis=synthesis,
         voice_samples=VoiceSamples(voice_sample_store, blobs, recognition, settings),
         voice_sample_store=voice_sample_store,
     )
-    return [registration(servicer)]
+    openai_audio = OpenAiAudioRpcs(
+        settings=settings, recognition=recognition, voices=voices, synthesis=synthesis
+    )
+    return [registration(servicer), registration(openai_audio)]
 
 
 SPEC = ServiceSpec(name="speech", build=build, database=True)

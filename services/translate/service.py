@@ -1,5 +1,5 @@
 """The translate service's wiring: engines, catalogue (planned again in the background),
-batcher, detector, store, recorder and servicer.
+batcher, detector, store, recorder, the servicer and LibreTranslate's API on top of it.
 
 It starts with no Marian model installed: pairs Apertium has are served by Apertium, the others
 answer FAILED_PRECONDITION with the command that installs their model.
@@ -17,6 +17,7 @@ from services.translate.detection import Detector
 from services.translate.engines import every_engine, unload_idle
 from services.translate.recorder import Recorder
 from services.translate.rpcs import TranslateServicer
+from services.translate.rpcs.libretranslate import LibreTranslateRpcs
 from services.translate.settings import TranslateSettings
 from services.translate.store import TranslationStore
 from services.translate.translator import Translator
@@ -63,7 +64,8 @@ async def build(resources: Resources) -> list[Registration]:
         chosen = by_kind.get(engine)
         return chosen is not None and chosen.loaded(source, target)
 
-    return [registration(TranslateServicer(translator, recorder, store, loaded))]
+    servicer = TranslateServicer(translator, recorder, store, loaded)
+    return [registration(servicer), registration(LibreTranslateRpcs(servicer, translator))]
 
 
 SPEC = ServiceSpec(name="translate", build=build, database=True)

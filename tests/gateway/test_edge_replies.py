@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from concurrent import futures
@@ -23,13 +22,11 @@ import pytest
 from google.protobuf import json_format
 
 from gateway.config import (
-    GATEWAY_SECRET_ENV,
     PUBLIC_BODY_BYTES,
-    build_config,
 )
 from tests.fixtures.tokens import TokenFactory
+from tests.gateway.envoy import envoy_in_front
 from tests.gateway.test_config import DESCRIPTOR_SET
-from tools.processes import BIN, exited_with_log, free_ports, stop, wait_http
 from voka.auth.v1 import auth_pb2
 
 pytestmark = pytest.mark.integration
@@ -75,28 +72,8 @@ def upstream(tokens: TokenFactory) -> Iterator[tuple[Upstream, int]]:
 @pytest.fixture(scope="module")
 def edge(upstream: tuple[Upstream, int], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     _, port = upstream
-    var = tmp_path_factory.mktemp("envoy")
-    listen, admin = free_ports(2)
-    config = build_config(
-        DESCRIPTOR_SET,
-        {domain: f"127.0.0.1:{port}" for domain in DOMAINS},
-        listen_port=listen,
-        admin_port=admin,
-    )
-    (var / "envoy.json").write_text(json.dumps(config))
-    log = var / "envoy.log"
-    argv = [str(BIN / "envoy"), "-c", str(var / "envoy.json"), "--base-id", str(listen)]
-    argv += ["--log-level", "warn", "--disable-hot-restart"]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env={GATEWAY_SECRET_ENV: "test"}
-        )
-    try:
-        url = f"http://127.0.0.1:{listen}"
-        wait_http(f"{url}/health", exited_with_log("envoy", proc, log))
+    with envoy_in_front(DESCRIPTOR_SET, DOMAINS, port, tmp_path_factory.mktemp("envoy")) as url:
         yield url
-    finally:
-        stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ ENCODINGS: dict[str, tuple[str, str, str, tuple[int, ...]]] = {
     "ogg": ("ogg", "libopus", "audio/ogg", (48_000, 24_000, 16_000, 12_000, 8_000)),
     "mp3": ("mp3", "libmp3lame", "audio/mpeg", (22_050, 24_000, 16_000, 44_100, 48_000)),
     "flac": ("flac", "flac", "audio/flac", ()),
+    "aac": ("adts", "aac", "audio/aac", (24_000, 22_050, 16_000, 44_100, 48_000)),
 }
 
 
@@ -118,14 +119,19 @@ def _with_defaults(voices: list[Voice]) -> dict[str, Voice]:
     return {v.id: v for v in sorted(marked, key=lambda v: (v.language.lower(), v.name))}
 
 
+def encodable(fmt: str) -> bool:
+    """Whether `encode` can write `fmt` with the installed FFmpeg."""
+    return fmt == "wav" or (fmt in ENCODINGS and ENCODINGS[fmt][1] in av.codecs_available)
+
+
 def encode(wav: bytes, fmt: str) -> tuple[bytes, str]:
-    """WAV synthesis output in `fmt` (wav, ogg, mp3, flac), with its MIME type."""
+    """WAV synthesis output in `fmt` (wav, ogg, mp3, flac, aac), with its MIME type."""
     if fmt == "wav":
         return wav, "audio/wav"
     if fmt not in ENCODINGS:
         raise EncoderMissing(f"no encoder for {fmt!r}; encodings: wav, {', '.join(ENCODINGS)}")
     container, codec, mime, rates = ENCODINGS[fmt]
-    if codec not in av.codecs_available:
+    if not encodable(fmt):
         raise EncoderMissing(f"this FFmpeg build has no {codec} encoder for {fmt}")
     pcm, rate = wav_pcm16(wav)
     return _encode_pcm(pcm, rate, container, codec, rates), mime

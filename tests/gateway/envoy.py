@@ -1,0 +1,42 @@
+"""A real Envoy on free ports with the generated configuration, in front of one stand-in
+upstream that serves every domain: what the edge tests run their requests through."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from gateway.config import GATEWAY_SECRET_ENV, build_config
+from tools.processes import BIN, exited_with_log, free_ports, stop, wait_http
+
+
+@contextlib.contextmanager
+def envoy_in_front(
+    descriptor_set: Path, domains: Iterable[str], upstream_port: int, var: Path
+) -> Iterator[str]:
+    """Envoy routing `domains` to 127.0.0.1:`upstream_port`, its files in `var`; yields its
+    base URL once it answers, and stops it after."""
+    listen, admin = free_ports(2)
+    config = build_config(
+        descriptor_set,
+        {domain: f"127.0.0.1:{upstream_port}" for domain in domains},
+        listen_port=listen,
+        admin_port=admin,
+    )
+    (var / "envoy.json").write_text(json.dumps(config))
+    log = var / "envoy.log"
+    argv = [str(BIN / "envoy"), "-c", str(var / "envoy.json"), "--base-id", str(listen)]
+    argv += ["--log-level", "warn", "--disable-hot-restart"]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, env={GATEWAY_SECRET_ENV: "test"}
+        )
+    try:
+        url = f"http://127.0.0.1:{listen}"
+        wait_http(f"{url}/health", exited_with_log("envoy", proc, log))
+        yield url
+    finally:
+        stop(proc)
