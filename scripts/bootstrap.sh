@@ -39,6 +39,19 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 
+# The Python client and `voka` command (clients/python), editable: its code runs from the
+# checkout, but its wheel copies gen/voka's stubs into .venv (clients/python/README.md), so it is
+# installed again whenever its build definition or the contracts (gen/voka.binpb) change.
+client=clients/python
+client_stamp=.venv/.voka-client.sha256
+client_want=$(sha256sum "$client/pyproject.toml" "$client/hatch_build.py" gen/voka.binpb \
+  | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$client_stamp" 2>/dev/null)" != "$client_want" ]; then
+  echo "bootstrap: installing the Python client ($client) into .venv"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$client"
+  echo "$client_want" >"$client_stamp"
+fi
+
 # checkov (tests/k8s/test_checkov.py) in a virtualenv of its own inside .venv: its dependencies
 # conflict with the project's.
 checkov=.venv/tools/checkov
