@@ -4,7 +4,7 @@ in all, whatever its throughput on a machine whose cores other work shares."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 PROC = Path("/proc")
@@ -50,6 +50,24 @@ def named(name: str) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+class Titled:
+    """The processes whose command line contains `text`, looked up anew each time it is
+    iterated: a server's per-connection processes come and go during a run (PostgreSQL names
+    each backend `postgres: user database host(port) state`)."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text.encode()
+
+    def __iter__(self) -> Iterator[int]:
+        for pid in os.listdir(PROC):
+            if pid.isdigit():
+                try:
+                    if self._text in (PROC / pid / "cmdline").read_bytes():
+                        yield int(pid)
+                except OSError:
+                    continue
 
 
 def snapshot(roles: Mapping[str, Iterable[int]]) -> dict[str, float]:

@@ -1,16 +1,17 @@
 """No-op task throughput and submit→start latency: this service vs. Celery and Dramatiq.
 
-    PYTHONPATH=.:gen .venv/bin/python -m bench.tasks [--tasks N] [--workers W] [--replicas R]
-        [--only NAMES]
+    PYTHONPATH=.:gen .venv/bin/python -m bench.tasks [--tasks N] [--workers W] [--replicas R]...
+        [--database sqlite|postgresql://...]... [--only NAMES]
 
 Same machine, same run, same number of worker processes (W) for every system:
 
-* **voka**: nats-server, R replicas of the tasks service (`python -m services.tasks`, one
-  SQLite database, no embedded workers; with R > 1 the shards spread over them by lease, as in
-  production; default 1: on a 2-core machine a second one did not help) and W
-  `python -m services.tasks.worker` processes (default concurrency); tasks go in through
-  StreamSubmitTasks (the contract's bulk path, one stream per replica), and separately through
-  one SubmitTask call per task (16 in flight, round robin).
+* **voka**: nats-server, R replicas of the tasks service (`python -m services.tasks`, no
+  embedded workers; with R > 1 the shards spread over them by lease, as in production) sharing
+  one database, and W `python -m services.tasks.worker` processes (default concurrency); tasks
+  go in through StreamSubmitTasks (the contract's bulk path, one stream per replica), and
+  separately through one SubmitTask call per task (16 in flight, round robin). Each voka
+  system runs once per `--database` (`sqlite`: a file, the default; a PostgreSQL server's URL:
+  a fresh database on it per row, dropped afterwards) and per `--replicas` (default 1).
 * **celery**: Celery with a Redis broker, `celery worker -P prefork -c W`, default settings
   (prefetch, acks, no result backend); tasks go in with `delay()`.
 * **dramatiq**: Dramatiq with a Redis broker, `dramatiq --processes W` with its default threads;
@@ -34,7 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +44,10 @@ from typing import Any, Protocol
 import grpc
 import redis
 from google.protobuf import struct_pb2
+from sqlalchemy.engine import make_url
 
 from bench import cpu, tasks_probe
+from tests.fixtures.databases import fresh_postgres
 from tests.fixtures.tokens import TokenFactory
 from tests.services.tasks.processes import Child, Replica, Worker
 from tools.processes import NatsServer
@@ -58,6 +61,20 @@ WARM_UP = 50  # tasks run (and not counted) before each measurement
 WARM_INDEX = 10_000_000  # probe indices of warm-up tasks start here
 POLL = 0.1
 START_TIMEOUT = 60.0
+SQLITE = "sqlite"
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Where voka's tasks live and how many replicas serve them."""
+
+    database: str  # SQLITE, or the URL of a PostgreSQL server (a fresh database per run)
+    replicas: int
+
+    @property
+    def label(self) -> str:
+        kind = SQLITE if self.database == SQLITE else "pg"
+        return f"{kind}, {self.replicas} repl."
 
 
 @dataclass
@@ -86,7 +103,11 @@ class Run:
 
 class System(Protocol):
     name: str
-    roles: dict[str, list[int]]  # role → the pids whose process trees do its work
+
+    @property
+    def roles(self) -> Mapping[str, Iterable[int]]:
+        """Role → the pids whose process trees do its work."""
+        ...
 
     def submit(self, indices: range) -> list[float]:
         """Submit one task per index; returns each task's submit time (epoch seconds)."""
@@ -156,10 +177,10 @@ class Voka:
 
     def __init__(
         self, channels: Sequence[grpc.Channel], tokens: TokenFactory, stream: bool,
-        roles: dict[str, list[int]],
+        roles: dict[str, Iterable[int]], setup: Setup,
     ) -> None:  # fmt: skip
         how = "StreamSubmitTasks" if stream else "SubmitTask per task"
-        self.name = f"voka ({how}, {len(channels)} repl.)"
+        self.name = f"voka ({how}, {setup.label})"
         self.roles = roles
         self._stubs = [tasks_pb2_grpc.TasksServiceStub(channel) for channel in channels]
         self._metadata = tokens.metadata(subject="users/bench", roles=("user", "admin"), ttl=3600)
@@ -236,35 +257,53 @@ class Voka:
 
 
 @contextlib.contextmanager
-def voka(work: Path, workers: int, probe_dir: Path, stream: bool, replicas: int) -> Iterator[Voka]:
-    nats = NatsServer(work / "nats")
-    nats.start()
-    tokens = TokenFactory.in_directory(work)
-    env = {
-        "VOKA_DATA_DIR": str(work / "data"), "VOKA_NATS_URL": nats.url,
-        "VOKA_JWKS_FILE": str(tokens.jwks_file), "VOKA_LOG_LEVEL": "WARNING",
-        "VOKA_RATE_LIMIT_PER_SECOND": "0",  # one client sends everything: no per-user cap
-        "VOKA_TASKS_EMBEDDED_WORKERS": "[]",
-        "VOKA_TASKS_FUNCTION_MODULES": '["bench.tasks_functions"]',
-        tasks_probe.PROBE_DIR: str(probe_dir),
-    }  # fmt: skip
-    logs = work / "logs"
-    pool = [Worker(["GENERAL_PURPOSE"], env, logs / f"worker-{n}.log") for n in range(workers)]
-    try:
-        with running(*pool), contextlib.ExitStack() as stack:
-            channels, pids = [], []
-            for n in range(replicas):  # one after another: the first one creates the schema
-                replica = Replica(env, logs / f"replica-{n}.log")
-                stack.callback(replica.kill)
-                replica.wait_serving()
-                pids.append(replica.pid)
-                channels.append(stack.enter_context(grpc.insecure_channel(replica.address)))
-            roles = {"service": pids, "workers": [w.pid for w in pool], "broker": [nats.pid or 0]}
-            system = Voka(channels, tokens, stream, roles)
-            system.wait_balanced()
-            yield system
-    finally:
-        nats.stop()
+def database(setup: Setup) -> Iterator[tuple[str, dict[str, Iterable[int]]]]:
+    """The database URL for the service ("" is its SQLite file, whose work runs in the service
+    process) and the role of its server's processes: on PostgreSQL, the backends serving the
+    fresh database (the server's shared writer and checkpointer processes are not counted)."""
+    if setup.database == SQLITE:
+        yield "", {}
+        return
+    with fresh_postgres(setup.database, prefix="voka_bench") as url:
+        name = make_url(url).database or ""
+        yield url, {"database": cpu.Titled(f" {name} ")}
+
+
+@contextlib.contextmanager
+def voka(work: Path, workers: int, probe_dir: Path, stream: bool, setup: Setup) -> Iterator[Voka]:
+    """Everything stopped (kill -9) and the database dropped at exit."""
+    with contextlib.ExitStack() as stack:
+        nats = NatsServer(work / "nats")
+        nats.start()
+        stack.callback(nats.stop)
+        url, database_role = stack.enter_context(database(setup))
+        tokens = TokenFactory.in_directory(work)
+        env = {
+            "VOKA_DATA_DIR": str(work / "data"), "VOKA_DATABASE_URL": url,
+            "VOKA_NATS_URL": nats.url, "VOKA_JWKS_FILE": str(tokens.jwks_file),
+            "VOKA_LOG_LEVEL": "WARNING",
+            "VOKA_RATE_LIMIT_PER_SECOND": "0",  # one client sends everything: no per-user cap
+            "VOKA_TASKS_EMBEDDED_WORKERS": "[]",
+            "VOKA_TASKS_FUNCTION_MODULES": '["bench.tasks_functions"]',
+            tasks_probe.PROBE_DIR: str(probe_dir),
+        }  # fmt: skip
+        logs = work / "logs"
+        pool = [Worker(["GENERAL_PURPOSE"], env, logs / f"worker-{n}.log") for n in range(workers)]
+        stack.enter_context(running(*pool))
+        channels, pids = [], []
+        for n in range(setup.replicas):  # one after another: the first creates the schema
+            replica = Replica(env, logs / f"replica-{n}.log")
+            stack.callback(replica.kill)
+            replica.wait_serving()
+            pids.append(replica.pid)
+            channels.append(stack.enter_context(grpc.insecure_channel(replica.address)))
+        roles: dict[str, Iterable[int]] = {
+            "service": pids, "workers": [w.pid for w in pool], "broker": [nats.pid or 0],
+            **database_role,
+        }  # fmt: skip
+        system = Voka(channels, tokens, stream, roles, setup)
+        system.wait_balanced()
+        yield system
 
 
 # --- Celery and Dramatiq -------------------------------------------------------------------------
@@ -332,16 +371,22 @@ def dramatiq(work: Path, workers: int, probe_dir: Path) -> Iterator[Peer]:
 # --- main ----------------------------------------------------------------------------------------
 
 
-def run_one(name: str, work: Path, args: argparse.Namespace) -> Run:
-    directory = work / name
+def runs_of(names: Sequence[str], setups: Sequence[Setup]) -> list[tuple[str, Setup | None]]:
+    """What to measure, in order: each voka system once per setup, each peer once."""
+    return [(name, setup) for name in names
+            for setup in (setups if name.startswith("voka") else [None])]  # fmt: skip
+
+
+def run_one(name: str, setup: Setup | None, directory: Path, args: argparse.Namespace) -> Run:
     probe_dir = directory / "probe"
     probe_dir.mkdir(parents=True)
     systems: dict[str, Callable[[], contextlib.AbstractContextManager[System]]] = {
-        "voka": lambda: voka(directory, args.workers, probe_dir, True, args.replicas),
-        "voka-single": lambda: voka(directory, args.workers, probe_dir, False, args.replicas),
         "celery": lambda: celery(directory, args.workers, probe_dir),
         "dramatiq": lambda: dramatiq(directory, args.workers, probe_dir),
     }
+    if setup is not None:
+        systems["voka"] = lambda: voka(directory, args.workers, probe_dir, True, setup)
+        systems["voka-single"] = lambda: voka(directory, args.workers, probe_dir, False, setup)
     with systems[name]() as system:
         return measure(system, args.tasks, probe_dir, args.timeout)
 
@@ -349,14 +394,17 @@ def run_one(name: str, work: Path, args: argparse.Namespace) -> Run:
 def table(runs: Sequence[Run]) -> str:
     by_name = {r.name.split(" ")[0]: r for r in runs}
     peers = [by_name[p] for p in ("celery", "dramatiq") if p in by_name]
+    width = max(36, *(len(r.name) for r in runs))
     header = (
-        f"{'system':<36} {'tasks':>6} {'seconds':>8} {'tasks/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+        f"{'system':<{width}} {'tasks':>6} {'seconds':>8} {'tasks/s':>8} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'CPU ms':>7}"
     )
     header += "".join(f" {'vs ' + p.name.split(' ')[0]:>12}" for p in peers)
     lines = [header]
     for r in runs:
-        line = (f"{r.name:<36} {r.count:>6} {r.seconds:>8.2f} {r.rate:>8.0f} "
-                f"{r.percentile(50) * 1e3:>8.1f} {r.percentile(99) * 1e3:>8.1f}")  # fmt: skip
+        line = (f"{r.name:<{width}} {r.count:>6} {r.seconds:>8.2f} {r.rate:>8.0f} "
+                f"{r.percentile(50) * 1e3:>8.1f} {r.percentile(99) * 1e3:>8.1f} "
+                f"{sum(r.cpu.values()):>7.3f}")  # fmt: skip
         line += "".join(f" {r.rate / p.rate:>11.2f}x" for p in peers)
         lines.append(line)
     lines.append("")
@@ -364,15 +412,18 @@ def table(runs: Sequence[Run]) -> str:
     for r in runs:
         ratios = "".join(f", {r.started_rate / p.started_rate:.2f}x {p.name.split(' ')[0]}"
                          for p in peers)  # fmt: skip
-        lines.append(f"  {r.name:<36} {r.started_rate:>6.0f}/s{ratios}")
+        lines.append(f"  {r.name:<{width}} {r.started_rate:>6.0f}/s{ratios}")
     lines.append("")
     lines += [f"  {r.name}: client submit loop {r.submit_seconds:.2f}s" for r in runs]
     lines.append("")
-    lines.append("CPU per task, ms (each role's processes and their children, all threads; /proc):")
-    roles = ("service", "workers", "broker", "client")
+    lines.append(
+        "CPU per task, ms, by role (each role's processes and their children, all threads; "
+        '/proc; "CPU ms" above is the total):'
+    )
+    roles = ("service", "database", "workers", "broker", "client")
     for r in runs:
         spent = "".join(f"  {role} {r.cpu[role]:.3f}" for role in roles if role in r.cpu)
-        lines.append(f"  {r.name:<36}{spent}  total {sum(r.cpu.values()):.3f}")
+        lines.append(f"  {r.name:<{width}}{spent}  total {sum(r.cpu.values()):.3f}")
     return "\n".join(lines)
 
 
@@ -384,20 +435,28 @@ def main(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--tasks", type=int, default=5000, help="tasks per system")
     parser.add_argument("--workers", type=int, default=2, help="worker processes per system")
-    parser.add_argument("--replicas", type=int, default=1,
-                        help="tasks-service replicas (voka's shards spread over them)")  # fmt: skip
+    parser.add_argument("--replicas", type=int, action="append",
+                        help="tasks-service replicas sharing voka's shards by lease; repeat for "
+                        "a row of each (default 1)")  # fmt: skip
+    parser.add_argument("--database", action="append",
+                        help=f"{SQLITE!r} (default) or a PostgreSQL server's URL (trust or a "
+                        "password in it; the bench creates a database per row and drops it); "
+                        "repeat for a row of each")  # fmt: skip
     parser.add_argument("--only", default="voka,voka-single,celery,dramatiq",
                         help="comma-separated: voka, voka-single, celery, dramatiq")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per system")
     args = parser.parse_args(argv)
+    setups = [Setup(database, replicas) for database in args.database or [SQLITE]
+              for replicas in args.replicas or [1]]  # fmt: skip
     print(f"{args.tasks} no-op tasks per system, {args.workers} worker processes each, "
-          f"{args.replicas} tasks-service replicas for voka, {os.cpu_count()} CPUs, "
+          f"voka on {', '.join(s.label for s in setups)}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
     runs = []
     work = Path(tempfile.mkdtemp(prefix="voka-bench-tasks-"))
     try:
-        for name in args.only.split(","):
-            runs.append(run_one(name.strip(), work, args))
+        names = [name.strip() for name in args.only.split(",")]
+        for index, (name, setup) in enumerate(runs_of(names, setups)):
+            runs.append(run_one(name, setup, work / f"{index}-{name}", args))
             print(f"  {runs[-1].name}: {runs[-1].rate:.0f} tasks/s", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)

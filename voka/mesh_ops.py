@@ -133,7 +133,8 @@ class MeshOpsServicer(OpsServicer):
         offset, bad_token = pagination.offset_of(request.page_token, query)
         if bad_size or bad_token:
             raise errors.invalid_argument([*bad_size, *bad_token])
-        files = self._shelf(request.service).files()
+        shelf = self._shelf(request.service)
+        files = await asyncio.to_thread(shelf.files)  # a directory read: off the event loop
         more = offset + size < len(files)
         return ops_pb2.ListBackupsResponse(
             backups=[self._backup_message(f) for f in files[offset : offset + size]],

@@ -8,6 +8,10 @@ The models directory is the one source of truth:
 Models that are not there but could be (packaged on PyPI, or convertible to ggml from an
 installed CTranslate2 model) are listed as not installed, and asking for one raises ModelMissing
 with the command that installs it. Recognizers load on first use and stay warm.
+
+Describing a model reads its files (its vocabulary's 51 864 lines tell multilingual), so the
+service answers from the last scan (`listed`, `listed_info`) and scans again off the event loop
+every REFRESH_SECONDS (voka.refresh): a model installed while it runs counts within that time.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -40,6 +44,7 @@ WHISPER_CPP_DIR = "whisper.cpp"
 MULTILINGUAL_VOCAB = 51865  # English-only Whisper vocabularies have 51864 tokens
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CLI = "python -m services.speech models"
+REFRESH_SECONDS = 10.0
 
 Loader = Callable[[ModelInfo], Recognizer]
 
@@ -77,6 +82,8 @@ class ModelCatalogue:
         }
         self._loaded: dict[tuple[str, str], Recognizer] = {}
         self._lock = threading.Lock()
+        # The last scan, by (engine, model id), in order; None: not scanned yet.
+        self._listing: dict[tuple[str, str], ModelInfo] | None = None
 
     @classmethod
     def from_settings(cls, settings: SpeechSettings) -> ModelCatalogue:
@@ -89,11 +96,33 @@ class ModelCatalogue:
         )
 
     def models(self) -> list[ModelInfo]:
-        """Every model of every engine, installed or installable, with `loaded` set."""
+        """Every model of every engine, installed or installable, with `loaded` set, from a
+        scan made now (blocking)."""
+        self.refresh()
+        return self.listed()
+
+    def refresh(self) -> None:
+        """Scan the models directory again. Blocking: the service runs it off the event loop.
+        The new listing replaces the old in one assignment."""
         found = {(m.engine, m.id): m for m in self._installed()}
-        for engine, model_id in self._installable():
+        for engine, model_id in self._installable(found.values()):
             found.setdefault((engine, model_id), self._not_installed(engine, model_id))
-        return [self._flag(found[key]) for key in sorted(found)]
+        self._listing = {key: found[key] for key in sorted(found)}
+
+    def listed(self) -> list[ModelInfo]:
+        """The models of the last scan, `loaded` as of now; no disk read once scanned."""
+        if self._listing is None:
+            self.refresh()
+        assert self._listing is not None
+        return [self._flag(info) for info in self._listing.values()]
+
+    def listed_info(
+        self, model_id: str | None = None, engine: str | None = None
+    ) -> ModelInfo | None:
+        """The model as the last scan found it installed, without a disk read; None when that
+        scan did not find it (`info` then looks at the disk: installed since, or missing)."""
+        info = (self._listing or {}).get(self._resolve(model_id, engine))
+        return self._flag(info) if info is not None and info.installed else None
 
     def info(self, model_id: str | None = None, engine: str | None = None) -> ModelInfo:
         """The installed model; ModelMissing naming the command that installs it."""
@@ -137,9 +166,9 @@ class ModelCatalogue:
             except ModelCorrupt as exc:
                 log.warning("skipping %s: %s", file, exc.reason)
 
-    def _installable(self) -> Iterator[tuple[str, str]]:
+    def _installable(self, installed: Iterable[ModelInfo]) -> Iterator[tuple[str, str]]:
         """Models one CLI command away: packaged ones, and ggml twins of CTranslate2 ones."""
-        ct2_ids = {m.id for m in self._installed() if m.engine == FASTER_WHISPER}
+        ct2_ids = {m.id for m in installed if m.engine == FASTER_WHISPER}
         for model_id in packaged.PACKAGED:
             yield FASTER_WHISPER, model_id
         for model_id in ct2_ids | set(packaged.PACKAGED):

@@ -53,12 +53,17 @@ class RecognitionPool:
         self._threads = BoundedThreadPool("recognition", workers=workers, queue_size=queue_size)
 
     def models(self) -> list[ModelInfo]:
-        """Every model the catalogue knows, with `loaded` telling which are warm."""
-        return self.catalogue.models()
+        """Every model the catalogue knows (its last scan), `loaded` telling which are warm."""
+        return self.catalogue.listed()
 
-    def resolve(self, model_id: str | None, engine: str | None = None) -> ModelInfo:
-        """The installed model a request would run on; ModelMissing when it is not there."""
-        return self.catalogue.info(model_id, engine)
+    async def resolve(self, model_id: str | None, engine: str | None = None) -> ModelInfo:
+        """The installed model a request would run on; ModelMissing when it is not there. From
+        the catalogue's last scan; a model that scan did not find is looked for on the disk,
+        off the event loop (installed since, or missing)."""
+        listed = self.catalogue.listed_info(model_id, engine)
+        if listed is not None:
+            return listed
+        return await asyncio.to_thread(self.catalogue.info, model_id, engine)
 
     async def transcribe(
         self,
@@ -75,7 +80,7 @@ class RecognitionPool:
         `on_segment` is called on the event loop for each segment as it is decoded. Setting
         `cancel` stops the recognition at its next segment with Cancelled.
         """
-        info = self.resolve(model_id, engine)
+        info = await self.resolve(model_id, engine)
         relay = _segment_relay(asyncio.get_running_loop(), on_segment, cancel)
         return await self._threads.run(self._run, info, audio, options, relay)
 
@@ -168,5 +173,6 @@ class Recognition:
     ) -> speech_pb2.TranscriptionResult:
         started = time.perf_counter()
         transcript = await self.transcript(audio, config, on_segment, cancel)
-        model = self.pool.resolve(config.model or None, convert.ENGINE_NAMES.get(config.engine))
+        engine = convert.ENGINE_NAMES.get(config.engine)
+        model = await self.pool.resolve(config.model or None, engine)
         return convert.result(transcript, model, config.task, time.perf_counter() - started)

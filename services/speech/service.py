@@ -11,7 +11,7 @@ import asyncio
 
 from services.speech.blobs import Blobs
 from services.speech.erasure import eraser
-from services.speech.models import ensure_default_models
+from services.speech.models import REFRESH_SECONDS, ensure_default_models
 from services.speech.recognition import Recognition
 from services.speech.rpcs import SpeechServicer
 from services.speech.rpcs.openai import OpenAiAudioRpcs
@@ -23,6 +23,7 @@ from services.speech.tts.catalogue import VoiceCatalogue
 from services.speech.voice_sample_store import VoiceSampleStore
 from services.speech.voice_samples import VoiceSamples
 from services.speech.worker import Worker
+from voka import refresh
 from voka.erasure import erase_deleted_users
 from voka.server import Registration, Resources, ServiceSpec, registration
 
@@ -33,12 +34,16 @@ async def build(resources: Resources) -> list[Registration]:
         raise RuntimeError("speech needs its database and NATS")
     await asyncio.to_thread(ensure_default_models, settings)
     recognition = Recognition.from_settings(settings)
-    voices = VoiceCatalogue.from_settings(settings)
+    models = recognition.pool.catalogue
+    await asyncio.to_thread(models.refresh)  # the first scan; then every REFRESH_SECONDS
+    listing = asyncio.create_task(refresh.every(REFRESH_SECONDS, models.refresh, "speech models"))
+    voices = await asyncio.to_thread(VoiceCatalogue.from_settings, settings)  # asks espeak-ng
     blobs = Blobs(settings.data_dir / "speech")
     transcription_store = TranscriptionStore(resources.sessions)
     voice_sample_store = VoiceSampleStore(resources.sessions)
 
     async def close_engines() -> None:
+        listing.cancel()
         recognition.pool.close()
         voices.close()
 

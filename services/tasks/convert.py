@@ -107,9 +107,9 @@ def task_function(function: TaskFunction) -> tasks_pb2.TaskFunction:
         default_attempt_timeout=duration(function.attempt_timeout),
         idempotent=function.idempotent, demo=function.demo,
     )  # fmt: skip
-    json_format.ParseDict(function.args_schema, message.args_schema)
-    if function.result_schema is not None:
-        json_format.ParseDict(function.result_schema, message.result_schema)
+    message.args_schema.CopyFrom(function.args_schema_struct)
+    if function.result_schema_struct is not None:
+        message.result_schema.CopyFrom(function.result_schema_struct)
     return message
 
 

@@ -1,6 +1,12 @@
-"""Where accepted tasks go in, whoever accepted them (a submit RPC or the webhook dispatcher):
-stored, with concurrent callers sharing one transaction, then queued on the shards this replica
-serves (the owners of the others hear of them)."""
+"""Where accepted tasks go in, whoever accepted them (a submit RPC, a stream's message, the
+webhook dispatcher): stored, queued on the shards this replica serves (the owners of the others
+hear of them) and counted, in rounds that concurrent callers share.
+
+A round is one transaction for everything waiting, one wake-up of the scheduler (whose next
+dispatch then hands the round out together) and one metrics record: sixteen unary SubmitTask
+calls in flight cost about what one StreamSubmitTasks message of sixteen tasks costs, instead
+of sixteen scheduler wake-ups and sixteen records behind one shared insert.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +18,29 @@ from services.tasks.changes import Accepted, NewTask
 from services.tasks.scheduler import Scheduler
 from services.tasks.store import TaskStore
 
+ROUND_LIMIT = 1000  # tasks one round takes in, at most (a caller's batch is never split)
+
 
 class Intake:
     """One way in for new tasks, so every path stores, queues and counts them alike."""
 
     def __init__(self, store: TaskStore, scheduler: Scheduler) -> None:
-        self._inserts: GroupCommit[NewTask, tuple[Accepted, bool]] = GroupCommit(store.submit)
+        self._store = store
         self._scheduler = scheduler
+        self._rounds: GroupCommit[NewTask, tuple[Accepted, bool]] = GroupCommit(
+            self._round, ROUND_LIMIT
+        )
 
     async def accept(self, batch: Sequence[NewTask]) -> list[tuple[Accepted, bool]]:
         """Each task with whether its idempotency key made it a known one (then it is the
-        task already there, and nothing new is queued)."""
-        results = await self._inserts.submit(batch)
-        fresh = [task for task, dedup in results if not dedup]
+        task already there, and nothing new is queued). Returns once the round holding the
+        batch is stored and queued; a round that fails fails each of its callers."""
+        return await self._rounds.submit(batch)
+
+    async def _round(self, batch: list[NewTask]) -> list[tuple[Accepted, bool]]:
+        results = await self._store.submit(batch)
+        fresh = [task for task, deduplicated in results if not deduplicated]
         await self._scheduler.admit(fresh)
-        metrics.submitted([r.worker_type for r in fresh], len(results) - len(fresh))
+        metrics.submitted([task.worker_type for task in fresh], len(results) - len(fresh))
+        metrics.SUBMIT_ROUNDS.observe(len(batch))
         return results

@@ -32,6 +32,11 @@ QUEUE_DEPTH = Gauge(
 RUNNING = Gauge("voka_tasks_running", "Attempts handed out and not finished.", ["worker_type"])
 SUBMITTED = Counter("voka_tasks_submitted", "Tasks accepted.", ["worker_type"])
 DEDUPLICATED = Counter("voka_tasks_deduplicated", "Submits answered by an idempotency key.")
+SUBMIT_ROUNDS = Histogram(
+    "voka_tasks_submit_round_size",
+    "Tasks per submit round (one transaction; concurrent submits of any kind share one).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000),
+)
 STARTED = Counter("voka_tasks_started", "Attempts started.", ["worker_type"])
 SUCCEEDED = Counter("voka_tasks_succeeded", "Tasks that succeeded.", ["worker_type"])
 FAILED = Counter("voka_tasks_failed", "Attempts that failed.", ["worker_type"])

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from google.protobuf import json_format, struct_pb2
+
 from services.tasks import schema
 from voka.errors import FieldViolation
 from voka.tasks.v1 import tasks_pb2
@@ -52,6 +54,19 @@ class TaskFunction:
     @functools.cached_property
     def _checker(self) -> schema.Checker:
         return schema.compile_schema(self.args_schema)
+
+    @functools.cached_property
+    def args_schema_struct(self) -> struct_pb2.Struct:
+        """The argument schema as the contract carries it, converted once (a listing of the
+        functions copies it instead of walking the schema per call)."""
+        return json_format.ParseDict(self.args_schema, struct_pb2.Struct())
+
+    @functools.cached_property
+    def result_schema_struct(self) -> struct_pb2.Struct | None:
+        """The result schema as the contract carries it, converted once; None: none declared."""
+        if self.result_schema is None:
+            return None
+        return json_format.ParseDict(self.result_schema, struct_pb2.Struct())
 
 
 class Registry:

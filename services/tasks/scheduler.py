@@ -312,8 +312,8 @@ class Scheduler:
             credit = window - busy[worker_type]
             ready = self.queues.ready_count(worker_type)
             # A deep queue goes out in large batches, once half the window is free (one
-            # statement, and messages of one shard each: the fuller they are, the fewer
-            # messages carry the reports back); a shallow one at once.
+            # statement, and full messages of few shards each: the fuller they are, the
+            # fewer messages carry the reports back); a shallow one at once.
             refill = max(self._settings.tasks_dispatch_batch, window // 2)
             if ready and credit >= min(ready, refill):
                 items = self.queues.take(worker_type, now, credit)
@@ -340,19 +340,20 @@ class Scheduler:
         for record in records:
             self._track(record, now)
         size = self._settings.tasks_dispatch_batch
-        by_shard: dict[int, list[Handout]] = {}
+        # Grouped by shard (in the order of each shard's best task), so a message holds as
+        # few shards as it can (a worker reports per shard), and full: a small round (unary
+        # submits trickling in) goes out as one message, not one per shard it touches.
+        first: dict[int, int] = {}
         for record in records:
-            by_shard.setdefault(record.shard, []).append(record)
-        # One shard per message: the worker's reports of a message then go out as one
-        # message to that shard's subject, instead of one per shard.
+            first.setdefault(record.shard, len(first))
+        records.sort(key=lambda record: first[record.shard])
         messages = [
             events_pb2.TaskDispatchedEvent(
                 worker_type=worker_type,
                 replica=self.replica,
-                dispatches=[self._dispatch_message(r) for r in shard[start : start + size]],
+                dispatches=[self._dispatch_message(r) for r in records[start : start + size]],
             )
-            for shard in by_shard.values()
-            for start in range(0, len(shard), size)
+            for start in range(0, len(records), size)
         ]
         suffix = type_token(worker_type)
         await self._publish_dispatches([(m, suffix) for m in messages])

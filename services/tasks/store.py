@@ -137,7 +137,7 @@ class TaskStore:
         hint)."""
 
         def run(connection: Connection) -> list[Handout]:
-            held = set(connection.execute(fence.held()).scalars())
+            held = fence.held(connection)
             ids = [item.task_id for item in items if item.shard in held]
             if not ids:
                 return []
@@ -171,13 +171,9 @@ class TaskStore:
         holds their write locks; when every report matched its row, nothing is read back."""
         if not reports:
             return {}
-        ids = [report.task_id for report in reports]
-        marked = sa.select(tasks.c.id, tasks.c.dispatch_id, tasks.c.state).where(
-            tasks.c.id.in_(ids), tasks.c.update_time == at
-        )
 
         def apply(connection: Connection) -> list[tuple[str, str, TaskState]]:
-            held = set(connection.execute(fence.held()).scalars())
+            held = fence.held(connection)
             params = [report.params(at) for report in reports if report.shard in held]
             if not params:
                 return []
@@ -185,6 +181,10 @@ class TaskStore:
             if done == len(params) and connection.dialect.supports_sane_multi_rowcount:
                 # Each report matches one row at most (by primary key): every one applied.
                 return [(p["b_id"], p["b_dispatch"], p["b_state"]) for p in params]
+            ids = [report.task_id for report in reports]
+            marked = sa.select(tasks.c.id, tasks.c.dispatch_id, tasks.c.state).where(
+                tasks.c.id.in_(ids), tasks.c.update_time == at
+            )  # built only when needed: a statement costs more than a small round's writes
             return [tuple(row) for row in connection.execute(marked)]
 
         wanted = {(r.task_id, r.dispatch_id) for r in reports}

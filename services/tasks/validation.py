@@ -77,8 +77,16 @@ class Submits:
         return problems
 
     def check(
-        self, request: tasks_pb2.SubmitTaskRequest, owner: str, now: datetime, path: str = ""
+        self,
+        request: tasks_pb2.SubmitTaskRequest,
+        owner: str,
+        now: datetime,
+        path: str = "",
+        *,
+        trace: str | None,
     ) -> tuple[NewTask | None, list[FieldViolation]]:
+        """The submit as a row, or its field violations; `trace` is the submitting call's
+        `traceparent()`, read once per call (not per item of a batch or stream)."""
         function = self._registry.get(request.function_name)
         problems = _function_problems(request, function, path)
         args: dict[str, Any] = {}
@@ -89,7 +97,7 @@ class Submits:
         problems += _option_problems(request, now, path)
         if problems or function is None:
             return None, problems
-        return self._new_task(request, function, args, owner, now), []
+        return self._new_task(request, function, args, owner, now, trace=trace), []
 
     def _new_task(
         self,
@@ -98,6 +106,8 @@ class Submits:
         args: dict[str, Any],
         owner: str,
         now: datetime,
+        *,
+        trace: str | None,
     ) -> NewTask:
         task_id = _IDS.next()
         not_before = _time(request, "not_before_time")
@@ -121,8 +131,15 @@ class Submits:
             shard=shard_of(request.shard_key or task_id, self._shards),
             state=tasks_pb2.TASK_STATE_SCHEDULED if later else tasks_pb2.TASK_STATE_QUEUED,
             create_time=now,
-            traceparent=telemetry.inject().get("traceparent"),
+            traceparent=trace,
         )
+
+
+def traceparent() -> str | None:
+    """The current trace as the `traceparent` a task carries to its attempts' spans: read
+    once per submitting call and shared by its items (the propagator builds a carrier each
+    time, which a 500-task stream message need not pay 500 times)."""
+    return telemetry.inject().get("traceparent")
 
 
 def _function_problems(

@@ -14,15 +14,11 @@ REFRESH_SECONDS, so a model installed while it runs counts within that time, wit
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar, cast
 
 from voka.translate.v1 import translate_pb2
-
-log = logging.getLogger("voka.translate")
 
 PIVOT = "en"  # the preferred pivot, between routes otherwise equal
 AUTO = "auto"
@@ -138,6 +134,7 @@ def parse_engines(config: Mapping[str, str]) -> dict[tuple[str, str], int]:
 
 
 Pair = tuple[str, str]
+ViewT = TypeVar("ViewT")
 # Every ordered pair of the catalogue, by source then target.
 CODES = sorted(LANGUAGES)
 PAIRS: tuple[Pair, ...] = tuple((s, t) for s in CODES for t in CODES if s != t)
@@ -152,6 +149,10 @@ class Plan:
     routes: Mapping[int, Mapping[Pair, Route]]
     # source -> the targets its installed default routes reach, sorted
     targets: Mapping[str, tuple[str, ...]]
+    # What `Catalogue.view` made of this plan, by the function that made it.
+    views: dict[Callable[[Sequence[Route]], object], object] = field(
+        default_factory=dict, compare=False
+    )
 
 
 class Catalogue:
@@ -176,6 +177,15 @@ class Catalogue:
     def routes(self) -> list[Route]:
         """Every ordered pair of the catalogue, by source then target."""
         return list(self._plan.routes[0].values())
+
+    def view(self, make: Callable[[Sequence[Route]], ViewT]) -> ViewT:
+        """`make(routes)` (every ordered pair's route, by source then target) made once per
+        plan and kept with it: what the catalogue RPCs answer (the contract's messages) is
+        built when the routes change, not per call."""
+        plan = self._plan  # one plan throughout, even if a refresh replaces it meanwhile
+        if make not in plan.views:
+            plan.views[make] = make(list(plan.routes[0].values()))
+        return cast(ViewT, plan.views[make])
 
     def sources(self) -> list[str]:
         """The languages something translates from now, sorted."""
@@ -253,14 +263,3 @@ def _rank(legs: tuple[Leg, ...]) -> tuple[int, int, int, tuple[str, ...]]:
     pivots = tuple(leg.target for leg in legs[:-1])
     engines = sum(PREFERENCE.index(leg.engine) for leg in legs)
     return len(legs), engines, sum(pivot != PIVOT for pivot in pivots), pivots
-
-
-async def keep_planned(catalogue: Catalogue) -> None:
-    """Forever: plan the routes again every REFRESH_SECONDS, off the event loop."""
-    loop = asyncio.get_running_loop()
-    while True:
-        await asyncio.sleep(REFRESH_SECONDS)
-        try:
-            await loop.run_in_executor(None, catalogue.refresh)
-        except Exception:  # a failed look at the models keeps the last plan, never the loop
-            log.exception("planning translation routes failed; keeping the last plan")

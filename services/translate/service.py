@@ -12,7 +12,7 @@ import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 from services.translate.batching import Batcher
-from services.translate.catalogue import LANGUAGES, Catalogue, keep_planned, parse_engines
+from services.translate.catalogue import LANGUAGES, REFRESH_SECONDS, Catalogue, parse_engines
 from services.translate.detection import Detector
 from services.translate.engines import every_engine, unload_idle
 from services.translate.recorder import Recorder
@@ -21,6 +21,7 @@ from services.translate.rpcs.libretranslate import LibreTranslateRpcs
 from services.translate.settings import TranslateSettings
 from services.translate.store import TranslationStore
 from services.translate.translator import Translator
+from voka import refresh
 from voka.erasure import erase_deleted_users
 from voka.server import Registration, Resources, ServiceSpec, registration
 
@@ -44,7 +45,9 @@ async def build(resources: Resources) -> list[Registration]:
     recorder = Recorder(store)
     background = [
         asyncio.create_task(unload_idle(every, settings.translate_idle_unload_seconds)),
-        asyncio.create_task(keep_planned(catalogue)),
+        asyncio.create_task(
+            refresh.every(REFRESH_SECONDS, catalogue.refresh, "translation routes")
+        ),
     ]
 
     async def stop() -> None:

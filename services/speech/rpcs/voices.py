@@ -21,14 +21,14 @@ class VoiceRpcs(SpeechRpcs):
             bad_size, bad_token, validation.language(request.language, "language", bcp47=True)
         )
         matching = [
-            convert.voice(v)
+            v
             for v in self._voices.voices(request.language or None)
             if request.engine in (0, convert.VOICE_ENGINES.get(v.engine))
             and request.gender in (0, convert.GENDERS.get(v.gender))
         ]
-        page, token = offset_page(matching, offset, size, query)
+        page, token = offset_page(matching, offset, size, query)  # only the page is converted
         return speech_pb2.ListVoicesResponse(
-            voices=page, next_page_token=token, total_size=len(matching)
+            voices=[convert.voice(v) for v in page], next_page_token=token, total_size=len(matching)
         )
 
     async def GetVoice(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from services.tasks import control
 from services.tasks.rpcs.base import BaseRpcs, Context, now, trusted
-from services.tasks.validation import critical, permission_denied
+from services.tasks.validation import critical, permission_denied, traceparent
 from voka import authn, errors
 from voka.tasks.v1 import tasks_pb2
 
@@ -42,7 +42,7 @@ class SchedulerRpcs(BaseRpcs):
         if request.priority == tasks_pb2.PRIORITY_CRITICAL and not allowed:
             raise permission_denied([critical("priority")])
         settings = self._scheduler.settings
-        owner, at = caller.subject, now()
+        owner, at, trace = caller.subject, now(), traceparent()
         demos = control.demo_requests(self._registry, request, settings.tasks_demo_max_per_call,
                                       allowed)  # fmt: skip
         if not caller.is_service:
@@ -50,7 +50,7 @@ class SchedulerRpcs(BaseRpcs):
             await self._quota.admit(owner, len(demos))
         batch = []
         for index, item in enumerate(demos):
-            new, problems = self._submits.check(item, owner, at, f"demo[{index}].")
+            new, problems = self._submits.check(item, owner, at, f"demo[{index}].", trace=trace)
             if new is None:  # a demo function whose sample arguments no longer fit its schema
                 raise errors.failed_precondition(
                     f"demo task {item.function_name} is refused: {problems[0].description}"

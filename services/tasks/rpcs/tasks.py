@@ -1,11 +1,14 @@
 """The task RPCs: submit (one, a batch, a stream), get, list, cancel and watch.
 
 Submits go through the one intake (`intake.py`) that the webhook dispatcher uses too, so every
-way in stores, queues and counts tasks alike; StreamSubmitTasks overlaps a message's insert
-with reading and checking the next (the bulk producers' path, tuned for throughput). Every
-submit is checked in the same order: what the caller may not ask for (PERMISSION_DENIED), bad
-fields (INVALID_ARGUMENT), then the owner's quota (RESOURCE_EXHAUSTED); a unary or batch submit
-is refused whole, a stream refuses the items concerned and goes on.
+way in stores, queues and counts tasks alike, and concurrent calls of any kind share its rounds
+(unary SubmitTask calls in flight together cost one transaction and one hand-out, each call
+still answered, deduplicated or refused on its own); the trace context is read once per call,
+not per item; StreamSubmitTasks overlaps a message's insert with reading and checking the next
+(the bulk producers' path, tuned for throughput). Every submit is checked in the same order:
+what the caller may not ask for (PERMISSION_DENIED), bad fields (INVALID_ARGUMENT), then the
+owner's quota (RESOURCE_EXHAUSTED); a unary or batch submit is refused whole, a stream refuses
+the items concerned and goes on.
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ from services.tasks.changes import Accepted, NewTask, TaskQuery
 from services.tasks.events import LIFECYCLE_SUBJECTS, is_about
 from services.tasks.records import TaskRecord
 from services.tasks.rpcs.base import BaseRpcs, Context, fingerprint, now, task_page, trusted
-from services.tasks.validation import MAX_BATCH, batch_problems, permission_denied, resource_id
+from services.tasks.validation import (
+    MAX_BATCH,
+    batch_problems,
+    permission_denied,
+    resource_id,
+    traceparent,
+)
 from voka import authn, errors, pagination, tenancy, watch, wellknown
 from voka.errors import VokaError
 from voka.tasks.v1 import tasks_pb2
@@ -37,7 +46,8 @@ class TasksRpcs(BaseRpcs):
     ) -> tasks_pb2.SubmitTaskResponse:
         if refused := self._submits.forbidden(request, trusted()):
             raise permission_denied(refused)
-        new, problems = self._submits.check(request, authn.caller().subject, now())
+        new, problems = self._submits.check(request, authn.caller().subject, now(),
+                                            trace=traceparent())  # fmt: skip
         if new is None:
             raise errors.invalid_argument(problems)
         await self._admit(new.owner, 1)
@@ -48,7 +58,7 @@ class TasksRpcs(BaseRpcs):
     ) -> tasks_pb2.BatchSubmitTasksResponse:
         if problems := batch_problems(len(request.requests)):
             raise errors.invalid_argument(problems)
-        owner, at, allowed = authn.caller().subject, now(), trusted()
+        owner, at, allowed, trace = authn.caller().subject, now(), trusted(), traceparent()
         paths = [f"requests[{index}]." for index in range(len(request.requests))]
         refused = [bad for item, path in zip(request.requests, paths, strict=True)
                    for bad in self._submits.forbidden(item, allowed, path)]  # fmt: skip
@@ -56,7 +66,7 @@ class TasksRpcs(BaseRpcs):
             raise permission_denied(refused)
         batch, problems = [], []
         for item, path in zip(request.requests, paths, strict=True):
-            new, bad = self._submits.check(item, owner, at, path)
+            new, bad = self._submits.check(item, owner, at, path, trace=trace)
             problems += bad
             if new is not None:
                 batch.append(new)
@@ -80,13 +90,13 @@ class TasksRpcs(BaseRpcs):
         """Each message is checked and queued as it arrives (one transaction per message); a
         refused item is reported by its position in the stream and does not stop the rest.
         A message's insert runs while the next one is read and checked (one in flight)."""
-        caller = authn.caller()
+        caller, trace = authn.caller(), traceparent()
         summary = tasks_pb2.StreamSubmitTasksResponse()
         names: list[str] = []
         inserting: asyncio.Future[list[tuple[Accepted, bool]]] | None = None
         try:
             async for message in request_iterator:
-                batch = await self._checked(message, caller, summary)
+                batch = await self._checked(message, caller, trace, summary)
                 if inserting is not None:
                     _count(summary, names, await inserting)
                 inserting = asyncio.ensure_future(self._accept(batch)) if batch else None
@@ -105,6 +115,7 @@ class TasksRpcs(BaseRpcs):
         self,
         message: tasks_pb2.StreamSubmitTasksRequest,
         caller: authn.Identity,
+        trace: str | None,
         summary: tasks_pb2.StreamSubmitTasksResponse,
     ) -> list[NewTask]:
         """The message's submits that may go in; the others are counted and reported in
@@ -118,7 +129,7 @@ class TasksRpcs(BaseRpcs):
             if refused := self._submits.forbidden(item, allowed, path):
                 _refuse(summary, offset + index, permission_denied(refused))
                 continue
-            new, bad = self._submits.check(item, owner, at, path)
+            new, bad = self._submits.check(item, owner, at, path, trace=trace)
             if new is not None:
                 batch.append(new)
                 positions.append(offset + index)

@@ -31,7 +31,7 @@ from google.protobuf.message import Message
 
 from services.tasks.changes import Accepted, NewTask
 from services.tasks.functions.webhooks import FUNCTION
-from services.tasks.validation import Submits
+from services.tasks.validation import Submits, traceparent
 from services.tasks.webhooks.records import WebhookRecord
 from services.tasks.webhooks.secrets import Sealer, SealError, delivery_context
 from services.tasks.webhooks.store import NewDelivery, WebhookStore
@@ -144,7 +144,7 @@ class Dispatcher:
     async def _deliver(self, event: Event[Message], targets: list[WebhookRecord]) -> None:
         body = body_of(event)
         text = json.dumps(body, separators=(",", ":"))
-        now = datetime.now(UTC)
+        now, trace = datetime.now(UTC), traceparent()
         batch: list[tuple[WebhookRecord, str, NewTask]] = []
         for webhook in targets:
             delivery = delivery_id(webhook.id, event.id)
@@ -153,7 +153,7 @@ class Dispatcher:
             except SealError as exc:  # the webhook key changed: its secret is lost
                 log.error("webhooks: %s not queued for %s: %s", event.id, webhook.name, exc)
                 continue
-            new, problems = self._submits.check(request, webhook.owner, now)
+            new, problems = self._submits.check(request, webhook.owner, now, trace=trace)
             if new is None:  # e.g. a body over the argument limit
                 log.error("webhooks: %s not queued for %s: %s", event.id, webhook.name, problems)
                 continue

@@ -1,13 +1,17 @@
 """The catalogue: languages, language pairs and how each is served, and detection.
 
 Pairs are an in-memory list (every ordered pair of the catalogue), so their pages are offset
-pages; the token is bound to the filters it was made for.
+pages; the token is bound to the filters it was made for. The languages and pairs are converted
+to the contract's messages once per plan of the catalogue (`Catalogue.view`), not per call; a
+page is a copy, so filling in which models are loaded never touches the kept messages.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from services.translate import convert, validation
-from services.translate.catalogue import LANGUAGES, PIVOT
+from services.translate.catalogue import LANGUAGES, PIVOT, Route
 from services.translate.rpcs.base import Context, TranslateRpcs
 from voka import pagination
 from voka.translate.v1 import translate_pb2
@@ -26,22 +30,9 @@ class LanguageRpcs(TranslateRpcs):
     async def ListLanguages(
         self, request: translate_pb2.ListLanguagesRequest, context: Context
     ) -> translate_pb2.ListLanguagesResponse:
-        routes = [r for r in self._translator.catalogue.routes() if r.installed]
-        sources = {r.source for r in routes}
-        targets = {r.target for r in routes}
-        languages = [
-            translate_pb2.Language(
-                name=f"languages/{code}",
-                language_code=code,
-                display_name=english,
-                native_name=native,
-                installed_as_source=code in sources,
-                installed_as_target=code in targets,
-                detectable=True,
-            )
-            for code, (english, native) in sorted(LANGUAGES.items())
-            if not request.installed_only or code in sources | targets
-        ]
+        languages: Sequence[translate_pb2.Language] = self._translator.catalogue.view(_languages)
+        if request.installed_only:
+            languages = [x for x in languages if x.installed_as_source or x.installed_as_target]
         # The preferred pivot: a pair's own route may pivot through another language.
         return translate_pb2.ListLanguagesResponse(languages=languages, pivot_language_code=PIVOT)
 
@@ -59,23 +50,47 @@ class LanguageRpcs(TranslateRpcs):
         offset, bad_token = pagination.offset_of(request.page_token, query)
         validation.check(bad_size, bad_token, validation.pair_filter(request))
         pairs = [
-            convert.pair(route)
-            for route in self._translator.catalogue.routes()
-            if _languages_match(request, route.source, route.target)
+            pair
+            for pair in self._translator.catalogue.view(_pairs)
+            if _languages_match(request, pair.source_language_code, pair.target_language_code)
+            and _kind_matches(request, pair)
         ]
-        pairs = [p for p in pairs if _kind_matches(request, p)]
-        page = pairs[offset : offset + size]
-        for pair in page:
+        more = offset + size < len(pairs)
+        reply = translate_pb2.ListLanguagePairsResponse(
+            language_pairs=pairs[offset : offset + size],  # copies
+            next_page_token=pagination.offset_token(query, offset + size) if more else "",
+            total_size=len(pairs),
+        )
+        for pair in reply.language_pairs:
             for leg in pair.legs:
                 leg.loaded = leg.installed and self._loaded(
                     leg.engine, leg.source_language_code, leg.target_language_code
                 )
-        more = offset + size < len(pairs)
-        return translate_pb2.ListLanguagePairsResponse(
-            language_pairs=page,
-            next_page_token=pagination.offset_token(query, offset + size) if more else "",
-            total_size=len(pairs),
+        return reply
+
+
+def _languages(routes: Sequence[Route]) -> tuple[translate_pb2.Language, ...]:
+    """Every language of the catalogue, with what its installed routes make of it."""
+    installed = [r for r in routes if r.installed]
+    sources = {r.source for r in installed}
+    targets = {r.target for r in installed}
+    return tuple(
+        translate_pb2.Language(
+            name=f"languages/{code}",
+            language_code=code,
+            display_name=english,
+            native_name=native,
+            installed_as_source=code in sources,
+            installed_as_target=code in targets,
+            detectable=True,
         )
+        for code, (english, native) in sorted(LANGUAGES.items())
+    )
+
+
+def _pairs(routes: Sequence[Route]) -> tuple[translate_pb2.LanguagePair, ...]:
+    """Every ordered pair as the contract shows it, legs not yet marked loaded."""
+    return tuple(convert.pair(route) for route in routes)
 
 
 def _languages_match(
