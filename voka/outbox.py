@@ -17,6 +17,15 @@ consumers stay idempotent through `voka.inbox` beyond JetStream's duplicate wind
   `voka_outbox_pending` and `voka_outbox_oldest_pending_seconds` gauges are what an alert
   watches. A slow poll is the back-up, for rows whose retry fell due and rows a dead relay
   held.
+* A round costs about the same for one event as for a batch (a claim, a settle, a count: each
+  a transaction, and on SQLite one write lock with the service's own writes, which sleep in
+  SQLite's busy handler while a round holds it). A round per event took a cached
+  TranslateText from 1.4 to 5.1 ms p50. So rounds carry batches: a round starts at once after
+  a quiet spell, but no sooner than `ROUND_SECONDS` after the previous one, and takes whatever
+  committed meanwhile; it publishes the batch's rows without waiting for each ack before
+  sending the next (one connection writes them in order, JetStream stores them in that order),
+  marks every acked row sent in one statement, and counts the backlog only when something
+  waits for later (a retry, rows another replica holds) or once a second for the gauges.
 * A claim is a lease: one `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)` moves
   the rows' next attempt past the lease, so relays of several replicas on PostgreSQL take
   disjoint rows without holding a transaction open while they publish, and rows claimed by a
@@ -34,11 +43,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -71,13 +81,18 @@ from sqlalchemy.orm import Session
 
 from voka import bus as voka_bus
 from voka import telemetry
-from voka.bus import Bus, subject_of
+from voka.bus import Bus, domain_of, subject_of
 from voka.wellknown import utc
 
 log = logging.getLogger("voka.outbox")
 
 BATCH = 100
 POLL_SECONDS = 5.0
+# The least time between the starts of two rounds: under steady traffic an event waits for
+# the next round up to this long, and the events committed meanwhile share it.
+ROUND_SECONDS = 0.05
+COUNT_EVERY_SECONDS = 1.0  # the gauges' freshness when every round left nothing behind
+SETTLE_WAIT_SECONDS = 2.0  # how long `stop` waits for the last round's record
 LEASE_SECONDS = 60.0  # under JetStream's duplicate window (120 s): a re-claim stays a duplicate
 FIRST_RETRY_SECONDS = 0.5
 MAX_RETRY_SECONDS = 30.0
@@ -212,23 +227,29 @@ class Outbox:
         # SQLAlchemy's asyncio runs this in the event loop's thread (in a greenlet).
         self._wake.set()
 
-    async def woken(self, seconds: float) -> None:
-        """Until a transaction that added an event commits, or `seconds` have passed."""
+    async def woken(self, seconds: float, not_before: float = 0.0) -> None:
+        """Until a transaction that added an event commits, or `seconds` have passed, and
+        not before `time.monotonic()` reaches `not_before` (the commits meanwhile are in the
+        same round)."""
         # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
         # comes as its timeout expires, and the relay would then never stop.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self._wake.wait()
-        self._wake.clear()
+        if (pause := not_before - time.monotonic()) > 0:
+            await asyncio.sleep(pause)
+        self._wake.clear()  # what committed until now, the round about to start claims
 
 
 @dataclass(frozen=True)
 class Backlog:
-    """The unsent rows of a producer: what the gauges show and when the next is due."""
+    """The unsent rows of a producer: what the gauges show, when the next is due, and when the
+    last is (past `next_due`, rows wait for a retry or for another replica's lease)."""
 
     pending: int
     oldest: datetime | None
     next_due: datetime | None
+    last_due: datetime | None = None
 
 
 class Relay:
@@ -249,6 +270,7 @@ class Relay:
         publish_timeout: float = PUBLISH_TIMEOUT,
         retention: timedelta = RETENTION,
         prune_every_seconds: float = PRUNE_EVERY_SECONDS,
+        round_seconds: float = ROUND_SECONDS,
     ) -> None:
         self._outbox = outbox
         self._producer = outbox.producer
@@ -261,15 +283,24 @@ class Relay:
         self._publish_timeout = publish_timeout
         self._retention = retention
         self._prune_every = prune_every_seconds
+        self._round = round_seconds
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # Whether unsent rows may wait that only a count of the backlog finds (a failed
+        # publish's retry, rows another replica holds): then every round counts.
+        self._maybe_left = True
+        # Domains this relay has published to: their stream and reply inbox are set up, so
+        # their rows can be pipelined (see _runs).
+        self._ready_domains: set[str] = set()
+        self._settling: asyncio.Future[None] | None = None  # the round's record of what was sent
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox:{self._producer}")
 
     async def stop(self) -> None:
         """Stop relaying. Rows claimed and not yet published come due again when their lease
-        ends (in this process after a restart, or in another replica)."""
+        ends (in this process after a restart, or in another replica); what was published is
+        recorded before this returns."""
         if self._task is not None:
             # The flag too: a library that swallows the cancellation mid-statement must not
             # keep the loop going.
@@ -277,23 +308,28 @@ class Relay:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if self._settling is not None:  # shielded from the cancellation: it runs on (bounded)
+            await asyncio.wait({self._settling}, timeout=SETTLE_WAIT_SECONDS)
 
     async def _run(self) -> None:
-        pruned_at = -self._prune_every
+        pruned_at, counted_at = -self._prune_every, -COUNT_EVERY_SECONDS
         while not self._stopping:
-            wait = self._poll
+            wait, started = self._poll, time.monotonic()
             try:
                 await self.relay()
                 if time.monotonic() - pruned_at >= self._prune_every:
                     await self.prune()
                     pruned_at = time.monotonic()
-                wait = self._until_due(await self.backlog())
+                if self._maybe_left or time.monotonic() - counted_at >= COUNT_EVERY_SECONDS:
+                    wait = self._until_due(await self.backlog())
+                    counted_at = time.monotonic()
             except Exception:
                 if self._stopping:  # cancelled mid-statement, a session may raise another error
                     raise
                 # The database is unreachable, for instance: the rows wait in it meanwhile.
                 log.exception("outbox %s: relay round failed", self._producer)
-            await self._outbox.woken(wait)
+                self._maybe_left = True
+            await self._outbox.woken(wait, not_before=started + self._round)
 
     def _until_due(self, backlog: Backlog) -> float:
         if backlog.next_due is None:
@@ -346,25 +382,54 @@ class Relay:
         return sorted(rows, key=lambda row: row.id)  # RETURNING keeps no order
 
     async def _publish(self, rows: Sequence[Any]) -> tuple[int, bool]:
-        """Publish claimed rows in order within half the lease; then record what happened:
-        sent rows, the failed one's retry, and the rest released (due with the retry)."""
+        """Publish claimed rows in order within half the lease, run by run (see _runs); then
+        record what happened: the acked rows sent, the first failed one's retry, and the rest
+        released (due with that retry). A run stops at its end when one of its rows failed.
+
+        Rows of a run are all sent before any ack is awaited, on the bus's one connection, so
+        JetStream stores them in the order they were claimed. A row acked after one that
+        failed is stored all the same and marked sent: only a refusal of that one message
+        (not an outage, which fails every row after it too) lets a later event overtake an
+        earlier one, where one row at a time would have held back every later event."""
         deadline = time.monotonic() + self._lease.total_seconds() / 2
         sent: list[int] = []
         failure: tuple[Any, str] | None = None
         try:
-            for row in rows:
-                if time.monotonic() > deadline:
+            for run in self._runs(rows):
+                if failure is not None or time.monotonic() > deadline:
                     break
-                try:
-                    await self._publish_one(row)
-                except Exception as exc:
-                    failure = (row, f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS])
-                    break
-                sent.append(row.id)
+                results = await asyncio.gather(
+                    *(self._publish_one(row) for row in run), return_exceptions=True
+                )
+                for row, result in zip(run, results, strict=True):
+                    if result is None:
+                        sent.append(row.id)
+                        self._ready_domains.add(_domain_of(row.event_type))
+                    elif failure is None:
+                        failure = (row, f"{type(result).__name__}: {result}"[:_ERROR_CHARS])
         finally:
-            untried = [row.id for row in rows[len(sent) + (failure is not None) :]]
-            await asyncio.shield(self._settle(sent, failure, untried))
+            settled = {*sent, *([failure[0].id] if failure is not None else [])}
+            untried = [row.id for row in rows if row.id not in settled]
+            self._settling = asyncio.ensure_future(self._settle(sent, failure, untried))
+            await asyncio.shield(self._settling)
         return len(sent), failure is not None
+
+    def _runs(self, rows: Sequence[Any]) -> Iterator[list[Any]]:
+        """The claimed rows as runs published together: the longest stretches of rows whose
+        domain this relay has published to already. A row of a domain not yet published to
+        goes alone, as its publish may first set up the stream and the reply inbox, and one
+        that waits for that before it writes would let the rows started after it write first."""
+        run: list[Any] = []
+        for row in rows:
+            if _domain_of(row.event_type) in self._ready_domains:
+                run.append(row)
+                continue
+            if run:
+                yield run
+                run = []
+            yield [row]
+        if run:
+            yield run
 
     async def _publish_one(self, row: Any) -> None:
         headers = json.loads(row.headers)
@@ -381,6 +446,7 @@ class Relay:
     async def _settle(
         self, sent: list[int], failure: tuple[Any, str] | None, untried: list[int]
     ) -> None:
+        self._maybe_left = self._maybe_left or failure is not None or bool(untried)
         now = _now()
         released_at = now
         async with self._sessions() as session, session.begin():
@@ -421,15 +487,20 @@ class Relay:
         """Count the unsent rows and set the gauges from them."""
         query = select(
             func.count(), func.min(outbox_table.c.created_at),
-            func.min(outbox_table.c.next_attempt_at),
+            func.min(outbox_table.c.next_attempt_at), func.max(outbox_table.c.next_attempt_at),
         ).where(outbox_table.c.producer == self._producer, _pending)  # fmt: skip
         async with self._sessions() as session:
-            count, oldest, next_due = (await session.execute(query)).one()
-        oldest = utc(oldest) if oldest is not None else None
-        PENDING.labels(self._producer).set(count)
-        age = (_now() - oldest).total_seconds() if oldest is not None else 0.0
+            count, *times = (await session.execute(query)).one()
+        now = _now()
+        oldest, next_due, last_due = (utc(t) if t is not None else None for t in times)
+        backlog = Backlog(int(count), oldest, next_due, last_due)
+        # Rows due now are the next round's anyway (events of calls still coming in); only
+        # rows due later need counting again to be woken for.
+        self._maybe_left = backlog.last_due is not None and backlog.last_due > now
+        PENDING.labels(self._producer).set(backlog.pending)
+        age = (now - backlog.oldest).total_seconds() if backlog.oldest is not None else 0.0
         OLDEST_PENDING.labels(self._producer).set(max(age, 0.0))
-        return Backlog(int(count), oldest, utc(next_due) if next_due is not None else None)
+        return backlog
 
     async def prune(self) -> int:
         """Delete rows sent longer ago than the retention; returns how many went."""
@@ -441,6 +512,12 @@ class Relay:
                 )
             )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _domain_of(event_type: str) -> str:
+    """The domain whose stream stores an event type (from its subject)."""
+    return domain_of(subject_of(_message_class(event_type)))
 
 
 def _message_class(full_name: str) -> type[Message]:

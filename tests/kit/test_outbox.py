@@ -16,7 +16,7 @@ from nats.js.api import RawStreamMsg
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from prometheus_client import REGISTRY
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.fixtures.tokens import TokenFactory
@@ -28,6 +28,7 @@ from voka.bus import Bus
 from voka.config import Settings
 from voka.outbox import Outbox, Relay, outbox_table
 from voka.server import Resources, ServiceSpec, start
+from voka.wellknown import utc
 
 PRODUCER = "kit-tests"
 STREAM = "VOKA_AUTH"  # UserDeletedEvent's subject is voka.auth.user.deleted
@@ -322,3 +323,69 @@ async def test_events_added_at_once_each_keep_the_trace_given_with_them(sessions
     assert [(s.headers or {})["traceparent"].split("-")[1] for s in stored] == [
         f"{trace_id:032x}" for trace_id in traces
     ]
+
+
+async def test_a_batch_goes_out_without_an_ack_wait_per_event_and_is_marked_sent_at_once(
+    sessions, bus: Bus
+):
+    """One round for a batch: after the first event (alone, as it may set up the stream), the
+    rest are all written before any ack comes back, JetStream stores them in order, and one
+    statement marks them all sent."""
+    outbox = Outbox(PRODUCER)
+    ids = await _add(sessions, outbox, *(f"u{n}" for n in range(20)))
+    in_flight, most = 0, 0
+    original = bus.publish
+
+    async def publish(message: Any, **options: Any) -> str:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            return str(await original(message, **options))
+        finally:
+            in_flight -= 1
+
+    bus.publish = publish  # type: ignore[method-assign]
+    marks: list[str] = []
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        if sql.startswith("UPDATE voka_outbox SET sent_at"):
+            marks.append(sql)
+
+    engine = sessions.kw["bind"].sync_engine
+    event.listen(engine, "before_cursor_execute", statement)
+    try:
+        assert await Relay(outbox, sessions, bus).relay() == 20
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+    assert most == 19
+    assert len(marks) == 1
+    assert [(m.headers or {})["Nats-Msg-Id"] for m in await _stored(bus)] == ids
+    assert all(row.sent_at is not None for row in await _rows(sessions))
+
+
+async def test_an_event_refused_in_a_batch_waits_for_its_retry_alone(sessions, bus: Bus):
+    """The rows acked around a refused one are stored and marked sent; the refused one gets its
+    attempt counted, its error and its backoff."""
+    outbox = Outbox(PRODUCER)
+    ids = await _add(sessions, outbox, *(f"u{n}" for n in range(6)))
+    refused = ids[3]
+    original = bus.publish
+
+    async def publish(message: Any, **options: Any) -> str:
+        if options["event_id"] == refused:
+            raise ConnectionError("refused by the test")
+        return str(await original(message, **options))
+
+    bus.publish = publish  # type: ignore[method-assign]
+    relay = Relay(outbox, sessions, bus, retry_seconds=(30.0, 60.0))
+    assert await relay.relay() == 5
+    rows = {row.event_id: row for row in await _rows(sessions)}
+    assert rows[refused].sent_at is None
+    assert rows[refused].attempts == 1
+    assert "refused by the test" in rows[refused].last_error
+    assert utc(rows[refused].next_attempt_at) > datetime.now(UTC) + timedelta(seconds=20)
+    others = [event_id for event_id in ids if event_id != refused]
+    assert all(rows[event_id].sent_at is not None for event_id in others)
+    assert [(m.headers or {})["Nats-Msg-Id"] for m in await _stored(bus)] == others
+    assert (await relay.backlog()).pending == 1
