@@ -23,6 +23,7 @@ install:
 gen: install
 	$(PY) tools/protogen.py
 	$(PY) -m tools.settings_doc
+	@scripts/bootstrap.sh  # rebuilds the web console on the new contracts, which k8s ships
 	$(PY) -m tools.k8s_gateway
 	$(PY) -m tools.k8s_monitoring
 

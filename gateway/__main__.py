@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway.config import DEFAULT_RATE_LIMIT, RateLimit, write_config
+from gateway.ws_bridge.settings import BridgeSettings
 from voka import registry
-from voka.config import Settings
 
 
 def _upstream(text: str) -> tuple[str, str]:
@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
         "balancer, an ingress); 0: clients connect to Envoy directly",
     )
     parser.add_argument(
+        "--ws-bridge",
+        metavar="HOST:PORT",
+        help="the WebSocket bridge /api/v1/ws/ goes to (default: VOKA_ADDRESSES' ws_bridge, "
+        "else 127.0.0.1:8090)",
+    )
+    parser.add_argument(
         "--health-requires-upstreams",
         action="store_true",
         help="/health answers 503 unless every domain has a healthy host",
@@ -68,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings()
+    settings = BridgeSettings()
     upstreams = {domain: settings.address_of(domain) for domain in registry.names()}
     upstreams.update(dict(args.upstream))
     if not args.descriptor.is_file():
@@ -85,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate_limit=RateLimit(args.rate_tokens, args.rate_interval),
         health_requires_upstreams=args.health_requires_upstreams,
         xff_num_trusted_hops=args.xff_num_trusted_hops,
+        ws_bridge=args.ws_bridge or settings.bridge_address(),
     )
     print(f"wrote {args.out} ({len(upstreams)} upstreams, listening on {args.host}:{args.port})")
     return 0

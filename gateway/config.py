@@ -34,6 +34,7 @@ from gateway.contracts import (
     public_grpc_paths,
     service_names,
 )
+from gateway.web import ServedFile, WebAssets, served_files
 from voka import registry
 from voka.authn import AUDIENCE, ISSUER
 from voka.peer_calls import ON_BEHALF_OF
@@ -66,6 +67,10 @@ GATEWAY_SECRET_ENV = "VOKA_GATEWAY_SECRET"  # noqa: S105 - the variable's name
 # How long Envoy trusts a fetched JWKS before fetching again. Short, because a newly rotated key
 # is unknown at the edge until the next fetch.
 JWKS_CACHE_S = 60.0
+# Verified tokens each Envoy worker keeps (by the token's text, until its `exp`), so a caller's
+# next request skips the Ed25519 check: as voka.authn.VERIFIED_TOKENS_CACHED in the services,
+# which still verify and check revocation on every call behind the edge.
+EDGE_VERIFIED_TOKENS_CACHED = 10_000
 
 _WILDCARDS = frozenset({"*", "**"})
 _TYPE = "type.googleapis.com/"
@@ -106,6 +111,11 @@ ERROR_DIALECT_KEY = "error_dialect"
 # so an outside caller holding a service token still cannot act as a user.
 SERVICE_ONLY_HEADERS = (ON_BEHALF_OF,)
 _MAX_CONNECTIONS = 50_000
+# Upstream HTTP/2 (see _upstream_protocol): flow-control windows, and how long an idle
+# connection to a service is kept for reuse.
+UPSTREAM_STREAM_WINDOW = 4 * 1024 * 1024
+UPSTREAM_CONNECTION_WINDOW = 16 * 1024 * 1024
+UPSTREAM_IDLE_S = 3600.0
 # Envoy refuses a direct_response body over 4 KiB unless the route config raises the limit; the
 # inlined OpenAPI document is about 0.5 MiB.
 _MAX_DIRECT_RESPONSE_BYTES = 4 * 1024 * 1024
@@ -447,14 +457,31 @@ def _static_route(path: str, body: str, content_type: str) -> JSON:
         "name": f"docs {path}",
         "match": {"path": path, "headers": _method_is("GET")},
         "direct_response": {"status": 200, "body": {"inline_string": body}},
-        "response_headers_to_add": [
-            {
-                "header": {"key": "content-type", "value": content_type},
-                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
-            }
-        ],
+        "response_headers_to_add": _response_headers({"content-type": content_type}),
         "typed_per_filter_config": {_TRANSCODER: _transcoder_off()},
     }
+
+
+def _web_routes(web: WebAssets | None) -> list[JSON]:
+    """The console's files (gateway/web.py), each a GET answered by Envoy from the file."""
+    return [] if web is None else [_file_route(served) for served in served_files(web)]
+
+
+def _file_route(served: ServedFile) -> JSON:
+    return {
+        "name": f"web {served.path}",
+        "match": {"path": served.path, "headers": _method_is("GET")},
+        "direct_response": {"status": 200, "body": {"filename": served.filename}},
+        "response_headers_to_add": _response_headers(served.headers),
+        "typed_per_filter_config": {_TRANSCODER: _transcoder_off()},
+    }
+
+
+def _response_headers(headers: Mapping[str, str]) -> list[JSON]:
+    return [
+        {"header": {"key": key, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+        for key, value in headers.items()
+    ]
 
 
 def _transcoder_off() -> JSON:
@@ -637,6 +664,7 @@ def _jwt_provider(listen_host: str, listen_port: int) -> JSON:
         "audiences": [AUDIENCE],
         "forward": True,
         "payload_in_metadata": JWT_PAYLOAD_KEY,
+        "jwt_cache_config": {"jwt_cache_size": EDGE_VERIFIED_TOKENS_CACHED},
         "remote_jwks": {
             "http_uri": {"uri": uri, "cluster": JWKS_CLUSTER, "timeout": "2s"},
             "cache_duration": _duration(JWKS_CACHE_S),
@@ -765,8 +793,11 @@ def _header_names_filter() -> JSON:
     }
 
 
-def _access_log() -> JSON:
-    """One JSON line per request on stdout, with the path the caller sent (before transcoding)."""
+def _access_log(every_request: bool) -> JSON:
+    """A JSON line on stdout, with the path the caller sent (before transcoding), for each
+    request Envoy refused or that failed, or for every request when asked (`log_every_request`):
+    formatting and writing a line per request is work on every call's path, and the services
+    too log successful calls only at DEBUG."""
     fields = {
         "time": "%START_TIME%",
         "method": "%REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)%",
@@ -785,13 +816,34 @@ def _access_log() -> JSON:
         "traceparent": "%REQ(TRACEPARENT)%",
         "user_agent": "%REQ(USER-AGENT)%",
     }
-    return {
+    logger: JSON = {
         "name": "envoy.access_loggers.stdout",
         "typed_config": _typed(
             "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
             log_format={"json_format": fields},
         ),
     }
+    if not every_request:
+        logger["filter"] = _refused_or_failed()
+    return logger
+
+
+def _refused_or_failed() -> JSON:
+    """Requests answered with an HTTP error (REST errors included: the transcoder converts gRPC
+    statuses), requests Envoy flagged (no healthy upstream, reset, timeout, rate limited), and
+    native gRPC and gRPC-Web calls whose status is not OK (they fail with HTTP 200)."""
+    grpc_call = {"header": {"name": "content-type", "string_match": {"prefix": "application/grpc"}}}
+    grpc_failed = {"statuses": ["OK"], "exclude": True}
+    return {
+        "or_filter": {
+            "filters": [
+                {"status_code_filter": _status_at_least(400)},
+                {"response_flag_filter": {}},
+                {"and_filter": {"filters": [{"header_filter": grpc_call},
+                                            {"grpc_status_filter": grpc_failed}]}},
+            ]
+        }
+    }  # fmt: skip
 
 
 def _cluster(domain: str, upstream: str) -> JSON:
@@ -802,11 +854,7 @@ def _cluster(domain: str, upstream: str) -> JSON:
         "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
         "connect_timeout": "1s",
         "lb_policy": "ROUND_ROBIN",
-        "typed_extension_protocol_options": {
-            _HTTP_OPTIONS: _typed(
-                _HTTP_OPTIONS, explicit_http_config={"http2_protocol_options": {}}
-            )
-        },
+        "typed_extension_protocol_options": {_HTTP_OPTIONS: _upstream_protocol()},
         "load_assignment": {
             "cluster_name": domain,
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket(host, port)}}]}],
@@ -817,6 +865,22 @@ def _cluster(domain: str, upstream: str) -> JSON:
     if cluster["type"] == "STRICT_DNS":
         cluster["dns_lookup_family"] = "V4_PREFERRED"
     return cluster
+
+
+def _upstream_protocol() -> JSON:
+    """HTTP/2 to every service, over connections each Envoy worker keeps and multiplexes all its
+    calls on (no connection per request), with flow-control windows bounded: Envoy's default
+    lets one stream push 256 MiB into Envoy ahead of a slow client; UPSTREAM_STREAM_WINDOW is
+    far above what any service streams per round trip on a cluster network."""
+    http2 = {
+        "initial_stream_window_size": UPSTREAM_STREAM_WINDOW,
+        "initial_connection_window_size": UPSTREAM_CONNECTION_WINDOW,
+    }
+    return _typed(
+        _HTTP_OPTIONS,
+        explicit_http_config={"http2_protocol_options": http2},
+        common_http_protocol_options={"idle_timeout": _duration(UPSTREAM_IDLE_S)},
+    )
 
 
 def _grpc_health_check() -> JSON:
@@ -865,6 +929,7 @@ def _connection_manager(
     http_filters: list[JSON],
     stream_idle_timeout_s: float,
     xff_num_trusted_hops: int,
+    log_every_request: bool = False,
 ) -> JSON:
     """AUTO codec: HTTP/1.1 (REST, gRPC-Web) and HTTP/2 (native gRPC) on the same port.
 
@@ -884,7 +949,7 @@ def _connection_manager(
         normalize_path=True,
         merge_slashes=True,
         stream_idle_timeout=_duration(stream_idle_timeout_s),
-        access_log=[_access_log()],
+        access_log=[_access_log(log_every_request)],
         route_config={
             "name": "voka_routes",
             "virtual_hosts": [virtual_host],
@@ -929,6 +994,66 @@ def _status_is(status: int) -> JSON:
 
 def _status_at_least(status: int) -> JSON:
     return {"comparison": {"op": "GE", "value": {"default_value": status, "runtime_key": "-"}}}
+
+
+# --- the WebSocket bridge -------------------------------------------------------------------
+#
+# Envoy's second door (docs/websocket.md): `/api/v1/ws/` is upgraded to a WebSocket on its route
+# alone and passed over HTTP/1.1 to the bridge (gateway/ws_bridge/), which maps each socket onto
+# a gRPC stream. A browser cannot set headers on a WebSocket, so the upgrade carries no token:
+# jwt_authn lets the prefix through, and the credential arrives in the socket's first frame, which
+# the bridge forwards to the service that verifies it.
+
+WS_PREFIX = "/api/v1/ws/"
+WS_CLUSTER = "ws_bridge"
+WS_HEALTH_PATH = "/health"
+
+
+def _ws_jwt_rules(ws_bridge: str | None) -> list[JSON]:
+    return [] if ws_bridge is None else [{"match": {"prefix": WS_PREFIX}}]
+
+
+def _ws_routes(ws_bridge: str | None, idle_timeout_s: float) -> list[JSON]:
+    """The upgrade route; no overall timeout, the bridge bounds each session itself."""
+    if ws_bridge is None:
+        return []
+    return [
+        {
+            "name": f"{WS_CLUSTER} prefix {WS_PREFIX}",
+            "match": {"prefix": WS_PREFIX},
+            "route": {
+                **_to_domain(WS_CLUSTER, idle_timeout_s),
+                "upgrade_configs": [{"upgrade_type": "websocket"}],
+            },
+            "typed_per_filter_config": {_TRANSCODER: _transcoder_off()},
+        }
+    ]
+
+
+def _http_health_check(path: str) -> JSON:
+    """As _grpc_health_check, but `GET path` answering 200."""
+    check = {k: v for k, v in _grpc_health_check().items() if k != "grpc_health_check"}
+    return {**check, "http_health_check": {"path": path}}
+
+
+def _ws_bridge_cluster(ws_bridge: str) -> JSON:
+    """The bridge, over HTTP/1.1 (WebSocket upgrades), checked on its `GET /health`."""
+    host, port = _split_address(ws_bridge)
+    cluster: JSON = {
+        "name": WS_CLUSTER,
+        "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
+        "connect_timeout": "1s",
+        "lb_policy": "ROUND_ROBIN",
+        "load_assignment": {
+            "cluster_name": WS_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket(host, port)}}]}],
+        },
+        "health_checks": [_http_health_check(WS_HEALTH_PATH)],
+        "circuit_breakers": {"thresholds": [_circuit_breaker()]},
+    }
+    if cluster["type"] == "STRICT_DNS":
+        cluster["dns_lookup_family"] = "V4_PREFERRED"
+    return cluster
 
 
 # --- tracing --------------------------------------------------------------------------------
@@ -1004,6 +1129,9 @@ def build_config(
     health_requires_upstreams: bool = False,
     xff_num_trusted_hops: int = 0,
     tracing: Tracing | None = None,
+    log_every_request: bool = False,
+    web: WebAssets | None = None,
+    ws_bridge: str | None = None,
 ) -> JSON:
     """The whole Envoy bootstrap for the domains in `upstreams` (domain -> "host:port").
 
@@ -1012,6 +1140,9 @@ def build_config(
     `xff_num_trusted_hops`: how many proxies in front of Envoy append to `x-forwarded-for` and
     are trusted to (0 on one machine: the TCP peer is the client).
     `tracing`: where Envoy sends its spans (none by default: nothing traced at the edge).
+    `log_every_request`: an access log line for every request, not only refusals and faults.
+    `web`: the built console Envoy answers at `/` (none by default: `/` is the JSON 404).
+    `ws_bridge`: the WebSocket bridge's "host:port", routed `/api/v1/ws/` (none: no sockets).
     """
     if xff_num_trusted_hops < 0:
         raise ValueError("xff_num_trusted_hops must be 0 or more")
@@ -1020,7 +1151,8 @@ def build_config(
         raise ValueError(f"unknown domains in upstreams: {', '.join(unknown)}")
     table = route_prefixes(descriptor_set, upstreams)
     services = _transcoded_services(descriptor_set, upstreams)
-    jwt_filter = _jwt_filter(jwt_rules(descriptor_set, table), listen_host, listen_port)
+    rules = [*_ws_jwt_rules(ws_bridge), *jwt_rules(descriptor_set, table)]
+    jwt_filter = _jwt_filter(rules, listen_host, listen_port)
     filters = _http_filters(
         descriptor_set,
         services,
@@ -1029,13 +1161,19 @@ def build_config(
         health_requires_upstreams=health_requires_upstreams,
         jwt_filter=jwt_filter,
     )
-    docs = _docs_routes(descriptor_set, table)
+    docs = [
+        *_docs_routes(descriptor_set, table),
+        *_web_routes(web),
+        *_ws_routes(ws_bridge, stream_idle_timeout_s),
+    ]
     public = public_routes(descriptor_set, table, stream_idle_timeout_s)
     dialects = dialect_routes(descriptor_set, table)
     vhost = _virtual_host(
         table, cors_origins, stream_idle_timeout_s, docs, public, dialects=dialects
     )
-    hcm = _connection_manager(vhost, filters, stream_idle_timeout_s, xff_num_trusted_hops)
+    hcm = _connection_manager(
+        vhost, filters, stream_idle_timeout_s, xff_num_trusted_hops, log_every_request
+    )
     if tracing is not None:
         hcm["tracing"] = _tracing(tracing)
     return {
@@ -1047,6 +1185,7 @@ def build_config(
             "clusters": [
                 *(_cluster(d, upstreams[d]) for d in table),
                 _jwks_cluster(listen_host, listen_port),
+                *([_ws_bridge_cluster(ws_bridge)] if ws_bridge is not None else []),
                 *([_otlp_cluster(tracing)] if tracing is not None else []),
             ],
         },

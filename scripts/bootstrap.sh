@@ -52,6 +52,36 @@ if [ "$(cat "$client_stamp" 2>/dev/null)" != "$client_want" ]; then
   echo "$client_want" >"$client_stamp"
 fi
 
+# The web console (web/README.md), which Envoy serves at `/` from web/dist: `npm ci` when
+# package-lock.json changed, `npm run build` (typed client generated from gen/voka.binpb,
+# typecheck, lint, unit tests, bundle) when the lock, the console's sources or the contracts
+# changed. Without Node.js 20.19+ it is skipped with a note, and `/` answers 404.
+web_sources() {
+  find web -path web/node_modules -prune -o -path web/dist -prune -o -path web/src/gen -prune \
+    -o -type f -print | LC_ALL=C sort | xargs sha256sum
+  sha256sum gen/voka.binpb
+}
+if ! command -v npm >/dev/null 2>&1 \
+  || ! node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+                process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  echo "bootstrap: Node.js 20.19+ and npm not found: the web console is not built" >&2
+else
+  lock_stamp=web/node_modules/.voka-lock.sha256
+  lock_want=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+  if [ "$(cat "$lock_stamp" 2>/dev/null)" != "$lock_want" ]; then
+    echo "bootstrap: installing the web console's packages (npm ci)"
+    (cd web && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$lock_want" >"$lock_stamp"
+  fi
+  build_stamp=web/node_modules/.voka-build.sha256
+  build_want=$(web_sources | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$build_stamp" 2>/dev/null)" != "$build_want" ] || [ ! -f web/dist/index.html ]; then
+    echo "bootstrap: building the web console (web/dist)"
+    (cd web && npm run --silent build)
+    echo "$build_want" >"$build_stamp"
+  fi
+fi
+
 # checkov (tests/k8s/test_checkov.py) in a virtualenv of its own inside .venv: its dependencies
 # conflict with the project's.
 checkov=.venv/tools/checkov

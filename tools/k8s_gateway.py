@@ -1,7 +1,7 @@
 """Envoy's configuration for Kubernetes, kept beside the kustomization that ships it.
 
     python -m tools.k8s_gateway            # rewrite k8s/base/gateway/{envoy.json,voka.binpb,
-                                           #   openapi.json.gz}
+                                           #   openapi.json.gz,web.tar.gz}
     python -m tools.k8s_gateway --check    # list drift and exit 1 (what the tests run)
 
 kustomize's configMapGenerator reads only files inside the kustomization's directory, so the
@@ -15,22 +15,31 @@ A ConfigMap holds at most 1 MiB, and these stay under half of it so the contract
 the descriptor set loses its source info (comments, which only the OpenAPI document uses), and
 the OpenAPI document (~0.5 MiB, inlined where `make up` runs Envoy) ships gzipped beside
 envoy.json; the pod's init container unpacks it into an emptyDir, and Envoy answers
-`GET /api/v1/openapi.json` from that file. Envoy's Prometheus statistics, on its loopback-only
-admin port, are proxied read-only on METRICS_PORT for Prometheus to scrape.
+`GET /api/v1/openapi.json` from that file. The web console's build (web/dist, which
+`make install` builds) ships the same way, as a tar.gz in a ConfigMap of its own (voka-web),
+unpacked by the same init container; Envoy answers `/` and the assets from those files
+(gateway/web.py), so a change to the console's sources or to the contracts (which the console's
+generated client embeds) needs `make gen`, which rebuilds it before writing these files.
+Envoy's Prometheus statistics, on its loopback-only admin port, are proxied read-only on
+METRICS_PORT for Prometheus to scrape.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import io
 import json
 import sys
+import tarfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from google.protobuf import descriptor_pb2
 
 from gateway.config import JSON, OPENAPI_PATH, OTLP_GRPC_PORT, Tracing, build_config
+from gateway.web import WEB_DIST, WebAssets, asset_files
+from gateway.ws_bridge.settings import DEFAULT_PORT as WS_BRIDGE_PORT
 from voka import registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +49,7 @@ CONFIG_FILE = "envoy.json"
 DESCRIPTOR_FILE = "voka.binpb"
 OPENAPI_FILE = "openapi.json"
 OPENAPI_ARCHIVE = "openapi.json.gz"
+WEB_ARCHIVE = "web.tar.gz"
 
 # Must agree with k8s/base: the kustomization's namespace, each domain's Service (named after
 # the domain, listening on the domain's default port) and the Envoy Deployment's volume mount.
@@ -56,6 +66,8 @@ XFF_NUM_TRUSTED_HOPS = 0
 MOUNT_DIR = PurePosixPath("/etc/envoy")
 # The emptyDir the init container unpacks OPENAPI_ARCHIVE into (base/gateway/envoy.yaml).
 DOCS_DIR = PurePosixPath("/etc/envoy-docs")
+# Where the init container unpacks WEB_ARCHIVE (the console's files Envoy answers with).
+WEB_DIR = DOCS_DIR / "web"
 # Envoy's statistics for Prometheus: GET METRICS_PATH on METRICS_PORT (all addresses) is passed
 # to the admin interface, and nothing else is (the admin interface can also stop Envoy).
 METRICS_PORT = 9902
@@ -67,7 +79,13 @@ COLLECTOR_SERVICE = "otel-collector"
 _TYPE = "type.googleapis.com/"
 _HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 _ROUTER = "envoy.extensions.filters.http.router.v3.Router"
+WS_BRIDGE_SERVICE = "ws-bridge"
 TRACING = Tracing(f"{COLLECTOR_SERVICE}.{NAMESPACE}.svc.{CLUSTER_DOMAIN}:{OTLP_GRPC_PORT}")
+
+
+def ws_bridge() -> str:
+    """The WebSocket bridge at its (headless) Service's name (base/services/ws-bridge.yaml)."""
+    return f"{WS_BRIDGE_SERVICE}.{NAMESPACE}.svc.{CLUSTER_DOMAIN}:{WS_BRIDGE_PORT}"
 
 
 def upstreams() -> dict[str, str]:
@@ -78,9 +96,10 @@ def upstreams() -> dict[str, str]:
     }
 
 
-def build(descriptor_set: Path = DESCRIPTOR_SET) -> tuple[JSON, str]:
+def build(descriptor_set: Path = DESCRIPTOR_SET, web_dist: Path = WEB_DIST) -> tuple[JSON, str]:
     """The Envoy bootstrap for the cluster, reading the descriptor set from the mounted file and
-    the OpenAPI document from the unpacked one; and that document, as `make up` inlines it."""
+    the OpenAPI document and the console from the unpacked ones; and that document, as `make up`
+    inlines it."""
     config = build_config(
         descriptor_set,
         upstreams(),
@@ -89,6 +108,8 @@ def build(descriptor_set: Path = DESCRIPTOR_SET) -> tuple[JSON, str]:
         admin_port=ADMIN_PORT,
         xff_num_trusted_hops=XFF_NUM_TRUSTED_HOPS,
         tracing=TRACING,
+        web=WebAssets(web_dist, mount=WEB_DIR),
+        ws_bridge=ws_bridge(),
     )
     # build_config names the local file it read; in the pod the file is the mounted copy.
     replaced = _replace_key(config, "proto_descriptor", str(MOUNT_DIR / DESCRIPTOR_FILE))
@@ -184,15 +205,29 @@ def _replace_key(node: Any, key: str, value: str) -> int:
     return count
 
 
-def render(descriptor_set: Path = DESCRIPTOR_SET) -> dict[str, bytes]:
+def web_archive(web_dist: Path = WEB_DIST) -> bytes:
+    """The console's files as a tar.gz that packs the same build into the same bytes: sorted,
+    no owner, no times, no modes but 0644, no gzip header name or time."""
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for relative in asset_files(web_dist):
+            content = (web_dist / relative).read_bytes()
+            member = tarfile.TarInfo(str(relative))
+            member.size, member.mode, member.mtime = len(content), 0o644, 0
+            archive.addfile(member, io.BytesIO(content))
+    return gzip.compress(packed.getvalue(), compresslevel=9, mtime=0)
+
+
+def render(descriptor_set: Path = DESCRIPTOR_SET, web_dist: Path = WEB_DIST) -> dict[str, bytes]:
     """File name -> exact content of every file this tool keeps in the gateway directory."""
-    config, document = build(descriptor_set)
+    config, document = build(descriptor_set, web_dist)
     return {
         # The same serialisation as gateway.config.write_config.
         CONFIG_FILE: (json.dumps(config, indent=2) + "\n").encode(),
         DESCRIPTOR_FILE: stripped_descriptor_set(descriptor_set),
         # No name or time in the header: the same document gives the same bytes.
         OPENAPI_ARCHIVE: gzip.compress(document.encode(), compresslevel=9, mtime=0),
+        WEB_ARCHIVE: web_archive(web_dist),
     }
 
 

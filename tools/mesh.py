@@ -29,6 +29,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.config import GATEWAY_SECRET_ENV, tracing_from_env, write_config
+from gateway.web import WebAssets
+from gateway.ws_bridge.settings import DEFAULT_PORT as DEFAULT_WS_PORT
 from services.tasks.events import parse_worker_type, type_token
 from services.tasks.settings import TasksSettings
 from tools import nats_auth
@@ -49,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DESCRIPTOR_SET = ROOT / "gen" / "voka.binpb"
 SECRETS_DIR = "secrets"
 GATEWAY = "gateway"
+WS_BRIDGE = "ws_bridge"
 
 
 def service_secrets(var: Path) -> dict[str, str]:
@@ -119,6 +122,7 @@ class Ports:
     nats_monitor: int = 8322
     envoy: int = 8080
     envoy_admin: int = 9901
+    ws_bridge: int = DEFAULT_WS_PORT
     services: Mapping[str, int] = field(
         default_factory=lambda: {d.name: d.port for d in registry.declarations().values()}
     )
@@ -129,12 +133,13 @@ class Ports:
     @classmethod
     def free(cls) -> Ports:
         """Ports nobody listens on now: for tests beside a running `make up`."""
-        take = iter(free_ports(4 + 2 * len(registry.names())))
+        take = iter(free_ports(5 + 2 * len(registry.names())))
         return cls(
             nats=next(take),
             nats_monitor=next(take),
             envoy=next(take),
             envoy_admin=next(take),
+            ws_bridge=next(take),
             services={d: next(take) for d in registry.names()},
             metrics={d: next(take) for d in registry.names()},
         )
@@ -215,6 +220,7 @@ class Mesh:
             for domain in registry.names():
                 self._wait_serving(domain)
             self._start_task_workers()
+            self._start_ws_bridge()
             self._start_envoy()
         except BaseException:
             self.stop()
@@ -262,6 +268,22 @@ class Mesh:
         embedded = env.get("VOKA_TASKS_EMBEDDED_WORKERS")  # else the service reads os.environ
         self._spawn("tasks-workers", task_supervisor_command(embedded), env)
 
+    @property
+    def ws_bridge_address(self) -> str:
+        return f"127.0.0.1:{self.ports.ws_bridge}"
+
+    def _start_ws_bridge(self) -> None:
+        """The WebSocket bridge (docs/websocket.md), finding the services as they find each
+        other; `service_env[WS_BRIDGE]` adds variables (a test's tight bounds)."""
+        env = {
+            "VOKA_WS_PORT": str(self.ports.ws_bridge),
+            "VOKA_ADDRESSES": json.dumps({d: self.service_address(d) for d in registry.names()}),
+            **self._extra_env,
+            **self._service_env.get(WS_BRIDGE, {}),
+        }
+        self._spawn(WS_BRIDGE, [sys.executable, "-m", "gateway.ws_bridge"], env)
+        wait_http(f"http://{self.ws_bridge_address}/health", self._alive(WS_BRIDGE))
+
     def _wait_serving(self, domain: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         alive = self._alive(domain)
@@ -280,15 +302,22 @@ class Mesh:
     def _start_envoy(self) -> None:
         config = self.var / "envoy.json"
         # Envoy traces to the collector the services export to (OTEL_EXPORTER_OTLP_ENDPOINT),
-        # unless the caller's options say otherwise.
+        # unless the caller's options say otherwise; it serves the web console at `/` once
+        # `npm run build` has built it (scripts/bootstrap.sh does).
         tracing = tracing_from_env({**os.environ, **self._extra_env})
+        console = WebAssets()
         write_config(
             config,
             descriptor_set=DESCRIPTOR_SET,
             upstreams={d: self.service_address(d) for d in registry.names()},
             listen_port=self.ports.envoy,
             admin_port=self.ports.envoy_admin,
-            **{"tracing": tracing, **self._envoy_options},
+            **{
+                "tracing": tracing,
+                "web": console if console.built() else None,
+                "ws_bridge": self.ws_bridge_address,
+                **self._envoy_options,
+            },
         )
         self._spawn(
             "envoy",
@@ -321,6 +350,10 @@ class Mesh:
 
     def _alive(self, name: str) -> Callable[[], None]:
         return exited_with_log(name, self._procs[name], self.var / "logs" / f"{name}.log")
+
+    def pids(self) -> dict[str, int]:
+        """The process id of each child by name (benchmarks read their peak memory)."""
+        return {name: proc.pid for name, proc in self._procs.items()}
 
     def exited(self) -> Iterator[tuple[str, int]]:
         """Children that stopped on their own, with their exit codes."""
@@ -358,8 +391,13 @@ class Mesh:
 
 def _print_banner(mesh: Mesh) -> None:
     rows = [
+        ("Web console", mesh.rest_url + "/"),
         ("REST + gRPC-Web (Envoy)", mesh.rest_url + "/api/v1/..."),
         ("Envoy health", mesh.rest_url + "/health"),
+        (
+            "WebSocket voice (bridge)",
+            mesh.rest_url.replace("http", "ws", 1) + "/api/v1/ws/{voice-chat,recognize}",
+        ),
         ("Envoy admin", f"http://127.0.0.1:{mesh.ports.envoy_admin}"),
         ("NATS (JetStream)", mesh.nats_address),
         (

@@ -15,16 +15,21 @@ from tools.processes import BIN, exited_with_log, free_ports, stop, wait_http
 
 @contextlib.contextmanager
 def envoy_in_front(
-    descriptor_set: Path, domains: Iterable[str], upstream_port: int, var: Path
+    descriptor_set: Path,
+    domains: Iterable[str],
+    upstream_port: int,
+    var: Path,
+    ws_bridge: str | None = None,
 ) -> Iterator[str]:
-    """Envoy routing `domains` to 127.0.0.1:`upstream_port`, its files in `var`; yields its
-    base URL once it answers, and stops it after."""
+    """Envoy routing `domains` to 127.0.0.1:`upstream_port` (and `/api/v1/ws/` to `ws_bridge`,
+    when given), its files in `var`; yields its base URL once it answers, and stops it after."""
     listen, admin = free_ports(2)
     config = build_config(
         descriptor_set,
         {domain: f"127.0.0.1:{upstream_port}" for domain in domains},
         listen_port=listen,
         admin_port=admin,
+        ws_bridge=ws_bridge,
     )
     (var / "envoy.json").write_text(json.dumps(config))
     log = var / "envoy.log"

@@ -22,10 +22,13 @@ import pytest
 from gateway import openapi
 from gateway.config import (
     DOCS_PATH,
+    EDGE_VERIFIED_TOKENS_CACHED,
     JWKS_CLUSTER,
     JWT_PROVIDER,
     NOT_FOUND_MESSAGE,
     OPENAPI_PATH,
+    UPSTREAM_CONNECTION_WINDOW,
+    UPSTREAM_STREAM_WINDOW,
     Binding,
     RouteMatch,
     binding_routes,
@@ -416,6 +419,13 @@ def test_clusters_speak_http2_and_are_health_checked():
         check = cluster["health_checks"][0]
         assert "grpc_health_check" in check
         assert check["unhealthy_threshold"] == 2
+        # Bounded flow-control windows (Envoy's default: 256 MiB a stream), kept connections.
+        assert http["explicit_http_config"]["http2_protocol_options"] == {
+            "initial_stream_window_size": UPSTREAM_STREAM_WINDOW,
+            "initial_connection_window_size": UPSTREAM_CONNECTION_WINDOW,
+        }
+        assert 64 * 1024 <= UPSTREAM_STREAM_WINDOW <= UPSTREAM_CONNECTION_WINDOW < 256 * 1024**2
+        assert http["common_http_protocol_options"]["idle_timeout"] == "3600s"
     endpoint = clusters["tasks"]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
     assert endpoint["endpoint"]["address"]["socket_address"] == {
         "address": "tasks.voka.svc",
@@ -628,6 +638,9 @@ def test_jwt_provider_fetches_jwks_through_envoys_own_listener():
     assert provider["issuer"] == "voka-auth"
     assert provider["audiences"] == ["voka"]
     assert provider["forward"] is True
+    # A verified token is not checked again at the edge until it expires (the services still
+    # verify every call and ask the revocation list).
+    assert provider["jwt_cache_config"] == {"jwt_cache_size": EDGE_VERIFIED_TOKENS_CACHED}
     jwks = provider["remote_jwks"]
     assert jwks["http_uri"]["uri"] == "http://127.0.0.1:8123/api/v1/auth/jwks"
     assert jwks["async_fetch"]["fast_listener"] is True

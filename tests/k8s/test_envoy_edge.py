@@ -19,6 +19,7 @@ import pytest
 
 from gateway import openapi
 from gateway.config import OPENAPI_PATH, STAT_PREFIX
+from gateway.web import INDEX_FILE, WEB_DIST, asset_files
 from tests.k8s.test_manifests import BIN, edge_files_at, one, render
 from tools import k8s_gateway
 from tools.k8s_monitoring import ENVOY_METRICS
@@ -96,15 +97,29 @@ def test_the_init_container_command_unpacks_the_archive(tmp_path: Path):
     (unpack,) = spec["initContainers"]
     shell, flag, line = unpack["command"]
     assert (shell, flag) == ("sh", "-c")
-    (tmp_path / k8s_gateway.OPENAPI_ARCHIVE).write_bytes(
-        (k8s_gateway.GATEWAY_DIR / k8s_gateway.OPENAPI_ARCHIVE).read_bytes()
-    )
+    for archive in (k8s_gateway.OPENAPI_ARCHIVE, k8s_gateway.WEB_ARCHIVE):
+        (tmp_path / archive).write_bytes((k8s_gateway.GATEWAY_DIR / archive).read_bytes())
     # The docs directory first: the mount directory's path is a prefix of it.
     line = line.replace(str(k8s_gateway.DOCS_DIR), str(tmp_path))
     line = line.replace(str(k8s_gateway.MOUNT_DIR), str(tmp_path))
     subprocess.run([shell, flag, line], check=True, timeout=30)
     document = json.loads((tmp_path / k8s_gateway.OPENAPI_FILE).read_text())
     assert document == openapi.document(k8s_gateway.DESCRIPTOR_SET, registry.names())
+    unpacked = tmp_path / k8s_gateway.WEB_DIR.name
+    assert {p.relative_to(unpacked).as_posix() for p in unpacked.rglob("*") if p.is_file()} == {
+        str(f) for f in asset_files(WEB_DIST)
+    }
+
+
+def test_the_console_is_served_from_the_unpacked_files(edge: Edge):
+    status, body = _get(edge.listener + "/")
+    assert status == 200
+    assert body == (WEB_DIST / INDEX_FILE).read_bytes()
+    assets = [f for f in asset_files(WEB_DIST) if f.parts[0] == "assets"]
+    assert assets
+    for asset in assets:
+        status, body = _get(f"{edge.listener}/{asset}")
+        assert (status, body) == (200, (WEB_DIST / asset).read_bytes()), asset
 
 
 def test_statistics_are_scraped_on_the_metrics_port(edge: Edge):

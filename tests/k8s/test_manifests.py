@@ -14,6 +14,7 @@ import base64
 import copy
 import functools
 import gzip
+import io
 import itertools
 import json
 import os
@@ -22,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ import kubernetes_validate
 import pytest
 from google.protobuf import descriptor_pb2
 
-from gateway.config import JWKS_CLUSTER, OTLP_CLUSTER, STAT_PREFIX
+from gateway.config import JWKS_CLUSTER, OTLP_CLUSTER, STAT_PREFIX, WS_CLUSTER
 from services.tasks.events import parse_worker_type, type_token
 from services.tasks.settings import TasksSettings
 from tests.k8s import crds, kustomize
@@ -507,7 +509,10 @@ def test_autoscalers_own_the_replica_count(target: str, docs: list[Doc]):
     if target == "dev":
         assert autoscalers == {}
     else:
-        assert set(autoscalers) == (set(registry.names()) - NOT_AUTOSCALED) | {"envoy"}
+        assert set(autoscalers) == (set(registry.names()) - NOT_AUTOSCALED) | {
+            "envoy",
+            "ws-bridge",
+        }
     for name, hpa in autoscalers.items():
         ref = hpa["spec"]["scaleTargetRef"]
         assert (ref["kind"], ref["name"]) == ("Deployment", name)
@@ -709,9 +714,11 @@ def test_envoy_reaches_every_service_by_its_service_name():
     # Besides the domains, Envoy's own listener, from which it fetches the JWKS (in the pod).
     jwks = clusters.pop(JWKS_CLUSTER)["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
     # And the OpenTelemetry Collector its spans go to (tests/k8s/test_collector.py), and the
-    # admin interface behind the metrics listener (tests/k8s/test_envoy_edge.py).
+    # admin interface behind the metrics listener (tests/k8s/test_envoy_edge.py), and the
+    # WebSocket bridge (tests/k8s/test_ws_bridge.py).
     clusters.pop(OTLP_CLUSTER)
     clusters.pop(k8s_gateway.ADMIN_CLUSTER)
+    clusters.pop(WS_CLUSTER)
     assert jwks["endpoint"]["address"]["socket_address"] == {
         "address": "127.0.0.1",
         "port_value": 8080,
@@ -747,8 +754,12 @@ def test_envoy_pod_mounts_the_generated_files(docs: list[Doc]):
     sources = {s["configMap"]["name"] for s in volume["projected"]["sources"]}
     config_map = generated(docs, "voka-envoy-config")
     descriptor = generated(docs, "voka-descriptor")
-    assert sources == {config_map["metadata"]["name"], descriptor["metadata"]["name"]}
+    web = generated(docs, "voka-web")
+    names = {config_map["metadata"]["name"], descriptor["metadata"]["name"]}
+    assert sources == {*names, web["metadata"]["name"]}
     files = k8s_gateway.render()
+    shipped = base64.b64decode(web["binaryData"][k8s_gateway.WEB_ARCHIVE])
+    assert gzip.decompress(shipped) == gzip.decompress(files[k8s_gateway.WEB_ARCHIVE])
     assert config_map["data"] == {k8s_gateway.CONFIG_FILE: files[k8s_gateway.CONFIG_FILE].decode()}
     archive = base64.b64decode(config_map["binaryData"][k8s_gateway.OPENAPI_ARCHIVE])
     assert gzip.decompress(archive) == gzip.decompress(files[k8s_gateway.OPENAPI_ARCHIVE])
@@ -835,12 +846,17 @@ def test_envoy_accepts_the_cluster_config(tmp_path: Path):
 
 def edge_files_at(directory: Path) -> str:
     """Lay the pod's files out in `directory` (the descriptor set as mounted, the OpenAPI
-    document as the init container unpacks it); answers envoy.json naming them there."""
+    document and the web console as the init container unpacks them); answers envoy.json naming
+    them there."""
     files = k8s_gateway.render()
     (directory / k8s_gateway.DESCRIPTOR_FILE).write_bytes(files[k8s_gateway.DESCRIPTOR_FILE])
     archive = files[k8s_gateway.OPENAPI_ARCHIVE]
     (directory / k8s_gateway.OPENAPI_FILE).write_bytes(gzip.decompress(archive))
+    web = directory / k8s_gateway.WEB_DIR.name
+    with tarfile.open(fileobj=io.BytesIO(files[k8s_gateway.WEB_ARCHIVE])) as console:
+        console.extractall(web, filter="data")
     text = files[k8s_gateway.CONFIG_FILE].decode()
+    text = text.replace(f'"{k8s_gateway.WEB_DIR}/', f'"{web}/')
     for pod_path, name in (
         (k8s_gateway.MOUNT_DIR / k8s_gateway.DESCRIPTOR_FILE, k8s_gateway.DESCRIPTOR_FILE),
         (k8s_gateway.DOCS_DIR / k8s_gateway.OPENAPI_FILE, k8s_gateway.OPENAPI_FILE),
