@@ -47,7 +47,10 @@ def test_piper_speaks_plausibly(piper_clip: Clip) -> None:
 
 def test_piper_rate_changes_length(piper: PiperSynthesizer, piper_clip: Clip) -> None:
     fast = piper.synthesize(ENGLISH, PIPER_VOICE, SynthesisOptions(rate=2.0))
-    assert wav_seconds(fast)[0] < 0.7 * wav_seconds(piper_clip.wav)[0]
+    # Twice the rate halves the phonemes' length scale; Piper also draws each phoneme's duration
+    # with random noise (its model's noise_w), so one clip against another lands anywhere from
+    # about 0.5 to 0.75 of the length (0.72 seen once in CI).
+    assert wav_seconds(fast)[0] < 0.8 * wav_seconds(piper_clip.wav)[0]
 
 
 @pytest.mark.parametrize(
