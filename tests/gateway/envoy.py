@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from gateway.config import GATEWAY_SECRET_ENV, build_config
 from tools.processes import BIN, exited_with_log, free_ports, stop, wait_http
@@ -20,9 +21,13 @@ def envoy_in_front(
     upstream_port: int,
     var: Path,
     ws_bridge: str | None = None,
+    extra_args: Sequence[str] = (),
+    **options: Any,
 ) -> Iterator[str]:
     """Envoy routing `domains` to 127.0.0.1:`upstream_port` (and `/api/v1/ws/` to `ws_bridge`,
-    when given), its files in `var`; yields its base URL once it answers, and stops it after."""
+    when given), its files in `var` (its log `var/envoy.log`), built with `options` for
+    build_config and started with `extra_args`; yields its base URL once it answers, and stops
+    it after."""
     listen, admin = free_ports(2)
     config = build_config(
         descriptor_set,
@@ -30,11 +35,12 @@ def envoy_in_front(
         listen_port=listen,
         admin_port=admin,
         ws_bridge=ws_bridge,
+        **options,
     )
     (var / "envoy.json").write_text(json.dumps(config))
     log = var / "envoy.log"
     argv = [str(BIN / "envoy"), "-c", str(var / "envoy.json"), "--base-id", str(listen)]
-    argv += ["--log-level", "warn", "--disable-hot-restart"]
+    argv += ["--log-level", "warn", "--disable-hot-restart", *extra_args]
     with log.open("ab") as out:
         proc = subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, env={GATEWAY_SECRET_ENV: "test"}

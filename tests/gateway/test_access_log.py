@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +15,9 @@ import grpc
 import httpx
 import pytest
 
-from gateway.config import GATEWAY_SECRET_ENV, build_config
 from tests.gateway import test_edge_replies
+from tests.gateway.envoy import envoy_in_front
 from tests.gateway.test_config import DESCRIPTOR_SET
-from tools.processes import BIN, exited_with_log, free_ports, stop, wait_http
 
 pytestmark = pytest.mark.integration
 
@@ -31,28 +29,12 @@ upstream = test_edge_replies.upstream  # the fixture: the stand-in upstream of t
 @contextlib.contextmanager
 def _envoy(var: Path, upstream_port: int, every_request: bool) -> Iterator[tuple[str, Path]]:
     """Envoy in front of the upstream, its access log flushed often; yields (URL, log)."""
-    listen, admin = free_ports(2)
-    config = build_config(
-        DESCRIPTOR_SET,
-        {domain: f"127.0.0.1:{upstream_port}" for domain in DOMAINS},
-        listen_port=listen,
-        admin_port=admin,
+    flushed_often = ("--file-flush-interval-msec", "50")
+    with envoy_in_front(
+        DESCRIPTOR_SET, DOMAINS, upstream_port, var, None, flushed_often,
         log_every_request=every_request,
-    )
-    (var / "envoy.json").write_text(json.dumps(config))
-    log = var / "envoy.log"
-    argv = [str(BIN / "envoy"), "-c", str(var / "envoy.json"), "--base-id", str(listen)]
-    argv += ["--log-level", "warn", "--disable-hot-restart", "--file-flush-interval-msec", "50"]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env={GATEWAY_SECRET_ENV: "test"}
-        )
-    try:
-        url = f"http://127.0.0.1:{listen}"
-        wait_http(f"{url}/health", exited_with_log("envoy", proc, log))
-        yield url, log
-    finally:
-        stop(proc)
+    ) as url:  # fmt: skip
+        yield url, var / "envoy.log"
 
 
 @pytest.fixture(params=[False, True], ids=["refusals", "every-request"])
