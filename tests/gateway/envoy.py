@@ -7,8 +7,11 @@ import contextlib
 import json
 import subprocess
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent import futures
 from pathlib import Path
 from typing import Any
+
+import grpc
 
 from gateway.config import GATEWAY_SECRET_ENV, build_config
 from tools.processes import BIN, exited_with_log, free_ports, stop, wait_http
@@ -51,3 +54,17 @@ def envoy_in_front(
         yield url
     finally:
         stop(proc)
+
+
+@contextlib.contextmanager
+def serving(handler: grpc.GenericRpcHandler) -> Iterator[int]:
+    """A stand-in upstream: a gRPC server answering every call through `handler`, on a free
+    port it yields."""
+    server = grpc.server(futures.ThreadPoolExecutor(4))
+    server.add_generic_rpc_handlers([handler])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield port
+    finally:
+        server.stop(0)

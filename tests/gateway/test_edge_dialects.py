@@ -21,7 +21,6 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
-from concurrent import futures
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ from gateway.config import (
     http_bindings,
 )
 from tests.fixtures.tokens import TokenFactory
-from tests.gateway.envoy import envoy_in_front
+from tests.gateway.envoy import envoy_in_front, serving
 from tests.gateway.test_config import (
     DESCRIPTOR_SET,
     GOOGLEAPIS,
@@ -185,12 +184,8 @@ def contracts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def services(tokens: TokenFactory) -> Iterator[tuple[Services, int]]:
     handler = Services(tokens.jwks_file)
-    server = grpc.server(futures.ThreadPoolExecutor(4))
-    server.add_generic_rpc_handlers([handler])
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield handler, port
-    server.stop(0)
+    with serving(handler) as port:
+        yield handler, port
 
 
 @pytest.fixture(scope="module")

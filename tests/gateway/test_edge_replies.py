@@ -12,7 +12,6 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator
-from concurrent import futures
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from gateway.config import (
     PUBLIC_BODY_BYTES,
 )
 from tests.fixtures.tokens import TokenFactory
-from tests.gateway.envoy import envoy_in_front
+from tests.gateway.envoy import envoy_in_front, serving
 from tests.gateway.test_config import DESCRIPTOR_SET
 from voka.auth.v1 import auth_pb2
 
@@ -61,12 +60,8 @@ class Upstream(grpc.GenericRpcHandler):
 @pytest.fixture(scope="module")
 def upstream(tokens: TokenFactory) -> Iterator[tuple[Upstream, int]]:
     handler = Upstream(tokens.jwks_file)
-    server = grpc.server(futures.ThreadPoolExecutor(4))
-    server.add_generic_rpc_handlers([handler])
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield handler, port
-    server.stop(0)
+    with serving(handler) as port:
+        yield handler, port
 
 
 @pytest.fixture(scope="module")
