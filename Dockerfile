@@ -40,7 +40,7 @@ RUN apt-install /opt/voka/apt-packages-build.txt \
     && if [ -x /usr/bin/python3.11 ]; then echo python3.11-dev | apt-install -; fi
 WORKDIR /build
 # Every requirements file but requirements-dev.txt (.dockerignore keeps it out).
-COPY requirements*.txt ./
+COPY requirements*.txt scripts/vision-no-deps.txt ./
 # torch==...+cpu from PyTorch's CPU index (PyPI has only the build with gigabytes of CUDA
 # libraries; tools/image.py empties this, its wheelhouse holds the CPU wheel). llama.cpp is built
 # for any x86-64, not only this machine's CPU. The CA bundle is a secret where pip needs one
@@ -51,7 +51,8 @@ RUN --mount=type=bind,from=wheelhouse,target=/wheelhouse \
     --mount=type=secret,id=ca,target=/run/secrets/ca \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
     && pip wheel --wheel-dir /wheels --find-links /wheelhouse \
-       $(printf -- '-r %s ' requirements*.txt)
+       $(printf -- '-r %s ' requirements*.txt) \
+    && pip wheel --wheel-dir /wheels --find-links /wheelhouse --no-deps -r vision-no-deps.txt
 COPY services/kinect/shim.py services/kinect/fakenect_shim.c shim/
 RUN python shim/shim.py /shim
 
@@ -64,6 +65,15 @@ COPY services/ services/
 COPY gateway/ gateway/
 COPY tools/ tools/
 RUN python -m compileall -q voka gen services gateway tools
+
+# --- vision-models: the object detector, unpacked from npm's @mediapipe/objectron -----------
+# (scripts/vision-models.sh checks its SHA-256); npm lives in this stage only.
+FROM base AS vision-models
+COPY scripts/vision-models.sh /opt/voka/
+RUN --mount=type=secret,id=ca,target=/run/secrets/ca \
+    echo npm | apt-install - \
+    && if [ -s /run/secrets/ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca; fi \
+    && /opt/voka/vision-models.sh /models/vision
 
 # --- runtime: what every image has, from wheels only (nothing compiles past the build stage) ---
 # Each image keeps the lists it was built from in /opt/voka.
@@ -85,8 +95,8 @@ ENV PYTHONPATH=/app:/app/gen \
     XDG_CACHE_HOME=/tmp/cache \
     HF_HOME=/tmp/cache/huggingface
 WORKDIR /app
-# gRPC 50051-50057 and metrics 51051-51057, one pair per domain (voka/config.py).
-EXPOSE 50051-50057 51051-51057
+# gRPC 50051-50058 and metrics 51051-51058, one pair per domain (voka/config.py).
+EXPOSE 50051-50058 51051-51058
 CMD ["sh", "-c", "exec python -m \"services.${VOKA_SERVICE:?set VOKA_SERVICE to a domain}\""]
 
 # --- one target per service: its own lists, then the code, then the unprivileged user ---------
@@ -146,6 +156,19 @@ USER 10001:10001
 FROM runtime AS meetings
 COPY --from=code /app /app
 ENV VOKA_SERVICE=meetings
+USER 10001:10001
+
+# MediaPipe and the gesture recogniser's package without their dependencies
+# (scripts/vision-no-deps.txt); the detector from the vision-models stage.
+FROM runtime AS vision
+COPY requirements-vision.txt scripts/vision-no-deps.txt /opt/voka/
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    pip install --no-index --find-links /wheels -r /opt/voka/requirements-vision.txt \
+    && pip install --no-index --find-links /wheels --no-deps -r /opt/voka/vision-no-deps.txt
+COPY --from=vision-models /models/vision /opt/voka/models/vision
+COPY --from=code /app /app
+ENV VOKA_VISION_MODELS_DIR=/opt/voka/models/vision
+ENV VOKA_SERVICE=vision
 USER 10001:10001
 
 # The kit and the code, no service's packages: jobs such as the NATS streams' provisioning.

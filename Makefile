@@ -6,15 +6,24 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: up test install gen check-gen lint fmt typecheck breaking unit image k8s-smoke clean
+.PHONY: up test test-slow install gen check-gen lint fmt typecheck breaking unit image k8s-smoke clean
 
-## up: install what is missing, then start NATS, every service and Envoy on 127.0.0.1:8080
+## up: install what is missing (the Qwen 1.5B chat model where memory allows: tools/local_model.py),
+## then start NATS, every service and Envoy on 127.0.0.1:8080
 up: install
+	$(PY) -m tools.local_model install
 	$(PY) -m tools.mesh up
 
 ## test: install what is missing, then generated-code drift, buf, ruff, mypy and pytest
 test: install check-gen lint typecheck breaking
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## test-slow: the slow tier, not part of `make test`: the Qwen 1.5B model `make up` installs
+## (installed here too where memory allows; else the tests skip) translating and summarising
+SLOW_TESTS := tests/services/translate/test_llm_qwen.py tests/services/meetings/test_summary_qwen.py
+test-slow: install
+	$(PY) -m tools.local_model install
+	VOKA_SLOW_TESTS=1 $(PY) -m pytest -rs --timeout 600 $(SLOW_TESTS)
 
 install:
 	@scripts/bootstrap.sh

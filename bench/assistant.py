@@ -43,7 +43,7 @@ from services.assistant.providers.base import (
     Sampling,
     TokenDelta,
 )
-from services.assistant.providers.local import LocalProvider, load_llama
+from services.assistant.providers.local import LocalProvider
 from services.assistant.providers.registry import ProviderRegistry
 from services.assistant.service import SPEC
 from services.assistant.settings import (
@@ -56,6 +56,7 @@ from services.assistant.tools import ToolBox
 from tests.fixtures.tokens import TokenFactory
 from tools.processes import NatsServer
 from voka.assistant.v1 import assistant_pb2, assistant_pb2_grpc
+from voka.gguf import load_llama
 from voka.server import start
 
 PROMPT = "List the numbers from {start} to {end}, separated by commas."

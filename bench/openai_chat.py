@@ -32,9 +32,9 @@ from typing import Any, cast
 import httpx
 import openai
 
-from services.assistant.providers.local import load_llama
 from services.assistant.settings import EMBEDDED_MODEL_ID, embedded_gguf, embedded_provider
 from tools.mesh import Mesh, Ports
+from voka.gguf import load_llama
 
 SYSTEM = "You are a helpful assistant. Answer briefly."
 QUESTION = "List the numbers from {start} to {end}, separated by commas."

@@ -39,6 +39,23 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 
+# The vision service's packages that come without their dependencies (MediaPipe and the
+# gesture recogniser's package declare GUI, audio and a second OpenCV; what MediaPipe imports is
+# in requirements-vision.txt).
+no_deps=scripts/vision-no-deps.txt
+no_deps_stamp=.venv/.vision-no-deps.sha256
+no_deps_want=$(sha256sum "$no_deps" | cut -d' ' -f1)
+if [ "$(cat "$no_deps_stamp" 2>/dev/null)" != "$no_deps_want" ]; then
+  echo "bootstrap: installing $no_deps into .venv (--no-deps)"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r "$no_deps"
+  echo "$no_deps_want" >"$no_deps_stamp"
+fi
+
+# The vision service's object detector: SSD-MobileNetV2 (Open Images) ships inside npm's
+# @mediapipe/objectron; bytes 0-184 of its packed assets are the label map, the rest the tflite
+# (docs/vision.md). Checked by SHA-256; skipped with a note without npm.
+scripts/vision-models.sh var/models/vision
+
 # The Python client and `voka` command (clients/python), editable: its code runs from the
 # checkout, but its wheel copies gen/voka's stubs into .venv (clients/python/README.md), so it is
 # installed again whenever its build definition or the contracts (gen/voka.binpb) change.

@@ -33,7 +33,7 @@ from gateway.web import WebAssets
 from gateway.ws_bridge.settings import DEFAULT_PORT as DEFAULT_WS_PORT
 from services.tasks.events import parse_worker_type, type_token
 from services.tasks.settings import TasksSettings
-from tools import nats_auth
+from tools import local_model, nats_auth
 from tools.processes import (
     BIN,
     START_TIMEOUT,
@@ -86,6 +86,10 @@ def _write_private(path: Path, text: str) -> None:
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as file:
         file.write(text)
+
+
+# Services that limit anonymous callers per client address (voka/addresses.py).
+ADDRESS_LIMITED = ("auth", "meetings")
 
 
 def gateway_secret(var: Path) -> str:
@@ -242,13 +246,12 @@ class Mesh:
             "VOKA_DRAIN_SECONDS": "0.2",
             "VOKA_SERVICE_SECRET": self._secrets[domain],
             **(
-                {
-                    "VOKA_AUTH_SERVICE_SECRETS": secret_hashes(self._secrets),
-                    GATEWAY_SECRET_ENV: self._gateway_secret,
-                }
+                {"VOKA_AUTH_SERVICE_SECRETS": secret_hashes(self._secrets)}
                 if domain == "auth"
                 else {}
             ),
+            # Trusted client addresses for the per-address limits of public RPCs.
+            **({GATEWAY_SECRET_ENV: self._gateway_secret} if domain in ADDRESS_LIMITED else {}),
             **self._extra_env,
             **self._service_env.get(domain, {}),
         }
@@ -442,7 +445,7 @@ async def _supervise(mesh: Mesh) -> int:
 
 
 def up(var: Path) -> int:
-    mesh = Mesh(var, Ports())
+    mesh = Mesh(var, Ports(), service_env=local_model.mesh_env(var))
     print("starting NATS, 7 services and Envoy ...")
     mesh.start()
     _print_banner(mesh)

@@ -107,6 +107,13 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(
         default=100, description="Calls a user may make at once before the average applies."
     )
+    gateway_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="The secret Envoy sends in x-voka-gateway (VOKA_GATEWAY_SECRET, the same "
+        "variable Envoy reads): with it, calls that came through the gateway are keyed by "
+        "x-envoy-external-address for the per-address limits (auth's sign-in, meetings' "
+        "contact form; voka/addresses.py); empty: always by the TCP peer.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")
     log_json: bool = Field(default=True, description="JSON log lines (false: plain text).")
     drain_seconds: float = Field(

@@ -29,7 +29,7 @@ class Credentials:
 
 async def start(service: str, settings: Settings, bus: Bus | None) -> Credentials:
     auth_address = settings.address_of("auth")
-    jwks = authn.JwksCache(_jwks_source(settings), ttl=settings.jwks_cache_seconds)
+    jwks = authn.JwksCache(jwks_source(settings), ttl=settings.jwks_cache_seconds)
     identity = service_identity.from_env(service, auth_address)
     resolve = apikeys.AuthApiKeys(auth_address, identity) if identity is not None else None
     keys = apikeys.ApiKeyVerifier(resolve) if resolve is not None else None
@@ -60,7 +60,8 @@ def _listeners(
     return listeners
 
 
-def _jwks_source(settings: Settings) -> authn.JwksFetch:
+def jwks_source(settings: Settings) -> authn.JwksFetch:
+    """Where signing keys come from: `VOKA_JWKS_FILE`, else the auth service's GetJwks."""
     if settings.jwks_file is not None:
         return authn.jwks_from_file(settings.jwks_file)
     return authn.jwks_from_auth_service(settings.address_of("auth"))

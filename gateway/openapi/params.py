@@ -72,8 +72,15 @@ def _segment_name(segments: list[str], i: int, field: str) -> str:
     """`users/*` -> `user`; a wildcard with no collection before it takes the field's name."""
     before = segments[i - 1] if i > 0 else ""
     if before and before not in _SEGMENT_PATTERN:
-        return before.removesuffix("s")
+        return _singular(before)
     return field.rsplit(".", 1)[-1]
+
+
+def _singular(collection: str) -> str:
+    """`users` -> `user`, `memories` -> `memory`, `text-entries` -> `text-entry`."""
+    if collection.endswith("ies"):
+        return f"{collection[:-3]}y"
+    return collection.removesuffix("s")
 
 
 def _unique(name: str, taken: set[str]) -> str:

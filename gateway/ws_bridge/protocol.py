@@ -22,6 +22,7 @@ DETAIL_TYPES = (error_details_pb2.BadRequest, error_details_pb2.ErrorInfo)
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 START = "start"
 END = "end"
+TOKEN = "token"  # noqa: S105 - the frame type of a fresh token mid-session (credential.py)
 MessageT = TypeVar("MessageT", bound=Message)
 MAX_REASON_BYTES = 123  # RFC 6455: a close frame's payload is at most 125 bytes, 2 of them code
 
@@ -83,30 +84,46 @@ def _object(text: str) -> dict[str, Any]:
     return value
 
 
-def parse_start(text: str) -> Start:
-    """The `start` frame; anything else first is a bad message, a missing token a refusal."""
-    value = _object(text)
-    if value["type"] != START:
-        raise bad_message(f'the first frame must be "start", not {value["type"]!r}')
-    token, config = value.get("token", ""), value.get("config", {})
-    if not isinstance(config, dict):
-        raise bad_message('"config" must be a JSON object')
+def _token(value: dict[str, Any]) -> str:
+    """The frame's `token`, without `Bearer `; missing or malformed is a refusal."""
+    token = value.get("token", "")
     if not isinstance(token, str) or not token.strip():
-        raise policy("token_missing", '"start" needs a "token": an access token or API key')
+        needs = f'"{value["type"]}" needs a "token": an access token or API key'
+        raise policy("token_missing", needs)
     token = token.strip()
     if token[:7].lower() == "bearer ":
         token = token[7:].strip()
     if not token.isascii() or not token.isprintable() or " " in token:
         raise policy("token_malformed", "the token has characters no token has")
-    return Start(token, config)
+    return token
 
 
-def parse_control(text: str) -> str:
-    """The `type` of a later text frame (`end` or a control the endpoint checks)."""
-    kind: str = _object(text)["type"]
+def parse_start(text: str) -> Start:
+    """The `start` frame; anything else first is a bad message, a missing token a refusal."""
+    value = _object(text)
+    if value["type"] != START:
+        raise bad_message(f'the first frame must be "start", not {value["type"]!r}')
+    config = value.get("config", {})
+    if not isinstance(config, dict):
+        raise bad_message('"config" must be a JSON object')
+    return Start(_token(value), config)
+
+
+@dataclass(frozen=True)
+class Control:
+    """A later text frame: its `type` (`end`, `token` or a control the endpoint checks), and
+    the fresh token of a `token` frame."""
+
+    kind: str
+    token: str = ""
+
+
+def parse_control(text: str) -> Control:
+    value = _object(text)
+    kind: str = value["type"]
     if kind == START:
         raise bad_message('"start" is sent once, first')
-    return kind
+    return Control(kind, _token(value) if kind == TOKEN else "")
 
 
 def parse_config(config: dict[str, Any], message: MessageT) -> MessageT:

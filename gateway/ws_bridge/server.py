@@ -24,7 +24,7 @@ from gateway.ws_bridge import protocol
 from gateway.ws_bridge.endpoints import ENDPOINTS, Endpoint
 from gateway.ws_bridge.session import Session
 from gateway.ws_bridge.settings import BridgeSettings
-from voka import peer_calls
+from voka import authn, credentials, peer_calls
 
 log = logging.getLogger("voka.ws_bridge")
 HEALTH_PATH = "/health"
@@ -44,6 +44,9 @@ class Bridge:
     def __init__(self, settings: BridgeSettings) -> None:
         self.settings = settings
         self._channels: dict[str, grpc.aio.Channel] = {}
+        # Verifies the fresh tokens of every session (one key cache for all): credential.py.
+        jwks = authn.JwksCache(credentials.jwks_source(settings), ttl=settings.jwks_cache_seconds)
+        self._verifier = authn.TokenVerifier(jwks)
         self._open: set[ServerConnection] = set()
         self._draining = False
 
@@ -66,7 +69,8 @@ class Bridge:
         self._open.add(ws)
         SESSIONS.set(len(self._open))
         try:
-            session = Session(ws, endpoint, self._channel(endpoint.domain), self.settings)
+            channel = self._channel(endpoint.domain)
+            session = Session(ws, endpoint, channel, self.settings, self._verifier)
             await self._close(ws, endpoint, await session.run())
         finally:
             self._open.discard(ws)

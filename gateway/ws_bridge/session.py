@@ -1,7 +1,8 @@
 """One socket mapped onto one gRPC stream, within the bounds of the bridge's settings.
 
-Three tasks run per session: `inbound` (socket → gRPC: audio and controls), `outbound` (gRPC →
-socket: responses, and audio as binary frames) and `watch_idle`. Each side waits for the other
+Four tasks run per session: `inbound` (socket → gRPC: audio and controls; fresh tokens stay in
+the bridge), `outbound` (gRPC → socket: responses, and audio as binary frames), `watch_idle`
+and `watch_token` (the credential's deadline: `credential.py`). Each side waits for the other
 before taking more, so nothing queues in the bridge: `call.write` returns once gRPC's flow
 control takes the message, and `ws.send` once the socket's buffer is under the write limit. The
 first task to end decides how the socket closes (`protocol.Closing`)."""
@@ -21,8 +22,10 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from gateway.ws_bridge import protocol
+from gateway.ws_bridge.credential import Credential
 from gateway.ws_bridge.endpoints import Endpoint
 from gateway.ws_bridge.settings import BridgeSettings
+from voka import authn
 
 log = logging.getLogger("voka.ws_bridge")
 # The error frame before a close is a courtesy: a client that does not read gets the close alone.
@@ -62,11 +65,13 @@ class Session:
         endpoint: Endpoint,
         channel: grpc.aio.Channel,
         settings: BridgeSettings,
+        verifier: authn.Verifier,
     ) -> None:
         self._ws = ws
         self._endpoint = endpoint
         self._channel = channel
         self._settings = settings
+        self._verifier = verifier
         self._last_activity = time.monotonic()
         self._audio = TokenBucket(
             settings.ws_audio_bytes_per_second,
@@ -94,8 +99,9 @@ class Session:
             return closing
         call = self._endpoint.method(self._channel)(metadata=self._metadata(start.token))
         remaining = self._settings.ws_max_session_seconds - (time.monotonic() - started)
+        credential = Credential(self._verifier, start.token)
         try:
-            return await self._relay(call, config, remaining)
+            return await self._relay(call, config, credential, remaining)
         finally:
             call.cancel()
 
@@ -112,12 +118,15 @@ class Session:
         forwarded = [(name, headers[name]) for name in FORWARDED_HEADERS if name in headers]
         return (("authorization", f"Bearer {token}"), *forwarded)
 
-    async def _relay(self, call: Any, config: Message, remaining: float) -> protocol.Closing | None:
-        """Run the three tasks; the first to decide ends the session."""
+    async def _relay(
+        self, call: Any, config: Message, credential: Credential, remaining: float
+    ) -> protocol.Closing | None:
+        """Run the four tasks; the first to decide ends the session."""
         tasks = {
-            asyncio.create_task(self._inbound(call, config), name="inbound"),
+            asyncio.create_task(self._inbound(call, config, credential), name="inbound"),
             asyncio.create_task(self._outbound(call), name="outbound"),
             asyncio.create_task(self._watch_idle(), name="watch_idle"),
+            asyncio.create_task(credential.watch(), name="watch_token"),
         }
         deadline = time.monotonic() + remaining
         try:
@@ -154,9 +163,9 @@ class Session:
             return Gone()
         return result
 
-    async def _inbound(self, call: Any, config: Message) -> None:
+    async def _inbound(self, call: Any, config: Message, credential: Credential) -> None:
         """Socket → stream (the config first), until the client's `end` (half-close) or the
-        stream ends."""
+        stream ends. A fresh token moves the credential's deadline and goes no further."""
         try:
             await call.write(config)
         except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
@@ -174,12 +183,15 @@ class Session:
                         f"audio faster than {self._settings.ws_audio_bytes_per_second} bytes/s",
                     )
                 request = self._endpoint.audio_request(message)
-            elif (kind := protocol.parse_control(message)) == protocol.END:
+            elif (control := protocol.parse_control(message)).kind == protocol.TOKEN:
+                await credential.refresh(control.token)
+                continue
+            elif control.kind == protocol.END:
                 with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
                     await call.done_writing()
                 return
             else:
-                request = self._endpoint.control_request(kind)
+                request = self._endpoint.control_request(control.kind)
             try:
                 await call.write(request)
             except (grpc.aio.AioRpcError, asyncio.InvalidStateError):

@@ -1,5 +1,6 @@
 """Which hemisphere balance is in force: the request's override, else the conversation's,
-else the user's, else the service's default; and setting a user's or a conversation's."""
+else the user's, else the one the user's profile learned, else the service's default; and
+setting a user's or a conversation's."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from services.assistant.conversation_store import ConversationStore
 from services.assistant.hemisphere import (
     CONVERSATION,
     DEFAULT,
+    PROFILE,
     REQUEST,
     USER,
     Balance,
     InForce,
 )
+from services.assistant.profile.profiles import Profiles
 from services.assistant.records import ConversationRecord
 
 
@@ -23,10 +26,15 @@ class Balances:
     """Resolves and sets balances against the stores."""
 
     def __init__(
-        self, users: BalanceStore, conversations: ConversationStore, default: Balance
+        self,
+        users: BalanceStore,
+        conversations: ConversationStore,
+        profiles: Profiles,
+        default: Balance,
     ) -> None:
         self._users = users
         self._conversations = conversations
+        self._profiles = profiles
         self.default = default
 
     async def in_force(
@@ -43,6 +51,9 @@ class Balances:
         users = await self._users.get(owner)
         if users is not None:
             return InForce(users[0], USER, users[1])
+        learned = await self._profiles.learned_balance(owner)
+        if learned is not None:
+            return InForce(learned[0], PROFILE, learned[1])
         return InForce(self.default, DEFAULT)
 
     async def set(

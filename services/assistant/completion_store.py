@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.assistant.records import completions
+from services.assistant.records import completions, newest_first
 from voka.assistant.v1 import assistant_pb2
 
 Mutation = Callable[[assistant_pb2.Completion], None]
@@ -64,13 +64,8 @@ class CompletionStore:
         self, owner: str | None, state: int, after: tuple[datetime, str] | None, limit: int
     ) -> tuple[list[assistant_pb2.Completion], bool]:
         """Newest first, and whether more follow; `owner` None: every owner's."""
-        order = completions.c.create_time
         select = sa.select(completions.c.body).where(*self._filters(owner, state))
-        if after is not None:
-            time, last_id = after
-            beyond = sa.and_(order == time, completions.c.id < last_id)
-            select = select.where(sa.or_(order < time, beyond))
-        select = select.order_by(order.desc(), completions.c.id.desc()).limit(limit + 1)
+        select = newest_first(select, completions, "create_time", after, limit)
         async with self._sessions() as session:
             bodies = (await session.execute(select)).scalars().all()
         found = [assistant_pb2.Completion.FromString(b) for b in bodies]

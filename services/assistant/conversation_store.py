@@ -14,11 +14,12 @@ from services.assistant.records import (
     conversation_row,
     conversations,
     messages,
+    newest_first,
 )
 
 # Columns an update leaves alone: identity, creation and what appending messages counts.
 KEPT_ON_UPDATE = ("id", "owner", "create_time", "message_count", "input_tokens",
-                  "output_tokens", "last_message_time")  # fmt: skip
+                  "output_tokens", "last_message_time", "context_summary")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,8 @@ class ConversationStore:
         self, query: ConversationQuery, after: tuple[datetime, str] | None, limit: int
     ) -> tuple[list[ConversationRecord], bool]:
         """Most recently active first, and whether more follow."""
-        order = conversations.c.activity_time
         select = sa.select(conversations).where(*self._filters(query))
-        if after is not None:
-            time, last_id = after
-            beyond = sa.and_(order == time, conversations.c.id < last_id)
-            select = select.where(sa.or_(order < time, beyond))
-        select = select.order_by(order.desc(), conversations.c.id.desc()).limit(limit + 1)
+        select = newest_first(select, conversations, "activity_time", after, limit)
         async with self._sessions() as session:
             rows = (await session.execute(select)).all()
         records = [ConversationRecord.from_row(r) for r in rows]
@@ -73,6 +69,16 @@ class ConversationStore:
         for kept in KEPT_ON_UPDATE:
             values.pop(kept)
         update = conversations.update().where(conversations.c.id == record.id).values(values)
+        async with self._sessions() as session, session.begin():
+            await session.execute(update)
+
+    async def summarise(self, conversation_id: str, summary: str) -> None:
+        """Keep the summary of the turns its latest prompt left out."""
+        update = (
+            conversations.update()
+            .where(conversations.c.id == conversation_id)
+            .values(context_summary=summary)
+        )
         async with self._sessions() as session, session.begin():
             await session.execute(update)
 

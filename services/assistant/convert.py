@@ -92,6 +92,7 @@ def conversation(
         tool_policy=assistant_pb2.ToolPolicy(allowed_tools=record.allowed_tools),
         message_count=record.message_count,
         usage=usage(record.input_tokens, record.output_tokens),
+        context_summary=record.context_summary,
         messages=messages or (),
         create_time=wellknown.timestamp(record.create_time),
         update_time=wellknown.timestamp(record.update_time),

@@ -1,6 +1,7 @@
 """The hemisphere balance: technical ↔ emotional weights that shape a reply's system prompt and,
 where the request leaves them unset, its sampling. The most specific setting wins: the request,
-then the conversation, then the user, then the service's default."""
+then the conversation, then the user, then what the user's profile learned from their feedback,
+then the service's default."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ DEFAULT = assistant_pb2.HEMISPHERE_SOURCE_DEFAULT
 USER = assistant_pb2.HEMISPHERE_SOURCE_USER
 CONVERSATION = assistant_pb2.HEMISPHERE_SOURCE_CONVERSATION
 REQUEST = assistant_pb2.HEMISPHERE_SOURCE_REQUEST
+PROFILE = assistant_pb2.HEMISPHERE_SOURCE_PROFILE
 
 
 @dataclass(frozen=True)

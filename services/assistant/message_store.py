@@ -97,6 +97,15 @@ class MessageStore:
             StoredMessage(r.seq, r.turn, assistant_pb2.Message.FromString(r.body)) for r in rows
         ]
 
+    async def get(self, conversation_id: str, message_id: str) -> assistant_pb2.Message | None:
+        """One message of a conversation, or None."""
+        select = sa.select(messages.c.body).where(
+            messages.c.conversation_id == conversation_id, messages.c.id == message_id
+        )
+        async with self._sessions() as session:
+            body = (await session.execute(select)).scalar_one_or_none()
+        return None if body is None else assistant_pb2.Message.FromString(body)
+
     async def newest(self, conversation_id: str, limit: int) -> list[StoredMessage]:
         """The newest `limit` messages, oldest first (FULL view)."""
         select = sa.select(sa.func.max(messages.c.seq)).where(

@@ -1,11 +1,11 @@
 """The message list one reply is generated from: a system prompt (persona, tone from the
-hemisphere balance, the conversation's instructions, the per-request context), as many earlier
-turns as fit the token budget, and the new user message.
+hemisphere balance, the conversation's instructions, the user's profile, what is remembered
+about the user, the per-request context), as many earlier turns as fit the token budget, and
+the new user message.
 
-Over budget, the oldest *whole* turns are dropped (never half a turn: a tool result without its
-call confuses models) and the system prompt says how many were left out. Dropping, not
-summarising: a summary would cost one more generation per trimmed turn, which the small local
-model cannot afford and does badly.
+Over budget, the oldest *whole* turns are left out (never half a turn: a tool result without its
+call confuses models); the system prompt says how many, and carries their summary
+(`summary.extractive`, bounded, so the worst case is known before turns are chosen).
 """
 
 from __future__ import annotations
@@ -33,16 +33,31 @@ class Prompt:
     dropped_turns: int
 
 
-def system_text(balance: Balance, extra: str, context: Mapping[str, Any], dropped: int = 0) -> str:
-    """The system prompt: persona, tone, instructions, context and the trimming note."""
-    parts = [PERSONA, instructions(balance)]
+def system_text(
+    balance: Balance,
+    extra: str,
+    context: Mapping[str, Any],
+    dropped: int = 0,
+    *,
+    summary: str = "",
+    memories: Sequence[str] = (),
+    preferences: Sequence[str] = (),
+) -> str:
+    """The system prompt: persona, tone, the profile's preferences, instructions, memories,
+    context, and the trimming note with the left-out turns' summary."""
+    parts = [PERSONA, instructions(balance), *preferences]
     if extra:
         parts.append(extra)
+    if memories:
+        remembered = "".join(f"\n- {memory}" for memory in memories)
+        parts.append(f"What the user told you in earlier conversations:{remembered}")
     if context:
         facts = "; ".join(f"{key}: {_plain(value)}" for key, value in context.items())
         parts.append(f"About the user: {facts}.")
     if dropped:
         parts.append(f"({dropped} earlier turns of this conversation are not shown.)")
+    if summary:
+        parts.append(summary)
     return "\n".join(parts)
 
 
@@ -59,24 +74,27 @@ def tokens(message: ChatMessage, count: Counter) -> int:
 
 
 def build(
-    system: Callable[[int], str],
+    system: Callable[[Sequence[Turn]], str],
     history: Sequence[Turn],
     message: ChatMessage,
     budget: int,
     count: Counter,
 ) -> Prompt:
-    """Newest turns first until the budget is spent; `system(dropped)` writes the system
-    prompt for a given number of dropped turns (its note is counted with the worst case)."""
-    worst = ChatMessage("system", system(len(history)))
+    """Newest turns first until the budget is spent; `system(left_out)` writes the system
+    prompt for the turns left out (its note and summary are counted with the worst case, all
+    of them; should the actual summary come out longer, one more turn is left out)."""
+    costs = [sum(tokens(m, count) for m in turn) for turn in history]
+    worst = ChatMessage("system", system(history))
     left = budget - tokens(worst, count) - tokens(message, count)
-    kept: list[Turn] = []
-    for turn in reversed(history):
-        cost = sum(tokens(m, count) for m in turn)
-        if cost > left:
+    start = len(history)
+    while start and costs[start - 1] <= left:
+        start -= 1
+        left -= costs[start]
+    while True:
+        head = ChatMessage("system", system(history[:start]))
+        used = tokens(head, count) + tokens(message, count) + sum(costs[start:])
+        if used <= budget or start == len(history):
             break
-        kept.append(turn)
-        left -= cost
-    dropped = len(history) - len(kept)
-    earlier = [m for turn in reversed(kept) for m in turn]
-    head = ChatMessage("system", system(dropped))
-    return Prompt((head, *earlier, message), dropped)
+        start += 1
+    earlier = [m for turn in history[start:] for m in turn]
+    return Prompt((head, *earlier, message), start)

@@ -40,6 +40,7 @@ conversations = sa.Table(
     sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_message_time", sa.DateTime(timezone=True)),
     sa.Column("activity_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("context_summary", sa.Text(), nullable=False, server_default=""),
 )
 
 messages = sa.Table(
@@ -113,6 +114,7 @@ class ConversationRecord:
     update_time: datetime
     last_message_time: datetime | None
     activity_time: datetime
+    context_summary: str = ""  # of the turns the last prompt left out (`summary.py`)
 
     @property
     def name(self) -> str:
@@ -153,6 +155,19 @@ class StoredMessage:
     seq: int
     turn: int
     message: assistant_pb2.Message
+
+
+def newest_first(
+    select: sa.Select[Any], table: sa.Table, order: str,
+    after: tuple[datetime, str] | None, limit: int,
+) -> sa.Select[Any]:  # fmt: skip
+    """`select` on `table` newest first by (`order`, id), past the keyset cursor `after`, with
+    one row beyond `limit` so the page knows whether more follow."""
+    time, key = table.c[order], table.c.id
+    if after is not None:
+        beyond = sa.and_(time == after[0], key < after[1])
+        select = select.where(sa.or_(time < after[0], beyond))
+    return select.order_by(time.desc(), key.desc()).limit(limit + 1)
 
 
 def upsert(

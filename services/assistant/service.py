@@ -1,5 +1,6 @@
-"""The assistant service's wiring: stores, model providers, MCP tools, the chat loop, the
-bounded reply slots, the completion consumer, the speech client and the servicer."""
+"""The assistant service's wiring: stores, model providers, MCP tools, the embedder, memories
+and profiles, the chat loop, the bounded reply slots, the completion consumer, the speech client
+and the servicer."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ from services.assistant.erasure import eraser
 from services.assistant.grant_store import GrantStore
 from services.assistant.hemisphere import Balance
 from services.assistant.load import Load
+from services.assistant.memory.extraction import RuleExtractor
+from services.assistant.memory.memories import Memories
+from services.assistant.memory.store import MemoryStore
 from services.assistant.message_store import MessageStore
+from services.assistant.profile.profiles import Profiles
+from services.assistant.profile.store import ProfileStore
 from services.assistant.providers.registry import ProviderRegistry
 from services.assistant.replies import Replies
 from services.assistant.rpcs import AssistantServicer, Deps
@@ -44,9 +50,21 @@ async def build(resources: Resources) -> list[Registration]:
     tools = ToolBox.from_config(settings.assistant_mcp_config)
     await tools.start()
     resources.on_stop.append(tools.aclose)
+    embedder = await load_embedder(settings)
+    resources.on_stop.append(embedder.aclose)
+    profiles = Profiles(ProfileStore(resources.sessions))
+    memory_store = MemoryStore(resources.sessions, settings.assistant_memory_max_per_user)
+    memories = Memories(
+        memory_store,
+        embedder,
+        RuleExtractor(),
+        profiles,
+        count=settings.assistant_memory_top_k,
+        budget=settings.assistant_memory_tokens,
+    )
     technical = settings.assistant_default_technical
     default = Balance(technical, round(1 - technical, 6))
-    balances = Balances(BalanceStore(resources.sessions), conversations, default)
+    balances = Balances(BalanceStore(resources.sessions), conversations, profiles, default)
     announcer = Announcer(resources.sessions, resources.outbox)
     loop = ChatLoop(
         registry,
@@ -65,6 +83,8 @@ async def build(resources: Resources) -> list[Registration]:
         grants=grants,
         replies=replies,
         announcer=announcer,
+        memories=memories,
+        profiles=profiles,
         max_output_tokens=settings.assistant_max_output_tokens,
         context_tokens=settings.assistant_context_tokens,
     )
@@ -93,12 +113,13 @@ async def build(resources: Resources) -> list[Registration]:
         replies=replies,
         completions=completions,
         speech=speech,
+        memories=memories,
+        memory_store=memory_store,
+        profiles=profiles,
         kinds={p.name: p.kind for p in settings.providers},
         max_output_tokens=settings.assistant_max_output_tokens,
         tool_timeout=settings.assistant_tool_timeout,
     )
-    embedder = await load_embedder(settings)
-    resources.on_stop.append(embedder.aclose)
     return [
         registration(AssistantServicer(deps)),
         registration(OpenAiServicer(deps)),

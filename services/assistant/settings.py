@@ -141,7 +141,8 @@ class AssistantSettings(Settings):
         default=0,
         ge=0,
         description="History budget per prompt; 0: the model's window "
-        "minus the reply's tokens. Oldest whole turns beyond it are dropped.",
+        "minus the reply's tokens. Oldest whole turns beyond it are left out, "
+        "summarised into the conversation's context_summary.",
     )
     assistant_default_technical: float = Field(
         default=0.5, ge=0, le=1, description="Technical weight when nobody set a balance."
@@ -166,6 +167,15 @@ class AssistantSettings(Settings):
     )
     assistant_embedding_max_waiting: int = Field(
         default=2048, gt=0, description="Texts waiting for the engine; beyond: RESOURCE_EXHAUSTED."
+    )
+    assistant_memory_top_k: int = Field(
+        default=5, ge=0, le=50, description="Memories recalled into a turn's prompt at most."
+    )
+    assistant_memory_tokens: int = Field(
+        default=256, ge=0, description="Prompt tokens the recalled memories may take together."
+    )
+    assistant_memory_max_per_user: int = Field(
+        default=1000, gt=0, le=10000, description="Memories kept per user; beyond: oldest go."
     )
 
     @cached_property

@@ -1,13 +1,16 @@
 """A turn of a conversation: find (or start) the conversation, resolve model, balance and
 tools (the conversation's allow-list within its owner's MCP grant), build the prompt from its
-history within the token budget, store the user's message, stream the reply, and afterwards
-store the tool rounds and the reply with model, usage, timing and finish reason.
+history within the token budget (with the owner's recalled memories and profile, and a summary
+of the turns left out), store the user's message, stream the reply, and afterwards store the
+tool rounds and the reply with model, usage, timing and finish reason, then learn what the
+owner's message says worth remembering.
 
 Replies being generated are kept by conversation, so deleting a conversation stops them."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncGenerator, Iterable, Sequence
 from contextlib import aclosing
@@ -16,13 +19,15 @@ from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
 
-from services.assistant import convert, prompt, toolnames
+from services.assistant import convert, prompt, summary, toolnames
 from services.assistant.announce import Announcer, Origin
 from services.assistant.balances import Balances
 from services.assistant.conversation_store import ConversationStore
 from services.assistant.grant_store import GrantStore
 from services.assistant.hemisphere import Balance, InForce, temperature
+from services.assistant.memory.memories import Memories
 from services.assistant.message_store import MessageStore
+from services.assistant.profile.profiles import Profiles, prompt_lines
 from services.assistant.providers.base import ChatMessage, ChatRequest, Sampling
 from services.assistant.providers.registry import ProviderRegistry, UnknownModel
 from services.assistant.records import ConversationRecord, StoredMessage
@@ -31,6 +36,8 @@ from services.assistant.tools import McpServerInfo, ToolBox
 from voka import errors, tenancy, wellknown
 from voka.assistant.v1 import assistant_pb2, events_pb2
 from voka.errors import FieldViolation
+
+log = logging.getLogger(__name__)
 
 TITLE_CHARS = 60
 
@@ -68,6 +75,7 @@ class Turn:
     outcome: Outcome
     origin: Origin
     tool_timeout: float | None  # the conversation's own limit per tool call
+    summary: str = ""  # of the turns left out of the prompt: the conversation's context_summary
     reply: assistant_pb2.Message | None = None
 
 
@@ -123,6 +131,8 @@ class Turns:
         grants: GrantStore,
         replies: Replies,
         announcer: Announcer,
+        memories: Memories,
+        profiles: Profiles,
         max_output_tokens: int,
         context_tokens: int,
     ) -> None:
@@ -134,6 +144,8 @@ class Turns:
         self._grants = grants
         self._replies = replies
         self._announcer = announcer
+        self._memories = memories
+        self._profiles = profiles
         self._max_output = max_output_tokens
         self._context_tokens = context_tokens
         # Replies being generated, by conversation id: deleting a conversation cancels them.
@@ -230,14 +242,20 @@ class Turns:
         options = sampling(ask.sampling, balance.balance, self._max_output)
         context = {**record.context, **ask.context}
         budget = self._context_tokens or max(info.context_window - options.max_tokens, 0)
-        instructions = record.instructions
-        built = prompt.build(
-            lambda dropped: prompt.system_text(balance.balance, instructions, context, dropped),
-            turns_of(history),
-            ChatMessage("user", ask.message),
-            budget,
-            provider.count_tokens,
-        )
+        remembered = await self._memories.recall(record.owner, ask.message, provider.count_tokens)
+        preferences = prompt_lines(await self._profiles.get(record.owner))
+        earlier = turns_of(history)
+        chars = summary.bound(budget)
+
+        def system(left_out: Sequence[prompt.Turn]) -> str:
+            return prompt.system_text(
+                balance.balance, record.instructions, context, len(left_out),
+                summary=summary.extractive(left_out, chars), memories=remembered,
+                preferences=preferences,
+            )  # fmt: skip
+
+        message = ChatMessage("user", ask.message)
+        built = prompt.build(system, earlier, message, budget, provider.count_tokens)
         number = max((m.turn for m in history), default=-1) + 1
         user = self._message(
             record,
@@ -259,6 +277,7 @@ class Turns:
         return Turn(
             record, created, provider_name, request, allowed, balance, number, user,
             built.dropped_turns, Outcome(model_id), origin, record.tool_timeout,
+            summary.extractive(earlier[: built.dropped_turns], chars),
         )  # fmt: skip
 
     async def stream(self, turn: Turn, request_id: str = "") -> AsyncGenerator[ReplyEvent, None]:
@@ -290,6 +309,7 @@ class Turns:
             finally:
                 live.discard(task)
                 turn.reply = await asyncio.shield(self.finish(turn))
+                await asyncio.shield(self.learn(turn))
         yield "completed", turn.outcome.completed(turn.reply.name)
 
     def stop_replies(self, conversation_id: str) -> None:
@@ -301,6 +321,20 @@ class Turns:
         await self._messages.append(
             turn.conversation.id, turn.number, [turn.user], request_id=request_id or None
         )
+        if turn.summary != turn.conversation.context_summary:
+            await self._conversations.summarise(turn.conversation.id, turn.summary)
+
+    async def learn(self, turn: Turn) -> None:
+        """After the turn: remember what the owner's message says worth remembering (only the
+        owner's own words: an admin writing in someone's conversation teaches nothing). Best
+        effort: a failure is logged and never reaches the reply, which is stored already."""
+        owner = turn.conversation.owner
+        if turn.origin.owner != owner:
+            return
+        try:
+            await self._memories.learn(owner, turn.conversation.name, turn.user.content)
+        except Exception:
+            log.exception("memories of %s not learned from %s", owner, turn.user.name)
 
     async def finish(self, turn: Turn) -> assistant_pb2.Message:
         """Store the tool rounds and the reply (partial when cancelled or failed), with the

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from voka.config import Settings
 
@@ -57,13 +57,6 @@ class AuthSettings(Settings):
         default_factory=dict,
         description="SHA-256 (hex) of each service's own secret, by domain, for "
         'IssueServiceToken: \'{"translate": "<sha256 hex>"}\'; empty: no service tokens.',
-    )
-
-    gateway_secret: SecretStr = Field(
-        default=SecretStr(""),
-        description="The secret Envoy sends in x-voka-gateway (VOKA_GATEWAY_SECRET, the same "
-        "variable Envoy reads): with it, calls that came through the gateway are keyed by "
-        "x-envoy-external-address for the per-address limits; empty: always by the TCP peer.",
     )
 
     @cached_property

@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.meetings.chat.search_store import SearchStore
 from services.meetings.chat.store import ChatStore
+from services.meetings.chat.vectors import VectorStore
 from services.meetings.clients.store import ClientStore, ProjectStore
+from services.meetings.contact.store import ContactStore
 from services.meetings.meetings import audio_files
 from services.meetings.meetings.store import MeetingStore, RecordingStore, SummaryStore
 from voka.outbox import Outbox
@@ -46,7 +48,9 @@ class Stores:
     summaries: SummaryStore
     chat: ChatStore
     search: SearchStore
+    contact: ContactStore
     events: Events
+    vectors: VectorStore
 
     @classmethod
     def of(cls, session: AsyncSession, outbox: Outbox | None) -> Stores:
@@ -55,7 +59,8 @@ class Stores:
         return cls(
             ClientStore(session), ProjectStore(session), MeetingStore(session),
             RecordingStore(session), SummaryStore(session), ChatStore(session),
-            SearchStore(session), Events(session, outbox),
+            SearchStore(session), ContactStore(session), Events(session, outbox),
+            VectorStore(session),
         )  # fmt: skip
 
 

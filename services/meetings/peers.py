@@ -27,7 +27,12 @@ from google.api import httpbody_pb2
 
 from services.meetings.settings import MeetingsSettings
 from voka import errors, peer_calls, service_identity
-from voka.assistant.v1 import assistant_pb2, assistant_pb2_grpc
+from voka.assistant.v1 import (
+    assistant_pb2,
+    assistant_pb2_grpc,
+    embeddings_pb2,
+    embeddings_pb2_grpc,
+)
 from voka.service_identity import ServiceIdentity
 from voka.speech.v1 import speech_pb2, speech_pb2_grpc
 
@@ -86,6 +91,18 @@ class Peers:
         )
         rpc = functools.partial(stub.CompleteChat, metadata=peer_calls.on_behalf_of(for_user))
         return await peer_calls.call(rpc, request, timeout=self._timeout)
+
+    async def embed_texts(
+        self, texts: list[str], *, purpose: embeddings_pb2.EmbeddingPurpose.ValueType,
+        for_user: str = "", wait: float | None = None,
+    ) -> embeddings_pb2.EmbedTextsResponse:  # fmt: skip
+        """Vectors of `texts` from the assistant's EmbeddingService, its default model:
+        passages for the search index (as the service itself), a query for a user's search
+        (waiting `wait` seconds at most; None: the peer timeout)."""
+        stub = embeddings_pb2_grpc.EmbeddingServiceStub(self._channel("assistant"))
+        request = embeddings_pb2.EmbedTextsRequest(texts=texts, purpose=purpose)
+        rpc = functools.partial(stub.EmbedTexts, metadata=peer_calls.on_behalf_of(for_user))
+        return await peer_calls.call(rpc, request, timeout=wait or self._timeout)
 
     async def stream_chat(
         self, messages: list[assistant_pb2.ChatMessage], *, model: str, max_tokens: int,

@@ -1,5 +1,5 @@
-"""The meetings service's settings: the kit's, plus the Jitsi server, the recording limit and
-how summaries and chat answers are asked of the assistant service."""
+"""The meetings service's settings: the kit's, plus the Jitsi server, the recording limit, how
+summaries and chat answers are asked of the assistant service, and the contact form's bounds."""
 
 from __future__ import annotations
 
@@ -55,4 +55,58 @@ class MeetingsSettings(Settings):
     )
     meetings_peer_timeout: float = Field(
         default=120.0, description="Seconds a call to the speech or assistant service may take."
+    )
+    meetings_contact_max_body_chars: int = Field(
+        default=5000,
+        gt=0,
+        le=19_000,
+        description="Longest contact message body, in characters (at most 19000, so subject "
+        "and body fit the 20000 characters of a client's notes when it becomes a client).",
+    )
+    meetings_contact_burst: int = Field(
+        default=5,
+        ge=1,
+        description="Contact messages one client address, and one sender e-mail, may send at "
+        "once before the rate below applies (per process).",
+    )
+    meetings_contact_per_hour: float = Field(
+        default=10.0,
+        gt=0,
+        description="Contact messages per hour one client address, and one sender e-mail, may "
+        "send on average after the burst (RESOURCE_EXHAUSTED beyond).",
+    )
+    meetings_search_index_batch: int = Field(
+        default=32,
+        ge=1,
+        le=256,
+        description="Passages the search indexer embeds per call to the assistant's "
+        "EmbeddingService (at most 256, its per-call limit).",
+    )
+    meetings_search_index_interval: float = Field(
+        default=1.0,
+        gt=0,
+        description="Seconds the search indexer waits when no passage is left to embed: new or "
+        "changed content is searchable by meaning about this long after it is written (by its "
+        "words at once). After a failed round it waits twice as long each time, up to 60.",
+    )
+    meetings_search_embed_timeout: float = Field(
+        default=3.0,
+        gt=0,
+        description="Seconds Search waits for the assistant to embed the query; past that, or "
+        "with the assistant away, it ranks by the query's words alone.",
+    )
+    meetings_search_min_similarity: float = Field(
+        default=0.82,
+        ge=0,
+        le=1,
+        description="Cosine similarity a passage needs to the query to rank by meaning "
+        "(multilingual-e5-small puts unrelated short texts at about 0.75 to 0.82).",
+    )
+    meetings_search_cache_vectors: int = Field(
+        default=100_000,
+        ge=1,
+        description="Most passage vectors each replica keeps decoded in memory for Search (1.5 "
+        "KB each at 384 dimensions: up to 150 MB for 100000, grown as used); when full the "
+        "cache starts over. A search whose scope holds more ranks only this many by meaning "
+        "(all of it by words).",
     )

@@ -33,10 +33,10 @@ from services.speech.engines.base import (
 )
 from services.speech.models import ModelCatalogue
 from services.speech.settings import SpeechSettings
-from services.speech.thread_pool import BoundedThreadPool
 from voka import errors
 from voka.errors import FieldViolation
 from voka.speech.v1 import speech_pb2
+from voka.thread_pool import BoundedThreadPool
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,24 @@ LIFECYCLE_TYPES: dict[str, type[Message]] = {
 }
 
 
+def lifecycle_event(msg: Msg) -> Message | None:
+    """The lifecycle event a message on LIFECYCLE_SUBJECTS carries; None for any other type."""
+    kind = LIFECYCLE_TYPES.get((msg.headers or {}).get(EVENT_TYPE, ""))
+    return None if kind is None else kind.FromString(msg.data)
+
+
 def is_about(msg: Msg, task: str) -> bool:
     """Whether a message on LIFECYCLE_SUBJECTS is a lifecycle event of `task` (`tasks/{id}`):
     what wakes a WatchTask stream."""
-    kind = LIFECYCLE_TYPES.get((msg.headers or {}).get(EVENT_TYPE, ""))
-    return kind is not None and getattr(kind.FromString(msg.data), "task", "") == task
+    event = lifecycle_event(msg)
+    return event is not None and getattr(event, "task", "") == task
+
+
+def is_owned_by(msg: Msg, owner: str | None) -> bool:
+    """Whether a message on LIFECYCLE_SUBJECTS is a lifecycle event of a task of `owner` (None:
+    of anyone's): what wakes a StreamTaskUpdates stream."""
+    event = lifecycle_event(msg)
+    return event is not None and (owner is None or getattr(event, "owner", "") == owner)
 
 
 def type_token(worker_type: tasks_pb2.WorkerType.ValueType) -> str:

@@ -98,3 +98,27 @@ class TasksSettings(Settings):
     tasks_webhook_timeout_seconds: float = Field(
         default=10.0, description="A webhook delivery attempt waits this long for an answer."
     )
+    tasks_live_streams_per_caller: int = Field(
+        default=4,
+        ge=1,
+        description="StreamTaskUpdates streams one caller may hold open at once (one per open "
+        "console tab); one more is RESOURCE_EXHAUSTED.",
+    )
+    tasks_live_heartbeat_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="A StreamTaskUpdates stream silent this long sends a `: keepalive` comment, "
+        "well inside the idle timeouts of Envoy and of proxies in between.",
+    )
+    tasks_live_metrics_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="StreamTaskUpdates sends the task metrics at most once per this many "
+        "seconds, and only when they changed; every stream shares one computation per period.",
+    )
+    tasks_live_idle_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="A StreamTaskUpdates stream whose tasks did not change for this long ends "
+        "(`event: end`); the console reconnects, so a forgotten tab holds nothing for ever.",
+    )

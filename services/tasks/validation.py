@@ -30,6 +30,8 @@ MIN_TIMEOUT = timedelta(seconds=1)
 MAX_TIMEOUT = timedelta(hours=24)
 PRIORITIES = frozenset(tasks_pb2.Priority.values())  # the enum wrapper builds a list per call
 WORKER_TYPES = frozenset(tasks_pb2.WorkerType.values())
+LIVE_PAGE = 20  # StreamTaskUpdates' default page
+MAX_LIVE_PAGE = 100
 
 
 class TaskIds:
@@ -221,6 +223,20 @@ def filter_problems(worker_type: int, reason: int = 0) -> list[FieldViolation]:
     if reason not in tasks_pb2.DeadLetterReason.values():
         problems.append(FieldViolation("reason", "is not a dead-letter reason"))
     return problems
+
+
+def live_page(request: tasks_pb2.StreamTaskUpdatesRequest) -> int:
+    """StreamTaskUpdates' page size (1 to MAX_LIVE_PAGE; 0: LIVE_PAGE) once its state filter
+    names a state; INVALID_ARGUMENT naming each bad field otherwise."""
+    problems = []
+    if not 0 <= request.page_size <= MAX_LIVE_PAGE:
+        bounds = f"must be 1 to {MAX_LIVE_PAGE} (0: {LIVE_PAGE})"
+        problems.append(FieldViolation("page_size", bounds))
+    if request.state not in tasks_pb2.TaskState.values():
+        problems.append(FieldViolation("state", "is not a task state"))
+    if problems:
+        raise errors.invalid_argument(problems)
+    return request.page_size or LIVE_PAGE
 
 
 def dead_letter_ids(names: Sequence[str]) -> tuple[list[str], list[FieldViolation]]:

@@ -2,7 +2,8 @@
 direct or through pivot languages, installed or with the command that installs it.
 
 Routing rules, in order: an engine configured for the pair; else the pair's CTranslate2
-conversion when installed; else its Marian model; else Apertium when it has the pair. No direct
+conversion when installed; else its Marian model; else Apertium when it has the pair; else the
+language model (ENGINE_LLM) when one is configured, which has every pair. No direct
 leg: the shortest route of at most MAX_LEGS installed legs through any language (legs may use
 different engines; among equally short routes, neural legs first, then English as the pivot).
 Nothing installed: the direct Marian model, reported as missing.
@@ -49,14 +50,17 @@ ENGINE_NAMES: Mapping[str, int] = {
     "marian": translate_pb2.ENGINE_MARIAN,
     "ctranslate2": translate_pb2.ENGINE_CTRANSLATE2,
     "apertium": translate_pb2.ENGINE_APERTIUM,
+    "llm": translate_pb2.ENGINE_LLM,
 }
 
 
-# The same model is faster converted; a neural model beats rules.
+# The same model is faster converted; a neural model beats rules; a language model (slow, and
+# it may change numbers) serves what nothing else has.
 PREFERENCE = (
     translate_pb2.ENGINE_CTRANSLATE2,
     translate_pb2.ENGINE_MARIAN,
     translate_pb2.ENGINE_APERTIUM,
+    translate_pb2.ENGINE_LLM,
 )
 
 
@@ -114,6 +118,8 @@ class Route:
 def install_command(leg: Leg) -> str:
     if leg.engine == translate_pb2.ENGINE_APERTIUM:
         return "apt-get install apertium (and the pair's apertium-* package)"
+    if leg.engine == translate_pb2.ENGINE_LLM:
+        return "make up (it installs the local language model where memory allows)"
     if leg.engine == translate_pb2.ENGINE_CTRANSLATE2:
         models = "python -m services.translate models"
         pair = f"{leg.source}-{leg.target}"

@@ -100,6 +100,7 @@ def response(
         cached=outcome.cached,
         latency=duration(outcome.latency),
         translation=f"translations/{translation_id}" if translation_id else "",
+        number_check=outcome.number_check,  # type: ignore[arg-type]
     )
     if outcome.detected is not None:
         message.detected_language.CopyFrom(detected(outcome.detected))

@@ -25,7 +25,7 @@ class TranslateSettings(Settings):
     translate_engines: dict[str, str] = Field(
         default_factory=dict,
         description="Engine per pair, overriding the default choice: "
-        '\'{"en-es": "apertium"}\'; engines: marian, ctranslate2, apertium.',
+        '\'{"en-es": "apertium"}\'; engines: marian, ctranslate2, apertium, llm.',
     )
     translate_apertium_binary: str = Field(default="apertium", description="Apertium program.")
     translate_apertium_timeout: float = Field(
@@ -56,6 +56,20 @@ class TranslateSettings(Settings):
         default=0, description="CTranslate2 threads per model; 0: CTranslate2's default."
     )
     translate_workers: int = Field(default=2, description="Inference threads.")
+    translate_llm_model: Path | None = Field(
+        default=None,
+        description="GGUF of the language-model engine (`llm`), which serves any pair: "
+        "by default those no other engine has, others on request; `make up` sets it to the "
+        "Qwen2.5 1.5B it installs; empty: the engine is off.",
+    )
+    translate_llm_threads: int = Field(
+        default=2,
+        ge=0,
+        description="llama.cpp threads of the language-model engine; 0: its default.",
+    )
+    translate_llm_context: int = Field(
+        default=2048, gt=0, description="llama.cpp context (tokens) of the language-model engine."
+    )
 
     @cached_property
     def models_dir(self) -> Path:

@@ -20,8 +20,10 @@ from services.translate.batching import Batcher
 from services.translate.catalogue import AUTO, LANGUAGES, Catalogue, Leg, Route
 from services.translate.detection import MIN_CONFIDENCE, Detected, Detector
 from services.translate.engines.base import Engine, EngineError, ModelMissingError
+from services.translate.numbers import same_numbers
 from voka import errors
 from voka.errors import FieldViolation
+from voka.translate.v1 import translate_pb2
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Outcome:
     engine: int
     cached: bool
     latency: float  # seconds, queueing included
+    number_check: int = translate_pb2.NUMBER_CHECK_UNSPECIFIED
 
 
 class Translator:
@@ -82,26 +85,68 @@ class Translator:
         route = self.catalogue.route(source, target, engine)
         if not route.installed:
             raise self._refusal(route, detected)
-        translated, cached = await self._run(route, text, owner)
+        translated, cached, check = await self._run(route, text, owner)
         return Outcome(
-            translated, source, target, detected, route.legs, route.engine, cached, _since(started)
+            translated,
+            source,
+            target,
+            detected,
+            route.legs,
+            route.engine,
+            cached,
+            _since(started),
+            check,
         )
 
-    async def _run(self, route: Route, text: str, owner: str) -> tuple[str, bool]:
+    async def _run(self, route: Route, text: str, owner: str) -> tuple[str, bool, int]:
+        """The translation, whether every leg came from the cache, and the number check
+        (NumberCheck: the worst over the language-model legs; none: UNSPECIFIED)."""
         split = segments.split(text)
         current, all_cached = split.segments, True
+        check: int = translate_pb2.NUMBER_CHECK_UNSPECIFIED
         for leg in route.legs:
-            engine: Engine = self.catalogue.engines[leg.engine]  # type: ignore[assignment]
-            try:
-                current, cached = await self._batcher.translate(
-                    engine, leg.source, leg.target, current, owner=owner
-                )
-            except ModelMissingError:
-                raise missing(route) from None
-            except EngineError as exc:
-                raise errors.VokaError(str(exc), code=grpc.StatusCode.INTERNAL) from exc
+            before = current
+            current, cached = await self._leg(route, leg.engine, leg, current, owner)
             all_cached &= cached
-        return split.join(current), all_cached
+            if leg.engine == translate_pb2.ENGINE_LLM:
+                current, leg_check = await self._check_numbers(route, leg, before, current, owner)
+                check = max(check, leg_check)
+        return split.join(current), all_cached, check
+
+    async def _leg(
+        self, route: Route, kind: int, leg: Leg, texts: list[str], owner: str
+    ) -> tuple[list[str], bool]:
+        """`texts` through `leg`'s languages on the engine `kind`."""
+        engine: Engine = self.catalogue.engines[kind]  # type: ignore[assignment]
+        try:
+            return await self._batcher.translate(engine, leg.source, leg.target, texts, owner=owner)
+        except ModelMissingError:
+            raise missing(route) from None
+        except EngineError as exc:
+            raise errors.VokaError(str(exc), code=grpc.StatusCode.INTERNAL) from exc
+
+    async def _check_numbers(
+        self, route: Route, leg: Leg, sources: list[str], outputs: list[str], owner: str
+    ) -> tuple[list[str], int]:
+        """A language model's sentences whose numbers differ from their source's go through
+        Apertium again when it has the leg's pair (FELL_BACK), else stay (FLAGGED)."""
+        wrong = [
+            index
+            for index, (source, output) in enumerate(zip(sources, outputs, strict=True))
+            if not same_numbers(source, leg.source, output, leg.target)
+        ]
+        if not wrong:
+            return outputs, translate_pb2.NUMBER_CHECK_PASSED
+        apertium = self.catalogue.engines.get(translate_pb2.ENGINE_APERTIUM)
+        if apertium is None or not apertium.installed(leg.source, leg.target):
+            return outputs, translate_pb2.NUMBER_CHECK_FLAGGED
+        again, _ = await self._leg(
+            route, translate_pb2.ENGINE_APERTIUM, leg, [sources[i] for i in wrong], owner
+        )
+        fixed = list(outputs)
+        for index, text in zip(wrong, again, strict=True):
+            fixed[index] = text
+        return fixed, translate_pb2.NUMBER_CHECK_FELL_BACK
 
     def _refusal(self, route: Route, detected: Detected | None) -> errors.VokaError:
         """Why `route` cannot run: the language nothing installed reaches, or the engine."""

@@ -1,5 +1,6 @@
 """Tasks in Chromium: a task submitted from the form reaches SUCCEEDED on screen, pushed by the
-WatchTask stream the page holds (gRPC-Web), with no reload of the page."""
+WatchTask stream the page holds (gRPC-Web), with no reload of the page; the recent list follows
+it too, pushed by StreamTaskUpdates (Server-Sent Events read with fetch; the page polls nothing)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,10 @@ def test_a_submitted_task_reaches_succeeded_without_reload(page: Page):
     expect(watched).to_have_attribute("data-state", "SUCCEEDED")
     expect(watched.get_by_test_id("tasks-watched-state")).to_have_text("SUCCEEDED")
     expect(watched.get_by_test_id("tasks-watched-result")).to_contain_text("5")
+    expect(page.get_by_test_id("tasks-live")).to_have_attribute("data-live", "open")
+    recent = page.get_by_test_id("tasks-row")
+    expect(recent).to_have_count(1)
+    expect(recent).to_have_attribute("data-state", "SUCCEEDED")
     assert page.evaluate("window.sameDocument") is True
     assert loads == []
     expect(page.get_by_test_id("tasks-problem")).to_have_count(0)

@@ -5,6 +5,7 @@ service limits each caller's rate (the mesh gives kinect a tight limit for this)
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Iterator
 
 import grpc
@@ -25,12 +26,17 @@ pytestmark = pytest.mark.integration
 
 
 def _methods() -> Iterator[tuple[str, MethodDescriptor]]:
+    """Every RPC of every service a domain serves: its main contract's and the others beside
+    it (meetings' ContactService, assistant's OpenAI-shaped API, ...)."""
     pool = descriptor_pool.Default()
     for domain in registry.names():
-        importlib.import_module(f"voka.{domain}.v1.{domain}_pb2")
-        service = pool.FindFileByName(f"voka/{domain}/v1/{domain}.proto").services_by_name
-        for svc in service.values():
-            yield from ((domain, m) for m in svc.methods)
+        package = importlib.import_module(f"voka.{domain}.v1")
+        for module in pkgutil.iter_modules(package.__path__):
+            if module.name.endswith("_pb2"):
+                importlib.import_module(f"{package.__name__}.{module.name}")
+                contract = pool.FindFileByName(f"voka/{domain}/v1/{module.name[:-4]}.proto")
+                for service in contract.services_by_name.values():
+                    yield from ((domain, m) for m in service.methods)
 
 
 def _access(method: MethodDescriptor) -> int:

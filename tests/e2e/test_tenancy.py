@@ -63,10 +63,27 @@ def _transcription(rest: httpx.Client, headers: Headers) -> str:
     return str(reply.json()["transcription"]["name"])
 
 
+def _text_entry(rest: httpx.Client, headers: Headers) -> str:
+    reply = rest.post(
+        "/api/v1/text-entries",
+        params={"original_text": "A tone."},
+        content=tone_wav(),
+        headers={**headers, "content-type": "audio/wav"},
+    )
+    assert reply.status_code == 200, reply.text
+    return str(reply.json()["textEntry"]["name"])
+
+
 def _conversation(rest: httpx.Client, headers: Headers) -> str:
     reply = rest.post("/api/v1/conversations", json={"displayName": "tenancy"}, headers=headers)
     assert reply.status_code == 200, reply.text
     return str(reply.json()["conversation"]["name"])
+
+
+def _memory(rest: httpx.Client, headers: Headers) -> str:
+    reply = rest.post("/api/v1/memories", json={"content": "I live in Lisbon."}, headers=headers)
+    assert reply.status_code == 200, reply.text
+    return str(reply.json()["memory"]["name"])
 
 
 def _task(rest: httpx.Client, headers: Headers) -> str:
@@ -85,7 +102,10 @@ COLLECTIONS = [
     Collection("translate", _translation, "/api/v1/translate/translations", "translations",
                "/api/v1/translate/"),
     Collection("speech", _transcription, "/api/v1/transcriptions", "transcriptions", "/api/v1/"),
+    Collection("speech-text-entries", _text_entry, "/api/v1/text-entries", "textEntries",
+               "/api/v1/"),
     Collection("assistant", _conversation, "/api/v1/conversations", "conversations", "/api/v1/"),
+    Collection("assistant-memories", _memory, "/api/v1/memories", "memories", "/api/v1/"),
     Collection("tasks", _task, "/api/v1/tasks", "tasks", "/api/v1/"),
     # Clients have no `owner` filter: a List is always the caller's own.
     Collection("meetings", _client, "/api/v1/clients", "clients", "/api/v1/",

@@ -37,6 +37,7 @@ from services.tasks.events import parse_worker_type, type_token
 from services.tasks.settings import TasksSettings
 from tests.k8s import crds, kustomize
 from tools import image, k8s_gateway, nats_auth
+from tools.mesh import ADDRESS_LIMITED
 from voka import registry
 from voka.config import Settings
 from voka.health import LIVENESS
@@ -379,7 +380,8 @@ def _secret_ref(env: Doc) -> tuple[str, str]:
 
 def test_service_identities_and_the_gateway_secret_come_from_secrets(docs: list[Doc]):
     """Each service proves itself with its own secret; auth gets only their hashes; Envoy and
-    auth share the gateway secret (services/auth/context.py). No value is in the manifests."""
+    the services that limit per client address share the gateway secret (voka/addresses.py).
+    No value is in the manifests."""
     for domain in registry.names():
         env = env_of(container(docs, domain))
         assert _secret_ref(env["VOKA_SERVICE_SECRET"]) == ("voka-service-identity", domain)
@@ -388,7 +390,9 @@ def test_service_identities_and_the_gateway_secret_come_from_secrets(docs: list[
         "voka-service-identity",
         "auth-hashes",
     )
-    assert _secret_ref(auth["VOKA_GATEWAY_SECRET"]) == ("voka-gateway", "secret")
+    for domain in ADDRESS_LIMITED:  # their public RPCs limit per client address
+        env = env_of(container(docs, domain))
+        assert _secret_ref(env["VOKA_GATEWAY_SECRET"]) == ("voka-gateway", "secret")
     (envoy,) = one(docs, "Deployment", "envoy")["spec"]["template"]["spec"]["containers"]
     assert _secret_ref(env_of(envoy)["VOKA_GATEWAY_SECRET"]) == ("voka-gateway", "secret")
 

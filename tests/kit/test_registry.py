@@ -12,7 +12,7 @@ import pytest
 from voka import db, registry
 from voka.config import Settings
 
-WITH_DATABASE = {"auth", "translate", "speech", "assistant", "tasks", "meetings"}
+WITH_DATABASE = {"auth", "translate", "speech", "assistant", "tasks", "meetings", "vision"}
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def fresh_registry() -> Iterator[None]:
 def test_every_service_package_declares_itself() -> None:
     declared = registry.declarations()
     assert set(declared) >= {"auth", "translate", "speech", "assistant", "tasks", "kinect",
-                             "meetings"}  # fmt: skip
+                             "meetings", "vision"}  # fmt: skip
     assert len({d.port for d in declared.values()}) == len(declared)
     for name in WITH_DATABASE:
         migrations = declared[name].migrations
@@ -50,24 +50,24 @@ def test_an_unknown_service_is_a_clear_error() -> None:
 def test_a_new_service_needs_no_kit_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None
 ) -> None:
-    """An eighth service in its own package is found by scanning: settings know its port."""
-    package = tmp_path / "more_services" / "vision"
+    """A ninth service in its own package is found by scanning: settings know its port."""
+    package = tmp_path / "more_services" / "gallery"
     (package / "migrations" / "versions").mkdir(parents=True)
     (tmp_path / "more_services" / "__init__.py").write_text("")
     (package / "__init__.py").write_text(
         textwrap.dedent("""
         from voka.registry import declare
-        DECLARATION = declare("vision", 50058, __file__)
+        DECLARATION = declare("gallery", 50059, __file__)
     """)
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv(registry.SERVICE_PACKAGES_VARIABLE, "services,more_services")
     try:
-        assert registry.names()[-1] == "vision"
-        assert Settings(service="vision").grpc_port == 50058
-        assert registry.declaration("vision").migrations == package / "migrations" / "versions"
+        assert registry.names()[-1] == "gallery"
+        assert Settings(service="gallery").grpc_port == 50059
+        assert registry.declaration("gallery").migrations == package / "migrations" / "versions"
     finally:
-        for module in ("more_services", "more_services.vision"):
+        for module in ("more_services", "more_services.gallery"):
             sys.modules.pop(module, None)
 
 

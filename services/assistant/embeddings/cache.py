@@ -49,6 +49,10 @@ class VectorCache:
             self._held.move_to_end(key)
         return found
 
+    def drop(self, key: Key) -> None:
+        """Forget one entry (a deleted memory's vector must not outlive it)."""
+        self._held.pop(key, None)
+
     def put(self, key: Key, value: Cached) -> None:
         if self._entries == 0:
             return

@@ -80,6 +80,11 @@ class Embedder:
         vectors = np.stack([row.vector for row in rows]).astype(np.float32, copy=False)
         return Embeddings(engine.model, engine.dimensions, vectors, [row.tokens for row in rows])
 
+    def forget(self, texts: Sequence[str], purpose: Purpose) -> None:
+        """Drop the default model's cached vectors of `texts` (memories deleted or rewritten)."""
+        for text in texts:
+            self._cache.drop(key_of(self.default_model, purpose, text))
+
     async def aclose(self) -> None:
         for batcher in self._batchers.values():
             await batcher.aclose()

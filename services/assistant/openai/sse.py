@@ -4,25 +4,21 @@ response as it comes, so the framing is done here and nowhere else."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 from services.assistant.openai import shapes
 from services.assistant.replies import Outcome, ReplyEvent
 from voka import errors
+from voka.sse import CONTENT_TYPE, event
 
-CONTENT_TYPE = "text/event-stream"
+__all__ = ["CONTENT_TYPE", "DONE", "error_event", "event", "frames"]
 DONE = b"data: [DONE]\n\n"
 # What an error event says its type is, by gRPC code name (OpenAI's error `type` values).
 ERROR_TYPES = {
     "RESOURCE_EXHAUSTED": "rate_limit_error",
     "INVALID_ARGUMENT": "invalid_request_error",
 }
-
-
-def event(payload: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
 
 
 def error_event(exc: errors.VokaError) -> bytes:

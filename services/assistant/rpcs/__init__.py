@@ -10,10 +10,13 @@ from services.assistant.rpcs.base import Deps
 from services.assistant.rpcs.chats import ChatsRpcs
 from services.assistant.rpcs.completions import CompletionsRpcs
 from services.assistant.rpcs.conversations import ConversationsRpcs
+from services.assistant.rpcs.feedback import FeedbackRpcs
 from services.assistant.rpcs.hemisphere_balances import HemisphereBalancesRpcs
 from services.assistant.rpcs.mcp_grants import McpGrantsRpcs
 from services.assistant.rpcs.mcp_servers import McpServersRpcs
+from services.assistant.rpcs.memories import MemoriesRpcs
 from services.assistant.rpcs.models import ModelsRpcs
+from services.assistant.rpcs.profile import ProfileRpcs
 from services.assistant.rpcs.replies import RepliesRpcs
 from services.assistant.rpcs.status import StatusRpcs
 from services.assistant.rpcs.voice_chats import VoiceChatsRpcs
@@ -33,6 +36,9 @@ class AssistantServicer(
     StatusRpcs,
     McpServersRpcs,
     McpGrantsRpcs,
+    MemoriesRpcs,
+    ProfileRpcs,
+    FeedbackRpcs,
     assistant_pb2_grpc.AssistantServiceServicer,
 ):
     """The assistant's RPCs."""

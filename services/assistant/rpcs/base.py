@@ -17,7 +17,10 @@ from services.assistant.completion_store import CompletionStore
 from services.assistant.completions import Completions
 from services.assistant.conversation_store import ConversationStore
 from services.assistant.grant_store import GrantStore
+from services.assistant.memory.memories import Memories
+from services.assistant.memory.store import MemoryStore
 from services.assistant.message_store import MessageStore
+from services.assistant.profile.profiles import Profiles
 from services.assistant.providers.registry import ProviderRegistry
 from services.assistant.records import ConversationRecord
 from services.assistant.replies import Replies, ReplyEvent
@@ -48,6 +51,9 @@ class Deps:
     replies: Replies
     completions: Completions
     speech: SpeechClient
+    memories: Memories
+    memory_store: MemoryStore
+    profiles: Profiles
     kinds: Mapping[str, str]  # provider name -> kind (local, openai, anthropic)
     max_output_tokens: int
     tool_timeout: float  # default seconds per MCP tool call

@@ -82,6 +82,6 @@ def search_query(request: meetings_pb2.SearchRequest) -> tuple[SearchQuery, list
         violations.append(FieldViolation("min_score", "must be 0 to 1"))
     query = SearchQuery(
         words, project.get("project_id") or "", client.get("client_id") or "",
-        frozenset(kinds) or ALL_KINDS, since, until, request.min_score,
+        frozenset(kinds) or ALL_KINDS, since, until, request.min_score, request.query.strip(),
     )  # fmt: skip
     return query, violations

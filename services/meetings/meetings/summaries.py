@@ -4,12 +4,15 @@ The packaged local model is tiny (SmolLM2-135M), so the prompt asks for one stri
 format (headings and dash bullets) and the parser is tolerant: headings with or without colons,
 Markdown, any bullet style, a missing section, or no format at all (then the whole answer is the
 summary's text). Parsing never raises; what the model said is stored verbatim beside it.
+`make up`'s Qwen2.5 1.5B (where memory allows) follows the format but writes due dates out
+("January 8, 2027"), so those are read too, in English and Spanish.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import date
 
 from services.meetings.meetings.records import Commitment, SummaryContent
 from voka.assistant.v1 import assistant_pb2
@@ -21,9 +24,9 @@ FORMAT = """SUMMARY: <two or three sentences>
 KEY POINTS:
 - <point>
 DECISIONS:
-- <decision>
+- <what the meeting decided>
 COMMITMENTS:
-- <person> | <what they will do> | <due date as YYYY-MM-DD, or none>
+- <name of the person who will do it> | <what they will do> | <due date as YYYY-MM-DD, or none>
 NEXT STEPS:
 - <step>
 PARTICIPANTS:
@@ -37,6 +40,23 @@ SECTIONS = {
 _HEADING = re.compile(r"^(" + "|".join(SECTIONS) + r")\b\s*:?\s*(.*)$", re.IGNORECASE)
 _BULLET = re.compile(r"^(?:[-*\u2022+]|\d{1,2}[.)])\s+")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Dates written out, as larger models write them despite the format: "January 8, 2027",
+# "8 January 2027", "8 de enero de 2027".
+MONTHS = {
+    name: number
+    for names in (
+        "january february march april may june july august september october november december",
+        "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre",
+    )
+    for number, name in enumerate(names.split(), 1)
+}
+_MONTH = "|".join(MONTHS)
+_WRITTEN_DATE = re.compile(
+    rf"\b(?:(?P<month1>{_MONTH})\s+(?P<day1>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<year1>\d{{4}})"
+    rf"|(?P<day2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:de\s+)?(?P<month2>{_MONTH}),?\s+(?:de\s+)?"
+    rf"(?P<year2>\d{{4}}))\b",
+    re.IGNORECASE,
+)
 
 
 def shorten(text: str, limit: int) -> str:
@@ -87,11 +107,28 @@ def _commitment(item: str) -> Commitment:
     any ISO date found in it as the due date."""
     parts = [p.strip() for p in item.split("|")]
     if len(parts) >= 2:
-        due = _DATE.search(parts[2]) if len(parts) > 2 else None
+        due = due_date(parts[2]) if len(parts) > 2 else ""
         return Commitment(description=parts[1] or parts[0], owner=parts[0] if parts[1] else "",
-                          due_date=due.group(0) if due else "")  # fmt: skip
-    due = _DATE.search(item)
-    return Commitment(description=item, due_date=due.group(0) if due else "")
+                          due_date=due)  # fmt: skip
+    return Commitment(description=item, due_date=due_date(item))
+
+
+def due_date(text: str) -> str:
+    """The first date in `text` as YYYY-MM-DD: ISO as asked, or written out in English or
+    Spanish; empty when there is none (or it is no calendar date)."""
+    iso = _DATE.search(text)
+    if iso:
+        return iso.group(0)
+    written = _WRITTEN_DATE.search(text)
+    if not written:
+        return ""
+    found = {key[:-1]: value for key, value in written.groupdict().items() if value}
+    try:
+        return date(
+            int(found["year"]), MONTHS[found["month"].lower()], int(found["day"])
+        ).isoformat()
+    except ValueError:  # "February 30, 2027"
+        return ""
 
 
 def parse(answer: str, invited: Sequence[str], transcript: str) -> SummaryContent:

@@ -15,6 +15,7 @@ import grpc
 from google.protobuf.message import Message
 
 from services.meetings import validation
+from services.meetings.chat.vector_cache import VectorCache
 from services.meetings.clients.records import ProjectRecord
 from services.meetings.convert import project_name
 from services.meetings.database import Database, Stores
@@ -101,6 +102,7 @@ class RpcBase(meetings_pb2_grpc.MeetingsServiceServicer):
         self._settings = settings
         self._bus = bus
         self._peers = peers
+        self._vector_cache = VectorCache(settings.meetings_search_cache_vectors)
         self._recordings_dir: Path = settings.data_dir / "meetings" / "recordings"
 
     def _ended_before(self, at: datetime) -> datetime:

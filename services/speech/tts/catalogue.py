@@ -17,10 +17,10 @@ import numpy as np
 
 from services.speech.audio import pcm16_frame, resample_wav, wav_pcm16
 from services.speech.settings import SpeechSettings
-from services.speech.thread_pool import BoundedThreadPool
 from services.speech.tts.base import PIPER, SynthesisOptions, Synthesizer, Voice
 from services.speech.tts.espeak import EspeakSynthesizer
 from services.speech.tts.piper import PiperSynthesizer
+from voka.thread_pool import BoundedThreadPool
 
 # Output encodings: name → (container, codec, MIME type, sample rates the codec takes).
 ENCODINGS: dict[str, tuple[str, str, str, tuple[int, ...]]] = {

@@ -14,10 +14,11 @@ from typing import Any
 
 import grpc
 
-from services.tasks import convert
+from services.tasks import control, convert
 from services.tasks.changes import TaskQuery
 from services.tasks.intake import Intake
 from services.tasks.lease_store import LeaseStore
+from services.tasks.live.feed import LiveUpdates
 from services.tasks.pools import Pools
 from services.tasks.quotas import OwnerQuota
 from services.tasks.records import TaskRecord
@@ -90,6 +91,12 @@ class BaseRpcs(tasks_pb2_grpc.TasksServiceServicer):
         self._accept = intake.accept
         cap = scheduler.settings.tasks_max_queued_per_owner
         self._quota = OwnerQuota(store.unfinished_count, cap)
+        self._live = LiveUpdates.of(scheduler.settings, self._figures)
+
+    async def _figures(self) -> tasks_pb2.TaskMetrics:
+        """The task figures as GetTaskMetrics gives them by default (its 60 s window)."""
+        request = tasks_pb2.GetTaskMetricsRequest()
+        return await control.task_metrics(self._scheduler, self._store, self._pools, request)
 
     def _shown(self, record: TaskRecord, full: bool = True) -> tasks_pb2.Task:
         """The Task as callers see it, saying so when its pool has no worker."""

@@ -1,4 +1,5 @@
-"""The task RPCs: submit (one, a batch, a stream), get, list, cancel and watch.
+"""The task RPCs: submit (one, a batch, a stream), get, list, cancel, watch one, and follow the
+caller's list and the figures live (StreamTaskUpdates, Server-Sent Events: `live/`).
 
 Submits go through the one intake (`intake.py`) that the webhook dispatcher uses too, so every
 way in stores, queues and counts tasks alike, and concurrent calls of any kind share its rounds
@@ -19,19 +20,23 @@ import functools
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
+from google.api import httpbody_pb2
+
 from services.tasks import convert
 from services.tasks.changes import Accepted, NewTask, TaskQuery
 from services.tasks.events import LIFECYCLE_SUBJECTS, is_about
+from services.tasks.live.feed import Feed, Source
 from services.tasks.records import TaskRecord
 from services.tasks.rpcs.base import BaseRpcs, Context, fingerprint, now, task_page, trusted
 from services.tasks.validation import (
     MAX_BATCH,
     batch_problems,
+    live_page,
     permission_denied,
     resource_id,
     traceparent,
 )
-from voka import authn, errors, pagination, tenancy, watch, wellknown
+from voka import authn, errors, pagination, sse, tenancy, watch, wellknown
 from voka.errors import VokaError
 from voka.tasks.v1 import tasks_pb2
 
@@ -197,6 +202,23 @@ class TasksRpcs(BaseRpcs):
                 message.result.CopyFrom(convert.json_value(change.result))
             yield tasks_pb2.WatchTaskResponse(task=message, initial=first)
             first = False
+
+    async def StreamTaskUpdates(
+        self, request: tasks_pb2.StreamTaskUpdatesRequest, context: Context
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        """The caller's newest tasks (whose, as ListTasks decides) and the figures, as SSE
+        frames until the idle end or the client leaves; refused past the cap per caller."""
+        owner = tenancy.list_owner(request.owner)
+        query = TaskQuery(owner=owner, state=request.state, limit=live_page(request))
+
+        async def read() -> list[TaskRecord]:
+            return (await self._store.page(query))[0]
+
+        source = Source(owner, read, functools.partial(self._shown, full=False))
+        with self._live.cap.hold(authn.caller().subject):
+            async with contextlib.aclosing(Feed(self._bus, source, self._live).frames()) as frames:
+                async for frame in frames:
+                    yield sse.body(frame)
 
 
 def _refuse(summary: tasks_pb2.StreamSubmitTasksResponse, index: int, error: VokaError) -> None:

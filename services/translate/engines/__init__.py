@@ -11,6 +11,7 @@ from typing import Any
 from services.translate.engines.apertium import ApertiumEngine
 from services.translate.engines.base import Engine
 from services.translate.engines.ctranslate2 import CTranslate2Engine
+from services.translate.engines.llm import LlmEngine
 from services.translate.engines.marian import MarianEngine
 from services.translate.engines.neural import NeuralEngine
 from services.translate.settings import TranslateSettings
@@ -35,7 +36,10 @@ def every_engine(settings: TranslateSettings) -> list[Engine]:
     apertium = ApertiumEngine(
         settings.translate_apertium_binary, settings.translate_apertium_timeout
     )
-    return [*neural_engines(settings), apertium]
+    llm = LlmEngine(
+        settings.translate_llm_model, settings.translate_llm_threads, settings.translate_llm_context
+    )
+    return [*neural_engines(settings), apertium, llm]
 
 
 async def unload_idle(every: Sequence[Engine], idle_seconds: float) -> None:

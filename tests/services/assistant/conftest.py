@@ -111,10 +111,8 @@ def bob(stub: assistant_pb2_grpc.AssistantServiceStub, tokens: TokenFactory) -> 
 @pytest.fixture
 async def scripted_api() -> AsyncIterator[ScriptedApi]:
     """The OpenAI/Anthropic wire-format server, answering from the test's script."""
-    api = ScriptedApi()
-    await api.start()
-    yield api
-    await api.stop()
+    async with ScriptedApi() as api:
+        yield api
 
 
 @pytest.fixture(scope="session")

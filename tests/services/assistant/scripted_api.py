@@ -68,6 +68,13 @@ class ScriptedApi:
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[listener]))
 
+    async def __aenter__(self) -> ScriptedApi:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
     async def stop(self) -> None:
         """Stop listening (later connections are refused); `start` again serves the same port."""
         if self._server is not None and self._task is not None:

@@ -1,8 +1,11 @@
-"""Token-budget trimming of the history, and the system prompt the balance and context shape."""
+"""Token-budget trimming of the history with the left-out turns' summary, and the system prompt
+the balance, context, profile and memories shape."""
 
 from __future__ import annotations
 
-from services.assistant import prompt
+from collections.abc import Sequence
+
+from services.assistant import prompt, summary
 from services.assistant.hemisphere import Balance, temperature
 from services.assistant.providers.base import ChatMessage, ToolCall
 
@@ -17,8 +20,8 @@ def turn(i: int) -> list[ChatMessage]:
             ChatMessage("assistant", f"answer {i} " + "word " * 8)]  # fmt: skip
 
 
-def system(dropped: int) -> str:
-    return prompt.system_text(Balance(0.5, 0.5), "", {}, dropped)
+def system(left_out: Sequence[prompt.Turn]) -> str:
+    return prompt.system_text(Balance(0.5, 0.5), "", {}, len(left_out))
 
 
 def test_everything_fits_in_a_large_budget() -> None:
@@ -32,7 +35,7 @@ def test_everything_fits_in_a_large_budget() -> None:
 def test_oldest_whole_turns_are_dropped_and_the_prompt_says_how_many() -> None:
     history = [turn(i) for i in range(6)]
     message = ChatMessage("user", "now")
-    head = prompt.tokens(ChatMessage("system", system(6)), words)
+    head = prompt.tokens(ChatMessage("system", system(history)), words)
     per_turn = sum(prompt.tokens(m, words) for m in turn(0))
     budget = head + prompt.tokens(message, words) + 2 * per_turn + 1
     built = prompt.build(system, history, message, budget, words)
@@ -55,7 +58,7 @@ def test_a_turn_with_tool_calls_is_kept_or_dropped_whole() -> None:
     message = ChatMessage("user", "thanks")
     needed = sum(prompt.tokens(m, words) for m in tooled) - 1
     budget = (
-        prompt.tokens(ChatMessage("system", system(1)), words)
+        prompt.tokens(ChatMessage("system", system([tooled])), words)
         + prompt.tokens(message, words)
         + needed
     )
@@ -75,3 +78,42 @@ def test_balance_and_context_shape_the_system_prompt_and_temperature() -> None:
     assert "Answer in Spanish." in cool
     assert "level: expert; interests: physics, jazz" in cool
     assert temperature(technical) < temperature(Balance(0.5, 0.5)) < temperature(emotional)
+
+
+def test_left_out_turns_are_summarised_in_the_system_prompt_within_the_budget() -> None:
+    history = [turn(i) for i in range(6)]
+    message = ChatMessage("user", "now")
+
+    def summarised(left_out: Sequence[prompt.Turn]) -> str:
+        return prompt.system_text(
+            Balance(0.5, 0.5), "", {}, len(left_out), summary=summary.extractive(left_out)
+        )
+
+    budget = 160
+    built = prompt.build(summarised, history, message, budget, words)
+    head = built.messages[0].content
+    assert 0 < built.dropped_turns < 6
+    assert summary.LEAD in head
+    left_out = [f'"question {i} word' for i in range(built.dropped_turns)]
+    assert all(point in head for point in left_out)
+    assert f'"question {built.dropped_turns} ' not in head  # a kept turn is not summarised
+    assert sum(prompt.tokens(m, words) for m in built.messages) <= budget
+
+
+def test_a_long_summary_keeps_the_newest_left_out_turns_within_its_bound() -> None:
+    turns = [[ChatMessage("user", f"topic {i} " + "x" * 200)] for i in range(40)]
+    text = summary.extractive(turns)
+    assert len(text) <= summary.SUMMARY_CHARS
+    assert '"topic 39 x' in text
+    assert '"topic 0 x' not in text
+    assert summary.extractive([]) == ""
+
+
+def test_memories_and_preferences_shape_the_system_prompt() -> None:
+    text = prompt.system_text(
+        Balance(0.5, 0.5), "", {}, memories=["My name is Ana.", "Vivo en Valencia."],
+        preferences=["Answer in Spanish."],
+    )  # fmt: skip
+    assert "What the user told you in earlier conversations:\n- My name is Ana.\n- Vivo en" in text
+    assert "Answer in Spanish." in text
+    assert "earlier conversations" not in prompt.system_text(Balance(0.5, 0.5), "", {})

@@ -22,6 +22,7 @@ from google.protobuf import field_mask_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from services.assistant.service import SPEC as ASSISTANT
 from services.meetings import peers
 from services.meetings.chat.records import ChatRecord
 from services.meetings.database import Database
@@ -34,6 +35,7 @@ from services.meetings.meetings.records import (
 )
 from services.meetings.service import SPEC
 from tests.fixtures.tokens import TokenFactory
+from tests.services.assistant.conftest import assistant_settings
 from tools.processes import NatsServer
 from voka.config import Settings
 from voka.meetings.v1 import (
@@ -69,6 +71,20 @@ def nats_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+async def assistant(
+    tokens: TokenFactory, nats_module: NatsServer, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """The real assistant service, loaded once for the module; its address."""
+    data = tmp_path_factory.mktemp("assistant")
+    running = await start(
+        ASSISTANT,
+        assistant_settings(tokens, nats_module, data, f"sqlite:///{data / 'assistant.db'}"),
+    )
+    yield f"127.0.0.1:{running.port}"
+    await running.stop()
 
 
 @pytest.fixture(scope="module")

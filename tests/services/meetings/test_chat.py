@@ -16,15 +16,12 @@ from typing import Any
 import grpc
 import pytest
 
-from services.assistant.service import SPEC as ASSISTANT
 from services.meetings.chat.records import ChatRecord
 from services.meetings.database import Database
 from services.meetings.service import SPEC
 from services.meetings.settings import MeetingsSettings
 from tests.fixtures.tokens import TokenFactory
-from tests.services.assistant.conftest import assistant_settings
 from tests.services.meetings.conftest import User, bad_fields, failure, new_project, seed_meeting
-from tools.processes import NatsServer
 from voka.assistant.v1 import assistant_pb2_grpc
 from voka.meetings.v1 import knowledge_pb2, meeting_pb2, meetings_pb2, meetings_pb2_grpc
 from voka.server import Running, start
@@ -32,20 +29,6 @@ from voka.server import Running, start
 pytestmark = pytest.mark.integration
 m, M, K = meetings_pb2, meeting_pb2, knowledge_pb2
 Start = Callable[[str], Awaitable[Running]]
-
-
-@pytest.fixture(scope="module")
-async def assistant(
-    tokens: TokenFactory, nats_module: NatsServer, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
-    """The real assistant service, loaded once for the module; its address."""
-    data = tmp_path_factory.mktemp("assistant")
-    running = await start(
-        ASSISTANT,
-        assistant_settings(tokens, nats_module, data, f"sqlite:///{data / 'assistant.db'}"),
-    )
-    yield f"127.0.0.1:{running.port}"
-    await running.stop()
 
 
 @pytest.fixture

@@ -159,6 +159,12 @@ async def test_upload_is_transcribed_then_summarised(
         speech_pb2.GetTranscriptionRequest(name=stored.transcription)
     )
     assert job.transcription.owner == ana_subject  # counted against ana's limits and quotas
+    assert job.transcription.actor == "services/meetings"
+    mine = speech_pb2.ListTranscriptionsRequest(external_reference=recording.name)
+    listed = await speech.ListTranscriptions(mine)
+    assert [t.name for t in listed.transcriptions] == [stored.transcription]
+    stranger = User(mesh.speech, tokens.metadata(subject="users/not-ana"))
+    assert (await stranger.ListTranscriptions(mine)).total_size == 0
     summary = (await ana.GetSummary(m.GetSummaryRequest(name=f"{name}/summary"))).summary
     assert summary.state == meeting_pb2.PROCESSING_STATE_COMPLETED, summary.error
     assert summary.revision == 1

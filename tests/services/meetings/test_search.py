@@ -1,23 +1,45 @@
 """Search on SQLite and PostgreSQL: transcripts, summaries, meeting titles and agendas,
-project descriptions, client notes and chat history, ranked by the share of the query's words
-they hold; only what the caller may see; filters by kind, project, client and time; offset
-pages tied to the query; wildcards taken literally; every bad field named."""
+project descriptions, client notes and chat history; only what the caller may see; filters by
+kind, project, client and time; offset pages tied to the query; wildcards taken literally;
+every bad field named. Without the assistant (the first tests) passages rank by the query's
+words alone; with the real assistant's EmbeddingService (the last tests) the service's indexer
+embeds every passage and a query sharing no word with a passage finds it by meaning, never
+another user's, and deleting content deletes its vectors."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
+import grpc
+import pytest
+import sqlalchemy as sa
 from google.protobuf import timestamp_pb2
 
+from services.meetings.chat.vector_cache import VectorCache
+from services.meetings.chat.vectors import encode, passage_vectors
+from services.meetings.database import Database
+from services.meetings.settings import MeetingsSettings
+from tests.fixtures.tokens import TokenFactory
 from tests.services.meetings.conftest import (
     User,
     add_chat,
     bad_fields,
+    mask,
     new_client,
     new_project,
     seed_meeting,
+    start_meetings,
 )
-from voka.meetings.v1 import knowledge_pb2, meeting_pb2, meetings_pb2
+from voka.meetings.v1 import (
+    knowledge_pb2,
+    meeting_pb2,
+    meetings_pb2,
+    meetings_pb2_grpc,
+    project_pb2,
+)
 from voka.server import Running
 
 m, K, M = meetings_pb2, knowledge_pb2, meeting_pb2
@@ -130,3 +152,123 @@ async def test_bad_fields_are_named(alice: User, service: Running):
         "page_token",
     }  # fmt: skip
     assert await bad_fields(alice.Search(m.SearchRequest(query="x" * 1001))) == {"query"}
+
+
+@pytest.fixture
+async def indexed(
+    tokens: TokenFactory, tmp_path: Path, database_url: str, identity: None, assistant: str
+) -> AsyncIterator[Running]:
+    """The service with the real assistant embedding its passages, a round every 0.1 s."""
+    settings = MeetingsSettings(
+        service="meetings", port=0, data_dir=tmp_path, jwks_file=tokens.jwks_file,
+        database_url=database_url, addresses={"assistant": assistant},
+        meetings_search_index_interval=0.1,
+    )  # fmt: skip
+    running = await start_meetings(settings)
+    yield running
+    await running.stop()
+
+
+@pytest.fixture
+async def people(indexed: Running, tokens: TokenFactory) -> AsyncIterator[tuple[User, User]]:
+    """Alice and Bob on the indexed service."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{indexed.port}") as channel:
+        stub = meetings_pb2_grpc.MeetingsServiceStub(channel)
+        yield (User(stub, tokens.metadata(subject="users/alice")),
+               User(stub, tokens.metadata(subject="users/bob")))  # fmt: skip
+
+
+async def until_indexed(service: Running) -> None:
+    """Waits until no passage lacks a current vector."""
+    assert service.resources.sessions is not None
+    database = Database(service.resources.sessions)
+    for _ in range(600):
+        async with database.transaction() as stores:
+            if not await stores.search.stale(1):
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError("passages were not indexed within 60 s")
+
+
+async def vectors_of(service: Running, **source: str) -> int:
+    """How many stored vectors reference this source row (e.g. project_id=...)."""
+    assert service.resources.sessions is not None
+    where = [getattr(passage_vectors.c, column) == value for column, value in source.items()]
+    statement = sa.select(sa.func.count()).select_from(passage_vectors).where(*where)
+    async with service.resources.sessions() as session:
+        return int((await session.execute(statement)).scalar_one())
+
+
+BUDGET = "The budget for the new website is forty thousand euros."
+
+
+async def test_meaning_finds_a_passage_sharing_no_word(people: tuple[User, User],
+                                                       indexed: Running):  # fmt: skip
+    alice, _ = people
+    budget = await new_project(alice, title="Website", description=BUDGET)
+    await add_chat(indexed, budget.name, "We will meet at the park on Sunday afternoon.")
+    await until_indexed(indexed)
+    found = await search(alice, "costs")
+    assert found, "no passage found by meaning"
+    assert found[0].source.kind == K.SOURCE_KIND_PROJECT
+    assert found[0].source.project == budget.name
+    assert found[0].score == 1.0  # first in the only ranking that found it
+    assert "budget" in found[0].snippet
+    both = await search(alice, "website costs")  # by words and by meaning: first in both
+    assert both[0].source.project == budget.name
+    assert both[0].score == 1.0
+
+
+async def test_another_users_passage_never_ranks(people: tuple[User, User], indexed: Running):
+    alice, bob = people
+    theirs = await new_project(bob, title="Budget", description=BUDGET)
+    await add_chat(indexed, theirs.name, "How much money is left in the budget?")
+    mine = await new_project(alice, title="Garden", description="Planting roses in spring.")
+    await until_indexed(indexed)
+    for query in ("costs", "budget", "how much money do we have"):
+        assert theirs.name not in {r.source.project for r in await search(alice, query)}
+    assert mine.name not in {r.source.project for r in await search(bob, "flowers")}
+    assert theirs.name in {r.source.project for r in await search(bob, "costs")}
+
+
+async def test_changed_and_deleted_content_is_reindexed(people: tuple[User, User],
+                                                        indexed: Running):  # fmt: skip
+    alice, _ = people
+    project = await new_project(alice, title="Website", description=BUDGET)
+    meeting = await seed_meeting(alice, indexed, project.name, "Weekly sync")
+    await until_indexed(indexed)
+    project_id = project.name.removeprefix("projects/")
+    meeting_id = meeting.removeprefix("meetings/")
+    assert await vectors_of(indexed, project_id=project_id) == 1
+    assert await vectors_of(indexed, meeting_id=meeting_id) == 4  # 2 segments, summary, agenda
+
+    change = project_pb2.Project(name=project.name, description="A party at the beach.")
+    await alice.UpdateProject(m.UpdateProjectRequest(project=change,
+                                                     update_mask=mask("description")))  # fmt: skip
+    await until_indexed(indexed)
+    seaside = await search(alice, "seaside celebration", kinds=[K.SOURCE_KIND_PROJECT])
+    assert seaside[0].source.project == project.name
+    assert "beach" in seaside[0].snippet
+
+    await alice.DeleteMeeting(m.DeleteMeetingRequest(name=meeting, force=True))
+    assert await vectors_of(indexed, meeting_id=meeting_id) == 0
+    await alice.DeleteProject(m.DeleteProjectRequest(name=project.name))
+    assert await vectors_of(indexed, project_id=project_id) == 0
+    assert await search(alice, "seaside celebration") == []
+
+
+def test_the_vector_cache_starts_over_when_full() -> None:
+    """Vectors by id up to the capacity; one more starts the cache over, and an id it no
+    longer holds is left out of the ranking rather than scored wrong."""
+    cache = VectorCache(2)
+    east, north, west = encode([1.0, 0.0]), encode([0.0, 1.0]), encode([-1.0, 0.0])
+    cache.add({"e": east, "n": north})
+    refs = [("chat", "east"), ("chat", "north")]
+    assert cache.nearest(refs, ["e", "n"], [1.0, 0.0], limit=5, floor=0.5) == {
+        ("chat", "east"): 1.0
+    }
+    cache.add({"w": west})
+    assert cache.missing(["e", "n", "w"]) == ["e", "n"]
+    found = cache.nearest([*refs, ("chat", "west")], ["e", "n", "w"], [-1.0, 0.0], limit=5,
+                          floor=-1.0)  # fmt: skip
+    assert found == {("chat", "west"): 1.0}

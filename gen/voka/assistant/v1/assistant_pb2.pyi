@@ -116,6 +116,10 @@ class _HemisphereSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Hemi
     """The conversation's setting."""
     HEMISPHERE_SOURCE_REQUEST: _HemisphereSource.ValueType  # 4
     """An override given with one request."""
+    HEMISPHERE_SOURCE_PROFILE: _HemisphereSource.ValueType  # 5
+    """Learned by the user's adaptive profile from their feedback (`Profile.hemisphere`); applies
+    where the user set no balance of their own.
+    """
 
 class HemisphereSource(_HemisphereSource, metaclass=_HemisphereSourceEnumTypeWrapper):
     """Where the balance in force comes from, most specific wins: REQUEST, CONVERSATION, USER,
@@ -132,6 +136,10 @@ HEMISPHERE_SOURCE_CONVERSATION: HemisphereSource.ValueType  # 3
 """The conversation's setting."""
 HEMISPHERE_SOURCE_REQUEST: HemisphereSource.ValueType  # 4
 """An override given with one request."""
+HEMISPHERE_SOURCE_PROFILE: HemisphereSource.ValueType  # 5
+"""Learned by the user's adaptive profile from their feedback (`Profile.hemisphere`); applies
+where the user set no balance of their own.
+"""
 Global___HemisphereSource: _TypeAlias = HemisphereSource  # noqa: Y015
 
 class _ConversationView:
@@ -405,6 +413,110 @@ VOICE_CHAT_ACTION_CANCEL_REPLY: VoiceChatAction.ValueType  # 2
 partial reply is stored with finish reason CANCELLED.
 """
 Global___VoiceChatAction: _TypeAlias = VoiceChatAction  # noqa: Y015
+
+class _MemoryKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MemoryKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MemoryKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MEMORY_KIND_UNSPECIFIED: _MemoryKind.ValueType  # 0
+    """Unknown."""
+    MEMORY_KIND_FACT: _MemoryKind.ValueType  # 1
+    """A fact the user stated about themselves ("my name is…", "vivo en…")."""
+    MEMORY_KIND_PREFERENCE: _MemoryKind.ValueType  # 2
+    """A preference ("I prefer…", "prefiero…")."""
+    MEMORY_KIND_CORRECTION: _MemoryKind.ValueType  # 3
+    """A correction of something said before ("no, actually…"); it replaces the memory it
+    corrects when both are about the same thing (name, home, work).
+    """
+
+class MemoryKind(_MemoryKind, metaclass=_MemoryKindEnumTypeWrapper):
+    """What a memory records."""
+
+MEMORY_KIND_UNSPECIFIED: MemoryKind.ValueType  # 0
+"""Unknown."""
+MEMORY_KIND_FACT: MemoryKind.ValueType  # 1
+"""A fact the user stated about themselves ("my name is…", "vivo en…")."""
+MEMORY_KIND_PREFERENCE: MemoryKind.ValueType  # 2
+"""A preference ("I prefer…", "prefiero…")."""
+MEMORY_KIND_CORRECTION: MemoryKind.ValueType  # 3
+"""A correction of something said before ("no, actually…"); it replaces the memory it
+corrects when both are about the same thing (name, home, work).
+"""
+Global___MemoryKind: _TypeAlias = MemoryKind  # noqa: Y015
+
+class _Verbosity:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _VerbosityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Verbosity.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VERBOSITY_UNSPECIFIED: _Verbosity.ValueType  # 0
+    """No preference."""
+    VERBOSITY_CONCISE: _Verbosity.ValueType  # 1
+    """Short answers."""
+    VERBOSITY_DETAILED: _Verbosity.ValueType  # 2
+    """Thorough answers."""
+
+class Verbosity(_Verbosity, metaclass=_VerbosityEnumTypeWrapper):
+    """How long replies should be."""
+
+VERBOSITY_UNSPECIFIED: Verbosity.ValueType  # 0
+"""No preference."""
+VERBOSITY_CONCISE: Verbosity.ValueType  # 1
+"""Short answers."""
+VERBOSITY_DETAILED: Verbosity.ValueType  # 2
+"""Thorough answers."""
+Global___Verbosity: _TypeAlias = Verbosity  # noqa: Y015
+
+class _Tone:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ToneEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Tone.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TONE_UNSPECIFIED: _Tone.ValueType  # 0
+    """No preference."""
+    TONE_FORMAL: _Tone.ValueType  # 1
+    """Formal."""
+    TONE_CASUAL: _Tone.ValueType  # 2
+    """Casual."""
+
+class Tone(_Tone, metaclass=_ToneEnumTypeWrapper):
+    """The register replies are written in."""
+
+TONE_UNSPECIFIED: Tone.ValueType  # 0
+"""No preference."""
+TONE_FORMAL: Tone.ValueType  # 1
+"""Formal."""
+TONE_CASUAL: Tone.ValueType  # 2
+"""Casual."""
+Global___Tone: _TypeAlias = Tone  # noqa: Y015
+
+class _FeedbackRating:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FeedbackRatingEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FeedbackRating.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FEEDBACK_RATING_UNSPECIFIED: _FeedbackRating.ValueType  # 0
+    """Unknown."""
+    FEEDBACK_RATING_THUMBS_UP: _FeedbackRating.ValueType  # 1
+    """Thumbs up."""
+    FEEDBACK_RATING_THUMBS_DOWN: _FeedbackRating.ValueType  # 2
+    """Thumbs down."""
+
+class FeedbackRating(_FeedbackRating, metaclass=_FeedbackRatingEnumTypeWrapper):
+    """A verdict on a reply."""
+
+FEEDBACK_RATING_UNSPECIFIED: FeedbackRating.ValueType  # 0
+"""Unknown."""
+FEEDBACK_RATING_THUMBS_UP: FeedbackRating.ValueType  # 1
+"""Thumbs up."""
+FEEDBACK_RATING_THUMBS_DOWN: FeedbackRating.ValueType  # 2
+"""Thumbs down."""
+Global___FeedbackRating: _TypeAlias = FeedbackRating  # noqa: Y015
 
 @_typing.final
 class HemisphereBalance(_message.Message):
@@ -3509,3 +3621,575 @@ class StreamVoiceChatResponse(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___StreamVoiceChatResponse: _TypeAlias = StreamVoiceChatResponse  # noqa: Y015
+
+@_typing.final
+class Memory(_message.Message):
+    """One thing the assistant remembers about a user, kept for their later conversations."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    CONVERSATION_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Resource name, `memories/{memory}`; the id is assigned by the service."""
+    owner: _builtins.str
+    """Whose, `users/{user}`."""
+    content: _builtins.str
+    """What is remembered, 1 to 500 characters (the user's own words when extracted)."""
+    kind: Global___MemoryKind.ValueType
+    """What it records; unset at creation: FACT."""
+    source: _builtins.str
+    """Who wrote it: `extractor/rules` (the rule-based extractor of stated facts, preferences and
+    corrections, English and Spanish), `user` (CreateMemory, or edited by the user).
+    """
+    conversation: _builtins.str
+    """The conversation it was learned in; empty for `user`."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was stored."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When its content last changed."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        owner: _builtins.str = ...,
+        content: _builtins.str = ...,
+        kind: Global___MemoryKind.ValueType = ...,
+        source: _builtins.str = ...,
+        conversation: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "conversation", b"conversation", "create_time", b"create_time", "kind", b"kind", "name", b"name", "owner", b"owner", "source", b"source", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Memory: _TypeAlias = Memory  # noqa: Y015
+
+@_typing.final
+class ListMemoriesRequest(_message.Message):
+    """Request for ListMemories."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """Page size, 1 to 500; 0: 50."""
+    page_token: _builtins.str
+    """`next_page_token` of the previous page; empty: the first page."""
+    owner: _builtins.str
+    """Whose: empty: the caller's. Admins only: `users/{user}`, or `-` for everyone. Other
+    callers always get their own.
+    """
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        owner: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["owner", b"owner", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMemoriesRequest: _TypeAlias = ListMemoriesRequest  # noqa: Y015
+
+@_typing.final
+class ListMemoriesResponse(_message.Message):
+    """Response of ListMemories."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMORIES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token of the next page; empty on the last."""
+    @_builtins.property
+    def memories(self) -> _containers.RepeatedCompositeFieldContainer[Global___Memory]:
+        """The page of memories, newest first."""
+
+    def __init__(
+        self,
+        *,
+        memories: _abc.Iterable[Global___Memory] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["memories", b"memories", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMemoriesResponse: _TypeAlias = ListMemoriesResponse  # noqa: Y015
+
+@_typing.final
+class GetMemoryRequest(_message.Message):
+    """Request for GetMemory."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The memory, `memories/{memory}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMemoryRequest: _TypeAlias = GetMemoryRequest  # noqa: Y015
+
+@_typing.final
+class GetMemoryResponse(_message.Message):
+    """Response of GetMemory."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMORY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def memory(self) -> Global___Memory:
+        """The memory."""
+
+    def __init__(
+        self,
+        *,
+        memory: Global___Memory | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMemoryResponse: _TypeAlias = GetMemoryResponse  # noqa: Y015
+
+@_typing.final
+class CreateMemoryRequest(_message.Message):
+    """Request for CreateMemory."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMORY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def memory(self) -> Global___Memory:
+        """The memory: `content` (required) and `kind`."""
+
+    def __init__(
+        self,
+        *,
+        memory: Global___Memory | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateMemoryRequest: _TypeAlias = CreateMemoryRequest  # noqa: Y015
+
+@_typing.final
+class CreateMemoryResponse(_message.Message):
+    """Response of CreateMemory."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMORY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def memory(self) -> Global___Memory:
+        """The memory stored."""
+
+    def __init__(
+        self,
+        *,
+        memory: Global___Memory | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateMemoryResponse: _TypeAlias = CreateMemoryResponse  # noqa: Y015
+
+@_typing.final
+class UpdateMemoryRequest(_message.Message):
+    """Request for UpdateMemory."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMORY_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def memory(self) -> Global___Memory:
+        """The memory with its new content; `memory.name` names it."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """Fields to change: `content`, `kind`; empty: `content`."""
+
+    def __init__(
+        self,
+        *,
+        memory: Global___Memory | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateMemoryRequest: _TypeAlias = UpdateMemoryRequest  # noqa: Y015
+
+@_typing.final
+class UpdateMemoryResponse(_message.Message):
+    """Response of UpdateMemory."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMORY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def memory(self) -> Global___Memory:
+        """The memory after the change."""
+
+    def __init__(
+        self,
+        *,
+        memory: Global___Memory | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateMemoryResponse: _TypeAlias = UpdateMemoryResponse  # noqa: Y015
+
+@_typing.final
+class DeleteMemoryRequest(_message.Message):
+    """Request for DeleteMemory."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The memory, `memories/{memory}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteMemoryRequest: _TypeAlias = DeleteMemoryRequest  # noqa: Y015
+
+@_typing.final
+class DeleteMemoryResponse(_message.Message):
+    """Response of DeleteMemory."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteMemoryResponse: _TypeAlias = DeleteMemoryResponse  # noqa: Y015
+
+@_typing.final
+class Profile(_message.Message):
+    """A user's adaptive profile, applied to the system prompt of every turn of theirs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    HEMISPHERE_FIELD_NUMBER: _builtins.int
+    TONE_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    VERBOSITY_FIELD_NUMBER: _builtins.int
+    MEMORY_ENABLED_FIELD_NUMBER: _builtins.int
+    POSITIVE_FEEDBACK_FIELD_NUMBER: _builtins.int
+    NEGATIVE_FEEDBACK_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Resource name, `users/{user}/profile` (one per user)."""
+    tone: Global___Tone.ValueType
+    """Preferred register."""
+    language: _builtins.str
+    """Preferred reply language, a BCP 47 tag such as `es` or `en` (at most 35 characters);
+    empty: no preference.
+    """
+    verbosity: Global___Verbosity.ValueType
+    """Preferred reply length."""
+    memory_enabled: _builtins.bool
+    """Whether the assistant remembers things about the user (on unless turned off). Off: nothing
+    is stored and nothing is retrieved.
+    """
+    positive_feedback: _builtins.int
+    """Thumbs up given since the last reset."""
+    negative_feedback: _builtins.int
+    """Thumbs down given since the last reset."""
+    @_builtins.property
+    def hemisphere(self) -> Global___HemisphereBalance:
+        """The balance learned from feedback; unset while nothing was learned. It applies where the
+        user set no balance of their own (source PROFILE).
+        """
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When it last changed; unset while it was never changed."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        hemisphere: Global___HemisphereBalance | None = ...,
+        tone: Global___Tone.ValueType = ...,
+        language: _builtins.str = ...,
+        verbosity: Global___Verbosity.ValueType = ...,
+        memory_enabled: _builtins.bool = ...,
+        positive_feedback: _builtins.int = ...,
+        negative_feedback: _builtins.int = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hemisphere", b"hemisphere", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hemisphere", b"hemisphere", "language", b"language", "memory_enabled", b"memory_enabled", "name", b"name", "negative_feedback", b"negative_feedback", "positive_feedback", b"positive_feedback", "tone", b"tone", "update_time", b"update_time", "verbosity", b"verbosity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Profile: _TypeAlias = Profile  # noqa: Y015
+
+@_typing.final
+class GetProfileRequest(_message.Message):
+    """Request for GetProfile."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`users/{user}/profile`; empty: the caller's. Someone else's is for admins."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetProfileRequest: _TypeAlias = GetProfileRequest  # noqa: Y015
+
+@_typing.final
+class GetProfileResponse(_message.Message):
+    """Response of GetProfile."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROFILE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def profile(self) -> Global___Profile:
+        """The profile."""
+
+    def __init__(
+        self,
+        *,
+        profile: Global___Profile | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetProfileResponse: _TypeAlias = GetProfileResponse  # noqa: Y015
+
+@_typing.final
+class UpdateProfileRequest(_message.Message):
+    """Request for UpdateProfile."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROFILE_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def profile(self) -> Global___Profile:
+        """The profile with its new values; `profile.name` empty: the caller's."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """Fields to change: `tone`, `language`, `verbosity`, `memory_enabled`; empty: the fields
+        the profile sets to a value other than their default (so turning memory off, or clearing a
+        preference, names the field here).
+        """
+
+    def __init__(
+        self,
+        *,
+        profile: Global___Profile | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateProfileRequest: _TypeAlias = UpdateProfileRequest  # noqa: Y015
+
+@_typing.final
+class UpdateProfileResponse(_message.Message):
+    """Response of UpdateProfile."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROFILE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def profile(self) -> Global___Profile:
+        """The profile after the change."""
+
+    def __init__(
+        self,
+        *,
+        profile: Global___Profile | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateProfileResponse: _TypeAlias = UpdateProfileResponse  # noqa: Y015
+
+@_typing.final
+class ResetProfileRequest(_message.Message):
+    """Request for ResetProfile."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`users/{user}/profile`; empty: the caller's. Someone else's is for admins."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResetProfileRequest: _TypeAlias = ResetProfileRequest  # noqa: Y015
+
+@_typing.final
+class ResetProfileResponse(_message.Message):
+    """Response of ResetProfile."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROFILE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def profile(self) -> Global___Profile:
+        """The profile after the reset."""
+
+    def __init__(
+        self,
+        *,
+        profile: Global___Profile | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResetProfileResponse: _TypeAlias = ResetProfileResponse  # noqa: Y015
+
+@_typing.final
+class SubmitFeedbackRequest(_message.Message):
+    """Request for SubmitFeedback."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    RATING_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    message: _builtins.str
+    """The reply rated, `conversations/{conversation}/messages/{message}`, an assistant message
+    of one of the caller's conversations.
+    """
+    rating: Global___FeedbackRating.ValueType
+    """Thumbs up or down."""
+    reason: _builtins.str
+    """Why, at most 500 characters (e.g. "too long", "demasiado formal", "answer in Spanish")."""
+    def __init__(
+        self,
+        *,
+        message: _builtins.str = ...,
+        rating: Global___FeedbackRating.ValueType = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message", "rating", b"rating", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitFeedbackRequest: _TypeAlias = SubmitFeedbackRequest  # noqa: Y015
+
+@_typing.final
+class SubmitFeedbackResponse(_message.Message):
+    """Response of SubmitFeedback."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROFILE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def profile(self) -> Global___Profile:
+        """The caller's profile after learning from the feedback."""
+
+    def __init__(
+        self,
+        *,
+        profile: Global___Profile | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitFeedbackResponse: _TypeAlias = SubmitFeedbackResponse  # noqa: Y015

@@ -178,6 +178,51 @@ class AssistantServiceStub:
                 request_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.StreamVoiceChatRequest.SerializeToString,
                 response_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.StreamVoiceChatResponse.FromString,
                 _registered_method=True)
+        self.ListMemories = channel.unary_unary(
+                '/voka.assistant.v1.AssistantService/ListMemories',
+                request_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.ListMemoriesRequest.SerializeToString,
+                response_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.ListMemoriesResponse.FromString,
+                _registered_method=True)
+        self.GetMemory = channel.unary_unary(
+                '/voka.assistant.v1.AssistantService/GetMemory',
+                request_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.GetMemoryRequest.SerializeToString,
+                response_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.GetMemoryResponse.FromString,
+                _registered_method=True)
+        self.CreateMemory = channel.unary_unary(
+                '/voka.assistant.v1.AssistantService/CreateMemory',
+                request_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.CreateMemoryRequest.SerializeToString,
+                response_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.CreateMemoryResponse.FromString,
+                _registered_method=True)
+        self.UpdateMemory = channel.unary_unary(
+                '/voka.assistant.v1.AssistantService/UpdateMemory',
+                request_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.UpdateMemoryRequest.SerializeToString,
+                response_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.UpdateMemoryResponse.FromString,
+                _registered_method=True)
+        self.DeleteMemory = channel.unary_unary(
+                '/voka.assistant.v1.AssistantService/DeleteMemory',
+                request_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.DeleteMemoryRequest.SerializeToString,
+                response_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.DeleteMemoryResponse.FromString,
+                _registered_method=True)
+        self.GetProfile = channel.unary_unary(
+                '/voka.assistant.v1.AssistantService/GetProfile',
+                request_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.GetProfileRequest.SerializeToString,
+                response_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.GetProfileResponse.FromString,
+                _registered_method=True)
+        self.UpdateProfile = channel.unary_unary(
+                '/voka.assistant.v1.AssistantService/UpdateProfile',
+                request_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.UpdateProfileRequest.SerializeToString,
+                response_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.UpdateProfileResponse.FromString,
+                _registered_method=True)
+        self.ResetProfile = channel.unary_unary(
+                '/voka.assistant.v1.AssistantService/ResetProfile',
+                request_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.ResetProfileRequest.SerializeToString,
+                response_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.ResetProfileResponse.FromString,
+                _registered_method=True)
+        self.SubmitFeedback = channel.unary_unary(
+                '/voka.assistant.v1.AssistantService/SubmitFeedback',
+                request_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.SubmitFeedbackRequest.SerializeToString,
+                response_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.SubmitFeedbackResponse.FromString,
+                _registered_method=True)
 
 
 class AssistantServiceServicer:
@@ -405,6 +450,77 @@ class AssistantServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListMemories(self, request, context):
+        """What the assistant remembers about the caller (an admin may name another `owner`, or `-`),
+        newest first. Memories come from the caller's own messages (rule-based extraction, see
+        `Memory.source`) or from CreateMemory; the relevant ones go into each new turn's prompt.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMemory(self, request, context):
+        """One memory.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateMemory(self, request, context):
+        """Tells the assistant something to remember. FAILED_PRECONDITION while the caller's memory is
+        off (`Profile.memory_enabled`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateMemory(self, request, context):
+        """Rewrites one memory's `content` (its vector is computed again).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteMemory(self, request, context):
+        """Forgets one memory: its row and its vector are deleted, and it is never offered to a
+        prompt again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProfile(self, request, context):
+        """The caller's adaptive profile: what was learned from their feedback and memories (balance,
+        tone, language, verbosity) and whether memory is on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateProfile(self, request, context):
+        """Sets profile fields by hand (`tone`, `language`, `verbosity`, `memory_enabled`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetProfile(self, request, context):
+        """Forgets what the profile learned (balance, tone, language, verbosity, feedback counts) and
+        the feedback it was learned from; `memory_enabled` and the memories stay.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitFeedback(self, request, context):
+        """Thumbs up or down on one of the assistant's replies, with an optional reason; the profile
+        learns from it (rules in docs/assistant-service.md). Rating the same reply again replaces
+        the earlier rating.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AssistantServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -537,6 +653,51 @@ def add_AssistantServiceServicer_to_server(servicer, server):
                     servicer.StreamVoiceChat,
                     request_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.StreamVoiceChatRequest.FromString,
                     response_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.StreamVoiceChatResponse.SerializeToString,
+            ),
+            'ListMemories': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMemories,
+                    request_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.ListMemoriesRequest.FromString,
+                    response_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.ListMemoriesResponse.SerializeToString,
+            ),
+            'GetMemory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMemory,
+                    request_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.GetMemoryRequest.FromString,
+                    response_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.GetMemoryResponse.SerializeToString,
+            ),
+            'CreateMemory': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateMemory,
+                    request_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.CreateMemoryRequest.FromString,
+                    response_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.CreateMemoryResponse.SerializeToString,
+            ),
+            'UpdateMemory': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateMemory,
+                    request_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.UpdateMemoryRequest.FromString,
+                    response_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.UpdateMemoryResponse.SerializeToString,
+            ),
+            'DeleteMemory': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMemory,
+                    request_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.DeleteMemoryRequest.FromString,
+                    response_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.DeleteMemoryResponse.SerializeToString,
+            ),
+            'GetProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProfile,
+                    request_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.GetProfileRequest.FromString,
+                    response_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.GetProfileResponse.SerializeToString,
+            ),
+            'UpdateProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateProfile,
+                    request_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.UpdateProfileRequest.FromString,
+                    response_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.UpdateProfileResponse.SerializeToString,
+            ),
+            'ResetProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetProfile,
+                    request_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.ResetProfileRequest.FromString,
+                    response_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.ResetProfileResponse.SerializeToString,
+            ),
+            'SubmitFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitFeedback,
+                    request_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.SubmitFeedbackRequest.FromString,
+                    response_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.SubmitFeedbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1255,6 +1416,249 @@ class AssistantService:
             '/voka.assistant.v1.AssistantService/StreamVoiceChat',
             voka_dot_assistant_dot_v1_dot_assistant__pb2.StreamVoiceChatRequest.SerializeToString,
             voka_dot_assistant_dot_v1_dot_assistant__pb2.StreamVoiceChatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.assistant.v1.AssistantService/ListMemories',
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.ListMemoriesRequest.SerializeToString,
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.ListMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMemory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.assistant.v1.AssistantService/GetMemory',
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.GetMemoryRequest.SerializeToString,
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.GetMemoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateMemory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.assistant.v1.AssistantService/CreateMemory',
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.CreateMemoryRequest.SerializeToString,
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.CreateMemoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateMemory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.assistant.v1.AssistantService/UpdateMemory',
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.UpdateMemoryRequest.SerializeToString,
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.UpdateMemoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMemory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.assistant.v1.AssistantService/DeleteMemory',
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.DeleteMemoryRequest.SerializeToString,
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.DeleteMemoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.assistant.v1.AssistantService/GetProfile',
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.GetProfileRequest.SerializeToString,
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.GetProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.assistant.v1.AssistantService/UpdateProfile',
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.UpdateProfileRequest.SerializeToString,
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.UpdateProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.assistant.v1.AssistantService/ResetProfile',
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.ResetProfileRequest.SerializeToString,
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.ResetProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.assistant.v1.AssistantService/SubmitFeedback',
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.SubmitFeedbackRequest.SerializeToString,
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.SubmitFeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -141,6 +141,38 @@ class AssistantServiceStub:
     stream; the caller half-closes to end it. REST callers send a JSON array; the stream is
     meant for gRPC and gRPC-Web callers.
     """
+    ListMemories: _grpc.UnaryUnaryMultiCallable[_assistant_pb2.ListMemoriesRequest, _assistant_pb2.ListMemoriesResponse]
+    """What the assistant remembers about the caller (an admin may name another `owner`, or `-`),
+    newest first. Memories come from the caller's own messages (rule-based extraction, see
+    `Memory.source`) or from CreateMemory; the relevant ones go into each new turn's prompt.
+    """
+    GetMemory: _grpc.UnaryUnaryMultiCallable[_assistant_pb2.GetMemoryRequest, _assistant_pb2.GetMemoryResponse]
+    """One memory."""
+    CreateMemory: _grpc.UnaryUnaryMultiCallable[_assistant_pb2.CreateMemoryRequest, _assistant_pb2.CreateMemoryResponse]
+    """Tells the assistant something to remember. FAILED_PRECONDITION while the caller's memory is
+    off (`Profile.memory_enabled`).
+    """
+    UpdateMemory: _grpc.UnaryUnaryMultiCallable[_assistant_pb2.UpdateMemoryRequest, _assistant_pb2.UpdateMemoryResponse]
+    """Rewrites one memory's `content` (its vector is computed again)."""
+    DeleteMemory: _grpc.UnaryUnaryMultiCallable[_assistant_pb2.DeleteMemoryRequest, _assistant_pb2.DeleteMemoryResponse]
+    """Forgets one memory: its row and its vector are deleted, and it is never offered to a
+    prompt again.
+    """
+    GetProfile: _grpc.UnaryUnaryMultiCallable[_assistant_pb2.GetProfileRequest, _assistant_pb2.GetProfileResponse]
+    """The caller's adaptive profile: what was learned from their feedback and memories (balance,
+    tone, language, verbosity) and whether memory is on.
+    """
+    UpdateProfile: _grpc.UnaryUnaryMultiCallable[_assistant_pb2.UpdateProfileRequest, _assistant_pb2.UpdateProfileResponse]
+    """Sets profile fields by hand (`tone`, `language`, `verbosity`, `memory_enabled`)."""
+    ResetProfile: _grpc.UnaryUnaryMultiCallable[_assistant_pb2.ResetProfileRequest, _assistant_pb2.ResetProfileResponse]
+    """Forgets what the profile learned (balance, tone, language, verbosity, feedback counts) and
+    the feedback it was learned from; `memory_enabled` and the memories stay.
+    """
+    SubmitFeedback: _grpc.UnaryUnaryMultiCallable[_assistant_pb2.SubmitFeedbackRequest, _assistant_pb2.SubmitFeedbackResponse]
+    """Thumbs up or down on one of the assistant's replies, with an optional reason; the profile
+    learns from it (rules in docs/assistant-service.md). Rating the same reply again replaces
+    the earlier rating.
+    """
 
 @_typing.type_check_only
 class AssistantServiceAsyncStub(AssistantServiceStub):
@@ -254,6 +286,38 @@ class AssistantServiceAsyncStub(AssistantServiceStub):
     transcript, the reply text and the reply audio as typed events. Several turns fit in one
     stream; the caller half-closes to end it. REST callers send a JSON array; the stream is
     meant for gRPC and gRPC-Web callers.
+    """
+    ListMemories: _aio.UnaryUnaryMultiCallable[_assistant_pb2.ListMemoriesRequest, _assistant_pb2.ListMemoriesResponse]  # type: ignore[assignment]
+    """What the assistant remembers about the caller (an admin may name another `owner`, or `-`),
+    newest first. Memories come from the caller's own messages (rule-based extraction, see
+    `Memory.source`) or from CreateMemory; the relevant ones go into each new turn's prompt.
+    """
+    GetMemory: _aio.UnaryUnaryMultiCallable[_assistant_pb2.GetMemoryRequest, _assistant_pb2.GetMemoryResponse]  # type: ignore[assignment]
+    """One memory."""
+    CreateMemory: _aio.UnaryUnaryMultiCallable[_assistant_pb2.CreateMemoryRequest, _assistant_pb2.CreateMemoryResponse]  # type: ignore[assignment]
+    """Tells the assistant something to remember. FAILED_PRECONDITION while the caller's memory is
+    off (`Profile.memory_enabled`).
+    """
+    UpdateMemory: _aio.UnaryUnaryMultiCallable[_assistant_pb2.UpdateMemoryRequest, _assistant_pb2.UpdateMemoryResponse]  # type: ignore[assignment]
+    """Rewrites one memory's `content` (its vector is computed again)."""
+    DeleteMemory: _aio.UnaryUnaryMultiCallable[_assistant_pb2.DeleteMemoryRequest, _assistant_pb2.DeleteMemoryResponse]  # type: ignore[assignment]
+    """Forgets one memory: its row and its vector are deleted, and it is never offered to a
+    prompt again.
+    """
+    GetProfile: _aio.UnaryUnaryMultiCallable[_assistant_pb2.GetProfileRequest, _assistant_pb2.GetProfileResponse]  # type: ignore[assignment]
+    """The caller's adaptive profile: what was learned from their feedback and memories (balance,
+    tone, language, verbosity) and whether memory is on.
+    """
+    UpdateProfile: _aio.UnaryUnaryMultiCallable[_assistant_pb2.UpdateProfileRequest, _assistant_pb2.UpdateProfileResponse]  # type: ignore[assignment]
+    """Sets profile fields by hand (`tone`, `language`, `verbosity`, `memory_enabled`)."""
+    ResetProfile: _aio.UnaryUnaryMultiCallable[_assistant_pb2.ResetProfileRequest, _assistant_pb2.ResetProfileResponse]  # type: ignore[assignment]
+    """Forgets what the profile learned (balance, tone, language, verbosity, feedback counts) and
+    the feedback it was learned from; `memory_enabled` and the memories stay.
+    """
+    SubmitFeedback: _aio.UnaryUnaryMultiCallable[_assistant_pb2.SubmitFeedbackRequest, _assistant_pb2.SubmitFeedbackResponse]  # type: ignore[assignment]
+    """Thumbs up or down on one of the assistant's replies, with an optional reason; the profile
+    learns from it (rules in docs/assistant-service.md). Rating the same reply again replaces
+    the earlier rating.
     """
 
 class AssistantServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -521,6 +585,92 @@ class AssistantServiceServicer(metaclass=_abc_1.ABCMeta):
         transcript, the reply text and the reply audio as typed events. Several turns fit in one
         stream; the caller half-closes to end it. REST callers send a JSON array; the stream is
         meant for gRPC and gRPC-Web callers.
+        """
+
+    @_abc_1.abstractmethod
+    def ListMemories(
+        self,
+        request: _assistant_pb2.ListMemoriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_assistant_pb2.ListMemoriesResponse, _abc.Awaitable[_assistant_pb2.ListMemoriesResponse]]:
+        """What the assistant remembers about the caller (an admin may name another `owner`, or `-`),
+        newest first. Memories come from the caller's own messages (rule-based extraction, see
+        `Memory.source`) or from CreateMemory; the relevant ones go into each new turn's prompt.
+        """
+
+    @_abc_1.abstractmethod
+    def GetMemory(
+        self,
+        request: _assistant_pb2.GetMemoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_assistant_pb2.GetMemoryResponse, _abc.Awaitable[_assistant_pb2.GetMemoryResponse]]:
+        """One memory."""
+
+    @_abc_1.abstractmethod
+    def CreateMemory(
+        self,
+        request: _assistant_pb2.CreateMemoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_assistant_pb2.CreateMemoryResponse, _abc.Awaitable[_assistant_pb2.CreateMemoryResponse]]:
+        """Tells the assistant something to remember. FAILED_PRECONDITION while the caller's memory is
+        off (`Profile.memory_enabled`).
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateMemory(
+        self,
+        request: _assistant_pb2.UpdateMemoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_assistant_pb2.UpdateMemoryResponse, _abc.Awaitable[_assistant_pb2.UpdateMemoryResponse]]:
+        """Rewrites one memory's `content` (its vector is computed again)."""
+
+    @_abc_1.abstractmethod
+    def DeleteMemory(
+        self,
+        request: _assistant_pb2.DeleteMemoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_assistant_pb2.DeleteMemoryResponse, _abc.Awaitable[_assistant_pb2.DeleteMemoryResponse]]:
+        """Forgets one memory: its row and its vector are deleted, and it is never offered to a
+        prompt again.
+        """
+
+    @_abc_1.abstractmethod
+    def GetProfile(
+        self,
+        request: _assistant_pb2.GetProfileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_assistant_pb2.GetProfileResponse, _abc.Awaitable[_assistant_pb2.GetProfileResponse]]:
+        """The caller's adaptive profile: what was learned from their feedback and memories (balance,
+        tone, language, verbosity) and whether memory is on.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateProfile(
+        self,
+        request: _assistant_pb2.UpdateProfileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_assistant_pb2.UpdateProfileResponse, _abc.Awaitable[_assistant_pb2.UpdateProfileResponse]]:
+        """Sets profile fields by hand (`tone`, `language`, `verbosity`, `memory_enabled`)."""
+
+    @_abc_1.abstractmethod
+    def ResetProfile(
+        self,
+        request: _assistant_pb2.ResetProfileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_assistant_pb2.ResetProfileResponse, _abc.Awaitable[_assistant_pb2.ResetProfileResponse]]:
+        """Forgets what the profile learned (balance, tone, language, verbosity, feedback counts) and
+        the feedback it was learned from; `memory_enabled` and the memories stay.
+        """
+
+    @_abc_1.abstractmethod
+    def SubmitFeedback(
+        self,
+        request: _assistant_pb2.SubmitFeedbackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_assistant_pb2.SubmitFeedbackResponse, _abc.Awaitable[_assistant_pb2.SubmitFeedbackResponse]]:
+        """Thumbs up or down on one of the assistant's replies, with an optional reason; the profile
+        learns from it (rules in docs/assistant-service.md). Rating the same reply again replaces
+        the earlier rating.
         """
 
 def add_AssistantServiceServicer_to_server(servicer: AssistantServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -651,3 +651,46 @@ class SummaryFailedEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SummaryFailedEvent: _TypeAlias = SummaryFailedEvent  # noqa: Y015
+
+@_typing.final
+class ContactMessageReceivedEvent(_message.Message):
+    """A contact message arrived (the contact form, `ContactService.SendContactMessage`); a message
+    a bot filled the honeypot of is not announced. Contact messages are the admins', so there is
+    no owner.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_MESSAGE_FIELD_NUMBER: _builtins.int
+    SENDER_NAME_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    contact_message: _builtins.str
+    """The message, `contact-messages/{contact_message}`."""
+    sender_name: _builtins.str
+    """The sender's name."""
+    email: _builtins.str
+    """The sender's e-mail address."""
+    subject: _builtins.str
+    """Its subject."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When it arrived."""
+
+    def __init__(
+        self,
+        *,
+        contact_message: _builtins.str = ...,
+        sender_name: _builtins.str = ...,
+        email: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_message", b"contact_message", "create_time", b"create_time", "email", b"email", "sender_name", b"sender_name", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContactMessageReceivedEvent: _TypeAlias = ContactMessageReceivedEvent  # noqa: Y015

@@ -1050,6 +1050,36 @@ class WatchTaskResponse(_message.Message):
 Global___WatchTaskResponse: _TypeAlias = WatchTaskResponse  # noqa: Y015
 
 @_typing.final
+class StreamTaskUpdatesRequest(_message.Message):
+    """Request for StreamTaskUpdates."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """Tasks per page, 1 to 100; 0: 20."""
+    state: Global___TaskState.ValueType
+    """Only tasks in this state; unset: any."""
+    owner: _builtins.str
+    """Whose, as in ListTasks: empty: the caller's; admins may name an owner or `-` for everyone."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        state: Global___TaskState.ValueType = ...,
+        owner: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["owner", b"owner", "page_size", b"page_size", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamTaskUpdatesRequest: _TypeAlias = StreamTaskUpdatesRequest  # noqa: Y015
+
+@_typing.final
 class ListTaskFunctionsRequest(_message.Message):
     """Request for ListTaskFunctions."""
 

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from voka.tasks.v1 import tasks_pb2 as voka_dot_tasks_dot_v1_dot_tasks__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -76,6 +77,11 @@ class TasksServiceStub:
                 '/voka.tasks.v1.TasksService/WatchTask',
                 request_serializer=voka_dot_tasks_dot_v1_dot_tasks__pb2.WatchTaskRequest.SerializeToString,
                 response_deserializer=voka_dot_tasks_dot_v1_dot_tasks__pb2.WatchTaskResponse.FromString,
+                _registered_method=True)
+        self.StreamTaskUpdates = channel.unary_stream(
+                '/voka.tasks.v1.TasksService/StreamTaskUpdates',
+                request_serializer=voka_dot_tasks_dot_v1_dot_tasks__pb2.StreamTaskUpdatesRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
         self.ListTaskFunctions = channel.unary_unary(
                 '/voka.tasks.v1.TasksService/ListTaskFunctions',
@@ -233,6 +239,22 @@ class TasksServiceServicer:
     def WatchTask(self, request, context):
         """The task now, then once per state change (and per attempt), ending after a final state.
         Over REST each message is one Server-Sent Event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamTaskUpdates(self, request, context):
+        """The caller's newest tasks and the task system's figures, live, as Server-Sent Events
+        (`text/event-stream`, one HttpBody per frame, written by Envoy as it comes): an `event: tasks`
+        with the page (`{"tasks": [Task…]}`, BASIC view, as ListTasks shows it) now and after each
+        change of a task's state, attempt or worker; an `event: metrics` (TaskMetrics' JSON) now and
+        whenever the figures changed, at most once per metrics period; a `: keepalive` comment
+        after each heartbeat period without a frame; and a last `event: end` (`{"reason": "idle"}`)
+        once no task of the page changed for the idle time, after which the client reconnects.
+        A caller holding the most streams per caller already is RESOURCE_EXHAUSTED (HTTP 429).
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -409,6 +431,11 @@ def add_TasksServiceServicer_to_server(servicer, server):
                     servicer.WatchTask,
                     request_deserializer=voka_dot_tasks_dot_v1_dot_tasks__pb2.WatchTaskRequest.FromString,
                     response_serializer=voka_dot_tasks_dot_v1_dot_tasks__pb2.WatchTaskResponse.SerializeToString,
+            ),
+            'StreamTaskUpdates': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamTaskUpdates,
+                    request_deserializer=voka_dot_tasks_dot_v1_dot_tasks__pb2.StreamTaskUpdatesRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
             'ListTaskFunctions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTaskFunctions,
@@ -698,6 +725,33 @@ class TasksService:
             '/voka.tasks.v1.TasksService/WatchTask',
             voka_dot_tasks_dot_v1_dot_tasks__pb2.WatchTaskRequest.SerializeToString,
             voka_dot_tasks_dot_v1_dot_tasks__pb2.WatchTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamTaskUpdates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/voka.tasks.v1.TasksService/StreamTaskUpdates',
+            voka_dot_tasks_dot_v1_dot_tasks__pb2.StreamTaskUpdatesRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,
             insecure,

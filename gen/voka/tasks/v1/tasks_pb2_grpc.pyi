@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from google.api import httpbody_pb2 as _httpbody_pb2
 from grpc import aio as _aio
 from voka.tasks.v1 import tasks_pb2 as _tasks_pb2
 import abc as _abc_1
@@ -69,6 +70,18 @@ class TasksServiceStub:
     WatchTask: _grpc.UnaryStreamMultiCallable[_tasks_pb2.WatchTaskRequest, _tasks_pb2.WatchTaskResponse]
     """The task now, then once per state change (and per attempt), ending after a final state.
     Over REST each message is one Server-Sent Event.
+    """
+    StreamTaskUpdates: _grpc.UnaryStreamMultiCallable[_tasks_pb2.StreamTaskUpdatesRequest, _httpbody_pb2.HttpBody]
+    """The caller's newest tasks and the task system's figures, live, as Server-Sent Events
+    (`text/event-stream`, one HttpBody per frame, written by Envoy as it comes): an `event: tasks`
+    with the page (`{"tasks": [Task…]}`, BASIC view, as ListTasks shows it) now and after each
+    change of a task's state, attempt or worker; an `event: metrics` (TaskMetrics' JSON) now and
+    whenever the figures changed, at most once per metrics period; a `: keepalive` comment
+    after each heartbeat period without a frame; and a last `event: end` (`{"reason": "idle"}`)
+    once no task of the page changed for the idle time, after which the client reconnects.
+    A caller holding the most streams per caller already is RESOURCE_EXHAUSTED (HTTP 429).
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
     ListTaskFunctions: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.ListTaskFunctionsRequest, _tasks_pb2.ListTaskFunctionsResponse]
     """The registered task functions: the allow-list a task's `function_name` is checked against."""
@@ -163,6 +176,18 @@ class TasksServiceAsyncStub(TasksServiceStub):
     WatchTask: _aio.UnaryStreamMultiCallable[_tasks_pb2.WatchTaskRequest, _tasks_pb2.WatchTaskResponse]  # type: ignore[assignment]
     """The task now, then once per state change (and per attempt), ending after a final state.
     Over REST each message is one Server-Sent Event.
+    """
+    StreamTaskUpdates: _aio.UnaryStreamMultiCallable[_tasks_pb2.StreamTaskUpdatesRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
+    """The caller's newest tasks and the task system's figures, live, as Server-Sent Events
+    (`text/event-stream`, one HttpBody per frame, written by Envoy as it comes): an `event: tasks`
+    with the page (`{"tasks": [Task…]}`, BASIC view, as ListTasks shows it) now and after each
+    change of a task's state, attempt or worker; an `event: metrics` (TaskMetrics' JSON) now and
+    whenever the figures changed, at most once per metrics period; a `: keepalive` comment
+    after each heartbeat period without a frame; and a last `event: end` (`{"reason": "idle"}`)
+    once no task of the page changed for the idle time, after which the client reconnects.
+    A caller holding the most streams per caller already is RESOURCE_EXHAUSTED (HTTP 429).
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
     ListTaskFunctions: _aio.UnaryUnaryMultiCallable[_tasks_pb2.ListTaskFunctionsRequest, _tasks_pb2.ListTaskFunctionsResponse]  # type: ignore[assignment]
     """The registered task functions: the allow-list a task's `function_name` is checked against."""
@@ -296,6 +321,24 @@ class TasksServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_tasks_pb2.WatchTaskResponse], _abc.AsyncIterator[_tasks_pb2.WatchTaskResponse]]:
         """The task now, then once per state change (and per attempt), ending after a final state.
         Over REST each message is one Server-Sent Event.
+        """
+
+    @_abc_1.abstractmethod
+    def StreamTaskUpdates(
+        self,
+        request: _tasks_pb2.StreamTaskUpdatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_httpbody_pb2.HttpBody], _abc.AsyncIterator[_httpbody_pb2.HttpBody]]:
+        """The caller's newest tasks and the task system's figures, live, as Server-Sent Events
+        (`text/event-stream`, one HttpBody per frame, written by Envoy as it comes): an `event: tasks`
+        with the page (`{"tasks": [Task…]}`, BASIC view, as ListTasks shows it) now and after each
+        change of a task's state, attempt or worker; an `event: metrics` (TaskMetrics' JSON) now and
+        whenever the figures changed, at most once per metrics period; a `: keepalive` comment
+        after each heartbeat period without a frame; and a last `event: end` (`{"reason": "idle"}`)
+        once no task of the page changed for the idle time, after which the client reconnects.
+        A caller holding the most streams per caller already is RESOURCE_EXHAUSTED (HTTP 429).
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
 
     @_abc_1.abstractmethod

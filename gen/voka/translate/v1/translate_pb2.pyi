@@ -38,6 +38,12 @@ class _EngineEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Engine.ValueTy
     """Apertium, rule-based; used for a pair only when no Marian model for it is installed (or
     when configured so).
     """
+    ENGINE_LLM: _Engine.ValueType  # 4
+    """A local instruction-following language model (a GGUF through llama.cpp, `make up`'s
+    Qwen2.5 1.5B) prompted to translate: any pair, when its model is installed; chosen by
+    default only for pairs no other engine has, else on request. Its numbers are checked
+    against the source's (`TranslateTextResponse.number_check`).
+    """
 
 class Engine(_Engine, metaclass=_EngineEnumTypeWrapper):
     """A translation engine."""
@@ -52,7 +58,52 @@ ENGINE_APERTIUM: Engine.ValueType  # 3
 """Apertium, rule-based; used for a pair only when no Marian model for it is installed (or
 when configured so).
 """
+ENGINE_LLM: Engine.ValueType  # 4
+"""A local instruction-following language model (a GGUF through llama.cpp, `make up`'s
+Qwen2.5 1.5B) prompted to translate: any pair, when its model is installed; chosen by
+default only for pairs no other engine has, else on request. Its numbers are checked
+against the source's (`TranslateTextResponse.number_check`).
+"""
 Global___Engine: _TypeAlias = Engine  # noqa: Y015
+
+class _NumberCheck:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _NumberCheckEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_NumberCheck.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    NUMBER_CHECK_UNSPECIFIED: _NumberCheck.ValueType  # 0
+    """Not checked: no leg of the route was a language model."""
+    NUMBER_CHECK_PASSED: _NumberCheck.ValueType  # 1
+    """Every sentence the language model translated has the source's numbers."""
+    NUMBER_CHECK_FELL_BACK: _NumberCheck.ValueType  # 2
+    """Some sentence's numbers differed; those sentences were translated again by Apertium,
+    which has the pair (the rest is the language model's).
+    """
+    NUMBER_CHECK_FLAGGED: _NumberCheck.ValueType  # 3
+    """Some sentence's numbers differed and no other engine has the pair: the translation is
+    the language model's as it is; check its numbers.
+    """
+
+class NumberCheck(_NumberCheck, metaclass=_NumberCheckEnumTypeWrapper):
+    """Whether the numbers of a translation match its source's. A language model may change them
+    ("dos mil" to "two million"), so the sentences it translated are checked; other engines'
+    output is not.
+    """
+
+NUMBER_CHECK_UNSPECIFIED: NumberCheck.ValueType  # 0
+"""Not checked: no leg of the route was a language model."""
+NUMBER_CHECK_PASSED: NumberCheck.ValueType  # 1
+"""Every sentence the language model translated has the source's numbers."""
+NUMBER_CHECK_FELL_BACK: NumberCheck.ValueType  # 2
+"""Some sentence's numbers differed; those sentences were translated again by Apertium,
+which has the pair (the rest is the language model's).
+"""
+NUMBER_CHECK_FLAGGED: NumberCheck.ValueType  # 3
+"""Some sentence's numbers differed and no other engine has the pair: the translation is
+the language model's as it is; check its numbers.
+"""
+Global___NumberCheck: _TypeAlias = NumberCheck  # noqa: Y015
 
 class _RouteType:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -563,6 +614,7 @@ class TranslateTextResponse(_message.Message):
     CACHED_FIELD_NUMBER: _builtins.int
     LATENCY_FIELD_NUMBER: _builtins.int
     TRANSLATION_FIELD_NUMBER: _builtins.int
+    NUMBER_CHECK_FIELD_NUMBER: _builtins.int
     translated_text: _builtins.str
     """The translation."""
     source_language_code: _builtins.str
@@ -583,6 +635,8 @@ class TranslateTextResponse(_message.Message):
     """The history entry, `translations/{translation}` (written after the answer, off the reply
     path); empty when `skip_history` was set.
     """
+    number_check: Global___NumberCheck.ValueType
+    """Whether a language model's numbers were checked against the source's, and what came of it."""
     @_builtins.property
     def detected_language(self) -> Global___DetectedLanguage:
         """What detection found, when the source was empty or `auto`; unset otherwise."""
@@ -609,10 +663,11 @@ class TranslateTextResponse(_message.Message):
         cached: _builtins.bool = ...,
         latency: _duration_pb2.Duration | None = ...,
         translation: _builtins.str = ...,
+        number_check: Global___NumberCheck.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["detected_language", b"detected_language", "latency", b"latency"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cached", b"cached", "character_count", b"character_count", "detected_language", b"detected_language", "engine", b"engine", "latency", b"latency", "legs", b"legs", "model", b"model", "source_language_code", b"source_language_code", "target_language_code", b"target_language_code", "translated_text", b"translated_text", "translation", b"translation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cached", b"cached", "character_count", b"character_count", "detected_language", b"detected_language", "engine", b"engine", "latency", b"latency", "legs", b"legs", "model", b"model", "number_check", b"number_check", "source_language_code", b"source_language_code", "target_language_code", b"target_language_code", "translated_text", b"translated_text", "translation", b"translation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

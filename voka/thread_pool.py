@@ -1,8 +1,9 @@
 """A thread pool that refuses work beyond its queue instead of buffering it without limit.
 
-Recognition and synthesis are CPU-bound and slow; the event loop hands them to these threads.
-When every worker is busy and the queue is full, the caller gets RESOURCE_EXHAUSTED at once
-(with a retry hint), which is what the contract promises under overload.
+Inference (recognition, synthesis, image analysis) is CPU-bound and slow; the event loop hands
+it to these threads. When every worker is busy and the queue is full, the caller gets
+RESOURCE_EXHAUSTED at once (with a retry hint), which is what the contract promises under
+overload.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Images as the service accepts them: bounded, sniffed, checked before decoding."""
