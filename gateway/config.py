@@ -22,6 +22,7 @@ from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from gateway import openapi
+from gateway.compression import compression_on, compressor_filters
 from gateway.contracts import (
     OPENAI_DIALECT,
     OPENAI_PREFIX,
@@ -458,7 +459,7 @@ def _static_route(path: str, body: str, content_type: str) -> JSON:
         "match": {"path": path, "headers": _method_is("GET")},
         "direct_response": {"status": 200, "body": {"inline_string": body}},
         "response_headers_to_add": _response_headers({"content-type": content_type}),
-        "typed_per_filter_config": {_TRANSCODER: _transcoder_off()},
+        "typed_per_filter_config": {_TRANSCODER: _transcoder_off(), **compression_on()},
     }
 
 
@@ -473,7 +474,7 @@ def _file_route(served: ServedFile) -> JSON:
         "match": {"path": served.path, "headers": _method_is("GET")},
         "direct_response": {"status": 200, "body": {"filename": served.filename}},
         "response_headers_to_add": _response_headers(served.headers),
-        "typed_per_filter_config": {_TRANSCODER: _transcoder_off()},
+        "typed_per_filter_config": {_TRANSCODER: _transcoder_off(), **compression_on()},
     }
 
 
@@ -723,9 +724,12 @@ def _http_filters(
     verified; jwt_authn must see the REST path the caller sent, so it runs before the transcoder
     rewrites it, which must see REST before the router. The edge replies' Lua comes first, so
     every answer Envoy makes passes it on the way out; the body limit of public routes (buffer)
-    comes after jwt_authn, so a body on a protected route is never read without a token."""
+    comes after jwt_authn, so a body on a protected route is never read without a token. The
+    compressors (off but on the console's and the docs' routes, gateway/compression.py) come
+    next: on the way out they see the finished answer, and the edge replies read only errors."""
     return [
         _edge_replies_filter(),
+        *compressor_filters(),
         _health_check_filter(clusters, health_requires_upstreams),
         _plain_filter(_CORS, "envoy.extensions.filters.http.cors.v3.Cors"),
         _header_names_filter(),

@@ -363,6 +363,8 @@ def test_filter_order_and_edge_settings():
     names = [f["name"] for f in hcm(config)["http_filters"]]
     assert names == [
         "envoy.filters.http.lua.edge_replies",
+        "envoy.filters.http.compressor.brotli",
+        "envoy.filters.http.compressor.gzip",
         "envoy.filters.http.health_check",
         "envoy.filters.http.cors",
         "envoy.filters.http.lua.header_names",

@@ -1,7 +1,9 @@
 // The voice chat WebSocket (docs/websocket.md): `start` with the token and the config as the
 // first text frame, PCM as binary frames, control messages as text; responses arrive as the
 // RPC's messages in proto3 JSON (parsed here into the generated types), each reply audio chunk's
-// bytes as the binary frame right after its `audio` response.
+// bytes as the binary frame right after its `audio` response. Access tokens live minutes and a
+// session may last longer, so the socket sends the session's fresh token (`{"type": "token"}`)
+// whenever it changes; the bridge closes a session whose token expired unrefreshed.
 import { createRegistry, fromJson, type JsonObject } from "@bufbuild/protobuf";
 import { file_google_rpc_error_details } from "../gen/google/rpc/error_details_pb";
 import {
@@ -10,6 +12,9 @@ import {
 } from "../gen/voka/assistant/v1/assistant_pb";
 
 export const VOICE_CHAT_PATH = "/api/v1/ws/voice-chat";
+/** How often the socket asks for the session's token: well inside the session's refresh margin
+ * (REFRESH_MARGIN_MS), so a refreshed token reaches the bridge before the old one expires. */
+export const TOKEN_CHECK_MS = 10_000;
 // A per-turn `error` (a google.rpc.Status) carries its details as Any: their types must be known.
 const registry = createRegistry(file_google_rpc_error_details);
 
@@ -31,12 +36,33 @@ export function socketUrl(path: string, location: { protocol: string; host: stri
 
 export class VoiceChatSocket {
   private readonly socket: WebSocket;
+  private tokenTimer: ReturnType<typeof setInterval> | undefined;
 
-  constructor(token: string, config: JsonObject, handlers: VoiceChatHandlers) {
+  /** `freshToken` gives the session's current access token (refreshed when about to expire). */
+  constructor(
+    token: string,
+    config: JsonObject,
+    handlers: VoiceChatHandlers,
+    freshToken: () => Promise<string | null>,
+  ) {
+    let sent = token;
     this.socket = new WebSocket(socketUrl(VOICE_CHAT_PATH, globalThis.location));
     this.socket.binaryType = "arraybuffer";
-    this.socket.onopen = () => this.send({ type: "start", token, config });
-    this.socket.onclose = (event) => handlers.onClose(event.code, event.reason);
+    this.socket.onopen = () => {
+      this.send({ type: "start", token, config });
+      this.tokenTimer = setInterval(() => {
+        void freshToken().then((current) => {
+          if (current && current !== sent) {
+            sent = current;
+            this.send({ type: "token", token: current });
+          }
+        });
+      }, TOKEN_CHECK_MS);
+    };
+    this.socket.onclose = (event) => {
+      clearInterval(this.tokenTimer);
+      handlers.onClose(event.code, event.reason);
+    };
     this.socket.onmessage = (event: MessageEvent<string | ArrayBuffer>) => {
       if (typeof event.data !== "string") {
         handlers.onAudio(event.data);

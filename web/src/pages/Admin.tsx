@@ -1,5 +1,7 @@
-// Account and administration: everyone manages their own API keys; admins also see the mesh's
-// health, the users (role, disable/enable), the audit log and the task webhooks.
+// Account and administration: everyone manages their own API keys and sees their own sign-in
+// figures and sessions (UserActivity.tsx); admins also see the mesh's health, the users (role,
+// disable/enable, each one's figures and sessions), the audit log and the task webhooks (create, edit,
+// switch on/off, delete, and each one's deliveries).
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { client } from "../api/transport";
 import { fieldError, problemOf, type Problem } from "../api/errors";
@@ -16,10 +18,16 @@ import {
   UserState,
 } from "../gen/voka/auth/v1/auth_pb";
 import { GetMeshHealthResponseSchema, ServingStatus, type ServiceReport } from "../gen/voka/ops/v1/ops_pb";
-import { TasksService, type Webhook } from "../gen/voka/tasks/v1/tasks_pb";
+import {
+  TasksService,
+  type Webhook,
+  type WebhookDelivery,
+  WebhookDeliveryState,
+} from "../gen/voka/tasks/v1/tasks_pb";
 import { durationMs, enumLabel, formatMs, formatTime } from "../format";
 import { useLanguage, useT } from "../i18n";
-import { Field, ProblemBanner, Section, useCall } from "../ui/kit";
+import { EditForm, Field, ProblemBanner, Section, useCall } from "../ui/kit";
+import { UserActivity } from "./UserActivity";
 
 const auth = client(AuthService);
 const tasks = client(TasksService);
@@ -150,6 +158,7 @@ function Users() {
   const run = call.run;
   const [users, setUsers] = useState<User[]>([]);
   const [query, setQuery] = useState("");
+  const [shown, setShown] = useState<User | null>(null);
 
   const load = useCallback(
     (search: string) =>
@@ -238,12 +247,28 @@ function Users() {
                   >
                     {t("admin.disable")}
                   </button>
-                )}
+                )}{" "}
+                <button
+                  type="button"
+                  className="link"
+                  data-testid="admin-user-activity"
+                  aria-expanded={shown?.name === user.name}
+                  onClick={() => setShown(shown?.name === user.name ? null : user)}
+                >
+                  {t("admin.activity")}
+                </button>
               </td>
             </tr>
           ))}
         </tbody>
       </table>
+      {shown && (
+        <UserActivity
+          key={shown.name}
+          user={shown.name}
+          title={t("admin.activityOf", { name: shown.username })}
+        />
+      )}
     </Section>
   );
 }
@@ -284,6 +309,144 @@ function AuditLog() {
   );
 }
 
+function subjectList(text: string): string[] {
+  return text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** One webhook: its target and subjects edited in place (UpdateWebhook with a field mask),
+ * switched on or off, deleted, and its recent deliveries on demand. */
+function WebhookItem({ hook, onChanged }: { hook: Webhook; onChanged: () => void }) {
+  const t = useT();
+  const { language } = useLanguage();
+  const call = useCall();
+  const [editing, setEditing] = useState(false);
+  const [uri, setUri] = useState(hook.targetUri);
+  const [subjects, setSubjects] = useState(hook.eventSubjects.join(", "));
+  const [deliveries, setDeliveries] = useState<WebhookDelivery[] | null>(null);
+
+  async function save(event: FormEvent) {
+    event.preventDefault();
+    const webhook = { name: hook.name, targetUri: uri, eventSubjects: subjectList(subjects) };
+    const reply = await call.run(() =>
+      tasks.updateWebhook({ webhook, updateMask: { paths: ["target_uri", "event_subjects"] } }),
+    );
+    if (reply?.webhook) {
+      setEditing(false);
+      onChanged();
+    }
+  }
+
+  async function toggle() {
+    const webhook = { name: hook.name, active: !hook.active };
+    if (await call.run(() => tasks.updateWebhook({ webhook, updateMask: { paths: ["active"] } })))
+      onChanged();
+  }
+
+  async function remove() {
+    if (!globalThis.confirm(t("admin.webhookDeleteConfirm", { uri: hook.targetUri }))) return;
+    if (await call.run(() => tasks.deleteWebhook({ name: hook.name }))) onChanged();
+  }
+
+  async function showDeliveries() {
+    const reply = await call.run(() => tasks.listWebhookDeliveries({ parent: hook.name, pageSize: 20 }));
+    if (reply) setDeliveries(reply.deliveries);
+  }
+
+  return (
+    <li data-testid="admin-webhook" data-name={hook.name}>
+      <ProblemBanner problem={call.problem} testId="admin-webhook-problem" />
+      {editing ? (
+        <EditForm
+          label={t("admin.webhookEdit")}
+          fields={[
+            {
+              label: t("admin.targetUri"),
+              testId: "admin-webhook-edit-uri",
+              value: uri,
+              onChange: setUri,
+              error: fieldError(call.problem, "target_uri"),
+            },
+            {
+              label: t("admin.subjects"),
+              testId: "admin-webhook-edit-subjects",
+              value: subjects,
+              onChange: setSubjects,
+              error: fieldError(call.problem, "event_subjects"),
+            },
+          ]}
+          busy={call.busy}
+          saveTestId="admin-webhook-save"
+          onSubmit={(event) => void save(event)}
+          onCancel={() => setEditing(false)}
+        />
+      ) : (
+        <>
+          <code>{hook.targetUri}</code>{" "}
+          <span
+            className="muted"
+            data-testid="admin-webhook-state"
+            data-active={hook.active ? "true" : "false"}
+          >
+            {hook.eventSubjects.join(", ")} · {hook.active ? t("admin.webhookOn") : t("admin.webhookOff")}
+          </span>{" "}
+          <button type="button" data-testid="admin-webhook-edit" onClick={() => setEditing(true)}>
+            {t("common.edit")}
+          </button>
+          <button
+            type="button"
+            data-testid="admin-webhook-toggle"
+            onClick={() => void toggle()}
+            disabled={call.busy}
+          >
+            {hook.active ? t("admin.webhookSwitchOff") : t("admin.webhookSwitchOn")}
+          </button>
+          <button
+            type="button"
+            data-testid="admin-webhook-delete"
+            onClick={() => void remove()}
+            disabled={call.busy}
+          >
+            {t("common.delete")}
+          </button>
+          <button type="button" data-testid="admin-webhook-deliveries" onClick={() => void showDeliveries()}>
+            {t("admin.webhookDeliveries")}
+          </button>
+        </>
+      )}
+      {deliveries &&
+        (deliveries.length === 0 ? (
+          <p className="muted" data-testid="admin-webhook-no-deliveries">
+            {t("common.empty")}
+          </p>
+        ) : (
+          <table data-testid="admin-webhook-delivery-table">
+            <thead>
+              <tr>
+                <th>{t("admin.when")}</th>
+                <th>{t("admin.subjects")}</th>
+                <th>{t("tasks.state")}</th>
+                <th>{t("admin.webhookResponse")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {deliveries.map((delivery) => (
+                <tr key={delivery.name} data-testid="admin-webhook-delivery">
+                  <td>{formatTime(delivery.createTime, language)}</td>
+                  <td>{delivery.eventSubject}</td>
+                  <td>{enumLabel(WebhookDeliveryState, delivery.state)}</td>
+                  <td>{delivery.responseCode || delivery.lastError || "—"}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ))}
+    </li>
+  );
+}
+
 function Webhooks() {
   const t = useT();
   const call = useCall();
@@ -303,10 +466,7 @@ function Webhooks() {
 
   async function create(event: FormEvent) {
     event.preventDefault();
-    const eventSubjects = subjects
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean);
+    const eventSubjects = subjectList(subjects);
     const reply = await call.run(() => tasks.createWebhook({ webhook: { targetUri: uri, eventSubjects } }));
     if (reply?.webhook) {
       setSecret(reply.webhook.secret);
@@ -344,12 +504,11 @@ function Webhooks() {
       )}
       <ul className="list">
         {hooks.map((hook) => (
-          <li key={hook.name} data-testid="admin-webhook">
-            <code>{hook.targetUri}</code>{" "}
-            <span className="muted">
-              {hook.eventSubjects.join(", ")} · {hook.active ? "✓" : "✗"}
-            </span>
-          </li>
+          <WebhookItem
+            key={`${hook.name}-${hook.updateTime?.seconds ?? 0}`}
+            hook={hook}
+            onChanged={() => void load()}
+          />
         ))}
       </ul>
     </Section>
@@ -364,6 +523,7 @@ export function AdminPage() {
     <div className="page" data-testid="admin-page">
       <h1>{t("nav.admin")}</h1>
       <ApiKeys owner={session.user.name} />
+      <UserActivity user={session.user.name} title={t("admin.myActivity")} />
       {session.user.admin && (
         <>
           <MeshHealth />

@@ -1,10 +1,12 @@
 // Kinect: the device's live RGB view (StreamFrames as JPEG, a gRPC-Web server stream, each frame
-// shown as an object URL), its tilt and its LED.
+// shown as an object URL) and, beside it from the same stream, its depth view (millimetres drawn
+// on a canvas in false colour, depthColors.ts), its tilt and its LED.
 import { useEffect, useRef, useState } from "react";
 import { client } from "../api/transport";
 import { isAborted, problemOf, type Problem } from "../api/errors";
 import {
   type Device,
+  type Frame,
   FrameFormat,
   FrameType,
   KinectService,
@@ -13,6 +15,7 @@ import {
 import { enumLabel } from "../format";
 import { useT } from "../i18n";
 import { ProblemBanner, Section, Select, useCall } from "../ui/kit";
+import { depthToRgba } from "./depthColors";
 
 const kinect = client(KinectService);
 
@@ -33,6 +36,8 @@ export function KinectPage() {
   const [device, setDevice] = useState<Device | null>(null);
   const [frame, setFrame] = useState<string | null>(null);
   const [frames, setFrames] = useState(0);
+  const [depthFrames, setDepthFrames] = useState(0);
+  const depthCanvas = useRef<HTMLCanvasElement | null>(null);
   const [live, setLive] = useState(false);
   const [tilt, setTilt] = useState(0);
   const [streamProblem, setStreamProblem] = useState<Problem | null>(null);
@@ -59,11 +64,21 @@ export function KinectPage() {
     setStreamProblem(null);
     try {
       const stream = kinect.streamFrames(
-        { name: device.name, types: [FrameType.RGB], fps: FPS, rgbFormat: FrameFormat.JPEG },
+        {
+          name: device.name,
+          types: [FrameType.RGB, FrameType.DEPTH],
+          fps: FPS,
+          rgbFormat: FrameFormat.JPEG,
+          depthFormat: FrameFormat.DEPTH_MM,
+        },
         { signal: controller.signal },
       );
       for await (const reply of stream) {
         if (!reply.frame) continue;
+        if (reply.frame.type === FrameType.DEPTH) {
+          drawDepth(reply.frame);
+          continue;
+        }
         const url = URL.createObjectURL(new Blob([reply.frame.data as BlobPart], { type: "image/jpeg" }));
         if (shown.current) URL.revokeObjectURL(shown.current);
         shown.current = url;
@@ -75,6 +90,18 @@ export function KinectPage() {
     } finally {
       setLive(false);
     }
+  }
+
+  /** Paints a depth frame on the canvas (sized to the frame) and counts it. */
+  function drawDepth(depth: Frame) {
+    const canvas = depthCanvas.current;
+    const context = canvas?.getContext("2d");
+    if (!canvas || !context) return;
+    canvas.width = depth.width;
+    canvas.height = depth.height;
+    const pixels = depthToRgba(depth.data, depth.width, depth.height);
+    context.putImageData(new ImageData(pixels, depth.width, depth.height), 0, 0);
+    setDepthFrames((n) => n + 1);
   }
 
   async function applyTilt() {
@@ -108,15 +135,26 @@ export function KinectPage() {
             </button>
           )}
           <ProblemBanner problem={streamProblem} testId="kinect-stream-problem" />
-          {frame && (
-            <img
-              src={frame}
-              alt={t("kinect.view")}
-              data-testid="kinect-frame"
-              data-frames={frames}
+          <div className="frames">
+            {frame && (
+              <img
+                src={frame}
+                alt={t("kinect.view")}
+                data-testid="kinect-frame"
+                data-frames={frames}
+                className="frame"
+              />
+            )}
+            <canvas
+              ref={depthCanvas}
+              role="img"
+              aria-label={t("kinect.depthView")}
+              data-testid="kinect-depth"
+              data-frames={depthFrames}
               className="frame"
+              hidden={depthFrames === 0}
             />
-          )}
+          </div>
           <div className="row">
             <div className="field">
               <label htmlFor="kinect-tilt">{t("kinect.tilt", { degrees: tilt })}</label>

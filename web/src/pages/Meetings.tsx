@@ -1,7 +1,7 @@
-// Meetings: clients, their projects, the projects' meetings (with the Jitsi room), a recording
-// upload whose transcript and summary appear when the pipeline has made them (the meeting is
-// polled while either is pending), the project chat (answers streamed with their citations) and
-// search over everything.
+// Meetings: clients, their projects, the projects' meetings (with the Jitsi room; edited, deleted
+// and their participants managed in MeetingEditing.tsx), a recording upload whose transcript and
+// summary appear when the pipeline has made them (the meeting is polled while either is
+// pending), the project chat (answers streamed with their citations) and search over everything.
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { client } from "../api/transport";
@@ -20,6 +20,8 @@ import type { Project } from "../gen/voka/meetings/v1/project_pb";
 import { enumLabel, formatTime } from "../format";
 import { useLanguage, useT } from "../i18n";
 import { Field, ProblemBanner, Section, Select, useCall } from "../ui/kit";
+import { ClientEditor, ProjectEditor } from "./ClientProjectEditing";
+import { MeetingEditor, Participants } from "./MeetingEditing";
 
 const meetings = client(MeetingsService);
 
@@ -46,6 +48,7 @@ function ClientsAndProjects({ onProject }: { onProject: (project: Project | null
         ]);
         setClients(listedClients.clients);
         setProjects(listedProjects.projects);
+        return listedProjects.projects;
       }),
     [run],
   );
@@ -78,6 +81,15 @@ function ClientsAndProjects({ onProject }: { onProject: (project: Project | null
     onProject(among.find((p) => p.name === name) ?? null);
   }
 
+  /** After an edit or a delete: the lists again, and the chosen project as it now is (or none). */
+  async function reload(keepProject: string) {
+    const listed = await load();
+    if (listed) choose(listed.some((p) => p.name === keepProject) ? keepProject : "", listed);
+  }
+
+  const chosenClient = clients.find((c) => c.name === client);
+  const chosenProject = projects.find((p) => p.name === project);
+
   return (
     <Section title={t("meetings.clientsProjects")} testId="meetings-projects">
       <ProblemBanner problem={call.problem} testId="meetings-projects-problem" />
@@ -101,6 +113,17 @@ function ClientsAndProjects({ onProject }: { onProject: (project: Project | null
           </option>
         ))}
       </Select>
+      {chosenClient && (
+        <ClientEditor
+          key={chosenClient.name}
+          value={chosenClient}
+          onChanged={() => void reload(project)}
+          onDeleted={() => {
+            setClient("");
+            void reload(project);
+          }}
+        />
+      )}
       <form className="row" onSubmit={createProject}>
         <Field
           label={t("meetings.newProject")}
@@ -128,6 +151,14 @@ function ClientsAndProjects({ onProject }: { onProject: (project: Project | null
             </option>
           ))}
       </Select>
+      {chosenProject && (
+        <ProjectEditor
+          key={chosenProject.name}
+          value={chosenProject}
+          onChanged={() => void reload(project)}
+          onDeleted={() => void reload("")}
+        />
+      )}
     </Section>
   );
 }
@@ -213,7 +244,15 @@ function MeetingList({
   );
 }
 
-function MeetingDetail({ name }: { name: string }) {
+function MeetingDetail({
+  name,
+  onChanged,
+  onDeleted,
+}: {
+  name: string;
+  onChanged: () => void;
+  onDeleted: () => void;
+}) {
   const t = useT();
   const call = useCall();
   const run = call.run;
@@ -278,10 +317,21 @@ function MeetingDetail({ name }: { name: string }) {
     if (reply?.roomUrl) globalThis.open(reply.roomUrl, "_blank", "noopener");
   }
 
+  function changed(next: Meeting) {
+    setMeeting(next);
+    onChanged();
+  }
+
   if (!meeting) return <ProblemBanner problem={call.problem} testId="meeting-problem" />;
   return (
     <Section title={meeting.title} testId="meeting-detail">
       <ProblemBanner problem={call.problem} testId="meeting-problem" />
+      <MeetingEditor
+        key={meeting.updateTime?.seconds ?? 0}
+        meeting={meeting}
+        onChanged={changed}
+        onDeleted={onDeleted}
+      />
       {meeting.roomUrl && (
         <p>
           <a
@@ -368,6 +418,7 @@ function MeetingDetail({ name }: { name: string }) {
           <p>{transcript.text}</p>
         </details>
       )}
+      <Participants meeting={meeting} onChanged={changed} />
     </Section>
   );
 }
@@ -478,6 +529,9 @@ export function MeetingsPage() {
   const t = useT();
   const [project, setProject] = useState<Project | null>(null);
   const [meeting, setMeeting] = useState("");
+  // Counts edits and deletions made in the detail: the list is mounted (so read) again on each.
+  const [changes, setChanges] = useState(0);
+  const reread = () => setChanges((n) => n + 1);
   return (
     <div className="page" data-testid="meetings-page">
       <h1>{t("nav.meetings")}</h1>
@@ -488,9 +542,24 @@ export function MeetingsPage() {
         }}
       />
       {project && (
-        <MeetingList key={project.name} project={project} selected={meeting} onMeeting={setMeeting} />
+        <MeetingList
+          key={`${project.name}-${changes}`}
+          project={project}
+          selected={meeting}
+          onMeeting={setMeeting}
+        />
       )}
-      {meeting && <MeetingDetail key={meeting} name={meeting} />}
+      {meeting && (
+        <MeetingDetail
+          key={meeting}
+          name={meeting}
+          onChanged={reread}
+          onDeleted={() => {
+            setMeeting("");
+            reread();
+          }}
+        />
+      )}
       {project && <ProjectChat key={`chat-${project.name}`} project={project} />}
       <Search />
     </div>

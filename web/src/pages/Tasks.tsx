@@ -1,9 +1,11 @@
 // Tasks: submit one (a function from the catalogue, JSON arguments), follow it live (WatchTask,
-// a server stream) until it ends, the recent list and metrics (refreshed every few seconds),
-// and the dead letters with a retry each.
-import { toJson, type JsonObject } from "@bufbuild/protobuf";
+// a server stream) until it ends, the recent list and metrics pushed by StreamTaskUpdates (Server-
+// Sent Events, no polling; the dead letters are re-read when the list changes), and the dead
+// letters with a retry each.
+import { fromJson, toJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
+import { followEvents } from "../api/eventStream";
 import { client } from "../api/transport";
 import { fieldError, isAborted, problemOf, type Problem } from "../api/errors";
 import {
@@ -11,6 +13,8 @@ import {
   type Task,
   type TaskFunction,
   type TaskMetrics,
+  TaskMetricsSchema,
+  TaskSchema,
   TaskState,
   TasksService,
 } from "../gen/voka/tasks/v1/tasks_pb";
@@ -21,7 +25,7 @@ import { exampleArgs } from "./taskArgs";
 
 const tasks = client(TasksService);
 
-const REFRESH_MS = 3000;
+const UPDATES_PATH = "/api/v1/tasks:updates?pageSize=20";
 const FINAL = new Set([TaskState.SUCCEEDED, TaskState.DEAD_LETTERED, TaskState.CANCELLED]);
 
 function parseArgs(text: string): JsonObject | null {
@@ -45,24 +49,33 @@ export function TasksPage() {
   const [metrics, setMetrics] = useState<TaskMetrics | null>(null);
   const [deadLetters, setDeadLetters] = useState<DeadLetter[]>([]);
   const [watchProblem, setWatchProblem] = useState<Problem | null>(null);
+  const [live, setLive] = useState(false);
   const submit = useCall();
   const side = useCall();
   const sideRun = side.run;
   const streams = useRef(new Set<AbortController>());
 
-  const refresh = useCallback(
+  const refreshDeadLetters = useCallback(
     () =>
       sideRun(async () => {
-        const [list, usage, dead] = await Promise.all([
-          tasks.listTasks({ pageSize: 20 }),
-          tasks.getTaskMetrics({}),
-          tasks.listDeadLetters({ pageSize: 20 }),
-        ]);
-        setRecent(list.tasks);
-        setMetrics(usage.metrics ?? null);
+        const dead = await tasks.listDeadLetters({ pageSize: 20 });
         setDeadLetters(dead.deadLetters);
       }),
     [sideRun],
+  );
+
+  const onUpdate = useCallback(
+    (name: string, data: unknown) => {
+      const options = { ignoreUnknownFields: true };
+      if (name === "tasks") {
+        const page = (data as { tasks?: JsonValue[] }).tasks ?? [];
+        setRecent(page.map((task) => fromJson(TaskSchema, task, options)));
+        void refreshDeadLetters();
+      } else if (name === "metrics") {
+        setMetrics(fromJson(TaskMetricsSchema, data as JsonValue, options));
+      }
+    },
+    [refreshDeadLetters],
   );
 
   useEffect(() => {
@@ -73,13 +86,18 @@ export function TasksPage() {
       const first = reply.taskFunctions[0];
       if (first) choose(first);
     });
-    void refresh();
-    const timer = setInterval(() => void refresh(), REFRESH_MS);
+    const updates = new AbortController();
+    void followEvents(UPDATES_PATH, {
+      onEvent: onUpdate,
+      onOpen: setLive,
+      onProblem: setWatchProblem,
+      signal: updates.signal,
+    });
     return () => {
-      clearInterval(timer);
+      updates.abort();
       for (const controller of open) controller.abort();
     };
-  }, [sideRun, refresh]);
+  }, [sideRun, onUpdate]);
 
   function choose(chosen: TaskFunction) {
     setFunctionName(chosen.functionName);
@@ -118,7 +136,6 @@ export function TasksPage() {
   async function retry(name: string) {
     const reply = await side.run(() => tasks.retryDeadLetter({ name }));
     if (reply?.task) void watch(reply.task.name);
-    void refresh();
   }
 
   const described = functions.find((f) => f.functionName === functionName);
@@ -201,6 +218,9 @@ export function TasksPage() {
         )}
       </Section>
       <Section title={t("tasks.recent")} testId="tasks-recent">
+        <p className="muted" data-testid="tasks-live" data-live={live ? "open" : "down"} aria-live="polite">
+          {live ? t("tasks.live") : t("tasks.reconnecting")}
+        </p>
         <table>
           <thead>
             <tr>

@@ -105,6 +105,7 @@ export function VoiceChatPage() {
         interimTranscripts: true,
       },
       { onResponse, onAudio, onError, onClose },
+      accessToken,
     );
     socket.current = chat;
     try {

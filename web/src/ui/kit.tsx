@@ -1,6 +1,14 @@
-// The few building blocks every page uses: a labelled field that shows its API error, the
-// error banner, and a hook that runs an API call and keeps its Problem.
-import { useCallback, useId, useState, type InputHTMLAttributes, type ReactNode } from "react";
+// The few building blocks every page uses: a labelled field that shows its API error, an inline
+// edit form of such fields, the error banner, and a hook that runs an API call and keeps its
+// Problem.
+import {
+  useCallback,
+  useId,
+  useState,
+  type FormEvent,
+  type InputHTMLAttributes,
+  type ReactNode,
+} from "react";
 import { problemOf, type Problem } from "../api/errors";
 import { useT } from "../i18n";
 
@@ -28,6 +36,53 @@ export function Field({ label, error, testId, ...input }: FieldProps) {
         </p>
       )}
     </div>
+  );
+}
+
+export interface EditedField {
+  label: string;
+  testId: string;
+  value: string;
+  onChange: (value: string) => void;
+  error?: string | undefined;
+}
+
+/** An inline edit of a few text fields: the fields (each with its API error), Save, Cancel. */
+export function EditForm({
+  label,
+  fields,
+  busy,
+  saveTestId,
+  onSubmit,
+  onCancel,
+}: {
+  label: string;
+  fields: EditedField[];
+  busy: boolean;
+  saveTestId: string;
+  onSubmit: (event: FormEvent) => void;
+  onCancel: () => void;
+}) {
+  const t = useT();
+  return (
+    <form className="row" onSubmit={onSubmit} aria-label={label}>
+      {fields.map((field) => (
+        <Field
+          key={field.testId}
+          label={field.label}
+          testId={field.testId}
+          value={field.value}
+          onChange={(e) => field.onChange(e.target.value)}
+          error={field.error}
+        />
+      ))}
+      <button type="submit" data-testid={saveTestId} disabled={busy}>
+        {t("common.save")}
+      </button>
+      <button type="button" onClick={onCancel}>
+        {t("common.cancel")}
+      </button>
+    </form>
   );
 }
 
