@@ -1,6 +1,6 @@
 """Audio files on disk under the speech data directory: uploads waiting for (or kept with)
-their transcription, and voice samples. The database holds the metadata and the path relative
-to the root, so the data directory can move; workers get a `file://` URI.
+their transcription, voice samples and text entries. The database holds the metadata and the
+path relative to the root, so the data directory can move; workers get a `file://` URI.
 
 Writes go to a temporary name and are renamed into place, so a reader never sees half a file.
 """
@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlparse
 
 UPLOADS = "uploads"
 SAMPLES = "samples"
+TEXT_ENTRIES = "text-entries"
 
 
 def sha256(data: bytes) -> str:

@@ -108,6 +108,7 @@ def transcription(record: TranscriptionRecord, view: int) -> speech_pb2.Transcri
         cancel_requested=record.cancel_requested,
         create_time=timestamp(record.create_time),
         update_time=timestamp(record.update_time),
+        actor=record.actor,
     )
     if record.audio_seconds is not None:
         message.audio_duration.CopyFrom(duration(record.audio_seconds))

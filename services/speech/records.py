@@ -48,6 +48,7 @@ transcriptions = sa.Table(
     sa.Column("start_time", sa.DateTime(timezone=True)),
     sa.Column("end_time", sa.DateTime(timezone=True)),
     sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),  # added by 0002_text_entries.py
 )
 
 voice_samples = sa.Table(
@@ -80,7 +81,7 @@ ACTIVE_STATES = frozenset(
 )
 
 
-def _times(row: sa.Row[Any]) -> dict[str, Any]:
+def row_values(row: sa.Row[Any]) -> dict[str, Any]:
     """The row as a dict, datetimes in UTC (SQLite hands them back naive)."""
     values = dict(row._mapping)
     return {k: utc(v) if isinstance(v, datetime) else v for k, v in values.items()}
@@ -113,6 +114,7 @@ class TranscriptionRecord:
     start_time: datetime | None
     end_time: datetime | None
     update_time: datetime
+    actor: str  # the service that asked on the owner's behalf; "" when the owner asked
 
     @property
     def name(self) -> str:
@@ -124,7 +126,7 @@ class TranscriptionRecord:
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> TranscriptionRecord:
-        values = _times(row)
+        values = row_values(row)
         values["config"] = speech_pb2.RecognitionConfig.FromString(values["config"])
         raw_result, raw_error = values["result"], values["error"]
         values["result"] = (
@@ -160,7 +162,7 @@ class VoiceSampleRecord:
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> VoiceSampleRecord:
-        return cls(**_times(row))
+        return cls(**row_values(row))
 
 
 def newest_first(table: sa.Table) -> pagination.Order[Any]:

@@ -17,6 +17,8 @@ from services.speech.rpcs import SpeechServicer
 from services.speech.rpcs.openai import OpenAiAudioRpcs
 from services.speech.settings import SpeechSettings
 from services.speech.synthesis import Synthesis
+from services.speech.text_entries.entries import TextEntries
+from services.speech.text_entries.store import TextEntryStore
 from services.speech.transcription_store import TranscriptionStore
 from services.speech.transcriptions import Transcriptions
 from services.speech.tts.catalogue import VoiceCatalogue
@@ -41,6 +43,7 @@ async def build(resources: Resources) -> list[Registration]:
     blobs = Blobs(settings.data_dir / "speech")
     transcription_store = TranscriptionStore(resources.sessions)
     voice_sample_store = VoiceSampleStore(resources.sessions)
+    text_entry_store = TextEntryStore(resources.sessions)
 
     async def close_engines() -> None:
         listing.cancel()
@@ -53,7 +56,9 @@ async def build(resources: Resources) -> list[Registration]:
         await worker.start()
         resources.on_stop.append(worker.stop)
     await erase_deleted_users(
-        resources.bus, "speech", eraser(transcription_store, voice_sample_store, blobs)
+        resources.bus,
+        "speech",
+        eraser(transcription_store, voice_sample_store, text_entry_store, blobs),
     )
     synthesis = Synthesis(voices)
     servicer = SpeechServicer(
@@ -65,6 +70,8 @@ async def build(resources: Resources) -> list[Registration]:
         synthesis=synthesis,
         voice_samples=VoiceSamples(voice_sample_store, blobs, recognition, settings),
         voice_sample_store=voice_sample_store,
+        text_entries=TextEntries(text_entry_store, blobs, recognition),
+        text_entry_store=text_entry_store,
     )
     openai_audio = OpenAiAudioRpcs(
         settings=settings, recognition=recognition, voices=voices, synthesis=synthesis

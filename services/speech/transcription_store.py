@@ -54,6 +54,7 @@ class NewTranscription:
     sha256: str
     audio_path: str
     create_time: datetime
+    actor: str = ""  # the service that asked on the owner's behalf
 
     def row(self) -> dict[str, Any]:
         return {

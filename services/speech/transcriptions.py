@@ -18,6 +18,7 @@ from services.speech.blobs import UPLOADS, Blobs, sha256
 from services.speech.records import TranscriptionRecord
 from services.speech.transcription_store import NewTranscription, TranscriptionStore
 from voka import errors
+from voka.authn import Identity
 from voka.bus import EVENT_TYPE, Bus
 from voka.speech.v1 import speech_pb2
 from voka.watch import Watched, changes
@@ -36,15 +37,19 @@ class Transcriptions:
         self._bus = bus
 
     async def submit(
-        self, owner: str, request: speech_pb2.CreateTranscriptionRequest, fmt: audio.AudioFormat
+        self,
+        caller: Identity,
+        request: speech_pb2.CreateTranscriptionRequest,
+        fmt: audio.AudioFormat,
     ) -> TranscriptionRecord:
-        """Store the checked upload and queue its job; with a request id the owner used in the
-        last 24 hours, the earlier job instead (and nothing is stored)."""
+        """Store the checked upload and queue its job, the caller's (the user a service asked
+        for, with that service as its actor); with a request id the owner used in the last 24
+        hours, the earlier job instead (and nothing is stored)."""
         data = request.body.data
         job_id = uuid.uuid4().hex
         path = await self._blobs.write(UPLOADS, job_id, data)
         new = NewTranscription(
-            id=job_id, owner=owner, config=request.config,
+            id=job_id, owner=caller.subject, actor=caller.actor, config=request.config,
             file_name=request.file_name, external_reference=request.external_reference,
             request_id=request.request_id or None, content_type=fmt.mime_type,
             size_bytes=len(data), sha256=sha256(data), audio_path=path, create_time=_now(),

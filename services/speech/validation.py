@@ -68,7 +68,7 @@ async def decoded_upload(data: bytes, *, max_bytes: int, max_seconds: float) -> 
         raise errors.invalid_argument([audio_violation(exc)]) from exc
 
 
-def _length(value: str, path: str, limit: int) -> list[FieldViolation]:
+def length(value: str, path: str, limit: int) -> list[FieldViolation]:
     return (
         [FieldViolation(path, f"must be at most {limit} characters")] if len(value) > limit else []
     )
@@ -99,12 +99,17 @@ def config(value: speech_pb2.RecognitionConfig, path: str = "config") -> list[Fi
         *language(value.language, f"{path}.language"),
         *_enum(value.task, speech_pb2.RecognitionTask, f"{path}.task"),
         *_enum(value.engine, speech_pb2.RecognitionEngine, f"{path}.engine"),
-        *_length(value.initial_prompt, f"{path}.initial_prompt", MAX_PROMPT_CHARS),
+        *length(value.initial_prompt, f"{path}.initial_prompt", MAX_PROMPT_CHARS),
         *_between(value.beam_size, 0, 10, f"{path}.beam_size"),
     ]
-    if value.model and not _MODEL.match(value.model):
-        found.append(FieldViolation(f"{path}.model", "is not a model id (`base`, `tiny.en`)"))
-    return found
+    return [*found, *model(value.model, f"{path}.model")]
+
+
+def model(value: str, path: str) -> list[FieldViolation]:
+    """A recognition model id, or empty (the default)."""
+    if value and not _MODEL.match(value):
+        return [FieldViolation(path, "is not a model id (`base`, `tiny.en`)")]
+    return []
 
 
 def resource_id(name: str, collection: str, path: str = "name") -> tuple[str, list[FieldViolation]]:
@@ -127,9 +132,9 @@ def owner(value: str, path: str = "owner") -> list[FieldViolation]:
 def create_transcription(request: speech_pb2.CreateTranscriptionRequest) -> list[FieldViolation]:
     return [
         *config(request.config),
-        *_length(request.file_name, "file_name", MAX_FILE_NAME),
-        *_length(request.external_reference, "external_reference", MAX_REFERENCE),
-        *_length(request.request_id, "request_id", MAX_REQUEST_ID),
+        *length(request.file_name, "file_name", MAX_FILE_NAME),
+        *length(request.external_reference, "external_reference", MAX_REFERENCE),
+        *length(request.request_id, "request_id", MAX_REQUEST_ID),
     ]
 
 
@@ -137,7 +142,7 @@ def list_transcriptions(request: speech_pb2.ListTranscriptionsRequest) -> list[F
     return [
         *_enum(request.state, speech_pb2.TranscriptionState, "state"),
         *_enum(request.view, speech_pb2.TranscriptionView, "view"),
-        *_length(request.external_reference, "external_reference", MAX_REFERENCE),
+        *length(request.external_reference, "external_reference", MAX_REFERENCE),
         *owner(request.owner),
     ]
 
@@ -182,7 +187,7 @@ def synthesize(request: speech_pb2.SynthesizeSpeechRequest, max_chars: int) -> l
     ]
     if not request.text.strip():
         found.append(FieldViolation("text", "must not be empty"))
-    found += _length(request.text, "text", max_chars)
+    found += length(request.text, "text", max_chars)
     if request.speaking_rate:
         found += _between(request.speaking_rate, 0.25, 4.0, "speaking_rate")
     found += _rate(request.sample_rate_hertz, "sample_rate_hertz")
@@ -197,14 +202,14 @@ def sample_fields(
     value: speech_pb2.VoiceSample | speech_pb2.CreateVoiceSampleRequest, path: str = ""
 ) -> list[FieldViolation]:
     return [
-        *_length(value.display_name, f"{path}display_name", MAX_DISPLAY_NAME),
+        *length(value.display_name, f"{path}display_name", MAX_DISPLAY_NAME),
         *language(value.language, f"{path}language", bcp47=True),
-        *_length(value.description, f"{path}description", MAX_DESCRIPTION),
+        *length(value.description, f"{path}description", MAX_DESCRIPTION),
     ]
 
 
 def create_sample(request: speech_pb2.CreateVoiceSampleRequest) -> list[FieldViolation]:
-    return [*sample_fields(request), *_length(request.file_name, "file_name", MAX_FILE_NAME)]
+    return [*sample_fields(request), *length(request.file_name, "file_name", MAX_FILE_NAME)]
 
 
 def update_mask(paths: Iterable[str]) -> list[FieldViolation]:

@@ -1,4 +1,5 @@
-"""Voice samples' metadata in the database, and each owner's usage for the quota."""
+"""Voice samples' metadata in the database (read, paged and removed as `FiledRows`), and each
+owner's usage for the quota."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.speech.records import VoiceSampleRecord, newest_first, page_rows, voice_samples
+from services.speech.filed_rows import FiledRows
+from services.speech.records import VoiceSampleRecord, newest_first, voice_samples
 from voka import pagination
-from voka.pagination import Listing, Page
 
 columns = voice_samples.c
 NEWEST_FIRST: pagination.Order[VoiceSampleRecord] = newest_first(voice_samples)
@@ -48,11 +49,11 @@ class QuotaExceeded(Exception):
         self.usage = usage
 
 
-class VoiceSampleStore:
+class VoiceSampleStore(FiledRows[VoiceSampleRecord]):
     """The voice-sample table, through the service's session factory."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+        super().__init__(sessions, voice_samples, NEWEST_FIRST, VoiceSampleRecord.from_row)
 
     async def add(self, record: VoiceSampleRecord, max_count: int, max_bytes: int) -> Usage:
         """Insert within the owner's quota; the usage after it. The row goes in first and the
@@ -69,21 +70,6 @@ class VoiceSampleStore:
         async with self._sessions() as session:
             return await _usage(session, owner)
 
-    async def get(self, sample_id: str) -> VoiceSampleRecord | None:
-        async with self._sessions() as session:
-            row = (
-                await session.execute(sa.select(voice_samples).where(columns.id == sample_id))
-            ).first()
-        return None if row is None else VoiceSampleRecord.from_row(row)
-
-    async def page(self, matching: VoiceSampleFilter, page: Page) -> Listing[VoiceSampleRecord]:
-        """A page newest first, whether more follow, and the total matching."""
-        async with self._sessions() as session:
-            rows, total, more = await page_rows(
-                session, voice_samples, NEWEST_FIRST, matching.where(), page
-            )
-        return Listing([VoiceSampleRecord.from_row(r) for r in rows], more, total)
-
     async def update(self, sample_id: str, values: dict[str, Any]) -> VoiceSampleRecord | None:
         statement = (
             sa.update(voice_samples)
@@ -94,18 +80,6 @@ class VoiceSampleStore:
         async with self._sessions() as session, session.begin():
             row = (await session.execute(statement)).first()
         return None if row is None else VoiceSampleRecord.from_row(row)
-
-    async def delete(self, sample_id: str) -> str | None:
-        """Remove the row; its file's path, or None when it was gone."""
-        statement = sa.delete(voice_samples).where(columns.id == sample_id).returning(columns.path)
-        async with self._sessions() as session, session.begin():
-            return (await session.execute(statement)).scalar_one_or_none()
-
-    async def erase_owner(self, owner: str) -> list[str]:
-        """Remove every sample of `owner`; their file paths."""
-        statement = sa.delete(voice_samples).where(columns.owner == owner).returning(columns.path)
-        async with self._sessions() as session, session.begin():
-            return list((await session.execute(statement)).scalars())
 
 
 async def _usage(session: AsyncSession, owner: str) -> Usage:

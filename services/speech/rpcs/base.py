@@ -9,10 +9,12 @@ from typing import Any, Protocol, TypeVar, cast
 
 import grpc
 
-from services.speech import validation
+from services.speech import audio, validation
 from services.speech.recognition import Recognition
 from services.speech.settings import SpeechSettings
 from services.speech.synthesis import Synthesis
+from services.speech.text_entries.entries import TextEntries
+from services.speech.text_entries.store import TextEntryStore
 from services.speech.transcription_store import TranscriptionStore
 from services.speech.transcriptions import Transcriptions
 from services.speech.tts.catalogue import VoiceCatalogue
@@ -47,6 +49,8 @@ class SpeechRpcs(speech_pb2_grpc.SpeechServiceServicer):
         synthesis: Synthesis,
         voice_samples: VoiceSamples,
         voice_sample_store: VoiceSampleStore,
+        text_entries: TextEntries,
+        text_entry_store: TextEntryStore,
     ) -> None:
         self._settings = settings
         self._recognition = recognition
@@ -56,6 +60,16 @@ class SpeechRpcs(speech_pb2_grpc.SpeechServiceServicer):
         self._synthesis = synthesis
         self._voice_samples = voice_samples
         self._voice_sample_store = voice_sample_store
+        self._text_entries = text_entries
+        self._text_entry_store = text_entry_store
+
+    async def _decoded(self, data: bytes) -> audio.DecodedAudio:
+        """An upload decoded in full (it must be audio, all of it), within the configured size
+        and duration limits; INVALID_ARGUMENT on `body` otherwise."""
+        return await validation.decoded_upload(
+            data, max_bytes=self._settings.speech_max_upload_bytes,
+            max_seconds=self._settings.speech_max_seconds,
+        )  # fmt: skip
 
 
 async def owned_record(

@@ -18,10 +18,7 @@ class RecognitionRpcs(SpeechRpcs):
         self, request: speech_pb2.TranscribeRequest, context: Context
     ) -> speech_pb2.TranscribeResponse:
         validation.check(validation.config(request.config))
-        decoded = await validation.decoded_upload(
-            request.body.data, max_bytes=self._settings.speech_max_upload_bytes,
-            max_seconds=self._settings.speech_max_seconds,
-        )  # fmt: skip
+        decoded = await self._decoded(request.body.data)
         result = await self._recognition.result(decoded.samples, request.config)
         return speech_pb2.TranscribeResponse(result=result, content_type=decoded.format.mime_type)
 

@@ -31,7 +31,7 @@ class TranscriptionRpcs(SpeechRpcs):
             request.body.data, max_bytes=self._settings.speech_max_upload_bytes,
             max_seconds=self._settings.speech_job_max_seconds,
         )  # fmt: skip
-        record = await self._transcriptions.submit(authn.caller().subject, request, fmt)
+        record = await self._transcriptions.submit(authn.caller(), request, fmt)
         return speech_pb2.CreateTranscriptionResponse(
             transcription=convert.transcription(record, FULL)
         )

@@ -28,10 +28,7 @@ class VoiceSampleRpcs(SpeechRpcs):
         self, request: speech_pb2.CreateVoiceSampleRequest, context: Context
     ) -> speech_pb2.CreateVoiceSampleResponse:
         validation.check(validation.create_sample(request))
-        decoded = await validation.decoded_upload(  # it must be audio, all of it
-            request.body.data, max_bytes=self._settings.speech_max_upload_bytes,
-            max_seconds=self._settings.speech_max_seconds,
-        )  # fmt: skip
+        decoded = await self._decoded(request.body.data)
         record, usage = await self._voice_samples.create(authn.caller().subject, request, decoded)
         return speech_pb2.CreateVoiceSampleResponse(
             voice_sample=convert.voice_sample(record), quota=self._quota(usage)

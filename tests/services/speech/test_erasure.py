@@ -1,5 +1,5 @@
-"""A deleted account's transcription jobs and voice samples go, rows and files, when auth
-announces the deletion on NATS; other users keep theirs."""
+"""A deleted account's transcription jobs, voice samples and text entries go, rows and files,
+when auth announces the deletion on NATS; other users keep theirs."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from voka.server import Running
 from voka.speech.v1 import speech_pb2, speech_pb2_grpc
 
 
-async def test_deleted_user_jobs_and_samples_are_erased(
+async def test_deleted_user_jobs_samples_and_entries_are_erased(
     stub: speech_pb2_grpc.SpeechServiceStub,
     service: Running,
     tokens: TokenFactory,
@@ -32,25 +32,30 @@ async def test_deleted_user_jobs_and_samples_are_erased(
             body=httpbody_pb2.HttpBody(data=piper_clip.wav)
         )
         await stub.CreateVoiceSample(sample, metadata=metadata)
+        entry = speech_pb2.CreateTextEntryRequest(
+            body=httpbody_pb2.HttpBody(data=piper_clip.wav), original_text=piper_clip.text
+        )
+        await stub.CreateTextEntry(entry, metadata=metadata)
     files = stored_files(service)
 
     await announce_user_deleted(nats.url, "users/gone-erasure")
 
-    async def counts(metadata: object) -> tuple[int, int]:
+    async def counts(metadata: object) -> tuple[int, int, int]:
         jobs = await stub.ListTranscriptions(
             speech_pb2.ListTranscriptionsRequest(), metadata=metadata
         )
         samples = await stub.ListVoiceSamples(
             speech_pb2.ListVoiceSamplesRequest(), metadata=metadata
         )
-        return jobs.total_size, samples.total_size
+        entries = await stub.ListTextEntries(speech_pb2.ListTextEntriesRequest(), metadata=metadata)
+        return jobs.total_size, samples.total_size, entries.total_size
 
     async def erased() -> bool:
-        return await counts(users["gone"]) == (0, 0)
+        return await counts(users["gone"]) == (0, 0, 0)
 
     await eventually(erased)
-    assert await counts(users["stays"]) == (1, 1)
-    assert len(stored_files(service)) == len(files) - 2  # the upload and the sample
+    assert await counts(users["stays"]) == (1, 1, 1)
+    assert len(stored_files(service)) == len(files) - 3  # the upload, the sample, the entry
 
 
 def stored_files(service: Running) -> list[Path]:

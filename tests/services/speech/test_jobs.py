@@ -16,6 +16,7 @@ from tests.services.speech.conftest import Clip
 from tests.services.speech.rpc import long_wav, upload, violations, wait_final, wait_state
 from tests.services.speech.wer import wer
 from tools.processes import NatsServer
+from voka import peer_calls
 from voka.speech.v1 import events_pb2, speech_pb2
 
 pytestmark = pytest.mark.integration
@@ -173,3 +174,37 @@ async def test_jobs_are_private_to_their_owner_and_admins_see_all(
     assert [t.name for t in by_reference.transcriptions] == [names[1]]
     for name in names:
         await wait_final(stub, name, frank)
+
+
+async def test_a_job_asked_for_a_user_is_listed_as_theirs(
+    stub, tokens: TokenFactory, piper_clip: Clip
+):
+    """What the meetings pipeline does with a recording: its own token, naming the uploader."""
+    meetings = (
+        tokens.metadata(subject="services/meetings", roles=("service",))[0],
+        *peer_calls.on_behalf_of("users/mona"),
+    )
+    recording = "meetings/m9/recordings/r1"
+    asked = await stub.CreateTranscription(
+        upload(piper_clip.wav, external_reference=recording), metadata=meetings
+    )
+    job = asked.transcription
+    assert (job.owner, job.actor) == ("users/mona", "services/meetings")
+    mona, nils = tokens.metadata(subject="users/mona"), tokens.metadata(subject="users/nils")
+    own = await stub.CreateTranscription(upload(piper_clip.wav), metadata=mona)
+    assert own.transcription.actor == ""
+    listed = await stub.ListTranscriptions(speech_pb2.ListTranscriptionsRequest(), metadata=mona)
+    assert {(t.name, t.actor) for t in listed.transcriptions} == {
+        (job.name, "services/meetings"), (own.transcription.name, ""),
+    }  # fmt: skip
+    got = await stub.GetTranscription(speech_pb2.GetTranscriptionRequest(name=job.name),
+                                      metadata=mona)  # fmt: skip
+    assert got.transcription.external_reference == recording
+    others = await stub.ListTranscriptions(speech_pb2.ListTranscriptionsRequest(), metadata=nils)
+    assert job.name not in {t.name for t in others.transcriptions}
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.GetTranscription(speech_pb2.GetTranscriptionRequest(name=job.name),
+                                    metadata=nils)  # fmt: skip
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    for name in (job.name, own.transcription.name):  # let the worker finish before teardown
+        await wait_final(stub, name, mona)

@@ -1,5 +1,6 @@
 """The speech stores on SQLite and PostgreSQL: migrations, conditional state changes (a stale
-attempt changes nothing), request-id deduplication, keyset pages, the sample quota."""
+attempt changes nothing), request-id deduplication, keyset pages, the sample quota, the
+text-entry search."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from google.rpc import code_pb2
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.speech.records import VoiceSampleRecord
+from services.speech.text_entries.records import TextEntryRecord
+from services.speech.text_entries.store import TextEntryFilter, TextEntryStore
+from services.speech.text_entries.wer import word_errors
 from services.speech.transcription_store import (
     NewTranscription,
     TranscriptionFilter,
@@ -137,3 +141,47 @@ async def test_sample_quota_counts_count_and_bytes(sessions):
     rows, total = listing.items, listing.total
     assert total == 2
     assert sorted(r.size_bytes for r in rows) == [40, 60]
+
+
+def new_entry(owner: str, text: str, transcript: str, minutes: int) -> TextEntryRecord:
+    entry_id = uuid.uuid4().hex
+    return TextEntryRecord(
+        id=entry_id, owner=owner, original_text=text, language="en", transcript=transcript,
+        errors=word_errors(text, transcript), model="tiny.en", file_name="", size_bytes=10,
+        content_type="audio/wav", sha256="0" * 64, audio_seconds=1.5,
+        path=f"text-entries/{entry_id}", create_time=NOW + timedelta(minutes=minutes),
+    )  # fmt: skip
+
+
+async def test_text_entries_search_page_and_erase(sessions):
+    """The search ignores case in both columns and takes LIKE's wildcards literally, on both
+    databases; the word counts come back as stored."""
+    store = TextEntryStore(sessions)
+    mine = [
+        new_entry("users/a", "Quarterly REPORT due", "quarterly report do", 0),
+        new_entry("users/a", "fifty percent", "Fifty 100% percent", 1),
+        new_entry("users/a", "nothing alike", "the Report was late", 2),
+    ]
+    for entry in [*mine, new_entry("users/b", "a report too", "a report too", 3)]:
+        await store.add(entry)
+    assert await store.get(mine[0].id) == mine[0]
+    assert mine[0].errors.substitutions == 1
+
+    async def names(query: str, owner: str | None = "users/a") -> list[str]:
+        listing = await store.page(TextEntryFilter(owner, query), Page(10, None))
+        return [entry.id for entry in listing.items]
+
+    assert await names("report") == [mine[2].id, mine[0].id]  # newest first
+    assert len(await names("REPORT", owner=None)) == 3
+    assert await names("100%") == [mine[1].id]
+    assert await names("0%") == [mine[1].id]
+    assert await names("1_0") == []  # `_` is no wildcard
+    first = await store.page(TextEntryFilter("users/a"), Page(2, None))
+    assert (len(first.items), first.more, first.total) == (2, True, 3)
+    last = first.items[-1]
+    rest = await store.page(TextEntryFilter("users/a"), Page(2, Cursor(last.create_time, last.id)))
+    assert [entry.id for entry in rest.items] == [mine[0].id]
+    assert await store.delete(mine[0].id) == mine[0].path
+    assert await store.delete(mine[0].id) is None
+    assert sorted(await store.erase_owner("users/a")) == sorted(e.path for e in mine[1:])
+    assert await names("", owner=None) != []  # users/b keeps theirs

@@ -779,6 +779,7 @@ class ChatMessage(_message.Message):
     CONTENT_FIELD_NUMBER: _builtins.int
     TOOL_CALLS_FIELD_NUMBER: _builtins.int
     TOOL_CALL_ID_FIELD_NUMBER: _builtins.int
+    IMAGES_FIELD_NUMBER: _builtins.int
     role: Global___MessageRole.ValueType
     """Who wrote it."""
     content: _builtins.str
@@ -789,6 +790,10 @@ class ChatMessage(_message.Message):
     def tool_calls(self) -> _containers.RepeatedCompositeFieldContainer[Global___ToolCall]:
         """ASSISTANT messages: the tool calls the model asked for."""
 
+    @_builtins.property
+    def images(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImageAttachment]:
+        """USER messages: images shown with the text (bounded as ProcessMessageRequest.images)."""
+
     def __init__(
         self,
         *,
@@ -796,14 +801,55 @@ class ChatMessage(_message.Message):
         content: _builtins.str = ...,
         tool_calls: _abc.Iterable[Global___ToolCall] | None = ...,
         tool_call_id: _builtins.str = ...,
+        images: _abc.Iterable[Global___ImageAttachment] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "role", b"role", "tool_call_id", b"tool_call_id", "tool_calls", b"tool_calls"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "images", b"images", "role", b"role", "tool_call_id", b"tool_call_id", "tool_calls", b"tool_calls"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ChatMessage: _TypeAlias = ChatMessage  # noqa: Y015
+
+@_typing.final
+class ImageAttachment(_message.Message):
+    """An image a user's message carries. A model configured as vision-capable sees it directly;
+    any other model is told what the vision service saw in it (`description`).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_FIELD_NUMBER: _builtins.int
+    MIME_TYPE_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    """The image bytes: PNG, JPEG or WebP (sniffed from the bytes), at most
+    VOKA_ASSISTANT_IMAGE_MAX_BYTES (default 4 MiB). Stored with the message.
+    """
+    mime_type: _builtins.str
+    """The type the bytes show (`image/png`, `image/jpeg`, `image/webp`); set by the service."""
+    size_bytes: _builtins.int
+    """Size of `data` in bytes."""
+    description: _builtins.str
+    """What the vision service saw, as the model was told it; empty when the model saw the image
+    itself. When the vision service could not be reached, says so.
+    """
+    def __init__(
+        self,
+        *,
+        data: _builtins.bytes = ...,
+        mime_type: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "description", b"description", "mime_type", b"mime_type", "size_bytes", b"size_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImageAttachment: _TypeAlias = ImageAttachment  # noqa: Y015
 
 @_typing.final
 class Message(_message.Message):
@@ -823,6 +869,7 @@ class Message(_message.Message):
     FINISH_REASON_FIELD_NUMBER: _builtins.int
     HEMISPHERE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    IMAGES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, `conversations/{conversation}/messages/{message}`; assigned by the service."""
     role: Global___MessageRole.ValueType
@@ -861,6 +908,10 @@ class Message(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When it was stored."""
 
+    @_builtins.property
+    def images(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImageAttachment]:
+        """USER messages: the images it carried, with what the model was told about them."""
+
     def __init__(
         self,
         *,
@@ -876,10 +927,11 @@ class Message(_message.Message):
         finish_reason: Global___FinishReason.ValueType = ...,
         hemisphere: Global___HemisphereBalance | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        images: _abc.Iterable[Global___ImageAttachment] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "create_time", b"create_time", "hemisphere", b"hemisphere", "timing", b"timing", "tool_result", b"tool_result", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "context", b"context", "create_time", b"create_time", "finish_reason", b"finish_reason", "hemisphere", b"hemisphere", "model", b"model", "name", b"name", "role", b"role", "timing", b"timing", "tool_calls", b"tool_calls", "tool_result", b"tool_result", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "context", b"context", "create_time", b"create_time", "finish_reason", b"finish_reason", "hemisphere", b"hemisphere", "images", b"images", "model", b"model", "name", b"name", "role", b"role", "timing", b"timing", "tool_calls", b"tool_calls", "tool_result", b"tool_result", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1040,6 +1092,7 @@ class ProcessMessageRequest(_message.Message):
     HEMISPHERE_FIELD_NUMBER: _builtins.int
     DISABLE_TOOLS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    IMAGES_FIELD_NUMBER: _builtins.int
     message: _builtins.str
     """The user's message, 1 to 32000 characters."""
     conversation: _builtins.str
@@ -1068,6 +1121,12 @@ class ProcessMessageRequest(_message.Message):
     def hemisphere(self) -> Global___HemisphereBalance:
         """Balance for this turn only; unset: the conversation's, else the user's."""
 
+    @_builtins.property
+    def images(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImageAttachment]:
+        """Images shown with the message: at most VOKA_ASSISTANT_IMAGE_MAX_COUNT (default 4), each
+        PNG, JPEG or WebP of at most VOKA_ASSISTANT_IMAGE_MAX_BYTES (default 4 MiB).
+        """
+
     def __init__(
         self,
         *,
@@ -1079,10 +1138,11 @@ class ProcessMessageRequest(_message.Message):
         hemisphere: Global___HemisphereBalance | None = ...,
         disable_tools: _builtins.bool = ...,
         request_id: _builtins.str = ...,
+        images: _abc.Iterable[Global___ImageAttachment] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "hemisphere", b"hemisphere", "sampling", b"sampling"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "conversation", b"conversation", "disable_tools", b"disable_tools", "hemisphere", b"hemisphere", "message", b"message", "model", b"model", "request_id", b"request_id", "sampling", b"sampling"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "conversation", b"conversation", "disable_tools", b"disable_tools", "hemisphere", b"hemisphere", "images", b"images", "message", b"message", "model", b"model", "request_id", b"request_id", "sampling", b"sampling"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1274,6 +1334,7 @@ class StreamReplyRequest(_message.Message):
     HEMISPHERE_FIELD_NUMBER: _builtins.int
     DISABLE_TOOLS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    IMAGES_FIELD_NUMBER: _builtins.int
     message: _builtins.str
     """The user's message, 1 to 32000 characters."""
     conversation: _builtins.str
@@ -1298,6 +1359,10 @@ class StreamReplyRequest(_message.Message):
     def hemisphere(self) -> Global___HemisphereBalance:
         """Balance for this turn only; unset: the conversation's, else the user's."""
 
+    @_builtins.property
+    def images(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImageAttachment]:
+        """Images shown with the message, bounded as ProcessMessageRequest.images."""
+
     def __init__(
         self,
         *,
@@ -1309,10 +1374,11 @@ class StreamReplyRequest(_message.Message):
         hemisphere: Global___HemisphereBalance | None = ...,
         disable_tools: _builtins.bool = ...,
         request_id: _builtins.str = ...,
+        images: _abc.Iterable[Global___ImageAttachment] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "hemisphere", b"hemisphere", "sampling", b"sampling"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "conversation", b"conversation", "disable_tools", b"disable_tools", "hemisphere", b"hemisphere", "message", b"message", "model", b"model", "request_id", b"request_id", "sampling", b"sampling"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "conversation", b"conversation", "disable_tools", b"disable_tools", "hemisphere", b"hemisphere", "images", b"images", "message", b"message", "model", b"model", "request_id", b"request_id", "sampling", b"sampling"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

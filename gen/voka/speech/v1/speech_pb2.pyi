@@ -846,6 +846,7 @@ class Transcription(_message.Message):
     START_TIME_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, `transcriptions/{transcription}`; the id is assigned by the service."""
     owner: _builtins.str
@@ -870,6 +871,11 @@ class Transcription(_message.Message):
     """Attempts started so far (a worker killed mid-job makes the job run again)."""
     cancel_requested: _builtins.bool
     """Whether a cancel was asked while it was running."""
+    actor: _builtins.str
+    """The service that asked for it on the owner's behalf (`voka-on-behalf-of`), e.g.
+    `services/meetings` for a meeting recording's transcript; empty when the owner asked. Such a
+    job is the owner's like any other: listed, read and deleted by them.
+    """
     @_builtins.property
     def config(self) -> Global___RecognitionConfig:
         """The recognition options it was created with."""
@@ -931,10 +937,11 @@ class Transcription(_message.Message):
         start_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        actor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["audio_duration", b"audio_duration", "config", b"config", "create_time", b"create_time", "end_time", b"end_time", "error", b"error", "processed_duration", b"processed_duration", "result", b"result", "start_time", b"start_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "audio_duration", b"audio_duration", "cancel_requested", b"cancel_requested", "config", b"config", "content_type", b"content_type", "create_time", b"create_time", "end_time", b"end_time", "error", b"error", "external_reference", b"external_reference", "file_name", b"file_name", "name", b"name", "owner", b"owner", "processed_duration", b"processed_duration", "progress_percent", b"progress_percent", "result", b"result", "sha256", b"sha256", "size_bytes", b"size_bytes", "start_time", b"start_time", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attempts", b"attempts", "audio_duration", b"audio_duration", "cancel_requested", b"cancel_requested", "config", b"config", "content_type", b"content_type", "create_time", b"create_time", "end_time", b"end_time", "error", b"error", "external_reference", b"external_reference", "file_name", b"file_name", "name", b"name", "owner", b"owner", "processed_duration", b"processed_duration", "progress_percent", b"progress_percent", "result", b"result", "sha256", b"sha256", "size_bytes", b"size_bytes", "start_time", b"start_time", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1928,3 +1935,345 @@ class DownloadVoiceSampleRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DownloadVoiceSampleRequest: _TypeAlias = DownloadVoiceSampleRequest  # noqa: Y015
+
+@_typing.final
+class TextEntry(_message.Message):
+    """A recording of someone reading a known text, with the text, the transcript of the recording
+    and the word error rate between them: a measure of how well recognition does on this voice.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    ORIGINAL_TEXT_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    TRANSCRIPT_FIELD_NUMBER: _builtins.int
+    WORD_ERROR_RATE_FIELD_NUMBER: _builtins.int
+    WORD_ERRORS_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    AUDIO_DURATION_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Resource name, `text-entries/{text_entry}`; the id is assigned by the service."""
+    owner: _builtins.str
+    """Who created it, `users/{user}` or `services/{domain}`."""
+    original_text: _builtins.str
+    """The text that was read, 1 to 5000 characters."""
+    language: _builtins.str
+    """Language spoken, ISO 639-1 as given; empty at creation: the one recognition detected."""
+    transcript: _builtins.str
+    """What recognition heard."""
+    word_error_rate: _builtins.float
+    """(substitutions + deletions + insertions) / words of the original text, after both texts
+    are lower-cased (Unicode NFKC) and stripped of punctuation (apostrophes inside words kept).
+    0 is a perfect transcript; it can exceed 1 when recognition inserts many words.
+    """
+    model: _builtins.str
+    """The recognition model that made the transcript."""
+    file_name: _builtins.str
+    """The file name given at upload, if any."""
+    content_type: _builtins.str
+    """MIME type sniffed from the upload."""
+    size_bytes: _builtins.int
+    """Size of the upload in bytes."""
+    sha256: _builtins.str
+    """SHA-256 of the upload, hex."""
+    @_builtins.property
+    def word_errors(self) -> Global___WordErrors:
+        """How the transcript differs from the original text, word by word."""
+
+    @_builtins.property
+    def audio_duration(self) -> _duration_pb2.Duration:
+        """Length of the audio."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was created."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        owner: _builtins.str = ...,
+        original_text: _builtins.str = ...,
+        language: _builtins.str = ...,
+        transcript: _builtins.str = ...,
+        word_error_rate: _builtins.float = ...,
+        word_errors: Global___WordErrors | None = ...,
+        model: _builtins.str = ...,
+        file_name: _builtins.str = ...,
+        content_type: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+        sha256: _builtins.str = ...,
+        audio_duration: _duration_pb2.Duration | None = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["audio_duration", b"audio_duration", "create_time", b"create_time", "word_errors", b"word_errors"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio_duration", b"audio_duration", "content_type", b"content_type", "create_time", b"create_time", "file_name", b"file_name", "language", b"language", "model", b"model", "name", b"name", "original_text", b"original_text", "owner", b"owner", "sha256", b"sha256", "size_bytes", b"size_bytes", "transcript", b"transcript", "word_error_rate", b"word_error_rate", "word_errors", b"word_errors"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TextEntry: _TypeAlias = TextEntry  # noqa: Y015
+
+@_typing.final
+class WordErrors(_message.Message):
+    """The word-level alignment behind a word error rate (normalised words)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERENCE_WORDS_FIELD_NUMBER: _builtins.int
+    SUBSTITUTIONS_FIELD_NUMBER: _builtins.int
+    DELETIONS_FIELD_NUMBER: _builtins.int
+    INSERTIONS_FIELD_NUMBER: _builtins.int
+    reference_words: _builtins.int
+    """Words of the original text."""
+    substitutions: _builtins.int
+    """Words of the original text heard as another word."""
+    deletions: _builtins.int
+    """Words of the original text not heard."""
+    insertions: _builtins.int
+    """Words heard that the original text does not have."""
+    def __init__(
+        self,
+        *,
+        reference_words: _builtins.int = ...,
+        substitutions: _builtins.int = ...,
+        deletions: _builtins.int = ...,
+        insertions: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deletions", b"deletions", "insertions", b"insertions", "reference_words", b"reference_words", "substitutions", b"substitutions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WordErrors: _TypeAlias = WordErrors  # noqa: Y015
+
+@_typing.final
+class CreateTextEntryRequest(_message.Message):
+    """Request for CreateTextEntry."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BODY_FIELD_NUMBER: _builtins.int
+    ORIGINAL_TEXT_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    original_text: _builtins.str
+    """The text that was read, 1 to 5000 characters with at least one word."""
+    language: _builtins.str
+    """Language spoken, ISO 639-1 (`en`, `es`); empty: detected."""
+    file_name: _builtins.str
+    """The upload's file name, at most 255 characters."""
+    model: _builtins.str
+    """The recognition model (`tiny.en`, `base`); empty: the default."""
+    @_builtins.property
+    def body(self) -> _httpbody_pb2.HttpBody:
+        """The audio, as the raw HTTP body (the format is sniffed)."""
+
+    def __init__(
+        self,
+        *,
+        body: _httpbody_pb2.HttpBody | None = ...,
+        original_text: _builtins.str = ...,
+        language: _builtins.str = ...,
+        file_name: _builtins.str = ...,
+        model: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "file_name", b"file_name", "language", b"language", "model", b"model", "original_text", b"original_text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateTextEntryRequest: _TypeAlias = CreateTextEntryRequest  # noqa: Y015
+
+@_typing.final
+class CreateTextEntryResponse(_message.Message):
+    """Response of CreateTextEntry."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_ENTRY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def text_entry(self) -> Global___TextEntry:
+        """The stored entry, with its transcript and word error rate."""
+
+    def __init__(
+        self,
+        *,
+        text_entry: Global___TextEntry | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["text_entry", b"text_entry"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["text_entry", b"text_entry"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateTextEntryResponse: _TypeAlias = CreateTextEntryResponse  # noqa: Y015
+
+@_typing.final
+class GetTextEntryRequest(_message.Message):
+    """Request for GetTextEntry."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The entry, `text-entries/{text_entry}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTextEntryRequest: _TypeAlias = GetTextEntryRequest  # noqa: Y015
+
+@_typing.final
+class GetTextEntryResponse(_message.Message):
+    """Response of GetTextEntry."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_ENTRY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def text_entry(self) -> Global___TextEntry:
+        """The entry."""
+
+    def __init__(
+        self,
+        *,
+        text_entry: Global___TextEntry | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["text_entry", b"text_entry"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["text_entry", b"text_entry"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTextEntryResponse: _TypeAlias = GetTextEntryResponse  # noqa: Y015
+
+@_typing.final
+class ListTextEntriesRequest(_message.Message):
+    """Request for ListTextEntries."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    QUERY_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """Page size, 1 to 500; 0: 50."""
+    page_token: _builtins.str
+    """`next_page_token` of the previous page; empty: the first page."""
+    query: _builtins.str
+    """Only entries whose original text or transcript contains this, ignoring case; at most 200
+    characters; empty: all.
+    """
+    language: _builtins.str
+    """Only entries in this language (ISO 639-1); empty: all."""
+    owner: _builtins.str
+    """Whose: empty: the caller's. Admins only: `users/{user}`, `services/{domain}`, or `-` for
+    everyone. Other callers always get their own.
+    """
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        query: _builtins.str = ...,
+        language: _builtins.str = ...,
+        owner: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["language", b"language", "owner", b"owner", "page_size", b"page_size", "page_token", b"page_token", "query", b"query"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTextEntriesRequest: _TypeAlias = ListTextEntriesRequest  # noqa: Y015
+
+@_typing.final
+class ListTextEntriesResponse(_message.Message):
+    """Response of ListTextEntries."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_ENTRIES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token of the next page; empty on the last."""
+    total_size: _builtins.int
+    """Entries matching the filters, across all pages."""
+    @_builtins.property
+    def text_entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___TextEntry]:
+        """The page of entries."""
+
+    def __init__(
+        self,
+        *,
+        text_entries: _abc.Iterable[Global___TextEntry] | None = ...,
+        next_page_token: _builtins.str = ...,
+        total_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "text_entries", b"text_entries", "total_size", b"total_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTextEntriesResponse: _TypeAlias = ListTextEntriesResponse  # noqa: Y015
+
+@_typing.final
+class DeleteTextEntryRequest(_message.Message):
+    """Request for DeleteTextEntry."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The entry, `text-entries/{text_entry}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteTextEntryRequest: _TypeAlias = DeleteTextEntryRequest  # noqa: Y015
+
+@_typing.final
+class DeleteTextEntryResponse(_message.Message):
+    """Response of DeleteTextEntry."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteTextEntryResponse: _TypeAlias = DeleteTextEntryResponse  # noqa: Y015

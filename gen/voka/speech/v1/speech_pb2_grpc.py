@@ -39,7 +39,7 @@ class SpeechServiceStub:
     service's configuration. Audio that is not audio, empty, too big or too long is
     INVALID_ARGUMENT with a field violation on `body`.
 
-    Tenancy: a transcription or a voice sample belongs to the caller that created it (`owner`);
+    Tenancy: a transcription, a voice sample or a text entry belongs to the caller that created it (`owner`);
     callers see their own, admins see all. Voices and recognition models are public catalogues.
     """
 
@@ -139,6 +139,26 @@ class SpeechServiceStub:
                 request_serializer=voka_dot_speech_dot_v1_dot_speech__pb2.DownloadVoiceSampleRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
+        self.CreateTextEntry = channel.unary_unary(
+                '/voka.speech.v1.SpeechService/CreateTextEntry',
+                request_serializer=voka_dot_speech_dot_v1_dot_speech__pb2.CreateTextEntryRequest.SerializeToString,
+                response_deserializer=voka_dot_speech_dot_v1_dot_speech__pb2.CreateTextEntryResponse.FromString,
+                _registered_method=True)
+        self.GetTextEntry = channel.unary_unary(
+                '/voka.speech.v1.SpeechService/GetTextEntry',
+                request_serializer=voka_dot_speech_dot_v1_dot_speech__pb2.GetTextEntryRequest.SerializeToString,
+                response_deserializer=voka_dot_speech_dot_v1_dot_speech__pb2.GetTextEntryResponse.FromString,
+                _registered_method=True)
+        self.ListTextEntries = channel.unary_unary(
+                '/voka.speech.v1.SpeechService/ListTextEntries',
+                request_serializer=voka_dot_speech_dot_v1_dot_speech__pb2.ListTextEntriesRequest.SerializeToString,
+                response_deserializer=voka_dot_speech_dot_v1_dot_speech__pb2.ListTextEntriesResponse.FromString,
+                _registered_method=True)
+        self.DeleteTextEntry = channel.unary_unary(
+                '/voka.speech.v1.SpeechService/DeleteTextEntry',
+                request_serializer=voka_dot_speech_dot_v1_dot_speech__pb2.DeleteTextEntryRequest.SerializeToString,
+                response_deserializer=voka_dot_speech_dot_v1_dot_speech__pb2.DeleteTextEntryResponse.FromString,
+                _registered_method=True)
 
 
 class SpeechServiceServicer:
@@ -154,7 +174,7 @@ class SpeechServiceServicer:
     service's configuration. Audio that is not audio, empty, too big or too long is
     INVALID_ARGUMENT with a field violation on `body`.
 
-    Tenancy: a transcription or a voice sample belongs to the caller that created it (`owner`);
+    Tenancy: a transcription, a voice sample or a text entry belongs to the caller that created it (`owner`);
     callers see their own, admins see all. Voices and recognition models are public catalogues.
     """
 
@@ -203,7 +223,8 @@ class SpeechServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListTranscriptions(self, request, context):
-        """The caller's transcription jobs (an admin's: everyone's), newest first.
+        """The caller's transcription jobs (an admin's: everyone's), newest first, including those a
+        service asked for on the caller's behalf (their meetings' recordings; `actor` says which).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -305,6 +326,39 @@ class SpeechServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateTextEntry(self, request, context):
+        """Stores a text entry: a recording of someone reading a known text, with that text. The audio
+        is the raw HTTP body (checked like any upload, within the same size and duration limits as
+        Transcribe); the text and options are query parameters (`?original_text=...&language=en`).
+        The audio is transcribed at once and the entry keeps the transcript and its word error rate
+        against the original text.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTextEntry(self, request, context):
+        """One of the caller's text entries.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTextEntries(self, request, context):
+        """The caller's text entries (an admin's: everyone's), newest first; `query` searches the
+        original texts and the transcripts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTextEntry(self, request, context):
+        """Removes a text entry with its stored audio.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SpeechServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -398,6 +452,26 @@ def add_SpeechServiceServicer_to_server(servicer, server):
                     request_deserializer=voka_dot_speech_dot_v1_dot_speech__pb2.DownloadVoiceSampleRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
+            'CreateTextEntry': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTextEntry,
+                    request_deserializer=voka_dot_speech_dot_v1_dot_speech__pb2.CreateTextEntryRequest.FromString,
+                    response_serializer=voka_dot_speech_dot_v1_dot_speech__pb2.CreateTextEntryResponse.SerializeToString,
+            ),
+            'GetTextEntry': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTextEntry,
+                    request_deserializer=voka_dot_speech_dot_v1_dot_speech__pb2.GetTextEntryRequest.FromString,
+                    response_serializer=voka_dot_speech_dot_v1_dot_speech__pb2.GetTextEntryResponse.SerializeToString,
+            ),
+            'ListTextEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTextEntries,
+                    request_deserializer=voka_dot_speech_dot_v1_dot_speech__pb2.ListTextEntriesRequest.FromString,
+                    response_serializer=voka_dot_speech_dot_v1_dot_speech__pb2.ListTextEntriesResponse.SerializeToString,
+            ),
+            'DeleteTextEntry': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTextEntry,
+                    request_deserializer=voka_dot_speech_dot_v1_dot_speech__pb2.DeleteTextEntryRequest.FromString,
+                    response_serializer=voka_dot_speech_dot_v1_dot_speech__pb2.DeleteTextEntryResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'voka.speech.v1.SpeechService', rpc_method_handlers)
@@ -419,7 +493,7 @@ class SpeechService:
     service's configuration. Audio that is not audio, empty, too big or too long is
     INVALID_ARGUMENT with a field violation on `body`.
 
-    Tenancy: a transcription or a voice sample belongs to the caller that created it (`owner`);
+    Tenancy: a transcription, a voice sample or a text entry belongs to the caller that created it (`owner`);
     callers see their own, admins see all. Voices and recognition models are public catalogues.
     """
 
@@ -899,6 +973,114 @@ class SpeechService:
             '/voka.speech.v1.SpeechService/DownloadVoiceSample',
             voka_dot_speech_dot_v1_dot_speech__pb2.DownloadVoiceSampleRequest.SerializeToString,
             google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTextEntry(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.speech.v1.SpeechService/CreateTextEntry',
+            voka_dot_speech_dot_v1_dot_speech__pb2.CreateTextEntryRequest.SerializeToString,
+            voka_dot_speech_dot_v1_dot_speech__pb2.CreateTextEntryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTextEntry(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.speech.v1.SpeechService/GetTextEntry',
+            voka_dot_speech_dot_v1_dot_speech__pb2.GetTextEntryRequest.SerializeToString,
+            voka_dot_speech_dot_v1_dot_speech__pb2.GetTextEntryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTextEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.speech.v1.SpeechService/ListTextEntries',
+            voka_dot_speech_dot_v1_dot_speech__pb2.ListTextEntriesRequest.SerializeToString,
+            voka_dot_speech_dot_v1_dot_speech__pb2.ListTextEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTextEntry(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voka.speech.v1.SpeechService/DeleteTextEntry',
+            voka_dot_speech_dot_v1_dot_speech__pb2.DeleteTextEntryRequest.SerializeToString,
+            voka_dot_speech_dot_v1_dot_speech__pb2.DeleteTextEntryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -40,7 +40,7 @@ class SpeechServiceStub:
     service's configuration. Audio that is not audio, empty, too big or too long is
     INVALID_ARGUMENT with a field violation on `body`.
 
-    Tenancy: a transcription or a voice sample belongs to the caller that created it (`owner`);
+    Tenancy: a transcription, a voice sample or a text entry belongs to the caller that created it (`owner`);
     callers see their own, admins see all. Voices and recognition models are public catalogues.
     """
 
@@ -71,7 +71,9 @@ class SpeechServiceStub:
     GetTranscription: _grpc.UnaryUnaryMultiCallable[_speech_pb2.GetTranscriptionRequest, _speech_pb2.GetTranscriptionResponse]
     """One transcription job, with its state, progress, and its transcript once SUCCEEDED."""
     ListTranscriptions: _grpc.UnaryUnaryMultiCallable[_speech_pb2.ListTranscriptionsRequest, _speech_pb2.ListTranscriptionsResponse]
-    """The caller's transcription jobs (an admin's: everyone's), newest first."""
+    """The caller's transcription jobs (an admin's: everyone's), newest first, including those a
+    service asked for on the caller's behalf (their meetings' recordings; `actor` says which).
+    """
     CancelTranscription: _grpc.UnaryUnaryMultiCallable[_speech_pb2.CancelTranscriptionRequest, _speech_pb2.CancelTranscriptionResponse]
     """Cancels a transcription job. A QUEUED job is cancelled at once; a RUNNING one is asked to
     stop (`cancel_requested`) and ends CANCELLED, or SUCCEEDED if it finished first. A job
@@ -115,6 +117,21 @@ class SpeechServiceStub:
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
+    CreateTextEntry: _grpc.UnaryUnaryMultiCallable[_speech_pb2.CreateTextEntryRequest, _speech_pb2.CreateTextEntryResponse]
+    """Stores a text entry: a recording of someone reading a known text, with that text. The audio
+    is the raw HTTP body (checked like any upload, within the same size and duration limits as
+    Transcribe); the text and options are query parameters (`?original_text=...&language=en`).
+    The audio is transcribed at once and the entry keeps the transcript and its word error rate
+    against the original text.
+    """
+    GetTextEntry: _grpc.UnaryUnaryMultiCallable[_speech_pb2.GetTextEntryRequest, _speech_pb2.GetTextEntryResponse]
+    """One of the caller's text entries."""
+    ListTextEntries: _grpc.UnaryUnaryMultiCallable[_speech_pb2.ListTextEntriesRequest, _speech_pb2.ListTextEntriesResponse]
+    """The caller's text entries (an admin's: everyone's), newest first; `query` searches the
+    original texts and the transcripts.
+    """
+    DeleteTextEntry: _grpc.UnaryUnaryMultiCallable[_speech_pb2.DeleteTextEntryRequest, _speech_pb2.DeleteTextEntryResponse]
+    """Removes a text entry with its stored audio."""
 
 @_typing.type_check_only
 class SpeechServiceAsyncStub(SpeechServiceStub):
@@ -130,7 +147,7 @@ class SpeechServiceAsyncStub(SpeechServiceStub):
     service's configuration. Audio that is not audio, empty, too big or too long is
     INVALID_ARGUMENT with a field violation on `body`.
 
-    Tenancy: a transcription or a voice sample belongs to the caller that created it (`owner`);
+    Tenancy: a transcription, a voice sample or a text entry belongs to the caller that created it (`owner`);
     callers see their own, admins see all. Voices and recognition models are public catalogues.
     """
 
@@ -158,7 +175,9 @@ class SpeechServiceAsyncStub(SpeechServiceStub):
     GetTranscription: _aio.UnaryUnaryMultiCallable[_speech_pb2.GetTranscriptionRequest, _speech_pb2.GetTranscriptionResponse]  # type: ignore[assignment]
     """One transcription job, with its state, progress, and its transcript once SUCCEEDED."""
     ListTranscriptions: _aio.UnaryUnaryMultiCallable[_speech_pb2.ListTranscriptionsRequest, _speech_pb2.ListTranscriptionsResponse]  # type: ignore[assignment]
-    """The caller's transcription jobs (an admin's: everyone's), newest first."""
+    """The caller's transcription jobs (an admin's: everyone's), newest first, including those a
+    service asked for on the caller's behalf (their meetings' recordings; `actor` says which).
+    """
     CancelTranscription: _aio.UnaryUnaryMultiCallable[_speech_pb2.CancelTranscriptionRequest, _speech_pb2.CancelTranscriptionResponse]  # type: ignore[assignment]
     """Cancels a transcription job. A QUEUED job is cancelled at once; a RUNNING one is asked to
     stop (`cancel_requested`) and ends CANCELLED, or SUCCEEDED if it finished first. A job
@@ -202,6 +221,21 @@ class SpeechServiceAsyncStub(SpeechServiceStub):
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
+    CreateTextEntry: _aio.UnaryUnaryMultiCallable[_speech_pb2.CreateTextEntryRequest, _speech_pb2.CreateTextEntryResponse]  # type: ignore[assignment]
+    """Stores a text entry: a recording of someone reading a known text, with that text. The audio
+    is the raw HTTP body (checked like any upload, within the same size and duration limits as
+    Transcribe); the text and options are query parameters (`?original_text=...&language=en`).
+    The audio is transcribed at once and the entry keeps the transcript and its word error rate
+    against the original text.
+    """
+    GetTextEntry: _aio.UnaryUnaryMultiCallable[_speech_pb2.GetTextEntryRequest, _speech_pb2.GetTextEntryResponse]  # type: ignore[assignment]
+    """One of the caller's text entries."""
+    ListTextEntries: _aio.UnaryUnaryMultiCallable[_speech_pb2.ListTextEntriesRequest, _speech_pb2.ListTextEntriesResponse]  # type: ignore[assignment]
+    """The caller's text entries (an admin's: everyone's), newest first; `query` searches the
+    original texts and the transcripts.
+    """
+    DeleteTextEntry: _aio.UnaryUnaryMultiCallable[_speech_pb2.DeleteTextEntryRequest, _speech_pb2.DeleteTextEntryResponse]  # type: ignore[assignment]
+    """Removes a text entry with its stored audio."""
 
 class SpeechServiceServicer(metaclass=_abc_1.ABCMeta):
     """Speech to text and text to speech. Recognition runs Whisper through one of two engines
@@ -216,7 +250,7 @@ class SpeechServiceServicer(metaclass=_abc_1.ABCMeta):
     service's configuration. Audio that is not audio, empty, too big or too long is
     INVALID_ARGUMENT with a field violation on `body`.
 
-    Tenancy: a transcription or a voice sample belongs to the caller that created it (`owner`);
+    Tenancy: a transcription, a voice sample or a text entry belongs to the caller that created it (`owner`);
     callers see their own, admins see all. Voices and recognition models are public catalogues.
     """
 
@@ -278,7 +312,9 @@ class SpeechServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _speech_pb2.ListTranscriptionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_speech_pb2.ListTranscriptionsResponse, _abc.Awaitable[_speech_pb2.ListTranscriptionsResponse]]:
-        """The caller's transcription jobs (an admin's: everyone's), newest first."""
+        """The caller's transcription jobs (an admin's: everyone's), newest first, including those a
+        service asked for on the caller's behalf (their meetings' recordings; `actor` says which).
+        """
 
     @_abc_1.abstractmethod
     def CancelTranscription(
@@ -394,5 +430,44 @@ class SpeechServiceServicer(metaclass=_abc_1.ABCMeta):
         buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
         buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
+
+    @_abc_1.abstractmethod
+    def CreateTextEntry(
+        self,
+        request: _speech_pb2.CreateTextEntryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_speech_pb2.CreateTextEntryResponse, _abc.Awaitable[_speech_pb2.CreateTextEntryResponse]]:
+        """Stores a text entry: a recording of someone reading a known text, with that text. The audio
+        is the raw HTTP body (checked like any upload, within the same size and duration limits as
+        Transcribe); the text and options are query parameters (`?original_text=...&language=en`).
+        The audio is transcribed at once and the entry keeps the transcript and its word error rate
+        against the original text.
+        """
+
+    @_abc_1.abstractmethod
+    def GetTextEntry(
+        self,
+        request: _speech_pb2.GetTextEntryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_speech_pb2.GetTextEntryResponse, _abc.Awaitable[_speech_pb2.GetTextEntryResponse]]:
+        """One of the caller's text entries."""
+
+    @_abc_1.abstractmethod
+    def ListTextEntries(
+        self,
+        request: _speech_pb2.ListTextEntriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_speech_pb2.ListTextEntriesResponse, _abc.Awaitable[_speech_pb2.ListTextEntriesResponse]]:
+        """The caller's text entries (an admin's: everyone's), newest first; `query` searches the
+        original texts and the transcripts.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteTextEntry(
+        self,
+        request: _speech_pb2.DeleteTextEntryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_speech_pb2.DeleteTextEntryResponse, _abc.Awaitable[_speech_pb2.DeleteTextEntryResponse]]:
+        """Removes a text entry with its stored audio."""
 
 def add_SpeechServiceServicer_to_server(servicer: SpeechServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
