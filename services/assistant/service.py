@@ -15,6 +15,9 @@ from services.assistant.embeddings.embedder import load_embedder
 from services.assistant.erasure import eraser
 from services.assistant.grant_store import GrantStore
 from services.assistant.hemisphere import Balance
+from services.assistant.images.attachments import Attachments
+from services.assistant.images.limits import ImageLimits
+from services.assistant.images.vision import VisionClient
 from services.assistant.load import Load
 from services.assistant.memory.extraction import RuleExtractor
 from services.assistant.memory.memories import Memories
@@ -74,6 +77,12 @@ async def build(resources: Resources) -> list[Registration]:
     )
     load = Load(settings.assistant_max_concurrent_replies, settings.assistant_max_queued_replies)
     replies = Replies(loop, load, announcer)
+    identity = service_identity.from_env("assistant", settings.address_of("auth"))
+    vision = VisionClient(
+        service_identity.PeerChannels(settings, identity), settings.assistant_vision_timeout
+    )
+    resources.on_stop.append(vision.close)
+    attachments = Attachments(vision)
     turns = Turns(
         conversations,
         messages,
@@ -85,17 +94,18 @@ async def build(resources: Resources) -> list[Registration]:
         announcer=announcer,
         memories=memories,
         profiles=profiles,
+        attachments=attachments,
         max_output_tokens=settings.assistant_max_output_tokens,
         context_tokens=settings.assistant_context_tokens,
     )
     chats = StandaloneChats(
-        turns, balances, replies, announcer, max_output=settings.assistant_max_output_tokens
-    )
+        turns, balances, replies, announcer,
+        attachments=attachments, max_output=settings.assistant_max_output_tokens,
+    )  # fmt: skip
     completions = Completions(completion_store, resources.bus, turns, chats, replies)
     await completions.start(settings.assistant_completion_workers)
     resources.on_stop.append(completions.stop)
     await erase_deleted_users(resources.bus, "assistant", eraser(resources.sessions))
-    identity = service_identity.from_env("assistant", settings.address_of("auth"))
     speech = SpeechClient(
         settings.address_of("speech"), identity, settings.assistant_speech_timeout
     )
@@ -117,6 +127,9 @@ async def build(resources: Resources) -> list[Registration]:
         memory_store=memory_store,
         profiles=profiles,
         kinds={p.name: p.kind for p in settings.providers},
+        image_limits=ImageLimits(
+            settings.assistant_image_max_count, settings.assistant_image_max_bytes
+        ),
         max_output_tokens=settings.assistant_max_output_tokens,
         tool_timeout=settings.assistant_tool_timeout,
     )

@@ -42,6 +42,11 @@ class ModelEntry(BaseModel):
     remote_name: str = Field(default="", description="Name the API knows it by; empty: id.")
     context_window: int = Field(default=8192, gt=0)
     supports_tools: bool = True
+    supports_vision: bool = Field(
+        default=False,
+        description="The model takes images itself; otherwise it is told what the vision "
+        "service saw in them.",
+    )
     description: str = ""
 
     @property
@@ -51,8 +56,9 @@ class ModelEntry(BaseModel):
     def info(self, provider: str, *, supports_tools: bool) -> ModelInfo:
         """The model as listed to clients; every provider here streams."""
         return ModelInfo(
-            self.id, provider, self.context_window, supports_tools, True, self.description
-        )
+            self.id, provider, self.context_window, supports_tools, True, self.description,
+            supports_vision=self.supports_vision,
+        )  # fmt: skip
 
 
 class ProviderEntry(BaseModel):
@@ -149,6 +155,16 @@ class AssistantSettings(Settings):
     )
     assistant_speech_timeout: float = Field(
         default=60.0, gt=0, description="Seconds one speech-service call (STT, TTS) may take."
+    )
+    assistant_image_max_count: int = Field(
+        default=4, ge=0, le=16, description="Images one user message may carry; 0: none."
+    )
+    assistant_image_max_bytes: int = Field(
+        default=4 * 1024 * 1024, gt=0, le=16 * 1024 * 1024,
+        description="Bytes one image may have (PNG, JPEG or WebP); it is stored with its message.",
+    )  # fmt: skip
+    assistant_vision_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds the vision service may take to describe an image."
     )
     assistant_completion_workers: int = Field(
         default=1, ge=0, description="Async completions this process answers at once; 0: none."

@@ -13,6 +13,7 @@ from services.assistant import convert, prompt
 from services.assistant.announce import Announcer, Origin
 from services.assistant.balances import Balances
 from services.assistant.hemisphere import Balance, InForce
+from services.assistant.images.attachments import Attachments, shown
 from services.assistant.providers.base import ChatMessage, ChatRequest
 from services.assistant.replies import Outcome, Replies, ReplyEvent
 from services.assistant.turns import Turns, sampling
@@ -49,10 +50,13 @@ class Chat:
     tool_timeout: float | None = None  # the service's default
 
 
-def chat_message(message: assistant_pb2.ChatMessage) -> ChatMessage:
+def chat_message(message: assistant_pb2.ChatMessage, *, sees: bool = False) -> ChatMessage:
+    """A caller's message as the providers take it, its images (described already unless
+    the model `sees` them) shown as `images.attachments.shown` says."""
     calls = convert.provider_calls(message.tool_calls)
     role = convert.ROLES[message.role]
-    return ChatMessage(role, message.content, calls, message.tool_call_id or None)  # type: ignore[arg-type]
+    content, images = shown(message, sees=sees)
+    return ChatMessage(role, content, calls, message.tool_call_id or None, images)  # type: ignore[arg-type]
 
 
 def with_prompt(
@@ -75,9 +79,11 @@ class StandaloneChats:
         replies: Replies,
         announcer: Announcer,
         *,
+        attachments: Attachments,
         max_output: int,
     ) -> None:
         self._turns = turns
+        self._attachments = attachments
         self.balances = balances
         self._replies = replies
         self._announcer = announcer
@@ -88,7 +94,8 @@ class StandaloneChats:
         balance = await self.balances.in_force(ask.owner, override=ask.hemisphere)
         system = prompt.system_text(balance.balance, ask.instructions, ask.context or {})
         head = (ChatMessage("system", system),) if ask.persona else ()
-        messages = (*head, *(chat_message(m) for m in ask.messages))
+        sees = self._turns.sees(model_id)
+        messages = (*head, *[await self._shown(m, ask.owner, sees) for m in ask.messages])
         options = sampling(ask.sampling, balance.balance, self._max_output)
         allowed = await self._turns.usable_tools(ask.owner, ask.tools)
         request = ChatRequest(model_id, messages, options)
@@ -100,6 +107,18 @@ class StandaloneChats:
             completion=ask.completion,
         )
         return Chat(provider, request, allowed, balance, Outcome(model_id), origin)
+
+    async def _shown(
+        self, message: assistant_pb2.ChatMessage, owner: str, sees: bool
+    ) -> ChatMessage:
+        """The message for the model, its images described unless the model sees them."""
+        if not message.images:
+            return chat_message(message)
+        seen = assistant_pb2.ChatMessage()
+        seen.CopyFrom(message)
+        del seen.images[:]
+        seen.images.extend(await self._attachments.stored(message.images, owner, sees=sees))
+        return chat_message(seen, sees=sees)
 
     async def stream(self, chat: Chat) -> AsyncGenerator[ReplyEvent, None]:
         """The chat in a provider slot: started, deltas and tool events, completed; its end

@@ -25,6 +25,7 @@ from services.assistant.balances import Balances
 from services.assistant.conversation_store import ConversationStore
 from services.assistant.grant_store import GrantStore
 from services.assistant.hemisphere import Balance, InForce, temperature
+from services.assistant.images.attachments import Attachments, shown
 from services.assistant.memory.memories import Memories
 from services.assistant.message_store import MessageStore
 from services.assistant.profile.profiles import Profiles, prompt_lines
@@ -57,6 +58,7 @@ class TurnInput:
     request_id: str = ""
     channel: events_pb2.ReplyChannel.ValueType = events_pb2.REPLY_CHANNEL_UNSPECIFIED
     completion: str = ""  # `completions/{id}` when an async completion asks
+    images: tuple[assistant_pb2.ImageAttachment, ...] = ()  # validated (`images.limits`)
 
 
 @dataclass
@@ -102,17 +104,19 @@ def sampling(
     )
 
 
-def chat_message(message: assistant_pb2.Message) -> ChatMessage:
-    """A stored message as the providers take it back."""
+def chat_message(message: assistant_pb2.Message, *, sees: bool = False) -> ChatMessage:
+    """A stored message as the providers take it back; its images as the model can take
+    them (`sees`: it is vision-capable)."""
     calls = convert.provider_calls(message.tool_calls)
     tool_call_id = message.tool_result.tool_call_id or None
     role = convert.ROLES[message.role]
-    return ChatMessage(role, message.content, calls, tool_call_id)  # type: ignore[arg-type]
+    content, images = shown(message, sees=sees)
+    return ChatMessage(role, content, calls, tool_call_id, images)  # type: ignore[arg-type]
 
 
-def turns_of(history: Sequence[StoredMessage]) -> list[list[ChatMessage]]:
+def turns_of(history: Sequence[StoredMessage], *, sees: bool) -> list[list[ChatMessage]]:
     return [
-        [chat_message(m.message) for m in group]
+        [chat_message(m.message, sees=sees) for m in group]
         for _, group in groupby(history, key=lambda m: m.turn)
     ]
 
@@ -133,6 +137,7 @@ class Turns:
         announcer: Announcer,
         memories: Memories,
         profiles: Profiles,
+        attachments: Attachments,
         max_output_tokens: int,
         context_tokens: int,
     ) -> None:
@@ -146,6 +151,7 @@ class Turns:
         self._announcer = announcer
         self._memories = memories
         self._profiles = profiles
+        self._attachments = attachments
         self._max_output = max_output_tokens
         self._context_tokens = context_tokens
         # Replies being generated, by conversation id: deleting a conversation cancels them.
@@ -226,6 +232,10 @@ class Turns:
             raise errors.invalid_argument([FieldViolation(path, str(exc))]) from exc
         return provider.name, info.id
 
+    def sees(self, model_id: str) -> bool:
+        """Whether the model (known) takes images itself: configured as vision-capable."""
+        return self._registry.resolve(model_id)[1].supports_vision
+
     async def begin(self, ask: TurnInput, record: ConversationRecord | None) -> Turn:
         """Everything a turn needs before generating, in `record` (found by the caller) or, with
         None, in a new conversation titled after the message; nothing is stored yet."""
@@ -244,7 +254,7 @@ class Turns:
         budget = self._context_tokens or max(info.context_window - options.max_tokens, 0)
         remembered = await self._memories.recall(record.owner, ask.message, provider.count_tokens)
         preferences = prompt_lines(await self._profiles.get(record.owner))
-        earlier = turns_of(history)
+        earlier = turns_of(history, sees=info.supports_vision)
         chars = summary.bound(budget)
 
         def system(left_out: Sequence[prompt.Turn]) -> str:
@@ -254,15 +264,16 @@ class Turns:
                 preferences=preferences,
             )  # fmt: skip
 
-        message = ChatMessage("user", ask.message)
-        built = prompt.build(system, earlier, message, budget, provider.count_tokens)
         number = max((m.turn for m in history), default=-1) + 1
         user = self._message(
             record,
             assistant_pb2.MESSAGE_ROLE_USER,
             content=ask.message,
             context=convert.struct(ask.context),
+            images=await self._attachments.stored(ask.images, ask.owner, sees=info.supports_vision),
         )
+        message = chat_message(user, sees=info.supports_vision)
+        built = prompt.build(system, earlier, message, budget, provider.count_tokens)
         wanted = () if ask.disable_tools else record.allowed_tools
         allowed = await self.usable_tools(record.owner, wanted)
         request = ChatRequest(model_id, built.messages, options)

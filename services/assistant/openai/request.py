@@ -9,11 +9,15 @@ ignores them; `null` counts as absent wherever OpenAI allows it. Ranges that Com
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 from services.assistant import validation
 from services.assistant.providers.base import ModelInfo, ToolSpec
@@ -25,6 +29,7 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_MESSAGES = 256
 MAX_TOOLS = 64
 MAX_PARTS = 64
+Images = RepeatedCompositeFieldContainer[assistant_pb2.ImageAttachment]
 MAX_TOOL_CALLS = 16
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # `developer` is OpenAI's newer name for `system` (o1 and later); both are the system prompt.
@@ -191,7 +196,9 @@ def _message(fields: _Fields, item: Any, path: str) -> assistant_pb2.ChatMessage
     if role is not None and role not in ROLES:
         fields.bad(f"{path}.role", f"must be one of {', '.join(ROLES)}")
     message.role = ROLES.get(role or "", assistant_pb2.MESSAGE_ROLE_UNSPECIFIED)
-    content = _content(fields, item.get("content"), f"{path}.content")
+    content = _content(fields, item.get("content"), f"{path}.content", message.images)
+    if message.images and role != "user":
+        fields.bad(f"{path}.content", "only user messages may carry images")
     if content is None and role not in ("assistant", None):
         fields.bad(f"{path}.content", "is required")
     message.content = content or ""
@@ -203,8 +210,9 @@ def _message(fields: _Fields, item: Any, path: str) -> assistant_pb2.ChatMessage
     return message
 
 
-def _content(fields: _Fields, content: Any, path: str) -> str | None:
-    """A string, or a list of text parts joined by newlines; other part types are refused."""
+def _content(fields: _Fields, content: Any, path: str, images: Images) -> str | None:
+    """A string, or a list of text parts joined by newlines and `image_url` parts (added to
+    `images`); other part types are refused."""
     if content is None or isinstance(content, str):
         return content
     if not isinstance(content, list):
@@ -219,12 +227,30 @@ def _content(fields: _Fields, content: Any, path: str) -> str | None:
         if not isinstance(part, dict):
             fields.bad(part_path, "must be an object")
             continue
+        if part.get("type") == "image_url":
+            _image(fields, part, part_path, images)
+            continue
         if part.get("type") not in ("text", "refusal"):
-            fields.bad(f"{part_path}.type", "only text parts are supported")
+            fields.bad(f"{part_path}.type", "only text and image_url parts are supported")
             continue
         key = str(part["type"])
         texts.append(fields.string(part, key, f"{part_path}.{key}", required=True) or "")
     return "\n".join(texts)
+
+
+def _image(fields: _Fields, part: dict[str, Any], path: str, images: Images) -> None:
+    """An `image_url` part's image, inline as a base64 `data:` URL (remote URLs are never
+    fetched); its type and size are checked with the message (`images.limits`)."""
+    image_url = fields.mapping(part, "image_url", f"{path}.image_url", required=True) or {}
+    url = fields.string(image_url, "url", f"{path}.image_url.url", required=True) or ""
+    head, _, encoded = url.partition(",")
+    if not (head.startswith("data:") and head.endswith(";base64")):
+        fields.bad(f"{path}.image_url.url", "must be a data: URL with base64 image bytes")
+        return
+    try:
+        images.add(data=base64.b64decode(encoded, validate=True))
+    except binascii.Error:
+        fields.bad(f"{path}.image_url.url", "is not valid base64")
 
 
 def _tool_calls(fields: _Fields, item: dict[str, Any], path: str) -> list[assistant_pb2.ToolCall]:

@@ -8,6 +8,7 @@ user turn, consecutive turns of one role merged as the API requires.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,9 +148,13 @@ def _blocks(message: ChatMessage) -> list[dict[str, Any]]:
         return [
             {"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.content}
         ]
-    blocks: list[dict[str, Any]] = (
-        [{"type": "text", "text": message.content}] if message.content else []
-    )
+    blocks: list[dict[str, Any]] = [
+        {"type": "image", "source": {"type": "base64", "media_type": image.mime_type,
+                                     "data": base64.b64encode(image.data).decode("ascii")}}
+        for image in message.images
+    ]  # fmt: skip
+    if message.content:
+        blocks.append({"type": "text", "text": message.content})
     blocks += [
         {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}
         for call in message.tool_calls

@@ -21,13 +21,23 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class Image:
+    """An image shown to a vision-capable model, with the type its bytes show."""
+
+    mime_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class ChatMessage:
-    """One message of a conversation as every provider understands it."""
+    """One message of a conversation as every provider understands it. `images` are set
+    only for a model configured as vision-capable (others get a description in `content`)."""
 
     role: Literal["system", "user", "assistant", "tool"]
     content: str
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    images: tuple[Image, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,7 @@ class ModelInfo:
     supports_tools: bool
     supports_streaming: bool
     description: str = ""
+    supports_vision: bool = False
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ calls arrive as argument fragments keyed by index and are handed over whole at t
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from services.assistant.providers.base import (
     ChatMessage,
     ChatRequest,
     Finished,
+    Image,
     ModelInfo,
     ProviderEvent,
     ProviderHealth,
@@ -118,6 +120,11 @@ class _Reply:
         slot.arguments += function.get("arguments") or ""
 
 
+def data_url(image: Image) -> str:
+    """The image inline, as OpenAI-compatible APIs take it in an `image_url` part."""
+    return f"data:{image.mime_type};base64,{base64.b64encode(image.data).decode('ascii')}"
+
+
 def _body(model: str, request: ChatRequest) -> dict[str, Any]:
     sampling = request.sampling
     body: dict[str, Any] = {
@@ -150,6 +157,10 @@ def _message(message: ChatMessage) -> dict[str, Any]:
     if message.role == "tool":
         return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
     wire: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.images:
+        wire["content"] = [{"type": "text", "text": message.content}] + [
+            {"type": "image_url", "image_url": {"url": data_url(image)}} for image in message.images
+        ]
     if message.tool_calls:
         wire["content"] = message.content or None
         wire["tool_calls"] = [

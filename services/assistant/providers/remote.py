@@ -57,12 +57,7 @@ class RemoteEndpoint:
         self._client = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout)
 
     def models(self) -> list[ModelInfo]:
-        return [
-            ModelInfo(
-                m.id, self.entry.name, m.context_window, m.supports_tools, True, m.description
-            )
-            for m in self.entry.models
-        ]
+        return [m.info(self.entry.name, supports_tools=m.supports_tools) for m in self.entry.models]
 
     def health(self) -> ProviderHealth:
         """From recent calls, not a probe: a status page must not wait on a dead provider."""

@@ -17,6 +17,7 @@ from services.assistant.completion_store import CompletionStore
 from services.assistant.completions import Completions
 from services.assistant.conversation_store import ConversationStore
 from services.assistant.grant_store import GrantStore
+from services.assistant.images.limits import ImageLimits
 from services.assistant.memory.memories import Memories
 from services.assistant.memory.store import MemoryStore
 from services.assistant.message_store import MessageStore
@@ -55,6 +56,7 @@ class Deps:
     memory_store: MemoryStore
     profiles: Profiles
     kinds: Mapping[str, str]  # provider name -> kind (local, openai, anthropic)
+    image_limits: ImageLimits  # of the images one user message carries
     max_output_tokens: int
     tool_timeout: float  # default seconds per MCP tool call
 

@@ -22,6 +22,7 @@ class ChatsRpcs(AssistantRpcs):
     async def _chat(self, request: ChatRequest) -> Chat:
         present = request.HasField("hemisphere")
         problems = validation.chat_messages(request.messages)
+        problems += self._deps.image_limits.in_messages(request.messages)
         problems += validation.sampling(request.sampling)
         problems += validation.balance(request.hemisphere, present, "hemisphere")
         validation.require(problems + validation.tools(request.tools, "tools"))

@@ -74,7 +74,9 @@ class OpenAiServicer(AssistantRpcs, openai_pb2_grpc.OpenAiServiceServicer):
         deps = self._deps
         _, model_id = deps.turns.model(ask.model)
         _, info = deps.registry.resolve(model_id)
-        validation.require(openai_request.limits(ask, info, deps.max_output_tokens))
+        problems = openai_request.limits(ask, info, deps.max_output_tokens)
+        problems += deps.image_limits.in_messages(ask.messages)
+        validation.require(problems)
         chat = await deps.chats.prepare(
             ChatInput(
                 owner=authn.caller().subject,

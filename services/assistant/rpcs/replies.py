@@ -32,11 +32,17 @@ def turn_input(request: TurnRequest) -> TurnInput:
         disable_tools=request.disable_tools,
         request_id=request.request_id,
         channel=events_pb2.REPLY_CHANNEL_STREAM if streamed else events_pb2.REPLY_CHANNEL_PROCESS,
+        images=tuple(request.images),
     )
 
 
 class RepliesRpcs(AssistantRpcs):
     """Conversation turns, answered whole or streamed."""
+
+    def _check(self, request: TurnRequest) -> None:
+        """The turn's fields, its images within the service's bounds."""
+        images = self._deps.image_limits.violations(request.images)
+        validation.require(validation.turn(request) + images)
 
     async def _record(self, ask: TurnInput) -> ConversationRecord | None:
         """The turn's conversation (None: a new one), if the caller may see it."""
@@ -47,7 +53,7 @@ class RepliesRpcs(AssistantRpcs):
     async def ProcessMessage(
         self, request: assistant_pb2.ProcessMessageRequest, context: Context
     ) -> assistant_pb2.ProcessMessageResponse:
-        validation.require(validation.turn(request))
+        self._check(request)
         ask = turn_input(request)
         record = await self._record(ask)
         stored = await self._deps.turns.replay(ask.conversation, ask.request_id)
@@ -71,7 +77,7 @@ class RepliesRpcs(AssistantRpcs):
     async def StreamReply(
         self, request: assistant_pb2.StreamReplyRequest, context: Context
     ) -> AsyncIterator[assistant_pb2.StreamReplyResponse]:
-        validation.require(validation.turn(request))
+        self._check(request)
         ask = turn_input(request)
         record = await self._record(ask)
         stored = await self._deps.turns.replay(ask.conversation, ask.request_id)

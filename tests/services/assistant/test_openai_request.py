@@ -86,7 +86,7 @@ def test_every_wrong_field_is_named_at_once() -> None:
         "messages": [
             {"role": "robot", "content": "hi"},
             {"role": "user", "content": 5},
-            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]},
+            {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "x"}}]},
             {"role": "tool", "content": "5"},
             {"role": "assistant", "tool_calls": [
                 {"id": "c", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]},
