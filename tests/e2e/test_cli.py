@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from tests.e2e.conftest import sign_in
 from tests.services.speech.wer import wer
+from tests.services.vision.conftest import cat_photo, hand_photo
 from tools.mesh import Mesh
 from voka.speech.v1 import speech_pb2
 from voka_client import Client
@@ -80,7 +81,7 @@ def test_help_everywhere_from_the_installed_script():
     paths = list(command_paths(cli))
     assert [p for p in paths if len(p) == 1] == [
         ["chat"], ["login"], ["logout"], ["meetings"], ["say"], ["tasks"],
-        ["transcribe"], ["translate"], ["voices"], ["whoami"],
+        ["transcribe"], ["translate"], ["vision"], ["voices"], ["whoami"],
     ]  # fmt: skip
     for name in ("translate", "transcribe", "chat", "tasks", "meetings", "login"):
         assert name in top
@@ -209,3 +210,31 @@ def test_library_follows_a_transcription_and_streams_a_reply(
         assert "".join(deltas) == reply.completed.text
         assert reply.conversation.startswith("conversations/")
         assert [c.name for c in voka.assistant.iter_conversations()] == [reply.conversation]
+
+
+def test_library_and_cli_analyse_images(mesh: Mesh, rest: httpx.Client, tmp_path: Path) -> None:
+    name, password = account(rest)
+    with Client(mesh.rest_url, username=name, password=password) as voka:
+        cat = voka.vision.analyze_image(cat_photo(), content_type="image/jpeg")
+        assert cat.objects[0].label == "Cat"
+        assert cat.caption.engine == "composed-from-labels"
+        hands = voka.vision.detect_hands(hand_photo())
+        (hand,) = hands.hands
+        assert len(hand.landmarks) == 21
+        assert [a.name for a in voka.vision.iter_analyses()] == [hands.name, cat.name]
+        assert voka.vision.get_analysis(cat.name).objects[0].label == "Cat"
+
+    photo = tmp_path / "chelsea.jpg"
+    photo.write_bytes(cat_photo())
+    config = str(tmp_path / "config")
+    runner = CliRunner(env={"VOKA_URL": mesh.rest_url, "XDG_CONFIG_HOME": config})
+    logged_in = runner.invoke(cli, ["login", "--username", name, "--password", password])
+    assert logged_in.exit_code == 0, logged_in.output
+    shown = runner.invoke(cli, ["vision", "analyze", str(photo), "--json"])
+    assert shown.exit_code == 0, shown.output
+    (analysis,) = documents(shown.output)
+    assert analysis["objects"][0]["label"] == "Cat"
+    assert analysis["caption"]["engine"] == "composed-from-labels"
+    listed = runner.invoke(cli, ["vision", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.splitlines()[0].startswith(analysis["name"])

@@ -17,6 +17,7 @@ const NAV: { route: Page; label: Parameters<ReturnType<typeof useT>>[0] }[] = [
   { route: "voice", label: "nav.voice" },
   { route: "meetings", label: "nav.meetings" },
   { route: "kinect", label: "nav.kinect" },
+  { route: "vision", label: "nav.vision" },
   { route: "admin", label: "nav.admin" },
 ];
 
@@ -31,6 +32,7 @@ const PAGES: Record<Page, ComponentType> = {
   meetings: lazy(() => import("./pages/Meetings").then((m) => ({ default: m.MeetingsPage }))),
   admin: lazy(() => import("./pages/Admin").then((m) => ({ default: m.AdminPage }))),
   kinect: lazy(() => import("./pages/Kinect").then((m) => ({ default: m.KinectPage }))),
+  vision: lazy(() => import("./pages/Vision").then((m) => ({ default: m.VisionPage }))),
 };
 
 function LanguageSwitch() {

@@ -16,6 +16,7 @@ const en = {
   "nav.meetings": "Meetings",
   "nav.admin": "Account & admin",
   "nav.kinect": "Kinect",
+  "nav.vision": "Vision",
   "auth.signIn": "Sign in",
   "auth.signUp": "Sign up",
   "auth.signOut": "Sign out",
@@ -192,6 +193,17 @@ const en = {
   "kinect.depthView": "The Kinect's depth, near red to far blue",
   "kinect.tilt": "Tilt: {degrees}°",
   "kinect.led": "LED",
+  "vision.image": "Image (PNG, JPEG or WebP)",
+  "vision.analyze": "Analyse",
+  "vision.detectHands": "Hands",
+  "vision.captionBy": "caption by {engine}",
+  "vision.composed": "composed from labels",
+  "vision.objects": "Objects",
+  "vision.labels": "Labels",
+  "vision.hands": "Hands: {count}",
+  "vision.hand": "{handedness} hand, gesture {gesture}, {landmarks} landmarks",
+  "vision.history": "Your analyses",
+  "vision.noHistory": "No analyses yet.",
 };
 
 type Key = keyof typeof en;
@@ -209,6 +221,7 @@ const es: Record<Key, string> = {
   "nav.meetings": "Reuniones",
   "nav.admin": "Cuenta y administración",
   "nav.kinect": "Kinect",
+  "nav.vision": "Visión",
   "auth.signIn": "Iniciar sesión",
   "auth.signUp": "Crear cuenta",
   "auth.signOut": "Cerrar sesión",
@@ -385,6 +398,17 @@ const es: Record<Key, string> = {
   "kinect.depthView": "La profundidad del Kinect, de cerca en rojo a lejos en azul",
   "kinect.tilt": "Inclinación: {degrees}°",
   "kinect.led": "LED",
+  "vision.image": "Imagen (PNG, JPEG o WebP)",
+  "vision.analyze": "Analizar",
+  "vision.detectHands": "Manos",
+  "vision.captionBy": "descripción de {engine}",
+  "vision.composed": "compuesta a partir de las etiquetas",
+  "vision.objects": "Objetos",
+  "vision.labels": "Etiquetas",
+  "vision.hands": "Manos: {count}",
+  "vision.hand": "Mano {handedness}, gesto {gesture}, {landmarks} puntos",
+  "vision.history": "Tus análisis",
+  "vision.noHistory": "Aún no hay análisis.",
 };
 
 export const DICTIONARIES = { en, es } as const;

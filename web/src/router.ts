@@ -13,6 +13,7 @@ export const ROUTES = [
   "meetings",
   "admin",
   "kinect",
+  "vision",
 ] as const;
 export type Route = (typeof ROUTES)[number];
 

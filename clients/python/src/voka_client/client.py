@@ -17,6 +17,7 @@ from voka_client.meetings import Meetings
 from voka_client.speech import Speech
 from voka_client.tasks import Tasks
 from voka_client.translate import Translate
+from voka_client.vision import Vision
 
 URL_ENV = "VOKA_URL"
 API_KEY_ENV = "VOKA_API_KEY"
@@ -34,7 +35,7 @@ class Client:
     Every call retries on UNAVAILABLE with exponential backoff (channel.py) and has a deadline:
     `deadlines.unary` seconds for calls with one answer, `deadlines.stream` for streams, unless
     the call passes its own `timeout`. The domain helpers (`translate`, `speech`, `assistant`,
-    `tasks`, `meetings`) each keep their generated stub as `.stub` for everything else."""
+    `tasks`, `meetings`, `vision`) each keep their generated stub as `.stub` for everything else."""
 
     def __init__(
         self,
@@ -67,6 +68,7 @@ class Client:
         self.assistant = Assistant(self.channel)
         self.tasks = Tasks(self.channel)
         self.meetings = Meetings(self.channel)
+        self.vision = Vision(self.channel)
 
     @classmethod
     def from_env(cls, deadlines: Deadlines | None = None) -> Client:

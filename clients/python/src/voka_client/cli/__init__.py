@@ -16,6 +16,7 @@ from voka_client.cli.meetings import meetings
 from voka_client.cli.speech import say, transcribe, voices
 from voka_client.cli.tasks import tasks
 from voka_client.cli.translate import translate
+from voka_client.cli.vision import vision
 from voka_client.client import API_KEY_ENV, URL_ENV
 from voka_client.errors import VokaClientError, status_of
 from voka_client.interceptor import Deadlines
@@ -56,8 +57,8 @@ class _VokaGroup(click.Group):
 @click.version_option(package_name="voka-client")
 @click.pass_context
 def cli(ctx: click.Context, url: str, api_key: str, timeout: float) -> None:
-    """Voka from the command line: translation, speech, the assistant, tasks and meetings,
-    over gRPC through the mesh's edge. Log in once (`voka login`) or set an API key."""
+    """Voka from the command line: translation, speech, the assistant, tasks, meetings and
+    vision, over gRPC through the mesh's edge. Log in once (`voka login`) or set an API key."""
     context = ctx.ensure_object(Context)
     context.url = url
     context.api_key = api_key
@@ -65,7 +66,19 @@ def cli(ctx: click.Context, url: str, api_key: str, timeout: float) -> None:
     ctx.call_on_close(context.close)
 
 
-for command in (login, logout, whoami, translate, transcribe, say, voices, chat, tasks, meetings):
+for command in (
+    login,
+    logout,
+    whoami,
+    translate,
+    transcribe,
+    say,
+    voices,
+    chat,
+    tasks,
+    meetings,
+    vision,
+):
     cli.add_command(command)
 
 
