@@ -10,7 +10,7 @@ import math
 import struct
 import time
 import wave
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from services.meetings.meetings.records import (
     SummaryRecord,
 )
 from services.meetings.service import SPEC
+from tests.fixtures.callers import User
 from tests.fixtures.tokens import TokenFactory
 from tests.services.assistant.conftest import assistant_settings
 from tools.processes import NatsServer
@@ -50,18 +51,6 @@ from voka.server import Running, start
 from voka.service_identity import ServiceIdentity
 
 m = meetings_pb2
-
-
-class User:
-    """The service's stub with one user's bearer token on every call."""
-
-    def __init__(self, stub: meetings_pb2_grpc.MeetingsServiceStub, metadata: Any) -> None:
-        self._stub = stub
-        self._metadata = metadata
-
-    def __getattr__(self, rpc: str) -> Callable[[Any], Awaitable[Any]]:
-        method = getattr(self._stub, rpc)
-        return lambda request: method(request, metadata=self._metadata)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from PIL import Image
 
 from services.vision.service import SPEC
 from services.vision.settings import VisionSettings
+from tests.fixtures.callers import User
 from tests.fixtures.tokens import TokenFactory
 from voka.server import Running, start
 from voka.vision.v1 import vision_pb2_grpc
@@ -67,18 +68,6 @@ def vision_settings(tokens: TokenFactory, data_dir: Path, **extra: Any) -> Visio
 async def start_vision(settings: VisionSettings) -> Running:
     """The real service (migrations included), without NATS: these tests need no events."""
     return await start(dataclasses.replace(SPEC, bus=False), settings)
-
-
-class User:
-    """The service's stub with one caller's bearer token on every call."""
-
-    def __init__(self, stub: vision_pb2_grpc.VisionServiceStub, metadata: Any) -> None:
-        self._stub = stub
-        self._metadata = metadata
-
-    def __getattr__(self, rpc: str) -> Callable[[Any], Awaitable[Any]]:
-        method = getattr(self._stub, rpc)
-        return lambda request: method(request, metadata=self._metadata)
 
 
 @pytest.fixture(scope="module")
