@@ -506,6 +506,11 @@ def _active_keys() -> list[sa.ColumnElement[bool]]:
     ]
 
 
+EXPIRED_PER_WRITE = 100
+"""Expired denylist entries deleted with each new one: far more than the one a write adds, so
+expired entries cannot pile up."""
+
+
 class RevokedTokenStore:
     """The access-token denylist (entries leave the lists once every token they cover expired)."""
 
@@ -538,9 +543,19 @@ class RevokedTokenStore:
         )  # fmt: skip
 
     async def _insert(self, **values: Any) -> RevokedTokenRecord:
+        await self.forget_expired()
         row = {"id": new_id(), "revoke_time": now(), **values}
         await self._db.execute(sa.insert(revoked_tokens).values(row))
         return RevokedTokenRecord(**row)
+
+    async def forget_expired(self, limit: int = EXPIRED_PER_WRITE) -> int:
+        """Deletes up to `limit` entries whose tokens have all expired. Each new entry clears
+        some in its own transaction, so the table holds about the entries in force whatever the
+        years of revocations behind it, with no sweeper to run; a quiet denylist does not grow."""
+        table = revoked_tokens
+        doomed = sa.select(table.c.id).where(table.c.expire_time <= now()).limit(limit)
+        result = await self._db.execute(sa.delete(table).where(table.c.id.in_(doomed)))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def covers(self, identity: Identity) -> bool:
         """Whether an entry still in force covers this verified access token."""

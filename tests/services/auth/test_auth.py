@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import jwt
 import pytest
+import sqlalchemy as sa
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from services.auth.cli import create_admin
 from services.auth.settings import AuthSettings
+from services.auth.store import EXPIRED_PER_WRITE
+from services.auth.tables import revoked_tokens
 from tests.fixtures.tokens import TokenFactory
 from tests.services.auth.conftest import PASSWORD, bearer, signed_up
 from voka.auth.v1 import auth_pb2
 from voka.server import Running
+
+STALE = 5 * EXPIRED_PER_WRITE  # expired denylist entries left by earlier years
 
 pytestmark = pytest.mark.integration
 
@@ -448,3 +454,23 @@ async def test_an_operator_carries_the_role_and_loses_it_with_its_tokens(auth, s
     old_token = bearer(operator.access_token)
     me = stub.GetUser(auth_pb2.GetUserRequest(name="users/me"), metadata=old_token)
     assert await _code(me) == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_revocation_deletes_denylist_entries_whose_tokens_have_all_expired(auth, stub):
+    """Entries outlive their tokens only until the next revocations: each new entry deletes
+    EXPIRED_PER_WRITE expired ones, so the table stays as small as the entries in force."""
+    assert auth.resources.sessions is not None
+    long_ago = datetime.now(UTC) - timedelta(days=400)
+    async with auth.resources.sessions.begin() as db:
+        for n in range(STALE):
+            row = {"id": f"old-{n}", "token_id": f"jti-{n}", "subject": "users/gone"}
+            times = {"expire_time": long_ago, "revoke_time": long_ago}
+            entry = sa.insert(revoked_tokens).values(session_id="", reason=0, **row, **times)
+            await db.execute(entry)
+    login = await signed_up(stub)
+    await stub.Logout(auth_pb2.LogoutRequest(), metadata=bearer(login.access_token))
+    async with auth.resources.sessions() as db:
+        subjects = (await db.execute(sa.select(revoked_tokens.c.subject))).scalars().all()
+    added = len(subjects) - subjects.count("users/gone")
+    assert added >= 1  # the logout's own entries
+    assert subjects.count("users/gone") == STALE - added * EXPIRED_PER_WRITE
