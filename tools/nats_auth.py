@@ -36,6 +36,7 @@ from pathlib import Path
 from voka import registry
 from voka.bus import DLQ_PREFIX, DLQ_STREAM_NAME, Bus, inbox_prefix, stream_name
 from voka.config import NatsCredentials, Settings
+from voka.objects import bucket_of, stream_of
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S_CONFIG = ROOT / "k8s" / "base" / "nats" / "auth.conf"
@@ -95,6 +96,7 @@ def permissions(declaration: registry.Declaration) -> Permissions:
         *(f"$JS.API.CONSUMER.INFO.{s}.*" for s in reads),
         *(f"$JS.API.CONSUMER.MSG.NEXT.{s}.*" for s in reads),
         *(f"$JS.ACK.{s}.>" for s in reads),
+        *_object_permissions(declaration),
     )
     subscribe = (
         f"{inbox_prefix(name)}.>",
@@ -102,6 +104,19 @@ def permissions(declaration: registry.Declaration) -> Permissions:
         *(f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{s}.*" for s in reads),
     )
     return Permissions(_unique(publish), _unique(subscribe))
+
+
+def _object_permissions(declaration: registry.Declaration) -> tuple[str, ...]:
+    """Its own object bucket (voka/objects.py): create it, write, overwrite (the old chunks
+    purged) and delete its objects; direct gets only in the buckets it may read. No update,
+    so a service cannot add a republish to its bucket's stream (see the module docstring)."""
+    own = stream_of(bucket_of(declaration.name))
+    readable = [own, *(stream_of(bucket_of(d)) for d in declaration.reads_objects)]
+    return (
+        f"$O.{bucket_of(declaration.name)}.>",
+        *(f"$JS.API.STREAM.{verb}.{own}" for verb in ("CREATE", "INFO", "PURGE", "MSG.GET")),
+        *(f"$JS.API.DIRECT.GET.{s}{tail}" for s in readable for tail in ("", ".>")),
+    )
 
 
 def users() -> tuple[str, ...]:

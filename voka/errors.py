@@ -51,17 +51,22 @@ def _error(code: grpc.StatusCode, message: str, *details: Message) -> VokaError:
     return VokaError(message=message, details=details, code=code)
 
 
-def invalid_argument(violations: Iterable[FieldViolation]) -> VokaError:
-    """INVALID_ARGUMENT with a BadRequest detail listing every bad field at once."""
-    violations = list(violations)
-    detail = error_details_pb2.BadRequest(
+def _bad_request(violations: list[FieldViolation]) -> error_details_pb2.BadRequest:
+    return error_details_pb2.BadRequest(
         field_violations=[
             error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
             for v in violations
         ]
     )
+
+
+def invalid_argument(violations: Iterable[FieldViolation]) -> VokaError:
+    """INVALID_ARGUMENT with a BadRequest detail listing every bad field at once."""
+    violations = list(violations)
     summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
-    return _error(grpc.StatusCode.INVALID_ARGUMENT, f"invalid request: {summary}", detail)
+    return _error(
+        grpc.StatusCode.INVALID_ARGUMENT, f"invalid request: {summary}", _bad_request(violations)
+    )
 
 
 def not_found(resource_type: str, name: str) -> VokaError:
@@ -80,8 +85,11 @@ def unauthenticated(message: str) -> VokaError:
     return _error(grpc.StatusCode.UNAUTHENTICATED, message)
 
 
-def permission_denied(message: str) -> VokaError:
-    return _error(grpc.StatusCode.PERMISSION_DENIED, message)
+def permission_denied(message: str, violations: Iterable[FieldViolation] = ()) -> VokaError:
+    """PERMISSION_DENIED; with `violations`, a BadRequest detail naming the fields refused."""
+    violations = list(violations)
+    details = (_bad_request(violations),) if violations else ()
+    return _error(grpc.StatusCode.PERMISSION_DENIED, message, *details)
 
 
 def failed_precondition(message: str, violation_type: str = "", subject: str = "") -> VokaError:

@@ -36,6 +36,8 @@ class Declaration:
     # the auth events the kit follows for every service. None: not declared yet, and then it
     # may read every domain's events (what every service could before NATS had users).
     consumes: tuple[str, ...] | None = None
+    # Domains whose object buckets (voka/objects.py) it may read, by direct get only.
+    reads_objects: tuple[str, ...] = ()
 
     @property
     def metrics_port(self) -> int:
@@ -43,12 +45,17 @@ class Declaration:
 
 
 def declare(
-    name: str, port: int, package_file: str, *, consumes: tuple[str, ...] | None = None
+    name: str,
+    port: int,
+    package_file: str,
+    *,
+    consumes: tuple[str, ...] | None = None,
+    reads_objects: tuple[str, ...] = (),
 ) -> Declaration:
     """The declaration of the service whose `__init__.py` is `package_file`; its migrations
     are the `migrations/versions` folder beside it when there is one."""
     versions = Path(package_file).resolve().parent / "migrations" / "versions"
-    return Declaration(name, port, versions if versions.is_dir() else None, consumes)
+    return Declaration(name, port, versions if versions.is_dir() else None, consumes, reads_objects)
 
 
 @cache

@@ -2,4 +2,5 @@
 
 from voka.registry import declare
 
-DECLARATION = declare("speech", 50053, __file__, consumes=())
+# It reads the recordings meetings hands it by reference (CreateTranscriptionRequest.audio_uri).
+DECLARATION = declare("speech", 50053, __file__, consumes=(), reads_objects=("meetings",))

@@ -9,10 +9,12 @@ faster-whisper already depends on.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import av
 import numpy as np
@@ -111,6 +113,53 @@ def decode(data: bytes, *, max_bytes: int, max_seconds: float) -> DecodedAudio:
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             return _decode_container(container, fmt, max_seconds)
+    except av.FFmpegError as exc:
+        raise AudioError("corrupt", f"the {fmt.name} audio cannot be decoded: {exc}") from exc
+
+
+HEAD_BYTES = 64 * 1024  # enough for any container's header checks (WAV chunks before `data`)
+
+
+@dataclass(frozen=True)
+class AudioStream:
+    """A stored file decoded as it is read: `chunks` yields float32 mono 16 kHz pieces, one
+    packet's worth at a time, so memory does not grow with the file's length."""
+
+    format: AudioFormat
+    claimed_seconds: float  # what the container says (0 when it does not say)
+    chunks: Iterator[np.ndarray]
+
+
+@contextlib.contextmanager
+def open_file(path: Path, *, max_bytes: int, max_seconds: float) -> Iterator[AudioStream]:
+    """Check the file at `path` like `check` (its head only), then decode it streamed; the
+    duration limit is enforced on the samples as they come out. AudioError names the problem,
+    from the checks or from the decoder at any point of the iteration."""
+    with open(path, "rb") as file:
+        head = file.read(HEAD_BYTES)
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise AudioError("too_large", f"the audio is {size} bytes; at most {max_bytes}")
+    fmt = check(head, max_bytes=max_bytes, max_seconds=max_seconds)
+    try:
+        with av.open(str(path), mode="r") as container:
+            if not container.streams.audio:
+                raise AudioError("corrupt", f"the {fmt.name} file holds no audio stream")
+            claimed = container.duration / av.time_base if container.duration else 0.0
+            if claimed > max_seconds:
+                raise AudioError("too_long", too_long(claimed, max_seconds))
+            stream = container.streams.audio[0]
+            yield AudioStream(
+                fmt, claimed, _guarded(fmt, _resampled(container, stream, max_seconds))
+            )
+    except av.FFmpegError as exc:
+        raise AudioError("corrupt", f"the {fmt.name} audio cannot be decoded: {exc}") from exc
+
+
+def _guarded(fmt: AudioFormat, chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """Decoder errors met while iterating, as AudioError."""
+    try:
+        yield from chunks
     except av.FFmpegError as exc:
         raise AudioError("corrupt", f"the {fmt.name} audio cannot be decoded: {exc}") from exc
 

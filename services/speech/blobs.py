@@ -19,8 +19,20 @@ SAMPLES = "samples"
 TEXT_ENTRIES = "text-entries"
 
 
+READ_BYTES = 1024 * 1024  # what hashing a stored file holds at a time
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """A stored file's SHA-256, read in READ_BYTES pieces (blocking: run it in a thread)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while piece := file.read(READ_BYTES):
+            digest.update(piece)
+    return digest.hexdigest()
 
 
 class Blobs:
@@ -51,6 +63,21 @@ class Blobs:
         await asyncio.to_thread(self._write, self.path(relative), data)
         return relative
 
+    def temporary(self, kind: str, name: str) -> Path:
+        """Where a file being received goes until `commit` renames it into place."""
+        path = self.path(f"{kind}/.{name}.{os.getpid()}.tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    async def commit(self, temporary: Path, kind: str, name: str) -> str:
+        """A received file (see `temporary`), flushed to disk and renamed into place."""
+        relative = f"{kind}/{name}"
+        await asyncio.to_thread(self._commit, temporary, self.path(relative))
+        return relative
+
+    async def discard(self, temporary: Path) -> None:
+        await asyncio.to_thread(self._delete, temporary)
+
     async def read(self, relative: str) -> bytes:
         return await asyncio.to_thread(self.path(relative).read_bytes)
 
@@ -64,6 +91,12 @@ class Blobs:
         with open(temporary, "wb") as file:
             file.write(data)
             file.flush()
+            os.fsync(file.fileno())
+        temporary.replace(path)
+
+    @staticmethod
+    def _commit(temporary: Path, path: Path) -> None:
+        with open(temporary, "rb+") as file:
             os.fsync(file.fileno())
         temporary.replace(path)
 

@@ -173,6 +173,13 @@ class Recognition:
     ) -> speech_pb2.TranscriptionResult:
         started = time.perf_counter()
         transcript = await self.transcript(audio, config, on_segment, cancel)
+        return await self.as_result(transcript, config, time.perf_counter() - started)
+
+    async def as_result(
+        self, transcript: Transcript, config: speech_pb2.RecognitionConfig, seconds: float
+    ) -> speech_pb2.TranscriptionResult:
+        """A transcript (one recognition's or chunks' joined) as the contract's result, with
+        the model it ran on and the `seconds` it took."""
         engine = convert.ENGINE_NAMES.get(config.engine)
         model = await self.pool.resolve(config.model or None, engine)
-        return convert.result(transcript, model, config.task, time.perf_counter() - started)
+        return convert.result(transcript, model, config.task, seconds)

@@ -22,11 +22,13 @@ from services.speech.text_entries.store import TextEntryStore
 from services.speech.transcription_store import TranscriptionStore
 from services.speech.transcriptions import Transcriptions
 from services.speech.tts.catalogue import VoiceCatalogue
+from services.speech.uploads import Uploads
 from services.speech.voice_sample_store import VoiceSampleStore
 from services.speech.voice_samples import VoiceSamples
 from services.speech.worker import Worker
 from voka import refresh
 from voka.erasure import erase_deleted_users
+from voka.objects import Objects
 from voka.server import Registration, Resources, ServiceSpec, registration
 
 
@@ -66,6 +68,7 @@ async def build(resources: Resources) -> list[Registration]:
         recognition=recognition,
         transcriptions=Transcriptions(transcription_store, blobs, resources.bus),
         transcription_store=transcription_store,
+        uploads=Uploads(blobs, Objects(resources.bus.js, "speech"), settings),
         voices=voices,
         synthesis=synthesis,
         voice_samples=VoiceSamples(voice_sample_store, blobs, recognition, settings),

@@ -49,6 +49,13 @@ class SpeechSettings(Settings):
     speech_max_upload_bytes: int = Field(
         default=25 * 1024 * 1024, description="Largest audio upload, in bytes."
     )
+    speech_max_stream_upload_bytes: int = Field(
+        default=2 * 1024**3,
+        gt=0,
+        description="Largest audio UploadTranscription streams in, or CreateTranscription "
+        "copies from the object store (`audio_uri`), in bytes; more is RESOURCE_EXHAUSTED. "
+        "Written to disk as it arrives: it bounds the disk, not the memory.",
+    )
     speech_max_seconds: float = Field(
         default=600.0, description="Longest audio Transcribe accepts, in seconds."
     )

@@ -6,17 +6,17 @@ writes the row first and publishes after.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 from nats.aio.msg import Msg
 
-from services.speech import audio, events
-from services.speech.blobs import UPLOADS, Blobs, sha256
+from services.speech import events
+from services.speech.blobs import Blobs
 from services.speech.records import TranscriptionRecord
 from services.speech.transcription_store import NewTranscription, TranscriptionStore
+from services.speech.uploads import Upload
 from voka import errors
 from voka.authn import Identity
 from voka.bus import EVENT_TYPE, Bus
@@ -40,27 +40,25 @@ class Transcriptions:
         self,
         caller: Identity,
         request: speech_pb2.CreateTranscriptionRequest,
-        fmt: audio.AudioFormat,
+        upload: Upload,
     ) -> TranscriptionRecord:
-        """Store the checked upload and queue its job, the caller's (the user a service asked
+        """Queue the job of the stored, checked upload, the caller's (the user a service asked
         for, with that service as its actor); with a request id the owner used in the last 24
-        hours, the earlier job instead (and nothing is stored)."""
-        data = request.body.data
-        job_id = uuid.uuid4().hex
-        path = await self._blobs.write(UPLOADS, job_id, data)
+        hours, the earlier job instead (and the upload is deleted)."""
         new = NewTranscription(
-            id=job_id, owner=caller.subject, actor=caller.actor, config=request.config,
+            id=upload.job_id, owner=caller.subject, actor=caller.actor, config=request.config,
             file_name=request.file_name, external_reference=request.external_reference,
-            request_id=request.request_id or None, content_type=fmt.mime_type,
-            size_bytes=len(data), sha256=sha256(data), audio_path=path, create_time=_now(),
+            request_id=request.request_id or None, content_type=upload.format.mime_type,
+            size_bytes=upload.size, sha256=upload.sha256, audio_path=upload.path,
+            create_time=_now(),
         )  # fmt: skip
         try:
             record, deduplicated = await self._store.create(new)
         except BaseException:
-            await self._blobs.delete(path)
+            await self._blobs.delete(upload.path)
             raise
         if deduplicated:
-            await self._blobs.delete(path)
+            await self._blobs.delete(upload.path)
             return record
         await self._queue(record)
         return record

@@ -130,7 +130,9 @@ def owner(value: str, path: str = "owner") -> list[FieldViolation]:
 
 
 def create_transcription(request: speech_pb2.CreateTranscriptionRequest) -> list[FieldViolation]:
+    both = bool(request.audio_uri and request.body.data)
     return [
+        *([FieldViolation("audio_uri", "set either body or audio_uri, not both")] if both else []),
         *config(request.config),
         *length(request.file_name, "file_name", MAX_FILE_NAME),
         *length(request.external_reference, "external_reference", MAX_REFERENCE),

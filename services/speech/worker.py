@@ -15,6 +15,12 @@ Delivery is at least once, the job row is the truth:
   on cannot overwrite the one that took over;
 * a job's error is read by its owner, so it says what happened in the contract's words; the
   paths and exceptions behind it go to the log.
+
+Memory is bounded whatever the recording's length: the file is hashed in 1 MiB reads, decoded
+packet by packet as it is read (`audio.open_file`) and transcribed in chunks of at most 30 s of
+speech (`chunked`), so a job holds at most about 6 MB of samples (three 30 s stretches of 16 kHz
+float32) besides the model's own working memory, and one job's transcript (its text and
+segments, which grow with the speech: about 1 MB an hour).
 """
 
 from __future__ import annotations
@@ -22,21 +28,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
+import numpy as np
 from google.rpc import code_pb2
 from nats.aio.msg import Msg
 
-from services.speech import audio, events
-from services.speech.blobs import Blobs, sha256
-from services.speech.engines.base import Segment
+from services.speech import audio, chunked, events
+from services.speech.blobs import Blobs, file_sha256
+from services.speech.chunked import Chunker
+from services.speech.engines.base import Transcript
 from services.speech.recognition import Cancelled, Recognition
 from services.speech.records import TranscriptionRecord
 from services.speech.settings import SpeechSettings
@@ -44,11 +54,10 @@ from services.speech.transcription_store import TranscriptionStore
 from voka import db, telemetry
 from voka.bus import Bus, Event, Listener, Subscription
 from voka.errors import VokaError
-from voka.speech.v1 import events_pb2
+from voka.speech.v1 import events_pb2, speech_pb2
 
 log = logging.getLogger("voka.speech.worker")
 DURABLE = "speech-transcribers"
-PROGRESS_INTERVAL = 1.0  # seconds between progress reports, at most
 BUSY_PAUSE = 1.0  # the recognition queue is full: try again after this
 
 
@@ -134,12 +143,13 @@ class Worker:
         if record.cancel_requested:
             await self._stop_cancelled(record)
             return
-        decoded = await self._decode(record, request)
-        if decoded is None:
+        path = await self._upload(record, request)
+        if path is None:
             return
-        await self.report(record, 0.0, decoded.duration)
         try:
-            await self._finish(await self._transcribe(record, decoded, flag))
+            await self._finish(await self._transcribe(record, path, flag))
+        except audio.AudioError as exc:  # no retry helps: the job fails for good
+            await self._fail(record, code_pb2.INVALID_ARGUMENT, f"{exc} ({exc.reason})")
         except Cancelled:
             await self._stop_cancelled(record)
         except VokaError as exc:
@@ -150,27 +160,22 @@ class Worker:
             log.error("transcription %s failed for good", record.id, exc_info=exc)
             await self._fail(record, code_pb2.INTERNAL, "the transcription failed on the server")
 
-    async def _decode(
+    async def _upload(
         self, record: TranscriptionRecord, request: events_pb2.TranscriptionRequestedEvent
-    ) -> audio.DecodedAudio | None:
-        """The upload as samples; None when the job failed for good on it (no retry helps)."""
+    ) -> Path | None:
+        """The stored upload, its SHA-256 checked (read in chunks); None when the job failed
+        for good on it (no retry helps)."""
         try:
-            data = await self._blobs.read(self._blobs.relative(request.audio_uri))
+            path = self._blobs.path(self._blobs.relative(request.audio_uri))
+            digest = await asyncio.to_thread(file_sha256, path)
         except (OSError, ValueError) as exc:
             log.error("transcription %s: its upload cannot be read: %s", record.id, exc)
             await self._fail(record, code_pb2.DATA_LOSS, "the stored upload is gone")
             return None
-        if sha256(data) != record.sha256:
+        if digest != record.sha256:
             await self._fail(record, code_pb2.DATA_LOSS, "the stored upload changed")
             return None
-        try:
-            return await asyncio.to_thread(
-                audio.decode, data, max_bytes=self._settings.speech_max_upload_bytes,
-                max_seconds=self._settings.speech_job_max_seconds,
-            )  # fmt: skip
-        except audio.AudioError as exc:
-            await self._fail(record, code_pb2.INVALID_ARGUMENT, f"{exc} ({exc.reason})")
-            return None
+        return path
 
     async def _fail(self, record: TranscriptionRecord, code: int, message: str) -> None:
         await self._finish(await self._jobs.fail(record.id, record.attempts, code, message, _now()))
@@ -182,21 +187,60 @@ class Worker:
         )
 
     async def _transcribe(
-        self, record: TranscriptionRecord, decoded: audio.DecodedAudio, flag: threading.Event
+        self, record: TranscriptionRecord, path: Path, flag: threading.Event
     ) -> TranscriptionRecord | None:
-        reporter = _Progress(self, record, decoded.duration)
+        """Decode the file as it is read and transcribe it chunk by chunk (`chunked`), off
+        the event loop; progress after each chunk, cancel checked between chunks (and at each
+        segment within one)."""
+        started = time.perf_counter()
+        opened = audio.open_file(
+            path, max_bytes=self._settings.speech_max_stream_upload_bytes,
+            max_seconds=self._settings.speech_job_max_seconds,
+        )  # fmt: skip
+        stream = await asyncio.to_thread(opened.__enter__)
+        try:
+            chunker = Chunker()
+            parts = await self._by_chunk(record, chunker.chunks(stream.chunks),
+                                         stream.claimed_seconds, flag)  # fmt: skip
+        finally:
+            await asyncio.to_thread(opened.__exit__, None, None, None)
+        if chunker.seconds == 0:
+            raise audio.AudioError("empty", f"the {stream.format.name} file holds no audio samples")
+        transcript = chunked.joined(parts, chunker.seconds)
+        elapsed = time.perf_counter() - started
+        result = await self._recognition.as_result(transcript, record.config, elapsed)
+        return await self._jobs.succeed(record.id, record.attempts, result, _now())
+
+    async def _by_chunk(
+        self, record: TranscriptionRecord, chunks: Iterator[chunked.Chunk], total: float,
+        flag: threading.Event,
+    ) -> list[Transcript]:  # fmt: skip
+        """Each chunk's transcript on the audio's timeline. The language the first chunk was
+        heard in holds for the rest when the request named none."""
+        await self.report(record, 0.0, total)
+        config = speech_pb2.RecognitionConfig()
+        config.CopyFrom(record.config)
+        parts: list[Transcript] = []
+        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+            if flag.is_set():
+                raise Cancelled("the recognition was cancelled")
+            heard = await self._recognised(chunk.samples, config, flag)
+            segments = tuple(chunked.on_audio_time(s, chunk) for s in heard.segments)
+            parts.append(dataclasses.replace(heard, segments=segments))
+            config.language = config.language or heard.language
+            await self.report(record, chunk.end, max(total, chunk.end))
+        return parts
+
+    async def _recognised(
+        self, samples: np.ndarray, config: speech_pb2.RecognitionConfig, flag: threading.Event
+    ) -> Transcript:
         while True:
             try:
-                result = await self._recognition.result(
-                    decoded.samples, record.config, reporter.on_segment, flag
-                )
-                break
+                return await self._recognition.transcript(samples, config, None, flag)
             except VokaError as exc:
                 if exc.code.name != "RESOURCE_EXHAUSTED":
                     raise
                 await asyncio.sleep(BUSY_PAUSE)  # the bus keeps the delivery alive meanwhile
-        await reporter.drain()
-        return await self._jobs.succeed(record.id, record.attempts, result, _now())
 
     async def report(self, record: TranscriptionRecord, processed: float, total: float) -> None:
         updated = await self._jobs.progress(record.id, record.attempts, processed, total, _now())
@@ -211,32 +255,6 @@ class Worker:
     async def _publish_final(self, record: TranscriptionRecord) -> None:
         message, event_id = events.final(record)
         await self._bus.publish(message, event_id=event_id)
-
-
-class _Progress:
-    """The engine's segment callback (relayed to the event loop): report progress at most
-    once per PROGRESS_INTERVAL, without making the engine wait for the database."""
-
-    def __init__(self, worker: Worker, record: TranscriptionRecord, total: float) -> None:
-        self._worker = worker
-        self._record = record
-        self._total = total
-        self._last = time.monotonic()
-        self._pending: set[asyncio.Task[None]] = set()
-
-    def on_segment(self, segment: Segment) -> None:
-        now = time.monotonic()
-        if now - self._last < PROGRESS_INTERVAL:
-            return
-        self._last = now
-        task = asyncio.create_task(self._worker.report(self._record, segment.end, self._total))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def drain(self) -> None:
-        """Wait for reports in flight, so none lands after the final state."""
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
 
 
 async def _serve(settings: SpeechSettings) -> None:

@@ -28,6 +28,7 @@ from voka import registry
 from voka.auth.v1 import events_pb2 as auth_events
 from voka.bus import DLQ_STREAM_NAME, Bus, ConsumerOptions, Event, stream_name, subject_of
 from voka.erasure import erase_deleted_users
+from voka.objects import bucket_of, stream_of
 
 WAIT = 10.0
 DENIED = 1.0  # seconds to wait for the answer to a JetStream request the server drops
@@ -76,14 +77,20 @@ def test_each_service_publishes_only_its_own_domain_and_the_kits() -> None:
         allowed = nats_auth.permissions(declaration)
         events = [s for s in allowed.publish if s.startswith("voka.")]
         assert events == [f"voka.{declaration.name}.>", "voka.ops.>", "voka.dlq.>"]
-        # No JetStream request that changes, empties or removes a stream, nor a wildcard one.
+        # No JetStream request that changes, empties or removes a stream, nor a wildcard one;
+        # the one exception: purging its own object bucket's stream, how an object is deleted
+        # or overwritten (voka/objects.py), which holds no events.
+        own_objects = stream_of(bucket_of(declaration.name))
         for subject in allowed.publish:
+            if subject == f"$JS.API.STREAM.PURGE.{own_objects}":
+                continue
             assert not subject.startswith(("$JS.API.STREAM.UPDATE", "$JS.API.STREAM.DELETE",
                                            "$JS.API.STREAM.PURGE", "$JS.API.STREAM.MSG.DELETE",
                                            "$JS.API.STREAM.RESTORE")), subject  # fmt: skip
             assert subject not in ("$JS.API.>", ">", "$JS.>"), subject
         creatable = {s.rsplit(".", 1)[1] for s in allowed.publish if ".STREAM.CREATE." in s}
-        assert creatable <= {stream_name(d) for d in nats_auth.domains()} | {DLQ_STREAM_NAME}
+        assert creatable <= {stream_name(d) for d in nats_auth.domains()} | {
+            DLQ_STREAM_NAME, own_objects}  # fmt: skip
 
 
 def test_consumed_streams_follow_the_declaration() -> None:

@@ -18,6 +18,7 @@ from services.speech.text_entries.store import TextEntryStore
 from services.speech.transcription_store import TranscriptionStore
 from services.speech.transcriptions import Transcriptions
 from services.speech.tts.catalogue import VoiceCatalogue
+from services.speech.uploads import Uploads
 from services.speech.voice_sample_store import VoiceSampleStore
 from services.speech.voice_samples import VoiceSamples
 from voka import pagination, tenancy
@@ -45,6 +46,7 @@ class SpeechRpcs(speech_pb2_grpc.SpeechServiceServicer):
         recognition: Recognition,
         transcriptions: Transcriptions,
         transcription_store: TranscriptionStore,
+        uploads: Uploads,
         voices: VoiceCatalogue,
         synthesis: Synthesis,
         voice_samples: VoiceSamples,
@@ -56,6 +58,7 @@ class SpeechRpcs(speech_pb2_grpc.SpeechServiceServicer):
         self._recognition = recognition
         self._transcriptions = transcriptions
         self._transcription_store = transcription_store
+        self._uploads = uploads
         self._voices = voices
         self._synthesis = synthesis
         self._voice_samples = voice_samples

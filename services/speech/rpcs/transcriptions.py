@@ -9,7 +9,8 @@ from services.speech import convert, validation
 from services.speech.records import TranscriptionRecord
 from services.speech.rpcs.base import Context, SpeechRpcs, owned_record
 from services.speech.transcription_store import NEWEST_FIRST, TranscriptionFilter
-from voka import authn, pagination, tenancy
+from voka import authn, errors, pagination, tenancy
+from voka.errors import FieldViolation
 from voka.pagination import Page
 from voka.speech.v1 import speech_pb2
 
@@ -18,21 +19,53 @@ BASIC = speech_pb2.TRANSCRIPTION_VIEW_BASIC
 FULL = speech_pb2.TRANSCRIPTION_VIEW_FULL
 
 
+async def _audio(
+    first: speech_pb2.UploadTranscriptionRequest,
+    rest: AsyncIterator[speech_pb2.UploadTranscriptionRequest],
+) -> AsyncIterator[bytes]:
+    yield first.body.data
+    async for message in rest:
+        yield message.body.data
+
+
 class TranscriptionRpcs(SpeechRpcs):
-    """CreateTranscription, GetTranscription, ListTranscriptions, CancelTranscription,
-    DeleteTranscription and WatchTranscription."""
+    """CreateTranscription, UploadTranscription, GetTranscription, ListTranscriptions,
+    CancelTranscription, DeleteTranscription and WatchTranscription."""
 
     async def CreateTranscription(
         self, request: speech_pb2.CreateTranscriptionRequest, context: Context
     ) -> speech_pb2.CreateTranscriptionResponse:
         validation.check(validation.create_transcription(request))
+        caller = authn.caller()
         # The format, size and a header's claims only: the worker decodes it.
-        fmt = validation.checked_upload(
-            request.body.data, max_bytes=self._settings.speech_max_upload_bytes,
-            max_seconds=self._settings.speech_job_max_seconds,
-        )  # fmt: skip
-        record = await self._transcriptions.submit(authn.caller(), request, fmt)
+        if request.audio_uri:
+            upload = await self._uploads.from_object(caller, request.audio_uri)
+        else:
+            upload = await self._uploads.from_body(request.body.data)
+        record = await self._transcriptions.submit(caller, request, upload)
         return speech_pb2.CreateTranscriptionResponse(
+            transcription=convert.transcription(record, FULL)
+        )
+
+    async def UploadTranscription(
+        self, request_iterator: AsyncIterator[speech_pb2.UploadTranscriptionRequest],
+        context: Context,
+    ) -> speech_pb2.UploadTranscriptionResponse:  # fmt: skip
+        """The options are checked on the first message, before any audio is stored; the
+        audio goes to disk as it comes (`uploads`), then the job is CreateTranscription's."""
+        caller = authn.caller()
+        stream = aiter(request_iterator)
+        first = await anext(stream, None)
+        if first is None:
+            raise errors.invalid_argument([FieldViolation("body", "the stream carried no audio")])
+        request = speech_pb2.CreateTranscriptionRequest(
+            config=first.config, file_name=first.file_name,
+            external_reference=first.external_reference, request_id=first.request_id,
+        )  # fmt: skip
+        validation.check(validation.create_transcription(request))
+        upload = await self._uploads.from_stream(_audio(first, stream))
+        record = await self._transcriptions.submit(caller, request, upload)
+        return speech_pb2.UploadTranscriptionResponse(
             transcription=convert.transcription(record, FULL)
         )
 

@@ -23,10 +23,33 @@ FINAL_STATES = frozenset(
 )
 
 
+# Larger files are streamed (gRPC's default message limit is 4 MiB), in 1 MiB messages.
+STREAM_FROM_BYTES = 4 * 1024 * 1024
+PIECE_BYTES = 1024 * 1024
+
+
 def audio_body(path: Path) -> httpbody_pb2.HttpBody:
     """A file as an upload. The service sniffs the format; the type is for logs and people."""
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return httpbody_pb2.HttpBody(content_type=content_type, data=path.read_bytes())
+
+
+def _upload_stream(
+    path: Path, config: speech_pb2.RecognitionConfig, request_id: str
+) -> Iterator[speech_pb2.UploadTranscriptionRequest]:
+    """The file in PIECE_BYTES messages, the options on the first."""
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    with path.open("rb") as file:
+        first = True
+        while piece := file.read(PIECE_BYTES):
+            body = httpbody_pb2.HttpBody(content_type=content_type, data=piece)
+            if first:
+                yield speech_pb2.UploadTranscriptionRequest(
+                    body=body, config=config, file_name=path.name[:255], request_id=request_id
+                )
+                first = False
+            else:
+                yield speech_pb2.UploadTranscriptionRequest(body=body)
 
 
 class Speech:
@@ -45,12 +68,16 @@ class Speech:
     def create_transcription(
         self, path: Path, *, language: str = "", request_id: str = ""
     ) -> speech_pb2.Transcription:
-        """Uploads a file and queues its transcription; answers the QUEUED job."""
+        """Uploads a file and queues its transcription; answers the QUEUED job. A file over
+        STREAM_FROM_BYTES is streamed (UploadTranscription) in PIECE_BYTES pieces, read as
+        they are sent, so a recording of any length never sits whole in memory."""
+        config = speech_pb2.RecognitionConfig(language=language)
+        if path.stat().st_size > STREAM_FROM_BYTES:
+            return self.stub.UploadTranscription(
+                _upload_stream(path, config, request_id)
+            ).transcription
         request = speech_pb2.CreateTranscriptionRequest(
-            body=audio_body(path),
-            config=speech_pb2.RecognitionConfig(language=language),
-            file_name=path.name[:255],
-            request_id=request_id,
+            body=audio_body(path), config=config, file_name=path.name[:255], request_id=request_id
         )
         return self.stub.CreateTranscription(request).transcription
 

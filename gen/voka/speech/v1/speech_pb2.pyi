@@ -958,6 +958,7 @@ class CreateTranscriptionRequest(_message.Message):
     FILE_NAME_FIELD_NUMBER: _builtins.int
     EXTERNAL_REFERENCE_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    AUDIO_URI_FIELD_NUMBER: _builtins.int
     file_name: _builtins.str
     """The upload's file name, for people; at most 255 characters."""
     external_reference: _builtins.str
@@ -968,9 +969,17 @@ class CreateTranscriptionRequest(_message.Message):
     """Makes the call idempotent (AIP-155): a retry with the same id and owner within 24 hours
     returns the job already created. At most 128 characters.
     """
+    audio_uri: _builtins.str
+    """Instead of `body`: the audio as an object of the mesh's object store,
+    `objects://<bucket>/<name>` (voka/objects.py), for recordings too large for one message.
+    Only a service acting on behalf of a user may set it, and the object's owner must be that
+    user (else PERMISSION_DENIED, or NOT_FOUND when the object does not exist, with a field
+    violation on `audio_uri`). Speech copies it into its own storage chunk by chunk, within
+    `speech_max_stream_upload_bytes`.
+    """
     @_builtins.property
     def body(self) -> _httpbody_pb2.HttpBody:
-        """The audio, as the raw HTTP body (the format is sniffed)."""
+        """The audio, as the raw HTTP body (the format is sniffed). Required unless `audio_uri` is set."""
 
     @_builtins.property
     def config(self) -> Global___RecognitionConfig:
@@ -984,10 +993,11 @@ class CreateTranscriptionRequest(_message.Message):
         file_name: _builtins.str = ...,
         external_reference: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        audio_uri: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "config", b"config"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "config", b"config", "external_reference", b"external_reference", "file_name", b"file_name", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio_uri", b"audio_uri", "body", b"body", "config", b"config", "external_reference", b"external_reference", "file_name", b"file_name", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1016,6 +1026,78 @@ class CreateTranscriptionResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateTranscriptionResponse: _TypeAlias = CreateTranscriptionResponse  # noqa: Y015
+
+@_typing.final
+class UploadTranscriptionRequest(_message.Message):
+    """One message of UploadTranscription. The first message carries the options (and may carry
+    audio); later messages carry only audio in `body.data` (their other fields are ignored).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BODY_FIELD_NUMBER: _builtins.int
+    CONFIG_FIELD_NUMBER: _builtins.int
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    EXTERNAL_REFERENCE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    file_name: _builtins.str
+    """The upload's file name, for people; at most 255 characters."""
+    external_reference: _builtins.str
+    """The caller's own reference for this job, at most 512 characters (as in
+    CreateTranscription).
+    """
+    request_id: _builtins.str
+    """Makes the call idempotent (AIP-155), as in CreateTranscription. At most 128 characters."""
+    @_builtins.property
+    def body(self) -> _httpbody_pb2.HttpBody:
+        """The next piece of audio (at most 4 MiB per message); the format is sniffed from the first
+        bytes, `content_type` is informative only.
+        """
+
+    @_builtins.property
+    def config(self) -> Global___RecognitionConfig:
+        """The recognition options, as query parameters (`config.language`, ...)."""
+
+    def __init__(
+        self,
+        *,
+        body: _httpbody_pb2.HttpBody | None = ...,
+        config: Global___RecognitionConfig | None = ...,
+        file_name: _builtins.str = ...,
+        external_reference: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "config", b"config"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "config", b"config", "external_reference", b"external_reference", "file_name", b"file_name", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadTranscriptionRequest: _TypeAlias = UploadTranscriptionRequest  # noqa: Y015
+
+@_typing.final
+class UploadTranscriptionResponse(_message.Message):
+    """Response of UploadTranscription."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSCRIPTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def transcription(self) -> Global___Transcription:
+        """The job, QUEUED (or in any state when `request_id` matched an earlier one)."""
+
+    def __init__(
+        self,
+        *,
+        transcription: Global___Transcription | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["transcription", b"transcription"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["transcription", b"transcription"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadTranscriptionResponse: _TypeAlias = UploadTranscriptionResponse  # noqa: Y015
 
 @_typing.final
 class GetTranscriptionRequest(_message.Message):

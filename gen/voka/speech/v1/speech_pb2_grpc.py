@@ -69,6 +69,11 @@ class SpeechServiceStub:
                 request_serializer=voka_dot_speech_dot_v1_dot_speech__pb2.CreateTranscriptionRequest.SerializeToString,
                 response_deserializer=voka_dot_speech_dot_v1_dot_speech__pb2.CreateTranscriptionResponse.FromString,
                 _registered_method=True)
+        self.UploadTranscription = channel.stream_unary(
+                '/voka.speech.v1.SpeechService/UploadTranscription',
+                request_serializer=voka_dot_speech_dot_v1_dot_speech__pb2.UploadTranscriptionRequest.SerializeToString,
+                response_deserializer=voka_dot_speech_dot_v1_dot_speech__pb2.UploadTranscriptionResponse.FromString,
+                _registered_method=True)
         self.GetTranscription = channel.unary_unary(
                 '/voka.speech.v1.SpeechService/GetTranscription',
                 request_serializer=voka_dot_speech_dot_v1_dot_speech__pb2.GetTranscriptionRequest.SerializeToString,
@@ -210,6 +215,20 @@ class SpeechServiceServicer:
         answers at once with the QUEUED transcription. The raw audio is the HTTP body; the options
         are query parameters. Poll GetTranscription or follow WatchTranscription; the result is
         also published as `voka.speech.transcription.completed`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UploadTranscription(self, request_iterator, context):
+        """Like CreateTranscription, for audio of any length (up to `speech_max_stream_upload_bytes`,
+        2 GiB by default): the audio arrives as a stream of messages, each carrying the next piece
+        in `body.data`, and is written to disk as it comes (never held whole), its SHA-256 computed
+        on the way. The first message carries the options (later messages' other fields are
+        ignored). REST: POST the raw audio; the options go in the query string (Envoy streams the
+        body in 1 MiB messages, the first one with the query fields). Past the limit the upload is
+        RESOURCE_EXHAUSTED (HTTP 429 from the service, 413 when Envoy stops it first), a body that
+        is not audio INVALID_ARGUMENT on `body`; the job is then the same as CreateTranscription's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -381,6 +400,11 @@ def add_SpeechServiceServicer_to_server(servicer, server):
                     servicer.CreateTranscription,
                     request_deserializer=voka_dot_speech_dot_v1_dot_speech__pb2.CreateTranscriptionRequest.FromString,
                     response_serializer=voka_dot_speech_dot_v1_dot_speech__pb2.CreateTranscriptionResponse.SerializeToString,
+            ),
+            'UploadTranscription': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadTranscription,
+                    request_deserializer=voka_dot_speech_dot_v1_dot_speech__pb2.UploadTranscriptionRequest.FromString,
+                    response_serializer=voka_dot_speech_dot_v1_dot_speech__pb2.UploadTranscriptionResponse.SerializeToString,
             ),
             'GetTranscription': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTranscription,
@@ -595,6 +619,33 @@ class SpeechService:
             '/voka.speech.v1.SpeechService/CreateTranscription',
             voka_dot_speech_dot_v1_dot_speech__pb2.CreateTranscriptionRequest.SerializeToString,
             voka_dot_speech_dot_v1_dot_speech__pb2.CreateTranscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadTranscription(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/voka.speech.v1.SpeechService/UploadTranscription',
+            voka_dot_speech_dot_v1_dot_speech__pb2.UploadTranscriptionRequest.SerializeToString,
+            voka_dot_speech_dot_v1_dot_speech__pb2.UploadTranscriptionResponse.FromString,
             options,
             channel_credentials,
             insecure,

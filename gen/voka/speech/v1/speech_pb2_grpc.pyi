@@ -68,6 +68,16 @@ class SpeechServiceStub:
     are query parameters. Poll GetTranscription or follow WatchTranscription; the result is
     also published as `voka.speech.transcription.completed`.
     """
+    UploadTranscription: _grpc.StreamUnaryMultiCallable[_speech_pb2.UploadTranscriptionRequest, _speech_pb2.UploadTranscriptionResponse]
+    """Like CreateTranscription, for audio of any length (up to `speech_max_stream_upload_bytes`,
+    2 GiB by default): the audio arrives as a stream of messages, each carrying the next piece
+    in `body.data`, and is written to disk as it comes (never held whole), its SHA-256 computed
+    on the way. The first message carries the options (later messages' other fields are
+    ignored). REST: POST the raw audio; the options go in the query string (Envoy streams the
+    body in 1 MiB messages, the first one with the query fields). Past the limit the upload is
+    RESOURCE_EXHAUSTED (HTTP 429 from the service, 413 when Envoy stops it first), a body that
+    is not audio INVALID_ARGUMENT on `body`; the job is then the same as CreateTranscription's.
+    """
     GetTranscription: _grpc.UnaryUnaryMultiCallable[_speech_pb2.GetTranscriptionRequest, _speech_pb2.GetTranscriptionResponse]
     """One transcription job, with its state, progress, and its transcript once SUCCEEDED."""
     ListTranscriptions: _grpc.UnaryUnaryMultiCallable[_speech_pb2.ListTranscriptionsRequest, _speech_pb2.ListTranscriptionsResponse]
@@ -171,6 +181,16 @@ class SpeechServiceAsyncStub(SpeechServiceStub):
     answers at once with the QUEUED transcription. The raw audio is the HTTP body; the options
     are query parameters. Poll GetTranscription or follow WatchTranscription; the result is
     also published as `voka.speech.transcription.completed`.
+    """
+    UploadTranscription: _aio.StreamUnaryMultiCallable[_speech_pb2.UploadTranscriptionRequest, _speech_pb2.UploadTranscriptionResponse]  # type: ignore[assignment]
+    """Like CreateTranscription, for audio of any length (up to `speech_max_stream_upload_bytes`,
+    2 GiB by default): the audio arrives as a stream of messages, each carrying the next piece
+    in `body.data`, and is written to disk as it comes (never held whole), its SHA-256 computed
+    on the way. The first message carries the options (later messages' other fields are
+    ignored). REST: POST the raw audio; the options go in the query string (Envoy streams the
+    body in 1 MiB messages, the first one with the query fields). Past the limit the upload is
+    RESOURCE_EXHAUSTED (HTTP 429 from the service, 413 when Envoy stops it first), a body that
+    is not audio INVALID_ARGUMENT on `body`; the job is then the same as CreateTranscription's.
     """
     GetTranscription: _aio.UnaryUnaryMultiCallable[_speech_pb2.GetTranscriptionRequest, _speech_pb2.GetTranscriptionResponse]  # type: ignore[assignment]
     """One transcription job, with its state, progress, and its transcript once SUCCEEDED."""
@@ -296,6 +316,22 @@ class SpeechServiceServicer(metaclass=_abc_1.ABCMeta):
         answers at once with the QUEUED transcription. The raw audio is the HTTP body; the options
         are query parameters. Poll GetTranscription or follow WatchTranscription; the result is
         also published as `voka.speech.transcription.completed`.
+        """
+
+    @_abc_1.abstractmethod
+    def UploadTranscription(
+        self,
+        request_iterator: _MaybeAsyncIterator[_speech_pb2.UploadTranscriptionRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_speech_pb2.UploadTranscriptionResponse, _abc.Awaitable[_speech_pb2.UploadTranscriptionResponse]]:
+        """Like CreateTranscription, for audio of any length (up to `speech_max_stream_upload_bytes`,
+        2 GiB by default): the audio arrives as a stream of messages, each carrying the next piece
+        in `body.data`, and is written to disk as it comes (never held whole), its SHA-256 computed
+        on the way. The first message carries the options (later messages' other fields are
+        ignored). REST: POST the raw audio; the options go in the query string (Envoy streams the
+        body in 1 MiB messages, the first one with the query fields). Past the limit the upload is
+        RESOURCE_EXHAUSTED (HTTP 429 from the service, 413 when Envoy stops it first), a body that
+        is not audio INVALID_ARGUMENT on `body`; the job is then the same as CreateTranscription's.
         """
 
     @_abc_1.abstractmethod
