@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: up test test-slow install gen check-gen lint fmt typecheck breaking unit image k8s-smoke clean
+.PHONY: up test test-slow test-long install gen check-gen lint fmt typecheck breaking unit image k8s-smoke clean
 
 ## up: install what is missing (the Qwen 1.5B chat model where memory allows: tools/local_model.py),
 ## then start NATS, every service and Envoy on 127.0.0.1:8080
@@ -24,6 +24,12 @@ SLOW_TESTS := tests/services/translate/test_llm_qwen.py tests/services/meetings/
 test-slow: install
 	$(PY) -m tools.local_model install
 	VOKA_SLOW_TESTS=1 $(PY) -m pytest -rs --timeout 600 $(SLOW_TESTS)
+
+## test-long: the long tier, not part of `make test` (15-25 min on two cores): an hour-long
+## meeting recording of Piper speech through the whole mesh (upload through Envoy, tiny.en,
+## a map-reduce summary by SmolLM2), printing its figures
+test-long: install
+	VOKA_LONG_TESTS=1 $(PY) -m pytest -rs -s --timeout 3600 tests/long
 
 install:
 	@scripts/bootstrap.sh

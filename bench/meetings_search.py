@@ -45,7 +45,7 @@ from services.meetings.chat.records import ChatRecord
 from services.meetings.chat.search_store import SearchQuery
 from services.meetings.chat.vector_cache import VectorCache
 from services.meetings.chat.vectors import encode, passage_vectors
-from services.meetings.database import Database
+from services.meetings.database import Database, Stores
 from services.meetings.meetings.records import RecordingRecord, SegmentRecord
 from services.meetings.schema import new_id
 from services.meetings.service import SPEC
@@ -72,9 +72,11 @@ Metadata = tuple[tuple[str, str]]
 
 async def seed(service: Running, stub: meetings_pb2_grpc.MeetingsServiceAsyncStub,
                metadata: Metadata, passages: int) -> None:  # fmt: skip
-    """`passages` passages of alice's: half segments, half chat messages, each with a vector."""
+    """`passages` passages of alice's: half segments, half chat messages, each with a vector
+    written in the same transaction (the commit wakes the indexer, which finds them done; it
+    embeds the meetings' and projects' titles, made over gRPC, for real)."""
     assert service.resources.sessions is not None
-    database = Database(service.resources.sessions)
+    sessions = service.resources.sessions
     rng = np.random.default_rng(7)
     at = datetime(2030, 1, 15, 10, tzinfo=UTC)
     meetings = passages // 2 // SEGMENTS_PER_MEETING
@@ -84,11 +86,14 @@ async def seed(service: Running, stub: meetings_pb2_grpc.MeetingsServiceAsyncStu
         made = await stub.CreateProject(meetings_pb2.CreateProjectRequest(
             project=project_pb2.Project(title=f"Project {p}")), metadata=metadata)  # fmt: skip
         project_names.append(made.project.name)
-    vectors: list[dict[str, object]] = []
+    columns = ("meeting_id", "recording_id", "position", "chat_id")
 
-    def vector() -> bytes:
-        values = rng.standard_normal(DIMENSIONS).astype(np.float32)
-        return encode(values / np.linalg.norm(values))
+    def vectors(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+        values = rng.standard_normal((len(rows), DIMENSIONS)).astype(np.float32)
+        values /= np.linalg.norm(values, axis=1, keepdims=True)
+        return [dict.fromkeys(columns) | {"id": new_id(), "model": MODEL, "source_time": None,
+                                          "vector": encode(v)} | r
+                for r, v in zip(rows, values, strict=True)]  # fmt: skip
 
     for number in range(meetings):
         meeting = meeting_pb2.Meeting(
@@ -102,29 +107,33 @@ async def seed(service: Running, stub: meetings_pb2_grpc.MeetingsServiceAsyncStu
         said = [SegmentRecord(recording, i, i * 5000, i * 5000 + 4000, "",
                               f"Point {i}: we talked about {TOPICS[(number + i) % len(TOPICS)]}.")
                 for i in range(SEGMENTS_PER_MEETING)]  # fmt: skip
-        async with database.transaction() as stores:
+        async with sessions() as session, session.begin():
+            stores = Stores.of(session, None)
             await stores.recordings.add(RecordingRecord(
                 recording, meeting_id, ALICE, "a.wav", "audio/wav", 1, "0", "/none", 600_000, "en",
                 meeting_pb2.RECORDING_STATE_TRANSCRIBED, "", "", 0, False, at))  # fmt: skip
             await stores.recordings.add_segments(meeting_id, said)
-        vectors += [{"source": "segment", "ref": f"{recording}/{s.position}",
-                     "meeting_id": meeting_id, "recording_id": recording,
-                     "position": s.position, "vector": vector()} for s in said]  # fmt: skip
+            await session.execute(sa.insert(passage_vectors), vectors([
+                {"source": "segment", "ref": f"{recording}/{s.position}", "meeting_id": meeting_id,
+                 "recording_id": recording, "position": s.position} for s in said]))  # fmt: skip
     for p, name in enumerate(project_names):
         project_id = name.removeprefix("projects/")
         chat = [ChatRecord(f"c{p}x{i}", project_id, 1,
                            f"Question {i}: what about {TOPICS[(p + i) % len(TOPICS)]}?", at,
                            author=ALICE) for i in range(MESSAGES_PER_PROJECT)]  # fmt: skip
+        async with sessions() as session, session.begin():
+            await Stores.of(session, None).chat.add(chat)
+            await session.execute(sa.insert(passage_vectors), vectors(
+                [{"source": "chat", "ref": c.id, "chat_id": c.id} for c in chat]))  # fmt: skip
+
+
+async def until_idle(database: Database) -> None:
+    """Until the indexer has embedded every passage (the meetings' and projects' titles)."""
+    while True:
         async with database.transaction() as stores:
-            await stores.chat.add(chat)
-        vectors += [{"source": "chat", "ref": c.id, "chat_id": c.id, "vector": vector()}
-                    for c in chat]  # fmt: skip
-    columns = ("meeting_id", "recording_id", "position", "chat_id")
-    rows = [dict.fromkeys(columns) | {"id": new_id(), "model": MODEL, "source_time": None} | v
-            for v in vectors]  # fmt: skip
-    for start_at in range(0, len(rows), 5000):
-        async with service.resources.sessions() as session, session.begin():
-            await session.execute(sa.insert(passage_vectors), rows[start_at : start_at + 5000])
+            if not await stores.search.stale(1):
+                return
+        await asyncio.sleep(0.5)
 
 
 async def p50(call: Callable[[], Awaitable[object]], calls: int) -> float:
@@ -189,15 +198,16 @@ async def measure(database_url: str, data: Path, tokens: TokenFactory, assistant
                   passages: int, calls: int) -> dict[str, float]:  # fmt: skip
     base = MeetingsSettings(service="meetings", port=0, data_dir=data, jwks_file=tokens.jwks_file,
                             database_url=database_url, addresses={"assistant": assistant},
-                            meetings_search_index_interval=3600.0,
+                            meetings_search_index_backstop=3600.0,
                             rate_limit_per_second=0.0)  # fmt: skip
     metadata = tokens.metadata(subject=ALICE)
     figures: dict[str, float] = {}
     async with meetings(base) as (service, stub):
         began = time.perf_counter()
         await seed(service, stub, metadata, passages)
+        assert service.resources.sessions is not None
+        await until_idle(Database(service.resources.sessions))
         if database_url.startswith("postgresql"):  # fresh statistics, as autovacuum keeps them
-            assert service.resources.sessions is not None
             async with service.resources.sessions() as session, session.begin():
                 await session.execute(sa.text("ANALYZE"))
         figures["seed s"] = time.perf_counter() - began

@@ -201,6 +201,15 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def after_commit(session: AsyncSession, callback: Callable[[Session], None]) -> None:
+    """`callback` when `session`'s transaction commits (not if it rolls back): a wake-up for
+    whoever acts on what it wrote. Registered once however often asked; SQLAlchemy's asyncio
+    runs it in the event loop's thread (in a greenlet), so it may set an `asyncio.Event`."""
+    sync = session.sync_session
+    if not event.contains(sync, "after_commit", callback):
+        event.listen(sync, "after_commit", callback)
+
+
 def conflicted(error: BaseException) -> bool:
     """Whether `error` says a transaction lost a race with a concurrent one, so that running
     it again from the start can succeed: PostgreSQL's serialization failure and deadlock, and

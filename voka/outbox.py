@@ -70,7 +70,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     delete,
-    event,
     func,
     insert,
     select,
@@ -82,6 +81,7 @@ from sqlalchemy.orm import Session
 from voka import bus as voka_bus
 from voka import telemetry
 from voka.bus import Bus, domain_of, subject_of
+from voka.db import after_commit
 from voka.wellknown import utc
 
 log = logging.getLogger("voka.outbox")
@@ -177,7 +177,7 @@ class Outbox:
         the row, so the consumers' spans join the request that caused the event."""
         row = self._row(message, event_id, headers, suffix, _now())
         await session.execute(insert(outbox_table).values(**row))
-        self._wake_on_commit(session)
+        after_commit(session, self._committed)
         return str(row["event_id"])
 
     async def add_many(
@@ -195,7 +195,7 @@ class Outbox:
                 otel_context.detach(token)
         if rows:
             await session.execute(insert(outbox_table), rows)
-            self._wake_on_commit(session)
+            after_commit(session, self._committed)
 
     def _row(
         self, message: Message, event_id: str | None, headers: Mapping[str, str] | None,
@@ -217,11 +217,6 @@ class Outbox:
             "next_attempt_at": now,
             "attempts": 0,
         }
-
-    def _wake_on_commit(self, session: AsyncSession) -> None:
-        sync = session.sync_session
-        if not event.contains(sync, "after_commit", self._committed):
-            event.listen(sync, "after_commit", self._committed)
 
     def _committed(self, _session: Session) -> None:
         # SQLAlchemy's asyncio runs this in the event loop's thread (in a greenlet).

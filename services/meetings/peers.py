@@ -23,7 +23,6 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import grpc
-from google.api import httpbody_pb2
 
 from services.meetings.settings import MeetingsSettings
 from voka import errors, peer_calls, service_identity
@@ -62,16 +61,17 @@ class Peers:
         await self._channels.close()
 
     async def create_transcription(
-        self, audio: bytes, content_type: str, *, language: str, file_name: str, reference: str,
-        request_id: str, for_user: str,
+        self, audio_uri: str, *, language: str, file_name: str, reference: str, request_id: str,
+        for_user: str,
     ) -> speech_pb2.Transcription:  # fmt: skip
-        """An async transcription job at the speech service. `request_id` makes a repeated
-        request (a redelivered event) return the job already created."""
+        """An async transcription job at the speech service on the recording handed over by
+        reference (`audio_uri`, an object of the mesh's object store owned by `for_user`, which
+        speech copies before it answers). `request_id` makes a repeated request (a redelivered
+        event) return the job already created."""
         stub = speech_pb2_grpc.SpeechServiceStub(self._channel("speech"))
         hint = language.split("-", maxsplit=1)[0].lower()  # the speech service takes ISO 639-1
         request = speech_pb2.CreateTranscriptionRequest(
-            body=httpbody_pb2.HttpBody(content_type=content_type, data=audio),
-            config=speech_pb2.RecognitionConfig(language=hint),
+            audio_uri=audio_uri, config=speech_pb2.RecognitionConfig(language=hint),
             file_name=file_name[:255], external_reference=reference, request_id=request_id,
         )  # fmt: skip
         metadata = peer_calls.on_behalf_of(for_user)
@@ -91,6 +91,15 @@ class Peers:
         )
         rpc = functools.partial(stub.CompleteChat, metadata=peer_calls.on_behalf_of(for_user))
         return await peer_calls.call(rpc, request, timeout=self._timeout)
+
+    async def context_tokens(self, model: str) -> int:
+        """The context window the assistant states for `model` (empty: its default model);
+        0 when it lists no such model (CompleteChat then says why)."""
+        stub = assistant_pb2_grpc.AssistantServiceStub(self._channel("assistant"))
+        request = assistant_pb2.ListModelsRequest(page_size=500)
+        reply = await peer_calls.call(stub.ListModels, request, timeout=self._timeout)
+        found = (m for m in reply.models if m.id == model or (not model and m.is_default))
+        return next((m.context_length for m in found), 0)
 
     async def embed_texts(
         self, texts: list[str], *, purpose: embeddings_pb2.EmbeddingPurpose.ValueType,

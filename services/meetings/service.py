@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 
 from services.meetings import peers
 from services.meetings.chat.indexer import Indexer
@@ -31,11 +32,13 @@ async def build(resources: Resources) -> list[Registration]:
         await erase_deleted_users(resources.bus, "meetings", database.erase)
         await Pipeline(resources.sessions, resources.bus, resources.outbox, calls, settings).start()
     await _start_indexer(resources, database, calls, settings)
+    await _say_vector_scan(database)
     servicer = MeetingsServicer(database, settings, resources.bus, calls)
     return [registration(servicer), registration(ContactServicer(database, settings))]
 
 
 STOP_WAIT = 5.0
+log = logging.getLogger("voka.meetings")
 
 
 async def _start_indexer(
@@ -45,7 +48,7 @@ async def _start_indexer(
     cancelled after STOP_WAIT seconds) before the channels and the database close."""
     embed = functools.partial(calls.embed_texts, purpose=embeddings_pb2.EMBEDDING_PURPOSE_PASSAGE)
     indexer = Indexer(database, embed, batch=settings.meetings_search_index_batch,
-                      interval=settings.meetings_search_index_interval)  # fmt: skip
+                      backstop=settings.meetings_search_index_backstop)  # fmt: skip
     task = asyncio.create_task(indexer.run(), name="meetings:indexer")
 
     async def stop() -> None:
@@ -55,6 +58,15 @@ async def _start_indexer(
             task.cancel()
 
     resources.on_stop.append(stop)
+
+
+async def _say_vector_scan(database: Database) -> None:
+    """How search by meaning scans, said once at start: exactly, in numpy (`chat.hybrid`),
+    with whether this server would offer pgvector, which the service does not use yet."""
+    async with database.transaction() as stores:
+        offered = await stores.vectors.pgvector_available()
+    log.info("search by meaning: exact numpy scan; pgvector %s", "offered by the database "
+             "server (not used yet)" if offered else "not available")  # fmt: skip
 
 
 SPEC = ServiceSpec(name="meetings", build=build, database=True)

@@ -17,8 +17,21 @@ class MeetingsSettings(Settings):
     )
     meetings_max_recording_bytes: int = Field(
         default=500 * 1024 * 1024,
-        description="Largest recording UploadRecording stores, in bytes (the speech service "
-        "has its own limit for what it transcribes: VOKA_SPEECH_MAX_UPLOAD_BYTES).",
+        description="Largest recording UploadRecording stores, in bytes (it reaches the "
+        "speech service by reference, within VOKA_SPEECH_MAX_STREAM_UPLOAD_BYTES).",
+    )
+    meetings_objects_max_bytes: int = Field(
+        default=4 * 1024**3,
+        gt=0,
+        description="Bytes the meetings' object bucket (voka-meetings) may hold: recordings "
+        "being handed to the speech service by reference, each only until speech has copied "
+        "it. Applies when the bucket is created.",
+    )
+    meetings_objects_max_age: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description="Seconds after which an object of the meetings' bucket is dropped even if "
+        "never deleted (one whose hand-over died midway). Applies when the bucket is created.",
     )
     meetings_summary_model: str = Field(
         default="",
@@ -28,10 +41,25 @@ class MeetingsSettings(Settings):
     meetings_summary_max_tokens: int = Field(
         default=400, description="Most tokens a summary may take to write."
     )
-    meetings_summary_transcript_chars: int = Field(
-        default=6000,
-        description="Transcript characters given to the model for a summary (the start and "
-        "the end are kept when it is longer).",
+    meetings_summary_context_tokens: int = Field(
+        default=0,
+        ge=0,
+        description="Context window of the summary model, in tokens: a transcript longer than "
+        "fits is summarised in steps (sections, then their summaries combined), never cut. "
+        "0: the context length the assistant's ListModels states for the model.",
+    )
+    meetings_summary_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Sections of a long transcript summarised at the same time (calls to the "
+        "assistant one summary makes at once).",
+    )
+    meetings_summary_timeout: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds one summary may take, all its steps together (a long transcript "
+        "takes a call per section); past that it is retried by redelivery.",
     )
     meetings_chat_model: str = Field(
         default="",
@@ -82,12 +110,14 @@ class MeetingsSettings(Settings):
         description="Passages the search indexer embeds per call to the assistant's "
         "EmbeddingService (at most 256, its per-call limit).",
     )
-    meetings_search_index_interval: float = Field(
-        default=1.0,
+    meetings_search_index_backstop: float = Field(
+        default=30.0,
         gt=0,
-        description="Seconds the search indexer waits when no passage is left to embed: new or "
-        "changed content is searchable by meaning about this long after it is written (by its "
-        "words at once). After a failed round it waits twice as long each time, up to 60.",
+        description="Longest the search indexer sleeps when no passage is left to embed: a "
+        "commit that writes passage text wakes it at once (new or changed content is "
+        "searchable by meaning within a round, by its words at once); this round catches "
+        "anything a wake-up missed. After a failed round it retries in 2 s, twice as long each "
+        "time, up to 60.",
     )
     meetings_search_embed_timeout: float = Field(
         default=3.0,

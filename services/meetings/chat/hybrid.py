@@ -19,8 +19,9 @@ passages out.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from services.meetings.chat.passages import Passage, Ranked, score
 from services.meetings.chat.search_store import SearchQuery, SearchStore
@@ -29,6 +30,8 @@ from services.meetings.chat.vectors import Ref
 from voka.assistant.v1 import embeddings_pb2
 
 RRF_K = 60
+NEAREST = 100  # passages the vector side adds to a ranking, at most
+K = TypeVar("K", bound=Hashable)
 
 
 async def nearest(
@@ -48,7 +51,7 @@ async def nearest(
     return await asyncio.to_thread(cache.nearest, refs, ids, vector, limit=limit, floor=floor)
 
 
-def _ranks(scores: Mapping[Ref, float]) -> dict[Ref, int]:
+def _ranks(scores: Mapping[K, float]) -> dict[K, int]:
     """1 for the best; equal scores share a rank (the next differs by how many tie)."""
     ordered = sorted(scores.values(), reverse=True)
     first: dict[float, int] = {}
@@ -58,13 +61,14 @@ def _ranks(scores: Mapping[Ref, float]) -> dict[Ref, int]:
 
 
 def rank(
-    found: Mapping[Ref, Passage], words: Sequence[str], similar: Mapping[Ref, float]
+    found: Mapping[K, Passage], words: Sequence[str], similar: Mapping[K, float]
 ) -> list[Ranked]:
-    """`found` (the word matches and the vector hits' passages) best first by fused rank;
-    equal scores newest first, then a fixed order."""
+    """`found` (the word matches and the vector hits' passages, by any key: Search's refs,
+    AskProject's passages themselves) best first by fused rank; equal scores newest first,
+    then a fixed order. A passage in neither ranking is left out."""
     lexical = {ref: score(words, p.text) for ref, p in found.items()}
     rankings = [r for r in ({k: v for k, v in lexical.items() if v > 0}, similar) if r]
-    fused: dict[Ref, float] = {}
+    fused: dict[K, float] = {}
     for ranking in rankings:
         for ref, position in _ranks(ranking).items():
             fused[ref] = fused.get(ref, 0.0) + 1 / (RRF_K + position)

@@ -4,7 +4,8 @@ What goes in, in this order, while the budget lasts (VOKA_MEETINGS_CHAT_CONTEXT_
 1. the project's own fields (title, status, progress, dates, hours, tags, description start);
 2. its latest meetings, one line each (date, title, state);
 3. the sources, best first: summaries, transcript stretches, agendas and the description,
-   ranked against the question (`passages`), numbered [1], [2], ... for the answer to cite;
+   ranked against the question by its words and its meaning as Search ranks (`chat.hybrid`),
+   then the newest of the rest, numbered [1], [2], ... for the answer to cite;
 4. earlier questions and answers of the chat, newest first (none when `ephemeral`).
 The question itself is always sent whole (at most 4000 characters, checked by the handler).
 """
@@ -12,12 +13,13 @@ The question itself is always sent whole (at most 4000 characters, checked by th
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.meetings.chat import passages
+from services.meetings.chat import hybrid, passages
 from services.meetings.chat.convert import source_ref
+from services.meetings.chat.passages import Passage, Ranked
 from services.meetings.chat.records import ChatRecord
 from services.meetings.clients.convert import hours, status_word
 from services.meetings.clients.project_content import ProjectContent
@@ -72,11 +74,23 @@ def _meeting_lines(content: ProjectContent, ended_before: datetime) -> str:
     return f"Meetings ({total}, latest first):\n" + "\n".join(lines) if lines else "Meetings: none"
 
 
+def _ranked(
+    content: ProjectContent, words: Sequence[str], similar: Mapping[Passage, float]
+) -> list[Ranked]:
+    """The passages by the question's words and meaning fused (`chat.hybrid`), then those
+    neither finds, newest first: a question with nothing to match still gets the latest."""
+    found = content.passages()
+    fused = hybrid.rank({p: p for p in found}, words, similar)
+    chosen = {r.passage for r in fused}
+    return fused + [r for r in passages.rank(found, words) if r.passage not in chosen]
+
+
 def _sources(
-    content: ProjectContent, words: Sequence[str], budget: int, max_sources: int
-) -> list[knowledge_pb2.Citation]:
+    content: ProjectContent, words: Sequence[str], similar: Mapping[Passage, float],
+    budget: int, max_sources: int,
+) -> list[knowledge_pb2.Citation]:  # fmt: skip
     """The best passages, each trimmed to its share of what is left."""
-    best = passages.rank(content.passages(), words)[:max_sources]
+    best = _ranked(content, words, similar)[:max_sources]
     cited: list[knowledge_pb2.Citation] = []
     for ranked in best:
         share = budget // max(1, len(best) - len(cited))
@@ -109,12 +123,15 @@ def _turns(history: Sequence[ChatRecord], budget: int) -> list[assistant_pb2.Cha
 def build(
     content: ProjectContent, question: str, history: Sequence[ChatRecord], *, budget: int,
     max_sources: int, language: str, ended_before: datetime,
+    similar: Mapping[Passage, float],
 ) -> Prompt:  # fmt: skip
-    """Meetings' states as read at `ended_before` (`MeetingRecord.state_at`)."""
+    """Meetings' states as read at `ended_before` (`MeetingRecord.state_at`); `similar`: the
+    content's passages near the question's meaning (`ProjectContent.by_meaning`; empty when
+    the question was not embedded)."""
     words = passages.terms(question)
     header = f"{_header(content)}\n{_meeting_lines(content, ended_before)}"
     header = header[: max(0, budget)]
-    citations = _sources(content, words, budget - len(header), max_sources)
+    citations = _sources(content, words, similar, budget - len(header), max_sources)
     sources = "\n".join(f"[{c.index}] {_label(c.source)}: {c.snippet}" for c in citations)
     spent = len(header) + len(sources)
     answer_in = f"the language {language}" if language else "the language of the question"

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from google.protobuf import json_format
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.meetings.chat import changes
 from services.meetings.chat.records import ChatRecord
 from services.meetings.schema import fold, metadata
 from voka.meetings.v1 import knowledge_pb2
@@ -50,6 +51,7 @@ class ChatStore:
 
     async def add(self, records: Sequence[ChatRecord]) -> None:
         await self._session.execute(sa.insert(chat_messages), [_row(r) for r in records])
+        changes.written(self._session)
 
     async def page(self, project_id: str, page: Page) -> Listing[ChatRecord]:
         """Oldest first, one keyset page."""

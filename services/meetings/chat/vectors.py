@@ -9,7 +9,9 @@ every write, so the service's cache of decoded vectors (`chat.vector_cache`) nev
 old one.
 
 Vectors are unit-length float32, stored as bytes (`encode`): the same column on SQLite and
-PostgreSQL, scored in numpy.
+PostgreSQL, scored in numpy. A PostgreSQL server that offers pgvector is recognised
+(`VectorStore.pgvector_available`) and said at start, but not used: no server here has the
+extension, and a `vector` column and scan no test could run are not kept (docs/meetings.md).
 """
 
 from __future__ import annotations
@@ -99,6 +101,14 @@ class VectorStore:
         ]  # fmt: skip
         if rows:
             await self._session.execute(sa.insert(passage_vectors), rows)
+
+    async def pgvector_available(self) -> bool:
+        """Whether the server offers pgvector's `vector` type: PostgreSQL with the extension
+        installed (`pg_available_extensions`, created in this database or not); never SQLite."""
+        if self._session.get_bind().dialect.name != "postgresql":
+            return False
+        offered = sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
+        return (await self._session.execute(offered)).first() is not None
 
     async def delete(self, refs: Sequence[Ref]) -> None:
         if refs:

@@ -1,13 +1,14 @@
 """One project's content as chat and insights read it: the project, its latest meetings, their
 summaries and (for chat) their transcripts, loaded in one transaction, and turned into passages
-to rank."""
+to rank (by words, and for chat by meaning: `by_meaning`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from services.meetings.chat.passages import Passage, transcript_windows
+from services.meetings.chat.vectors import Ref
 from services.meetings.clients.records import ProjectRecord
 from services.meetings.database import Stores
 from services.meetings.meetings.records import MeetingRecord, SegmentRecord, SummaryRecord
@@ -42,6 +43,37 @@ class ProjectContent:
                 self.transcripts.get(meeting.id, []),
             )  # fmt: skip
         return found
+
+    def by_meaning(self, similar: Mapping[Ref, float]) -> dict[Passage, float]:
+        """The similarity of the passages nearest a question (`chat.hybrid.nearest`, vectors
+        of single segments and texts) carried onto this content's passages: a transcript
+        stretch takes its best segment's. Hits outside this content (older meetings) drop."""
+        if not similar:
+            return {}
+        windows: dict[str, list[Passage]] = {}
+        whole: dict[Ref, Passage] = {}
+        for passage in self.passages():
+            if passage.kind == knowledge_pb2.SOURCE_KIND_TRANSCRIPT:
+                windows.setdefault(passage.recording_id, []).append(passage)
+            elif passage.kind == knowledge_pb2.SOURCE_KIND_SUMMARY:
+                whole["summary", passage.meeting_id] = passage
+            elif passage.meeting_id:
+                whole["meeting", passage.meeting_id] = passage
+            else:
+                whole["project", passage.project_id or ""] = passage
+        starts = {f"{s.recording_id}/{s.position}": s.start_ms
+                  for said in self.transcripts.values() for s in said}  # fmt: skip
+        near: dict[Passage, float] = {}
+        for (source, ref), value in similar.items():
+            found = whole.get((source, ref))
+            if source == "segment" and ref in starts:
+                at = starts[ref]
+                stretches = windows.get(ref.split("/")[0], [])
+                found = next((w for w in stretches if (w.start_ms or 0) <= at <= (w.end_ms or 0)),
+                             None)  # fmt: skip
+            if found is not None and value > near.get(found, -1.0):
+                near[found] = value
+        return near
 
 
 def _of(meeting: MeetingRecord, kind: int, text: str) -> Passage:

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.meetings.chat import changes
 from services.meetings.clients.records import ClientFigures, ClientRecord, ProjectRecord
 from services.meetings.schema import contains_all, fold, metadata, search_text
 from voka.meetings.v1 import project_pb2
@@ -207,6 +208,7 @@ class ClientStore(_KeysetStore):
 
     async def add(self, record: ClientRecord) -> None:
         await self._session.execute(sa.insert(clients).values(_client_row(record)))
+        changes.written(self._session)
 
     async def save(self, record: ClientRecord) -> None:
         values = _client_row(record)
@@ -215,6 +217,7 @@ class ClientStore(_KeysetStore):
         await self._session.execute(
             sa.update(clients).where(clients.c.id == record.id).values(values)
         )
+        changes.written(self._session)
 
     async def delete(self, client_id: str) -> None:
         """The client and its projects (their tags go by cascade)."""
@@ -279,6 +282,7 @@ class ProjectStore(_KeysetStore):
 
     async def add(self, record: ProjectRecord) -> None:
         await self._session.execute(sa.insert(projects).values(_project_row(record)))
+        changes.written(self._session)
         await self._write_tags(record)
 
     async def save(self, record: ProjectRecord) -> None:
@@ -288,6 +292,7 @@ class ProjectStore(_KeysetStore):
         await self._session.execute(
             sa.update(projects).where(projects.c.id == record.id).values(values)
         )
+        changes.written(self._session)
         await self._session.execute(
             sa.delete(project_tags).where(project_tags.c.project_id == record.id)
         )

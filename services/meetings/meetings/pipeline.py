@@ -1,7 +1,9 @@
 """The recording pipeline, over JetStream with durable consumers (see events.proto):
 
-  UploadRecording → RecordingUploadedEvent → `transcribe`: CreateTranscription at the speech
-  service (service identity, `request_id` = the recording, so a redelivery finds the same job)
+  UploadRecording → RecordingUploadedEvent → `transcribe`: the stored file put in the object
+  store (voka/objects.py, owned by the uploader), CreateTranscription at the speech service on
+  that reference, so a recording of any length travels in chunks, never as one message (service
+  identity, `request_id` = the recording, so a redelivery finds the same job)
   → speech's `transcription.completed`/`failed` → `take_result`: segments stored, recording
   TRANSCRIBED or FAILED, exactly once through the transactional inbox → when no recording of
   the meeting is still on its way and a summary waits: SummaryRequestedEvent → `summarize`:
@@ -23,15 +25,17 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import grpc
 from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.meetings.convert import meeting_name, optional_project_name
 from services.meetings.database import Database, Stores
-from services.meetings.meetings import convert, summaries
+from services.meetings.meetings import convert, summaries, summary_steps
 from services.meetings.meetings.records import (
     RUNNING_RECORDINGS,
+    RecordingRecord,
     SegmentRecord,
     SummaryContent,
     SummaryRecord,
@@ -41,13 +45,18 @@ from services.meetings.peers import SUBJECT, Peers
 from services.meetings.settings import MeetingsSettings
 from voka.bus import Bus, Event, idempotent
 from voka.meetings.v1 import events_pb2, meeting_pb2
+from voka.objects import Objects
 from voka.outbox import Outbox
 from voka.peer_calls import RefusedError
 from voka.speech.v1 import events_pb2 as speech_events
+from voka.speech.v1 import speech_pb2
 from voka.wellknown import duration
 
 log = logging.getLogger("voka.meetings.pipeline")
 MAX_DELIVER = 5
+# Tries of one summary step (one CompleteChat of a map-reduce) that the assistant answers
+# UNAVAILABLE, before the step's failure fails the summary's delivery.
+STEP_ATTEMPTS = 3
 _REFERENCE = re.compile(r"meetings/([A-Za-z0-9_-]{1,64})/recordings/([A-Za-z0-9_-]{1,64})")
 
 
@@ -102,8 +111,15 @@ class Pipeline:
         self._bus = bus
         self._peers = peers
         self._settings = settings
+        self._objects: Objects  # the recordings handed to speech, opened by `start`
 
     async def start(self) -> None:
+        settings = self._settings
+        self._objects = await Objects(self._bus.js, "meetings").open(
+            max_bytes=settings.meetings_objects_max_bytes,
+            max_age=settings.meetings_objects_max_age,
+            replicas=settings.stream_replicas,
+        )
         timeout = self._settings.meetings_peer_timeout + 30
         await self._bus.subscribe(
             events_pb2.RecordingUploadedEvent, "meetings-transcribe", self.transcribe,
@@ -116,7 +132,8 @@ class Pipeline:
         )
         await self._bus.subscribe(
             events_pb2.SummaryRequestedEvent, "meetings-summarize", self.summarize,
-            max_deliver=MAX_DELIVER, handler_timeout=timeout, concurrency=1,
+            max_deliver=MAX_DELIVER, handler_timeout=self._settings.meetings_summary_timeout,
+            concurrency=1,
         )  # fmt: skip
 
     # Step 1: ask the speech service for a transcription
@@ -128,11 +145,7 @@ class Pipeline:
         if record is None or record.state != meeting_pb2.RECORDING_STATE_UPLOADED:
             return  # deleted meanwhile, or a redelivery of a step already done
         try:
-            audio = await asyncio.to_thread(Path(record.path).read_bytes)
-            job = await self._peers.create_transcription(
-                audio, record.content_type, language=record.language, file_name=record.file_name,
-                reference=event.message.recording, request_id=record.id, for_user=record.uploader,
-            )  # fmt: skip
+            job = await self._hand_over(record, event.message.recording)
         except RefusedError as exc:
             await self._fail_recording(event.message.recording, str(exc))
             return
@@ -146,6 +159,24 @@ class Pipeline:
                 record.id, [meeting_pb2.RECORDING_STATE_UPLOADED],
                 state=meeting_pb2.RECORDING_STATE_TRANSCRIBING, transcription=job.name,
             )  # fmt: skip
+
+    async def _hand_over(self, record: RecordingRecord, recording: str) -> speech_pb2.Transcription:
+        """CreateTranscription on the stored recording put in the object store, owned by its
+        uploader (speech takes it for that user only), whatever its size. Speech has copied the
+        object when it answers, so it is deleted then, answer or failure: a redelivery puts it
+        again under the same name, and one the process died holding goes after
+        VOKA_MEETINGS_OBJECTS_MAX_AGE."""
+        stored = await self._objects.put_file(
+            Path(record.path), owner=record.uploader, content_type=record.content_type,
+            name=f"recording-{record.id}",
+        )  # fmt: skip
+        try:
+            return await self._peers.create_transcription(
+                str(stored.ref), language=record.language, file_name=record.file_name,
+                reference=recording, request_id=record.id, for_user=record.uploader,
+            )  # fmt: skip
+        finally:
+            await self._objects.delete(stored.ref)
 
     async def _fail_recording(self, recording: str, error: str) -> None:
         meeting_id, recording_id = recording.split("/")[1], recording.split("/")[3]
@@ -256,16 +287,14 @@ class Pipeline:
             return
         transcript = convert.transcript(meeting_id, 0, found, parts)
         invited = [p.display_name for p in meeting.participants]
-        settings = self._settings
-        messages = summaries.prompt(
-            meeting.title, invited, transcript.text, instructions=request.instructions,
-            language=request.language, transcript_chars=settings.meetings_summary_transcript_chars,
-        )  # fmt: skip
+        ask = summary_steps.Request(meeting.title, invited, request.instructions,
+                                    request.language)  # fmt: skip
         try:
-            reply = await self._peers.complete_chat(
-                messages, model=settings.meetings_summary_model,
-                max_tokens=settings.meetings_summary_max_tokens, for_user=request.requested_by,
-            )  # fmt: skip
+            outcome, model = await self._write_summary(ask, [p.text for p in parts],
+                                                       request.requested_by)  # fmt: skip
+        except summary_steps.NoRoomError as exc:
+            await self._finish(request, error=str(exc))
+            return
         except RefusedError as exc:
             await self._finish(request, error=f"the assistant refused: {exc}")
             return
@@ -274,12 +303,53 @@ class Pipeline:
                 await self._finish(request, error=f"assistant unavailable: {exc}")
                 return
             raise
-        answer = reply.message.content
+        answer = outcome.answer
         content = summaries.parse(answer, invited, transcript.text)
         language = request.language or transcript.language
         error = "" if answer.strip() else "the model answered nothing"
-        await self._finish(request, content=content, answer=answer, model=reply.model,
+        await self._finish(request, content=content, answer=answer, model=model,
                            error=error, language=language)  # fmt: skip
+
+    async def _write_summary(
+        self, ask: summary_steps.Request, segments: list[str], for_user: str
+    ) -> tuple[summary_steps.Outcome, str]:
+        """The model's answer, in steps when the transcript is longer than the model's
+        context (`summary_steps`), and the model that wrote it."""
+        settings = self._settings
+        model = settings.meetings_summary_model
+        context = settings.meetings_summary_context_tokens or (
+            await self._peers.context_tokens(model)
+        )
+        budget = summary_steps.Budget(context or summary_steps.ASSUMED_CONTEXT_TOKENS,
+                                      settings.meetings_summary_max_tokens)  # fmt: skip
+        models: list[str] = []
+
+        async def complete(messages: summary_steps.Messages) -> str:
+            """One step; an UNAVAILABLE one (the assistant's connection recycled under a long
+            call, VOKA_CONNECTION_MAX_AGE_SECONDS, or a moment down) is tried again alone
+            before the whole summary is left to redelivery."""
+            for attempt in range(1, STEP_ATTEMPTS + 1):
+                try:
+                    reply = await self._peers.complete_chat(
+                        messages, model=model, max_tokens=settings.meetings_summary_max_tokens,
+                        for_user=for_user,
+                    )  # fmt: skip
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt == STEP_ATTEMPTS:
+                        raise
+                    await asyncio.sleep(attempt)
+                    continue
+                models.append(reply.model)
+                return reply.message.content
+            raise AssertionError("unreachable: the last attempt returns or raises")
+
+        outcome = await summary_steps.summarise(
+            ask, segments, budget, complete, concurrency=settings.meetings_summary_concurrency
+        )
+        log.info("summary of %d characters in %d map and %d reduce calls (context %d tokens)",
+                 sum(len(s) for s in segments), outcome.map_calls, outcome.reduce_calls,
+                 budget.context_tokens)  # fmt: skip
+        return outcome, models[-1]
 
     async def _finish(
         self, request: events_pb2.SummaryRequestedEvent, *, content: SummaryContent | None = None,

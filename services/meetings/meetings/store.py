@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.meetings.chat import changes
 from services.meetings.clients.store import ProjectIds, projects
 from services.meetings.meetings.records import (
     OPEN_STATES,
@@ -244,6 +245,7 @@ class MeetingStore:
 
     async def add(self, record: MeetingRecord) -> None:
         await self._session.execute(sa.insert(meetings).values(_meeting_row(record)))
+        changes.written(self._session)
         await self.add_participants(record.participants)
 
     async def save(self, record: MeetingRecord) -> None:
@@ -252,6 +254,7 @@ class MeetingStore:
         await self._session.execute(
             sa.update(meetings).where(meetings.c.id == record.id).values(values)
         )
+        changes.written(self._session)
 
     async def delete(self, meeting_id: str) -> list[str]:
         """The recording files the meeting leaves behind; rows below it go by cascade."""
@@ -493,6 +496,7 @@ class RecordingStore:
         if added:
             rows = [asdict(s) | {"meeting_id": meeting_id, "text_key": fold(s.text)} for s in added]
             await self._session.execute(sa.insert(segments), rows)
+            changes.written(self._session)
 
     async def segments(self, meeting_id: str) -> list[SegmentRecord]:
         """The meeting's transcript: every recording's segments, in the order said."""
@@ -554,6 +558,7 @@ class SummaryStore:
         )
         if updated.first() is None:
             await self._session.execute(sa.insert(summaries).values(values))
+        changes.written(self._session)
 
 
 def _optional_utc(value: datetime | None) -> datetime | None:

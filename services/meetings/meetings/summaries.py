@@ -68,32 +68,60 @@ def shorten(text: str, limit: int) -> str:
     return f"{text[:half]} [...] {text[-half:]}"
 
 
+SYSTEM = "You write short, factual meeting summaries."
+
+
 def prompt(
-    title: str, people: Sequence[str], transcript: str, *, instructions: str, language: str,
-    transcript_chars: int,
+    title: str, people: Sequence[str], transcript: str, *, instructions: str, language: str
+) -> list[assistant_pb2.ChatMessage]:
+    """The messages of the one CompleteChat call a transcript that fits the model's context
+    takes (`summary_steps` says what happens to a longer one)."""
+    return _ask(title, people, ["Transcript:", transcript], "Summarise this meeting.",
+                instructions=instructions, language=language)  # fmt: skip
+
+
+def section_prompt(
+    title: str, people: Sequence[str], section: str, *, part: int, parts: int, instructions: str,
+    language: str,
 ) -> list[assistant_pb2.ChatMessage]:  # fmt: skip
-    """The messages of one CompleteChat call."""
+    """The map step of a long transcript: one section summarised in the final format, so
+    that what it decided and who committed to what reach the combined summary."""
+    return _ask(
+        title, people, [f"Transcript, part {part} of {parts}:", section],
+        f"Summarise this part ({part} of {parts}) of the meeting.",
+        instructions=instructions, language=language,
+    )  # fmt: skip
+
+
+def combine_prompt(
+    title: str, people: Sequence[str], notes: Sequence[str], *, instructions: str, language: str
+) -> list[assistant_pb2.ChatMessage]:
+    """The reduce step: summaries of consecutive parts of the meeting (or of groups of parts)
+    combined into one, keeping every decision, commitment and date."""
+    material = ["Summaries of consecutive parts of the meeting, in order:"]
+    material += [f"Part {i}:\n{note.strip()}\n" for i, note in enumerate(notes, 1)]
+    return _ask(
+        title, people, material,
+        "Combine these into one summary of the whole meeting; keep every decision, "
+        "commitment and due date.", instructions=instructions, language=language,
+    )  # fmt: skip
+
+
+def _ask(
+    title: str, people: Sequence[str], material: list[str], task: str, *, instructions: str,
+    language: str,
+) -> list[assistant_pb2.ChatMessage]:  # fmt: skip
     lines = [f"Meeting: {title}"]
     if people:
         lines.append(f"Invited: {', '.join(people)}")
-    lines += [
-        "Transcript:",
-        shorten(transcript, transcript_chars),
-        "",
-        "Summarise this meeting. Answer in exactly this format and nothing else:",
-        FORMAT,
-    ]
+    lines += [*material, "", f"{task} Answer in exactly this format and nothing else:", FORMAT]
     if language:
         lines.append(f"Write in the language {language}.")
     if instructions.strip():
         lines.append(instructions.strip())
-    user = "\n".join(lines)
     return [
-        assistant_pb2.ChatMessage(
-            role=assistant_pb2.MESSAGE_ROLE_SYSTEM,
-            content="You write short, factual meeting summaries.",
-        ),
-        assistant_pb2.ChatMessage(role=assistant_pb2.MESSAGE_ROLE_USER, content=user),
+        assistant_pb2.ChatMessage(role=assistant_pb2.MESSAGE_ROLE_SYSTEM, content=SYSTEM),
+        assistant_pb2.ChatMessage(role=assistant_pb2.MESSAGE_ROLE_USER, content="\n".join(lines)),
     ]
 
 

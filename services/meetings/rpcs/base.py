@@ -24,7 +24,8 @@ from services.meetings.meetings.access import Access
 from services.meetings.meetings.records import MeetingRecord
 from services.meetings.peers import Peers
 from services.meetings.settings import MeetingsSettings
-from voka import errors, tenancy
+from voka import authn, errors, tenancy
+from voka.assistant.v1 import embeddings_pb2
 from voka.bus import Bus
 from voka.errors import FieldViolation
 from voka.meetings.v1 import meeting_pb2, meetings_pb2_grpc
@@ -113,6 +114,20 @@ class RpcBase(meetings_pb2_grpc.MeetingsServiceServicer):
         """The meeting as the contract shows it now."""
         base = self._settings.meetings_jitsi_base_url
         return convert.meeting(record, base, self._ended_before(now()))
+
+    async def _embedded(self, text: str) -> embeddings_pb2.EmbedTextsResponse | None:
+        """A query's vector (Search's, AskProject's question) on the caller's behalf, or None
+        (logged) when the assistant does not give it within `meetings_search_embed_timeout`:
+        the caller is then answered by words alone rather than failed."""
+        try:
+            return await self._peers.embed_texts(
+                [text], purpose=embeddings_pb2.EMBEDDING_PURPOSE_QUERY,
+                for_user=authn.caller().subject,
+                wait=self._settings.meetings_search_embed_timeout,
+            )  # fmt: skip
+        except Exception as exc:
+            log.warning("by words alone: the query was not embedded (%s)", exc)
+            return None
 
     async def _emit(self, message: Message) -> None:
         """Send a hint without waiting for JetStream's ack (`Bus.emit`), for events nobody

@@ -3,8 +3,9 @@
 A project's chat is reached only by who may see the project (`voka.tenancy`); anyone else gets
 NOT_FOUND, as for a missing project. The answer comes from the assistant service's
 CompleteChat / StreamCompleteChat, called with the meetings service's own identity (as the
-summaries are): the prompt carries the project's data (`chat.prompt`), nothing is stored at the
-assistant. The question and its answer are stored together when the answer is complete.
+summaries are): the prompt carries the project's data (`chat.prompt`), its sources ranked by
+the question's words and meaning as Search ranks them; nothing is stored at the assistant. The
+question and its answer are stored together when the answer is complete.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 
+from services.meetings.chat import hybrid
 from services.meetings.chat import prompt as chat_prompt
 from services.meetings.chat import validation as chat_validation
 from services.meetings.chat.convert import chat_message
 from services.meetings.chat.prompt import Prompt
 from services.meetings.chat.records import ChatRecord
+from services.meetings.chat.search_store import SearchQuery
 from services.meetings.chat.store import CHAT_ORDER
 from services.meetings.chat.validation import Ask, AskRequest
 from services.meetings.clients import project_content
@@ -50,10 +53,20 @@ def _ask(request: AskRequest) -> Ask:
     return valid(*chat_validation.ask(request))
 
 
+def _of_project(project_id: str) -> SearchQuery:
+    """The kinds of passage a prompt's sources are (`ProjectContent.passages`), of one project."""
+    kinds = frozenset({knowledge_pb2.SOURCE_KIND_TRANSCRIPT, knowledge_pb2.SOURCE_KIND_SUMMARY,
+                       knowledge_pb2.SOURCE_KIND_PROJECT})  # fmt: skip
+    return SearchQuery((), project_id=project_id, kinds=kinds)
+
+
 class ChatRpcs(RpcBase):
     async def _prepare(self, ask: Ask) -> Turn:
         """The project's content and recent chat, read where the caller may see the project,
-        made into a prompt."""
+        with its passages nearest the question's meaning (as Search finds them, within the
+        project; none when the assistant does not embed the question in time), made into a
+        prompt. The question is embedded before the transaction: no lock waits on a peer."""
+        embedded = await self._embedded(ask.question)
         async with self._database.transaction() as stores:
             project = await visible_project(stores, ask.project_id)
             content = await project_content.load(stores, project, ask.meeting_ids, transcripts=True)
@@ -61,10 +74,15 @@ class ChatRpcs(RpcBase):
             check([FieldViolation(f"meetings[{i}]", "no such meeting in this project")
                    for i, m in enumerate(ask.meeting_ids) if m not in found])  # fmt: skip
             history = [] if ask.ephemeral else await stores.chat.recent(ask.project_id, HISTORY)
+            similar = {} if embedded is None else await hybrid.nearest(
+                stores.search, self._vector_cache, _of_project(ask.project_id), embedded,
+                limit=hybrid.NEAREST, floor=self._settings.meetings_search_min_similarity,
+                meetings_of=None, owner=None,  # the project's: the caller may see it (checked)
+            )  # fmt: skip
         asked = chat_prompt.build(
             content, ask.question, history, budget=self._settings.meetings_chat_context_chars,
             max_sources=ask.max_sources, language=ask.language,
-            ended_before=self._ended_before(now()),
+            ended_before=self._ended_before(now()), similar=content.by_meaning(similar),
         )  # fmt: skip
         question = ChatRecord(new_id(), ask.project_id, knowledge_pb2.CHAT_ROLE_USER,
                               ask.question, now(), author=authn.caller().subject)  # fmt: skip

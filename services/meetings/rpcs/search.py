@@ -17,14 +17,13 @@ from services.meetings.chat.passages import Passage
 from services.meetings.chat.search_store import SearchQuery, SearchStore, by_refs
 from services.meetings.chat.vectors import Ref
 from services.meetings.meetings import access
-from services.meetings.rpcs.base import Context, RpcBase, check, log
-from voka import authn, tenancy
+from services.meetings.rpcs.base import Context, RpcBase, check
+from voka import tenancy
 from voka.assistant.v1 import embeddings_pb2
 from voka.meetings.v1 import meetings_pb2
 from voka.pagination import offset_of, offset_token, page_size
 
 DEFAULT_PAGE, MAX_PAGE = 10, 100
-NEAREST = 100  # passages the vector side adds to the ranking, at most
 
 
 class SearchRpcs(RpcBase):
@@ -49,18 +48,6 @@ class SearchRpcs(RpcBase):
             next_page_token=offset_token(query.fingerprint(), start + size) if more else "",
         )
 
-    async def _embedded(self, text: str) -> embeddings_pb2.EmbedTextsResponse | None:
-        """The query's vector, or None (logged) when the assistant does not give it in time."""
-        try:
-            return await self._peers.embed_texts(
-                [text], purpose=embeddings_pb2.EMBEDDING_PURPOSE_QUERY,
-                for_user=authn.caller().subject,
-                wait=self._settings.meetings_search_embed_timeout,
-            )  # fmt: skip
-        except Exception as exc:
-            log.warning("search by words alone: the query was not embedded (%s)", exc)
-            return None
-
     async def _nearest(
         self, search: SearchStore, query: SearchQuery,
         embedded: embeddings_pb2.EmbedTextsResponse, found: dict[Ref, Passage], reach: Reach,
@@ -68,7 +55,7 @@ class SearchRpcs(RpcBase):
         """The passages in reach nearest the query, their similarity; those not among the word
         matches are read into `found`."""
         similar = await hybrid.nearest(
-            search, self._vector_cache, query, embedded, limit=NEAREST,
+            search, self._vector_cache, query, embedded, limit=hybrid.NEAREST,
             floor=self._settings.meetings_search_min_similarity, **reach,
         )  # fmt: skip
         unread = [ref for ref in similar if ref not in found]

@@ -1,18 +1,22 @@
 """The recording pipeline end to end, with the real speech service (tiny.en, a Piper voice)
 and the real assistant service (the packaged SmolLM2) in process on one NATS server: upload →
 transcript → summary, within bounded waits, the speech job the uploader's (the meetings service
-calls on the uploader's behalf); and a redelivered speech completion has its effect once, while
-a completion of someone else's job has none."""
+calls on the uploader's behalf); a recording over the old one-message limit (25 MiB) handed to
+speech by reference through the object store, the object gone afterwards; and a redelivered
+speech completion has its effect once, while a completion of someone else's job has none."""
 
 from __future__ import annotations
 
+import io
 import uuid
+import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import nats
+import numpy as np
 import pytest
 from google.api import httpbody_pb2
 
@@ -34,6 +38,7 @@ from tests.services.speech.conftest import (  # noqa: F401 - session fixtures us
 from tools.processes import NatsServer
 from voka.bus import EVENT_ID, EVENT_TYPE
 from voka.meetings.v1 import meeting_pb2, meetings_pb2, meetings_pb2_grpc
+from voka.objects import ObjectNotFound, ObjectRef, Objects
 from voka.server import start
 from voka.speech.v1 import events_pb2 as speech_events
 from voka.speech.v1 import speech_pb2, speech_pb2_grpc
@@ -185,6 +190,58 @@ async def test_upload_is_transcribed_then_summarised(
         return reply.summary.state == meeting_pb2.PROCESSING_STATE_COMPLETED
 
     await eventually(regenerated, within=120)
+
+
+def big_wav(clip: Clip, seconds: float) -> bytes:
+    """`clip` at 48 kHz stereo followed by silence up to `seconds`: over 25 MiB (the old
+    one-message limit) in a few minutes of audio, quick to transcribe."""
+    rate = 48_000
+    said = clip.audio.samples
+    upsampled = np.interp(np.arange(len(said) * 3) / 3, np.arange(len(said)), said)
+    samples = np.zeros(int(seconds * rate), dtype="<i2")
+    samples[rate : rate + len(upsampled)] = (upsampled * 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(np.repeat(samples, 2).tobytes())
+    return buffer.getvalue()
+
+
+async def test_a_recording_over_25_mib_reaches_speech_by_reference(
+    ana: User,
+    nats_module: NatsServer,
+    piper_clip: Clip,  # noqa: F811
+):
+    audio = big_wav(piper_clip, seconds=150)
+    assert len(audio) > 27 * 2**20
+    meeting = await new_meeting(ana)
+    recording = await upload(ana, meeting.name, audio)
+
+    async def read() -> meeting_pb2.Recording:
+        return (await ana.GetRecording(m.GetRecordingRequest(name=recording.name))).recording
+
+    async def finished() -> bool:
+        return (await read()).state in (
+            meeting_pb2.RECORDING_STATE_TRANSCRIBED,
+            meeting_pb2.RECORDING_STATE_FAILED,
+        )
+
+    await eventually(finished, within=180)
+    stored = await read()
+    assert stored.state == meeting_pb2.RECORDING_STATE_TRANSCRIBED, stored.error
+    assert 149 <= stored.duration.seconds <= 151
+    transcript = await ana.GetTranscript(m.GetTranscriptRequest(name=f"{meeting.name}/transcript"))
+    assert "report" in transcript.transcript.text.lower()
+    client = await nats.connect(nats_module.url)
+    try:  # the object handed over is gone once speech has taken it
+        objects = Objects(client.jetstream(), "meetings")
+        gone = ObjectRef(objects.bucket, f"recording-{recording.name.rsplit('/', 1)[-1]}")
+        with pytest.raises(ObjectNotFound):
+            await objects.info(gone)
+    finally:
+        await client.close()
 
 
 async def test_a_redelivered_completion_has_its_effect_once(

@@ -3,12 +3,14 @@ project descriptions, client notes and chat history; only what the caller may se
 kind, project, client and time; offset pages tied to the query; wildcards taken literally;
 every bad field named. Without the assistant (the first tests) passages rank by the query's
 words alone; with the real assistant's EmbeddingService (the last tests) the service's indexer
-embeds every passage and a query sharing no word with a passage finds it by meaning, never
-another user's, and deleting content deletes its vectors."""
+embeds every passage as soon as a write commits, a query sharing no word with a passage finds
+it by meaning (in Search and in AskProject's sources), never another user's, and deleting content
+deletes its vectors."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +20,8 @@ import pytest
 import sqlalchemy as sa
 from google.protobuf import timestamp_pb2
 
+from services.meetings.chat import changes
+from services.meetings.chat.records import ChatRecord
 from services.meetings.chat.vector_cache import VectorCache
 from services.meetings.chat.vectors import encode, passage_vectors
 from services.meetings.database import Database
@@ -158,11 +162,12 @@ async def test_bad_fields_are_named(alice: User, service: Running):
 async def indexed(
     tokens: TokenFactory, tmp_path: Path, database_url: str, identity: None, assistant: str
 ) -> AsyncIterator[Running]:
-    """The service with the real assistant embedding its passages, a round every 0.1 s."""
+    """The service with the real assistant embedding its passages, and no backstop round
+    within a test: what is indexed, a write's commit woke the indexer for."""
     settings = MeetingsSettings(
         service="meetings", port=0, data_dir=tmp_path, jwks_file=tokens.jwks_file,
         database_url=database_url, addresses={"assistant": assistant},
-        meetings_search_index_interval=0.1,
+        meetings_search_index_backstop=3600.0,
     )  # fmt: skip
     running = await start_meetings(settings)
     yield running
@@ -188,6 +193,17 @@ async def until_indexed(service: Running) -> None:
                 return
         await asyncio.sleep(0.1)
     raise AssertionError("passages were not indexed within 60 s")
+
+
+PROMPTLY = 15.0  # seconds: an embedding round of one passage takes well under one
+
+
+async def until_vectors(service: Running, **source: str) -> None:
+    """Waits (PROMPTLY at most) until a vector references this source row."""
+    deadline = time.monotonic() + PROMPTLY
+    while not await vectors_of(service, **source):
+        assert time.monotonic() < deadline, f"{source} not indexed within {PROMPTLY} s"
+        await asyncio.sleep(0.05)
 
 
 async def vectors_of(service: Running, **source: str) -> int:
@@ -217,6 +233,23 @@ async def test_meaning_finds_a_passage_sharing_no_word(people: tuple[User, User]
     both = await search(alice, "website costs")  # by words and by meaning: first in both
     assert both[0].source.project == budget.name
     assert both[0].score == 1.0
+
+
+async def test_a_write_is_indexed_without_waiting_for_the_backstop(people: tuple[User, User],
+                                                                   indexed: Running):  # fmt: skip
+    """The indexer sleeps (its backstop is an hour here) until a commit writes passage text:
+    a new project, then a chat message of it, each get their vector within seconds."""
+    alice, _ = people
+    await until_indexed(indexed)  # the round at start is over: the indexer sleeps
+    began = time.monotonic()
+    project = await new_project(alice, title="Website", description=BUDGET)
+    project_id = project.name.removeprefix("projects/")
+    await until_vectors(indexed, project_id=project_id)
+    await add_chat(indexed, project.name, "We will meet at the park on Sunday afternoon.")
+    chat_id = (await alice.ListChatMessages(m.ListChatMessagesRequest(parent=project.name))
+               ).chat_messages[0].name.rsplit("/", 1)[1]  # fmt: skip
+    await until_vectors(indexed, chat_id=chat_id)
+    assert time.monotonic() - began < PROMPTLY
 
 
 async def test_another_users_passage_never_ranks(people: tuple[User, User], indexed: Running):
@@ -255,6 +288,69 @@ async def test_changed_and_deleted_content_is_reindexed(people: tuple[User, User
     await alice.DeleteProject(m.DeleteProjectRequest(name=project.name))
     assert await vectors_of(indexed, project_id=project_id) == 0
     assert await search(alice, "seaside celebration") == []
+
+
+async def test_ask_project_takes_its_sources_by_meaning(people: tuple[User, User],
+                                                       indexed: Running):  # fmt: skip
+    """AskProject's prompt ranks the project's content as Search does: a question sharing no
+    word with the budget gets it as its one source, where by words alone the newest passage
+    (a later meeting's agenda) would be taken."""
+    alice, _ = people
+    project = await new_project(alice, title="Website", description=BUDGET)
+    picnic = M.Meeting(title="Picnic", project=project.name,
+                       description="We will meet at the park on Sunday afternoon.")  # fmt: skip
+    picnic.start_time.FromDatetime(datetime(2030, 1, 15, 10, tzinfo=UTC))
+    await alice.CreateMeeting(m.CreateMeetingRequest(meeting=picnic))
+    await until_indexed(indexed)
+    ask = m.StreamAskProjectRequest(project=project.name, question="What are the costs?",
+                                    max_sources=1, ephemeral=True)  # fmt: skip
+    call = alice.StreamAskProject(ask)
+    first = await call.read()  # the sources come before the assistant is asked to answer
+    call.cancel()
+    assert first.WhichOneof("event") == "citation"
+    assert first.citation.source.kind == K.SOURCE_KIND_PROJECT
+    assert not first.citation.source.meeting  # the project's description, not the agenda
+    assert first.citation.snippet == BUDGET
+
+
+async def test_a_commit_of_passage_text_wakes_the_indexer_and_a_rollback_does_not(
+    alice: User, service: Running
+):
+    project = await new_project(alice)
+    assert service.resources.sessions is not None
+    database = Database(service.resources.sessions)
+    woken = asyncio.Event()
+    at = datetime(2030, 2, 1, tzinfo=UTC)
+    dropped = ChatRecord("c-dropped", project.name.removeprefix("projects/"),
+                         K.CHAT_ROLE_USER, "Dropped.", at)  # fmt: skip
+
+    async def rolled_back() -> None:
+        async with database.transaction() as stores:
+            await stores.chat.add([dropped])
+            raise LookupError("rolled back")
+
+    with changes.waking(woken.set):
+        with pytest.raises(LookupError):
+            await rolled_back()
+        assert not woken.is_set()
+        await add_chat(service, project.name, "Kept.")
+        assert woken.is_set()
+
+
+async def test_pgvector_is_recognised_where_the_server_offers_it(service: Running,
+                                                                 database_url: str):  # fmt: skip
+    """The scan stays the exact numpy one (every `indexed` test runs on it); what the service
+    says of pgvector at start matches the server: never on SQLite, and on PostgreSQL what its
+    catalogue of installable versions holds (the test server here has none)."""
+    assert service.resources.sessions is not None
+    async with Database(service.resources.sessions).transaction() as stores:
+        offered = await stores.vectors.pgvector_available()
+    if database_url.startswith("sqlite"):
+        assert offered is False
+        return
+    versions = sa.text("SELECT count(*) FROM pg_available_extension_versions WHERE name = 'vector'")
+    async with service.resources.sessions() as session:
+        assert offered is ((await session.execute(versions)).scalar_one() > 0)
 
 
 def test_the_vector_cache_starts_over_when_full() -> None:

@@ -31,9 +31,7 @@ Ana: Good. Thank you all, see you next week."""
 @pytest.fixture(scope="module")
 def summary() -> SummaryContent:
     llm = load_llama(qwen_gguf(), context_size=4096, threads=2)
-    messages = summaries.prompt(
-        TITLE, INVITED, TRANSCRIPT, instructions="", language="", transcript_chars=6000
-    )
+    messages = summaries.prompt(TITLE, INVITED, TRANSCRIPT, instructions="", language="")
     answer = cast(
         "dict[str, Any]",
         llm.create_chat_completion(
