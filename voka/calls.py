@@ -8,6 +8,7 @@ streaming handlers once, keeping the hooks entered until a stream's last message
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
@@ -29,11 +30,11 @@ class Call:
     streaming_response: bool
     state: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property  # hooks ask several times per call
     def service(self) -> str:
         return self.method.rsplit("/", 2)[1]
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
         return self.method.rsplit("/", 1)[1]
 
@@ -50,6 +51,10 @@ class HookInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, hooks: Sequence[Hook]) -> None:
         self._hooks = tuple(hooks)
+        # Each method's handler as served, and its wrapped twin: gRPC hands the same handler
+        # for a method every call, so it is wrapped once. One entry per method the server
+        # serves (an unknown method has no handler).
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
     async def intercept_service(
         self,
@@ -59,17 +64,23 @@ class HookInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:  # unknown method: gRPC answers UNIMPLEMENTED itself
             return None
-        return _wrap(handler, handler_call_details.method, self._hooks)
+        method = handler_call_details.method
+        known = self._wrapped.get(method)
+        if known is None or known[0] is not handler:
+            known = self._wrapped[method] = (handler, _wrap(handler, method, self._hooks))
+        return known[1]
+
+
+_KINDS = {  # (request streaming, response streaming) -> the handler's behaviour and factory
+    (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
+    (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
+    (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
+    (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
+}
 
 
 def _wrap(handler: Handler, method: str, hooks: tuple[Hook, ...]) -> Handler:
-    kinds = {
-        (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
-        (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
-        (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
-        (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
-    }
-    attr, factory = kinds[(handler.request_streaming, handler.response_streaming)]
+    attr, factory = _KINDS[(handler.request_streaming, handler.response_streaming)]
     behavior = getattr(handler, attr)
     wrapped = (
         _streaming(behavior, method, hooks)

@@ -21,6 +21,7 @@ from services.tasks.pools import Pools, pool_message, utilisation_message
 from services.tasks.records import SHARD, WORKER_TYPE
 from services.tasks.registry import Registry, TaskFunction
 from services.tasks.scheduler import Scheduler
+from services.tasks.status_reads import StatusReads
 from services.tasks.store import TaskStore
 from voka import errors, wellknown
 from voka.errors import FieldViolation
@@ -103,16 +104,18 @@ async def task_metrics(
 
 
 async def scheduler_status(
-    scheduler: Scheduler, leases: LeaseStore, pools: Pools
+    scheduler: Scheduler, reads: StatusReads, pools: Pools
 ) -> tasks_pb2.SchedulerStatus:
     """Shards and replicas as the lease table has them; queue figures of the shards served
     by the answering replica (others' are theirs to tell); pools from the workers' beats and
-    the stored bounds."""
+    the stored bounds (the stored figures from `reads`, at most a second old and never older
+    than this replica's last write)."""
     now = _now()
     queues = scheduler.queues
     depths = queues.depths(now.timestamp())
     running = scheduler.running_by_shard()
     settings = scheduler.settings
+    stored = await reads.get(now)
     status = tasks_pb2.SchedulerStatus(
         shard_count=settings.tasks_shards,
         answered_by=scheduler.replica,
@@ -121,7 +124,7 @@ async def scheduler_status(
         paused_worker_types=sorted(queues.paused_types),  # type: ignore[arg-type]
     )
     held: dict[str, list[int]] = {}
-    for lease in await leases.leases():
+    for lease in stored.leases:
         owned = lease.owner is not None and lease.expire_time is not None
         owned = owned and lease.expire_time > now  # type: ignore[operator]
         paused = lease.shard in queues.paused_shards
@@ -135,19 +138,17 @@ async def scheduler_status(
         if owned and lease.expire_time is not None:
             shard.lease_expire_time.CopyFrom(wellknown.timestamp(lease.expire_time))
             held.setdefault(lease.owner or "", []).append(lease.shard)
-    since = now - timedelta(seconds=settings.tasks_lease_seconds)
-    for replica in sorted(await leases.live(since), key=lambda r: r.id):
+    for replica in stored.live(now - timedelta(seconds=settings.tasks_lease_seconds)):
         status.replicas.add(
             id=replica.id, shards=held.get(replica.id, []), draining=replica.draining,
             heartbeat_time=wellknown.timestamp(replica.heartbeat_time),
             start_time=wellknown.timestamp(replica.start_time), version=settings.version,
         )  # fmt: skip
-    bounded, demand = await pools.store.bounds(), await pools.store.demand()
     for worker_type in WORKER_TYPES:
         figures = pools.live.figures(worker_type)
         paused = worker_type in queues.paused_types
-        status.pools.append(pool_message(worker_type, figures, bounded.get(worker_type), paused,
-                                         demand[worker_type]))  # fmt: skip
+        status.pools.append(pool_message(worker_type, figures, stored.bounds.get(worker_type),
+                                         paused, stored.demand[worker_type]))  # fmt: skip
     return status
 
 

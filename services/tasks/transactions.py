@@ -35,20 +35,29 @@ class Transactions:
         if engine.dialect.name == "sqlite":
             self._sync = db.create_sqlite_sync_engine(engine.url)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="tasks-sqlite")
+        # Writes this process has finished: a figure read at generation g is still what this
+        # process's writes left while the generation is g (services/tasks/status_reads.py).
+        self.generation = 0
 
     async def write(self, work: Work[R]) -> R:
-        if self._thread is not None:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, self._run, work)
-        async with self._engine.begin() as connection:
-            return await connection.run_sync(work)
+        try:
+            if self._thread is not None:
+                return await self._in_thread(work)
+            async with self._engine.begin() as connection:
+                return await connection.run_sync(work)
+        finally:
+            self.generation += 1
 
     async def read(self, work: Work[R]) -> R:
         """On SQLite reads take turns with the writes in the same thread too (one hop each;
         a read is short and WAL keeps it consistent); on PostgreSQL they run beside them."""
         if self._thread is not None:
-            return await self.write(work)
+            return await self._in_thread(work)
         async with self._engine.connect() as connection:
             return await connection.run_sync(work)
+
+    async def _in_thread(self, work: Work[R]) -> R:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._run, work)
 
     def _run(self, work: Work[R]) -> R:
         assert self._sync is not None

@@ -1,6 +1,6 @@
 """GetStatus: how the assistant is doing for the caller: the balance in force (theirs, or one of
 their conversations'), the providers' health and load, the completion queue and the MCP
-servers."""
+servers. The stored figures come from `StatusFigures`, which keeps them up to a second."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class StatusRpcs(AssistantRpcs):
         if request.conversation:
             record = await self._conversation(request.conversation, "conversation")
         owner = authn.caller().subject if record is None else record.owner
-        in_force = await deps.balances.in_force(owner, record)
+        in_force = await deps.status.in_force(owner, record)
         models = deps.registry.models()
         servers = deps.tools.servers()
         providers = [
@@ -30,7 +30,7 @@ class StatusRpcs(AssistantRpcs):
             )
             for health in await deps.registry.health()
         ]
-        queued = await deps.completion_store.count(None, assistant_pb2.COMPLETION_STATE_QUEUED)
+        queued = await deps.status.queued()
         return assistant_pb2.GetStatusResponse(
             hemisphere=in_force.balance.message(),
             hemisphere_source=in_force.source,

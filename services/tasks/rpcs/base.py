@@ -25,6 +25,7 @@ from services.tasks.records import TaskRecord
 from services.tasks.registry import Registry
 from services.tasks.scheduler import Scheduler
 from services.tasks.settings import TasksSettings
+from services.tasks.status_reads import StatusReads
 from services.tasks.store import TaskStore
 from services.tasks.validation import Submits
 from services.tasks.webhooks.dispatcher import Dispatcher
@@ -86,6 +87,8 @@ class BaseRpcs(tasks_pb2_grpc.TasksServiceServicer):
         self._scheduler = scheduler
         self._bus = bus
         self._pools = pools
+        self._status = StatusReads(store.transactions, leases, pools.store,
+                                   scheduler.settings.tasks_lease_seconds)  # fmt: skip
         self._webhooks = webhooks
         self._submits = Submits(registry, scheduler.settings.tasks_shards)
         self._accept = intake.accept

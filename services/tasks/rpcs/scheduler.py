@@ -22,14 +22,14 @@ class SchedulerRpcs(BaseRpcs):
     async def GetSchedulerStatus(
         self, request: tasks_pb2.GetSchedulerStatusRequest, context: Context
     ) -> tasks_pb2.GetSchedulerStatusResponse:
-        status = await control.scheduler_status(self._scheduler, self._leases, self._pools)
+        status = await control.scheduler_status(self._scheduler, self._status, self._pools)
         return tasks_pb2.GetSchedulerStatusResponse(status=status)
 
     async def ControlScheduler(
         self, request: tasks_pb2.ControlSchedulerRequest, context: Context
     ) -> tasks_pb2.ControlSchedulerResponse:
         done = await control.control(self._scheduler, self._leases, self._pools, request)
-        status = await control.scheduler_status(self._scheduler, self._leases, self._pools)
+        status = await control.scheduler_status(self._scheduler, self._status, self._pools)
         return tasks_pb2.ControlSchedulerResponse(message=done, status=status)
 
     async def SubmitDemoTasks(
