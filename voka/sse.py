@@ -1,7 +1,8 @@
 """Server-Sent Events over gRPC: a server stream of `google.api.HttpBody` whose content type is
 `text/event-stream`, one frame per message. Envoy's transcoder writes each body to the HTTP
 response as it comes, so the framing is the service's, done here once: events, comments and
-the heartbeat that keeps a quiet stream from looking dead to the proxies in between.
+the heartbeat that keeps a quiet stream from looking dead to the proxies in between, the end of
+a stream that stood still, and the bound on the streams one caller holds at once.
 """
 
 from __future__ import annotations
@@ -9,13 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncGenerator
+import time
+from collections import Counter
+from collections.abc import AsyncGenerator, Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 from google.api import httpbody_pb2
 
+from voka import errors
+
 CONTENT_TYPE = "text/event-stream"
 KEEPALIVE = b": keepalive\n\n"
+RECONNECT_MS = 3000  # an EventSource waits this long before it comes back after the end
 
 
 def event(payload: Any, name: str = "") -> bytes:
@@ -59,3 +66,66 @@ async def with_heartbeats(
             with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
                 await pending
         await frames.aclose()
+
+
+class Quiet:
+    """How long a live stream has had nothing to say: it ends once no change came for `idle`
+    seconds, so an idle client does not hold a stream (and its cap) forever; the client comes
+    back with a fresh token."""
+
+    def __init__(self, idle: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._idle = idle
+        self._clock = clock
+        self._changed_at = clock()
+
+    def changed(self) -> None:
+        self._changed_at = self._clock()
+
+    @property
+    def over(self) -> bool:
+        return self._clock() - self._changed_at >= self._idle
+
+
+async def live(
+    changes: AsyncGenerator[bytes, None], *, heartbeat: float, quiet: Quiet
+) -> AsyncGenerator[bytes, None]:
+    """The frames of a live stream: the reconnect delay, `changes` with keepalives through
+    quiet spells, and `event: end` once `quiet` is over, judged after each frame (so at most one
+    heartbeat after the idle time). `changes` calls `quiet.changed()` for what counts as one."""
+    yield retry(RECONNECT_MS)
+    async with contextlib.aclosing(with_heartbeats(changes, heartbeat)) as framed:
+        async for frame in framed:
+            yield frame
+            if quiet.over:
+                yield event({"reason": "idle"}, "end")
+                return
+
+
+class StreamCap:
+    """At most `per_caller` streams per subject at once, counted in this replica: each open
+    stream costs re-reads per change and a NATS interest, so a caller opening tabs (or a script
+    opening streams) is refused once at the cap instead of holding the replica's memory and
+    database. `what` names the streams in the refusal."""
+
+    def __init__(self, per_caller: int, what: str) -> None:
+        self._per_caller = per_caller
+        self._what = what
+        self._open: Counter[str] = Counter()
+
+    @contextlib.contextmanager
+    def hold(self, subject: str) -> Iterator[None]:
+        """One stream of `subject` while inside; RESOURCE_EXHAUSTED (HTTP 429) at the cap,
+        before the stream sends a byte."""
+        if self._open[subject] >= self._per_caller:
+            raise errors.resource_exhausted(
+                f"you hold {self._per_caller} {self._what} already, the most per caller; "
+                "close one (another tab?) and retry",
+                retry_after=timedelta(seconds=5),
+            )
+        self._open[subject] += 1
+        try:
+            yield
+        finally:
+            self._open[subject] -= 1
+            if not self._open[subject]:
+                del self._open[subject]

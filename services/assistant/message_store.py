@@ -5,7 +5,8 @@ both numbers the new messages (`seq`) and takes SQLite's write lock before any r
 replies finishing together never collide on a sequence number. A turn's request id makes it
 idempotent for 24 hours: a retry finds the turn it already answered. The events that report
 appended messages (`reply.completed`) are written to the kit's outbox in the same transaction,
-so they are published exactly when the messages exist.
+so they are published exactly when the messages exist; once committed, the append hints the
+owner's WatchConversations streams (`sync.hints`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.assistant.records import StoredMessage, conversations, messages
-from voka.assistant.v1 import assistant_pb2
+from services.assistant.sync.hints import ChangeHints
+from voka.assistant.v1 import assistant_pb2, events_pb2
 from voka.outbox import Outbox
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
@@ -27,9 +29,12 @@ IDEMPOTENCY_WINDOW = timedelta(hours=24)
 class MessageStore:
     """`assistant_messages` (and the counters of their conversation)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox, hints: ChangeHints
+    ) -> None:
         self._sessions = sessions
         self._outbox = outbox
+        self._hints = hints
 
     async def append(
         self,
@@ -56,14 +61,15 @@ class MessageStore:
                 activity_time=now,
                 update_time=now,
             )
-            .returning(conversations.c.message_count)
+            .returning(conversations.c.message_count, conversations.c.owner)
         )
         async with self._sessions() as session, session.begin():
-            count = (await session.execute(bump)).scalar_one_or_none()
+            bumped = (await session.execute(bump)).first()
             for event in events:
                 await self._outbox.add(session, event)
-            if count is None:
+            if bumped is None:
                 return False
+            count, owner = bumped
             rows = [
                 {
                     "id": message.name.rsplit("/", 1)[-1],
@@ -78,6 +84,8 @@ class MessageStore:
             ]
             if rows:
                 await session.execute(messages.insert(), rows)
+        added = events_pb2.CONVERSATION_CHANGE_MESSAGES_ADDED
+        await self._hints.changed(owner, conversation_id, added)
         return True
 
     async def after(

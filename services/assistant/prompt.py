@@ -42,15 +42,19 @@ def system_text(
     summary: str = "",
     memories: Sequence[str] = (),
     preferences: Sequence[str] = (),
+    transcripts: str = "",
 ) -> str:
     """The system prompt: persona, tone, the profile's preferences, instructions, memories,
-    context, and the trimming note with the left-out turns' summary."""
+    the transcriptions the turn refers to (bounded: `transcripts`), context, and the trimming
+    note with the left-out turns' summary."""
     parts = [PERSONA, instructions(balance), *preferences]
     if extra:
         parts.append(extra)
     if memories:
         remembered = "".join(f"\n- {memory}" for memory in memories)
         parts.append(f"What the user told you in earlier conversations:{remembered}")
+    if transcripts:
+        parts.append(transcripts)
     if context:
         facts = "; ".join(f"{key}: {_plain(value)}" for key, value in context.items())
         parts.append(f"About the user: {facts}.")

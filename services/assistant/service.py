@@ -1,6 +1,6 @@
-"""The assistant service's wiring: stores, model providers, MCP tools, the embedder, memories
-and profiles, the chat loop, the bounded reply slots, the completion consumer, the speech client
-and the servicer."""
+"""The assistant service's wiring: stores (hinting the conversation watch streams), model
+providers, MCP tools, the embedder, memories and profiles, the chat loop, the bounded reply
+slots, the completion consumer, the speech client and the servicer."""
 
 from __future__ import annotations
 
@@ -33,7 +33,11 @@ from services.assistant.rpcs.openai import OpenAiServicer
 from services.assistant.settings import AssistantSettings
 from services.assistant.speech import SpeechClient
 from services.assistant.standalone_chats import StandaloneChats
+from services.assistant.status_figures import StatusFigures
+from services.assistant.sync.feed import LiveSync
+from services.assistant.sync.hints import ChangeHints
 from services.assistant.tools import ToolBox
+from services.assistant.transcripts import Transcripts
 from services.assistant.turns import Turns
 from voka import service_identity
 from voka.erasure import erase_deleted_users
@@ -42,10 +46,16 @@ from voka.server import Registration, Resources, ServiceSpec, registration
 
 async def build(resources: Resources) -> list[Registration]:
     settings = resources.settings_as(AssistantSettings)
-    if resources.sessions is None or resources.bus is None or resources.outbox is None:
+    if (
+        resources.sessions is None
+        or resources.bus is None
+        or resources.outbox is None
+        or resources.engine is None
+    ):
         raise RuntimeError("assistant needs its database and NATS")
-    conversations = ConversationStore(resources.sessions)
-    messages = MessageStore(resources.sessions, resources.outbox)
+    hints = ChangeHints(resources.bus)
+    conversations = ConversationStore(resources.sessions, hints)
+    messages = MessageStore(resources.sessions, resources.outbox, hints)
     completion_store = CompletionStore(resources.sessions)
     grants = GrantStore(resources.sessions)
     registry = ProviderRegistry.from_settings(settings)
@@ -97,6 +107,7 @@ async def build(resources: Resources) -> list[Registration]:
         attachments=attachments,
         max_output_tokens=settings.assistant_max_output_tokens,
         context_tokens=settings.assistant_context_tokens,
+        transcript_tokens=settings.assistant_transcription_tokens,
     )
     chats = StandaloneChats(
         turns, balances, replies, announcer,
@@ -126,6 +137,9 @@ async def build(resources: Resources) -> list[Registration]:
         memories=memories,
         memory_store=memory_store,
         profiles=profiles,
+        status=StatusFigures(resources.engine, balances, completion_store),
+        transcripts=Transcripts(speech),
+        live=LiveSync.of(settings, resources.bus, conversations, messages),
         kinds={p.name: p.kind for p in settings.providers},
         image_limits=ImageLimits(
             settings.assistant_image_max_count, settings.assistant_image_max_bytes

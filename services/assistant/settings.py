@@ -166,6 +166,36 @@ class AssistantSettings(Settings):
     assistant_vision_timeout: float = Field(
         default=30.0, gt=0, description="Seconds the vision service may take to describe an image."
     )
+    assistant_transcription_tokens: int = Field(
+        default=1000, gt=0, le=8000,
+        description="Prompt tokens each transcription a turn refers to may take (at most 4 per "
+        "turn); a longer transcript is cut there and the prompt says so.",
+    )  # fmt: skip
+    assistant_watch_streams_per_caller: int = Field(
+        default=4, ge=1,
+        description="WatchConversations streams one caller may hold open at once (one per "
+        "device or tab); one more is RESOURCE_EXHAUSTED.",
+    )  # fmt: skip
+    assistant_watch_heartbeat_seconds: float = Field(
+        default=15.0, gt=0,
+        description="A WatchConversations stream silent this long sends a `: keepalive` "
+        "comment, well inside the idle timeouts of Envoy and of proxies in between.",
+    )  # fmt: skip
+    assistant_watch_idle_seconds: float = Field(
+        default=600.0, gt=0,
+        description="A WatchConversations stream whose conversations did not change for this "
+        "long ends (`event: end`); the client reconnects, so a forgotten tab holds nothing.",
+    )  # fmt: skip
+    assistant_watch_poll_seconds: float = Field(
+        default=5.0, gt=0,
+        description="A WatchConversations stream re-reads its conversations at least this "
+        "often: the backstop for a lost change hint (hints wake it at once).",
+    )  # fmt: skip
+    assistant_watch_max_conversations: int = Field(
+        default=1000, gt=0, le=10000,
+        description="The most recently active conversations one WatchConversations stream "
+        "follows; an older one comes back into view when it changes.",
+    )  # fmt: skip
     assistant_completion_workers: int = Field(
         default=1, ge=0, description="Async completions this process answers at once; 0: none."
     )

@@ -1,5 +1,6 @@
 """The speech service as the voice round trip uses it: StreamingRecognize (STT with voice
-activity detection and partial results) and SynthesizeSpeech (TTS) over gRPC, behind one circuit
+activity detection and partial results) and SynthesizeSpeech (TTS), and as a turn that refers
+to a transcription reads it (GetTranscription, `transcripts`), over gRPC, behind one circuit
 breaker, so a dead speech service costs a quick UNAVAILABLE instead of a hang per utterance.
 
 Answers follow the kit's peer rule (`voka.peer_calls`): a refusal that no retry can change is
@@ -110,6 +111,21 @@ class SpeechClient:
             rpc = functools.partial(stub.SynthesizeSpeech, metadata=tuple(metadata))
             body: httpbody_pb2.HttpBody = await peer_calls.call(rpc, request, timeout=self._timeout)
             return body
+
+    async def transcription(self, name: str, metadata: Metadata) -> speech_pb2.Transcription:
+        """GetTranscription (FULL: with its text) as the caller; a final refusal raises as
+        `peer_calls.RefusedError`, for the caller to map."""
+        self._check_breaker()
+        with self._counted():
+            stub: Any = self._speech()  # the stubs are typed for sync gRPC
+            rpc = functools.partial(stub.GetTranscription, metadata=tuple(metadata))
+            request = speech_pb2.GetTranscriptionRequest(
+                name=name, view=speech_pb2.TRANSCRIPTION_VIEW_FULL
+            )
+            answer: speech_pb2.GetTranscriptionResponse = await peer_calls.call(
+                rpc, request, timeout=self._timeout
+            )
+            return answer.transcription
 
     def _check_breaker(self) -> None:
         if not self.breaker.allow():

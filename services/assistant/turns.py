@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
 
-from services.assistant import convert, prompt, summary, toolnames
+from services.assistant import convert, prompt, summary, toolnames, transcripts
 from services.assistant.announce import Announcer, Origin
 from services.assistant.balances import Balances
 from services.assistant.conversation_store import ConversationStore
@@ -34,6 +34,7 @@ from services.assistant.providers.registry import ProviderRegistry, UnknownModel
 from services.assistant.records import ConversationRecord, StoredMessage
 from services.assistant.replies import Outcome, Replies, ReplyEvent
 from services.assistant.tools import McpServerInfo, ToolBox
+from services.assistant.transcripts import Transcript
 from voka import errors, tenancy, wellknown
 from voka.assistant.v1 import assistant_pb2, events_pb2
 from voka.errors import FieldViolation
@@ -59,6 +60,7 @@ class TurnInput:
     channel: events_pb2.ReplyChannel.ValueType = events_pb2.REPLY_CHANNEL_UNSPECIFIED
     completion: str = ""  # `completions/{id}` when an async completion asks
     images: tuple[assistant_pb2.ImageAttachment, ...] = ()  # validated (`images.limits`)
+    transcripts: tuple[Transcript, ...] = ()  # read as the caller (`transcripts`)
 
 
 @dataclass
@@ -140,6 +142,7 @@ class Turns:
         attachments: Attachments,
         max_output_tokens: int,
         context_tokens: int,
+        transcript_tokens: int,
     ) -> None:
         self._conversations = conversations
         self._messages = messages
@@ -154,6 +157,7 @@ class Turns:
         self._attachments = attachments
         self._max_output = max_output_tokens
         self._context_tokens = context_tokens
+        self._transcript_tokens = transcript_tokens  # per transcription a turn refers to
         # Replies being generated, by conversation id: deleting a conversation cancels them.
         self._live: dict[str, set[asyncio.Task[object]]] = {}
 
@@ -256,12 +260,15 @@ class Turns:
         preferences = prompt_lines(await self._profiles.get(record.owner))
         earlier = turns_of(history, sees=info.supports_vision)
         chars = summary.bound(budget)
+        referred = transcripts.prompt_text(
+            ask.transcripts, self._transcript_tokens, provider.count_tokens
+        )
 
         def system(left_out: Sequence[prompt.Turn]) -> str:
             return prompt.system_text(
                 balance.balance, record.instructions, context, len(left_out),
                 summary=summary.extractive(left_out, chars), memories=remembered,
-                preferences=preferences,
+                preferences=preferences, transcripts=referred,
             )  # fmt: skip
 
         number = max((m.turn for m in history), default=-1) + 1

@@ -21,6 +21,7 @@ from voka.assistant.v1 import assistant_pb2
 from voka.auth.v1 import auth_pb2, auth_pb2_grpc
 from voka.translate.v1 import translate_pb2, translate_pb2_grpc
 from voka_client import ApiKey, Client, Deadlines, Reply, ReplyFailedError, Tokens
+from voka_client.assistant import sse_event
 from voka_client.channel import RETRY_ATTEMPTS, Target, parse_target
 from voka_client.cli import config
 
@@ -216,6 +217,15 @@ def test_reply_yields_text_and_keeps_start_and_end():
     failing = [events[0], assistant_pb2.StreamReplyResponse(error=gone)]
     with pytest.raises(ReplyFailedError, match="provider gone"):
         Reply(failing).text()
+
+
+def test_watch_frames_become_events_and_keepalives_are_passed_over():
+    assert sse_event(b"retry: 3000\n\n") is None
+    assert sse_event(b": keepalive\n\n") is None
+    assert sse_event(b'event: deleted\ndata: {"name":"conversations/1"}\n\n') == (
+        "deleted",
+        {"name": "conversations/1"},
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,14 @@
 """The assistant ("Vicky") through Envoy's REST mapping, as `make up` runs it: the embedded
 SmolLM2 answers (loaded on the first reply, so the shared mesh starts cheap), replies stream as
-Server-Sent Events token by token, and a user never reaches another user's conversation."""
+Server-Sent Events token by token, a user's devices follow their conversations live (SSE), and a
+user never reaches another user's conversation."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -15,6 +18,8 @@ from tests.e2e.conftest import sign_in
 
 pytestmark = pytest.mark.integration
 FEW_TOKENS = {"maxOutputTokens": 8}
+WATCH = "/api/v1/conversations:watch"
+Event = tuple[str, Any]
 
 
 def test_vicky_process_answers_and_keeps_the_conversation(rest: httpx.Client) -> None:
@@ -98,3 +103,80 @@ def test_without_a_token_is_401(rest: httpx.Client) -> None:
     ):
         reply = rest.request(method, path, json={"message": "hi"} if method == "POST" else None)
         assert reply.status_code == 401, (path, reply.text)
+
+
+def sse_events(reply: httpx.Response) -> Iterator[Event]:
+    """The (event, data) pairs of a text/event-stream, comments and `retry:` passed over."""
+    kind = ""
+    for line in reply.iter_lines():
+        if line.startswith("event: "):
+            kind = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            yield kind, json.loads(line.removeprefix("data: "))
+
+
+def read_until(feed: Iterator[Event], last: Callable[[Event], bool]) -> list[Event]:
+    """The feed's events up to and with the first that is `last`."""
+    seen = []
+    for event in feed:
+        seen.append(event)
+        if last(event):
+            return seen
+    raise AssertionError(f"the stream ended after {seen}")
+
+
+def test_two_devices_follow_a_users_conversations_live_through_envoy(rest: httpx.Client) -> None:
+    """WatchConversations' HttpBody frames, written by Envoy as text/event-stream: two streams
+    of one user see a conversation created, its messages, a rename and the deletion; the
+    stream past the cap per caller (4) is 429."""
+    headers = sign_in(rest)
+    with contextlib.ExitStack() as held:
+        devices = [held.enter_context(rest.stream("GET", WATCH, headers=headers, timeout=120))
+                   for _ in range(2)]  # fmt: skip
+        for device in devices:
+            assert device.status_code == 200
+            assert device.headers["content-type"].startswith("text/event-stream")
+        feeds = [sse_events(device) for device in devices]
+        for feed in feeds:
+            assert next(feed) == ("ready", {"conversations": 0})
+
+        created = rest.post("/api/v1/conversations", json={"displayName": "Trip"}, headers=headers)
+        name = created.json()["conversation"]["name"]
+        asked = {"message": "Hello!", "conversation": name, "sampling": FEW_TOKENS}
+        reply = rest.post("/api/v1/vicky/process", json=asked, headers=headers, timeout=120)
+        assert reply.status_code == 200, reply.text
+        answer = reply.json()["reply"]["content"]
+        for feed in feeds:
+            said: list[str] = []
+            for kind, data in read_until(feed, lambda e: answer in _contents(e)):
+                if kind == "conversation":
+                    assert data["conversation"]["displayName"] == "Trip"
+                said += _contents((kind, data))
+            assert said == ["Hello!", answer]
+
+        renamed = rest.patch(f"/api/v1/{name}", json={"displayName": "Trip to Lisbon"},
+                             headers=headers)  # fmt: skip
+        assert renamed.status_code == 200, renamed.text
+        for feed in feeds:
+            seen = read_until(feed, lambda e: _title(e) == "Trip to Lisbon")
+            assert seen[-1][1]["conversation"]["name"] == name
+
+        assert rest.delete(f"/api/v1/{name}", headers=headers).status_code == 200
+        for feed in feeds:
+            assert read_until(feed, lambda e: e[0] == "deleted")[-1] == ("deleted", {"name": name})
+
+        for _ in range(2):
+            held.enter_context(rest.stream("GET", WATCH, headers=headers, timeout=120))
+        refused = rest.get(WATCH, headers=headers)
+        assert refused.status_code == 429, refused.text
+        assert "conversation streams" in refused.json()["message"]
+
+
+def _contents(event: Event) -> list[str]:
+    kind, data = event
+    return [m.get("content", "") for m in data["messages"]] if kind == "messages" else []
+
+
+def _title(event: Event) -> str:
+    kind, data = event
+    return data["conversation"]["displayName"] if kind == "conversation" else ""

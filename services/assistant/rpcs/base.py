@@ -27,9 +27,12 @@ from services.assistant.records import ConversationRecord
 from services.assistant.replies import Replies, ReplyEvent
 from services.assistant.speech import SpeechClient
 from services.assistant.standalone_chats import StandaloneChats
+from services.assistant.status_figures import StatusFigures
+from services.assistant.sync.feed import LiveSync
 from services.assistant.tools import ToolBox
+from services.assistant.transcripts import Transcripts
 from services.assistant.turns import Turns
-from voka import errors, pagination
+from voka import authn, errors, pagination, peer_calls
 
 Context = grpc.aio.ServicerContext[Any, Any]
 T = TypeVar("T")
@@ -55,10 +58,25 @@ class Deps:
     memories: Memories
     memory_store: MemoryStore
     profiles: Profiles
+    status: StatusFigures  # GetStatus's stored figures, kept briefly
+    live: LiveSync  # WatchConversations streams
+    transcripts: Transcripts  # read for the turns that refer to them
     kinds: Mapping[str, str]  # provider name -> kind (local, openai, anthropic)
     image_limits: ImageLimits  # of the images one user message carries
     max_output_tokens: int
     tool_timeout: float  # default seconds per MCP tool call
+
+
+def forwarded(context: Context) -> list[tuple[str, str]]:
+    """What calls to the speech service carry so it sees the same user: the caller's own
+    bearer token; else (an `x-api-key` client, or a service acting for a user, whose token is
+    not the user's) the user's name, with the assistant's identity as the actor."""
+    metadata = context.invocation_metadata() or ()
+    token = [(k, v) for k, v in metadata if k == "authorization" and isinstance(v, str)]
+    identity = authn.caller()
+    if token and not identity.actor:
+        return token
+    return list(peer_calls.on_behalf_of(identity.subject))
 
 
 class AssistantRpcs:

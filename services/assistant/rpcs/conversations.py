@@ -1,14 +1,22 @@
-"""Conversation RPCs: create, read, list, update (rename, settings), delete, and the messages
-of one. Callers see their own conversations, admins anyone's (`voka.tenancy`)."""
+"""Conversation RPCs: create, read, list, update (rename, settings), delete, the messages of
+one, and the caller's conversations live (WatchConversations, Server-Sent Events: `sync/`).
+Callers see their own conversations, admins anyone's (`voka.tenancy`); a watch follows the
+caller's own only."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from google.api import httpbody_pb2
 
 from services.assistant import convert, validation
 from services.assistant.conversation_store import ConversationQuery
 from services.assistant.records import ConversationRecord
 from services.assistant.rpcs.base import AssistantRpcs, Context
+from services.assistant.sync.feed import Feed
 from services.assistant.turns import now
-from voka import authn, pagination, tenancy
+from voka import authn, pagination, sse, tenancy
 from voka.assistant.v1 import assistant_pb2
 from voka.errors import FieldViolation
 
@@ -102,3 +110,14 @@ class ConversationsRpcs(AssistantRpcs):
             next_page_token=token,
             total_size=record.message_count,
         )
+
+    async def WatchConversations(
+        self, request: assistant_pb2.WatchConversationsRequest, context: Context
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        """The caller's conversations as SSE frames as they change, until the idle end or the
+        client leaves; refused past the cap per caller before the first frame."""
+        owner = authn.caller().subject
+        with self._deps.live.cap.hold(owner):
+            async with contextlib.aclosing(Feed(self._deps.live, owner).frames()) as frames:
+                async for frame in frames:
+                    yield sse.body(frame)

@@ -1,16 +1,24 @@
 """Reply RPCs: ProcessMessage (unary) and StreamReply (token by token), each a turn of a
 conversation (a new one when the request names none). A request id makes a turn idempotent: a
-retry gets the stored turn again. Overload is RESOURCE_EXHAUSTED before anything is stored or
-streamed."""
+retry gets the stored turn again. The transcriptions a turn refers to are read from the speech
+service as the caller before anything is stored (`transcripts`). Overload is RESOURCE_EXHAUSTED
+before anything is stored or streamed."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
-from services.assistant import convert, validation
+from services.assistant import convert, transcripts, validation
 from services.assistant.hemisphere import Balance
 from services.assistant.records import ConversationRecord
-from services.assistant.rpcs.base import AssistantRpcs, Context, as_stream, response
+from services.assistant.rpcs.base import (
+    AssistantRpcs,
+    Context,
+    as_stream,
+    forwarded,
+    response,
+)
 from services.assistant.turns import TurnInput
 from voka import authn
 from voka.assistant.v1 import assistant_pb2, events_pb2
@@ -40,9 +48,20 @@ class RepliesRpcs(AssistantRpcs):
     """Conversation turns, answered whole or streamed."""
 
     def _check(self, request: TurnRequest) -> None:
-        """The turn's fields, its images within the service's bounds."""
+        """The turn's fields, its images within the service's bounds, its transcriptions'
+        names."""
         images = self._deps.image_limits.violations(request.images)
-        validation.require(validation.turn(request) + images)
+        referred = transcripts.violations(request.transcriptions)
+        validation.require(validation.turn(request) + images + referred)
+
+    async def _with_transcripts(
+        self, ask: TurnInput, request: TurnRequest, context: Context
+    ) -> TurnInput:
+        """The turn with the transcriptions it refers to, read as the caller."""
+        if not request.transcriptions:
+            return ask
+        read = await self._deps.transcripts.read(request.transcriptions, forwarded(context))
+        return dataclasses.replace(ask, transcripts=read)
 
     async def _record(self, ask: TurnInput) -> ConversationRecord | None:
         """The turn's conversation (None: a new one), if the caller may see it."""
@@ -59,6 +78,7 @@ class RepliesRpcs(AssistantRpcs):
         stored = await self._deps.turns.replay(ask.conversation, ask.request_id)
         if stored:
             return convert.replayed_reply(ask.conversation, stored)
+        ask = await self._with_transcripts(ask, request, context)
         turn = await self._deps.turns.begin(ask, record)
         async for _ in self._deps.turns.stream(turn, ask.request_id):
             pass
@@ -85,6 +105,7 @@ class RepliesRpcs(AssistantRpcs):
             for kind, message in convert.replayed_events(ask.conversation, stored):
                 yield response(assistant_pb2.StreamReplyResponse, kind, message)
             return
+        ask = await self._with_transcripts(ask, request, context)
         turn = await self._deps.turns.begin(ask, record)
         events = self._deps.turns.stream(turn, ask.request_id)
         async for event in as_stream(events, assistant_pb2.StreamReplyResponse):

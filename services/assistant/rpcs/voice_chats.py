@@ -10,23 +10,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 
 from services.assistant import validation
-from services.assistant.rpcs.base import AssistantRpcs, Context
+from services.assistant.rpcs.base import AssistantRpcs, Context, forwarded
 from services.assistant.voice import VoiceChat
-from voka import authn, peer_calls
+from voka import authn
 from voka.assistant.v1 import assistant_pb2
 from voka.errors import FieldViolation
-
-
-def forwarded(context: Context) -> list[tuple[str, str]]:
-    """What the speech calls carry so the speech service sees the same user: the caller's own
-    bearer token; else (an `x-api-key` client, or a service acting for a user, whose token is
-    not the user's) the user's name, with the assistant's identity as the actor."""
-    metadata = context.invocation_metadata() or ()
-    token = [(k, v) for k, v in metadata if k == "authorization" and isinstance(v, str)]
-    identity = authn.caller()
-    if token and not identity.actor:
-        return token
-    return list(peer_calls.on_behalf_of(identity.subject))
 
 
 class VoiceChatsRpcs(AssistantRpcs):

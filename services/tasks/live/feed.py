@@ -12,25 +12,19 @@ after each frame, so it comes at most one heartbeat after the idle time.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
-from contextlib import aclosing
 from dataclasses import dataclass
 
 from google.protobuf import json_format
 
 from services.tasks.events import LIFECYCLE_SUBJECTS, is_owned_by
 from services.tasks.live import figures
-from services.tasks.live.caps import StreamCap
 from services.tasks.live.figures import SharedFigures
 from services.tasks.records import TaskRecord
 from services.tasks.settings import TasksSettings
 from voka import sse, watch
 from voka.bus import Bus
 from voka.tasks.v1 import tasks_pb2
-
-RECONNECT_MS = 3000  # an EventSource waits this long before it comes back after the end
-Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -59,7 +53,7 @@ class Source:
 class LiveUpdates:
     """What every stream of a replica shares: the cap per caller, the figures, the timing."""
 
-    cap: StreamCap
+    cap: sse.StreamCap
     figures: SharedFigures
     heartbeat: float
     idle: float
@@ -69,7 +63,7 @@ class LiveUpdates:
         cls, settings: TasksSettings, compute: Callable[[], Awaitable[tasks_pb2.TaskMetrics]]
     ) -> LiveUpdates:
         return cls(
-            cap=StreamCap(settings.tasks_live_streams_per_caller),
+            cap=sse.StreamCap(settings.tasks_live_streams_per_caller, "task update streams"),
             figures=SharedFigures(compute, settings.tasks_live_metrics_seconds),
             heartbeat=settings.tasks_live_heartbeat_seconds,
             idle=settings.tasks_live_idle_seconds,
@@ -79,24 +73,14 @@ class LiveUpdates:
 class Feed:
     """One stream's frames (`frames()`), from `source` on `bus`."""
 
-    def __init__(
-        self, bus: Bus, source: Source, live: LiveUpdates, clock: Clock = time.monotonic
-    ) -> None:
+    def __init__(self, bus: Bus, source: Source, live: LiveUpdates) -> None:
         self._bus = bus
         self._source = source
         self._live = live
-        self._clock = clock
-        self._changed_at = clock()
+        self._quiet = sse.Quiet(live.idle)
 
-    async def frames(self) -> AsyncGenerator[bytes, None]:
-        yield sse.retry(RECONNECT_MS)
-        changes = sse.with_heartbeats(self._changes(), self._live.heartbeat)
-        async with aclosing(changes) as framed:
-            async for frame in framed:
-                yield frame
-                if self._clock() - self._changed_at >= self._live.idle:
-                    yield sse.event({"reason": "idle"}, "end")
-                    return
+    def frames(self) -> AsyncGenerator[bytes, None]:
+        return sse.live(self._changes(), heartbeat=self._live.heartbeat, quiet=self._quiet)
 
     async def _changes(self) -> AsyncGenerator[bytes, None]:
         watched: watch.Watched[Snapshot] = watch.Watched(
@@ -107,7 +91,8 @@ class Feed:
         figures_version = b""
         async for snapshot in watch.changes(self._bus, LIFECYCLE_SUBJECTS, concerns, watched):
             if snapshot.page != page:
-                page, self._changed_at = snapshot.page, self._clock()
+                page = snapshot.page
+                self._quiet.changed()
                 shown = [json_format.MessageToDict(self._source.show(t)) for t in snapshot.tasks]
                 yield sse.event({"tasks": shown}, "tasks")
             if snapshot.figures_version != figures_version:

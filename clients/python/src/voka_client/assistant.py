@@ -1,9 +1,11 @@
 """The assistant: a reply streamed token by token (the stream helper `Reply`), a whole reply in
-one call, and the caller's conversations."""
+one call, and the caller's conversations, listed or followed live."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import grpc
 
@@ -51,6 +53,18 @@ class Reply:
             self._events.cancel()
 
 
+def sse_event(frame: bytes) -> tuple[str, Any] | None:
+    """One Server-Sent Events frame's event name and JSON data; None for a comment (the
+    keepalives) or the `retry:` advice."""
+    kind, data = "", None
+    for line in frame.decode().splitlines():
+        if line.startswith("event: "):
+            kind = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            data = json.loads(line.removeprefix("data: "))
+    return None if data is None else (kind, data)
+
+
 class Assistant:
     """`voka.assistant.v1.AssistantService`, through the client's channel."""
 
@@ -96,3 +110,12 @@ class Assistant:
             return list(reply.conversations), reply.next_page_token
 
         return iter_pages(page)
+
+    def watch_conversations(self) -> Iterator[tuple[str, Any]]:
+        """The caller's conversations as they change on any device, as (event, data): `ready`,
+        then `conversation` (created or changed), `messages` (appended) and `deleted`, until
+        the service ends a quiet stream (`end`; watch again). Break out of the loop to stop."""
+        for body in self.stub.WatchConversations(assistant_pb2.WatchConversationsRequest()):
+            event = sse_event(body.data)
+            if event is not None:
+                yield event

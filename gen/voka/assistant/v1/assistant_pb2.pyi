@@ -1093,6 +1093,7 @@ class ProcessMessageRequest(_message.Message):
     DISABLE_TOOLS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     IMAGES_FIELD_NUMBER: _builtins.int
+    TRANSCRIPTIONS_FIELD_NUMBER: _builtins.int
     message: _builtins.str
     """The user's message, 1 to 32000 characters."""
     conversation: _builtins.str
@@ -1127,6 +1128,14 @@ class ProcessMessageRequest(_message.Message):
         PNG, JPEG or WebP of at most VOKA_ASSISTANT_IMAGE_MAX_BYTES (default 4 MiB).
         """
 
+    @_builtins.property
+    def transcriptions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Transcriptions of the speech service (`transcriptions/{transcription}`, the caller's own)
+        whose text the model gets as context for this turn: at most 4, each cut to
+        VOKA_ASSISTANT_TRANSCRIPTION_TOKENS tokens (the prompt says when it was). One the caller
+        may not read fails the turn with the speech service's NOT_FOUND or PERMISSION_DENIED.
+        """
+
     def __init__(
         self,
         *,
@@ -1139,10 +1148,11 @@ class ProcessMessageRequest(_message.Message):
         disable_tools: _builtins.bool = ...,
         request_id: _builtins.str = ...,
         images: _abc.Iterable[Global___ImageAttachment] | None = ...,
+        transcriptions: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "hemisphere", b"hemisphere", "sampling", b"sampling"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "conversation", b"conversation", "disable_tools", b"disable_tools", "hemisphere", b"hemisphere", "images", b"images", "message", b"message", "model", b"model", "request_id", b"request_id", "sampling", b"sampling"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "conversation", b"conversation", "disable_tools", b"disable_tools", "hemisphere", b"hemisphere", "images", b"images", "message", b"message", "model", b"model", "request_id", b"request_id", "sampling", b"sampling", "transcriptions", b"transcriptions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1335,6 +1345,7 @@ class StreamReplyRequest(_message.Message):
     DISABLE_TOOLS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     IMAGES_FIELD_NUMBER: _builtins.int
+    TRANSCRIPTIONS_FIELD_NUMBER: _builtins.int
     message: _builtins.str
     """The user's message, 1 to 32000 characters."""
     conversation: _builtins.str
@@ -1363,6 +1374,10 @@ class StreamReplyRequest(_message.Message):
     def images(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImageAttachment]:
         """Images shown with the message, bounded as ProcessMessageRequest.images."""
 
+    @_builtins.property
+    def transcriptions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Transcriptions given as context, as ProcessMessageRequest.transcriptions."""
+
     def __init__(
         self,
         *,
@@ -1375,10 +1390,11 @@ class StreamReplyRequest(_message.Message):
         disable_tools: _builtins.bool = ...,
         request_id: _builtins.str = ...,
         images: _abc.Iterable[Global___ImageAttachment] | None = ...,
+        transcriptions: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "hemisphere", b"hemisphere", "sampling", b"sampling"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "conversation", b"conversation", "disable_tools", b"disable_tools", "hemisphere", b"hemisphere", "images", b"images", "message", b"message", "model", b"model", "request_id", b"request_id", "sampling", b"sampling"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "conversation", b"conversation", "disable_tools", b"disable_tools", "hemisphere", b"hemisphere", "images", b"images", "message", b"message", "model", b"model", "request_id", b"request_id", "sampling", b"sampling", "transcriptions", b"transcriptions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1799,6 +1815,23 @@ class ListConversationsRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListConversationsRequest: _TypeAlias = ListConversationsRequest  # noqa: Y015
+
+@_typing.final
+class WatchConversationsRequest(_message.Message):
+    """Request for WatchConversations: always the caller's own conversations."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchConversationsRequest: _TypeAlias = WatchConversationsRequest  # noqa: Y015
 
 @_typing.final
 class ListConversationsResponse(_message.Message):

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from voka.assistant.v1 import assistant_pb2 as voka_dot_assistant_dot_v1_dot_assistant__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -97,6 +98,11 @@ class AssistantServiceStub:
                 '/voka.assistant.v1.AssistantService/ListMessages',
                 request_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.ListMessagesRequest.SerializeToString,
                 response_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.ListMessagesResponse.FromString,
+                _registered_method=True)
+        self.WatchConversations = channel.unary_stream(
+                '/voka.assistant.v1.AssistantService/WatchConversations',
+                request_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.WatchConversationsRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
         self.GetHemisphereBalance = channel.unary_unary(
                 '/voka.assistant.v1.AssistantService/GetHemisphereBalance',
@@ -318,6 +324,22 @@ class AssistantServiceServicer:
 
     def ListMessages(self, request, context):
         """The messages of one conversation, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchConversations(self, request, context):
+        """The caller's conversations, live, for a second device: Server-Sent Events (a
+        `text/event-stream` of `google.api.HttpBody` frames) `ready` once the stream follows them,
+        then `conversation` (created or changed: renamed, new settings, new messages; the BASIC
+        view), `messages` (the messages appended since, at most 50 per event) and `deleted` as they
+        happen, from any device and replica; `: keepalive` comments through quiet spells and
+        `end` after VOKA_ASSISTANT_WATCH_IDLE_SECONDS without a change. Open it, then
+        ListConversations, so no change falls in between. A caller holding
+        VOKA_ASSISTANT_WATCH_STREAMS_PER_CALLER streams already is RESOURCE_EXHAUSTED (HTTP 429).
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -573,6 +595,11 @@ def add_AssistantServiceServicer_to_server(servicer, server):
                     servicer.ListMessages,
                     request_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.ListMessagesRequest.FromString,
                     response_serializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.ListMessagesResponse.SerializeToString,
+            ),
+            'WatchConversations': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchConversations,
+                    request_deserializer=voka_dot_assistant_dot_v1_dot_assistant__pb2.WatchConversationsRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
             'GetHemisphereBalance': grpc.unary_unary_rpc_method_handler(
                     servicer.GetHemisphereBalance,
@@ -984,6 +1011,33 @@ class AssistantService:
             '/voka.assistant.v1.AssistantService/ListMessages',
             voka_dot_assistant_dot_v1_dot_assistant__pb2.ListMessagesRequest.SerializeToString,
             voka_dot_assistant_dot_v1_dot_assistant__pb2.ListMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchConversations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/voka.assistant.v1.AssistantService/WatchConversations',
+            voka_dot_assistant_dot_v1_dot_assistant__pb2.WatchConversationsRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,
             insecure,

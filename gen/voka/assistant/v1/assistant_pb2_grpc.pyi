@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from google.api import httpbody_pb2 as _httpbody_pb2
 from grpc import aio as _aio
 from voka.assistant.v1 import assistant_pb2 as _assistant_pb2
 import abc as _abc_1
@@ -85,6 +86,18 @@ class AssistantServiceStub:
     """Removes a conversation and all its messages. A reply being generated in it is cancelled."""
     ListMessages: _grpc.UnaryUnaryMultiCallable[_assistant_pb2.ListMessagesRequest, _assistant_pb2.ListMessagesResponse]
     """The messages of one conversation, oldest first."""
+    WatchConversations: _grpc.UnaryStreamMultiCallable[_assistant_pb2.WatchConversationsRequest, _httpbody_pb2.HttpBody]
+    """The caller's conversations, live, for a second device: Server-Sent Events (a
+    `text/event-stream` of `google.api.HttpBody` frames) `ready` once the stream follows them,
+    then `conversation` (created or changed: renamed, new settings, new messages; the BASIC
+    view), `messages` (the messages appended since, at most 50 per event) and `deleted` as they
+    happen, from any device and replica; `: keepalive` comments through quiet spells and
+    `end` after VOKA_ASSISTANT_WATCH_IDLE_SECONDS without a change. Open it, then
+    ListConversations, so no change falls in between. A caller holding
+    VOKA_ASSISTANT_WATCH_STREAMS_PER_CALLER streams already is RESOURCE_EXHAUSTED (HTTP 429).
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
     GetHemisphereBalance: _grpc.UnaryUnaryMultiCallable[_assistant_pb2.GetHemisphereBalanceRequest, _assistant_pb2.GetHemisphereBalanceResponse]
     """The hemisphere balance in force for the caller, or for one of the caller's conversations,
     and where it comes from.
@@ -231,6 +244,18 @@ class AssistantServiceAsyncStub(AssistantServiceStub):
     """Removes a conversation and all its messages. A reply being generated in it is cancelled."""
     ListMessages: _aio.UnaryUnaryMultiCallable[_assistant_pb2.ListMessagesRequest, _assistant_pb2.ListMessagesResponse]  # type: ignore[assignment]
     """The messages of one conversation, oldest first."""
+    WatchConversations: _aio.UnaryStreamMultiCallable[_assistant_pb2.WatchConversationsRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
+    """The caller's conversations, live, for a second device: Server-Sent Events (a
+    `text/event-stream` of `google.api.HttpBody` frames) `ready` once the stream follows them,
+    then `conversation` (created or changed: renamed, new settings, new messages; the BASIC
+    view), `messages` (the messages appended since, at most 50 per event) and `deleted` as they
+    happen, from any device and replica; `: keepalive` comments through quiet spells and
+    `end` after VOKA_ASSISTANT_WATCH_IDLE_SECONDS without a change. Open it, then
+    ListConversations, so no change falls in between. A caller holding
+    VOKA_ASSISTANT_WATCH_STREAMS_PER_CALLER streams already is RESOURCE_EXHAUSTED (HTTP 429).
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
     GetHemisphereBalance: _aio.UnaryUnaryMultiCallable[_assistant_pb2.GetHemisphereBalanceRequest, _assistant_pb2.GetHemisphereBalanceResponse]  # type: ignore[assignment]
     """The hemisphere balance in force for the caller, or for one of the caller's conversations,
     and where it comes from.
@@ -434,6 +459,24 @@ class AssistantServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_assistant_pb2.ListMessagesResponse, _abc.Awaitable[_assistant_pb2.ListMessagesResponse]]:
         """The messages of one conversation, oldest first."""
+
+    @_abc_1.abstractmethod
+    def WatchConversations(
+        self,
+        request: _assistant_pb2.WatchConversationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_httpbody_pb2.HttpBody], _abc.AsyncIterator[_httpbody_pb2.HttpBody]]:
+        """The caller's conversations, live, for a second device: Server-Sent Events (a
+        `text/event-stream` of `google.api.HttpBody` frames) `ready` once the stream follows them,
+        then `conversation` (created or changed: renamed, new settings, new messages; the BASIC
+        view), `messages` (the messages appended since, at most 50 per event) and `deleted` as they
+        happen, from any device and replica; `: keepalive` comments through quiet spells and
+        `end` after VOKA_ASSISTANT_WATCH_IDLE_SECONDS without a change. Open it, then
+        ListConversations, so no change falls in between. A caller holding
+        VOKA_ASSISTANT_WATCH_STREAMS_PER_CALLER streams already is RESOURCE_EXHAUSTED (HTTP 429).
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
 
     @_abc_1.abstractmethod
     def GetHemisphereBalance(

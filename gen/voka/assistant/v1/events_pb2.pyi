@@ -56,6 +56,38 @@ REPLY_CHANNEL_VOICE: ReplyChannel.ValueType  # 5
 """StreamVoiceChat."""
 Global___ReplyChannel: _TypeAlias = ReplyChannel  # noqa: Y015
 
+class _ConversationChange:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ConversationChangeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ConversationChange.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONVERSATION_CHANGE_UNSPECIFIED: _ConversationChange.ValueType  # 0
+    """Unknown."""
+    CONVERSATION_CHANGE_CREATED: _ConversationChange.ValueType  # 1
+    """Started (CreateConversation, or the first turn without a conversation)."""
+    CONVERSATION_CHANGE_UPDATED: _ConversationChange.ValueType  # 2
+    """Renamed or its settings changed (UpdateConversation)."""
+    CONVERSATION_CHANGE_MESSAGES_ADDED: _ConversationChange.ValueType  # 3
+    """Messages were appended (a user message, a reply, tool rounds)."""
+    CONVERSATION_CHANGE_DELETED: _ConversationChange.ValueType  # 4
+    """Deleted with its messages."""
+
+class ConversationChange(_ConversationChange, metaclass=_ConversationChangeEnumTypeWrapper):
+    """What happened to a conversation."""
+
+CONVERSATION_CHANGE_UNSPECIFIED: ConversationChange.ValueType  # 0
+"""Unknown."""
+CONVERSATION_CHANGE_CREATED: ConversationChange.ValueType  # 1
+"""Started (CreateConversation, or the first turn without a conversation)."""
+CONVERSATION_CHANGE_UPDATED: ConversationChange.ValueType  # 2
+"""Renamed or its settings changed (UpdateConversation)."""
+CONVERSATION_CHANGE_MESSAGES_ADDED: ConversationChange.ValueType  # 3
+"""Messages were appended (a user message, a reply, tool rounds)."""
+CONVERSATION_CHANGE_DELETED: ConversationChange.ValueType  # 4
+"""Deleted with its messages."""
+Global___ConversationChange: _TypeAlias = ConversationChange  # noqa: Y015
+
 @_typing.final
 class CompletionRequestedEvent(_message.Message):
     """Messages on `voka.assistant.>`:
@@ -341,3 +373,42 @@ class ToolCallExecutedEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ToolCallExecutedEvent: _TypeAlias = ToolCallExecutedEvent  # noqa: Y015
+
+@_typing.final
+class ConversationChangedEvent(_message.Message):
+    """A conversation changed: a hint for WatchConversations streams on any replica (they re-read
+    the owner's conversations, the truth, and a slow re-read covers a lost hint). It carries no
+    text: consumers that need it call the API.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OWNER_FIELD_NUMBER: _builtins.int
+    CONVERSATION_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    owner: _builtins.str
+    """Whose: `users/{user}` or `services/{domain}`."""
+    conversation: _builtins.str
+    """The conversation, `conversations/{conversation}`."""
+    change: Global___ConversationChange.ValueType
+    """What happened."""
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp:
+        """When."""
+
+    def __init__(
+        self,
+        *,
+        owner: _builtins.str = ...,
+        conversation: _builtins.str = ...,
+        change: Global___ConversationChange.ValueType = ...,
+        time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "conversation", b"conversation", "owner", b"owner", "time", b"time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConversationChangedEvent: _TypeAlias = ConversationChangedEvent  # noqa: Y015
