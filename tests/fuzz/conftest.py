@@ -19,13 +19,22 @@ from services.auth.settings import AuthSettings
 from tests.e2e.conftest import speech_env
 from tools.mesh import Mesh, Ports
 
+LIVE_STREAMS = ("TASKS_LIVE", "ASSISTANT_WATCH")  # their settings' prefixes
+
 
 @pytest.fixture(scope="package")
 def fuzz_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     running = Mesh(
         tmp_path_factory.mktemp("fuzz-mesh"),
         Ports.free(),
-        {"VOKA_LOG_JSON": "true", "VOKA_RATE_LIMIT_PER_SECOND": "0"},
+        {
+            "VOKA_LOG_JSON": "true",
+            "VOKA_RATE_LIMIT_PER_SECOND": "0",
+            # The live SSE streams (tasks:updates, conversations:watch) end after a second or
+            # two of quiet instead of ten minutes, so each generated call gets its whole answer.
+            **{f"VOKA_{live}_IDLE_SECONDS": "1" for live in LIVE_STREAMS},
+            **{f"VOKA_{live}_HEARTBEAT_SECONDS": "1" for live in LIVE_STREAMS},
+        },
         # The edge's limit would answer most of the run with 429: lifted, as benchmarks do.
         envoy_options={"rate_limit": RateLimit(tokens_per_fill=1_000_000, fill_interval_s=1.0)},
         service_env={"speech": speech_env(tmp_path_factory.mktemp("fuzz-speech-models"))},
