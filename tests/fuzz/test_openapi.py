@@ -18,6 +18,7 @@ pytestmark = pytest.mark.integration
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+@pytest.mark.timeout(360)  # the whole run, every operation of the document: 130 s here
 @schema.parametrize()
 @settings(max_examples=3, deadline=None, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=list(HealthCheck))  # fmt: skip
