@@ -53,6 +53,7 @@ EVENT_ID = "Voka-Event-Id"
 EVENT_TYPE = "Voka-Event-Type"
 PRODUCER = "Voka-Producer"
 MSG_ID = "Nats-Msg-Id"
+STREAM_SETUP_SECONDS = 30.0  # how long a stream's creation may take (leader election)
 DLQ_SUBJECT = "Voka-Dlq-Subject"
 DLQ_ERROR = "Voka-Dlq-Error"
 DLQ_DELIVERIES = "Voka-Dlq-Deliveries"
@@ -195,6 +196,9 @@ class Bus:
         self.name = name
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
+        # Creating a replicated stream waits for its leader: in a cluster that has just formed
+        # (or lost a server) on a loaded machine that took longer than nats-py's 5 s default.
+        self._stream_admin = nc.jsm(timeout=STREAM_SETUP_SECONDS)
         self._limits = limits
         self._streams: dict[str, str] = {}
         self._dlq_ready = False
@@ -254,11 +258,11 @@ class Bus:
 
     async def _upsert(self, config: api.StreamConfig) -> None:
         try:
-            await self.js.add_stream(config)
+            await self._stream_admin.add_stream(config)
         except BadRequestError as exc:
             if exc.err_code != 10058:  # "stream name already in use with a different config"
                 raise
-            await self.js.update_stream(config)
+            await self._stream_admin.update_stream(config)
 
     async def _stream_for(self, subject: str) -> str:
         domain = domain_of(subject)
