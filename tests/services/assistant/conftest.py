@@ -115,6 +115,13 @@ async def scripted_api() -> AsyncIterator[ScriptedApi]:
         yield api
 
 
+@pytest.fixture(scope="module")
+async def api() -> AsyncIterator[ScriptedApi]:
+    """One scripted model for a module's service; each test's turns append their answers."""
+    async with ScriptedApi() as served:
+        yield served
+
+
 @pytest.fixture(scope="session")
 async def local_provider() -> AsyncIterator[LocalProvider]:
     """The embedded SmolLM2, loaded once for the session."""

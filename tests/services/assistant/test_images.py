@@ -74,12 +74,6 @@ async def vision(tokens: TokenFactory, tmp_path_factory: pytest.TempPathFactory
     await running.stop()
 
 
-@pytest.fixture(scope="module")
-async def api() -> AsyncIterator[ScriptedApi]:
-    async with ScriptedApi() as served:
-        yield served
-
-
 async def assistant(tokens: TokenFactory, nats: NatsServer, data: Path, vision_at: str,
                     api: ScriptedApi) -> Running:  # fmt: skip
     """The assistant with the local model (the default) and the scripted provider."""

@@ -32,13 +32,6 @@ CONTEXT_TOKENS = 400  # room for the system prompt, memories and a few short tur
 
 
 @pytest.fixture(scope="module")
-async def api() -> AsyncIterator[ScriptedApi]:
-    """One scripted model for the module's service; each test's turns append their answers."""
-    async with ScriptedApi() as served:
-        yield served
-
-
-@pytest.fixture(scope="module")
 async def service(
     tokens: TokenFactory, nats: NatsServer, assistant_db: str, api: ScriptedApi,
     tmp_path_factory: pytest.TempPathFactory,

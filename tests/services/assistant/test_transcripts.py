@@ -43,12 +43,6 @@ async def speech(
 
 
 @pytest.fixture(scope="module")
-async def api() -> AsyncIterator[ScriptedApi]:
-    async with ScriptedApi() as served:
-        yield served
-
-
-@pytest.fixture(scope="module")
 async def assistant(
     tokens: TokenFactory, nats: NatsServer, speech: Running, api: ScriptedApi,
     tmp_path_factory: pytest.TempPathFactory,

@@ -35,12 +35,6 @@ Event = tuple[str, Any]
 
 
 @pytest.fixture(scope="module")
-async def api() -> AsyncIterator[ScriptedApi]:
-    async with ScriptedApi() as served:
-        yield served
-
-
-@pytest.fixture(scope="module")
 async def service(
     tokens: TokenFactory, nats: NatsServer, assistant_db: str, api: ScriptedApi,
     tmp_path_factory: pytest.TempPathFactory,
