@@ -20,6 +20,8 @@ from services.assistant.providers.local import LocalProvider
 from services.assistant.service import SPEC
 from services.assistant.settings import AssistantSettings, embedded_provider
 from services.assistant.tools import ToolBox
+from services.speech.service import SPEC as SPEECH
+from services.speech.settings import SpeechSettings
 from tests.fixtures.databases import postgres_admin_url
 from tests.fixtures.tokens import TokenFactory
 from tests.services.assistant.scripted_api import ScriptedApi
@@ -120,6 +122,20 @@ async def api() -> AsyncIterator[ScriptedApi]:
     """One scripted model for a module's service; each test's turns append their answers."""
     async with ScriptedApi() as served:
         yield served
+
+
+@pytest.fixture(scope="module")
+async def speech(
+    tokens: TokenFactory, nats: NatsServer, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Running]:
+    """A real speech service on tiny.en, for the assistant's calls to it (voice, transcripts)."""
+    settings = SpeechSettings(
+        service="speech", port=0, metrics_port=0, data_dir=tmp_path_factory.mktemp("speech"),
+        jwks_file=tokens.jwks_file, nats_url=nats.url, speech_default_model="tiny.en",
+    )  # fmt: skip
+    running = await start(SPEECH, settings)
+    yield running
+    await running.stop()
 
 
 @pytest.fixture(scope="session")

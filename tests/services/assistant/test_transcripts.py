@@ -13,8 +13,6 @@ import pytest
 
 from services.assistant import transcripts
 from services.assistant.service import SPEC as ASSISTANT
-from services.speech.service import SPEC as SPEECH
-from services.speech.settings import SpeechSettings
 from tests.fixtures.tokens import TokenFactory
 from tests.services.assistant.conftest import User, assistant_settings
 from tests.services.assistant.scripted_api import ScriptedApi, openai_stream
@@ -27,19 +25,6 @@ from voka.speech.v1 import speech_pb2, speech_pb2_grpc
 
 MODEL = "openai-model"
 SAID = "The budget for the Madrid office is forty thousand euros."
-
-
-@pytest.fixture(scope="module")
-async def speech(
-    tokens: TokenFactory, nats: NatsServer, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Running]:
-    settings = SpeechSettings(
-        service="speech", port=0, metrics_port=0, data_dir=tmp_path_factory.mktemp("speech"),
-        jwks_file=tokens.jwks_file, nats_url=nats.url, speech_default_model="tiny.en",
-    )  # fmt: skip
-    running = await start(SPEECH, settings)
-    yield running
-    await running.stop()
 
 
 @pytest.fixture(scope="module")

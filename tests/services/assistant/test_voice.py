@@ -15,8 +15,6 @@ import pytest
 
 from services.assistant.rpcs.voice_chats import forwarded
 from services.assistant.service import SPEC as ASSISTANT
-from services.speech.service import SPEC as SPEECH
-from services.speech.settings import SpeechSettings
 from tests.fixtures.events import published
 from tests.fixtures.tokens import TokenFactory
 from tests.services.assistant.conftest import assistant_settings
@@ -31,19 +29,6 @@ Metadata = tuple[tuple[str, str]]
 Request = A.StreamVoiceChatRequest
 END = Request(control=A.VoiceChatControl(action=A.VOICE_CHAT_ACTION_END_OF_UTTERANCE))
 CANCEL = Request(control=A.VoiceChatControl(action=A.VOICE_CHAT_ACTION_CANCEL_REPLY))
-
-
-@pytest.fixture(scope="module")
-async def speech(
-    tokens: TokenFactory, nats: NatsServer, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Running]:
-    settings = SpeechSettings(
-        service="speech", port=0, metrics_port=0, data_dir=tmp_path_factory.mktemp("speech"),
-        jwks_file=tokens.jwks_file, nats_url=nats.url, speech_default_model="tiny.en",
-    )  # fmt: skip
-    running = await start(SPEECH, settings)
-    yield running
-    await running.stop()
 
 
 @pytest.fixture(scope="module")
