@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import nats
 import nats.errors
@@ -22,29 +22,16 @@ from google.protobuf.message import Message
 from nats.aio.msg import Msg
 from nats.js import api
 
-from tests.fixtures.nats import SecuredNats, buses
+from tests.fixtures.nats import SecuredNats, SignIn
 from tools import nats_auth
 from voka import registry
 from voka.auth.v1 import events_pb2 as auth_events
-from voka.bus import DLQ_STREAM_NAME, Bus, ConsumerOptions, Event, stream_name, subject_of
+from voka.bus import DLQ_STREAM_NAME, ConsumerOptions, Event, stream_name, subject_of
 from voka.erasure import erase_deleted_users
 from voka.objects import bucket_of, stream_of
 
 WAIT = 10.0
 DENIED = 1.0  # seconds to wait for the answer to a JetStream request the server drops
-
-Connect = Callable[[str], Awaitable[Bus]]
-
-
-@pytest.fixture
-async def connect(secured_nats: SecuredNats) -> AsyncIterator[Connect]:
-    """Opens buses signed in as the given user; closes them at the end."""
-    async with buses(secured_nats.url) as open_bus:
-
-        async def signed_in(user: str) -> Bus:
-            return await open_bus(f"test-{user}", credentials=secured_nats.credentials(user))
-
-        yield signed_in
 
 
 def violations(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -117,13 +104,13 @@ async def test_no_connection_without_a_valid_password(secured_nats: SecuredNats)
 
 
 async def test_each_service_does_its_work_under_its_own_user(
-    connect: Connect, secured_nats: SecuredNats, caplog: pytest.LogCaptureFixture
+    signed_in: SignIn, secured_nats: SecuredNats, caplog: pytest.LogCaptureFixture
 ) -> None:
     """What the kit does for every service: its own stream, events and durable consumers
     (with a dead letter), hints, the erasure consumer on auth's stream, the health check."""
     caplog.set_level(logging.WARNING, "voka.bus")
     for domain in registry.names():
-        bus = await connect(domain)
+        bus = await signed_in(domain)
         assert "jetstream ok" in await bus.check()
         event = an_event_of(domain)
         hints: asyncio.Queue[str] = asyncio.Queue()
@@ -147,14 +134,14 @@ async def test_each_service_does_its_work_under_its_own_user(
             assert await asyncio.wait_for(hints.get(), WAIT) == subject_of(type(event))
             assert (await asyncio.wait_for(received.get(), WAIT)).subject == subject_of(type(event))
         await bus.close(grace=1)
-    admin = await connect(nats_auth.ADMIN)
+    admin = await signed_in(nats_auth.ADMIN)
     dead = await admin.js.stream_info(DLQ_STREAM_NAME)
     assert dead.state.messages == len(registry.names())
     assert violations(caplog) == []
 
 
 async def test_only_auth_can_announce_a_deleted_user(
-    connect: Connect, caplog: pytest.LogCaptureFixture
+    signed_in: SignIn, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A service without auth's credentials cannot publish `voka.auth.user.deleted`: the server
     refuses it (permission violation), and the erasure consumer never sees it."""
@@ -165,9 +152,9 @@ async def test_only_auth_can_announce_a_deleted_user(
         erased.put_nowait(owner)
         return 1
 
-    meetings = await connect("meetings")
+    meetings = await signed_in("meetings")
     await erase_deleted_users(meetings, "meetings", erase)
-    forger = await connect("translate")
+    forger = await signed_in("translate")
     forged = auth_events.UserDeletedEvent(user="users/victim", actor="users/victim")
     with pytest.raises(TimeoutError):  # no ack: the server drops a publish it does not allow
         async with asyncio.timeout(WAIT):
@@ -176,7 +163,7 @@ async def test_only_auth_can_announce_a_deleted_user(
     await forger.nc.flush()
     assert any('"voka.auth.user.deleted"' in v for v in violations(caplog))
     # The real thing arrives, after the forgeries: they were never stored.
-    auth = await connect("auth")
+    auth = await signed_in("auth")
     await auth.publish(auth_events.UserDeletedEvent(user="users/gone", actor="users/admin"))
     assert await asyncio.wait_for(erased.get(), WAIT) == "users/gone"
     await asyncio.sleep(0.5)
@@ -184,14 +171,14 @@ async def test_only_auth_can_announce_a_deleted_user(
 
 
 async def test_the_jetstream_api_cannot_put_words_in_auths_mouth(
-    connect: Connect, caplog: pytest.LogCaptureFixture
+    signed_in: SignIn, caplog: pytest.LogCaptureFixture
 ) -> None:
     """With `$JS.API.>` a service could copy its own events into auth's subjects (republish,
     a source with a transform, a push consumer delivering there) or empty auth's stream: each
     is refused here; auth's stream keeps its configuration and events, and no one listening
     to auth's subjects hears the copies."""
     caplog.set_level(logging.WARNING, "voka.bus")
-    auth = await connect("auth")
+    auth = await signed_in("auth")
     await auth.publish(auth_events.UserDeletedEvent(user="users/kept", actor="users/admin"))
     heard: list[str] = []
 
@@ -199,7 +186,7 @@ async def test_the_jetstream_api_cannot_put_words_in_auths_mouth(
         heard.append(msg.subject)
 
     await auth.listen("voka.auth.>", hear)
-    forger = await connect("translate")
+    forger = await signed_in("translate")
     manager = forger.nc.jetstream(timeout=DENIED)
     event = an_event_of("translate")
     forge = subject_of(type(event))
@@ -238,12 +225,12 @@ async def test_the_jetstream_api_cannot_put_words_in_auths_mouth(
 
 
 async def test_a_service_cannot_read_another_services_replies(
-    connect: Connect, caplog: pytest.LogCaptureFixture
+    signed_in: SignIn, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Pull deliveries and JetStream answers go to the consumer's own inbox prefix: another
     service's subscription to every inbox is refused, so it sees none of them."""
     caplog.set_level(logging.WARNING, "voka.bus")
-    snooper = await connect("kinect")
+    snooper = await signed_in("kinect")
     seen: list[str] = []
 
     async def snoop(msg: Msg) -> None:
@@ -258,8 +245,8 @@ async def test_a_service_cannot_read_another_services_replies(
         erased.put_nowait(owner)
         return 1
 
-    await erase_deleted_users(await connect("meetings"), "meetings", erase)
-    auth = await connect("auth")
+    await erase_deleted_users(await signed_in("meetings"), "meetings", erase)
+    auth = await signed_in("auth")
     await auth.publish(auth_events.UserDeletedEvent(user="users/gone", actor="users/admin"))
     assert await asyncio.wait_for(erased.get(), WAIT) == "users/gone"
     assert seen == []

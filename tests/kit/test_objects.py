@@ -7,30 +7,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.nats import SecuredNats, buses
-from voka.bus import Bus
+from tests.fixtures.nats import SignIn
 from voka.objects import CHUNK_BYTES, ObjectNotFound, ObjectRef, Objects, ObjectTooLarge
 
 pytestmark = pytest.mark.integration
 DENIED = 1.0  # seconds to wait for the answer to a JetStream request the server drops
 MiB = 1024 * 1024
-
-Connect = Callable[[str], Awaitable[Bus]]
-
-
-@pytest.fixture
-async def connect(secured_nats: SecuredNats) -> AsyncIterator[Connect]:
-    async with buses(secured_nats.url) as open_bus:
-
-        async def signed_in(user: str) -> Bus:
-            return await open_bus(f"test-{user}", credentials=secured_nats.credentials(user))
-
-        yield signed_in
 
 
 CONTENT = os.urandom(3 * MiB + 12345)  # many chunks, the last one short
@@ -53,9 +39,9 @@ def test_references_round_trip_and_refuse_anything_else() -> None:
 
 
 async def test_the_owner_writes_a_declared_reader_reads_chunk_by_chunk(
-    connect: Connect, recording: Path, tmp_path: Path
+    signed_in: SignIn, recording: Path, tmp_path: Path
 ) -> None:
-    meetings = await Objects((await connect("meetings")).js, "meetings").open(
+    meetings = await Objects((await signed_in("meetings")).js, "meetings").open(
         max_bytes=64 * MiB, max_age=3600
     )
     stored = await meetings.put_file(recording, owner="users/ana", content_type="audio/wav")
@@ -64,7 +50,7 @@ async def test_the_owner_writes_a_declared_reader_reads_chunk_by_chunk(
     assert (stored.size, stored.sha256) == (len(CONTENT), hashlib.sha256(CONTENT).hexdigest())
     assert stored.size > 20 * CHUNK_BYTES
 
-    speech = Objects((await connect("speech")).js, "speech")  # declares reads_objects=meetings
+    speech = Objects((await signed_in("speech")).js, "speech")  # declares reads_objects=meetings
     assert await speech.info(stored.ref) == stored
     copy = tmp_path / "copy.wav"
     assert await speech.get_into(stored.ref, copy, max_bytes=4 * MiB) == stored
@@ -79,16 +65,16 @@ async def test_the_owner_writes_a_declared_reader_reads_chunk_by_chunk(
 
 
 async def test_others_can_neither_read_nor_write_a_domains_bucket(
-    connect: Connect, recording: Path, tmp_path: Path
+    signed_in: SignIn, recording: Path, tmp_path: Path
 ) -> None:
-    meetings = await Objects((await connect("meetings")).js, "meetings").open(
+    meetings = await Objects((await signed_in("meetings")).js, "meetings").open(
         max_bytes=64 * MiB, max_age=3600
     )
     stored = await meetings.put_file(recording, owner="users/ana", content_type="audio/wav")
-    translate = (await connect("translate")).nc.jetstream(timeout=DENIED)
+    translate = (await signed_in("translate")).nc.jetstream(timeout=DENIED)
     with pytest.raises(TimeoutError):  # undeclared reader: the server drops its request
         await Objects(translate, "translate").get_into(stored.ref, tmp_path / "x", max_bytes=MiB)
-    speech = (await connect("speech")).nc.jetstream(timeout=DENIED)
+    speech = (await signed_in("speech")).nc.jetstream(timeout=DENIED)
     intruder = Objects(speech, "meetings")  # writing there as speech
     with pytest.raises(Exception):  # noqa: B017, PT011 (denied: timeout or API error)
         await intruder.put_file(recording, owner="users/eve", content_type="audio/wav")
@@ -96,9 +82,9 @@ async def test_others_can_neither_read_nor_write_a_domains_bucket(
 
 
 async def test_a_full_bucket_refuses_a_put_and_keeps_nothing_of_it(
-    connect: Connect, recording: Path
+    signed_in: SignIn, recording: Path
 ) -> None:
-    bus = await connect("meetings")
+    bus = await signed_in("meetings")
     objects = await Objects(bus.js, "meetings").open(max_bytes=2 * MiB, max_age=3600)
     with pytest.raises(Exception):  # noqa: B017, PT011 (nats: maximum bytes exceeded)
         await objects.put_file(recording, owner="users/ana", content_type="audio/wav")
