@@ -12,7 +12,6 @@ here, the rest is the worker's when it decodes.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from pathlib import Path
 from services.speech import audio, validation
 from services.speech.blobs import UPLOADS, Blobs, sha256
 from services.speech.settings import SpeechSettings
-from voka import errors
+from voka import errors, uploads
 from voka.authn import Identity
 from voka.errors import FieldViolation
 from voka.objects import ObjectNotFound, ObjectRef, Objects, ObjectTooLarge
@@ -59,31 +58,26 @@ class Uploads:
         return Upload(job_id, path, len(data), sha256(data), fmt)
 
     async def from_stream(self, chunks: AsyncIterator[bytes]) -> Upload:
-        """A client stream written as it comes: INVALID_ARGUMENT on `body` as soon as its
-        first bytes are not audio, RESOURCE_EXHAUSTED once it passes the limit."""
+        """A client stream written as it comes (`voka.uploads`): INVALID_ARGUMENT on `body` as
+        soon as its first bytes are not audio, RESOURCE_EXHAUSTED once it passes the limit."""
         limit = self._settings.speech_max_stream_upload_bytes
         job_id = uuid.uuid4().hex
         temporary = self._blobs.temporary(UPLOADS, job_id)
-        digest, size, head = hashlib.sha256(), 0, b""
         try:
-            with open(temporary, "wb") as file:  # noqa: ASYNC230 (written in a thread)
-                async for chunk in chunks:
-                    size += len(chunk)
-                    if size > limit:
-                        raise errors.resource_exhausted(
-                            f"the audio is over {limit} bytes (speech_max_stream_upload_bytes)"
-                        )
-                    if len(head) < audio.HEAD_BYTES:
-                        head += chunk[: audio.HEAD_BYTES - len(head)]
-                        _sniffed(head)
-                    digest.update(chunk)
-                    await asyncio.to_thread(file.write, chunk)
-            fmt = self._checked(head)
+            written = await uploads.write(
+                chunks, temporary, max_bytes=limit, sniff=_sniffed, keep_head=audio.HEAD_BYTES
+            )
+        except uploads.TooLarge as exc:
+            raise errors.resource_exhausted(
+                f"the audio is {exc} (speech_max_stream_upload_bytes)"
+            ) from exc
+        try:
+            fmt = self._checked(written.head)
             path = await self._blobs.commit(temporary, UPLOADS, job_id)
         except BaseException:
             await self._blobs.discard(temporary)
             raise
-        return Upload(job_id, path, size, digest.hexdigest(), fmt)
+        return Upload(job_id, path, written.size, written.sha256, fmt)
 
     async def from_object(self, caller: Identity, uri: str) -> Upload:
         """The object `uri` names, copied chunk by chunk: only a service acting for a user may
@@ -142,11 +136,10 @@ class Uploads:
 
 def _sniffed(head: bytes) -> None:
     """Refuse a stream whose first bytes already show it is not audio."""
-    if len(head) >= 12:
-        try:
-            audio.sniff(head)
-        except audio.AudioError as exc:
-            raise errors.invalid_argument([validation.audio_violation(exc)]) from exc
+    try:
+        audio.sniff(head)
+    except audio.AudioError as exc:
+        raise errors.invalid_argument([validation.audio_violation(exc)]) from exc
 
 
 def _head(path: Path) -> bytes:

@@ -1,5 +1,6 @@
 """Recordings on disk: the container sniffed from the first bytes, the upload streamed to a
-file under the data directory with its size bounded and its SHA-256 computed on the way.
+file under the data directory with its size bounded and its SHA-256 computed on the way
+(`voka.uploads`).
 
 Only the container is checked here (the same magic numbers the speech service accepts); the
 speech service decodes the audio when it transcribes it, and an unreadable file ends as a
@@ -9,10 +10,11 @@ FAILED recording with its reason. The meetings service never imports the speech 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from voka import uploads
 
 ACCEPTED = "wav, mp3, m4a, ogg, webm, flac"
 EXTENSIONS = {
@@ -74,29 +76,21 @@ class StoredFile:
 async def store(
     chunks: AsyncIterator[bytes], path: Path, *, claimed: str, max_bytes: int
 ) -> StoredFile:
-    """Write `chunks` to `path`; UploadError (and nothing left behind) when the content is
-    not an accepted container, differs from the `claimed` type, or exceeds `max_bytes`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    digest, size, kind = hashlib.sha256(), 0, None
+    """Write `chunks` to `path` (`voka.uploads`); UploadError (and nothing left behind) when
+    the content is not an accepted container, differs from the `claimed` type, or exceeds
+    `max_bytes`."""
     try:
-        with path.open("wb") as out:
-            async for chunk in chunks:
-                if kind is None and chunk:
-                    kind = _checked(chunk, claimed)
-                size += len(chunk)
-                if size > max_bytes:
-                    raise UploadError("body.data", f"the recording is over {max_bytes} bytes")
-                digest.update(chunk)
-                await asyncio.to_thread(out.write, chunk)
-        if kind is None:
-            raise UploadError("body.data", "the recording is empty")
-    except BaseException:
-        await remove(path)
-        raise
-    return StoredFile(path, kind, size, digest.hexdigest())
+        written = await uploads.write(
+            chunks, path, max_bytes=max_bytes, sniff=lambda head: _checked(head, claimed)
+        )
+    except uploads.TooLarge as exc:
+        raise UploadError("body.data", f"the recording is {exc}") from exc
+    return StoredFile(path, _checked(written.head, claimed), written.size, written.sha256)
 
 
 def _checked(head: bytes, claimed: str) -> str:
+    if not head:
+        raise UploadError("body.data", "the recording is empty")
     kind = sniff(head[:12])
     if kind is None:
         raise UploadError("body.data", f"not audio in an accepted format ({ACCEPTED})")

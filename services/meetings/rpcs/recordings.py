@@ -21,7 +21,7 @@ from services.meetings.rpcs.base import (
     valid,
 )
 from services.meetings.schema import new_id
-from voka import authn, errors
+from voka import authn, errors, uploads
 from voka.errors import FieldViolation
 from voka.meetings.v1 import events_pb2, meeting_pb2, meetings_pb2
 from voka.pagination import offset_of, offset_token, page_size
@@ -35,15 +35,6 @@ def _next_offset(found: list[RecordingRecord]) -> int:
         return 0
     last = max(found, key=lambda r: r.meeting_offset_ms + (r.duration_ms or 0))
     return last.meeting_offset_ms + (last.duration_ms or 0)
-
-
-async def _chunks(
-    first: meetings_pb2.UploadRecordingRequest,
-    rest: AsyncIterator[meetings_pb2.UploadRecordingRequest],
-) -> AsyncIterator[bytes]:
-    yield first.body.data
-    async for message in rest:
-        yield message.body.data
 
 
 class RecordingsRpcs(RpcBase):
@@ -64,7 +55,7 @@ class RecordingsRpcs(RpcBase):
         recording_id = new_id()
         try:
             stored = await audio_files.store(
-                _chunks(first, stream), self._recordings_dir / meeting_id / recording_id,
+                uploads.bodies(first, stream), self._recordings_dir / meeting_id / recording_id,
                 claimed=first.body.content_type,
                 max_bytes=self._settings.meetings_max_recording_bytes,
             )  # fmt: skip

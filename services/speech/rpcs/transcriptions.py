@@ -9,7 +9,7 @@ from services.speech import convert, validation
 from services.speech.records import TranscriptionRecord
 from services.speech.rpcs.base import Context, SpeechRpcs, owned_record
 from services.speech.transcription_store import NEWEST_FIRST, TranscriptionFilter
-from voka import authn, errors, pagination, tenancy
+from voka import authn, errors, pagination, tenancy, uploads
 from voka.errors import FieldViolation
 from voka.pagination import Page
 from voka.speech.v1 import speech_pb2
@@ -17,15 +17,6 @@ from voka.speech.v1 import speech_pb2
 RESOURCE = "speech.voka.dev/Transcription"
 BASIC = speech_pb2.TRANSCRIPTION_VIEW_BASIC
 FULL = speech_pb2.TRANSCRIPTION_VIEW_FULL
-
-
-async def _audio(
-    first: speech_pb2.UploadTranscriptionRequest,
-    rest: AsyncIterator[speech_pb2.UploadTranscriptionRequest],
-) -> AsyncIterator[bytes]:
-    yield first.body.data
-    async for message in rest:
-        yield message.body.data
 
 
 class TranscriptionRpcs(SpeechRpcs):
@@ -63,7 +54,7 @@ class TranscriptionRpcs(SpeechRpcs):
             external_reference=first.external_reference, request_id=first.request_id,
         )  # fmt: skip
         validation.check(validation.create_transcription(request))
-        upload = await self._uploads.from_stream(_audio(first, stream))
+        upload = await self._uploads.from_stream(uploads.bodies(first, stream))
         record = await self._transcriptions.submit(caller, request, upload)
         return speech_pb2.UploadTranscriptionResponse(
             transcription=convert.transcription(record, FULL)
