@@ -20,8 +20,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -35,7 +34,7 @@ from google.protobuf import descriptor_pool, json_format
 from voka import errors, peer_calls
 from voka.api.v1 import options_pb2
 from voka.auth.v1 import auth_pb2, auth_pb2_grpc
-from voka.calls import Call, Hook
+from voka.calls import Call, Hook, before
 
 ISSUER = "voka-auth"
 AUDIENCE = "voka"
@@ -370,17 +369,15 @@ def identity_hook(verifier: Verifier) -> Hook:
     (`on_behalf`). The context variable is set, not reset: each RPC runs in its own task, whose
     context dies with it."""
 
-    @asynccontextmanager
-    async def hook(call: Call) -> AsyncIterator[None]:
+    async def check(call: Call) -> None:
         token = credential_of(call)
         verified = await verifier.verify(token) if token else None
         identity = on_behalf(verified, call.metadata(peer_calls.ON_BEHALF_OF))
         enforce(access_of(call.method), identity)
         _caller.set(identity)
         _late.set(_LateSignIn(verifier, []))
-        yield
 
-    return hook
+    return before(check)
 
 
 def jwks_from_auth_service(address: str) -> JwksFetch:

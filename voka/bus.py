@@ -36,7 +36,6 @@ from nats.aio.subscription import Subscription as NatsSubscription
 from nats.js import JetStreamContext, api
 from nats.js.errors import BadRequestError, NoStreamResponseError
 from nats.nuid import NUID
-from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -730,22 +729,19 @@ class Subscription(Generic[M]):
         )
 
     async def _run_handler(self, event: Event[M]) -> None:
-        token = otel_context.attach(telemetry.extract(event.headers))
-        try:
-            with telemetry.tracer().start_as_current_span(
-                f"{event.subject} process",
-                kind=SpanKind.CONSUMER,
-                attributes={
-                    "messaging.system": "nats",
-                    "messaging.destination.name": event.subject,
-                    "messaging.consumer.group.name": self.durable,
-                    "messaging.message.id": event.id,
-                },
-            ):
-                async with asyncio.timeout(self._options.handler_timeout):
-                    await self._handler(event)
-        finally:
-            otel_context.detach(token)
+        with telemetry.span(
+            f"{event.subject} process",
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": event.subject,
+                "messaging.consumer.group.name": self.durable,
+                "messaging.message.id": event.id,
+            },
+            parent=telemetry.extract(event.headers),
+        ):
+            async with asyncio.timeout(self._options.handler_timeout):
+                await self._handler(event)
 
     async def _on_failure(self, msg: Msg, event: Event[M], exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"

@@ -8,7 +8,6 @@ streaming handlers once, keeping the hooks entered until a stream's last message
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
@@ -18,31 +17,56 @@ from typing import Any, TypeAlias
 import grpc
 
 Hook = Callable[["Call"], AbstractAsyncContextManager[None]]
+Check = Callable[["Call"], Awaitable[None]]
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # generic only in the type stubs
 
 
 @dataclass
 class Call:
-    """What hooks know about the RPC in flight."""
+    """What hooks know about the RPC in flight. `service` and `name` are split from `method`
+    when not given (the interceptor splits each method's once)."""
 
     method: str  # "/voka.ops.v1.OpsService/GetHealth"
     context: grpc.aio.ServicerContext[Any, Any]
     streaming_response: bool
     state: dict[str, Any] = field(default_factory=dict)
+    service: str = ""  # "voka.ops.v1.OpsService"
+    name: str = ""  # "GetHealth"
 
-    @functools.cached_property  # hooks ask several times per call
-    def service(self) -> str:
-        return self.method.rsplit("/", 2)[1]
-
-    @functools.cached_property
-    def name(self) -> str:
-        return self.method.rsplit("/", 1)[1]
+    def __post_init__(self) -> None:
+        if not self.service:
+            self.service, self.name = _parts(self.method)
 
     def metadata(self, key: str) -> str | None:
         """First value of an invocation metadata key (keys are lower-case in gRPC)."""
         for name, value in self.context.invocation_metadata() or ():
             if name == key:
                 return value.decode() if isinstance(value, bytes) else value
+        return None
+
+
+def before(check: Check) -> Hook:
+    """A hook that only acts on the way in (identity, rate limit): `check` raises to refuse
+    the call. Its manager is a plain object, not a generator-based `asynccontextmanager`, whose
+    generator and wrapping cost more than such a check itself, on every call (bench/kit.py)."""
+
+    def hook(call: Call) -> _Before:
+        return _Before(check, call)
+
+    return hook
+
+
+class _Before:
+    __slots__ = ("_call", "_check")
+
+    def __init__(self, check: Check, call: Call) -> None:
+        self._check = check
+        self._call = call
+
+    async def __aenter__(self) -> None:
+        await self._check(self._call)
+
+    async def __aexit__(self, *exc_info: object) -> None:
         return None
 
 
@@ -95,18 +119,45 @@ def _wrap(handler: Handler, method: str, hooks: tuple[Hook, ...]) -> Handler:
 
 
 def _unary(behavior: Any, method: str, hooks: tuple[Hook, ...]) -> Any:
+    """The handler inside the hooks, nested as plain `async with` blocks built once per
+    method: an `AsyncExitStack` per call cost more than two of the hooks (bench/kit.py)."""
+    service, name = _parts(method)
+    inner: Callable[[Any, Any, Call], Awaitable[Any]] = _innermost(behavior)
+    for hook in reversed(hooks):
+        inner = _within(hook, inner)
+
     async def run(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        call = Call(method=method, context=context, streaming_response=False)
-        async with AsyncExitStack() as stack:
-            await _enter_all(stack, hooks, call)
-            return await behavior(request, context)
+        call = Call(method, context, False, {}, service, name)
+        return await inner(request, context, call)
+
+    return run
+
+
+def _innermost(behavior: Any) -> Callable[[Any, Any, Call], Awaitable[Any]]:
+    async def run(request: Any, context: Any, call: Call) -> Any:
+        return await behavior(request, context)
+
+    return run
+
+
+def _within(
+    hook: Hook, inner: Callable[[Any, Any, Call], Awaitable[Any]]
+) -> Callable[[Any, Any, Call], Awaitable[Any]]:
+    """`inner` inside `hook`: entered after the hooks outside it, so a refusal by one is
+    answered by those around it (the error hook)."""
+
+    async def run(request: Any, context: Any, call: Call) -> Any:
+        async with hook(call):
+            return await inner(request, context, call)
 
     return run
 
 
 def _streaming(behavior: Any, method: str, hooks: tuple[Hook, ...]) -> Any:
+    service, name = _parts(method)
+
     async def run(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        call = Call(method=method, context=context, streaming_response=True)
+        call = Call(method, context, True, {}, service, name)
         async with AsyncExitStack() as stack:
             await _enter_all(stack, hooks, call)
             result = behavior(request, context)
@@ -124,3 +175,9 @@ async def _enter_all(stack: AsyncExitStack, hooks: tuple[Hook, ...], call: Call)
     already entered with that exception, so the error hook still answers for it."""
     for hook in hooks:
         await stack.enter_async_context(hook(call))
+
+
+def _parts(method: str) -> tuple[str, str]:
+    """("voka.ops.v1.OpsService", "GetHealth") from "/voka.ops.v1.OpsService/GetHealth"."""
+    _, service, name = method.rsplit("/", 2)
+    return service, name

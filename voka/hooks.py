@@ -6,15 +6,12 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import cast
 
 import grpc
 from grpc_status import rpc_status
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter, Gauge, Histogram
@@ -52,7 +49,7 @@ class _Observed:
     metrics looked up once: the generator-based manager and four `labels()` lookups (each
     validates the labels under a lock) were a third of the hook's CPU per call (bench/kit.py)."""
 
-    __slots__ = ("_call", "_latencies", "_metrics", "_span", "_span_scope", "_start", "_token")
+    __slots__ = ("_call", "_latencies", "_metrics", "_span", "_span_scope", "_start")
 
     def __init__(self, call: Call, latencies: LatencyWindow) -> None:
         self._call = call
@@ -61,14 +58,14 @@ class _Observed:
     async def __aenter__(self) -> None:
         call = self._call
         parent = telemetry.extract(tuple(call.context.invocation_metadata() or ()))
-        self._token = otel_context.attach(parent)
         self._start = time.perf_counter()
         self._metrics = _metrics_of(call.service, call.name)
         self._metrics.started.inc()
         self._metrics.in_flight.inc()
-        self._span_scope = telemetry.tracer().start_as_current_span(
-            call.method.lstrip("/"), kind=SpanKind.SERVER, attributes=_span_attributes(call)
-        )
+        self._span_scope = telemetry.span(
+            call.method.lstrip("/"), kind=SpanKind.SERVER, attributes=_span_attributes(call),
+            parent=parent,
+        )  # fmt: skip
         self._span = self._span_scope.__enter__()
 
     async def __aexit__(
@@ -86,10 +83,7 @@ class _Observed:
             if not call.streaming_response and call.service not in _KIT_SERVICES:
                 self._latencies.record(call.method, seconds, code == grpc.StatusCode.OK)
         finally:
-            try:
-                self._span_scope.__exit__(kind, error, traceback)
-            finally:
-                otel_context.detach(self._token)
+            self._span_scope.__exit__(kind, error, traceback)
 
 
 def _final_code(call: Call, kind: type[BaseException] | None) -> grpc.StatusCode:
@@ -184,18 +178,40 @@ def _log_level(code: grpc.StatusCode) -> int:
     return logging.DEBUG if code is grpc.StatusCode.OK else logging.INFO
 
 
-@asynccontextmanager
-async def map_errors(call: Call) -> AsyncIterator[None]:
+def map_errors(call: Call) -> _MappedErrors:
     """VokaError → its status with details; an unbuilt RPC → UNIMPLEMENTED; any other
     exception → INTERNAL, logged, with nothing internal in the answer."""
-    try:
-        yield
-    except grpc.aio.AbortError:
-        raise  # the handler aborted on purpose; its status stands
-    except VokaError as exc:
-        await call.context.abort_with_status(rpc_status.to_status(exc.to_status()))
-    except NotImplementedError:  # what generated servicer bases raise for unbuilt RPCs
-        await call.context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{call.method} is not built yet")
-    except Exception:
-        log.exception("unhandled error in %s", call.method)
-        await call.context.abort(grpc.StatusCode.INTERNAL, "internal error")
+    return _MappedErrors(call)
+
+
+class _MappedErrors:
+    """`map_errors` around one call, a plain manager (cheaper than a generator-based one)."""
+
+    __slots__ = ("_call",)
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if error is None or not isinstance(error, Exception):
+            return  # done, or cancelled: nothing to answer
+        if isinstance(error, grpc.aio.AbortError):
+            return  # the handler aborted on purpose; its status stands
+        call = self._call
+        if isinstance(error, VokaError):
+            await call.context.abort_with_status(rpc_status.to_status(error.to_status()))
+        elif isinstance(error, NotImplementedError):  # generated servicer bases' unbuilt RPCs
+            await call.context.abort(
+                grpc.StatusCode.UNIMPLEMENTED, f"{call.method} is not built yet"
+            )
+        else:
+            log.error("unhandled error in %s", call.method, exc_info=error)
+            await call.context.abort(grpc.StatusCode.INTERNAL, "internal error")

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from voka import authn, errors
-from voka.calls import Call, Hook
+from voka.calls import Call, Hook, before
 
 Clock = Callable[[], float]
 SWEEP_EVERY = 60.0  # seconds between drops of full (idle) buckets, which keeps memory bounded
@@ -87,12 +86,10 @@ def rate_limit_hook(limiter: RateLimiter) -> Hook:
                 timedelta(seconds=math.ceil(wait * 1000) / 1000),
             )
 
-    @asynccontextmanager
-    async def hook(call: Call) -> AsyncIterator[None]:
+    async def check(call: Call) -> None:
         identity = authn.optional_caller()
         if identity is not None:
             admit(identity)
         authn.admit_late(admit)
-        yield
 
-    return hook
+    return before(check)

@@ -1,10 +1,11 @@
 """Structured logs and OpenTelemetry tracing, with trace context carried over gRPC and NATS.
 
 The W3C `traceparent` header is the one carrier everywhere: gRPC metadata on calls, NATS message
-headers on events, and Envoy starts it at the edge. Spans are always recorded (their trace ids
-appear in every log line); they leave the process only where a collector is named with the
-standard variables (`OTEL_EXPORTER_OTLP_ENDPOINT` or `..._TRACES_ENDPOINT`), so one machine
-exports nothing and pays nothing for it, and a cluster sends every process's spans to its
+headers on events, and Envoy starts it at the edge. Every call and delivery has a span with
+valid ids (they appear in every log line and travel to peers); spans are recorded and leave the
+process only where a collector is named with the standard variables
+(`OTEL_EXPORTER_OTLP_ENDPOINT` or `..._TRACES_ENDPOINT`), so one machine exports nothing and
+pays next to nothing for it (`span`), and a cluster sends every process's spans to its
 OpenTelemetry Collector (docs/operations.md, "Traces").
 """
 
@@ -14,9 +15,12 @@ import functools
 import json
 import logging
 import os
+import random
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -25,7 +29,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, Sampler, SamplingResult
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
@@ -174,6 +178,57 @@ def tracer() -> trace.Tracer:
 @functools.lru_cache(maxsize=4)
 def _tracer_of(provider: trace.TracerProvider) -> trace.Tracer:
     return provider.get_tracer(_TRACER_NAME)
+
+
+def span(
+    name: str, *, kind: SpanKind, attributes: Attributes = None,
+    parent: otel_context.Context | None = None,
+) -> AbstractContextManager[trace.Span]:  # fmt: skip
+    """A span made current for a `with` block, a child of `parent` (else of the current
+    context). Where the installed provider records nothing (`tracer_provider` with no exporter),
+    the span is a `NonRecordingSpan` with fresh ids made here, as the SDK would make it, without
+    its sampler call, id generator and two generator-based context managers: every RPC and every
+    delivery pays for one (bench/kit.py)."""
+    if _records(trace.get_tracer_provider()):
+        return tracer().start_as_current_span(
+            name, context=parent, kind=kind, attributes=attributes
+        )
+    return _Unrecorded(parent)
+
+
+@functools.lru_cache(maxsize=4)
+def _records(provider: trace.TracerProvider) -> bool:
+    return not (isinstance(provider, TracerProvider) and provider.sampler is ALWAYS_OFF)
+
+
+class _Unrecorded(AbstractContextManager[trace.Span]):
+    """An unsampled span: the parent's trace (or a new one) and a new span id."""
+
+    __slots__ = ("_parent", "_token")
+
+    def __init__(self, parent: otel_context.Context | None) -> None:
+        self._parent = parent
+
+    def __enter__(self) -> trace.Span:
+        parent = otel_context.get_current() if self._parent is None else self._parent
+        above = trace.get_current_span(parent).get_span_context()
+        made = NonRecordingSpan(
+            SpanContext(
+                above.trace_id if above.is_valid else random.getrandbits(128),
+                random.getrandbits(64), is_remote=False, trace_flags=TraceFlags(TraceFlags.DEFAULT),
+                trace_state=above.trace_state,
+            )
+        )  # fmt: skip
+        self._token = otel_context.attach(trace.set_span_in_context(made, parent))
+        return made
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        otel_context.detach(self._token)
 
 
 def inject(carrier: dict[str, str] | None = None) -> dict[str, str]:

@@ -291,8 +291,8 @@ def _attempt_span(dispatch: events_pb2.TaskDispatch) -> AbstractContextManager[S
     then runs from the edge to the worker, retries included."""
     traced = dispatch.traceparent
     parent = telemetry.extract({"traceparent": traced}) if traced else None
-    return telemetry.tracer().start_as_current_span(
-        f"task {dispatch.function_name}", context=parent, kind=SpanKind.CONSUMER,
+    return telemetry.span(
+        f"task {dispatch.function_name}", parent=parent, kind=SpanKind.CONSUMER,
         attributes={"voka.task.name": dispatch.task, "voka.task.attempt": dispatch.attempt},
     )  # fmt: skip
 

@@ -181,3 +181,28 @@ def test_spans_reach_an_otlp_receiver_and_probes_that_start_a_trace_do_not(
     ]
     inner = next(s for s in spans if s.name != "outer")
     assert inner.parent_id == format(outer.get_span_context().span_id, "016x")
+
+
+def test_with_nothing_exported_a_span_is_unsampled_with_valid_ids_in_the_callers_trace(
+    otel_env: pytest.MonkeyPatch,
+):
+    """The kit's own non-recording span (no exporter): what the SDK would make, made cheaper."""
+    silent = telemetry.tracer_provider("unit", "1")  # no endpoint: records nothing
+    otel_env.setattr(trace, "get_tracer_provider", lambda: silent)
+    before = trace.get_current_span()
+    caller = telemetry.extract({"traceparent": TRACEPARENT, "tracestate": "vendor=kept"})
+    with telemetry.span("joined", kind=trace.SpanKind.SERVER, parent=caller) as joined:
+        assert trace.get_current_span() is joined
+        with telemetry.span("child", kind=trace.SpanKind.INTERNAL) as child:
+            assert trace.get_current_span() is child
+        assert trace.get_current_span() is joined
+    assert trace.get_current_span() is before
+    with telemetry.span("new", kind=trace.SpanKind.SERVER) as fresh:
+        pass
+    ids = [s.get_span_context() for s in (joined, child, fresh)]
+    assert not any(s.is_recording() for s in (joined, child, fresh))
+    assert all(i.is_valid and not i.trace_flags.sampled for i in ids)
+    assert [format(i.trace_id, "032x") for i in ids[:2]] == [TRACE_ID, TRACE_ID]
+    assert format(ids[2].trace_id, "032x") != TRACE_ID  # no parent: a trace of its own
+    assert len({i.span_id for i in ids} | {0x00F067AA0BA902B7}) == 4
+    assert ids[0].trace_state.get("vendor") == "kept"
