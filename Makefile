@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: up test test-slow test-long install gen check-gen lint fmt typecheck breaking unit image k8s-smoke clean
+.PHONY: up test test-slow test-long screenshots install gen check-gen lint fmt typecheck breaking unit image k8s-smoke clean
 
 ## up: install what is missing (the Qwen 1.5B chat model where memory allows: tools/local_model.py),
 ## then start NATS, every service and Envoy on 127.0.0.1:8080
@@ -30,6 +30,11 @@ test-slow: install
 ## a map-reduce summary by SmolLM2), printing its figures
 test-long: install
 	VOKA_LONG_TESTS=1 $(PY) -m pytest -rs -s --timeout 3600 tests/long
+
+## screenshots: the browser tests, saving each page into docs/screenshots (committed); in
+## `make test` they go to var/screenshots, so a test run leaves the checkout as it was
+screenshots: install
+	VOKA_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -m browser tests/browser
 
 install:
 	@scripts/bootstrap.sh

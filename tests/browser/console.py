@@ -1,9 +1,10 @@
 """What every browser test does with the console: sign up through its form, and save what a
-page shows into docs/screenshots/."""
+page shows as a screenshot (docs/screenshots/ with `make screenshots`)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,7 +17,12 @@ from services.auth.cli import create_admin
 from services.auth.settings import AuthSettings
 from tools.mesh import Mesh
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# `make screenshots` saves them into docs/screenshots (committed); any other run into
+# var/screenshots, so that a test run leaves the checkout as it was.
+SCREENSHOTS = Path(
+    os.environ.get("VOKA_SCREENSHOTS_DIR")
+    or Path(__file__).resolve().parents[2] / "var" / "screenshots"
+)
 # A console screenshot has few colours: a 64-colour palette keeps text crisp and the PNG at a
 # third of its size (docs/screenshots is committed).
 SCREENSHOT_COLOURS = 64
@@ -78,7 +84,7 @@ def open_page(page: Page, route: str) -> None:
 
 
 def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
-    """Save what `page` shows as docs/screenshots/<name>.png: the whole page, or the viewport
+    """Save what `page` shows as <SCREENSHOTS>/<name>.png: the whole page, or the viewport
     only for a long one."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
