@@ -18,6 +18,11 @@ the best round of each counts (the least disturbed by the rest of the machine). 
 verification is also timed alone: a fresh verification (signature, claims) against a cached one
 (voka.authn.TokenVerifier keeps verified tokens until they expire).
 
+The same stacks are also timed without gRPC: the handler wrapped by `HookInterceptor` as a server
+wraps it, called in a tight loop with a stand-in context carrying the same token and a
+`traceparent` (`no gRPC µs`). Free of gRPC's and the client's share, and of the scheduling of
+16 callers on a shared machine, it moves far less between runs than the rows through gRPC.
+
 The budget (issue 16): the full stack minus `bare` at most 150 µs of CPU per call on this machine.
 """
 
@@ -29,6 +34,7 @@ import logging
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +51,8 @@ from voka.translate.v1 import translate_pb2, translate_pb2_grpc
 
 BUDGET_US = 150.0
 METHOD = "GetTranslationStats"
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+TIGHT_LOOP_CALLS = 20_000
 
 
 class Stats(translate_pb2_grpc.TranslateServiceServicer):
@@ -99,6 +107,47 @@ async def cpu_per_call(hook_list: list[Hook], token: str, calls: int, in_flight:
         await server.stop(None)
 
 
+@dataclass
+class _Details:  # what grpc.aio hands an interceptor
+    method: str
+    invocation_metadata: tuple[tuple[str, str | bytes], ...]
+
+
+class _Context:
+    """What the hooks ask of a servicer context on a successful call."""
+
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._metadata = metadata
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._metadata
+
+    def code(self) -> None:
+        return None
+
+
+async def cpu_without_grpc(hook_list: list[Hook], token: str, calls: int) -> float:
+    """Seconds of CPU per call of the hooks around the no-op handler, no server or client."""
+    method = f"/{translate_pb2.DESCRIPTOR.services_by_name['TranslateService'].full_name}/{METHOD}"
+
+    async def handler(request: Any, context: Any) -> translate_pb2.GetTranslationStatsResponse:
+        return translate_pb2.GetTranslationStatsResponse()
+
+    async def served(details: grpc.HandlerCallDetails) -> Any:
+        return grpc.unary_unary_rpc_method_handler(handler)
+
+    wrapped = await HookInterceptor(hook_list).intercept_service(served, _Details(method, ()))
+    assert wrapped is not None
+    behavior: Any = wrapped.unary_unary  # grpc.aio calls it with the real context
+    context = _Context((("authorization", f"Bearer {token}"), ("traceparent", TRACEPARENT)))
+    for _ in range(200):
+        await behavior(None, context)
+    start = time.process_time()
+    for _ in range(calls):
+        await behavior(None, context)
+    return (time.process_time() - start) / calls
+
+
 async def verify_cost(
     verifier: authn.TokenVerifier, tokens: TokenFactory, n: int
 ) -> tuple[float, float]:
@@ -133,29 +182,40 @@ async def main(calls: int, in_flight: int, rounds: int) -> None:
         token = tokens.mint("users/bench")
         servers = stacks(verifier)
         best: dict[str, float] = {}
+        alone: dict[str, float] = {}
         for _ in range(rounds):
             for name, hook_list in servers.items():
                 seconds = await cpu_per_call(hook_list, token, calls, in_flight)
                 best[name] = min(best.get(name, seconds), seconds)
+                seconds = await cpu_without_grpc(hook_list, token, TIGHT_LOOP_CALLS)
+                alone[name] = min(alone.get(name, seconds), seconds)
         cold, cached = await verify_cost(authn.TokenVerifier(jwks), tokens, 500)
-    report(best, cold, cached, calls, in_flight, rounds)
+    report(best, alone, (cold, cached), calls, in_flight, rounds)
 
 
 def report(
-    best: dict[str, float], cold: float, cached: float, calls: int, in_flight: int, rounds: int
-) -> None:
+    best: dict[str, float], alone: dict[str, float], verification: tuple[float, float],
+    calls: int, in_flight: int, rounds: int,
+) -> None:  # fmt: skip
     bare = best["bare"]
     print(f"{calls} unary {METHOD} calls, {in_flight} in flight, best of {rounds} rounds")
-    print(f"{'server':<18} {'CPU/call µs':>12} {'kit adds µs':>12} {'step µs':>9}")
+    print(
+        f"{'server':<18} {'CPU/call µs':>12} {'kit adds µs':>12} {'step µs':>9} {'no gRPC µs':>11}"
+    )
     previous = bare
     for name, seconds in best.items():
         step = "" if name in ("bare", "kit (hook_stack)") else f"{(seconds - previous) * 1e6:9.1f}"
         if name not in ("bare", "kit (hook_stack)"):
             previous = seconds
-        print(f"{name:<18} {seconds * 1e6:12.1f} {(seconds - bare) * 1e6:12.1f} {step:>9}")
+        print(
+            f"{name:<18} {seconds * 1e6:12.1f} {(seconds - bare) * 1e6:12.1f} {step:>9}"
+            f" {alone[name] * 1e6:11.1f}"
+        )
     added = (best["kit (hook_stack)"] - bare) * 1e6
     verdict = "within" if added <= BUDGET_US else "OVER"
     print(f"kit per call: {added:.1f} µs of CPU, {verdict} the {BUDGET_US:.0f} µs budget")
+    print(f"kit per call without gRPC: {(alone['kit (hook_stack)'] - alone['bare']) * 1e6:.1f} µs")
+    cold, cached = verification
     print(f"token verification: fresh {cold:.1f} µs, cached {cached:.1f} µs ({cold / cached:.0f}x)")
 
 
