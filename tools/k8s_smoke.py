@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import wave
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,7 @@ BINARY_MOUNT = "/opt/smoke-bin"
 LEFT_OUT_CONTAINERS = {"metrics"}  # NATS's Prometheus exporter: another image
 ENVOY_DIR = "envoy"  # what the Envoy pod mounts at /etc/envoy, and its unpacked docs
 START_TIMEOUT = 600.0  # the first start of translate and speech loads their models
+HANDOFF_TIMEOUT = 60.0  # seconds for speech to take a meeting recording by reference
 
 
 @dataclass(frozen=True)
@@ -450,7 +452,8 @@ def tour(client: httpx.Client) -> list[tuple[str, float]]:
     """The README's REST tour ("After `make up`") through Envoy; each step's seconds. Left out:
     speech's synthesis and transcription (their models install on a first start) and the kinect
     snapshot (a PNG, same route family as status). Added: the web console, one route of each
-    compatible API (OpenAI's, LibreTranslate's) and a WebSocket through the ws-bridge pod."""
+    compatible API (OpenAI's, LibreTranslate's), a WebSocket through the ws-bridge pod and a
+    meeting recording handed from meetings to speech through the object store."""
     timings: list[tuple[str, float]] = []
 
     def step(label: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -480,7 +483,8 @@ def tour(client: httpx.Client) -> list[tuple[str, float]]:
     client_ = step("create client", "POST", f"{api}/clients", headers=auth,
                    json={"displayName": "Acme"}).json()["client"]["name"]  # fmt: skip
     project = {"title": "Site", "client": client_}
-    step("create project", "POST", f"{api}/projects", headers=auth, json=project)
+    project_name = step("create project", "POST", f"{api}/projects", headers=auth,
+                        json=project).json()["project"]["name"]  # fmt: skip
     step("search meetings", "POST", f"{api}/meetings:search", headers=auth,
          json={"query": "budget"})  # fmt: skip
     step("kinect status", "GET", f"{api}/kinect/status", headers=auth)
@@ -491,7 +495,43 @@ def tour(client: httpx.Client) -> list[tuple[str, float]]:
     started = time.monotonic()
     recognize_socket(str(client.base_url), token)
     timings.append(("websocket recognize (ws-bridge)", time.monotonic() - started))
+    meeting = step("create meeting", "POST", f"{api}/{project_name}/meetings", headers=auth,
+                   json={"title": "Kick-off"}).json()["meeting"]["name"]  # fmt: skip
+    recording = step(
+        "upload recording", "POST", f"{api}/{meeting}/recordings", content=_second_of_silence(),
+        headers={**auth, "content-type": "audio/wav"},
+        params={"file_name": "kick-off.wav", "skip_summary": "true"},
+    ).json()["recording"]["name"]  # fmt: skip
+    started = time.monotonic()
+    handed_over(client, f"{api}/{recording}", auth)
+    timings.append(("recording handed to speech (object store)", time.monotonic() - started))
     return timings
+
+
+def _second_of_silence() -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(16_000)
+        audio.writeframes(b"\0\0" * 16_000)
+    return out.getvalue()
+
+
+def handed_over(client: httpx.Client, path: str, headers: Mapping[str, str]) -> None:
+    """Wait until speech has taken the recording by its object reference: meetings puts the
+    audio in its bucket and speech's NATS user reads it there (the cross-domain object read
+    that k8s/base/nats/auth.conf allows). The recording then names its transcription, whatever
+    becomes of the transcription itself (its model may still be installing)."""
+    deadline = time.monotonic() + HANDOFF_TIMEOUT
+    while time.monotonic() < deadline:
+        recording = client.get(path, headers=headers).json()["recording"]
+        if recording.get("transcription"):
+            return
+        if recording.get("state") == "RECORDING_STATE_FAILED":
+            raise RuntimeError(f"recording not handed to speech: {recording.get('error')}")
+        time.sleep(0.5)
+    raise RuntimeError(f"speech did not take the recording within {HANDOFF_TIMEOUT:.0f}s")
 
 
 def recognize_socket(rest_url: str, token: str) -> None:
