@@ -1,7 +1,7 @@
 """The gateway's price: the same RPCs through Envoy and straight to the service (issue 16, item 4).
 
     PYTHONPATH=.:gen .venv/bin/python -m bench.gateway [--seconds 4] [--in-flight 16]
-        [--connections 4] [--rounds 2] [--json]
+        [--connections 4] [--rounds 2] [--envoy-workers N] [--json]
 
 Starts the whole mesh (tools.mesh.Mesh, as `make up` runs it) on free ports in a temporary
 directory, with the edge's and the kit's rate limits lifted, signs a user up, and measures three
@@ -409,6 +409,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         "--case", action="append", choices=[c.method for c in CASES], help="only these RPCs"
     )
     parser.add_argument("--path", action="append", choices=PATHS, help="only these paths")
+    parser.add_argument(
+        "--envoy-workers", type=int, help="Envoy's worker threads (default: one per core)"
+    )
     parser.add_argument("--json", action="store_true", help="also print the rows as JSON")
     return parser.parse_args(argv)
 
@@ -426,6 +429,7 @@ def main(argv: Sequence[str]) -> int:
             Ports.free(),
             {"VOKA_RATE_LIMIT_PER_SECOND": "0"},  # the kit's per-user limit too
             envoy_options={"rate_limit": UNLIMITED},
+            envoy_workers=args.envoy_workers,
         ) as mesh:
             work = Path(var) / "bench"
             work.mkdir()

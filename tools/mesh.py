@@ -159,14 +159,19 @@ class Mesh:
         extra_env: Mapping[str, str] | None = None,
         envoy_options: Mapping[str, Any] | None = None,
         service_env: Mapping[str, Mapping[str, str]] | None = None,
+        *,
+        envoy_workers: int | None = None,
     ) -> None:
         """`envoy_options` go to gateway.config.build_config (benchmarks lift the rate limit);
-        `service_env` adds variables for one domain's process only (a test's tight limit)."""
+        `service_env` adds variables for one domain's process only (a test's tight limit);
+        `envoy_workers` sets Envoy's worker threads (`--concurrency`; its default is one per
+        core)."""
         self.var = var
         self.ports = ports
         self._extra_env = dict(extra_env or {})
         self._service_env = {d: dict(env) for d, env in (service_env or {}).items()}
         self._envoy_options = dict(envoy_options or {})
+        self._envoy_workers = envoy_workers
         self._nats = NatsServer(var, ports.nats, ports.nats_monitor, config=var / "nats.conf")
         self._nats_passwords: dict[str, str] = {}
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -333,6 +338,7 @@ class Mesh:
                 "--log-level",
                 "warn",
                 "--disable-hot-restart",
+                *(["--concurrency", str(self._envoy_workers)] if self._envoy_workers else []),
             ],
             {GATEWAY_SECRET_ENV: self._gateway_secret},
         )
