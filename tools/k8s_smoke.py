@@ -495,8 +495,9 @@ def tour(client: httpx.Client) -> list[tuple[str, float]]:
     started = time.monotonic()
     recognize_socket(str(client.base_url), token)
     timings.append(("websocket recognize (ws-bridge)", time.monotonic() - started))
+    kick_off = {"title": "Kick-off", "startTime": _now()}
     meeting = step("create meeting", "POST", f"{api}/{project_name}/meetings", headers=auth,
-                   json={"title": "Kick-off"}).json()["meeting"]["name"]  # fmt: skip
+                   json=kick_off).json()["meeting"]["name"]  # fmt: skip
     recording = step(
         "upload recording", "POST", f"{api}/{meeting}/recordings", content=_second_of_silence(),
         headers={**auth, "content-type": "audio/wav"},
@@ -506,6 +507,10 @@ def tour(client: httpx.Client) -> list[tuple[str, float]]:
     handed_over(client, f"{api}/{recording}", auth)
     timings.append(("recording handed to speech (object store)", time.monotonic() - started))
     return timings
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _second_of_silence() -> bytes:
