@@ -505,7 +505,7 @@ def tour(client: httpx.Client) -> list[tuple[str, float]]:
     ).json()["recording"]["name"]  # fmt: skip
     started = time.monotonic()
     handed_over(client, f"{api}/{recording}", auth)
-    timings.append(("recording handed to speech (object store)", time.monotonic() - started))
+    timings.append(("recording handed to speech", time.monotonic() - started))
     return timings
 
 
