@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.tasks import metrics
-from services.tasks.batching import GroupCommit
+from services.tasks.batching import ROUND_LINGER, GroupCommit
 from services.tasks.changes import Accepted, NewTask
 from services.tasks.scheduler import Scheduler
 from services.tasks.store import TaskStore
@@ -28,7 +28,7 @@ class Intake:
         self._store = store
         self._scheduler = scheduler
         self._rounds: GroupCommit[NewTask, tuple[Accepted, bool]] = GroupCommit(
-            self._round, ROUND_LIMIT
+            self._round, ROUND_LIMIT, linger=ROUND_LINGER
         )
 
     async def accept(self, batch: Sequence[NewTask]) -> list[tuple[Accepted, bool]]:

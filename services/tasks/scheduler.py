@@ -32,7 +32,7 @@ from google.protobuf.message import DecodeError, Message
 from nats.aio.msg import Msg
 
 from services.tasks import convert, metrics
-from services.tasks.batching import GroupCommit
+from services.tasks.batching import ROUND_LINGER, GroupCommit
 from services.tasks.changes import Accepted, Attempt, Handout, Progress
 from services.tasks.events import type_token
 from services.tasks.lease_store import Fence
@@ -109,7 +109,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._progress: GroupCommit[Progress, None] = GroupCommit(
-            self._apply_progress, REPORT_BATCH
+            self._apply_progress, REPORT_BATCH, linger=ROUND_LINGER
         )
         self._gauged: set[tuple[str, str, str]] = set()  # queue-depth label sets now non-zero
         self._gauged_at = 0.0
