@@ -10,6 +10,7 @@ of sixteen scheduler wake-ups and sixteen records behind one shared insert.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from services.tasks import metrics
@@ -30,12 +31,27 @@ class Intake:
         self._rounds: GroupCommit[NewTask, tuple[Accepted, bool]] = GroupCommit(
             self._round, ROUND_LIMIT, linger=ROUND_LINGER
         )
+        self._in_flight: Counter[str] = Counter()  # owner -> tasks taken in, not yet stored
 
     async def accept(self, batch: Sequence[NewTask]) -> list[tuple[Accepted, bool]]:
         """Each task with whether its idempotency key made it a known one (then it is the
         task already there, and nothing new is queued). Returns once the round holding the
         batch is stored and queued; a round that fails fails each of its callers."""
-        return await self._rounds.submit(batch)
+        owners = Counter(task.owner for task in batch)
+        self._in_flight.update(owners)
+        try:
+            return await self._rounds.submit(batch)
+        finally:
+            self._in_flight.subtract(owners)
+            self._in_flight += Counter()  # drops the owners at zero
+
+    async def unfinished(self, owner: str) -> int:
+        """The owner's unfinished tasks, those in a round not stored yet included: the owner
+        quota's count, which must not miss a stream's previous message still waiting for its
+        round (a round of few tasks waits ROUND_LINGER). A task stored meanwhile may count
+        twice, which errs towards refusing, as the quota does anyway."""
+        waiting = self._in_flight[owner]
+        return await self._store.unfinished_count(owner) + waiting
 
     async def _round(self, batch: list[NewTask]) -> list[tuple[Accepted, bool]]:
         results = await self._store.submit(batch)

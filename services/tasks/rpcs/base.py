@@ -93,7 +93,7 @@ class BaseRpcs(tasks_pb2_grpc.TasksServiceServicer):
         self._submits = Submits(registry, scheduler.settings.tasks_shards)
         self._accept = intake.accept
         cap = scheduler.settings.tasks_max_queued_per_owner
-        self._quota = OwnerQuota(store.unfinished_count, cap)
+        self._quota = OwnerQuota(intake.unfinished, cap)
         self._live = LiveUpdates.of(scheduler.settings, self._figures)
 
     async def _figures(self) -> tasks_pb2.TaskMetrics:

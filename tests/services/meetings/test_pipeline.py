@@ -174,7 +174,11 @@ async def test_upload_is_transcribed_then_summarised(
     assert summary.state == meeting_pb2.PROCESSING_STATE_COMPLETED, summary.error
     assert summary.revision == 1
     assert summary.model  # which model wrote it
-    assert summary.text or summary.key_points  # whatever the tiny model said, parsed
+    # Whatever the tiny model said, parsed into some section: SmolLM2 with this run's names in
+    # the prompt may write any of them and leave the others (once only its PARTICIPANTS).
+    sections = (summary.text, summary.key_points, summary.decisions, summary.commitments,
+                summary.next_steps, summary.participants)  # fmt: skip
+    assert any(sections), summary
     seen = (await ana.GetMeeting(m.GetMeetingRequest(name=name))).meeting
     assert seen.recording_count == 1
     assert seen.transcript_state == meeting_pb2.PROCESSING_STATE_COMPLETED
