@@ -1,6 +1,7 @@
 """How many unfinished tasks one owner may have (`VOKA_TASKS_MAX_QUEUED_PER_OWNER`): a cap on
 what one user can pile into the queues, counted from the database so it holds across
-replicas and restarts.
+replicas and restarts (plus this replica's tasks taken in and waiting for their round:
+`Intake.unfinished`).
 
 Counting an owner's unfinished tasks is an index range over (owner, state), which costs more
 than a submit near the cap; so each owner's count is read at most once a second and, between
