@@ -93,6 +93,10 @@ POLL_SECONDS = 5.0
 ROUND_SECONDS = 0.05
 COUNT_EVERY_SECONDS = 1.0  # the gauges' freshness when every round left nothing behind
 SETTLE_WAIT_SECONDS = 2.0  # how long `stop` waits for the last round's record
+# How long `stop` lets a round in progress finish before cancelling it: a statement cancelled
+# mid-flight on SQLite (aiosqlite) can leave its connection holding the write lock until the
+# connection is collected, and a finished round records what it sent.
+STOP_GRACE_SECONDS = 1.0
 LEASE_SECONDS = 60.0  # under JetStream's duplicate window (120 s): a re-claim stays a duplicate
 FIRST_RETRY_SECONDS = 0.5
 MAX_RETRY_SECONDS = 30.0
@@ -222,6 +226,10 @@ class Outbox:
         # SQLAlchemy's asyncio runs this in the event loop's thread (in a greenlet).
         self._wake.set()
 
+    def wake(self) -> None:
+        """End the relays' wait now (a stopping relay)."""
+        self._wake.set()
+
     async def woken(self, seconds: float, not_before: float = 0.0) -> None:
         """Until a transaction that added an event commits, or `seconds` have passed, and
         not before `time.monotonic()` reaches `not_before` (the commits meanwhile are in the
@@ -292,15 +300,18 @@ class Relay:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox:{self._producer}")
 
-    async def stop(self) -> None:
-        """Stop relaying. Rows claimed and not yet published come due again when their lease
-        ends (in this process after a restart, or in another replica); what was published is
-        recorded before this returns."""
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop relaying: the round in progress may finish within `grace`, then the relay is
+        cancelled wherever it is. Rows claimed and not yet published come due again when their
+        lease ends (in this process after a restart, or in another replica); what was
+        published is recorded before this returns."""
         if self._task is not None:
-            # The flag too: a library that swallows the cancellation mid-statement must not
-            # keep the loop going.
+            # The flag first: the loop ends after its round, and a library that swallows the
+            # cancellation mid-statement must not keep it going.
             self._stopping = True
-            self._task.cancel()
+            self._outbox.wake()
+            if not (await asyncio.wait({self._task}, timeout=grace))[0]:
+                self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         if self._settling is not None:  # shielded from the cancellation: it runs on (bounded)

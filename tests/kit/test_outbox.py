@@ -291,8 +291,8 @@ async def test_the_server_runs_a_relay_for_a_service_with_a_database_and_a_bus(
 
 
 async def test_stopping_a_busy_relay_never_hangs(sessions, bus: Bus):
-    """Cancelled mid-statement, a session may raise something else than CancelledError: the
-    relay must stop all the same, wherever it was."""
+    """Stopped while busy, a relay ends its round and stops, and leaves the database free for
+    the next writer."""
     outbox = Outbox(PRODUCER)
     for round_ in range(20):
         relay = Relay(outbox, sessions, bus, poll_seconds=0.001)
@@ -301,6 +301,19 @@ async def test_stopping_a_busy_relay_never_hangs(sessions, bus: Bus):
         await asyncio.sleep(0.002 * round_)
         async with asyncio.timeout(5):
             await relay.stop()
+
+
+async def test_a_relay_cancelled_mid_statement_stops_all_the_same(sessions, bus: Bus):
+    """Cancelled mid-statement (no grace), a session may raise something else than
+    CancelledError: the relay must stop all the same, wherever it was."""
+    outbox = Outbox(PRODUCER)
+    await _add(sessions, outbox, *(f"user{n}" for n in range(20)))
+    for round_ in range(20):
+        relay = Relay(outbox, sessions, bus, poll_seconds=0.001)
+        await relay.start()
+        await asyncio.sleep(0.002 * round_)
+        async with asyncio.timeout(5):
+            await relay.stop(grace=0)
 
 
 async def test_events_added_at_once_each_keep_the_trace_given_with_them(sessions, bus: Bus):
