@@ -122,20 +122,17 @@ def _unary(behavior: Any, method: str, hooks: tuple[Hook, ...]) -> Any:
     """The handler inside the hooks, nested as plain `async with` blocks built once per
     method: an `AsyncExitStack` per call cost more than two of the hooks (bench/kit.py)."""
     service, name = _parts(method)
-    inner: Callable[[Any, Any, Call], Awaitable[Any]] = _innermost(behavior)
+
+    def handler(request: Any, context: Any, _: Call) -> Any:
+        return behavior(request, context)  # its own coroutine: no frame of ours around it
+
+    inner: Callable[[Any, Any, Call], Awaitable[Any]] = handler
     for hook in reversed(hooks):
         inner = _within(hook, inner)
 
     async def run(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         call = Call(method, context, False, {}, service, name)
         return await inner(request, context, call)
-
-    return run
-
-
-def _innermost(behavior: Any) -> Callable[[Any, Any, Call], Awaitable[Any]]:
-    async def run(request: Any, context: Any, call: Call) -> Any:
-        return await behavior(request, context)
 
     return run
 

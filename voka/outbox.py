@@ -224,10 +224,10 @@ class Outbox:
 
     def _committed(self, _session: Session) -> None:
         # SQLAlchemy's asyncio runs this in the event loop's thread (in a greenlet).
-        self._wake.set()
+        self.wake()
 
     def wake(self) -> None:
-        """End the relays' wait now (a stopping relay)."""
+        """End the relays' wait now (a commit that added events, a stopping relay)."""
         self._wake.set()
 
     async def woken(self, seconds: float, not_before: float = 0.0) -> None:

@@ -63,14 +63,15 @@ async def write(
     removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     digest, size, head, sniffed = hashlib.sha256(), 0, b"", False
+    kept = max(keep_head, SNIFF_BYTES)
     try:
         with open(path, "wb") as file:  # noqa: ASYNC230 (written in a thread)
             async for chunk in chunks:
                 size += len(chunk)
                 if size > max_bytes:
                     raise TooLarge(max_bytes)
-                if len(head) < max(keep_head, SNIFF_BYTES):
-                    head += chunk[: max(keep_head, SNIFF_BYTES) - len(head)]
+                if len(head) < kept:
+                    head += chunk[: kept - len(head)]
                 if not sniffed and len(head) >= SNIFF_BYTES:
                     sniff(head[:SNIFF_BYTES])
                     sniffed = True
