@@ -1,1 +1,6 @@
-pytest_plugins = ["tests.fixtures.tokens", "tests.fixtures.nats", "tests.fixtures.databases"]
+pytest_plugins = [
+    "tests.fixtures.tokens",
+    "tests.fixtures.nats",
+    "tests.fixtures.databases",
+    "tests.fixtures.stops",
+]

@@ -630,7 +630,10 @@ class Subscription(Generic[M]):
         self._bus._forget(self)
 
     async def _fetch_loop(self) -> None:
-        while True:
+        # The flag too, not only the cancellation: asyncio.wait_for (nats-py's fetch) drops a
+        # cancellation that lands as its message arrives (Python 3.11), and the loop would
+        # fetch on while `stop` waits for it.
+        while not self._stopped:
             free = self._options.concurrency - len(self._inflight)
             if free <= 0:
                 await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import sys
@@ -142,13 +143,58 @@ class Running:
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def stop(self, drain_seconds: float = 0.0, grace: float = 5.0) -> None:
-        await self.monitor.drain()
+        """Drain, stop serving, then close what the service opened, newest first. Each close
+        gets STOP_STEP_SECONDS: one that overruns is logged with the stacks of every task still
+        pending (where the stop is stuck) and cancelled, so a stop always ends, within the
+        pod's termination grace, and the rest still closes."""
+        await _bounded(self.monitor.drain)
         await asyncio.sleep(drain_seconds)
-        await self.server.stop(grace)
+        await _bounded(functools.partial(self.server.stop, grace), grace)
         for task in self._tasks:
             task.cancel()
         for close in reversed(self.resources.on_stop):
-            await close()
+            await _bounded(close)
+
+
+STOP_STEP_SECONDS = 15.0
+STACKS_LOGGED = 100  # tasks whose stacks an overrun logs
+
+
+async def _bounded(close: Callable[[], Awaitable[object]], grace: float = 0.0) -> None:
+    """`close()`, given `grace` + STOP_STEP_SECONDS."""
+    step = asyncio.ensure_future(close())
+    limit = grace + STOP_STEP_SECONDS
+    if (await asyncio.wait({step}, timeout=limit))[0]:
+        step.result()  # a close that failed says so
+        return
+    log.error("stop: %s overran %.0f s and is cancelled; pending tasks:\n%s",
+              getattr(close, "__qualname__", repr(close)), limit, _pending_stacks())  # fmt: skip
+    step.cancel()
+    await asyncio.wait({step}, timeout=STOP_STEP_SECONDS)
+
+
+def _pending_stacks() -> str:
+    """Every other pending task of the loop, each with the chain of awaits it is suspended
+    in (outermost first): `Task.print_stack` shows only a suspended task's own frame."""
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    lines = []
+    for task in tasks[:STACKS_LOGGED]:
+        lines.append(f"{task.get_name()}:")
+        lines += [f"  {where}" for where in _awaiting(task.get_coro())]
+    if len(tasks) > STACKS_LOGGED:
+        lines.append(f"... and {len(tasks) - STACKS_LOGGED} more tasks")
+    return "\n".join(lines)
+
+
+def _awaiting(awaitable: object) -> list[str]:
+    chain = []
+    while (frame := getattr(awaitable, "cr_frame", None)) is not None:
+        code = frame.f_code
+        chain.append(f"{code.co_filename}:{frame.f_lineno} in {code.co_qualname}")
+        awaitable = getattr(awaitable, "cr_await", None)
+    if awaitable is not None:  # a future, or a generator-based awaitable
+        chain.append(repr(awaitable)[:200])
+    return chain
 
 
 async def start(spec: ServiceSpec, settings: Settings) -> Running:

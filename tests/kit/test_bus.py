@@ -8,6 +8,7 @@ durable name, new connection. JetStream must redeliver, and the inbox must absor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -423,6 +424,30 @@ async def test_graceful_stop_lets_the_handler_finish_and_ack(bus: Bus):
     assert finished.is_set()
     info = await bus.js.consumer_info("VOKA_OPS", "graceful")  # durable kept, event acked
     assert (info.num_ack_pending, info.num_pending, info.delivered.stream_seq) == (0, 0, 1)
+
+
+async def test_stop_ends_a_fetch_loop_that_lost_its_cancellation(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch
+):
+    """asyncio.wait_for in Python 3.11 drops a cancellation that lands as its result arrives;
+    a fetch loop that looped on after it kept `stop` waiting for ever."""
+    subscription = await bus.subscribe(StatusEvent, "swallows", _ignore, fetch_timeout=0.2)
+    fetching = asyncio.Event()
+
+    async def fetch_swallowing_the_cancel(count: int) -> list[Any]:
+        fetching.set()
+        with contextlib.suppress(asyncio.CancelledError):  # as wait_for's race does
+            await asyncio.sleep(0.05)
+        return []
+
+    monkeypatch.setattr(subscription, "_fetch", fetch_swallowing_the_cancel)
+    fetching.clear()
+    await asyncio.wait_for(fetching.wait(), WAIT)
+    await asyncio.wait_for(subscription.stop(grace=0), WAIT)
+
+
+async def _ignore(event: Event[StatusEvent]) -> None:
+    return None
 
 
 async def test_consumer_resumes_after_nats_restart(connect, nats_server: NatsServer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import re
 from collections.abc import AsyncIterator
@@ -15,8 +16,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
+from tests.fixtures import stops
 from tests.fixtures.tokens import TokenFactory
-from voka import metrics, registry
+from voka import metrics, registry, server
 from voka.config import Settings
 from voka.health import Check, HealthMonitor
 from voka.ops.v1 import ops_pb2, ops_pb2_grpc
@@ -191,3 +193,30 @@ def test_docs_say_which_dependency_makes_each_service_unready():
         checks |= {"nats"} if spec.bus else set()
         declared[name] = set(spec.readiness) & checks
     assert documented == declared
+
+
+async def test_a_close_that_never_ends_is_cancelled_and_the_stop_goes_on(
+    tokens: TokenFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+):
+    settings = Settings(service="kinect", port=0, data_dir=tmp_path, jwks_file=tokens.jwks_file)
+    service = await start(ServiceSpec(name="kinect", build=_no_servicers, bus=False), settings)  # type: ignore[arg-type]
+    monkeypatch.setattr(server, "STOP_STEP_SECONDS", 0.2)
+    closed: list[str] = []
+
+    async def closes() -> None:
+        closed.append("earlier")
+
+    async def never_ends() -> None:
+        await asyncio.Event().wait()
+
+    service.resources.on_stop[:0] = [closes, never_ends]  # closed last, in reverse order
+    await asyncio.wait_for(service.stop(), timeout=10)
+    assert closed == ["earlier"]
+    overrun = [r for r in caplog.records if "overran" in r.getMessage()]
+    assert len(overrun) == 1
+    assert "never_ends" in overrun[0].getMessage()
+    assert "in Event.wait" in overrun[0].getMessage()  # the stuck task's stack, to its wait
+    stops.OVERRUNS.remove(overrun[0].getMessage())  # this one was wanted: not for the summary
