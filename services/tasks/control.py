@@ -9,6 +9,7 @@ replica's; live workers, busy slots and utilisation are what every replica hears
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -112,7 +113,9 @@ async def scheduler_status(
     than this replica's last write)."""
     now = _now()
     queues = scheduler.queues
-    depths = queues.depths(now.timestamp())
+    queued: Counter[int] = Counter()
+    for depth in queues.depths(now.timestamp()):
+        queued[depth.shard] += depth.count
     running = scheduler.running_by_shard()
     settings = scheduler.settings
     stored = await reads.get(now)
@@ -132,7 +135,7 @@ async def scheduler_status(
             shard=lease.shard, owner_replica=lease.owner or "" if owned else "",
             epoch=lease.epoch, paused=paused,
             state=_shard_state(owned, paused),
-            queued=sum(d.count for d in depths if d.shard == lease.shard),
+            queued=queued[lease.shard],
             running=running[lease.shard],
         )  # fmt: skip
         if owned and lease.expire_time is not None:
