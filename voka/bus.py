@@ -52,7 +52,8 @@ EVENT_ID = "Voka-Event-Id"
 EVENT_TYPE = "Voka-Event-Type"
 PRODUCER = "Voka-Producer"
 MSG_ID = "Nats-Msg-Id"
-STREAM_SETUP_SECONDS = 30.0  # how long a stream's creation may take (leader election)
+STREAM_SETUP_SECONDS = 10.0  # how long one answer to a stream's creation may take
+STREAM_SETUP_ATTEMPTS = 3  # asked this many times, when no answer comes
 DLQ_SUBJECT = "Voka-Dlq-Subject"
 DLQ_ERROR = "Voka-Dlq-Error"
 DLQ_DELIVERIES = "Voka-Dlq-Deliveries"
@@ -196,7 +197,8 @@ class Bus:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
         # Creating a replicated stream waits for its leader: in a cluster that has just formed
-        # (or lost a server) on a loaded machine that took longer than nats-py's 5 s default.
+        # (or lost a server) on a loaded machine that took longer than nats-py's 5 s default
+        # (and `_upsert` asks again when no answer comes).
         self._stream_admin = nc.jsm(timeout=STREAM_SETUP_SECONDS)
         self._limits = limits
         self._streams: dict[str, str] = {}
@@ -256,6 +258,21 @@ class Bus:
         return name
 
     async def _upsert(self, config: api.StreamConfig) -> None:
+        """Create the stream, or update it where its config changed, asked again when no
+        answer comes: both are idempotent, and in a cluster that has just formed the answer to
+        one that worked can be lost (seen in CI: the stream's leader elected within 0.2 s, and
+        no answer in 30 s)."""
+        for attempt in range(1, STREAM_SETUP_ATTEMPTS + 1):
+            try:
+                await self._create_or_update(config)
+                return
+            except nats.errors.TimeoutError:
+                if attempt == STREAM_SETUP_ATTEMPTS:
+                    raise
+                log.warning("nats: no answer to the setup of stream %s within %.0f s; asking "
+                            "again", config.name, STREAM_SETUP_SECONDS)  # fmt: skip
+
+    async def _create_or_update(self, config: api.StreamConfig) -> None:
         try:
             await self._stream_admin.add_stream(config)
         except BadRequestError as exc:

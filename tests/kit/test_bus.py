@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import nats.errors
 import pytest
 from nats.js.api import RawStreamMsg
 from opentelemetry import trace
@@ -487,6 +488,27 @@ async def test_ensure_stream_creates_then_updates(connect):
     assert dlq.config.subjects == ["voka.dlq.>"]
     with pytest.raises(ValueError, match="dlq"):
         await bus.ensure_stream("dlq")
+
+
+async def test_a_stream_setup_whose_answer_was_lost_is_asked_again(
+    connect, monkeypatch: pytest.MonkeyPatch
+):
+    """The create goes through, its answer does not come (as in a cluster that has just
+    formed): asked again, the same create answers at once."""
+    bus = await connect()
+    add_stream, asked = bus._stream_admin.add_stream, []
+
+    async def answer_lost_once(config: Any) -> Any:
+        asked.append(config.name)
+        created = await add_stream(config)
+        if len(asked) == 1:
+            raise nats.errors.TimeoutError
+        return created
+
+    monkeypatch.setattr(bus._stream_admin, "add_stream", answer_lost_once)
+    assert await bus.ensure_stream("speech") == "VOKA_SPEECH"
+    assert asked[:2] == ["VOKA_SPEECH", "VOKA_SPEECH"]
+    assert (await bus.js.stream_info("VOKA_SPEECH")).config.subjects == ["voka.speech.>"]
 
 
 async def test_closing_a_bus_whose_server_is_gone_does_not_raise(nats_server: NatsServer) -> None:
