@@ -34,7 +34,7 @@ from nats.aio.client import DEFAULT_INBOX_PREFIX, Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSubscription
 from nats.js import JetStreamContext, api
-from nats.js.errors import BadRequestError, NoStreamResponseError
+from nats.js.errors import BadRequestError, NoStreamResponseError, ServiceUnavailableError
 from nats.nuid import NUID
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
@@ -73,6 +73,7 @@ _ERROR_CHARS = 1000
 _FETCH_ERROR_PAUSE = 1.0
 PUBLISH_ATTEMPTS = 3
 PUBLISH_TIMEOUT = 2.0  # seconds per attempt
+PUBLISH_PAUSE = 0.5  # seconds before attempt n + 1 (times n) when a stream refused at once
 
 PUBLISHED = Counter(
     "voka_bus_published",
@@ -363,14 +364,19 @@ class Bus:
     async def _store(self, subject: str, payload: bytes, headers: dict[str, str]) -> api.PubAck:
         """Publish until JetStream acks. Retrying is safe: the Nats-Msg-Id makes a message
         that did arrive the first time a duplicate. A request sent just before a connection
-        dropped gets no answer, and a stream deleted behind our back is recreated."""
+        dropped gets no answer, and a stream deleted behind our back is recreated. A stream
+        that answers nothing or "unavailable" at once (its leader not elected yet: a cluster
+        just formed, a server lost) is asked again after a pause (PUBLISH_PAUSE)."""
         await self._stream_for(subject)
         for attempt in range(1, PUBLISH_ATTEMPTS + 1):
             try:
                 return await self.js.publish(
                     subject, payload, timeout=PUBLISH_TIMEOUT, headers=headers
                 )
-            except NoStreamResponseError:
+            except (NoStreamResponseError, ServiceUnavailableError) as exc:
+                if attempt < PUBLISH_ATTEMPTS:
+                    log.warning("bus: %s not stored (%s), retrying", subject, type(exc).__name__)
+                    await asyncio.sleep(PUBLISH_PAUSE * attempt)
                 self._streams.pop(domain_of(subject), None)
                 await self._stream_for(subject)
             except nats.errors.TimeoutError:

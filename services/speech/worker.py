@@ -243,9 +243,12 @@ class Worker:
                 await asyncio.sleep(BUSY_PAUSE)  # the bus keeps the delivery alive meanwhile
 
     async def report(self, record: TranscriptionRecord, processed: float, total: float) -> None:
+        """The row holds the progress; the event is a hint for watchers, who re-read the row
+        (`Bus.emit`: not waited for). A NATS outage, such as a stream's leader moving, then
+        delays no transcription and fails none: only the final events must be stored."""
         updated = await self._jobs.progress(record.id, record.attempts, processed, total, _now())
         if updated is not None:
-            await self._bus.publish(events.progressed(updated, self.name, total))
+            await self._bus.emit(events.progressed(updated, self.name, total))
 
     async def _finish(self, record: TranscriptionRecord | None) -> None:
         """Publish the outcome the store accepted (None: another writer got there first)."""
