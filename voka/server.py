@@ -158,6 +158,7 @@ class Running:
 
 STOP_STEP_SECONDS = 15.0
 STACKS_LOGGED = 100  # tasks whose stacks an overrun logs
+STOP_OVERRUN = "voka_stop_overrun"  # set on the log record of an overrun, for log filters
 
 
 async def _bounded(close: Callable[[], Awaitable[object]], grace: float = 0.0) -> None:
@@ -168,7 +169,8 @@ async def _bounded(close: Callable[[], Awaitable[object]], grace: float = 0.0) -
         step.result()  # a close that failed says so
         return
     log.error("stop: %s overran %.0f s and is cancelled; pending tasks:\n%s",
-              getattr(close, "__qualname__", repr(close)), limit, _pending_stacks())  # fmt: skip
+              getattr(close, "__qualname__", repr(close)), limit, _pending_stacks(),
+              extra={STOP_OVERRUN: True})  # fmt: skip
     step.cancel()
     await asyncio.wait({step}, timeout=STOP_STEP_SECONDS)
 

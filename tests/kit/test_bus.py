@@ -442,7 +442,6 @@ async def test_stop_ends_a_fetch_loop_that_lost_its_cancellation(
         return []
 
     monkeypatch.setattr(subscription, "_fetch", fetch_swallowing_the_cancel)
-    fetching.clear()
     await asyncio.wait_for(fetching.wait(), WAIT)
     await asyncio.wait_for(subscription.stop(grace=0), WAIT)
 
