@@ -11,6 +11,7 @@ from google.protobuf import field_mask_pb2
 
 from services.assistant.convert import struct
 from tests.fixtures.events import published
+from tests.fixtures.waiting import eventually
 from tests.services.assistant.conftest import MAX_TOKENS, User
 from tests.services.assistant.support import violations
 from tools.processes import NatsServer
@@ -104,8 +105,12 @@ async def test_cancelling_the_stream_stops_generation_and_keeps_the_partial_repl
     [event] = [e for e in announced.events if e.conversation == started.conversation]
     assert (event.reply_message, event.channel) == (reply.name, E.REPLY_CHANNEL_STREAM)
     assert event.finish_reason == A.FINISH_REASON_CANCELLED
-    status = await alice.GetStatus(A.GetStatusRequest())
-    assert status.active_replies == 0
+
+    async def slot_released() -> bool:
+        # The slot is held past the stored reply, while the turn's memories are learned.
+        return (await alice.GetStatus(A.GetStatusRequest())).active_replies == 0
+
+    await eventually(slot_released)
 
 
 async def test_other_users_conversations_are_not_found(alice: User, bob: User) -> None:
