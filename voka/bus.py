@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import re
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -680,9 +681,13 @@ class Subscription(Generic[M]):
             log.warning("bus %s: fetch failed: %s", self.durable, exc)
             await asyncio.sleep(_FETCH_ERROR_PAUSE)
             return []
-        if count > 1:
+        # The delivery says how many more the consumer holds: none (a trickle) is one pull
+        # request and one status reply saved per delivery. Redeliveries due are not counted
+        # there; the next fetch takes them.
+        more = min(count - 1, _pending(found))
+        if more > 0:
             with contextlib.suppress(Exception):  # disconnected: JetStream redelivers the rest
-                await self._waiting(count - 1, found)
+                await self._waiting(more, found)
         return found
 
     async def _waiting(self, count: int, found: list[Msg]) -> None:
@@ -846,6 +851,14 @@ def _with_suffix(subject: str, suffix: str) -> str:
     if not _SUFFIX.match(suffix):
         raise ValueError(f"subject suffix {suffix!r}: dot-separated tokens of A-Z a-z 0-9 _ - * >")
     return f"{subject}.{suffix}"
+
+
+def _pending(found: list[Msg]) -> int:
+    """What the consumer held beyond the last delivery, by its ack subject (unknown: ask)."""
+    try:
+        return found[-1].metadata.num_pending
+    except (IndexError, ValueError, nats.errors.NotJSMessageError):
+        return sys.maxsize
 
 
 def _fallback_id(stream: str, sequence: int) -> str:

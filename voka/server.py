@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import signal
 import sys
@@ -378,6 +379,9 @@ def run(spec: ServiceSpec, settings: Settings | None = None) -> None:
 
 async def _serve_until_signal(spec: ServiceSpec, settings: Settings) -> None:
     running = await start(spec, settings)
+    # What start-up made (modules, descriptors, models, settings) lives as long as the
+    # process: frozen, the collector's full passes stop walking it again and again.
+    gc.freeze()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, running.stop_requested.set)

@@ -37,19 +37,23 @@ MAX_LIVE_PAGE = 100
 class TaskIds:
     """Random task ids (128 bits, hex), read from the OS's random source a block at a time:
     `secrets.token_hex` makes a system call per id, which costs more than the rest of a
-    submit's checks. A forked child draws a block of its own, never its parent's."""
+    submit's checks. A forked child draws a block of its own, never its parent's (the block
+    is dropped at fork, not checked against the pid per id: `getpid` is a system call too)."""
 
     def __init__(self, block: int = 256) -> None:
         self._size = 32 * block  # hex digits
         self._block = ""
         self._at = self._size
-        self._pid = 0
+        os.register_at_fork(after_in_child=self._drop)
 
     def next(self) -> str:
-        if self._at >= self._size or self._pid != os.getpid():
-            self._block, self._at, self._pid = os.urandom(self._size // 2).hex(), 0, os.getpid()
+        if self._at >= self._size:
+            self._block, self._at = os.urandom(self._size // 2).hex(), 0
         self._at += 32
         return self._block[self._at - 32 : self._at]
+
+    def _drop(self) -> None:
+        self._block, self._at = "", self._size
 
 
 _IDS = TaskIds()
