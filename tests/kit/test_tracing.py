@@ -206,3 +206,18 @@ def test_with_nothing_exported_a_span_is_unsampled_with_valid_ids_in_the_callers
     assert format(ids[2].trace_id, "032x") != TRACE_ID  # no parent: a trace of its own
     assert len({i.span_id for i in ids} | {0x00F067AA0BA902B7}) == 4
     assert ids[0].trace_state.get("vendor") == "kept"
+
+
+def test_extracting_the_same_headers_again_gives_the_same_context_whatever_is_current():
+    """The tasks of one stream share their `traceparent`: it is parsed once, and the context it
+    gives depends on the headers alone (not on the span current where it is asked again)."""
+    headers = {"traceparent": TRACEPARENT, "tracestate": "vendor=kept"}
+    first = telemetry.extract(headers)
+    with telemetry.span("elsewhere", kind=trace.SpanKind.INTERNAL):
+        again = telemetry.extract([(k.title(), v.encode()) for k, v in headers.items()])
+    assert again is first
+    parent = trace.get_current_span(first).get_span_context()
+    assert (format(parent.trace_id, "032x"), parent.span_id) == (TRACE_ID, 0x00F067AA0BA902B7)
+    other = telemetry.extract({"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b8-01"})
+    assert trace.get_current_span(other).get_span_context().span_id == 0x00F067AA0BA902B8
+    assert not trace.get_current_span(telemetry.extract({})).get_span_context().is_valid
