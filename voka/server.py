@@ -380,7 +380,9 @@ def run(spec: ServiceSpec, settings: Settings | None = None) -> None:
 async def _serve_until_signal(spec: ServiceSpec, settings: Settings) -> None:
     running = await start(spec, settings)
     # What start-up made (modules, descriptors, models, settings) lives as long as the
-    # process: frozen, the collector's full passes stop walking it again and again.
+    # process: frozen, the collector's full passes stop walking it again and again. Its
+    # garbage is collected first, so none of it is kept for good.
+    gc.collect()
     gc.freeze()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
