@@ -4,10 +4,18 @@ The contrib aio instrumentation breaks on stream-stream RPCs, and writing identi
 logging, metrics and tracing as five interceptors would repeat the four-way handler wrapping five
 times. Here a hook is an async context manager around one call; the interceptor wraps unary and
 streaming handlers once, keeping the hooks entered until a stream's last message.
+
+A call whose client streams its requests (an upload) is refused only once what the client is
+still sending has been read and dropped, up to DRAIN_BYTES or DRAIN_SECONDS (`drain`, from
+`map_errors`): gRPC's Python client, still writing when the call ends, may report its failed
+write (INTERNAL, "Failed execute_batch") instead of the refusal's status. Past the bounds the
+refusal goes out at once, so a large stream is not read to its end for nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
@@ -19,6 +27,9 @@ import grpc
 Hook = Callable[["Call"], AbstractAsyncContextManager[None]]
 Check = Callable[["Call"], Awaitable[None]]
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # generic only in the type stubs
+
+DRAIN_BYTES = 1 << 20  # of a refused call's request stream, read and dropped at most
+DRAIN_SECONDS = 1.0
 
 
 @dataclass
@@ -32,6 +43,7 @@ class Call:
     state: dict[str, Any] = field(default_factory=dict)
     service: str = ""  # "voka.ops.v1.OpsService"
     name: str = ""  # "GetHealth"
+    requests: AsyncIterator[Any] | None = None  # a client-streaming call's request stream
 
     def __post_init__(self) -> None:
         if not self.service:
@@ -106,10 +118,11 @@ _KINDS = {  # (request streaming, response streaming) -> the handler's behaviour
 def _wrap(handler: Handler, method: str, hooks: tuple[Hook, ...]) -> Handler:
     attr, factory = _KINDS[(handler.request_streaming, handler.response_streaming)]
     behavior = getattr(handler, attr)
+    streamed = handler.request_streaming
     wrapped = (
-        _streaming(behavior, method, hooks)
+        _streaming(behavior, method, hooks, streamed)
         if handler.response_streaming
-        else _unary(behavior, method, hooks)
+        else _unary(behavior, method, hooks, streamed)
     )
     return factory(
         wrapped,
@@ -118,7 +131,7 @@ def _wrap(handler: Handler, method: str, hooks: tuple[Hook, ...]) -> Handler:
     )
 
 
-def _unary(behavior: Any, method: str, hooks: tuple[Hook, ...]) -> Any:
+def _unary(behavior: Any, method: str, hooks: tuple[Hook, ...], streamed: bool) -> Any:
     """The handler inside the hooks, nested as plain `async with` blocks built once per
     method: an `AsyncExitStack` per call cost more than two of the hooks (bench/kit.py)."""
     service, name = _parts(method)
@@ -131,7 +144,7 @@ def _unary(behavior: Any, method: str, hooks: tuple[Hook, ...]) -> Any:
         inner = _within(hook, inner)
 
     async def run(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        call = Call(method, context, False, {}, service, name)
+        call = Call(method, context, False, {}, service, name, request if streamed else None)
         return await inner(request, context, call)
 
     return run
@@ -150,11 +163,11 @@ def _within(
     return run
 
 
-def _streaming(behavior: Any, method: str, hooks: tuple[Hook, ...]) -> Any:
+def _streaming(behavior: Any, method: str, hooks: tuple[Hook, ...], streamed: bool) -> Any:
     service, name = _parts(method)
 
     async def run(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        call = Call(method, context, True, {}, service, name)
+        call = Call(method, context, True, {}, service, name, request if streamed else None)
         async with AsyncExitStack() as stack:
             await _enter_all(stack, hooks, call)
             result = behavior(request, context)
@@ -178,3 +191,18 @@ def _parts(method: str) -> tuple[str, str]:
     """("voka.ops.v1.OpsService", "GetHealth") from "/voka.ops.v1.OpsService/GetHealth"."""
     _, service, name = method.rsplit("/", 2)
     return service, name
+
+
+async def drain(call: Call) -> None:
+    """Read and drop what the client of a refused call still streams, within the bounds (see
+    the module's docstring); a call without a request stream has nothing to drain. A stream
+    that breaks, or that the handler is still reading elsewhere, ends it."""
+    if call.requests is None:
+        return
+    drained = 0
+    with contextlib.suppress(Exception):  # TimeoutError among them
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for message in call.requests:
+                drained += len(message) if isinstance(message, bytes) else message.ByteSize()
+                if drained > DRAIN_BYTES:
+                    return

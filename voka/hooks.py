@@ -17,7 +17,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter, Gauge, Histogram
 
 from voka import authn, metrics, telemetry
-from voka.calls import Call, Hook
+from voka.calls import Call, Hook, drain
 from voka.errors import VokaError
 from voka.latency import LatencyWindow
 
@@ -206,6 +206,7 @@ class _MappedErrors:
         if isinstance(error, grpc.aio.AbortError):
             return  # the handler aborted on purpose; its status stands
         call = self._call
+        await drain(call)  # a client still streaming requests then hears the refusal
         if isinstance(error, VokaError):
             await call.context.abort_with_status(rpc_status.to_status(error.to_status()))
         elif isinstance(error, NotImplementedError):  # generated servicer bases' unbuilt RPCs
