@@ -250,19 +250,18 @@ def extract(headers: Mapping[str, str] | Iterable[tuple[str, str | bytes]]) -> o
     items = headers.items() if isinstance(headers, Mapping) else headers
     carrier = {k.lower(): v.decode() if isinstance(v, bytes) else v for k, v in items}
     textmap = propagate.get_global_textmap()
-    fields = _fields(textmap)
-    return _extracted(textmap, fields, tuple(carrier.get(name) for name in fields))
+    return _extracted(textmap, tuple(carrier.get(name) for name in _fields(textmap)))
 
 
 @functools.lru_cache(maxsize=4)
 def _fields(textmap: TextMapPropagator) -> tuple[str, ...]:
+    """The headers `textmap` reads, in a fixed order (the cache key's)."""
     return tuple(sorted(textmap.fields))
 
 
 @functools.lru_cache(maxsize=EXTRACTED_CACHED)
-def _extracted(
-    textmap: TextMapPropagator, fields: tuple[str, ...], values: tuple[str | None, ...]
-) -> otel_context.Context:
-    carrier = {name: value for name, value in zip(fields, values, strict=True) if value is not None}
+def _extracted(textmap: TextMapPropagator, values: tuple[str | None, ...]) -> otel_context.Context:
+    named = zip(_fields(textmap), values, strict=True)
+    carrier = {name: value for name, value in named if value is not None}
     # From an empty context, not the current one: what comes back depends on the headers alone.
     return textmap.extract(carrier, context=otel_context.Context())
