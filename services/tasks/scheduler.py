@@ -44,7 +44,7 @@ from services.tasks.lifecycle import (
     submitted_event,
     succeeded_event,
 )
-from services.tasks.policy import retry_delay
+from services.tasks.policy import Placement, retry_delay
 from services.tasks.ready_queues import Item, ReadyQueues
 from services.tasks.records import AttemptError, TaskRecord, WorkerType
 from services.tasks.settings import TasksSettings
@@ -123,6 +123,7 @@ class Scheduler:
         # Whether a pool has a live worker (the heartbeats', `pools.py`); until told, all do.
         self.staffed: Callable[[WorkerType], bool] = lambda worker_type: True
         self._recording: set[asyncio.Future[list[None]]] = set()
+        self.placement = Placement(settings.tasks_shards, self._open_shards)
 
     @property
     def settings(self) -> TasksSettings:
@@ -132,6 +133,10 @@ class Scheduler:
     def shards(self) -> list[int]:
         """The shards this replica serves now."""
         return sorted(self._owned)
+
+    def _open_shards(self) -> list[int]:
+        """Where keyless tasks taken in here go: the shards served here and not paused."""
+        return [shard for shard in self.shards if shard not in self.queues.paused_shards]
 
     def running_by_shard(self) -> Counter[int]:
         return Counter(r.shard for r in self._running.values())

@@ -64,7 +64,7 @@ async def build(resources: Resources) -> list[Registration]:
     resources.on_stop.append(outgoing.close)
     webhook_store = WebhookStore(store.transactions)
     sealer = Sealer.from_config(settings.tasks_webhook_key, settings.data_dir)
-    dispatcher = Dispatcher(bus, webhook_store, Submits(registry, settings.tasks_shards),
+    dispatcher = Dispatcher(bus, webhook_store, Submits(registry, scheduler.placement),
                             intake.accept, sealer=sealer,
                             max_failures=settings.tasks_webhook_max_failures)  # fmt: skip
     await dispatcher.start()

@@ -16,7 +16,7 @@ from google.rpc import error_details_pb2
 
 from services.tasks.changes import NewTask
 from services.tasks.convert import struct_to_python
-from services.tasks.policy import shard_of
+from services.tasks.policy import Placement
 from services.tasks.registry import Registry, TaskFunction
 from voka import errors, telemetry
 from voka.errors import FieldViolation, VokaError
@@ -62,9 +62,9 @@ _IDS = TaskIds()
 class Submits:
     """Checks submits against the registry and turns them into rows."""
 
-    def __init__(self, registry: Registry, shards: int) -> None:
+    def __init__(self, registry: Registry, placement: Placement) -> None:
         self._registry = registry
-        self._shards = shards
+        self._placement = placement
 
     def forbidden(
         self, request: tasks_pb2.SubmitTaskRequest, trusted: bool, path: str = ""
@@ -134,7 +134,7 @@ class Submits:
             attempt_timeout=timeout,
             max_attempts=request.max_attempts or function.max_attempts,
             shard_key=request.shard_key,
-            shard=shard_of(request.shard_key or task_id, self._shards),
+            shard=self._placement.shard(request.shard_key, task_id),
             state=tasks_pb2.TASK_STATE_SCHEDULED if later else tasks_pb2.TASK_STATE_QUEUED,
             create_time=now,
             traceparent=trace,

@@ -90,7 +90,7 @@ class BaseRpcs(tasks_pb2_grpc.TasksServiceServicer):
         self._status = StatusReads(store.transactions, leases, pools.store,
                                    scheduler.settings.tasks_lease_seconds)  # fmt: skip
         self._webhooks = webhooks
-        self._submits = Submits(registry, scheduler.settings.tasks_shards)
+        self._submits = Submits(registry, scheduler.placement)
         self._accept = intake.accept
         cap = scheduler.settings.tasks_max_queued_per_owner
         self._quota = OwnerQuota(intake.unfinished, cap)

@@ -10,6 +10,7 @@ from google.protobuf import duration_pb2, struct_pb2
 from prometheus_client import REGISTRY
 
 from services.tasks.lease_store import LeaseStore
+from services.tasks.policy import shard_of
 from services.tasks.store import TaskStore
 from tests.fixtures.tokens import TokenFactory
 from tests.services.tasks.conftest import WAIT, wait_final
@@ -157,6 +158,37 @@ async def test_paused_shard_shows_in_status_and_bad_actions_are_refused(stub, to
         "resize beyond 1024": grpc.StatusCode.INVALID_ARGUMENT,
         "drain unknown": grpc.StatusCode.NOT_FOUND,
     }
+
+
+async def test_keyless_tasks_avoid_a_paused_shard_and_keyed_ones_wait_in_it(
+    stub, tokens: TokenFactory
+):
+    admin, me = tokens.metadata(roles=("admin",)), tokens.metadata(subject="users/dora")
+    actions = [tasks_pb2.PauseShardAction(shard=shard) for shard in (0, 1, 2)]
+    resumes = [tasks_pb2.ResumeShardAction(shard=shard) for shard in (0, 1, 2)]
+    keyed = submit("demo.noop")
+    keyed.shard_key = next(k for k in map(str, range(100)) if shard_of(k, SHARDS) == 0)
+    try:
+        for action in actions:
+            await stub.ControlScheduler(
+                tasks_pb2.ControlSchedulerRequest(pause_shard=action), metadata=admin
+            )
+        held = await stub.SubmitTask(keyed, metadata=me)
+        names = []
+        for _ in range(6):  # over several placement slots
+            names.append((await stub.SubmitTask(submit("demo.noop"), metadata=me)).name)
+            await asyncio.sleep(0.03)
+        for name in names:
+            task = await wait_final(stub, name, me)
+            assert (task.shard, task.state) == (3, tasks_pb2.TASK_STATE_SUCCEEDED)
+        task = (await stub.GetTask(tasks_pb2.GetTaskRequest(name=held.name), metadata=me)).task
+        assert (task.shard, task.state) == (0, tasks_pb2.TASK_STATE_QUEUED)
+    finally:
+        for resume in resumes:
+            await stub.ControlScheduler(
+                tasks_pb2.ControlSchedulerRequest(resume_shard=resume), metadata=admin
+            )
+    assert (await wait_final(stub, held.name, me)).state == tasks_pb2.TASK_STATE_SUCCEEDED
 
 
 async def test_control_needs_an_admin(stub, tokens: TokenFactory):

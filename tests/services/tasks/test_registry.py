@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
 
-from services.tasks.policy import retry_delay, shard_of
+from services.tasks.policy import PLACEMENT_SLOT, Placement, retry_delay, shard_of
 from services.tasks.registry import Registry, default_registry
 from voka.tasks.v1 import tasks_pb2
 
@@ -63,6 +64,40 @@ def test_shards_are_stable_and_spread():
     for n in range(8000):
         counts[shard_of(str(n), 8)] += 1
     assert min(counts) > 800
+
+
+class Clock:
+    """Mid-slot readings, a slot at a time."""
+
+    def __init__(self) -> None:
+        self.slot = 20_000
+
+    def __call__(self) -> float:
+        return (self.slot + 0.5) * PLACEMENT_SLOT
+
+
+def test_keyless_tasks_of_one_slot_share_an_open_shard_and_slots_take_turns():
+    clock, open_now = Clock(), [1, 4, 6]
+    placement = Placement(8, lambda: open_now, clock)
+    shards = []
+    for _ in range(30):  # ten slots, three tasks in each
+        here = {placement.shard("", f"task-{n}") for n in range(3)}
+        assert len(here) == 1
+        shards += here
+        clock.slot += 1
+    assert set(shards) == {1, 4, 6}
+    assert all(shards.count(shard) >= 3 for shard in open_now)  # turns, not one shard
+    assert all(a != b for a, b in itertools.pairwise(shards))
+
+
+def test_a_keyed_task_hashes_and_a_replica_serving_no_shard_hashes_the_id():
+    clock, open_now = Clock(), [3]
+    placement = Placement(8, lambda: open_now, clock)
+    assert placement.shard("customer-42", "t1") == shard_of("customer-42", 8)
+    assert placement.shard("", "t1") == 3
+    open_now.clear()
+    clock.slot += 1
+    assert placement.shard("", "t1") == shard_of("t1", 8)
 
 
 def test_retry_delay_doubles_with_equal_jitter_and_a_cap():

@@ -114,7 +114,7 @@ class TaskSubmittedEvent(_message.Message):
     worker_type: _tasks_pb2.WorkerType.ValueType
     """Its worker type."""
     shard: _builtins.int
-    """The shard it hashed onto."""
+    """The shard it landed on."""
     owner: _builtins.str
     """Who submitted it."""
     @_builtins.property

@@ -374,9 +374,9 @@ class Task(_message.Message):
     max_attempts: _builtins.int
     """Attempts allowed before the task dead-letters."""
     shard_key: _builtins.str
-    """The key the shard was chosen by; empty: the task id."""
+    """The key the shard was chosen by; empty: none (the receiving replica placed it)."""
     shard: _builtins.int
-    """The shard the task hashed onto, from 0."""
+    """The shard the task landed on, from 0."""
     state: Global___TaskState.ValueType
     """Where the task is in its life."""
     attempts: _builtins.int
@@ -585,7 +585,9 @@ class SubmitTaskRequest(_message.Message):
     max_attempts: _builtins.int
     """Attempts allowed, 1 to 100; 0: the function's default."""
     shard_key: _builtins.str
-    """Tasks with the same key land on the same shard; empty: the task id (spread evenly)."""
+    """Tasks with the same key land on the same shard; empty: a shard the receiving replica
+    serves, the same for the tasks it takes in within 50 ms (spread evenly over time).
+    """
     @_builtins.property
     def args(self) -> _struct_pb2.Struct:
         """Keyword arguments as JSON, checked against the function's `args_schema`."""

@@ -28,9 +28,10 @@ if _version_not_supported:
 
 class TasksServiceStub:
     """The high-scale task system: a sharded priority scheduler in front of worker pools, one pool
-    per worker type. A task names a registered function (never an import path), is hashed onto a
-    shard by its shard key, and is run at least once by a worker of its type; retries back off
-    exponentially with jitter, and a task that cannot succeed ends in the dead-letter queue.
+    per worker type. A task names a registered function (never an import path), lands on a shard
+    (its shard key's, if it has one), and is run at least once by a worker of its type; retries
+    back off exponentially with jitter, and a task that cannot succeed ends in the dead-letter
+    queue.
     Webhook subscriptions live here too, since every webhook delivery is a task.
 
     Tenancy: a task, dead letter or webhook belongs to the caller that created it (`owner`);
@@ -177,9 +178,10 @@ class TasksServiceStub:
 
 class TasksServiceServicer:
     """The high-scale task system: a sharded priority scheduler in front of worker pools, one pool
-    per worker type. A task names a registered function (never an import path), is hashed onto a
-    shard by its shard key, and is run at least once by a worker of its type; retries back off
-    exponentially with jitter, and a task that cannot succeed ends in the dead-letter queue.
+    per worker type. A task names a registered function (never an import path), lands on a shard
+    (its shard key's, if it has one), and is run at least once by a worker of its type; retries
+    back off exponentially with jitter, and a task that cannot succeed ends in the dead-letter
+    queue.
     Webhook subscriptions live here too, since every webhook delivery is a task.
 
     Tenancy: a task, dead letter or webhook belongs to the caller that created it (`owner`);
@@ -537,9 +539,10 @@ def add_TasksServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class TasksService:
     """The high-scale task system: a sharded priority scheduler in front of worker pools, one pool
-    per worker type. A task names a registered function (never an import path), is hashed onto a
-    shard by its shard key, and is run at least once by a worker of its type; retries back off
-    exponentially with jitter, and a task that cannot succeed ends in the dead-letter queue.
+    per worker type. A task names a registered function (never an import path), lands on a shard
+    (its shard key's, if it has one), and is run at least once by a worker of its type; retries
+    back off exponentially with jitter, and a task that cannot succeed ends in the dead-letter
+    queue.
     Webhook subscriptions live here too, since every webhook delivery is a task.
 
     Tenancy: a task, dead letter or webhook belongs to the caller that created it (`owner`);

@@ -29,9 +29,10 @@ GRPC_VERSION: str
 
 class TasksServiceStub:
     """The high-scale task system: a sharded priority scheduler in front of worker pools, one pool
-    per worker type. A task names a registered function (never an import path), is hashed onto a
-    shard by its shard key, and is run at least once by a worker of its type; retries back off
-    exponentially with jitter, and a task that cannot succeed ends in the dead-letter queue.
+    per worker type. A task names a registered function (never an import path), lands on a shard
+    (its shard key's, if it has one), and is run at least once by a worker of its type; retries
+    back off exponentially with jitter, and a task that cannot succeed ends in the dead-letter
+    queue.
     Webhook subscriptions live here too, since every webhook delivery is a task.
 
     Tenancy: a task, dead letter or webhook belongs to the caller that created it (`owner`);
@@ -138,9 +139,10 @@ class TasksServiceStub:
 @_typing.type_check_only
 class TasksServiceAsyncStub(TasksServiceStub):
     """The high-scale task system: a sharded priority scheduler in front of worker pools, one pool
-    per worker type. A task names a registered function (never an import path), is hashed onto a
-    shard by its shard key, and is run at least once by a worker of its type; retries back off
-    exponentially with jitter, and a task that cannot succeed ends in the dead-letter queue.
+    per worker type. A task names a registered function (never an import path), lands on a shard
+    (its shard key's, if it has one), and is run at least once by a worker of its type; retries
+    back off exponentially with jitter, and a task that cannot succeed ends in the dead-letter
+    queue.
     Webhook subscriptions live here too, since every webhook delivery is a task.
 
     Tenancy: a task, dead letter or webhook belongs to the caller that created it (`owner`);
@@ -243,9 +245,10 @@ class TasksServiceAsyncStub(TasksServiceStub):
 
 class TasksServiceServicer(metaclass=_abc_1.ABCMeta):
     """The high-scale task system: a sharded priority scheduler in front of worker pools, one pool
-    per worker type. A task names a registered function (never an import path), is hashed onto a
-    shard by its shard key, and is run at least once by a worker of its type; retries back off
-    exponentially with jitter, and a task that cannot succeed ends in the dead-letter queue.
+    per worker type. A task names a registered function (never an import path), lands on a shard
+    (its shard key's, if it has one), and is run at least once by a worker of its type; retries
+    back off exponentially with jitter, and a task that cannot succeed ends in the dead-letter
+    queue.
     Webhook subscriptions live here too, since every webhook delivery is a task.
 
     Tenancy: a task, dead letter or webhook belongs to the caller that created it (`owner`);
