@@ -1,7 +1,7 @@
 """No-op task throughput and submit→start latency: this service vs. Celery and Dramatiq.
 
     PYTHONPATH=.:gen .venv/bin/python -m bench.tasks [--tasks N] [--workers W] [--replicas R]...
-        [--database sqlite|postgresql://...]... [--only NAMES]
+        [--database sqlite|postgresql://...]... [--only NAMES] [--in-flight N]
 
 Same machine, same run, same number of worker processes (W) for every system:
 
@@ -9,9 +9,10 @@ Same machine, same run, same number of worker processes (W) for every system:
   embedded workers; with R > 1 the shards spread over them by lease, as in production) sharing
   one database, and W `python -m services.tasks.worker` processes (default concurrency); tasks
   go in through StreamSubmitTasks (the contract's bulk path, one stream per replica), and
-  separately through one SubmitTask call per task (16 in flight, round robin). Each voka
-  system runs once per `--database` (`sqlite`: a file, the default; a PostgreSQL server's URL:
-  a fresh database on it per row, dropped afterwards) and per `--replicas` (default 1).
+  separately through one SubmitTask call per task (`--in-flight`, 16 by default, round
+  robin). Each voka system runs once per `--database` (`sqlite`: a file, the default; a
+  PostgreSQL server's URL: a fresh database on it per row, dropped afterwards) and per
+  `--replicas` (default 1).
 * **celery**: Celery with a Redis broker, `celery worker -P prefork -c W`, default settings
   (prefetch, acks, no result backend); tasks go in with `delay()`.
 * **dramatiq**: Dramatiq with a Redis broker, `dramatiq --processes W` with its default threads;
@@ -66,10 +67,12 @@ SQLITE = "sqlite"
 
 @dataclass(frozen=True)
 class Setup:
-    """Where voka's tasks live and how many replicas serve them."""
+    """Where voka's tasks live, how many replicas serve them, and how many unary submits the
+    client keeps in flight (the peers' clients submit from one thread)."""
 
     database: str  # SQLITE, or the URL of a PostgreSQL server (a fresh database per run)
     replicas: int
+    in_flight: int = SINGLE_IN_FLIGHT
 
     @property
     def label(self) -> str:
@@ -180,11 +183,14 @@ class Voka:
         roles: dict[str, Iterable[int]], setup: Setup,
     ) -> None:  # fmt: skip
         how = "StreamSubmitTasks" if stream else "SubmitTask per task"
+        if not stream and setup.in_flight != SINGLE_IN_FLIGHT:
+            how += f", {setup.in_flight} in flight"
         self.name = f"voka ({how}, {setup.label})"
         self.roles = roles
         self._stubs = [tasks_pb2_grpc.TasksServiceStub(channel) for channel in channels]
         self._metadata = tokens.metadata(subject="users/bench", roles=("user", "admin"), ttl=3600)
         self._stream = stream
+        self._in_flight = setup.in_flight
 
     def submit(self, indices: range) -> list[float]:
         times = [0.0] * len(indices)
@@ -226,7 +232,7 @@ class Voka:
             stub = self._stubs[position % len(self._stubs)]
             stub.SubmitTask(probe_request(indices[position]), metadata=self._metadata)
 
-        with ThreadPoolExecutor(SINGLE_IN_FLIGHT) as pool:
+        with ThreadPoolExecutor(self._in_flight) as pool:
             list(pool.map(one, range(len(indices))))
 
     def settled(self, count: int) -> float:
@@ -444,9 +450,15 @@ def main(argv: Sequence[str]) -> int:
                         "repeat for a row of each")  # fmt: skip
     parser.add_argument("--only", default="voka,voka-single,celery,dramatiq",
                         help="comma-separated: voka, voka-single, celery, dramatiq")  # fmt: skip
+    parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=SINGLE_IN_FLIGHT,
+        help="unary SubmitTask calls in flight (voka-single)",
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per system")
     args = parser.parse_args(argv)
-    setups = [Setup(database, replicas) for database in args.database or [SQLITE]
+    setups = [Setup(database, replicas, args.in_flight) for database in args.database or [SQLITE]
               for replicas in args.replicas or [1]]  # fmt: skip
     print(f"{args.tasks} no-op tasks per system, {args.workers} worker processes each, "
           f"voka on {', '.join(s.label for s in setups)}, {os.cpu_count()} CPUs, "

@@ -3,10 +3,12 @@
 Callers hand items in and wait; one loop takes everything waiting (up to `limit` items), runs
 the batch operation once, and answers every caller of that batch with its own share of the
 results. While one batch runs the next one fills, so batches grow with load. A batch of fewer
-than `few` items first waits `linger` for more: callers that arrive one by one (unary
+than `few` items first waits `linger` for more when one of the last `COMPANY_ROUNDS` batches
+had company (more than one caller): concurrent callers that arrive one by one (unary
 SubmitTask calls, each costing the event loop far more than its share of a batch) otherwise
 make batches of one or two, each paying a transaction, a dispatch and a metrics record
-(`ROUND_LINGER`: `python -m bench.tasks`, bench/README.md). Submits are inserted this way (one
+(`ROUND_LINGER`: `python -m bench.tasks`, bench/README.md), while a lone caller, whose batches
+are its own, would only wait for nobody. Submits are inserted this way (one
 transaction for many SubmitTask calls) and the scheduler applies attempt reports this way.
 `Outbox` is its fire-and-forget sibling, for callers that need no results of their own.
 """
@@ -25,11 +27,14 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 # A batch of fewer than ROUND_FEW items waits ROUND_LINGER seconds for more (submits and
-# reports). With 16 unary submits in flight, 8 alternating pairs of bench.tasks runs: the CPU
-# per task (every role) 13 % lower at the median, lower in 7 pairs (by up to 31 %), 9 % higher
-# in one; a stream's message of hundreds of tasks goes at once.
-ROUND_LINGER = 0.003
+# reports) while callers have company. With 16 unary submits in flight, 8 alternating pairs of
+# bench.tasks runs: a 3 ms wait took the CPU per task (every role) 13 % lower at the median;
+# waiting only with company, 8 ms did better than 3 ms in 5 pairs of 6 (median -8 %), and a
+# lone caller, who waited 3 ms on every submit before, waits for nobody. A stream's message of
+# hundreds of tasks goes at once.
+ROUND_LINGER = 0.008
 ROUND_FEW = 64
+COMPANY_ROUNDS = 8
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -48,6 +53,7 @@ class GroupCommit(Generic[Item, Result]):
         self._waiting: deque[tuple[Sequence[Item], asyncio.Future[list[Result]]]] = deque()
         self._ready = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
+        self._company = 0  # batches to come that linger: COMPANY_ROUNDS after one with company
 
     async def submit(self, items: Sequence[Item]) -> list[Result]:
         if self._loop is None:
@@ -71,7 +77,8 @@ class GroupCommit(Generic[Item, Result]):
         while True:
             await self._ready.wait()
             self._ready.clear()
-            if self._linger and sum(len(items) for items, _ in self._waiting) < self._few:
+            few = sum(len(items) for items, _ in self._waiting) < self._few
+            if self._linger and self._company > 0 and few:
                 await asyncio.sleep(self._linger)
             while self._waiting:
                 await self._apply_next()
@@ -83,6 +90,7 @@ class GroupCommit(Generic[Item, Result]):
             entry = self._waiting.popleft()
             taken.append(entry)
             count += len(entry[0])
+        self._company = COMPANY_ROUNDS if len(taken) > 1 else self._company - 1
         try:
             results = await self._apply([item for items, _ in taken for item in items])
         except Exception as exc:

@@ -37,24 +37,27 @@ class Intake:
         """Each task with whether its idempotency key made it a known one (then it is the
         task already there, and nothing new is queued). Returns once the round holding the
         batch is stored and queued; a round that fails fails each of its callers."""
-        owners = Counter(task.owner for task in batch)
-        self._in_flight.update(owners)
-        try:
-            return await self._rounds.submit(batch)
-        finally:
-            self._in_flight.subtract(owners)
-            self._in_flight += Counter()  # drops the owners at zero
+        self._in_flight.update(task.owner for task in batch)
+        return await self._rounds.submit(batch)
 
     async def unfinished(self, owner: str) -> int:
         """The owner's unfinished tasks, those in a round not stored yet included: the owner
         quota's count, which must not miss a stream's previous message still waiting for its
-        round (a round of few tasks waits ROUND_LINGER). A task stored meanwhile may count
-        twice, which errs towards refusing, as the quota does anyway."""
-        waiting = self._in_flight[owner]
-        return await self._store.unfinished_count(owner) + waiting
+        round (a round of few tasks may wait ROUND_LINGER). A round stops counting its tasks
+        here in the step that sees its transaction end, and the waiting ones are read after
+        the stored ones: on SQLite, whose one thread runs the count and the rounds in turn and
+        wakes their callers in the same order, each task is then counted once, whichever came
+        first (counted twice, a stream's next message was refused for tasks it did not have;
+        on PostgreSQL the two may still overlap by a round, which errs towards refusing)."""
+        stored = await self._store.unfinished_count(owner)
+        return stored + self._in_flight[owner]
 
     async def _round(self, batch: list[NewTask]) -> list[tuple[Accepted, bool]]:
-        results = await self._store.submit(batch)
+        try:
+            results = await self._store.submit(batch)
+        finally:
+            self._in_flight.subtract(task.owner for task in batch)
+            self._in_flight += Counter()  # drops the owners at zero
         fresh = [task for task, deduplicated in results if not deduplicated]
         await self._scheduler.admit(fresh)
         metrics.submitted([task.worker_type for task in fresh], len(results) - len(fresh))
