@@ -4,7 +4,9 @@ SQLAlchemy `Connection`, run in one go.
 * **SQLite:** in one dedicated thread with the synchronous driver, reads and writes alike, so
   a transaction costs one thread hop (aiosqlite costs one per statement, begin and commit
   included, and on a busy machine every hop waits for a core). One thread also means this
-  process's writers take turns instead of sleeping in SQLite's busy handler.
+  process's writers take turns instead of sleeping in SQLite's busy handler. The thread keeps
+  one connection for its life: the pool's checkout and return (with its reset) cost more than
+  a small transaction's statements, and nobody else could use a second connection anyway.
 * **PostgreSQL:** through the async engine (`AsyncConnection.run_sync`): psycopg's sockets
   live on the event loop already.
 """
@@ -12,6 +14,7 @@ SQLAlchemy `Connection`, run in one go.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -35,6 +38,7 @@ class Transactions:
         if engine.dialect.name == "sqlite":
             self._sync = db.create_sqlite_sync_engine(engine.url)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="tasks-sqlite")
+        self._connection: Connection | None = None  # the thread's own, opened there
         # Writes this process has finished: a figure read at generation g is still what this
         # process's writes left while the generation is g (services/tasks/status_reads.py).
         self.generation = 0
@@ -61,11 +65,21 @@ class Transactions:
 
     def _run(self, work: Work[R]) -> R:
         assert self._sync is not None
-        with self._sync.begin() as connection:
-            return work(connection)
+        if self._connection is None or self._connection.invalidated:
+            self._disconnect()
+            self._connection = self._sync.connect()
+        with self._connection.begin():
+            return work(self._connection)
+
+    def _disconnect(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def close(self) -> None:
         if self._thread is not None:
+            with contextlib.suppress(RuntimeError):  # closed before
+                self._thread.submit(self._disconnect)
             self._thread.shutdown(wait=True)
         if self._sync is not None:
             self._sync.dispose()
