@@ -90,7 +90,7 @@ class GroupCommit(Generic[Item, Result]):
             entry = self._waiting.popleft()
             taken.append(entry)
             count += len(entry[0])
-        self._company = COMPANY_ROUNDS if len(taken) > 1 else self._company - 1
+        self._company = COMPANY_ROUNDS if len(taken) > 1 else max(0, self._company - 1)
         try:
             results = await self._apply([item for items, _ in taken for item in items])
         except Exception as exc:
