@@ -70,7 +70,7 @@ SETTLE_SECONDS = 1.0
 def speech_wav(seconds: float) -> tuple[bytes, str]:
     """Piper sentences with short pauses until `seconds` of audio, as one 16 kHz WAV, and
     what they say."""
-    piper = PiperSynthesizer(None)
+    piper = PiperSynthesizer(None, varied=False)
     voice = piper.voices()[0].id
     parts: list[np.ndarray] = []
     said: list[str] = []

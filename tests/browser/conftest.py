@@ -93,7 +93,7 @@ def padded(wav_bytes: bytes, before_s: float, after_s: float) -> bytes:
 
 def piper_wav(text: str, path: Path) -> Path:
     """`text` said by Piper, padded with silence, written to `path`."""
-    speech = PiperSynthesizer(None).synthesize(text, PIPER_VOICE, SynthesisOptions())
+    speech = PiperSynthesizer(None, varied=False).synthesize(text, PIPER_VOICE, SynthesisOptions())
     path.write_bytes(padded(speech, LEAD_SILENCE_S, TRAIL_SILENCE_S))
     return path
 

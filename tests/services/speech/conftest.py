@@ -65,7 +65,7 @@ def model_catalogue(models_dir: Path) -> ModelCatalogue:
 
 @pytest.fixture(scope="session")
 def piper() -> PiperSynthesizer:
-    return PiperSynthesizer(None)
+    return PiperSynthesizer(None, varied=False)
 
 
 @pytest.fixture(scope="session")
