@@ -103,6 +103,9 @@ def test_envoys_own_answers_have_details_and_go_through_the_edge_replies():
         assert mapper["headers_to_add"][0]["header"] == {"key": LOCAL_REPLY_HEADER, "value": "1"}
     first = config["http_filters"][0]
     assert first["name"] == "envoy.filters.http.lua.edge_replies"  # sees every answer
-    script = first["typed_config"]["default_source_code"]["inline_string"]
+    wrapper = first["typed_config"]  # ... and starts the script for error answers only
+    skipped = wrapper["xds_matcher"]["matcher_tree"]["exact_match_map"]["map"]
+    assert sorted(skipped) == ["1xx", "2xx", "3xx"]
+    script = wrapper["extension_config"]["typed_config"]["default_source_code"]["inline_string"]
     assert script == EDGE_REPLIES_SCRIPT.read_text()
     assert LOCAL_REPLY_HEADER in script
