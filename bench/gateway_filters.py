@@ -1,15 +1,18 @@
-"""The price of the edge's Lua filters, each alone in Envoy, in CPU per request.
+"""The price of each filter of the edge's chain, alone in Envoy, in CPU per request.
 
     PYTHONPATH=.:gen .venv/bin/python -m bench.gateway_filters [--requests 60000] [--rounds 3]
 
-One Envoy worker with a `direct_response` route (no upstream, no other filter), driven over
-HTTP/1.1 keep-alive by `h2load` at full speed; Envoy's CPU per request read from /proc. Rows,
-alternating in each round: no Lua; the edge replies as configured (`gateway.config`, the script
-started for error answers only); the same script started for every answer (the wrapper taken
-off, as it was before); the header-name check. The answers are 200s, so the difference between
-the two edge-replies rows is what the wrapper saves on a successful call. bench.gateway prices
-the whole edge against direct gRPC; this one isolates a filter, whose few µs are lost in that
-bench's noise.
+Envoy as `gateway.config.build_config` makes it, one worker, its routes replaced by one
+`direct_response` route (no upstream), and its filter chain cut down to one filter before the
+router per row; `h2load` drives it over HTTP/1.1 keep-alive at full speed, and Envoy's CPU per
+request comes from /proc, the rows alternating in each round. Rows: the router alone; each
+filter of the chain alone; the whole chain but the transcoder (which needs an upstream); and
+the edge-replies script started for every answer, as it was before its status-class wrapper.
+
+What a row adds to the router alone is the filter's price on a plain successful GET that no
+route rule singles out: no token to check (jwt_authn's rules match the API's paths only), no
+body to buffer. bench.gateway prices the whole edge against direct gRPC; this one isolates a
+filter, whose few µs are lost in that bench's noise.
 """
 
 from __future__ import annotations
@@ -20,66 +23,80 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from bench import cpu
+from bench.auth import UNLIMITED
 from bench.gateway import H2LOAD, h2load
-from gateway.config import JSON, edge_replies_filter, header_names_filter
+from gateway.config import JSON, build_config, edge_replies_filter
+from tools import protogen
 from tools.processes import free_ports, stop, wait_http
+from voka import registry
 
 ENVOY = Path(sys.prefix) / "bin" / "envoy"
-ROUTER = {
-    "name": "envoy.filters.http.router",
-    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
-}
+TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
+EVERY_ANSWER = "edge replies, script on every answer"
+WHOLE_CHAIN = "the whole chain but the transcoder"
+ROUTER_ALONE = "router alone"
 
 
-def every_answer() -> JSON:
-    """The edge-replies script without its status-class wrapper: started for every answer."""
-    inner: JSON = edge_replies_filter()["typed_config"]["extension_config"]
-    return inner
+def edge_config(port: int, admin_port: int) -> JSON:
+    """The edge's bootstrap, every domain's upstream a closed port (no call reaches one)."""
+    upstreams = {domain: "127.0.0.1:9" for domain in registry.names()}
+    return build_config(
+        protogen.GEN / protogen.DESCRIPTOR_SET,
+        upstreams,
+        listen_port=port,
+        admin_port=admin_port,
+        rate_limit=UNLIMITED,
+    )
 
 
-VARIANTS: dict[str, Callable[[], list[JSON]]] = {
-    "no Lua": lambda: [],
-    "edge replies, error answers only": lambda: [edge_replies_filter()],
-    "edge replies, every answer": lambda: [every_answer()],
-    "header-name check": lambda: [header_names_filter()],
-}
+def manager(config: JSON) -> JSON:
+    """The listener's HTTP connection manager."""
+    listener = config["static_resources"]["listeners"][0]
+    found: JSON = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    return found
 
 
-def envoy_config(filters: list[JSON], port: int) -> JSON:
+def rows() -> dict[str, list[JSON]]:
+    """Each row's filters before the router."""
+    chain = manager(edge_config(0, 0))["http_filters"][:-1]
+    every_answer = edge_replies_filter()["typed_config"]["extension_config"]
+    return {
+        ROUTER_ALONE: [],
+        **{f["name"].removeprefix("envoy.filters.http."): [f] for f in chain
+           if f["name"] != TRANSCODER},
+        EVERY_ANSWER: [every_answer],
+        WHOLE_CHAIN: [f for f in chain if f["name"] != TRANSCODER],
+    }  # fmt: skip
+
+
+def cut_down(filters: list[JSON], port: int, admin_port: int) -> JSON:
+    config = edge_config(port, admin_port)
+    hcm = manager(config)
+    hcm["http_filters"] = [*filters, hcm["http_filters"][-1]]
     answer = {"status": 200, "body": {"inline_string": "{}"}}
     route = {"match": {"prefix": "/"}, "direct_response": answer}
-    manager = {
-        "@type": "type.googleapis.com/envoy.extensions.filters.network"
-        ".http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": "bench",
-        "http_filters": [*filters, ROUTER],
-        "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [route]}]},
-    }
-    listener = {
-        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
-        "filter_chains": [{"filters": [{"name": "http", "typed_config": manager}]}],
-    }
-    return {"static_resources": {"listeners": [listener]}}
+    hcm["route_config"] = {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [route]}]}
+    return config
 
 
 def cpu_per_request(filters: list[JSON], requests: int, work: Path) -> float:
     """Envoy's CPU µs per request, after a warm-up of a tenth as many."""
-    (port,) = free_ports(1)
+    port, admin_port = free_ports(2)
     path = work / f"envoy-{port}.json"
-    path.write_text(json.dumps(envoy_config(filters, port)))
+    path.write_text(json.dumps(cut_down(filters, port, admin_port)))
     argv = [str(ENVOY), "-c", str(path), "--concurrency", "1", "--base-id", str(port)]
     proc = subprocess.Popen([*argv, "--log-level", "error", "--disable-hot-restart"])
     try:
-        url = f"http://127.0.0.1:{port}/"
+        url = f"http://127.0.0.1:{port}/x"
         wait_http(url, lambda: _running(proc))
-        load = [H2LOAD, "--h1", "--clients", "4", "--threads", "1", url]
-        h2load([*load[:-1], "-n", str(requests // 10), url])
+        load = [H2LOAD, "--h1", "--clients", "4", "--threads", "1"]
+        h2load([*load, "-n", str(requests // 10), url])
         before = cpu.tree_seconds([proc.pid])
-        done, succeeded, _ = h2load([*load[:-1], "-n", str(requests), url])
+        done, succeeded, _ = h2load([*load, "-n", str(requests), url])
         if succeeded != requests:
             raise RuntimeError(f"{requests - succeeded} of {requests} requests failed")
         return (cpu.tree_seconds([proc.pid]) - before) / done * 1e6
@@ -97,17 +114,18 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--requests", type=int, default=60_000, help="per row and round")
     parser.add_argument("--rounds", type=int, default=3, help="the median of the rounds counts")
     args = parser.parse_args(argv)
-    figures: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    chains = rows()
+    figures: dict[str, list[float]] = {name: [] for name in chains}
     with tempfile.TemporaryDirectory(prefix="voka-bench-filters-") as var:
         for _ in range(args.rounds):
-            for name, filters in VARIANTS.items():
-                figures[name].append(cpu_per_request(filters(), args.requests, Path(var)))
-    base = statistics.median(figures["no Lua"])
-    print(f"{'Envoy filters before the router':34} {'µs/request, median':>18} {'added':>7}  rounds")
+            for name, filters in chains.items():
+                figures[name].append(cpu_per_request(filters, args.requests, Path(var)))
+    base = statistics.median(figures[ROUTER_ALONE])
+    print(f"{'filters before the router':38} {'µs/request':>10} {'added':>7}  rounds")
     for name, values in figures.items():
         median = statistics.median(values)
         rounds = " ".join(f"{v:.1f}" for v in values)
-        print(f"{name:34} {median:18.1f} {median - base:+7.1f}  {rounds}")
+        print(f"{name:38} {median:10.1f} {median - base:+7.1f}  {rounds}")
     return 0
 
 

@@ -753,7 +753,7 @@ def edge_replies_filter() -> JSON:
     """Names the refused field in Envoy's own 400 answers, and reshapes error answers on routes
     of a foreign API into its dialect (gateway/edge_replies.lua). Wrapped in a matcher that
     skips the script for 1xx-3xx answers, which it leaves alone anyway: starting the script for
-    every answer cost Envoy 5-11 µs a request (`python -m bench.gateway_filters`)."""
+    every answer cost Envoy 3-9 µs a request (`python -m bench.gateway_filters`)."""
     script = _typed(
         "envoy.extensions.filters.http.lua.v3.Lua",
         default_source_code={"inline_string": EDGE_REPLIES_SCRIPT.read_text()},
