@@ -48,10 +48,10 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import Message
@@ -85,6 +85,7 @@ from voka.db import after_commit
 from voka.wellknown import utc
 
 log = logging.getLogger("voka.outbox")
+_T = TypeVar("_T")
 
 BATCH = 100
 POLL_SECONDS = 5.0
@@ -92,10 +93,11 @@ POLL_SECONDS = 5.0
 # the next round up to this long, and the events committed meanwhile share it.
 ROUND_SECONDS = 0.05
 COUNT_EVERY_SECONDS = 1.0  # the gauges' freshness when every round left nothing behind
-SETTLE_WAIT_SECONDS = 2.0  # how long `stop` waits for the last round's record
-# How long `stop` lets a round in progress finish before cancelling it: a statement cancelled
-# mid-flight on SQLite (aiosqlite) can leave its connection holding the write lock until the
-# connection is collected, and a finished round records what it sent.
+TRANSACTION_WAIT_SECONDS = 2.0  # how long `stop` waits for the relay's transaction under way
+# How long `stop` lets a round in progress finish before cancelling it: a finished round
+# records what it sent; a cancelled one leaves the rows it claimed and did not publish to come
+# due again when their lease ends. (A transaction under way runs to its end either way, see
+# Relay._unbroken.)
 STOP_GRACE_SECONDS = 1.0
 LEASE_SECONDS = 60.0  # under JetStream's duplicate window (120 s): a re-claim stays a duplicate
 FIRST_RETRY_SECONDS = 0.5
@@ -295,7 +297,7 @@ class Relay:
         # Domains this relay has published to: their stream and reply inbox are set up, so
         # their rows can be pipelined (see _runs).
         self._ready_domains: set[str] = set()
-        self._settling: asyncio.Future[None] | None = None  # the round's record of what was sent
+        self._transaction: asyncio.Future[Any] | None = None  # the last one begun (_unbroken)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox:{self._producer}")
@@ -314,8 +316,8 @@ class Relay:
                 self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        if self._settling is not None:  # shielded from the cancellation: it runs on (bounded)
-            await asyncio.wait({self._settling}, timeout=SETTLE_WAIT_SECONDS)
+        if self._transaction is not None:  # shielded from the cancellation: it runs on (bounded)
+            await asyncio.wait({self._transaction}, timeout=TRANSACTION_WAIT_SECONDS)
 
     async def _run(self) -> None:
         pruned_at, counted_at = -self._prune_every, -COUNT_EVERY_SECONDS
@@ -383,9 +385,22 @@ class Relay:
                 outbox_table.c.attempts,
             )
         )
-        async with self._sessions() as session, session.begin():
-            rows = list((await session.execute(claim)).all())
+
+        async def claimed() -> list[Any]:
+            async with self._sessions() as session, session.begin():
+                return list((await session.execute(claim)).all())
+
+        rows = await self._unbroken(claimed())
         return sorted(rows, key=lambda row: row.id)  # RETURNING keeps no order
+
+    async def _unbroken(self, transaction: Coroutine[Any, Any, _T]) -> _T:
+        """`transaction` run to its end even when the relay is cancelled meanwhile: a
+        statement cancelled mid-flight on SQLite (aiosqlite) can leave its connection holding
+        the write lock until the connection is collected, and every writer after it would
+        wait out the busy timeout. A cancelled relay stops waiting at once; `stop` waits for
+        the transaction, bounded."""
+        self._transaction = asyncio.ensure_future(transaction)
+        return await asyncio.shield(self._transaction)
 
     async def _publish(self, rows: Sequence[Any]) -> tuple[int, bool]:
         """Publish claimed rows in order within half the lease, run by run (see _runs); then
@@ -416,8 +431,7 @@ class Relay:
         finally:
             settled = {*sent, *([failure[0].id] if failure is not None else [])}
             untried = [row.id for row in rows if row.id not in settled]
-            self._settling = asyncio.ensure_future(self._settle(sent, failure, untried))
-            await asyncio.shield(self._settling)
+            await self._unbroken(self._settle(sent, failure, untried))
         return len(sent), failure is not None
 
     def _runs(self, rows: Sequence[Any]) -> Iterator[list[Any]]:
@@ -495,8 +509,12 @@ class Relay:
             func.count(), func.min(outbox_table.c.created_at),
             func.min(outbox_table.c.next_attempt_at), func.max(outbox_table.c.next_attempt_at),
         ).where(outbox_table.c.producer == self._producer, _pending)  # fmt: skip
-        async with self._sessions() as session:
-            count, *times = (await session.execute(query)).one()
+
+        async def counted() -> tuple[Any, ...]:
+            async with self._sessions() as session:
+                return tuple((await session.execute(query)).one())
+
+        count, *times = await self._unbroken(counted())
         now = _now()
         oldest, next_due, last_due = (utc(t) if t is not None else None for t in times)
         backlog = Backlog(int(count), oldest, next_due, last_due)
@@ -511,13 +529,16 @@ class Relay:
     async def prune(self) -> int:
         """Delete rows sent longer ago than the retention; returns how many went."""
         cutoff = _now() - self._retention
-        async with self._sessions() as session, session.begin():
-            result = await session.execute(
-                delete(outbox_table).where(
-                    outbox_table.c.producer == self._producer, outbox_table.c.sent_at < cutoff
-                )
-            )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        old = delete(outbox_table).where(
+            outbox_table.c.producer == self._producer, outbox_table.c.sent_at < cutoff
+        )
+
+        async def deleted() -> int:
+            async with self._sessions() as session, session.begin():
+                result = await session.execute(old)
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+        return await self._unbroken(deleted())
 
 
 @functools.cache
