@@ -48,7 +48,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -61,6 +61,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Executable,
     Index,
     Integer,
     LargeBinary,
@@ -75,6 +76,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -385,13 +387,17 @@ class Relay:
                 outbox_table.c.attempts,
             )
         )
-
-        async def claimed() -> list[Any]:
-            async with self._sessions() as session, session.begin():
-                return list((await session.execute(claim)).all())
-
-        rows = await self._unbroken(claimed())
+        rows = await self._executed(claim, lambda result: list(result.all()))
         return sorted(rows, key=lambda row: row.id)  # RETURNING keeps no order
+
+    async def _executed(self, statement: Executable, read: Callable[[Result[Any]], _T]) -> _T:
+        """`read` of `statement`'s result, in a transaction of its own (_unbroken)."""
+
+        async def transaction() -> _T:
+            async with self._sessions() as session, session.begin():
+                return read(await session.execute(statement))
+
+        return await self._unbroken(transaction())
 
     async def _unbroken(self, transaction: Coroutine[Any, Any, _T]) -> _T:
         """`transaction` run to its end even when the relay is cancelled meanwhile: a
@@ -509,12 +515,7 @@ class Relay:
             func.count(), func.min(outbox_table.c.created_at),
             func.min(outbox_table.c.next_attempt_at), func.max(outbox_table.c.next_attempt_at),
         ).where(outbox_table.c.producer == self._producer, _pending)  # fmt: skip
-
-        async def counted() -> tuple[Any, ...]:
-            async with self._sessions() as session:
-                return tuple((await session.execute(query)).one())
-
-        count, *times = await self._unbroken(counted())
+        count, *times = await self._executed(query, lambda result: tuple(result.one()))
         now = _now()
         oldest, next_due, last_due = (utc(t) if t is not None else None for t in times)
         backlog = Backlog(int(count), oldest, next_due, last_due)
@@ -532,13 +533,7 @@ class Relay:
         old = delete(outbox_table).where(
             outbox_table.c.producer == self._producer, outbox_table.c.sent_at < cutoff
         )
-
-        async def deleted() -> int:
-            async with self._sessions() as session, session.begin():
-                result = await session.execute(old)
-            return int(result.rowcount)  # type: ignore[attr-defined]
-
-        return await self._unbroken(deleted())
+        return await self._executed(old, lambda result: int(result.rowcount))  # type: ignore[attr-defined]
 
 
 @functools.cache
