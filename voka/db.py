@@ -188,8 +188,12 @@ def _writes(statement: str) -> bool:
 
 def _sqlite_on_end(connection: Connection) -> None:
     # A transaction that ran no statement emitted no BEGIN: nothing to end in SQLite either
-    # (the driver's commit and rollback are no-ops outside a transaction).
-    connection.info.pop(_PENDING, None)
+    # (the driver's commit and rollback are no-ops outside a transaction). A connection
+    # invalidated under the transaction (a statement cancelled mid-flight: the caller hung up,
+    # the process stops) is being closed, its transaction with it, and its `info` cannot be
+    # read: the error raised there would replace the caller's cancellation.
+    if not connection.invalidated:
+        connection.info.pop(_PENDING, None)
 
 
 def _sqlite_on_begin_immediate(connection: Connection) -> None:

@@ -311,6 +311,45 @@ async def test_write_does_not_rerun_other_failures(sqlite_url: str):
         await engine.dispose()
 
 
+async def test_a_write_cancelled_mid_statement_ends_cancelled_and_leaves_nothing_held(
+    database_url: str,
+):
+    """The caller hangs up (or the process stops) while a long statement runs: the write ends
+    with the cancellation itself, not an error of the connection torn down under it (on SQLite
+    it used to end in PendingRollbackError), nothing of it is kept, and the next write gets
+    the lock at once."""
+    engine = await _counter(database_url)
+    sessions = db.session_factory(engine)
+    running = asyncio.Event()
+
+    async def long_insert(session: AsyncSession) -> None:
+        running.set()
+        await session.execute(
+            text(
+                "WITH RECURSIVE r(k) AS (SELECT 3 UNION ALL SELECT k + 1 FROM r WHERE k < 5000000)"
+                " INSERT INTO counter SELECT k, 0 FROM r"
+            )
+        )
+
+    try:
+        for _ in range(3):
+            running.clear()
+            write = asyncio.create_task(db.write(sessions, long_insert))
+            await running.wait()
+            await asyncio.sleep(0.05)  # into the statement
+            write.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await write
+            started = time.monotonic()
+            await asyncio.wait_for(db.write(sessions, _increment), timeout=5)
+            assert time.monotonic() - started < 2
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM counter"))).scalar() == 2
+        assert await _count(engine) == 3
+    finally:
+        await engine.dispose()
+
+
 def test_conflicted_knows_races_from_other_errors():
     def wrapped(cause: Exception) -> exc.DBAPIError:
         return exc.DBAPIError.instance("UPDATE x", {}, cause, Exception)
