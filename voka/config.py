@@ -10,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voka import registry
+
+EventLoop = Literal["uvloop", "asyncio"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,11 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
     log_json: bool = Field(default=True, description="JSON log lines (false: plain text).")
+    event_loop: EventLoop = Field(
+        default="uvloop",
+        description="The process's event loop (voka/event_loop.py): uvloop, or asyncio for the "
+        "standard library's.",
+    )
     drain_seconds: float = Field(
         default=5.0, description="SIGTERM: time to report NOT_SERVING before stopping."
     )

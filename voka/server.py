@@ -27,6 +27,7 @@ from voka import (
     credentials,
     db,
     error_log,
+    event_loop,
     hooks,
     loop_lag,
     peer_calls,
@@ -374,7 +375,7 @@ def run(spec: ServiceSpec, settings: Settings | None = None) -> None:
     telemetry.setup_logging(spec.name, settings.log_level, settings.log_json)
     telemetry.setup_tracing(spec.name, settings.version)
     serve_metrics(settings.host, settings.prometheus_port)
-    asyncio.run(_serve_until_signal(spec, settings))
+    event_loop.run(_serve_until_signal(spec, settings), settings.event_loop)
 
 
 async def _serve_until_signal(spec: ServiceSpec, settings: Settings) -> None:

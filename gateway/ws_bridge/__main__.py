@@ -11,7 +11,7 @@ import sys
 
 from gateway.ws_bridge.server import run
 from gateway.ws_bridge.settings import BridgeSettings
-from voka import telemetry
+from voka import event_loop, telemetry
 
 
 async def _main(settings: BridgeSettings) -> None:
@@ -27,7 +27,7 @@ def main() -> int:
     telemetry.setup_logging("ws_bridge", settings.log_level, settings.log_json)
     # websockets logs every connection at INFO; the bridge logs what matters (failed streams).
     logging.getLogger("websockets").setLevel(logging.WARNING)
-    asyncio.run(_main(settings))
+    event_loop.run(_main(settings), settings.event_loop)
     return 0
 
 

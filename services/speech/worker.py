@@ -51,7 +51,7 @@ from services.speech.recognition import Cancelled, Recognition
 from services.speech.records import TranscriptionRecord
 from services.speech.settings import SpeechSettings
 from services.speech.transcription_store import TranscriptionStore
-from voka import db, telemetry
+from voka import db, event_loop, telemetry
 from voka.bus import Bus, Event, Listener, Subscription
 from voka.errors import VokaError
 from voka.speech.v1 import events_pb2, speech_pb2
@@ -284,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     argparse.ArgumentParser(description="A Voka speech transcription worker.").parse_args(argv)
     settings = SpeechSettings(service="speech")
     telemetry.setup_logging("speech-worker", settings.log_level, settings.log_json)
-    asyncio.run(_serve(settings))
+    event_loop.run(_serve(settings), settings.event_loop)
 
 
 if __name__ == "__main__":

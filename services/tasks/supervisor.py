@@ -32,7 +32,7 @@ from nats.js.errors import NotFoundError
 from services.tasks.events import parse_worker_type, type_token
 from services.tasks.records import WorkerType
 from services.tasks.settings import TasksSettings
-from voka import telemetry
+from voka import event_loop, telemetry
 from voka.bus import Bus, Listener, domain_of, subject_of
 from voka.tasks.v1 import events_pb2, tasks_pb2
 
@@ -182,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     types = [parse_worker_type(t) for t in options.type]
     if tasks_pb2.WORKER_TYPE_UNSPECIFIED in types:
         parser.error("--type: a worker type, not UNSPECIFIED")
-    asyncio.run(_serve(types, options.concurrency, options.workers))
+    event_loop.run(_serve(types, options.concurrency, options.workers), settings.event_loop)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ from services.tasks.heartbeats import BusyMeter, Heartbeat, Identity, status_eve
 from services.tasks.records import WorkerType
 from services.tasks.registry import NonRetryableError, Registry, TaskFunction, default_registry
 from services.tasks.settings import TasksSettings
-from voka import telemetry
+from voka import event_loop, telemetry
 from voka.bus import Bus, Event, Listener, Subscription, subject_of
 from voka.tasks.v1 import events_pb2, tasks_pb2
 
@@ -357,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     telemetry.setup_logging("tasks-worker", settings.log_level, settings.log_json)
     telemetry.setup_tracing("tasks-worker", settings.version)
     types = [parse_worker_type(t) for t in options.type]
-    asyncio.run(_serve(types, options.concurrency))
+    event_loop.run(_serve(types, options.concurrency), settings.event_loop)
 
 
 if __name__ == "__main__":
