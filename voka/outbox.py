@@ -60,6 +60,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     DateTime,
     Executable,
     Index,
@@ -88,6 +89,7 @@ from voka.wellknown import utc
 
 log = logging.getLogger("voka.outbox")
 _T = TypeVar("_T")
+Row = dict[str, Any]  # an outbox row's columns, ready to insert
 
 BATCH = 100
 POLL_SECONDS = 5.0
@@ -193,6 +195,14 @@ class Outbox:
     ) -> None:
         """`add` for many events in one statement, each with a new id and the trace context
         given with it (that of the call it reports, where one writer commits many calls)."""
+        if rows := self.rows_of(events):
+            await session.execute(insert(outbox_table), rows)
+            after_commit(session, self._committed)
+
+    def rows_of(self, events: Sequence[tuple[Message, otel_context.Context]]) -> list[Row]:
+        """`add_many`'s rows, for a transaction on a synchronous connection
+        (`voka.transactions`), which writes them with `write_rows`; built on the event loop's
+        thread, where each event's trace context is at hand."""
         now = _now()
         rows = []
         for message, trace in events:
@@ -201,14 +211,19 @@ class Outbox:
                 rows.append(self._row(message, None, None, "", now))
             finally:
                 otel_context.detach(token)
+        return rows
+
+    @staticmethod
+    def write_rows(connection: Connection, rows: Sequence[Row]) -> None:
+        """`rows_of`'s rows in the caller's synchronous transaction; once it has committed,
+        the caller calls `wake` (no session is there to tell the relay)."""
         if rows:
-            await session.execute(insert(outbox_table), rows)
-            after_commit(session, self._committed)
+            connection.execute(insert(outbox_table), rows)
 
     def _row(
         self, message: Message, event_id: str | None, headers: Mapping[str, str] | None,
         suffix: str, now: datetime,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> Row:  # fmt: skip
         event_id = event_id or uuid.uuid4().hex
         # The bus's own rules, checked now: a row the bus would refuse must not wait for ever.
         if not voka_bus._EVENT_ID.match(event_id):

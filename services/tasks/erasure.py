@@ -18,11 +18,11 @@ from sqlalchemy import Connection
 
 from services.tasks.records import tasks
 from services.tasks.scheduler import Scheduler
-from services.tasks.transactions import Transactions
 from services.tasks.webhooks.dispatcher import Dispatcher
 from services.tasks.webhooks.records import deliveries, webhooks
 from voka.erasure import Eraser
 from voka.tasks.v1 import tasks_pb2
+from voka.transactions import Transactions
 
 REASON = "account deleted"
 

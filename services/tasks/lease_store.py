@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from services.tasks.records import SHARD, WORKER_TYPE, pauses, replicas, shard_leases, tasks
-from services.tasks.transactions import Transactions
+from voka.transactions import Transactions
 from voka.wellknown import utc
 
 

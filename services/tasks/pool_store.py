@@ -18,8 +18,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from services.tasks.records import WorkerType, pools, tasks
-from services.tasks.transactions import Transactions
 from voka.tasks.v1 import tasks_pb2
+from voka.transactions import Transactions
 
 # Tasks that want a worker slot now: waiting in a ready queue, or handed out (running, or
 # waiting in JetStream for a free worker).

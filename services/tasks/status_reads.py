@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from services.tasks.lease_store import Lease, LeaseStore, Replica
 from services.tasks.pool_store import PoolBounds, PoolStore
 from services.tasks.records import WorkerType
-from services.tasks.transactions import Transactions
 from voka.snapshots import Kept
+from voka.transactions import Transactions
 
 MAX_AGE = 1.0  # seconds a snapshot answers for, at most
 

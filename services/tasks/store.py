@@ -36,8 +36,8 @@ from services.tasks.records import (
     TaskState,
     tasks,
 )
-from services.tasks.transactions import Transactions
 from voka.tasks.v1 import tasks_pb2
+from voka.transactions import Transactions
 from voka.wellknown import utc
 
 
@@ -50,7 +50,7 @@ class TaskStore:
         engine = sessions.kw.get("bind")
         if not isinstance(engine, AsyncEngine):
             raise TypeError("the session factory must be bound to an AsyncEngine")
-        self.transactions = Transactions(engine)
+        self.transactions = Transactions(engine, "tasks")
         self._db = self.transactions
 
     def close(self) -> None:

@@ -17,7 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from google.protobuf.message import Message
 from opentelemetry import context as otel_context
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.translate.records import (
     Figures,
@@ -29,6 +30,7 @@ from services.translate.records import (
 )
 from voka import db, pagination
 from voka.outbox import Outbox
+from voka.transactions import Transactions
 
 NEWEST_FIRST: pagination.Order[TranslationRecord] = pagination.Order(
     expression=translations.c.create_time,
@@ -67,11 +69,14 @@ class Filter:
 class TranslationStore:
     """The history and usage tables; the events go to `outbox` (none without NATS)."""
 
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox | None = None
-    ) -> None:
-        self._sessions = sessions
+    def __init__(self, engine: AsyncEngine, outbox: Outbox | None = None) -> None:
+        self._sessions = db.session_factory(engine)
+        self._transactions = Transactions(engine, "translate")
         self._outbox = outbox
+
+    def close(self) -> None:
+        """Ends the SQLite thread (`Transactions`); the recorder has written what it held."""
+        self._transactions.close()
 
     async def add(
         self,
@@ -79,18 +84,22 @@ class TranslationStore:
         usages: Sequence[UsageRecord],
         events: Sequence[tuple[Message, otel_context.Context]] = (),
     ) -> None:
-        """All in one transaction (one executemany per table), rerun when it lost a race;
-        each event with the trace of the call that caused it."""
+        """All in one transaction (one executemany per table), each event with the trace of
+        the call that caused it. One transaction of the kit's `Transactions`: on SQLite one
+        thread hop for it all, where an async session's statements hop one by one (a cached
+        translation at one call in flight spent most of its CPU on those hops)."""
+        rows = self._outbox.rows_of(events) if self._outbox is not None else []
 
-        async def write(session: AsyncSession) -> None:
+        def write(connection: Connection) -> None:
             if history:
-                await session.execute(sa.insert(translations), [vars(r) for r in history])
+                connection.execute(sa.insert(translations), [vars(r) for r in history])
             if usages:
-                await session.execute(sa.insert(usage), [vars(r) for r in usages])
-            if self._outbox is not None:
-                await self._outbox.add_many(session, events)
+                connection.execute(sa.insert(usage), [vars(r) for r in usages])
+            Outbox.write_rows(connection, rows)
 
-        await db.write(self._sessions, write)
+        await self._transactions.write(write)
+        if rows and self._outbox is not None:
+            self._outbox.wake()
 
     async def get(self, translation_id: str) -> TranslationRecord | None:
         query = sa.select(translations).where(translations.c.id == translation_id)

@@ -17,12 +17,12 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from services.tasks.records import tasks
-from services.tasks.transactions import Transactions
 from services.tasks.webhooks.records import DeliveryRecord, WebhookRecord, deliveries, webhooks
 from services.tasks.webhooks.subjects import matches
 from voka import pagination
 from voka.pagination import Cursor, Listing, Page
 from voka.tasks.v1 import tasks_pb2
+from voka.transactions import Transactions
 
 CHUNK = 200  # rows read at a time while filtering a page by subject
 

@@ -49,8 +49,9 @@ async def kept(settings: TranslateSettings, name: str) -> str | None:
     """The history entry `name`'s source text, read through a connection of its own."""
     engine = db.create_engine(settings.sqlalchemy_url)
     try:
-        store = TranslationStore(db.session_factory(engine))
+        store = TranslationStore(engine)
         record = await store.get(name.removeprefix("translations/"))
+        store.close()
     finally:
         await engine.dispose()
     return None if record is None else record.source_text
@@ -92,7 +93,9 @@ async def store(database_url: str) -> AsyncIterator[TranslationStore]:
     """The service's tables (migrated as at start) and its outbox, without the service."""
     engine = db.create_engine(database_url)
     await db.migrate(engine, "translate")
-    yield TranslationStore(db.session_factory(engine), Outbox("translate"))
+    store = TranslationStore(engine, Outbox("translate"))
+    yield store
+    store.close()
     await engine.dispose()
 
 

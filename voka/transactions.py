@@ -1,5 +1,6 @@
-"""Where the task store's statements run: each transaction is one synchronous function of a
-SQLAlchemy `Connection`, run in one go.
+"""Transactions as one synchronous function of a SQLAlchemy `Connection` each, run in one go:
+for a service's hot writes (the task store, translate's history), where a transaction's
+statements are few and small and their hops would cost more than the statements.
 
 * **SQLite:** in one dedicated thread with the synchronous driver, reads and writes alike, so
   a transaction costs one thread hop (aiosqlite costs one per statement, begin and commit
@@ -29,18 +30,22 @@ Work = Callable[[Connection], R]
 
 
 class Transactions:
-    """`await write(fn)` / `await read(fn)`: `fn(connection)` inside one transaction."""
+    """`await write(fn)` / `await read(fn)`: `fn(connection)` inside one transaction. `name`
+    names the SQLite thread (`<name>-sqlite`). No rerun of a transaction that lost a race
+    (`db.write` has one): on SQLite this process's writers take turns in the thread, so only a
+    writer elsewhere in the process (the outbox relay) makes a transaction wait, in SQLite's
+    busy handler, and on PostgreSQL `fn` must not read-modify-write without a lock."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, name: str) -> None:
         self._engine = engine
         self._sync: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         if engine.dialect.name == "sqlite":
             self._sync = db.create_sqlite_sync_engine(engine.url)
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="tasks-sqlite")
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"{name}-sqlite")
         self._connection: Connection | None = None  # the thread's own, opened there
         # Writes this process has finished: a figure read at generation g is still what this
-        # process's writes left while the generation is g (services/tasks/status_reads.py).
+        # process's writes left while the generation is g (e.g. services/tasks/status_reads.py).
         self.generation = 0
 
     async def write(self, work: Work[R]) -> R:
