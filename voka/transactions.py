@@ -45,7 +45,7 @@ class Transactions:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"{name}-sqlite")
         self._connection: Connection | None = None  # the thread's own, opened there
         # Writes this process has finished: a figure read at generation g is still what this
-        # process's writes left while the generation is g (e.g. services/tasks/status_reads.py).
+        # process's writes left while the generation is g (a cached count stays true until then).
         self.generation = 0
 
     async def write(self, work: Work[R]) -> R:
