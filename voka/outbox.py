@@ -48,10 +48,10 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import Message
@@ -62,7 +62,6 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
-    Executable,
     Index,
     Integer,
     LargeBinary,
@@ -77,7 +76,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -88,7 +86,6 @@ from voka.db import after_commit
 from voka.wellknown import utc
 
 log = logging.getLogger("voka.outbox")
-_T = TypeVar("_T")
 Row = dict[str, Any]  # an outbox row's columns, ready to insert
 
 BATCH = 100
@@ -97,11 +94,10 @@ POLL_SECONDS = 5.0
 # the next round up to this long, and the events committed meanwhile share it.
 ROUND_SECONDS = 0.05
 COUNT_EVERY_SECONDS = 1.0  # the gauges' freshness when every round left nothing behind
-TRANSACTION_WAIT_SECONDS = 2.0  # how long `stop` waits for the relay's transaction under way
+SETTLE_WAIT_SECONDS = 2.0  # how long `stop` waits for the last round's record
 # How long `stop` lets a round in progress finish before cancelling it: a finished round
 # records what it sent; a cancelled one leaves the rows it claimed and did not publish to come
-# due again when their lease ends. (A transaction under way runs to its end either way, see
-# Relay._unbroken.)
+# due again when their lease ends.
 STOP_GRACE_SECONDS = 1.0
 LEASE_SECONDS = 60.0  # under JetStream's duplicate window (120 s): a re-claim stays a duplicate
 FIRST_RETRY_SECONDS = 0.5
@@ -314,7 +310,7 @@ class Relay:
         # Domains this relay has published to: their stream and reply inbox are set up, so
         # their rows can be pipelined (see _runs).
         self._ready_domains: set[str] = set()
-        self._transaction: asyncio.Future[Any] | None = None  # the last one begun (_unbroken)
+        self._settling: asyncio.Future[None] | None = None  # the round's record of what was sent
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox:{self._producer}")
@@ -333,8 +329,8 @@ class Relay:
                 self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        if self._transaction is not None:  # shielded from the cancellation: it runs on (bounded)
-            await asyncio.wait({self._transaction}, timeout=TRANSACTION_WAIT_SECONDS)
+        if self._settling is not None:  # shielded from the cancellation: it runs on (bounded)
+            await asyncio.wait({self._settling}, timeout=SETTLE_WAIT_SECONDS)
 
     async def _run(self) -> None:
         pruned_at, counted_at = -self._prune_every, -COUNT_EVERY_SECONDS
@@ -402,26 +398,9 @@ class Relay:
                 outbox_table.c.attempts,
             )
         )
-        rows = await self._executed(claim, lambda result: list(result.all()))
+        async with self._sessions() as session, session.begin():
+            rows = list((await session.execute(claim)).all())
         return sorted(rows, key=lambda row: row.id)  # RETURNING keeps no order
-
-    async def _executed(self, statement: Executable, read: Callable[[Result[Any]], _T]) -> _T:
-        """`read` of `statement`'s result, in a transaction of its own (_unbroken)."""
-
-        async def transaction() -> _T:
-            async with self._sessions() as session, session.begin():
-                return read(await session.execute(statement))
-
-        return await self._unbroken(transaction())
-
-    async def _unbroken(self, transaction: Coroutine[Any, Any, _T]) -> _T:
-        """`transaction` run to its end even when the relay is cancelled meanwhile: a
-        statement cancelled mid-flight on SQLite (aiosqlite) can leave its connection holding
-        the write lock until the connection is collected, and every writer after it would
-        wait out the busy timeout. A cancelled relay stops waiting at once; `stop` waits for
-        the transaction, bounded."""
-        self._transaction = asyncio.ensure_future(transaction)
-        return await asyncio.shield(self._transaction)
 
     async def _publish(self, rows: Sequence[Any]) -> tuple[int, bool]:
         """Publish claimed rows in order within half the lease, run by run (see _runs); then
@@ -452,7 +431,8 @@ class Relay:
         finally:
             settled = {*sent, *([failure[0].id] if failure is not None else [])}
             untried = [row.id for row in rows if row.id not in settled]
-            await self._unbroken(self._settle(sent, failure, untried))
+            self._settling = asyncio.ensure_future(self._settle(sent, failure, untried))
+            await asyncio.shield(self._settling)
         return len(sent), failure is not None
 
     def _runs(self, rows: Sequence[Any]) -> Iterator[list[Any]]:
@@ -530,7 +510,8 @@ class Relay:
             func.count(), func.min(outbox_table.c.created_at),
             func.min(outbox_table.c.next_attempt_at), func.max(outbox_table.c.next_attempt_at),
         ).where(outbox_table.c.producer == self._producer, _pending)  # fmt: skip
-        count, *times = await self._executed(query, lambda result: tuple(result.one()))
+        async with self._sessions() as session:
+            count, *times = (await session.execute(query)).one()
         now = _now()
         oldest, next_due, last_due = (utc(t) if t is not None else None for t in times)
         backlog = Backlog(int(count), oldest, next_due, last_due)
@@ -545,10 +526,13 @@ class Relay:
     async def prune(self) -> int:
         """Delete rows sent longer ago than the retention; returns how many went."""
         cutoff = _now() - self._retention
-        old = delete(outbox_table).where(
-            outbox_table.c.producer == self._producer, outbox_table.c.sent_at < cutoff
-        )
-        return await self._executed(old, lambda result: int(result.rowcount))  # type: ignore[attr-defined]
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                delete(outbox_table).where(
+                    outbox_table.c.producer == self._producer, outbox_table.c.sent_at < cutoff
+                )
+            )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 @functools.cache

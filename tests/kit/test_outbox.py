@@ -304,8 +304,9 @@ async def test_stopping_a_busy_relay_never_hangs(sessions, bus: Bus):
 
 
 async def test_a_relay_cancelled_mid_statement_stops_all_the_same(sessions, bus: Bus):
-    """Cancelled mid-statement (no grace), a relay stops at once, wherever it was; the
-    transaction under way runs to its end, so the next writer finds the database free."""
+    """Cancelled mid-statement (no grace), a relay stops at once, wherever it was, and its
+    transaction rolls back with nothing held (voka.db), so the next writer finds the database
+    free and the rows go out later."""
     outbox = Outbox(PRODUCER)
     await _add(sessions, outbox, *(f"user{n}" for n in range(20)))
     for round_ in range(20):
