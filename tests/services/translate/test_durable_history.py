@@ -48,11 +48,11 @@ def settings(
 async def kept(settings: TranslateSettings, name: str) -> str | None:
     """The history entry `name`'s source text, read through a connection of its own."""
     engine = db.create_engine(settings.sqlalchemy_url)
+    store = TranslationStore(engine)
     try:
-        store = TranslationStore(engine)
         record = await store.get(name.removeprefix("translations/"))
-        store.close()
     finally:
+        store.close()
         await engine.dispose()
     return None if record is None else record.source_text
 
