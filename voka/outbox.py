@@ -18,9 +18,13 @@ consumers stay idempotent through `voka.inbox` beyond JetStream's duplicate wind
   watches. A slow poll is the back-up, for rows whose retry fell due and rows a dead relay
   held.
 * A round costs about the same for one event as for a batch (a claim, a settle, a count: each
-  a transaction, and on SQLite one write lock with the service's own writes, which sleep in
-  SQLite's busy handler while a round holds it). A round per event took a cached
-  TranslateText from 1.4 to 5.1 ms p50. So rounds carry batches: a round starts at once after
+  a transaction, and on SQLite one write lock with the service's own writes). A round per
+  event took a cached TranslateText from 1.4 to 5.1 ms p50. The relay's transactions go
+  through the service's `voka.transactions.Transactions`: on SQLite they run in the thread
+  the service's hot writes run in, so neither sleeps in SQLite's busy handler while the other
+  holds the lock (an aiosqlite session held it across several hops of the event loop, and
+  translate's history writes waited for it, 1 ms and more a time), and a round's transaction
+  is one thread hop, not one per statement. So rounds carry batches: a round starts at once after
   a quiet spell, but no sooner than `ROUND_SECONDS` after the previous one, and takes whatever
   committed meanwhile; it publishes the batch's rows without waiting for each ack before
   sending the next (one connection writes them in order, JetStream stores them in that order),
@@ -35,8 +39,8 @@ consumers stay idempotent through `voka.inbox` beyond JetStream's duplicate wind
 
 Home-made, not a library: the outbox packages on PyPI are young single-author projects, each
 with its own table, migrations and broker client. This is one table in the kit's migrations and
-three statements on the kit's sessions, handing the publishing itself (envelope, de-duplication
-id, ack wait) to `voka.bus`.
+three statements in the service's transactions, handing the publishing itself (envelope,
+de-duplication id, ack wait) to `voka.bus`.
 """
 
 from __future__ import annotations
@@ -76,13 +80,14 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from voka import bus as voka_bus
 from voka import telemetry
 from voka.bus import Bus, domain_of, subject_of
 from voka.db import after_commit
+from voka.transactions import Transactions
 from voka.wellknown import utc
 
 log = logging.getLogger("voka.outbox")
@@ -278,7 +283,7 @@ class Relay:
     def __init__(
         self,
         outbox: Outbox,
-        sessions: async_sessionmaker[AsyncSession],
+        transactions: Transactions,
         bus: Bus,
         *,
         batch: int = BATCH,
@@ -292,7 +297,7 @@ class Relay:
     ) -> None:
         self._outbox = outbox
         self._producer = outbox.producer
-        self._sessions = sessions
+        self._transactions = transactions
         self._bus = bus
         self._batch = batch
         self._poll = poll_seconds
@@ -398,8 +403,7 @@ class Relay:
                 outbox_table.c.attempts,
             )
         )
-        async with self._sessions() as session, session.begin():
-            rows = list((await session.execute(claim)).all())
+        rows = await self._transactions.write(lambda connection: connection.execute(claim).all())
         return sorted(rows, key=lambda row: row.id)  # RETURNING keeps no order
 
     async def _publish(self, rows: Sequence[Any]) -> tuple[int, bool]:
@@ -470,34 +474,36 @@ class Relay:
         self._maybe_left = self._maybe_left or failure is not None or bool(untried)
         now = _now()
         released_at = now
-        async with self._sessions() as session, session.begin():
-            if sent:
-                await session.execute(
-                    update(outbox_table).where(outbox_table.c.id.in_(sent)).values(sent_at=now)
-                )
-                RELAYED.labels(self._producer, "sent").inc(len(sent))
-            if failure is not None:
-                row, error = failure
-                released_at = now + timedelta(seconds=self.retry_delay(row.attempts + 1))
-                await session.execute(
-                    update(outbox_table)
-                    .where(outbox_table.c.id == row.id)
-                    .values(
-                        attempts=row.attempts + 1, last_error=error, next_attempt_at=released_at
-                    )
-                )
-                RELAYED.labels(self._producer, "failed").inc()
-                log.warning(
-                    "outbox %s: event %s not published (attempt %d), retry at %s: %s",
-                    self._producer, row.event_id, row.attempts + 1, released_at.isoformat(),
-                    error,
-                )  # fmt: skip
-            if untried:
-                await session.execute(
-                    update(outbox_table)
-                    .where(outbox_table.c.id.in_(untried))
-                    .values(next_attempt_at=released_at)
-                )
+        statements = []
+        if sent:
+            statements.append(
+                update(outbox_table).where(outbox_table.c.id.in_(sent)).values(sent_at=now)
+            )
+        if failure is not None:
+            row, error = failure
+            released_at = now + timedelta(seconds=self.retry_delay(row.attempts + 1))
+            statements.append(
+                update(outbox_table)
+                .where(outbox_table.c.id == row.id)
+                .values(attempts=row.attempts + 1, last_error=error, next_attempt_at=released_at)
+            )
+        if untried:
+            statements.append(
+                update(outbox_table)
+                .where(outbox_table.c.id.in_(untried))
+                .values(next_attempt_at=released_at)
+            )
+        if statements:
+            await self._transactions.write(functools.partial(_execute_all, statements))
+        if sent:
+            RELAYED.labels(self._producer, "sent").inc(len(sent))
+        if failure is not None:
+            row, error = failure
+            RELAYED.labels(self._producer, "failed").inc()
+            log.warning(
+                "outbox %s: event %s not published (attempt %d), retry at %s: %s",
+                self._producer, row.event_id, row.attempts + 1, released_at.isoformat(), error,
+            )  # fmt: skip
 
     def retry_delay(self, attempts: int) -> float:
         """Seconds before attempt `attempts + 1`: doubling from the first delay, capped."""
@@ -510,8 +516,7 @@ class Relay:
             func.count(), func.min(outbox_table.c.created_at),
             func.min(outbox_table.c.next_attempt_at), func.max(outbox_table.c.next_attempt_at),
         ).where(outbox_table.c.producer == self._producer, _pending)  # fmt: skip
-        async with self._sessions() as session:
-            count, *times = (await session.execute(query)).one()
+        count, *times = await self._transactions.read(lambda c: c.execute(query).one())
         now = _now()
         oldest, next_due, last_due = (utc(t) if t is not None else None for t in times)
         backlog = Backlog(int(count), oldest, next_due, last_due)
@@ -526,13 +531,15 @@ class Relay:
     async def prune(self) -> int:
         """Delete rows sent longer ago than the retention; returns how many went."""
         cutoff = _now() - self._retention
-        async with self._sessions() as session, session.begin():
-            result = await session.execute(
-                delete(outbox_table).where(
-                    outbox_table.c.producer == self._producer, outbox_table.c.sent_at < cutoff
-                )
-            )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        prune = delete(outbox_table).where(
+            outbox_table.c.producer == self._producer, outbox_table.c.sent_at < cutoff
+        )
+        return await self._transactions.write(lambda c: int(c.execute(prune).rowcount))
+
+
+def _execute_all(statements: Sequence[Any], connection: Connection) -> None:
+    for statement in statements:
+        connection.execute(statement)
 
 
 @functools.cache

@@ -46,6 +46,7 @@ from voka.ops.v1 import events_pb2, ops_pb2, ops_pb2_grpc
 from voka.outbox import Outbox, Relay
 from voka.ratelimit import RateLimiter, rate_limit_hook
 from voka.system import SystemSampler
+from voka.transactions import Transactions
 
 log = logging.getLogger("voka.server")
 SettingsT = TypeVar("SettingsT", bound=Settings)
@@ -98,6 +99,9 @@ class Resources:
     settings: Settings
     engine: AsyncEngine | None = None
     sessions: async_sessionmaker[AsyncSession] | None = None
+    # One-go transactions on the same database (voka.transactions), for hot writes; on SQLite
+    # one thread per service, which the outbox relay writes from too.
+    transactions: Transactions | None = None
     bus: Bus | None = None
     # With a database and a bus: where events that must not be lost are written, in the
     # transaction of the change that causes them (voka.outbox); the kit runs its relay.
@@ -316,18 +320,27 @@ async def _open_resources(spec: ServiceSpec, settings: Settings) -> Resources:
         resources.engine, resources.sessions = engine, db.session_factory(engine)
         resources.checks["database"] = lambda: _check_database(engine)
         resources.on_stop.append(engine.dispose)
+        transactions = resources.transactions = Transactions(engine, spec.name)
+        resources.on_stop.append(_closer(transactions))  # after the relay and the service
     if spec.bus:
         bus = await Bus.connect(settings.nats_url, name=f"voka-{spec.name}")
         await bus.ensure_stream(spec.name)
         resources.bus = bus
         resources.checks["nats"] = bus.check
         resources.on_stop.append(bus.close)
-    if resources.sessions is not None and resources.bus is not None:
+    if resources.transactions is not None and resources.bus is not None:
         outbox = resources.outbox = Outbox(spec.name)
-        relay = Relay(outbox, resources.sessions, resources.bus)
+        relay = Relay(outbox, resources.transactions, resources.bus)
         await relay.start()
         resources.on_stop.append(relay.stop)  # stops first: on_stop runs in reverse
     return resources
+
+
+def _closer(transactions: Transactions) -> Callable[[], Awaitable[None]]:
+    async def close() -> None:
+        transactions.close()
+
+    return close
 
 
 async def _check_database(engine: AsyncEngine) -> str:

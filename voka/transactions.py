@@ -1,6 +1,8 @@
 """Transactions as one synchronous function of a SQLAlchemy `Connection` each, run in one go:
-for a service's hot writes (the task store, translate's history), where a transaction's
-statements are few and small and their hops would cost more than the statements.
+for a service's hot writes (the task store, translate's history, the outbox relay's rounds),
+where a transaction's statements are few and small and their hops would cost more than the
+statements. The kit's server makes one per service database (`Resources.transactions`), so
+on SQLite the relay and the stores that use it write from one thread, taking turns.
 
 * **SQLite:** in one dedicated thread with the synchronous driver, reads and writes alike, so
   a transaction costs one thread hop (aiosqlite costs one per statement, begin and commit
@@ -37,7 +39,7 @@ class Transactions:
     busy handler, and on PostgreSQL `fn` must not read-modify-write without a lock."""
 
     def __init__(self, engine: AsyncEngine, name: str) -> None:
-        self._engine = engine
+        self.engine = engine
         self._sync: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         if engine.dialect.name == "sqlite":
@@ -52,7 +54,7 @@ class Transactions:
         try:
             if self._thread is not None:
                 return await self._in_thread(work)
-            async with self._engine.begin() as connection:
+            async with self.engine.begin() as connection:
                 return await connection.run_sync(work)
         finally:
             self.generation += 1
@@ -62,7 +64,7 @@ class Transactions:
         a read is short and WAL keeps it consistent); on PostgreSQL they run beside them."""
         if self._thread is not None:
             return await self._in_thread(work)
-        async with self._engine.connect() as connection:
+        async with self.engine.connect() as connection:
             return await connection.run_sync(work)
 
     async def _in_thread(self, work: Work[R]) -> R:

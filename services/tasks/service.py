@@ -34,14 +34,9 @@ from voka.server import Registration, Resources, ServiceSpec, registration
 async def build(resources: Resources) -> list[Registration]:
     settings = resources.settings_as(TasksSettings)
     bus = resources.bus
-    if resources.sessions is None or bus is None:
+    if resources.transactions is None or bus is None:
         raise RuntimeError("tasks needs its database and NATS")
-    store = TaskStore(resources.sessions)
-
-    async def close_store() -> None:
-        store.close()
-
-    resources.on_stop.append(close_store)
+    store = TaskStore(resources.transactions)
     registry = default_registry(settings.tasks_function_modules)
     scheduler = Scheduler(store, bus, settings)
     await scheduler.start()

@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.tasks.changes import (
     HANDOUT_COLUMNS,
@@ -42,19 +41,13 @@ from voka.wellknown import utc
 
 
 class TaskStore:
-    """The task table, through the service's session factory. Its `transactions` are shared
-    with the lease, pool and webhook stores, so on SQLite every write of the service goes
-    through one writer thread (`transactions.py`)."""
+    """The task table, in the service's `transactions` (the kit's, `Resources.transactions`),
+    which the lease, pool and webhook stores and the outbox relay share: on SQLite every write
+    of the service goes through one writer thread (`voka/transactions.py`)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        engine = sessions.kw.get("bind")
-        if not isinstance(engine, AsyncEngine):
-            raise TypeError("the session factory must be bound to an AsyncEngine")
-        self.transactions = Transactions(engine, "tasks")
-        self._db = self.transactions
-
-    def close(self) -> None:
-        self._db.close()
+    def __init__(self, transactions: Transactions) -> None:
+        self.transactions = transactions
+        self._db = transactions
 
     async def submit(self, batch: Sequence[NewTask]) -> list[tuple[Accepted, bool]]:
         """Insert the batch in one transaction; an item whose (owner, idempotency key) is

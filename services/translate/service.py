@@ -28,7 +28,7 @@ from voka.server import Registration, Resources, ServiceSpec, registration
 
 async def build(resources: Resources) -> list[Registration]:
     settings = resources.settings_as(TranslateSettings)
-    assert resources.engine is not None  # ServiceSpec(database=True)
+    assert resources.transactions is not None  # ServiceSpec(database=True)
     every = every_engine(settings)
     by_kind = {engine.kind: engine for engine in every}
     executor = ThreadPoolExecutor(settings.translate_workers, thread_name_prefix="translate")
@@ -41,7 +41,7 @@ async def build(resources: Resources) -> list[Registration]:
     )
     catalogue = Catalogue(every, parse_engines(settings.translate_engines))
     translator = Translator(catalogue, batcher, Detector(LANGUAGES), executor)
-    store = TranslationStore(resources.engine, resources.outbox)
+    store = TranslationStore(resources.transactions, resources.outbox)
     recorder = Recorder(store)
     background = [
         asyncio.create_task(unload_idle(every, settings.translate_idle_unload_seconds)),
@@ -56,7 +56,6 @@ async def build(resources: Resources) -> list[Registration]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await recorder.close()
-        store.close()
         await batcher.close()
         executor.shutdown(wait=False, cancel_futures=True)
 

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from google.protobuf.message import Message
 from opentelemetry import context as otel_context
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.translate.records import (
     Figures,
@@ -67,16 +66,14 @@ class Filter:
 
 
 class TranslationStore:
-    """The history and usage tables; the events go to `outbox` (none without NATS)."""
+    """The history and usage tables; the events go to `outbox` (none without NATS). The
+    recorder's batches go through the service's `transactions` (the kit's), the rarer
+    reads and deletes through async sessions on the same engine."""
 
-    def __init__(self, engine: AsyncEngine, outbox: Outbox | None = None) -> None:
-        self._sessions = db.session_factory(engine)
-        self._transactions = Transactions(engine, "translate")
+    def __init__(self, transactions: Transactions, outbox: Outbox | None = None) -> None:
+        self._sessions = db.session_factory(transactions.engine)
+        self._transactions = transactions
         self._outbox = outbox
-
-    def close(self) -> None:
-        """Ends the SQLite thread (`Transactions`); the recorder has written what it held."""
-        self._transactions.close()
 
     async def add(
         self,
@@ -85,7 +82,7 @@ class TranslationStore:
         events: Sequence[tuple[Message, otel_context.Context]] = (),
     ) -> None:
         """All in one transaction (one executemany per table), each event with the trace of
-        the call that caused it. One transaction of the kit's `Transactions`: on SQLite one
+        the call that caused it. One transaction of the service's `Transactions`: on SQLite one
         thread hop for it all, where an async session's statements hop one by one (a cached
         translation at one call in flight spent most of its CPU on those hops)."""
         rows = self._outbox.rows_of(events) if self._outbox is not None else []

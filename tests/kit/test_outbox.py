@@ -5,6 +5,7 @@ is down at the moment of the commit and comes back later."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from nats.js.api import RawStreamMsg
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from prometheus_client import REGISTRY
-from sqlalchemy import event, select, update
+from sqlalchemy import Engine, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.fixtures.tokens import TokenFactory
@@ -28,6 +29,7 @@ from voka.bus import Bus
 from voka.config import Settings
 from voka.outbox import Outbox, Relay, outbox_table
 from voka.server import Resources, ServiceSpec, start
+from voka.transactions import Transactions
 from voka.wellknown import utc
 
 PRODUCER = "kit-tests"
@@ -52,6 +54,14 @@ async def sessions(database_url: str) -> AsyncIterator[Sessions]:
     engine, factory = await _sessions(database_url)
     yield factory
     await engine.dispose()
+
+
+@pytest.fixture
+async def transactions(sessions: Sessions) -> AsyncIterator[Transactions]:
+    """The relay's transactions on the sessions' database, as the kit's server makes them."""
+    made = Transactions(sessions.kw["bind"], PRODUCER)
+    yield made
+    made.close()
 
 
 @pytest.fixture
@@ -93,7 +103,9 @@ def _gauge(name: str) -> float | None:
     return REGISTRY.get_sample_value(name, {"producer": PRODUCER})
 
 
-async def test_an_event_whose_transaction_rolls_back_is_never_published(sessions, bus: Bus):
+async def test_an_event_whose_transaction_rolls_back_is_never_published(
+    sessions, transactions, bus: Bus
+):
     outbox = Outbox(PRODUCER)
 
     async def change_then_fail() -> None:
@@ -103,14 +115,16 @@ async def test_an_event_whose_transaction_rolls_back_is_never_published(sessions
 
     with pytest.raises(RuntimeError):
         await change_then_fail()
-    assert await Relay(outbox, sessions, bus).relay() == 0
+    assert await Relay(outbox, transactions, bus).relay() == 0
     assert await _rows(sessions) == []
     assert await _stored(bus) == []
 
 
-async def test_a_committed_event_is_published_at_once_with_its_id_and_trace(sessions, bus: Bus):
+async def test_a_committed_event_is_published_at_once_with_its_id_and_trace(
+    sessions, transactions, bus: Bus
+):
     outbox = Outbox(PRODUCER)
-    relay = Relay(outbox, sessions, bus, poll_seconds=60.0)  # only the commit can wake it
+    relay = Relay(outbox, transactions, bus, poll_seconds=60.0)  # only the commit can wake it
     await relay.start()
     try:
         trace_id, span_id = 0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331
@@ -136,10 +150,10 @@ async def _published(bus: Bus, count: int) -> bool:
 
 
 async def test_nats_down_at_commit_then_back_the_event_arrives_once(
-    sessions, bus: Bus, nats_server: NatsServer
+    sessions, transactions, bus: Bus, nats_server: NatsServer
 ):
     outbox = Outbox(PRODUCER)
-    relay = Relay(outbox, sessions, bus, retry_seconds=(0.2, 0.5), publish_timeout=1.0)
+    relay = Relay(outbox, transactions, bus, retry_seconds=(0.2, 0.5), publish_timeout=1.0)
     await relay.start()
     try:
         await asyncio.to_thread(nats_server.stop)  # off the loop, so the client sees it go
@@ -174,7 +188,7 @@ async def test_nats_down_at_commit_then_back_the_event_arrives_once(
     assert (stored.headers or {})["Nats-Msg-Id"] == event_id
 
 
-async def test_events_leave_oldest_first_in_bounded_batches(sessions, bus: Bus):
+async def test_events_leave_oldest_first_in_bounded_batches(sessions, transactions, bus: Bus):
     outbox = Outbox(PRODUCER)
     ids = [event_id for user in "abcde" for event_id in await _add(sessions, outbox, user)]
     published: list[str] = []
@@ -185,23 +199,23 @@ async def test_events_leave_oldest_first_in_bounded_batches(sessions, bus: Bus):
         return await original(message, **options)
 
     bus.publish = publish  # type: ignore[method-assign]
-    assert await Relay(outbox, sessions, bus, batch=2).relay() == 5
+    assert await Relay(outbox, transactions, bus, batch=2).relay() == 5
     assert published == ids
     assert [(m.headers or {})["Nats-Msg-Id"] for m in await _stored(bus)] == ids
 
 
-async def test_a_relay_publishes_its_own_services_events_only(sessions, bus: Bus):
+async def test_a_relay_publishes_its_own_services_events_only(sessions, transactions, bus: Bus):
     await _add(sessions, Outbox("other-service"), "ann")
-    assert await Relay(Outbox(PRODUCER), sessions, bus).relay() == 0
+    assert await Relay(Outbox(PRODUCER), transactions, bus).relay() == 0
     assert await _stored(bus) == []
 
 
 async def test_two_relays_publish_each_event_once(database_url: str, connect):
     """Two replicas: their own engine, bus and relay each, draining one table together."""
-    replicas: list[tuple[Any, Sessions, Relay]] = []
+    replicas: list[tuple[Any, Transactions, Relay]] = []
     calls: Counter[str] = Counter()
     for name in ("first", "second"):
-        engine, factory = await _sessions(database_url)
+        engine, _ = await _sessions(database_url)
         bus = await _with_stream(await connect(name))
         original = bus.publish
 
@@ -210,13 +224,14 @@ async def test_two_relays_publish_each_event_once(database_url: str, connect):
             return str(await _original(message, **options))
 
         bus.publish = publish  # type: ignore[method-assign]
-        replicas.append((engine, factory, Relay(Outbox(PRODUCER), factory, bus, batch=7)))
+        transactions = Transactions(engine, name)
+        replicas.append((engine, transactions, Relay(Outbox(PRODUCER), transactions, bus, batch=7)))
     try:
         writer = Outbox(PRODUCER)
         ids: list[str] = []
         for start_at in range(0, 120, 10):
             users = [f"u{n}" for n in range(start_at, start_at + 10)]
-            ids += await _add(replicas[0][1], writer, *users)
+            ids += await _add(db.session_factory(replicas[0][0]), writer, *users)
         counts = await asyncio.gather(*(relay.relay() for _, _, relay in replicas * 2))
         assert sum(counts) == 120
         first, second = counts[0] + counts[2], counts[1] + counts[3]
@@ -227,13 +242,16 @@ async def test_two_relays_publish_each_event_once(database_url: str, connect):
         stored = await _stored(bus)
         assert sorted((m.headers or {})["Nats-Msg-Id"] for m in stored) == sorted(ids)
     finally:
-        for engine, _, _ in replicas:
+        for engine, transactions, _ in replicas:
+            transactions.close()
             await engine.dispose()
 
 
-async def test_sent_rows_are_pruned_after_the_retention_and_pending_ones_kept(sessions, bus: Bus):
+async def test_sent_rows_are_pruned_after_the_retention_and_pending_ones_kept(
+    sessions, transactions, bus: Bus
+):
     outbox = Outbox(PRODUCER)
-    relay = Relay(outbox, sessions, bus, retention=timedelta(hours=1))
+    relay = Relay(outbox, transactions, bus, retention=timedelta(hours=1))
     old1, old2, recent = await _add(sessions, outbox, "old1", "old2", "recent")
     assert await relay.relay() == 3
     [waiting] = await _add(sessions, outbox, "waiting")  # not relayed: pending
@@ -253,8 +271,8 @@ async def test_sent_rows_are_pruned_after_the_retention_and_pending_ones_kept(se
     assert [row.event_id for row in await _rows(sessions)] == [recent, waiting]
 
 
-async def test_retries_back_off_doubling_up_to_a_cap(sessions, bus: Bus):
-    relay = Relay(Outbox(PRODUCER), sessions, bus, retry_seconds=(0.5, 30.0))
+async def test_retries_back_off_doubling_up_to_a_cap(sessions, transactions, bus: Bus):
+    relay = Relay(Outbox(PRODUCER), transactions, bus, retry_seconds=(0.5, 30.0))
     assert [relay.retry_delay(n) for n in range(1, 9)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
     assert relay.retry_delay(10_000) == 30
 
@@ -290,12 +308,12 @@ async def test_the_server_runs_a_relay_for_a_service_with_a_database_and_a_bus(
     assert (stored.headers or {})["Voka-Producer"] == "voka-ops"
 
 
-async def test_stopping_a_busy_relay_never_hangs(sessions, bus: Bus):
+async def test_stopping_a_busy_relay_never_hangs(sessions, transactions, bus: Bus):
     """Stopped while busy, a relay ends its round and stops, and leaves the database free for
     the next writer."""
     outbox = Outbox(PRODUCER)
     for round_ in range(20):
-        relay = Relay(outbox, sessions, bus, poll_seconds=0.001)
+        relay = Relay(outbox, transactions, bus, poll_seconds=0.001)
         await relay.start()
         await _add(sessions, outbox, f"user{round_}")
         await asyncio.sleep(0.002 * round_)
@@ -303,24 +321,27 @@ async def test_stopping_a_busy_relay_never_hangs(sessions, bus: Bus):
             await relay.stop()
 
 
-async def test_a_relay_cancelled_mid_statement_stops_all_the_same(sessions, bus: Bus):
-    """Cancelled mid-statement (no grace), a relay stops at once, wherever it was, and its
-    transaction rolls back with nothing held (voka.db), so the next writer finds the database
-    free and the rows go out later."""
+async def test_a_relay_cancelled_mid_statement_stops_all_the_same(sessions, transactions, bus: Bus):
+    """Cancelled mid-statement (no grace), a relay stops at once, wherever it was. On SQLite
+    a transaction already in the writer thread finishes there; on PostgreSQL it rolls back
+    with nothing held (voka.db). Either way the next writer finds the database free and the
+    rows go out later."""
     outbox = Outbox(PRODUCER)
     await _add(sessions, outbox, *(f"user{n}" for n in range(20)))
     for round_ in range(20):
-        relay = Relay(outbox, sessions, bus, poll_seconds=0.001)
+        relay = Relay(outbox, transactions, bus, poll_seconds=0.001)
         await relay.start()
         await asyncio.sleep(0.002 * round_)
         async with asyncio.timeout(5):
             await relay.stop(grace=0)
     async with asyncio.timeout(5):  # no connection was left holding the write lock
         await _add(sessions, outbox, "after")
-    assert await Relay(outbox, sessions, bus).relay() >= 1
+    assert await Relay(outbox, transactions, bus).relay() >= 1
 
 
-async def test_events_added_at_once_each_keep_the_trace_given_with_them(sessions, bus: Bus):
+async def test_events_added_at_once_each_keep_the_trace_given_with_them(
+    sessions, transactions, bus: Bus
+):
     """`add_many`, for a writer committing the work of many calls: one statement, and each
     event joins the trace of its own call, not the writer's."""
     outbox = Outbox(PRODUCER)
@@ -331,7 +352,7 @@ async def test_events_added_at_once_each_keep_the_trace_given_with_them(sessions
         events.append((deleted(user), trace.set_span_in_context(NonRecordingSpan(span))))
     async with sessions() as session, session.begin():
         await outbox.add_many(session, events)
-    assert await Relay(outbox, sessions, bus).relay() == 2
+    assert await Relay(outbox, transactions, bus).relay() == 2
     stored = await _stored(bus)
     assert [events_pb2.UserDeletedEvent.FromString(s.data or b"").user for s in stored] == [
         "users/ann",
@@ -343,7 +364,7 @@ async def test_events_added_at_once_each_keep_the_trace_given_with_them(sessions
 
 
 async def test_a_batch_goes_out_without_an_ack_wait_per_event_and_is_marked_sent_at_once(
-    sessions, bus: Bus
+    sessions, transactions, bus: Bus
 ):
     """One round for a batch: after the first event (alone, as it may set up the stream), the
     rest are all written before any ack comes back, JetStream stores them in order, and one
@@ -369,19 +390,42 @@ async def test_a_batch_goes_out_without_an_ack_wait_per_event_and_is_marked_sent
         if sql.startswith("UPDATE voka_outbox SET sent_at"):
             marks.append(sql)
 
-    engine = sessions.kw["bind"].sync_engine
-    event.listen(engine, "before_cursor_execute", statement)
+    # Every engine: on SQLite the relay's transactions run on a synchronous engine of their own.
+    event.listen(Engine, "before_cursor_execute", statement)
     try:
-        assert await Relay(outbox, sessions, bus).relay() == 20
+        assert await Relay(outbox, transactions, bus).relay() == 20
     finally:
-        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(Engine, "before_cursor_execute", statement)
     assert most == 19
     assert len(marks) == 1
     assert [(m.headers or {})["Nats-Msg-Id"] for m in await _stored(bus)] == ids
     assert all(row.sent_at is not None for row in await _rows(sessions))
 
 
-async def test_an_event_refused_in_a_batch_waits_for_its_retry_alone(sessions, bus: Bus):
+async def test_the_relay_writes_in_the_services_transactions(sessions, transactions, bus: Bus):
+    """On SQLite the relay's claim and mark run in the service's writer thread, taking turns
+    with its hot writes there (voka.transactions) instead of waiting in SQLite's busy handler
+    for them; on PostgreSQL on the event loop's own connections."""
+    outbox = Outbox(PRODUCER)
+    await _add(sessions, outbox, "ann")
+    threads: set[str] = set()
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        if sql.startswith("UPDATE voka_outbox"):
+            threads.add(threading.current_thread().name)
+
+    event.listen(Engine, "before_cursor_execute", statement)
+    try:
+        assert await Relay(outbox, transactions, bus).relay() == 1
+    finally:
+        event.remove(Engine, "before_cursor_execute", statement)
+    on_sqlite = transactions.engine.dialect.name == "sqlite"
+    assert threads == {f"{PRODUCER}-sqlite_0" if on_sqlite else threading.current_thread().name}
+
+
+async def test_an_event_refused_in_a_batch_waits_for_its_retry_alone(
+    sessions, transactions, bus: Bus
+):
     """The rows acked around a refused one are stored and marked sent; the refused one gets its
     attempt counted, its error and its backoff."""
     outbox = Outbox(PRODUCER)
@@ -395,7 +439,7 @@ async def test_an_event_refused_in_a_batch_waits_for_its_retry_alone(sessions, b
         return str(await original(message, **options))
 
     bus.publish = publish  # type: ignore[method-assign]
-    relay = Relay(outbox, sessions, bus, retry_seconds=(30.0, 60.0))
+    relay = Relay(outbox, transactions, bus, retry_seconds=(30.0, 60.0))
     assert await relay.relay() == 5
     rows = {row.event_id: row for row in await _rows(sessions)}
     assert rows[refused].sent_at is None

@@ -18,6 +18,7 @@ from services.tasks.store import TaskStore
 from voka import db
 from voka.errors import VokaError
 from voka.tasks.v1 import tasks_pb2
+from voka.transactions import Transactions
 
 CPU, IO = tasks_pb2.WORKER_TYPE_CPU_INTENSIVE, tasks_pb2.WORKER_TYPE_IO_INTENSIVE
 MIN = "resize_pool.min_workers"
@@ -27,9 +28,10 @@ MIN = "resize_pool.min_workers"
 async def store(database_url: str) -> AsyncIterator[TaskStore]:
     engine = db.create_engine(database_url)
     await db.migrate(engine, "tasks")
-    store = TaskStore(db.session_factory(engine))
+    transactions = Transactions(engine, "tasks")
+    store = TaskStore(transactions)
     yield store
-    store.close()
+    transactions.close()
     await engine.dispose()
 
 

@@ -11,7 +11,6 @@ from prometheus_client import REGISTRY
 
 from services.tasks.lease_store import LeaseStore
 from services.tasks.policy import shard_of
-from services.tasks.store import TaskStore
 from tests.fixtures.tokens import TokenFactory
 from tests.services.tasks.conftest import WAIT, wait_final
 from voka.server import Running
@@ -27,13 +26,9 @@ def submit(function: str, **args: object) -> tasks_pb2.SubmitTaskRequest:
 
 
 async def stored_pauses(service: Running) -> tuple[set[int], set[int]]:
-    """The pauses in the service's database, read through a store of our own."""
-    assert service.resources.sessions is not None
-    store = TaskStore(service.resources.sessions)
-    try:
-        return await LeaseStore(store.transactions).pauses()
-    finally:
-        store.close()
+    """The pauses in the service's database, read through its own transactions."""
+    assert service.resources.transactions is not None
+    return await LeaseStore(service.resources.transactions).pauses()
 
 
 async def figures(stub, metadata) -> tasks_pb2.TaskMetrics:

@@ -17,15 +17,17 @@ from services.tasks.records import AttemptError
 from services.tasks.store import TaskStore
 from voka import db
 from voka.tasks.v1 import tasks_pb2
+from voka.transactions import Transactions
 
 
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[TaskStore]:
     engine = db.create_engine(database_url)
     await db.migrate(engine, "tasks")
-    store = TaskStore(db.session_factory(engine))
+    transactions = Transactions(engine, "tasks")
+    store = TaskStore(transactions)
     yield store
-    store.close()
+    transactions.close()
     await engine.dispose()
 
 

@@ -19,15 +19,17 @@ from services.tasks.webhooks.store import NewDelivery, WebhookStore
 from voka import db
 from voka.pagination import Cursor, Page
 from voka.tasks.v1 import tasks_pb2
+from voka.transactions import Transactions
 
 
 @pytest.fixture
 async def stores(database_url: str) -> AsyncIterator[tuple[TaskStore, WebhookStore]]:
     engine = db.create_engine(database_url)
     await db.migrate(engine, "tasks")
-    store = TaskStore(db.session_factory(engine))
-    yield store, WebhookStore(store.transactions)
-    store.close()
+    transactions = Transactions(engine, "tasks")
+    store = TaskStore(transactions)
+    yield store, WebhookStore(transactions)
+    transactions.close()
     await engine.dispose()
 
 

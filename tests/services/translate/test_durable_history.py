@@ -27,6 +27,7 @@ from tools.processes import NatsServer
 from voka import db, errors
 from voka.outbox import Outbox
 from voka.server import start
+from voka.transactions import Transactions
 from voka.translate.v1 import events_pb2, translate_pb2, translate_pb2_grpc
 
 HELLO = translate_pb2.TranslateTextRequest(
@@ -48,11 +49,12 @@ def settings(
 async def kept(settings: TranslateSettings, name: str) -> str | None:
     """The history entry `name`'s source text, read through a connection of its own."""
     engine = db.create_engine(settings.sqlalchemy_url)
-    store = TranslationStore(engine)
+    transactions = Transactions(engine, "translate")
+    store = TranslationStore(transactions)
     try:
         record = await store.get(name.removeprefix("translations/"))
     finally:
-        store.close()
+        transactions.close()
         await engine.dispose()
     return None if record is None else record.source_text
 
@@ -93,9 +95,10 @@ async def store(database_url: str) -> AsyncIterator[TranslationStore]:
     """The service's tables (migrated as at start) and its outbox, without the service."""
     engine = db.create_engine(database_url)
     await db.migrate(engine, "translate")
-    store = TranslationStore(engine, Outbox("translate"))
+    transactions = Transactions(engine, "translate")
+    store = TranslationStore(transactions, Outbox("translate"))
     yield store
-    store.close()
+    transactions.close()
     await engine.dispose()
 
 

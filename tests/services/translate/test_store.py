@@ -9,6 +9,7 @@ import pytest
 from services.translate.records import TranslationRecord, UsageRecord
 from services.translate.store import NEWEST_FIRST, Filter, TranslationStore
 from voka import db, pagination
+from voka.transactions import Transactions
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -51,7 +52,8 @@ def usage(owner: str, latency: float, *, failed: bool = False) -> UsageRecord:
 async def test_history_pages_purge_and_stats(database_url: str):
     await db.migrate(database_url, "translate")
     engine = db.create_engine(database_url)
-    store = TranslationStore(engine)
+    transactions = Transactions(engine, "translate")
+    store = TranslationStore(transactions)
     try:
         await store.add(
             [history(i, "users/a", "es" if i % 2 else "fr") for i in range(5)]
@@ -74,7 +76,7 @@ async def test_history_pages_purge_and_stats(database_url: str):
         assert await store.purge(Filter("users/a", target="fr"), False) == 3
         assert (await store.page(Filter(None), pagination.Page(50))).total == 3
     finally:
-        store.close()
+        transactions.close()
         await engine.dispose()
 
 
@@ -83,7 +85,8 @@ async def test_keyset_pages_continue_after_the_last_row(database_url: str):
     creation time (the id breaks the tie), and rows added meanwhile do not shift the pages."""
     await db.migrate(database_url, "translate")
     engine = db.create_engine(database_url)
-    store = TranslationStore(engine)
+    transactions = Transactions(engine, "translate")
+    store = TranslationStore(transactions)
     owner = "users/keyset"
     same_time = [
         TranslationRecord(**{**vars(history(i, owner)), "create_time": NOW}) for i in range(3)
@@ -100,5 +103,5 @@ async def test_keyset_pages_continue_after_the_last_row(database_url: str):
             seen += [r.id for r in listing.items]
         assert seen == ["t011", "t010", "t002", "t001", "t000"]
     finally:
-        store.close()
+        transactions.close()
         await engine.dispose()
