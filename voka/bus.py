@@ -297,7 +297,8 @@ class Bus:
         """Store `message` in its stream and wait for JetStream's ack; returns the event id.
         Publishing again with the same `event_id` (a retry) is stored once. Bound the wait
         with `asyncio.timeout` where PUBLISH_ATTEMPTS x PUBLISH_TIMEOUT is too long.
-        `suffix` appends a routing token the contract names (`<subject>.<suffix>`)."""
+        `suffix` appends a routing token the contract names (`<subject>.<suffix>`). `headers`
+        travel with the message and win over the current trace context's."""
         subject = _with_suffix(subject_of(type(message)), suffix)
         event_id, envelope = self._envelope(message, event_id, headers)
         ack = await self._store(subject, message.SerializeToString(), envelope)
@@ -354,8 +355,9 @@ class Bus:
         if not _EVENT_ID.match(event_id):
             raise ValueError("event_id: 1-64 printable ASCII characters, no spaces")
         return event_id, {
-            **{k: _header(v) for k, v in (headers or {}).items()},
             **telemetry.inject(),
+            # The caller's headers win: the outbox relay passes on a stored event's trace.
+            **{k: _header(v) for k, v in (headers or {}).items()},
             EVENT_ID: event_id,
             EVENT_TYPE: message.DESCRIPTOR.full_name,
             MSG_ID: event_id,

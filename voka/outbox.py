@@ -74,6 +74,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    Update,
+    bindparam,
     delete,
     func,
     insert,
@@ -205,14 +207,7 @@ class Outbox:
         (`voka.transactions`), which writes them with `write_rows`; built on the event loop's
         thread, where each event's trace context is at hand."""
         now = _now()
-        rows = []
-        for message, trace in events:
-            token = otel_context.attach(trace)
-            try:
-                rows.append(self._row(message, None, None, "", now))
-            finally:
-                otel_context.detach(token)
-        return rows
+        return [self._row(message, None, None, "", now, trace=trace) for message, trace in events]
 
     @staticmethod
     def write_rows(connection: Connection, rows: Sequence[Row]) -> None:
@@ -223,8 +218,9 @@ class Outbox:
 
     def _row(
         self, message: Message, event_id: str | None, headers: Mapping[str, str] | None,
-        suffix: str, now: datetime,
+        suffix: str, now: datetime, *, trace: otel_context.Context | None = None,
     ) -> Row:  # fmt: skip
+        """`trace`: the context the event belongs to (None: the current one)."""
         event_id = event_id or uuid.uuid4().hex
         # The bus's own rules, checked now: a row the bus would refuse must not wait for ever.
         if not voka_bus._EVENT_ID.match(event_id):
@@ -236,7 +232,7 @@ class Outbox:
             "event_type": message.DESCRIPTOR.full_name,
             "suffix": suffix,
             "payload": message.SerializeToString(),
-            "headers": json.dumps({**(headers or {}), **telemetry.inject()}),
+            "headers": json.dumps({**(headers or {}), **telemetry.inject(context=trace)}),
             "created_at": now,
             "next_attempt_at": now,
             "attempts": 0,
@@ -316,6 +312,7 @@ class Relay:
         # their rows can be pipelined (see _runs).
         self._ready_domains: set[str] = set()
         self._settling: asyncio.Future[None] | None = None  # the round's record of what was sent
+        self._claiming = _claim_statement(self._producer, batch)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox:{self._producer}")
@@ -378,32 +375,8 @@ class Relay:
 
     async def _claim(self) -> list[Any]:
         now = _now()
-        due = (
-            select(outbox_table.c.id)
-            .where(
-                outbox_table.c.producer == self._producer,
-                _pending,
-                outbox_table.c.next_attempt_at <= now,
-            )
-            .order_by(outbox_table.c.id)
-            .limit(self._batch)
-            .with_for_update(skip_locked=True)
-        )
-        claim = (
-            update(outbox_table)
-            .where(outbox_table.c.id.in_(due.scalar_subquery()))
-            .values(next_attempt_at=now + self._lease)
-            .returning(
-                outbox_table.c.id,
-                outbox_table.c.event_id,
-                outbox_table.c.event_type,
-                outbox_table.c.suffix,
-                outbox_table.c.payload,
-                outbox_table.c.headers,
-                outbox_table.c.attempts,
-            )
-        )
-        rows = await self._transactions.write(lambda connection: connection.execute(claim).all())
+        times = {"now": now, "until": now + self._lease}
+        rows = await self._transactions.write(lambda c: c.execute(self._claiming, times).all())
         return sorted(rows, key=lambda row: row.id)  # RETURNING keeps no order
 
     async def _publish(self, rows: Sequence[Any]) -> tuple[int, bool]:
@@ -423,9 +396,7 @@ class Relay:
             for run in self._runs(rows):
                 if failure is not None or time.monotonic() > deadline:
                     break
-                results = await asyncio.gather(
-                    *(self._publish_one(row) for row in run), return_exceptions=True
-                )
+                results = await self._publish_run(run)
                 for row, result in zip(run, results, strict=True):
                     if result is None:
                         sent.append(row.id)
@@ -456,17 +427,32 @@ class Relay:
         if run:
             yield run
 
-    async def _publish_one(self, row: Any) -> None:
-        headers = json.loads(row.headers)
-        message = _message_class(row.event_type).FromString(row.payload)
-        token = otel_context.attach(telemetry.extract(headers))
+    async def _publish_run(self, run: Sequence[Any]) -> list[BaseException | None]:
+        """Each row's outcome (None: acked). The run's rows go out together, so one deadline
+        serves them all: a row not acked `publish_timeout` after the run started fails with
+        TimeoutError (one timer a run; a timer a row was a tenth of the relay's CPU)."""
+        tasks = [asyncio.ensure_future(self._publish_one(row)) for row in run]
         try:
-            async with asyncio.timeout(self._publish_timeout):
-                await self._bus.publish(
-                    message, event_id=row.event_id, headers=headers, suffix=row.suffix
-                )
-        finally:
-            otel_context.detach(token)
+            done, _ = await asyncio.wait(tasks, timeout=self._publish_timeout)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            raise
+        outcomes: list[BaseException | None] = []
+        for task in tasks:
+            if task not in done:
+                task.cancel()
+                outcomes.append(TimeoutError(f"no ack within {self._publish_timeout:g} s"))
+            else:
+                outcomes.append(asyncio.CancelledError() if task.cancelled() else task.exception())
+        return outcomes
+
+    async def _publish_one(self, row: Any) -> None:
+        """The row's stored headers carry the trace context of the change that wrote it, and
+        `Bus.publish` keeps the headers it is given over the relay's own (empty) context."""
+        message = _message_class(row.event_type).FromString(row.payload)
+        headers = json.loads(row.headers)
+        await self._bus.publish(message, event_id=row.event_id, headers=headers, suffix=row.suffix)
 
     async def _settle(
         self, sent: list[int], failure: tuple[Any, str] | None, untried: list[int]
@@ -535,6 +521,33 @@ class Relay:
             outbox_table.c.producer == self._producer, outbox_table.c.sent_at < cutoff
         )
         return await self._transactions.write(lambda c: int(c.execute(prune).rowcount))
+
+
+def _claim_statement(producer: str, batch: int) -> Update:
+    """The claim, built once per relay (building it per round cost more than a small round's
+    statements): this producer's due rows, oldest first, leased `until` (bound per round)."""
+    when = outbox_table.c.next_attempt_at
+    due = (
+        select(outbox_table.c.id)
+        .where(outbox_table.c.producer == producer, _pending, when <= bindparam("now"))
+        .order_by(outbox_table.c.id)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(outbox_table)
+        .where(outbox_table.c.id.in_(due.scalar_subquery()))
+        .values(next_attempt_at=bindparam("until", type_=when.type))
+        .returning(
+            outbox_table.c.id,
+            outbox_table.c.event_id,
+            outbox_table.c.event_type,
+            outbox_table.c.suffix,
+            outbox_table.c.payload,
+            outbox_table.c.headers,
+            outbox_table.c.attempts,
+        )
+    )
 
 
 def _execute_all(statements: Sequence[Any], connection: Connection) -> None:

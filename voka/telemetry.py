@@ -232,10 +232,13 @@ class _Unrecorded(AbstractContextManager[trace.Span]):
         otel_context.detach(self._token)
 
 
-def inject(carrier: dict[str, str] | None = None) -> dict[str, str]:
-    """Current trace context as headers (`traceparent`, `tracestate`)."""
+def inject(
+    carrier: dict[str, str] | None = None, context: otel_context.Context | None = None
+) -> dict[str, str]:
+    """A trace context (the current one unless `context` is given) as headers
+    (`traceparent`, `tracestate`)."""
     out: dict[str, str] = {} if carrier is None else carrier
-    propagate.inject(out)
+    propagate.inject(out, context=context)
     return out
 
 

@@ -149,6 +149,21 @@ async def _published(bus: Bus, count: int) -> bool:
     return (await bus.js.stream_info(STREAM)).state.messages >= count
 
 
+async def test_an_event_keeps_its_own_trace_whatever_the_relays_context(
+    sessions, transactions, bus: Bus
+):
+    """The relay passes on the trace stored with the row, even when it runs inside another."""
+    outbox = Outbox(PRODUCER)
+    mine = SpanContext(0x1F, 0x2F, is_remote=False, trace_flags=TraceFlags(1))
+    with trace.use_span(NonRecordingSpan(mine)):
+        await _add(sessions, outbox, "ann")
+    other = SpanContext(0x3F, 0x4F, is_remote=False, trace_flags=TraceFlags(1))
+    with trace.use_span(NonRecordingSpan(other)):
+        assert await Relay(outbox, transactions, bus).relay() == 1
+    [stored] = await _stored(bus)
+    assert (stored.headers or {})["traceparent"] == f"00-{0x1F:032x}-{0x2F:016x}-01"
+
+
 async def test_nats_down_at_commit_then_back_the_event_arrives_once(
     sessions, transactions, bus: Bus, nats_server: NatsServer
 ):
