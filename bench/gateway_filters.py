@@ -92,7 +92,7 @@ def cpu_per_request(filters: list[JSON], requests: int, work: Path) -> float:
     proc = subprocess.Popen([*argv, "--log-level", "error", "--disable-hot-restart"])
     try:
         url = f"http://127.0.0.1:{port}/x"
-        wait_http(url, lambda: _running(proc))
+        wait_http(url, lambda: running(proc))
         load = [H2LOAD, "--h1", "--clients", "4", "--threads", "1"]
         h2load([*load, "-n", str(requests // 10), url])
         before = cpu.tree_seconds([proc.pid])
@@ -104,7 +104,8 @@ def cpu_per_request(filters: list[JSON], requests: int, work: Path) -> float:
         stop(proc)
 
 
-def _running(proc: subprocess.Popen[bytes]) -> None:
+def running(proc: subprocess.Popen[bytes]) -> None:
+    """For `wait_http`: fail at once when the Envoy it waits for has exited."""
     if proc.poll() is not None:
         raise RuntimeError(f"envoy exited with {proc.returncode}")
 

@@ -45,6 +45,7 @@ from bench.gateway import (
     percentile,
     target,
 )
+from bench.gateway_filters import manager, running
 from gateway.config import GATEWAY_SECRET_ENV, JSON
 from tools.mesh import Mesh, Ports, gateway_secret
 from tools.processes import BIN, free_ports, stop, wait_http
@@ -67,15 +68,9 @@ class Phase:
 def router_alone(config: JSON) -> JSON:
     """The same bootstrap with every HTTP filter but the router taken out."""
     bare = copy.deepcopy(config)
-    manager = _manager(bare)
-    manager["http_filters"] = [f for f in manager["http_filters"] if f["name"].endswith("router")]
+    chain = manager(bare)
+    chain["http_filters"] = [f for f in chain["http_filters"] if f["name"].endswith("router")]
     return bare
-
-
-def _manager(config: JSON) -> JSON:
-    listener = config["static_resources"]["listeners"][0]
-    found: JSON = listener["filter_chains"][0]["filters"][0]["typed_config"]
-    return found
 
 
 def _on_ports(config: JSON, port: int, admin_port: int) -> JSON:
@@ -98,15 +93,10 @@ def envoy(config: JSON, secret: str, work: Path) -> Iterator[tuple[int, int]]:
         stdout=subprocess.DEVNULL,  # its access log: refusals only, and none are expected
     )
     try:
-        wait_http(f"http://127.0.0.1:{admin_port}/ready", lambda: _running(proc))
+        wait_http(f"http://127.0.0.1:{admin_port}/ready", lambda: running(proc))
         yield port, proc.pid
     finally:
         stop(proc)
-
-
-def _running(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        raise RuntimeError(f"envoy exited with {proc.returncode}")
 
 
 def phase(path: str, where: Target, seconds: float, work: Path, pid: int | None) -> Phase:

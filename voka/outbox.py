@@ -17,19 +17,20 @@ consumers stay idempotent through `voka.inbox` beyond JetStream's duplicate wind
   `voka_outbox_pending` and `voka_outbox_oldest_pending_seconds` gauges are what an alert
   watches. A slow poll is the back-up, for rows whose retry fell due and rows a dead relay
   held.
+* The relay's transactions go through the service's `voka.transactions.Transactions`: on
+  SQLite they run in the thread the service's hot writes run in, so neither sleeps in
+  SQLite's busy handler while the other holds the lock (an aiosqlite session held it across
+  several hops of the event loop, and translate's history writes waited for it, 1 ms and more
+  a time), and a round's transaction is one thread hop, not one per statement.
 * A round costs about the same for one event as for a batch (a claim, a settle, a count: each
   a transaction, and on SQLite one write lock with the service's own writes). A round per
-  event took a cached TranslateText from 1.4 to 5.1 ms p50. The relay's transactions go
-  through the service's `voka.transactions.Transactions`: on SQLite they run in the thread
-  the service's hot writes run in, so neither sleeps in SQLite's busy handler while the other
-  holds the lock (an aiosqlite session held it across several hops of the event loop, and
-  translate's history writes waited for it, 1 ms and more a time), and a round's transaction
-  is one thread hop, not one per statement. So rounds carry batches: a round starts at once after
-  a quiet spell, but no sooner than `ROUND_SECONDS` after the previous one, and takes whatever
-  committed meanwhile; it publishes the batch's rows without waiting for each ack before
-  sending the next (one connection writes them in order, JetStream stores them in that order),
-  marks every acked row sent in one statement, and counts the backlog only when something
-  waits for later (a retry, rows another replica holds) or once a second for the gauges.
+  event took a cached TranslateText from 1.4 to 5.1 ms p50. So rounds carry batches: a round
+  starts at once after a quiet spell, but no sooner than `ROUND_SECONDS` after the previous
+  one, and takes whatever committed meanwhile; it publishes the batch's rows without waiting
+  for each ack before sending the next (one connection writes them in order, JetStream stores
+  them in that order), marks every acked row sent in one statement, and counts the backlog
+  only when something waits for later (a retry, rows another replica holds) or once a second
+  for the gauges.
 * A claim is a lease: one `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)` moves
   the rows' next attempt past the lease, so relays of several replicas on PostgreSQL take
   disjoint rows without holding a transaction open while they publish, and rows claimed by a

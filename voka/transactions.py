@@ -34,9 +34,10 @@ Work = Callable[[Connection], R]
 class Transactions:
     """`await write(fn)` / `await read(fn)`: `fn(connection)` inside one transaction. `name`
     names the SQLite thread (`<name>-sqlite`). No rerun of a transaction that lost a race
-    (`db.write` has one): on SQLite this process's writers take turns in the thread, so only a
-    writer elsewhere in the process (the outbox relay) makes a transaction wait, in SQLite's
-    busy handler, and on PostgreSQL `fn` must not read-modify-write without a lock."""
+    (`db.write` has one): on SQLite the writers that use it (the outbox relay among them) take
+    turns in the thread, so only a writer through the service's async sessions makes a
+    transaction wait, in SQLite's busy handler; on PostgreSQL `fn` must not read-modify-write
+    without a lock."""
 
     def __init__(self, engine: AsyncEngine, name: str) -> None:
         self.engine = engine

@@ -47,7 +47,6 @@ class TaskStore:
 
     def __init__(self, transactions: Transactions) -> None:
         self.transactions = transactions
-        self._db = transactions
 
     async def submit(self, batch: Sequence[NewTask]) -> list[tuple[Accepted, bool]]:
         """Insert the batch in one transaction; an item whose (owner, idempotency key) is
@@ -56,10 +55,10 @@ class TaskStore:
         skips key conflicts, so the transaction takes SQLite's write lock before it reads
         (a read-then-write transaction fails at once when another writer got in between)."""
         rows = [new.row() for new in batch]
-        return await self._db.write(functools.partial(self._submit, batch, rows))
+        return await self.transactions.write(functools.partial(self._submit, batch, rows))
 
     async def get(self, task_id: str) -> TaskRecord | None:
-        return await self._db.read(functools.partial(self._get, task_id=task_id))
+        return await self.transactions.read(functools.partial(self._get, task_id=task_id))
 
     async def page(self, query: TaskQuery) -> tuple[list[TaskRecord], bool]:
         """A page newest first (by create time, or dead-letter time for the DLQ) and whether
@@ -72,12 +71,12 @@ class TaskStore:
                 sa.or_(order < time, sa.and_(order == time, tasks.c.id < last_id))
             )
         select = select.order_by(order.desc(), tasks.c.id.desc()).limit(query.limit + 1)
-        records = await self._db.read(functools.partial(self._records, select))
+        records = await self.transactions.read(functools.partial(self._records, select))
         return records[: query.limit], len(records) > query.limit
 
     async def count(self, query: TaskQuery) -> int:
         select = sa.select(sa.func.count()).select_from(tasks).where(*_filters(query))
-        return int(await self._db.read(lambda c: c.execute(select).scalar_one()))
+        return int(await self.transactions.read(lambda c: c.execute(select).scalar_one()))
 
     async def unfinished_count(self, owner: str, functions: Sequence[str] = ()) -> int:
         """An owner's tasks not yet final (of these functions, if any are named): what the
@@ -89,13 +88,13 @@ class TaskStore:
         )
         if functions:
             select = select.where(tasks.c.function_name.in_(functions))
-        return int(await self._db.read(lambda c: c.execute(select).scalar_one()))
+        return int(await self.transactions.read(lambda c: c.execute(select).scalar_one()))
 
     async def unfinished(self, shards: Sequence[int]) -> list[TaskRecord]:
         """Tasks of these shards not in a final state: what a new owner rebuilds from."""
         states = [*WAITING_STATES, tasks_pb2.TASK_STATE_RUNNING]
         select = sa.select(tasks).where(tasks.c.shard.in_(shards), tasks.c.state.in_(states))
-        return await self._db.read(functools.partial(self._records, select))
+        return await self.transactions.read(functools.partial(self._records, select))
 
     async def waiting(self, shards: Sequence[int], since: datetime) -> list[str]:
         """Ids of the waiting tasks of these shards changed since `since`."""
@@ -103,11 +102,11 @@ class TaskStore:
             tasks.c.shard.in_(shards), tasks.c.state.in_(list(WAITING_STATES)),
             tasks.c.update_time >= since,
         )  # fmt: skip
-        return await self._db.read(lambda c: list(c.execute(select).scalars()))
+        return await self.transactions.read(lambda c: list(c.execute(select).scalars()))
 
     async def many(self, task_ids: Sequence[str]) -> list[TaskRecord]:
         select = sa.select(tasks).where(tasks.c.id.in_(task_ids))
-        return await self._db.read(functools.partial(self._records, select))
+        return await self.transactions.read(functools.partial(self._records, select))
 
     async def mark_queued(self, task_ids: Sequence[str], now: datetime, fence: Fence) -> None:
         """SCHEDULED or RETRYING tasks whose time came are QUEUED."""
@@ -151,7 +150,7 @@ class TaskStore:
                     handouts.append(handout)
             return handouts
 
-        return await self._db.write(run)
+        return await self.transactions.write(run)
 
     async def progress(
         self, reports: Sequence[Progress], at: datetime, fence: Fence
@@ -181,7 +180,7 @@ class TaskStore:
             return [tuple(row) for row in connection.execute(marked)]
 
         wanted = {(r.task_id, r.dispatch_id) for r in reports}
-        rows = await self._db.write(apply)
+        rows = await self.transactions.write(apply)
         return {task: state for task, dispatch, state in rows if (task, dispatch) in wanted}
 
     async def retrying(
@@ -259,7 +258,7 @@ class TaskStore:
                     update_time=at)
             .returning(*tasks.c)
         )  # fmt: skip
-        return await self._db.write(functools.partial(self._records, update))
+        return await self.transactions.write(functools.partial(self._records, update))
 
     async def purge_dead_letters(
         self, query: TaskQuery, force: bool, at: datetime, sample: int = 100
@@ -278,11 +277,11 @@ class TaskStore:
                 connection.execute(purge)
             return found
 
-        return await self._db.write(run)
+        return await self.transactions.write(run)
 
     async def _update(self, where: sa.ColumnElement[bool], **values: Any) -> bool:
         update = sa.update(tasks).where(where).values(**values)
-        return await self._db.write(lambda c: bool(c.execute(update).rowcount))
+        return await self.transactions.write(lambda c: bool(c.execute(update).rowcount))
 
     @staticmethod
     def _submit(

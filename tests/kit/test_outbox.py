@@ -286,7 +286,7 @@ async def test_sent_rows_are_pruned_after_the_retention_and_pending_ones_kept(
     assert [row.event_id for row in await _rows(sessions)] == [recent, waiting]
 
 
-async def test_retries_back_off_doubling_up_to_a_cap(sessions, transactions, bus: Bus):
+async def test_retries_back_off_doubling_up_to_a_cap(transactions, bus: Bus):
     relay = Relay(Outbox(PRODUCER), transactions, bus, retry_seconds=(0.5, 30.0))
     assert [relay.retry_delay(n) for n in range(1, 9)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
     assert relay.retry_delay(10_000) == 30
