@@ -1,18 +1,27 @@
-"""Bulk writes of the hot path compiled once and run with plain tuples on SQLite.
+"""Bulk writes of the hot path compiled once and run on SQLite with plain tuples.
 
 SQLAlchemy's executemany handles every row's parameters in Python (a dict per row, each value
 looked up, typed and converted), which on SQLite costs more than SQLite's own work for the row
 (about 14 µs against 5 µs per submitted task) and runs in the thread that shares the GIL with
-the event loop. A `Prepared` statement is compiled once; on SQLite its rows go to
-`exec_driver_sql` as tuples, and only values whose type has a bind processor (times, booleans)
-are converted, by that same processor: the database holds exactly what SQLAlchemy would have
-written, with the same SQL in the same transaction. Other dialects (PostgreSQL, whose driver
-adapts values itself) run the statement through SQLAlchemy as before.
+the event loop. A `Prepared` statement is compiled once; on SQLite its rows become tuples, and
+only values whose type has a bind processor (times, booleans) are converted, by that same
+processor: the database holds exactly what SQLAlchemy would have written, with the same SQL in
+the same transaction. Other dialects (PostgreSQL, whose driver adapts values itself) run the
+statement through SQLAlchemy as before.
+
+An INSERT goes in as one statement for all its rows (`VALUES (...), (...), ...`, as many rows
+as SQLite's variable limit lets one statement carry), not as an executemany: pysqlite runs
+SQLite once per row of an executemany, letting go of the GIL and taking it back each time, so
+a stream's 500-task round stood in line for the GIL 500 times behind the event loop. One
+statement cut the round's CPU in the SQLite thread by about a sixth and its wall time in the
+service under a task stream by a fifth to a third (bench/README.md, "One INSERT per round").
+An UPDATE stays an executemany: as one `UPDATE ... FROM (VALUES ...)` it measured no faster.
 """
 
 from __future__ import annotations
 
 import operator
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +41,8 @@ class _Compiled:
     constants: dict[str, Any]  # binds the statement itself gives a value
     pick: Callable[[Row], tuple[Any, ...]]  # the row's values in the SQL's order
     convert: Sequence[tuple[int, Callable[[Any], Any]]]  # position → bind processor
+    rows_sql: Callable[[int], str] | None  # an INSERT's SQL for n rows at once
+    width: int  # parameters per row
 
     def parameters(self, rows: Sequence[Row]) -> list[tuple[Any, ...]]:
         """Every row's parameters. A value that is the very object the previous row had
@@ -70,7 +81,15 @@ class Prepared:
             return connection.execute(self._statement, list(rows)).rowcount
         if self._sqlite is None:
             self._sqlite = self._compile(connection.dialect)
-        return connection.exec_driver_sql(self._sqlite.sql, self._sqlite.parameters(rows)).rowcount
+        compiled = self._sqlite
+        if compiled.rows_sql is None:
+            return connection.exec_driver_sql(compiled.sql, compiled.parameters(rows)).rowcount
+        changed, step = 0, _rows_per_statement(connection, compiled.width)
+        for start in range(0, len(rows), step):
+            chunk = compiled.parameters(rows[start : start + step])
+            flat = tuple(value for values in chunk for value in values)
+            changed += connection.exec_driver_sql(compiled.rows_sql(len(chunk)), flat).rowcount
+        return changed
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self._statement.compile(dialect=dialect, column_keys=self._keys)
@@ -82,7 +101,25 @@ class Prepared:
         constants = {name: bind.effective_value for name, bind in given if not bind.required}
         convert = [(n, process) for n, process in enumerate(processors) if process is not None]
         pick = operator.itemgetter(*names) if len(names) > 1 else _one(names[0])
-        return _Compiled(str(compiled), constants, pick, convert)
+        sql = str(compiled)
+        rows_sql = _many_rows(sql, len(names)) if isinstance(self._statement, sa.Insert) else None
+        return _Compiled(sql, constants, pick, convert, rows_sql, len(names))
+
+
+def _many_rows(sql: str, width: int) -> Callable[[int], str]:
+    """A one-row `INSERT ... VALUES (?, ...) ...` as the same statement for n rows."""
+    row = f"({', '.join('?' * width)})"
+    head, found, tail = sql.partition(f"VALUES {row}")
+    if not found:
+        raise ValueError(f"not a one-row INSERT: {sql}")
+    return lambda count: f"{head}VALUES {', '.join([row] * count)}{tail}"
+
+
+def _rows_per_statement(connection: Connection, width: int) -> int:
+    """As many rows as fit SQLite's limit on a statement's parameters (32766 since 3.32)."""
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    return max(1, driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
 
 
 def _one(name: str) -> Callable[[Row], tuple[Any, ...]]:

@@ -86,6 +86,17 @@ async def test_idempotency_key_is_unique_per_owner(store: TaskStore):
     assert record.create_time.tzinfo is not None
 
 
+async def test_one_key_twice_in_one_round_goes_in_once(store: TaskStore):
+    """A round's rows go in as one INSERT on SQLite: a key repeated within it still names one
+    task, the first, as it did row by row."""
+    first, same, plain = new_task(key="k"), new_task(key="k"), new_task()
+    results = await store.submit([first, same, plain])
+    assert [(record.id, dedup) for record, dedup in results] == [
+        (first.id, False), (first.id, True), (plain.id, False)
+    ]  # fmt: skip
+    assert await store.get(same.id) is None
+
+
 async def test_only_the_current_attempt_changes_a_running_task(store: TaskStore, fence: Fence):
     task = new_task()
     await store.submit([task])
