@@ -390,6 +390,34 @@ async def test_slow_handler_is_kept_alive_not_redelivered(bus: Bus):
     assert deliveries == [1]
 
 
+async def test_no_more_handlers_than_the_concurrency_and_each_ending_one_makes_room(bus: Bus):
+    running, most, seen = 0, 0, []
+    release, two_running, all_seen = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    services = [f"s{n}" for n in range(5)]
+
+    async def handler(event: Event[StatusEvent]) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        if running == 2:
+            two_running.set()
+        await release.wait()
+        seen.append(event.message.service)
+        running -= 1
+        if len(seen) == len(services):
+            all_seen.set()
+
+    await bus.subscribe(StatusEvent, "bounded", handler, concurrency=2, batch=5)
+    for service in services:
+        await bus.publish(status_event(service))
+    await asyncio.wait_for(two_running.wait(), WAIT)
+    await asyncio.sleep(0.2)  # a third would have started by now
+    assert (running, seen) == (2, [])
+    release.set()  # the waiting fetch loop takes the rest as the first two end
+    await asyncio.wait_for(all_seen.wait(), WAIT)
+    assert (most, sorted(seen)) == (2, services)
+
+
 async def test_unconfirmed_acks_still_settle_every_event(bus: Bus):
     """`confirm_acks=False` only stops waiting for the server's answer: each event is handled
     once and acked, slow ones kept alive meanwhile."""
