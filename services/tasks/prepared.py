@@ -9,17 +9,18 @@ processor: the database holds exactly what SQLAlchemy would have written, with t
 the same transaction. Other dialects (PostgreSQL, whose driver adapts values itself) run the
 statement through SQLAlchemy as before.
 
-An INSERT goes in as one statement for all its rows (`VALUES (...), (...), ...`, as many rows
-as SQLite's variable limit lets one statement carry), not as an executemany: pysqlite runs
-SQLite once per row of an executemany, letting go of the GIL and taking it back each time, so
-a stream's 500-task round stood in line for the GIL 500 times behind the event loop. One
-statement cut the round's CPU in the SQLite thread by about a sixth and its wall time in the
-service under a task stream by a fifth to a third (bench/README.md, "One INSERT per round").
-An UPDATE stays an executemany: as one `UPDATE ... FROM (VALUES ...)` it measured no faster.
+An INSERT goes in as a few statements of many rows each (`VALUES (...), (...), ...`; `chunks`
+says how many), not as an executemany: pysqlite runs SQLite once per row of an executemany,
+letting go of the GIL and taking it back each time, so a stream's 500-task round stood in line
+for the GIL 500 times behind the event loop. Statements of many rows cut a round's CPU in the
+SQLite thread by about a tenth and its wait for the GIL in the service under a task stream from
+3.1 to 2.1-2.8 times that CPU (bench/README.md, "Multi-row INSERTs for a round of submits"). An
+UPDATE stays an executemany: as one `UPDATE ... FROM (VALUES ...)` it measured no faster.
 """
 
 from __future__ import annotations
 
+import functools
 import operator
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +32,7 @@ from sqlalchemy import Connection, Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Row = Mapping[str, Any]
+ROWS_PER_STATEMENT = 256  # an INSERT's rows per statement, at most (see `chunks`)
 
 
 @dataclass(frozen=True)
@@ -84,11 +86,12 @@ class Prepared:
         compiled = self._sqlite
         if compiled.rows_sql is None:
             return connection.exec_driver_sql(compiled.sql, compiled.parameters(rows)).rowcount
-        changed, step = 0, _rows_per_statement(connection, compiled.width)
-        for start in range(0, len(rows), step):
-            chunk = compiled.parameters(rows[start : start + step])
+        changed, start = 0, 0
+        for count in chunks(len(rows), _rows_per_statement(connection, compiled.width)):
+            chunk = compiled.parameters(rows[start : start + count])
             flat = tuple(value for values in chunk for value in values)
-            changed += connection.exec_driver_sql(compiled.rows_sql(len(chunk)), flat).rowcount
+            changed += connection.exec_driver_sql(compiled.rows_sql(count), flat).rowcount
+            start += count
         return changed
 
     def _compile(self, dialect: Dialect) -> _Compiled:
@@ -112,14 +115,36 @@ def _many_rows(sql: str, width: int) -> Callable[[int], str]:
     head, found, tail = sql.partition(f"VALUES {row}")
     if not found:
         raise ValueError(f"not a one-row INSERT: {sql}")
-    return lambda count: f"{head}VALUES {', '.join([row] * count)}{tail}"
+
+    @functools.cache  # one text per power of two (`chunks`): a handful
+    def of(count: int) -> str:
+        return f"{head}VALUES {', '.join([row] * count)}{tail}"
+
+    return of
+
+
+def chunks(rows: int, most: int) -> list[int]:
+    """`rows` split into statements of a power of two rows each, none over `most`, largest
+    first: 500 rows go as 256 + 128 + 64 + 32 + 16 + 4. pysqlite keeps each distinct SQL text
+    prepared in its cache (128 statements), and a prepared 500-row INSERT holds about 1 MB: a
+    statement per round size would let rounds of varied sizes fill it with over 100 MB. Powers
+    of two bound it to one statement per size up to `most`, about 1 MB in all at 256 rows."""
+    largest = 1 << (max(1, most).bit_length() - 1)
+    counts, left = [], rows
+    while left:
+        count = min(largest, 1 << (left.bit_length() - 1))
+        counts.append(count)
+        left -= count
+    return counts
 
 
 def _rows_per_statement(connection: Connection, width: int) -> int:
-    """As many rows as fit SQLite's limit on a statement's parameters (32766 since 3.32)."""
+    """`ROWS_PER_STATEMENT`, or fewer where SQLite's limit on a statement's parameters (32766
+    since 3.32) says so."""
     driver = connection.connection.driver_connection
     assert isinstance(driver, sqlite3.Connection)
-    return max(1, driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
+    limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width
+    return max(1, min(ROWS_PER_STATEMENT, limit))
 
 
 def _one(name: str) -> Callable[[Row], tuple[Any, ...]]:

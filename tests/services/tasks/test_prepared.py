@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from services.tasks.prepared import Prepared
+from services.tasks.prepared import Prepared, chunks
 
 metadata = sa.MetaData()
 things = sa.Table(
@@ -107,3 +107,13 @@ def test_prepared_updates_change_what_sqlalchemy_changes(variable_limit: int | N
     assert changed == expected_count == 3
     # the INSERT in one statement or two; the UPDATE as one executemany
     assert statements == (1 if variable_limit is None else 2) + 1
+
+
+def test_an_insert_goes_in_as_statements_of_a_power_of_two_rows():
+    """A few SQL texts for rounds of any size, so SQLite's statement cache stays small."""
+    assert chunks(500, 256) == [256, 128, 64, 32, 16, 4]
+    assert chunks(1000, 256) == [256, 256, 256, 128, 64, 32, 8]
+    assert chunks(7, 256) == [4, 2, 1]
+    assert chunks(5, 2) == [2, 2, 1]
+    assert chunks(3, 1000) == [2, 1]  # at most the largest power of two under the cap
+    assert chunks(0, 256) == []
