@@ -1,6 +1,6 @@
 """A prepared bulk write stores exactly what SQLAlchemy's own executemany stores, including
 values shared by several rows (converted once) and ones that differ; on SQLite an INSERT goes
-in as one statement per chunk of rows (as many as its variable limit lets one carry)."""
+in as a few statements of a power of two rows each, within SQLite's variable limit."""
 
 from __future__ import annotations
 
