@@ -321,7 +321,7 @@ async def _open_resources(spec: ServiceSpec, settings: Settings) -> Resources:
         resources.checks["database"] = lambda: _check_database(engine)
         resources.on_stop.append(engine.dispose)
         transactions = resources.transactions = Transactions(engine, spec.name)
-        resources.on_stop.append(_closer(transactions))  # after the relay and the service
+        resources.on_stop.append(transactions.aclose)  # after the relay and the service
     if spec.bus:
         bus = await Bus.connect(settings.nats_url, name=f"voka-{spec.name}")
         await bus.ensure_stream(spec.name)
@@ -334,13 +334,6 @@ async def _open_resources(spec: ServiceSpec, settings: Settings) -> Resources:
         await relay.start()
         resources.on_stop.append(relay.stop)  # stops first: on_stop runs in reverse
     return resources
-
-
-def _closer(transactions: Transactions) -> Callable[[], Awaitable[None]]:
-    async def close() -> None:
-        transactions.close()
-
-    return close
 
 
 async def _check_database(engine: AsyncEngine) -> str:

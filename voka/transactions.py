@@ -84,6 +84,10 @@ class Transactions:
             self._connection.close()
             self._connection = None
 
+    async def aclose(self) -> None:
+        """`close`, off the event loop: it waits for the thread's last transactions."""
+        await asyncio.to_thread(self.close)
+
     def close(self) -> None:
         if self._thread is not None:
             with contextlib.suppress(RuntimeError):  # closed before

@@ -61,7 +61,7 @@ async def transactions(sessions: Sessions) -> AsyncIterator[Transactions]:
     """The relay's transactions on the sessions' database, as the kit's server makes them."""
     made = Transactions(sessions.kw["bind"], PRODUCER)
     yield made
-    made.close()
+    await made.aclose()
 
 
 @pytest.fixture
